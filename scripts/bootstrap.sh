@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs whatever a fresh machine lacks to build, run and test Portcullis. Idempotent and pinned;
+# everything comes from the package registries (rustup's target, crates.io, npm, Debian).
+#   scripts/bootstrap.sh                 toolchain and npm dependencies
+#   scripts/bootstrap.sh --with-browser  also Debian's Chromium, for the browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+WORKER_BUILD_VERSION=0.8.7
+with_browser=0
+[[ "${1:-}" == "--with-browser" ]] && with_browser=1
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [[ "$(worker-build --version 2>/dev/null)" != "$WORKER_BUILD_VERSION" ]]; then
+  say "installing worker-build $WORKER_BUILD_VERSION"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION"
+fi
+
+# wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock.
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen_version" ]]; then
+  say "installing wasm-bindgen-cli $bindgen_version"
+  cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  say "installing npm dependencies"
+  npm ci --no-audit --no-fund
+fi
+npx --no-install workerd --version >/dev/null
+
+if [[ $with_browser == 1 && ! -x /usr/bin/chromium ]]; then
+  say "installing Debian's chromium"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+fi

@@ -1,0 +1,462 @@
+//! Typed configuration, parsed once per isolate from the `PORTCULLIS_CONFIG` variable.
+//!
+//! Validation reports every problem at once, each with its path (`routes[2].cors.allow_origins[0]:
+//! ...`), so an operator fixes a configuration in one pass. An invalid configuration never lets
+//! traffic through: the worker answers every request with 503 `config_invalid`.
+//!
+//! Without `PORTCULLIS_CONFIG`, [`EMBEDDED_DEFAULT`] applies: a development configuration that
+//! guards the local demo origin.
+
+use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
+use crate::gateway::limits::Limits;
+use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable};
+use crate::gateway::security_headers::SecurityHeaders;
+use crate::gateway::upstream::Upstream;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The configuration used when `PORTCULLIS_CONFIG` is not set: the local demo.
+pub const EMBEDDED_DEFAULT: &str = r#"{
+  "environment": "development",
+  "origin": "http://127.0.0.1:8788",
+  "routes": [
+    { "id": "home", "path": "/", "methods": ["GET"], "policy": "public" },
+    { "id": "public", "path": "/public/*", "policy": "public" },
+    { "id": "app", "path": "/*", "policy": "authenticated" }
+  ]
+}"#;
+
+const DEFAULT_TIMEOUT_MS: u32 = 15_000;
+const MAX_TIMEOUT_MS: u32 = 120_000;
+
+/// Where the gateway runs. Switches that weaken security (`insecure_*`) and plain-HTTP origins are
+/// refused in production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// A developer's machine or a test run.
+    Development,
+    /// Everything else; the default when a configuration is given.
+    Production,
+}
+
+/// What happens to a request that no route matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    /// 404 `no_route` (the default).
+    Deny,
+    /// Forward to the default origin as a public route would.
+    Public,
+    /// Forward to the default origin once authenticated.
+    Authenticated,
+}
+
+/// One problem in a configuration: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// A JSON path such as `routes[2].policy`, or `$` for the whole document.
+    pub path: String,
+    /// What is wrong, in lower case.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Development or production.
+    pub environment: Environment,
+    /// Proxied routes, most specific first; an `unmatched` fallback is the last route.
+    pub routes: RouteTable,
+    /// The path prefix of Portcullis's own endpoints, such as `/auth`.
+    pub edge_prefix: String,
+    /// Security headers for proxied responses.
+    pub security_headers: SecurityHeaders,
+    /// Request size limits.
+    pub limits: Limits,
+    /// Extra inbound header names (lower case) stripped like the identity namespace.
+    pub strip_headers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    id: Option<String>,
+    host: Option<String>,
+    path: String,
+    methods: Option<Vec<String>>,
+    policy: String,
+    origin: Option<String>,
+    timeout_ms: Option<u32>,
+    cors: Option<RawCorsPolicy>,
+}
+
+const TOP_LEVEL_FIELDS: &[&str] = &[
+    "environment",
+    "origin",
+    "origin_timeout_ms",
+    "unmatched",
+    "edge_prefix",
+    "routes",
+    "security_headers",
+    "limits",
+    "strip_headers",
+];
+
+/// Collects problems while a configuration is checked.
+#[derive(Default)]
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigProblem { path: path.into(), message: message.into() });
+    }
+
+    /// Deserializes a part of the document, recording a failure under `path`.
+    fn section<T: DeserializeOwned>(&mut self, value: &Value, path: &str) -> Option<T> {
+        match serde_path_to_error::deserialize(value) {
+            Ok(parsed) => Some(parsed),
+            Err(error) => {
+                let inner = error.path().to_string();
+                let full = if inner == "." { path.to_owned() } else { format!("{path}.{inner}") };
+                self.add(full, error.into_inner().to_string());
+                None
+            }
+        }
+    }
+
+    /// Deserializes an optional top-level field, falling back to a default.
+    fn field<T: DeserializeOwned>(&mut self, document: &Map<String, Value>, key: &str, default: T) -> T {
+        match document.get(key) {
+            None => default,
+            Some(value) => self.section(value, key).unwrap_or(default),
+        }
+    }
+}
+
+fn is_token(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+impl Config {
+    /// Loads the configuration from the raw `PORTCULLIS_CONFIG` value, or the embedded default
+    /// when there is none.
+    pub fn load(raw: Option<&str>) -> Result<Self, Vec<ConfigProblem>> {
+        match raw.map(str::trim) {
+            None | Some("") => Self::parse(EMBEDDED_DEFAULT),
+            Some(raw) => Self::parse(raw),
+        }
+    }
+
+    /// Parses and validates a JSON configuration, reporting every problem found.
+    pub fn parse(json: &str) -> Result<Self, Vec<ConfigProblem>> {
+        let mut problems = Problems::default();
+        let document: Value = match serde_json::from_str(json) {
+            Ok(document) => document,
+            Err(error) => {
+                problems.add("$", format!("not valid JSON: {error}"));
+                return Err(problems.0);
+            }
+        };
+        let Some(document) = document.as_object() else {
+            problems.add("$", "the configuration must be a JSON object");
+            return Err(problems.0);
+        };
+        for key in document.keys().filter(|k| !TOP_LEVEL_FIELDS.contains(&k.as_str())) {
+            problems.add(key.clone(), format!("unknown field; expected one of {}", TOP_LEVEL_FIELDS.join(", ")));
+        }
+
+        let environment = problems.field(document, "environment", Environment::Production);
+        let default_timeout = problems.field(document, "origin_timeout_ms", DEFAULT_TIMEOUT_MS);
+        check_timeout(&mut problems, "origin_timeout_ms", default_timeout);
+        let default_upstream = document
+            .get("origin")
+            .and_then(|v| problems.section::<String>(v, "origin"))
+            .and_then(|origin| check_upstream(&mut problems, "origin", &origin, environment));
+        let unmatched = problems.field(document, "unmatched", Unmatched::Deny);
+        let edge_prefix: String = problems.field(document, "edge_prefix", "/auth".to_owned());
+        let edge_prefix_ok = edge_prefix
+            .strip_prefix('/')
+            .is_some_and(|name| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        if !edge_prefix_ok {
+            problems.add("edge_prefix", format!("{edge_prefix:?} must be one path segment such as \"/auth\""));
+        }
+        let security_headers: SecurityHeaders = problems.field(document, "security_headers", SecurityHeaders::default());
+        for (field, message) in security_headers.problems() {
+            problems.add(format!("security_headers.{field}"), message);
+        }
+        let limits: Limits = problems.field(document, "limits", Limits::default());
+        for (field, message) in limits.problems() {
+            problems.add(format!("limits.{field}"), message);
+        }
+        let strip_headers: Vec<String> = problems.field(document, "strip_headers", Vec::new());
+        for (index, name) in strip_headers.iter().enumerate() {
+            if !is_token(name) {
+                problems.add(format!("strip_headers[{index}]"), format!("{name:?} is not a header name"));
+            }
+        }
+
+        let defaults = RouteDefaults { upstream: default_upstream.as_ref(), timeout_ms: default_timeout, environment };
+        let raw_routes: Vec<Value> = problems.field(document, "routes", Vec::new());
+        let mut routes = Vec::with_capacity(raw_routes.len() + 1);
+        for (index, raw) in raw_routes.iter().enumerate() {
+            let path = format!("routes[{index}]");
+            if let Some(raw) = problems.section::<RawRoute>(raw, &path) {
+                if let Some(route) = compile_route(&mut problems, &path, raw, &defaults, &edge_prefix) {
+                    routes.push(route);
+                }
+            }
+        }
+        let mut seen_ids = std::collections::HashSet::new();
+        for (index, route) in routes.iter().enumerate() {
+            if !seen_ids.insert(route.id.as_str()) {
+                problems.add(format!("routes[{index}].id"), format!("duplicate route id {:?}", route.id));
+            }
+        }
+        if let Some(policy) = match unmatched {
+            Unmatched::Deny => None,
+            Unmatched::Public => Some(Policy::Public),
+            Unmatched::Authenticated => Some(Policy::Authenticated),
+        } {
+            match &default_upstream {
+                Some(upstream) => routes.push(Route {
+                    id: "unmatched".into(),
+                    host: HostPattern::Any,
+                    path: PathPattern::everything(),
+                    methods: None,
+                    policy,
+                    upstream: upstream.clone(),
+                    timeout_ms: default_timeout,
+                    cors: None,
+                }),
+                None => problems.add("unmatched", "a fallback policy needs the top-level origin"),
+            }
+        }
+
+        if !problems.0.is_empty() {
+            return Err(problems.0);
+        }
+        Ok(Self {
+            environment,
+            routes: RouteTable::new(routes),
+            edge_prefix,
+            security_headers,
+            limits,
+            strip_headers: strip_headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        })
+    }
+}
+
+struct RouteDefaults<'a> {
+    upstream: Option<&'a Upstream>,
+    timeout_ms: u32,
+    environment: Environment,
+}
+
+fn check_timeout(problems: &mut Problems, path: &str, timeout_ms: u32) {
+    if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
+        problems.add(path, format!("must be between 1 and {MAX_TIMEOUT_MS}"));
+    }
+}
+
+fn check_upstream(problems: &mut Problems, path: &str, origin: &str, environment: Environment) -> Option<Upstream> {
+    match Upstream::parse(origin) {
+        Ok(upstream) if environment == Environment::Production && !upstream.is_https() => {
+            problems.add(path, format!("{origin:?} must use https in production"));
+            None
+        }
+        Ok(upstream) => Some(upstream),
+        Err(message) => {
+            problems.add(path, message);
+            None
+        }
+    }
+}
+
+fn compile_route(
+    problems: &mut Problems,
+    path: &str,
+    raw: RawRoute,
+    defaults: &RouteDefaults<'_>,
+    edge_prefix: &str,
+) -> Option<Route> {
+    let before = problems.0.len();
+    let id = raw.id.unwrap_or_else(|| path.to_owned());
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        problems.add(format!("{path}.id"), "an id is 1 to 64 visible ASCII characters");
+    }
+    let host = match raw.host.as_deref().map(HostPattern::parse) {
+        None => Some(HostPattern::Any),
+        Some(Ok(host)) => Some(host),
+        Some(Err(message)) => {
+            problems.add(format!("{path}.host"), message);
+            None
+        }
+    };
+    let pattern = PathPattern::parse(&raw.path).map_err(|message| problems.add(format!("{path}.path"), message)).ok();
+    if raw.path == edge_prefix || raw.path.starts_with(&format!("{edge_prefix}/")) {
+        problems.add(format!("{path}.path"), format!("{:?} is inside the edge prefix {edge_prefix:?}, so it never matches", raw.path));
+    }
+    let methods = raw.methods.map(|methods| {
+        for (index, method) in methods.iter().enumerate() {
+            if !is_token(method) {
+                problems.add(format!("{path}.methods[{index}]"), format!("{method:?} is not a method name"));
+            }
+        }
+        methods.iter().map(|m| m.to_ascii_uppercase()).collect::<Vec<_>>()
+    });
+    if methods.as_ref().is_some_and(Vec::is_empty) {
+        problems.add(format!("{path}.methods"), "list at least one method, or leave methods out for all");
+    }
+    let policy = Policy::parse(&raw.policy).map_err(|message| problems.add(format!("{path}.policy"), message)).ok();
+    let upstream = match (&raw.origin, defaults.upstream) {
+        (Some(origin), _) => check_upstream(problems, &format!("{path}.origin"), origin, defaults.environment),
+        (None, Some(upstream)) => Some(upstream.clone()),
+        (None, None) => {
+            problems.add(format!("{path}.origin"), "no origin: set one here or at the top level");
+            None
+        }
+    };
+    let timeout_ms = raw.timeout_ms.unwrap_or(defaults.timeout_ms);
+    check_timeout(problems, &format!("{path}.timeout_ms"), timeout_ms);
+    let cors = raw.cors.and_then(|raw| {
+        CorsPolicy::from_raw(raw)
+            .map_err(|list| {
+                for (field, message) in list {
+                    problems.add(format!("{path}.cors.{field}"), message);
+                }
+            })
+            .ok()
+    });
+    if problems.0.len() != before {
+        return None;
+    }
+    Some(Route {
+        id,
+        host: host?,
+        path: pattern?,
+        methods,
+        policy: policy?,
+        upstream: upstream?,
+        timeout_ms,
+        cors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems_of(json: &str) -> Vec<String> {
+        Config::parse(json).err().unwrap_or_default().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.environment, Environment::Development);
+        assert_eq!(config.routes.routes().len(), 3);
+        assert_eq!(config.edge_prefix, "/auth");
+        assert!(Config::load(Some("  ")).is_ok());
+    }
+
+    #[test]
+    fn a_full_configuration_parses() {
+        let config = Config::parse(
+            r#"{
+              "environment": "production",
+              "origin": "https://origin.example.com",
+              "origin_timeout_ms": 5000,
+              "unmatched": "authenticated",
+              "edge_prefix": "/_gateway",
+              "strip_headers": ["X-User-Id"],
+              "security_headers": { "frame_options": "SAMEORIGIN", "hsts": null },
+              "limits": { "max_url_bytes": 4096 },
+              "routes": [
+                { "id": "docs", "host": "*.example.com", "path": "/docs/*", "methods": ["get"], "policy": "public",
+                  "cors": { "allow_origins": ["https://app.example.com"], "allow_credentials": true } },
+                { "id": "api", "path": "/api/*", "policy": "authenticated", "origin": "https://api.internal.example", "timeout_ms": 2000 }
+              ]
+            }"#,
+        )
+        .unwrap();
+        let ids: Vec<&str> = config.routes.routes().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["docs", "api", "unmatched"]);
+        assert_eq!(config.routes.routes()[0].methods.as_deref(), Some(&["GET".to_owned()][..]));
+        assert_eq!(config.routes.routes()[1].timeout_ms, 2000);
+        assert_eq!(config.strip_headers, ["x-user-id"]);
+        assert_eq!(config.security_headers.hsts, None);
+        assert_eq!(config.limits.max_url_bytes, 4096);
+        assert_eq!(config.limits.max_header_count, 100);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let problems = problems_of(
+            r#"{
+              "environment": "production",
+              "origin": "http://origin.example.com",
+              "colour": "blue",
+              "limits": { "max_url_bytes": 1 },
+              "routes": [
+                { "id": "a", "path": "/a/*", "policy": "public" },
+                { "id": "b", "path": "no-slash", "policy": "admn" },
+                { "id": "a", "path": "/c", "policy": "public", "origin": "https://ok.example", "cors": { "allow_origins": ["*"], "allow_credentials": true } },
+                { "path": "/d", "policy": "public", "origin": "https://ok.example", "methds": ["GET"] },
+                { "path": "/auth/x", "policy": "public", "origin": "https://ok.example" }
+              ]
+            }"#,
+        );
+        let expected_prefixes = [
+            "colour: unknown field",
+            "origin: \"http://origin.example.com\" must use https in production",
+            "limits.max_url_bytes: must be between",
+            "routes[0].origin: no origin",
+            "routes[1].path: invalid path pattern",
+            "routes[1].policy: unknown policy \"admn\"",
+            "routes[1].origin: no origin",
+            "routes[2].cors.allow_origins: \"*\" cannot be combined",
+            "routes[3].methds: unknown field `methds`",
+            "routes[4].path: \"/auth/x\" is inside the edge prefix",
+        ];
+        assert_eq!(problems.len(), expected_prefixes.len(), "{problems:#?}");
+        for (problem, prefix) in problems.iter().zip(expected_prefixes) {
+            assert!(problem.starts_with(prefix), "{problem:?} should start with {prefix:?}");
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_are_reported() {
+        let problems = problems_of(
+            r#"{ "environment": "development", "origin": "http://127.0.0.1:1",
+                 "routes": [ { "id": "x", "path": "/a", "policy": "public" }, { "id": "x", "path": "/b", "policy": "public" } ] }"#,
+        );
+        assert_eq!(problems, ["routes[1].id: duplicate route id \"x\""]);
+    }
+
+    #[test]
+    fn malformed_documents_are_reported_not_panicked_on() {
+        let cases = [
+            ("", "$: not valid JSON"),
+            ("{", "$: not valid JSON"),
+            ("[]", "$: the configuration must be a JSON object"),
+            ("{\"routes\": {}}", "routes: invalid type"),
+            ("{\"routes\": [7]}", "routes[0]: invalid type"),
+            ("{\"environment\": \"staging\"}", "environment: unknown variant"),
+            ("{\"limits\": {\"max_url_bytes\": -1}}", "limits.max_url_bytes: invalid value"),
+            ("{\"unmatched\": \"public\"}", "unmatched: a fallback policy needs the top-level origin"),
+        ];
+        for (json, prefix) in cases {
+            let problems = problems_of(json);
+            assert!(problems.first().is_some_and(|p| p.starts_with(prefix)), "{json:?}: {problems:?}");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Errors: one enum per pipeline stage, and the single place that maps them to HTTP.
+//!
+//! Every rejection a client can see carries a stable, lower-case `error` code and a short
+//! description that never names an internal detail. What actually went wrong goes to the audit
+//! log (see [`crate::audit`]), keyed by the request id that the response echoes.
+
+use std::fmt;
+
+/// The edge guard refused the request before routing (size limits, malformed input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardError {
+    /// The request URL is longer than `limits.max_url_bytes`.
+    UrlTooLong,
+    /// The request headers exceed `limits.max_header_bytes` or `limits.max_header_count`.
+    HeadersTooLarge,
+    /// The request body of an edge route exceeds `limits.max_edge_body_bytes`.
+    BodyTooLarge,
+    /// The path is ambiguous: an encoded slash or backslash, a dot segment or an empty segment.
+    AmbiguousPath,
+    /// Some other part of the request is malformed; the detail names which.
+    Malformed(&'static str),
+}
+
+/// Route matching found nothing that may serve the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// No route matches and `unmatched` is `deny`.
+    NoRoute,
+    /// The path matches an edge route, but not with this method.
+    MethodNotAllowed,
+    /// An edge path that does not exist.
+    UnknownEdgePath,
+}
+
+/// Authentication failed or was absent on a route that requires it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthnError {
+    /// No credential was presented.
+    Missing,
+}
+
+/// CORS refused a preflight request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsError {
+    /// The `Origin` is not on the route's allowlist.
+    OriginNotAllowed,
+    /// The requested method is not on the route's allowlist.
+    MethodNotAllowed,
+    /// A requested header is not on the route's allowlist.
+    HeaderNotAllowed,
+}
+
+/// Reaching the origin failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardError {
+    /// The origin refused the connection or returned no response.
+    Unreachable,
+    /// The origin did not answer within the route's timeout.
+    Timeout,
+}
+
+/// Any reason the gateway refuses to serve a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The configuration is invalid, so nothing is served (fail closed).
+    ConfigInvalid,
+    /// See [`GuardError`].
+    Guard(GuardError),
+    /// See [`RouteError`].
+    Route(RouteError),
+    /// See [`AuthnError`].
+    Authn(AuthnError),
+    /// See [`CorsError`].
+    Cors(CorsError),
+    /// See [`ForwardError`].
+    Forward(ForwardError),
+    /// A runtime binding or other dependency failed; fail closed.
+    Unavailable,
+}
+
+macro_rules! failure_from {
+    ($($stage:ident => $variant:ident),* $(,)?) => {
+        $(impl From<$stage> for Failure {
+            fn from(error: $stage) -> Self {
+                Failure::$variant(error)
+            }
+        })*
+    };
+}
+failure_from!(GuardError => Guard, RouteError => Route, AuthnError => Authn, CorsError => Cors, ForwardError => Forward);
+
+/// What a client is told about a [`Failure`]: status, stable code and description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReply {
+    /// HTTP status code.
+    pub status: u16,
+    /// Stable machine-readable code, the `error` member of the JSON body.
+    pub code: &'static str,
+    /// Human-readable description, the `error_description` member. Never holds internals.
+    pub description: &'static str,
+}
+
+impl Failure {
+    /// The one mapping from failures to HTTP replies.
+    pub fn reply(&self) -> ErrorReply {
+        let (status, code, description) = match self {
+            Failure::ConfigInvalid => (503, "config_invalid", "the gateway is not configured correctly"),
+            Failure::Unavailable => (503, "temporarily_unavailable", "a dependency of the gateway is unavailable"),
+            Failure::Guard(GuardError::UrlTooLong) => (414, "url_too_long", "the request URL is too long"),
+            Failure::Guard(GuardError::HeadersTooLarge) => {
+                (431, "headers_too_large", "the request headers are too large")
+            }
+            Failure::Guard(GuardError::BodyTooLarge) => (413, "body_too_large", "the request body is too large"),
+            Failure::Guard(GuardError::AmbiguousPath) => {
+                (400, "ambiguous_path", "the request path is not in canonical form")
+            }
+            Failure::Guard(GuardError::Malformed(_)) => (400, "malformed_request", "the request is malformed"),
+            Failure::Route(RouteError::NoRoute) => (404, "no_route", "no route serves this request"),
+            Failure::Route(RouteError::MethodNotAllowed) => {
+                (405, "method_not_allowed", "the method is not allowed here")
+            }
+            Failure::Route(RouteError::UnknownEdgePath) => (404, "not_found", "no such gateway endpoint"),
+            Failure::Authn(AuthnError::Missing) => {
+                (401, "unauthenticated", "authentication is required for this route")
+            }
+            Failure::Cors(_) => (403, "cors_rejected", "the cross-origin request is not allowed"),
+            Failure::Forward(ForwardError::Unreachable) => (502, "origin_unreachable", "the origin could not be reached"),
+            Failure::Forward(ForwardError::Timeout) => (504, "origin_timeout", "the origin did not respond in time"),
+        };
+        ErrorReply { status, code, description }
+    }
+
+    /// The JSON body of the reply: `{"error": ..., "error_description": ..., "request_id": ...}`.
+    pub fn json_body(&self, request_id: &str) -> String {
+        let reply = self.reply();
+        serde_json::json!({
+            "error": reply.code,
+            "error_description": reply.description,
+            "request_id": request_id,
+        })
+        .to_string()
+    }
+}
+
+impl fmt::Display for Failure {
+    /// The internal reason, for the audit log; more specific than the client-facing code.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Guard(GuardError::Malformed(what)) => write!(f, "malformed request: {what}"),
+            Failure::Cors(CorsError::OriginNotAllowed) => f.write_str("cors: origin not allowed"),
+            Failure::Cors(CorsError::MethodNotAllowed) => f.write_str("cors: method not allowed"),
+            Failure::Cors(CorsError::HeaderNotAllowed) => f.write_str("cors: header not allowed"),
+            other => f.write_str(other.reply().code),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_maps_to_a_4xx_or_5xx_with_a_stable_code() {
+        let cases: &[(Failure, u16, &str)] = &[
+            (Failure::ConfigInvalid, 503, "config_invalid"),
+            (Failure::Unavailable, 503, "temporarily_unavailable"),
+            (GuardError::UrlTooLong.into(), 414, "url_too_long"),
+            (GuardError::HeadersTooLarge.into(), 431, "headers_too_large"),
+            (GuardError::BodyTooLarge.into(), 413, "body_too_large"),
+            (GuardError::AmbiguousPath.into(), 400, "ambiguous_path"),
+            (GuardError::Malformed("content-length").into(), 400, "malformed_request"),
+            (RouteError::NoRoute.into(), 404, "no_route"),
+            (RouteError::MethodNotAllowed.into(), 405, "method_not_allowed"),
+            (RouteError::UnknownEdgePath.into(), 404, "not_found"),
+            (AuthnError::Missing.into(), 401, "unauthenticated"),
+            (CorsError::OriginNotAllowed.into(), 403, "cors_rejected"),
+            (ForwardError::Unreachable.into(), 502, "origin_unreachable"),
+            (ForwardError::Timeout.into(), 504, "origin_timeout"),
+        ];
+        for (failure, status, code) in cases {
+            let reply = failure.reply();
+            assert_eq!((reply.status, reply.code), (*status, *code), "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn json_body_carries_code_description_and_request_id_only() {
+        let body: serde_json::Value =
+            serde_json::from_str(&Failure::Guard(GuardError::Malformed("content-length")).json_body("r1")).unwrap();
+        assert_eq!(body["error"], "malformed_request");
+        assert_eq!(body["request_id"], "r1");
+        assert!(!body.to_string().contains("content-length"), "internal detail leaked: {body}");
+    }
+}

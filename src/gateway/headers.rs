@@ -1,0 +1,214 @@
+//! Which headers cross the gateway, in each direction.
+//!
+//! Inbound, every header in the identity namespace is stripped on every route, before anything
+//! else happens: `X-Auth-*`, `X-Portcullis-*` (which holds the signed assertion) and any configured
+//! extra names. Only Portcullis sets them. Hop-by-hop headers (RFC 9110 §7.6.1) and client-supplied
+//! forwarding headers are dropped too, and the gateway sets `X-Forwarded-For`, `-Proto` and `-Host`
+//! and `X-Request-Id` itself.
+
+/// Header names (lower case) and values, in order.
+pub type HeaderList = Vec<(String, String)>;
+
+/// Prefix of the identity headers that Portcullis sets for the origin.
+pub const IDENTITY_PREFIX: &str = "x-auth-";
+/// Prefix of Portcullis's own headers, among them the signed assertion.
+pub const PORTCULLIS_PREFIX: &str = "x-portcullis-";
+/// The request id header, forwarded to the origin and echoed to the client.
+pub const REQUEST_ID: &str = "x-request-id";
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+const SET_BY_GATEWAY: &[&str] =
+    &["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded", REQUEST_ID, "host"];
+
+/// Whether an inbound header could be used to spoof identity to the origin.
+pub fn is_identity_header(name: &str, extra_stripped: &[String]) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.starts_with(IDENTITY_PREFIX)
+        || name.starts_with(PORTCULLIS_PREFIX)
+        || extra_stripped.iter().any(|extra| extra.eq_ignore_ascii_case(&name))
+}
+
+fn connection_listed(headers: &[(String, String)]) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, value)| value.split(','))
+        .map(|token| token.trim().to_ascii_lowercase())
+        .filter(|token| !token.is_empty())
+        .collect()
+}
+
+fn is_hop_by_hop(name: &str, listed: &[String]) -> bool {
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name)) || listed.iter().any(|l| l.eq_ignore_ascii_case(name))
+}
+
+/// Facts about the client connection that the gateway asserts to the origin.
+#[derive(Debug, Clone)]
+pub struct ForwardedFor<'a> {
+    /// The client IP as the edge saw it (`CF-Connecting-IP`), if known.
+    pub client_ip: Option<&'a str>,
+    /// `https` or `http`: the scheme the client used.
+    pub proto: &'a str,
+    /// The host the client asked for.
+    pub host: &'a str,
+    /// This request's id.
+    pub request_id: &'a str,
+}
+
+/// The headers to send to the origin: inbound headers minus hop-by-hop, forwarding and identity
+/// headers, plus the gateway's forwarding headers, plus the given identity headers.
+pub fn forward_request_headers(
+    inbound: &[(String, String)],
+    extra_stripped: &[String],
+    forwarded: &ForwardedFor<'_>,
+    identity: &[(String, String)],
+) -> HeaderList {
+    let listed = connection_listed(inbound);
+    let mut out: HeaderList = inbound
+        .iter()
+        .filter(|(name, _)| {
+            !is_hop_by_hop(name, &listed)
+                && !is_identity_header(name, extra_stripped)
+                && !SET_BY_GATEWAY.iter().any(|s| s.eq_ignore_ascii_case(name))
+        })
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+        .collect();
+    if let Some(ip) = forwarded.client_ip {
+        out.push(("x-forwarded-for".into(), ip.to_owned()));
+    }
+    out.push(("x-forwarded-proto".into(), forwarded.proto.to_owned()));
+    out.push(("x-forwarded-host".into(), forwarded.host.to_owned()));
+    out.push((REQUEST_ID.into(), forwarded.request_id.to_owned()));
+    out.extend(identity.iter().cloned());
+    out
+}
+
+/// The origin's response headers minus hop-by-hop ones and, when the route owns CORS, minus the
+/// origin's own `Access-Control-*` headers.
+pub fn origin_response_headers(origin: &[(String, String)], route_owns_cors: bool) -> HeaderList {
+    let listed = connection_listed(origin);
+    origin
+        .iter()
+        .filter(|(name, _)| {
+            !is_hop_by_hop(name, &listed)
+                && !(route_owns_cors && name.to_ascii_lowercase().starts_with("access-control-"))
+                && !name.eq_ignore_ascii_case(REQUEST_ID)
+        })
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+        .collect()
+}
+
+/// Sets a header, replacing every existing value.
+pub fn set(headers: &mut HeaderList, name: &str, value: impl Into<String>) {
+    headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    headers.push((name.to_owned(), value.into()));
+}
+
+/// Adds a header only when none of that name is present.
+pub fn set_if_absent(headers: &mut HeaderList, name: &str, value: impl Into<String>) {
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        headers.push((name.to_owned(), value.into()));
+    }
+}
+
+/// Appends to a comma-separated header such as `Vary`, without duplicating a token.
+pub fn append_token(headers: &mut HeaderList, name: &str, tokens: &str) {
+    match headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        Some((_, value)) => {
+            for token in tokens.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                if !value.split(',').any(|existing| existing.trim().eq_ignore_ascii_case(token)) {
+                    value.push_str(", ");
+                    value.push_str(token);
+                }
+            }
+        }
+        None => headers.push((name.to_owned(), tokens.to_owned())),
+    }
+}
+
+/// The first value of a header, by case-insensitive name.
+pub fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(pairs: &[(&str, &str)]) -> HeaderList {
+        pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn spoofed_identity_and_forwarding_headers_never_reach_the_origin() {
+        let inbound = list(&[
+            ("Accept", "text/html"),
+            ("X-Auth-Subject", "admin"),
+            ("x-auth-groups", "root"),
+            ("X-AUTH-EMAIL", "ceo@example.com"),
+            ("X-Portcullis-Assertion", "forged.jwt.value"),
+            ("X-User-Id", "7"),
+            ("X-Forwarded-For", "10.0.0.1"),
+            ("Forwarded", "for=10.0.0.1"),
+            ("X-Real-IP", "10.0.0.1"),
+            ("X-Request-Id", "client-chosen"),
+            ("Connection", "keep-alive, X-Custom-Hop"),
+            ("X-Custom-Hop", "1"),
+            ("Transfer-Encoding", "chunked"),
+            ("Host", "evil.example"),
+            ("Cookie", "a=b"),
+        ]);
+        let forwarded = ForwardedFor { client_ip: Some("203.0.113.9"), proto: "https", host: "app.example.com", request_id: "r1" };
+        let identity = list(&[("x-auth-subject", "user-1")]);
+        let out = forward_request_headers(&inbound, &["x-user-id".to_owned()], &forwarded, &identity);
+        assert_eq!(
+            out,
+            list(&[
+                ("accept", "text/html"),
+                ("cookie", "a=b"),
+                ("x-forwarded-for", "203.0.113.9"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "app.example.com"),
+                ("x-request-id", "r1"),
+                ("x-auth-subject", "user-1"),
+            ])
+        );
+    }
+
+    #[test]
+    fn origin_response_headers_lose_hop_by_hop_and_cors_when_the_route_owns_cors() {
+        let origin = list(&[
+            ("Content-Type", "text/plain"),
+            ("Connection", "close"),
+            ("Keep-Alive", "timeout=5"),
+            ("Access-Control-Allow-Origin", "*"),
+            ("X-Request-Id", "origin-id"),
+        ]);
+        assert_eq!(
+            origin_response_headers(&origin, true),
+            list(&[("content-type", "text/plain")])
+        );
+        assert_eq!(
+            origin_response_headers(&origin, false),
+            list(&[("content-type", "text/plain"), ("access-control-allow-origin", "*")])
+        );
+    }
+
+    #[test]
+    fn vary_tokens_are_merged_once() {
+        let mut headers = list(&[("vary", "Accept-Encoding, origin")]);
+        append_token(&mut headers, "Vary", "Origin, Cookie");
+        assert_eq!(get(&headers, "vary"), Some("Accept-Encoding, origin, Cookie"));
+    }
+}

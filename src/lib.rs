@@ -1,0 +1,16 @@
+//! Portcullis: an authentication gateway for the edge.
+//!
+//! The crate is a pure core (configuration, request guard, routing, CORS, header policy, audit)
+//! that builds and is unit-tested on the host, and a thin shell (`shell`, wasm32 only) that binds
+//! it to the Workers runtime: the fetch handler, KV, Durable Objects and `fetch` to the origin.
+
+pub mod audit;
+pub mod authn;
+pub mod config;
+pub mod edge;
+pub mod error;
+pub mod gateway;
+pub mod random;
+
+#[cfg(target_arch = "wasm32")]
+mod shell;

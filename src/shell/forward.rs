@@ -1,0 +1,76 @@
+//! Forwarding to the origin: streamed bodies both ways, a timeout on the response headers, and
+//! the header policy of [`crate::gateway::headers`].
+
+use super::respond;
+use crate::authn::Access;
+use crate::config::Config;
+use crate::error::ForwardError;
+use crate::gateway::headers::{self, ForwardedFor, HeaderList, REQUEST_ID};
+use crate::gateway::{ProxyRequest, RequestHead};
+use futures_util::future::{select, Either};
+use std::time::Duration;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+
+/// Sends the request to the route's origin and returns the origin's response, re-headed.
+/// Taking an [`Access`] means a protected route can only be forwarded with a principal.
+pub async fn forward(
+    inbound: &Request,
+    head: &RequestHead,
+    config: &Config,
+    proxy: &ProxyRequest<'_>,
+    access: &Access,
+    request_id: &str,
+) -> Result<Response, ForwardError> {
+    let route = proxy.route;
+    let target = &proxy.target;
+    let url = route.upstream.target(target.path.raw(), target.query.as_deref());
+    let authority = match url::Url::parse(&head.url).ok().and_then(|u| u.port()) {
+        Some(port) => format!("{}:{port}", target.host),
+        None => target.host.clone(),
+    };
+    let forwarded = ForwardedFor {
+        client_ip: head.header("cf-connecting-ip"),
+        proto: &target.scheme,
+        host: &authority,
+        request_id,
+    };
+    let outbound_headers =
+        headers::forward_request_headers(&head.headers, &config.strip_headers, &forwarded, &access.identity_headers());
+
+    let headers = Headers::new();
+    for (name, value) in &outbound_headers {
+        headers.append(name, value).map_err(|_| ForwardError::Unreachable)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(head.method.clone()))
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
+        .with_body(inbound.inner().body().map(Into::into));
+    let outbound = Request::new_with_init(&url, &init).map_err(|_| ForwardError::Unreachable)?;
+
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let call = Fetch::Request(outbound);
+    let sent = call.send_with_signal(&signal);
+    let deadline = Delay::from(Duration::from_millis(u64::from(route.timeout_ms)));
+    futures_util::pin_mut!(sent);
+    let response = match select(sent, deadline).await {
+        Either::Left((Ok(response), _)) => response,
+        Either::Left((Err(_), _)) => return Err(ForwardError::Unreachable),
+        Either::Right(_) => {
+            controller.abort();
+            return Err(ForwardError::Timeout);
+        }
+    };
+
+    let status = response.status_code();
+    let origin_headers: HeaderList = response.headers().entries().collect();
+    let mut reply_headers = headers::origin_response_headers(&origin_headers, route.cors.is_some());
+    config.security_headers.apply_to_proxied(&mut reply_headers);
+    if let Some(cors) = &route.cors {
+        cors.apply_to_response(&mut reply_headers, head.header("origin"));
+    }
+    headers::set(&mut reply_headers, REQUEST_ID, request_id);
+    let origin_response: web_sys::Response = response.into();
+    respond::build(status, &reply_headers, origin_response.body().as_ref()).map_err(|_| ForwardError::Unreachable)
+}

@@ -1,0 +1,90 @@
+// A recording origin on 127.0.0.1: it answers every request with what it received, and keeps a
+// list of those requests so tests can assert on what really reached the origin.
+//
+// Behaviour is chosen with query parameters, so any path works:
+//   ?status=418      answer with that status
+//   ?delay_ms=N      wait N ms before answering
+//   ?hold=ID         send a first chunk, then wait for release(ID) before finishing (streaming)
+//   ?cors=1          add Access-Control-Allow-Origin: * (which a CORS-owning route must replace)
+//   ?set_cookie=1    send two Set-Cookie headers
+import http from "node:http";
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function demoPage(record) {
+  const identity = Object.entries(record.headers).filter(([name]) => name.startsWith("x-auth-") || name.startsWith("x-portcullis-"));
+  const rows = (entries) => entries.map(([n, v]) => `<tr><th>${escapeHtml(n)}</th><td>${escapeHtml(v)}</td></tr>`).join("");
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo origin</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><main><h1>Demo origin</h1>
+<p>This page is served by the demo origin behind Portcullis. It shows what the origin received.</p>
+<p><strong>${escapeHtml(record.method)} ${escapeHtml(record.url)}</strong></p>
+<h2>Identity</h2>${identity.length ? `<table>${rows(identity)}</table>` : "<p id=anonymous>No identity: this is a public route.</p>"}
+<h2>All headers</h2><table>${rows(Object.entries(record.headers))}</table>
+<p><a href="/public/">A public page</a> · <a href="/app/">A protected page</a> · <a href="/auth/health">Gateway health</a></p>
+</main></body></html>`;
+}
+
+export async function startOrigin({ port = 0 } = {}) {
+  const requests = [];
+  const holds = new Map();
+  const firstChunkSeen = new Map();
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, "http://origin.invalid");
+    const chunks = [];
+    const record = { method: req.method, url: req.url, path: url.pathname, headers: req.headers, body: "" };
+    requests.push(record);
+    req.on("data", (chunk) => {
+      chunks.push(chunk);
+      const waiter = firstChunkSeen.get(url.searchParams.get("upload"));
+      if (waiter) waiter();
+    });
+    await new Promise((resolve) => req.on("end", resolve));
+    record.body = Buffer.concat(chunks).toString("utf8");
+
+    const delay = Number(url.searchParams.get("delay_ms") ?? 0);
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    const headers = { "x-origin": "demo" };
+    if (url.searchParams.get("cors")) headers["access-control-allow-origin"] = "*";
+    if (url.searchParams.get("set_cookie")) headers["set-cookie"] = ["a=1; Path=/", "b=2; Path=/"];
+    const status = Number(url.searchParams.get("status") ?? 200);
+    const hold = url.searchParams.get("hold");
+    if (hold) {
+      res.writeHead(status, { ...headers, "content-type": "text/plain" });
+      res.write("first chunk\n");
+      await new Promise((resolve) => holds.set(hold, resolve));
+      res.end("second chunk\n");
+      return;
+    }
+    const wantsHtml = (req.headers.accept ?? "").includes("text/html");
+    if (wantsHtml) {
+      res.writeHead(status, { ...headers, "content-type": "text/html; charset=utf-8" });
+      res.end(demoPage(record));
+    } else {
+      res.writeHead(status, { ...headers, "content-type": "application/json" });
+      res.end(JSON.stringify({ method: record.method, url: record.url, headers: record.headers, body: record.body }));
+    }
+  });
+  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const { port: boundPort } = server.address();
+  return {
+    url: `http://127.0.0.1:${boundPort}`,
+    port: boundPort,
+    requests,
+    /** Finishes a response started with ?hold=id. */
+    release(id) {
+      holds.get(id)?.();
+    },
+    /** Resolves when the origin has received the first chunk of an upload sent with ?upload=id. */
+    firstUploadChunk(id) {
+      return new Promise((resolve) => firstChunkSeen.set(id, resolve));
+    },
+    async close() {
+      for (const release of holds.values()) release();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
