@@ -4,6 +4,9 @@
 //! that builds and is unit-tested on the host, and a thin shell (`shell`, wasm32 only) that binds
 //! it to the Workers runtime: the fetch handler, KV, Durable Objects and `fetch` to the origin.
 
+// Table-driven tests spell out their row types.
+#![cfg_attr(test, allow(clippy::type_complexity))]
+
 pub mod audit;
 pub mod authn;
 pub mod config;

@@ -101,9 +101,8 @@ pub fn origin_response_headers(origin: &[(String, String)], route_owns_cors: boo
     origin
         .iter()
         .filter(|(name, _)| {
-            !is_hop_by_hop(name, &listed)
-                && !(route_owns_cors && name.to_ascii_lowercase().starts_with("access-control-"))
-                && !name.eq_ignore_ascii_case(REQUEST_ID)
+            let replaced_cors = route_owns_cors && name.to_ascii_lowercase().starts_with("access-control-");
+            !(is_hop_by_hop(name, &listed) || replaced_cors || name.eq_ignore_ascii_case(REQUEST_ID))
         })
         .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
         .collect()

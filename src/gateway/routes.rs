@@ -256,7 +256,7 @@ impl RouteTable {
     /// Compiles the table; the order of equally specific routes is kept.
     pub fn new(mut routes: Vec<Route>) -> Self {
         // A stable sort keeps configuration order among equals.
-        routes.sort_by(|a, b| b.specificity().cmp(&a.specificity()));
+        routes.sort_by_key(|route| std::cmp::Reverse(route.specificity()));
         Self { routes }
     }
 

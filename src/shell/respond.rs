@@ -67,8 +67,16 @@ async fn error_page(env: &Env, failure: &Failure, request_id: &str) -> Option<St
     }
     let template = asset.text().await.ok()?;
     let reply = failure.reply();
+    let title = match reply.status {
+        401 => "Sign-in required",
+        403 => "Access refused",
+        404 => "Not found",
+        500.. => "Service unavailable",
+        _ => "Request refused",
+    };
     Some(
         template
+            .replace("{{title}}", title)
             .replace("{{status}}", &reply.status.to_string())
             .replace("{{error}}", &html_escape(reply.code))
             .replace("{{description}}", &html_escape(reply.description))

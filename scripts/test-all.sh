@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test: host unit tests, then the built worker in workerd against real local servers
+# (integration), then Portcullis's pages in headless Chromium (browser).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export WRANGLER_SEND_METRICS=false
+
+echo "== host unit tests (cargo test)"
+cargo test --locked --all-features
+
+echo "== building the worker"
+bash scripts/build.sh
+
+echo "== integration and browser tests (node --test)"
+node --test --test-reporter=spec --test-reporter-destination=stdout tests/*.test.mjs
