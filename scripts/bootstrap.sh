@@ -3,13 +3,21 @@
 # everything comes from the package registries (rustup's target, crates.io, npm, Debian).
 #   scripts/bootstrap.sh                 toolchain and npm dependencies
 #   scripts/bootstrap.sh --with-browser  also Debian's Chromium, for the browser tests
+#   scripts/bootstrap.sh --with-bench    also Debian's wrk, the load generator of `npm run bench`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 WORKER_BUILD_VERSION=0.8.7
 with_browser=0
-[[ "${1:-}" == "--with-browser" ]] && with_browser=1
+with_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-browser) with_browser=1 ;;
+    --with-bench) with_bench=1 ;;
+    *) printf 'bootstrap: unknown option %s\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
 as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
 
@@ -40,4 +48,10 @@ if [[ $with_browser == 1 && ! -x /usr/bin/chromium ]]; then
   say "installing Debian's chromium"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+fi
+
+if [[ $with_bench == 1 ]] && ! command -v wrk >/dev/null; then
+  say "installing Debian's wrk"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq wrk >/dev/null
 fi

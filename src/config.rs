@@ -7,6 +7,8 @@
 //! Without `PORTCULLIS_CONFIG`, [`EMBEDDED_DEFAULT`] applies: a development configuration that
 //! guards the local demo origin.
 
+use crate::assertion::AssertionConfig;
+use crate::authn::jwt::issuer::JwtConfig;
 use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
 use crate::gateway::limits::Limits;
 use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable};
@@ -84,6 +86,10 @@ pub struct Config {
     pub limits: Limits,
     /// Extra inbound header names (lower case) stripped like the identity namespace.
     pub strip_headers: Vec<String>,
+    /// Bearer JWT verification: trusted issuers and key handling.
+    pub jwt: JwtConfig,
+    /// The signed identity assertion sent to the origin.
+    pub assertion: AssertionConfig,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +115,8 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "security_headers",
     "limits",
     "strip_headers",
+    "jwt",
+    "assertion",
 ];
 
 /// Collects problems while a configuration is checked.
@@ -204,6 +212,21 @@ impl Config {
             }
         }
 
+        let jwt = match document.get("jwt") {
+            None => JwtConfig::default(),
+            Some(value) => JwtConfig::from_value(value, environment).unwrap_or_else(|list| {
+                for (path, message) in list {
+                    let full = if path == "." { "jwt".to_owned() } else { format!("jwt.{path}") };
+                    problems.add(full, message);
+                }
+                JwtConfig::default()
+            }),
+        };
+        let assertion: AssertionConfig = problems.field(document, "assertion", AssertionConfig::default());
+        for (field, message) in assertion.problems() {
+            problems.add(format!("assertion.{field}"), message);
+        }
+
         let defaults = RouteDefaults { upstream: default_upstream.as_ref(), timeout_ms: default_timeout, environment };
         let raw_routes: Vec<Value> = problems.field(document, "routes", Vec::new());
         let mut routes = Vec::with_capacity(raw_routes.len() + 1);
@@ -251,6 +274,8 @@ impl Config {
             security_headers,
             limits,
             strip_headers: strip_headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            jwt,
+            assertion,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Portcullis's own endpoints, under the edge prefix (`/auth` by default).
 //!
-//! Every path under the prefix belongs to Portcullis and never reaches the origin: an unknown one is
+//! `/.well-known/jwks.json` also belongs to Portcullis. Every path under the prefix belongs to Portcullis and never reaches the origin: an unknown one is
 //! a 404 `not_found`, not a pass-through.
 
 use crate::error::RouteError;
@@ -13,6 +13,8 @@ pub enum EdgeEndpoint {
     Health,
     /// `GET {prefix}/static/...`: a file from `www/static/`, by its asset path.
     Asset(String),
+    /// `GET /.well-known/jwks.json`: the public keys that verify identity assertions.
+    AssertionKeys,
 }
 
 fn read_only(method: &str) -> bool {
@@ -24,6 +26,9 @@ fn read_only(method: &str) -> bool {
 pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Result<EdgeEndpoint, RouteError>> {
     let prefix_segment = prefix.trim_start_matches('/');
     let segments = path.segments();
+    if segments == [".well-known", "jwks.json"] {
+        return Some(if read_only(method) { Ok(EdgeEndpoint::AssertionKeys) } else { Err(RouteError::MethodNotAllowed) });
+    }
     if segments.first().map(String::as_str) != Some(prefix_segment) {
         return None;
     }
@@ -58,6 +63,9 @@ mod tests {
             ("GET", "/authx/health", None),
             ("GET", "/api/auth/health", None),
             ("GET", "/", None),
+            ("GET", "/.well-known/jwks.json", Some(Ok(EdgeEndpoint::AssertionKeys))),
+            ("POST", "/.well-known/jwks.json", Some(Err(RouteError::MethodNotAllowed))),
+            ("GET", "/.well-known/other", None),
         ];
         for (method, raw, expected) in cases {
             let path = CanonicalPath::parse(raw).unwrap();

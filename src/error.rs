@@ -4,6 +4,7 @@
 //! description that never names an internal detail. What actually went wrong goes to the audit
 //! log (see [`crate::audit`]), keyed by the request id that the response echoes.
 
+pub use crate::authn::AuthnError;
 use std::fmt;
 
 /// The edge guard refused the request before routing (size limits, malformed input).
@@ -30,13 +31,6 @@ pub enum RouteError {
     MethodNotAllowed,
     /// An edge path that does not exist.
     UnknownEdgePath,
-}
-
-/// Authentication failed or was absent on a route that requires it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthnError {
-    /// No credential was presented.
-    Missing,
 }
 
 /// CORS refused a preflight request.
@@ -123,11 +117,32 @@ impl Failure {
             Failure::Authn(AuthnError::Missing) => {
                 (401, "unauthenticated", "authentication is required for this route")
             }
+            Failure::Authn(AuthnError::MalformedAuthorization) => {
+                (400, "invalid_request", "the authorization header is malformed")
+            }
+            Failure::Authn(AuthnError::InvalidToken(_)) => (401, "invalid_token", "the access token is invalid"),
+            Failure::Authn(AuthnError::KeysUnavailable) => {
+                (503, "temporarily_unavailable", "a dependency of the gateway is unavailable")
+            }
             Failure::Cors(_) => (403, "cors_rejected", "the cross-origin request is not allowed"),
             Failure::Forward(ForwardError::Unreachable) => (502, "origin_unreachable", "the origin could not be reached"),
             Failure::Forward(ForwardError::Timeout) => (504, "origin_timeout", "the origin did not respond in time"),
         };
         ErrorReply { status, code, description }
+    }
+
+    /// The `WWW-Authenticate` challenge for a 401 or a bearer `invalid_request` (RFC 6750 §3).
+    pub fn www_authenticate(&self) -> Option<String> {
+        let error = match self {
+            Failure::Authn(AuthnError::Missing) => None,
+            Failure::Authn(AuthnError::MalformedAuthorization) => Some("invalid_request"),
+            Failure::Authn(AuthnError::InvalidToken(_)) => Some("invalid_token"),
+            _ => return None,
+        };
+        Some(match error {
+            None => "Bearer realm=\"portcullis\"".to_owned(),
+            Some(error) => format!("Bearer realm=\"portcullis\", error=\"{error}\""),
+        })
     }
 
     /// The JSON body of the reply: `{"error": ..., "error_description": ..., "request_id": ...}`.
@@ -150,6 +165,7 @@ impl fmt::Display for Failure {
             Failure::Cors(CorsError::OriginNotAllowed) => f.write_str("cors: origin not allowed"),
             Failure::Cors(CorsError::MethodNotAllowed) => f.write_str("cors: method not allowed"),
             Failure::Cors(CorsError::HeaderNotAllowed) => f.write_str("cors: header not allowed"),
+            Failure::Authn(error) => error.fmt(f),
             other => f.write_str(other.reply().code),
         }
     }
@@ -173,6 +189,9 @@ mod tests {
             (RouteError::MethodNotAllowed.into(), 405, "method_not_allowed"),
             (RouteError::UnknownEdgePath.into(), 404, "not_found"),
             (AuthnError::Missing.into(), 401, "unauthenticated"),
+            (AuthnError::MalformedAuthorization.into(), 400, "invalid_request"),
+            (AuthnError::InvalidToken(crate::authn::jwt::JwtError::Expired).into(), 401, "invalid_token"),
+            (AuthnError::KeysUnavailable.into(), 503, "temporarily_unavailable"),
             (CorsError::OriginNotAllowed.into(), 403, "cors_rejected"),
             (ForwardError::Unreachable.into(), 502, "origin_unreachable"),
             (ForwardError::Timeout.into(), 504, "origin_timeout"),
@@ -180,6 +199,23 @@ mod tests {
         for (failure, status, code) in cases {
             let reply = failure.reply();
             assert_eq!((reply.status, reply.code), (*status, *code), "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn bearer_challenges_follow_rfc_6750() {
+        let cases: &[(Failure, Option<&str>)] = &[
+            (AuthnError::Missing.into(), Some("Bearer realm=\"portcullis\"")),
+            (AuthnError::MalformedAuthorization.into(), Some("Bearer realm=\"portcullis\", error=\"invalid_request\"")),
+            (
+                AuthnError::InvalidToken(crate::authn::jwt::JwtError::BadSignature).into(),
+                Some("Bearer realm=\"portcullis\", error=\"invalid_token\""),
+            ),
+            (AuthnError::KeysUnavailable.into(), None),
+            (Failure::ConfigInvalid, None),
+        ];
+        for (failure, expected) in cases {
+            assert_eq!(failure.www_authenticate().as_deref(), *expected, "{failure:?}");
         }
     }
 

@@ -7,6 +7,7 @@
 // Table-driven tests spell out their row types.
 #![cfg_attr(test, allow(clippy::type_complexity))]
 
+pub mod assertion;
 pub mod audit;
 pub mod authn;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod edge;
 pub mod error;
 pub mod gateway;
 pub mod random;
+pub mod secret;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

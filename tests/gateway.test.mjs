@@ -195,12 +195,20 @@ describe("forwarding", () => {
 
 describe("authentication required", () => {
   test("an authenticated route gives a clear 401 and the origin sees nothing", async () => {
+    const { result: response, seen } = await originRequestsDuring(() => fetch(`${gateway.url}/app/dashboard`));
+    assert.equal(response.status, 401);
+    assert.equal(response.headers.get("www-authenticate"), 'Bearer realm="portcullis"');
+    assert.equal((await jsonError(response)).error, "unauthenticated");
+    assert.equal(seen.length, 0);
+  });
+
+  test("a bearer token no configured issuer can verify gets 401 invalid_token", async () => {
     const { result: response, seen } = await originRequestsDuring(() =>
       fetch(`${gateway.url}/app/dashboard`, { headers: { authorization: "Bearer not-a-real-token-1234" } }),
     );
     assert.equal(response.status, 401);
-    assert.equal(response.headers.get("www-authenticate"), 'Bearer realm="portcullis"');
-    assert.equal((await jsonError(response)).error, "unauthenticated");
+    assert.equal(response.headers.get("www-authenticate"), 'Bearer realm="portcullis", error="invalid_token"');
+    assert.equal((await jsonError(response)).error, "invalid_token");
     assert.equal(seen.length, 0);
   });
 
@@ -223,7 +231,7 @@ describe("authentication required", () => {
     const events = gateway.auditEvents();
     const denied = events.find((e) => e.path === "/app/audit");
     assert.equal(denied.decision, "deny");
-    assert.equal(denied.reason, "unauthenticated");
+    assert.equal(denied.reason, "invalid_token: malformed");
     assert.equal(denied.route, "app");
     assert.equal(denied.status, 401);
     assert.equal(denied.principal, null);

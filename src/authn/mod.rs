@@ -2,13 +2,48 @@
 //!
 //! Only this module can construct a `Principal` (its constructor is `pub(crate)` and called only by
 //! authenticators here), so holding one is proof that authentication happened. Likewise only
-//! [`authenticate`] hands out a [`PublicPass`], and only for a public route. Forwarding takes an
+//! [`public_pass`] hands out a [`PublicPass`], and only for a public route. Forwarding takes an
 //! [`Access`], so no code path reaches the origin "as nobody" on a protected route.
 
-use crate::error::AuthnError;
+pub mod bearer;
+pub mod jwt;
+
 use crate::gateway::headers::HeaderList;
 use crate::gateway::routes::{Policy, Route};
-use crate::gateway::RequestHead;
+use jwt::claims::MappedIdentity;
+use jwt::JwtError;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use std::fmt;
+
+/// Why authentication failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthnError {
+    /// No credential was presented on a route that needs one.
+    Missing,
+    /// The `Authorization` header is malformed (RFC 6750 §3.1 `invalid_request`).
+    MalformedAuthorization,
+    /// A bearer JWT was refused (RFC 6750 §3.1 `invalid_token`); the reason is for the log.
+    InvalidToken(JwtError),
+    /// The keys needed to verify could not be had (JWKS outage): fail closed.
+    KeysUnavailable,
+}
+
+impl fmt::Display for AuthnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthnError::Missing => f.write_str("unauthenticated"),
+            AuthnError::MalformedAuthorization => f.write_str("invalid_request: malformed authorization header"),
+            AuthnError::InvalidToken(reason) => write!(f, "invalid_token: {reason}"),
+            AuthnError::KeysUnavailable => f.write_str("keys_unavailable"),
+        }
+    }
+}
+
+impl From<JwtError> for AuthnError {
+    fn from(error: JwtError) -> Self {
+        AuthnError::InvalidToken(error)
+    }
+}
 
 /// How a principal authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +57,7 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
-    /// The name used in headers and the audit log.
+    /// The name used in headers, assertions and the audit log.
     pub fn name(self) -> &'static str {
         match self {
             Self::Jwt => "jwt",
@@ -35,20 +70,28 @@ impl AuthMethod {
 /// A verified identity. Only authenticators construct one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    subject: String,
+    identity: MappedIdentity,
     method: AuthMethod,
+    issuer: Option<String>,
+}
+
+/// Characters percent-encoded in identity header values: controls, non-ASCII (by the encoder),
+/// `%` itself, and `,`, which separates list items.
+const HEADER_VALUE_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b',');
+
+fn header_value(value: &str) -> String {
+    utf8_percent_encode(value, HEADER_VALUE_ESCAPES).to_string()
 }
 
 impl Principal {
     /// Only authenticators call this.
-    #[allow(dead_code)] // the first authenticator arrives with JWT verification
-    pub(crate) fn new(subject: String, method: AuthMethod) -> Self {
-        Self { subject, method }
+    pub(crate) fn new(identity: MappedIdentity, method: AuthMethod, issuer: Option<String>) -> Self {
+        Self { identity, method, issuer }
     }
 
     /// The subject identifier.
     pub fn subject(&self) -> &str {
-        &self.subject
+        &self.identity.subject
     }
 
     /// How the principal authenticated.
@@ -56,18 +99,50 @@ impl Principal {
         self.method
     }
 
-    /// The identity headers the origin receives.
+    /// The token issuer, for JWTs.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// The mapped identity (email, groups, scopes, tenant).
+    pub fn identity(&self) -> &MappedIdentity {
+        &self.identity
+    }
+
+    /// The identity headers the origin receives. Values are percent-encoded where they hold
+    /// controls, non-ASCII, `%` or `,`; lists are comma-separated (groups) or space-separated
+    /// (scopes, as in OAuth).
     pub fn identity_headers(&self) -> HeaderList {
-        vec![
-            ("x-auth-subject".into(), self.subject.clone()),
-            ("x-auth-method".into(), self.method.name().into()),
-        ]
+        let id = &self.identity;
+        let mut headers = vec![
+            ("x-auth-subject".to_owned(), header_value(&id.subject)),
+            ("x-auth-method".to_owned(), self.method.name().to_owned()),
+        ];
+        let mut optional = |name: &str, value: Option<String>| {
+            if let Some(value) = value.filter(|v| !v.is_empty()) {
+                headers.push((name.to_owned(), value));
+            }
+        };
+        optional("x-auth-issuer", self.issuer.as_deref().map(header_value));
+        optional("x-auth-email", id.email.as_deref().map(header_value));
+        optional("x-auth-groups", Some(id.groups.iter().map(|g| header_value(g)).collect::<Vec<_>>().join(",")));
+        optional(
+            "x-auth-scopes",
+            Some(id.scopes.iter().map(|s| header_value(s).replace(' ', "%20")).collect::<Vec<_>>().join(" ")),
+        );
+        optional("x-auth-tenant", id.tenant.as_deref().map(header_value));
+        headers
     }
 }
 
-/// Proof that the matched route is public. Only [`authenticate`] constructs one.
+/// Proof that the matched route is public. Only [`public_pass`] constructs one.
 #[derive(Debug)]
 pub struct PublicPass(());
+
+/// A pass for a public route; `None` for any other.
+pub fn public_pass(route: &Route) -> Option<PublicPass> {
+    (route.policy == Policy::Public).then_some(PublicPass(()))
+}
 
 /// What lets a request through to the origin.
 #[derive(Debug)]
@@ -96,11 +171,43 @@ impl Access {
     }
 }
 
-/// Authenticates a request for a route. No authenticator is configured yet, so an authenticated
-/// route refuses every request as unauthenticated.
-pub fn authenticate(route: &Route, _head: &RequestHead) -> Result<Access, AuthnError> {
-    match route.policy {
-        Policy::Public => Ok(Access::Public(PublicPass(()))),
-        Policy::Authenticated => Err(AuthnError::Missing),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_headers_are_header_safe() {
+        let principal = Principal::new(
+            MappedIdentity {
+                subject: "user\r\nX-Injected: 1".into(),
+                email: Some("zoë@example.com".into()),
+                groups: vec!["admins".into(), "a,b".into()],
+                scopes: vec!["read:x".into(), "write".into()],
+                tenant: Some("acme".into()),
+            },
+            AuthMethod::Jwt,
+            Some("https://idp.example.com/".into()),
+        );
+        let headers = principal.identity_headers();
+        let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        assert_eq!(get("x-auth-subject"), Some("user%0D%0AX-Injected: 1"));
+        assert_eq!(get("x-auth-email"), Some("zo%C3%AB@example.com"));
+        assert_eq!(get("x-auth-groups"), Some("admins,a%2Cb"));
+        assert_eq!(get("x-auth-scopes"), Some("read:x write"));
+        assert_eq!(get("x-auth-tenant"), Some("acme"));
+        assert_eq!(get("x-auth-method"), Some("jwt"));
+        assert_eq!(get("x-auth-issuer"), Some("https://idp.example.com/"));
+        assert!(headers.iter().all(|(_, v)| v.bytes().all(|b| (0x20..0x7f).contains(&b))));
+    }
+
+    #[test]
+    fn empty_optional_identity_is_not_sent() {
+        let principal = Principal::new(
+            MappedIdentity { subject: "s".into(), email: None, groups: vec![], scopes: vec![], tenant: None },
+            AuthMethod::Jwt,
+            None,
+        );
+        let names: Vec<String> = principal.identity_headers().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["x-auth-subject", "x-auth-method"]);
     }
 }

@@ -32,6 +32,11 @@ impl Upstream {
         self.base.scheme() == "https"
     }
 
+    /// `scheme://host[:port]`: the default audience of identity assertions for this origin.
+    pub fn origin(&self) -> String {
+        self.base.origin().ascii_serialization()
+    }
+
     /// The origin as configured.
     pub fn as_str(&self) -> &str {
         self.base.as_str()

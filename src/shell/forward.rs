@@ -2,14 +2,14 @@
 //! the header policy of [`crate::gateway::headers`].
 
 use super::respond;
+use crate::assertion::ASSERTION_HEADER;
 use crate::authn::Access;
 use crate::config::Config;
 use crate::error::ForwardError;
 use crate::gateway::headers::{self, ForwardedFor, HeaderList, REQUEST_ID};
 use crate::gateway::{ProxyRequest, RequestHead};
-use futures_util::future::{select, Either};
-use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+use super::http::{fetch_with_timeout, FetchFailure};
+use worker::{Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// Sends the request to the route's origin and returns the origin's response, re-headed.
 /// Taking an [`Access`] means a protected route can only be forwarded with a principal.
@@ -19,6 +19,7 @@ pub async fn forward(
     config: &Config,
     proxy: &ProxyRequest<'_>,
     access: &Access,
+    assertion: Option<&str>,
     request_id: &str,
 ) -> Result<Response, ForwardError> {
     let route = proxy.route;
@@ -34,8 +35,11 @@ pub async fn forward(
         host: &authority,
         request_id,
     };
-    let outbound_headers =
-        headers::forward_request_headers(&head.headers, &config.strip_headers, &forwarded, &access.identity_headers());
+    let mut identity = access.identity_headers();
+    if let (Access::Authenticated(_), Some(assertion)) = (access, assertion) {
+        identity.push((ASSERTION_HEADER.to_owned(), assertion.to_owned()));
+    }
+    let outbound_headers = headers::forward_request_headers(&head.headers, &config.strip_headers, &forwarded, &identity);
 
     let headers = Headers::new();
     for (name, value) in &outbound_headers {
@@ -48,19 +52,10 @@ pub async fn forward(
         .with_body(inbound.inner().body().map(Into::into));
     let outbound = Request::new_with_init(&url, &init).map_err(|_| ForwardError::Unreachable)?;
 
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let call = Fetch::Request(outbound);
-    let sent = call.send_with_signal(&signal);
-    let deadline = Delay::from(Duration::from_millis(u64::from(route.timeout_ms)));
-    futures_util::pin_mut!(sent);
-    let response = match select(sent, deadline).await {
-        Either::Left((Ok(response), _)) => response,
-        Either::Left((Err(_), _)) => return Err(ForwardError::Unreachable),
-        Either::Right(_) => {
-            controller.abort();
-            return Err(ForwardError::Timeout);
-        }
+    let response = match fetch_with_timeout(outbound, u64::from(route.timeout_ms)).await {
+        Ok(response) => response,
+        Err(FetchFailure::Unreachable) => return Err(ForwardError::Unreachable),
+        Err(FetchFailure::Timeout) => return Err(ForwardError::Timeout),
     };
 
     let status = response.status_code();

@@ -2,13 +2,19 @@
 //! its effects (assets, origin fetch, logs). Every failure becomes a response here, through
 //! [`crate::error::Failure::reply`]; nothing a request does reaches the runtime as an exception.
 
+mod assertion_signer;
+mod authenticate;
 mod config_cache;
 mod forward;
+mod http;
+mod jwks_cache;
 mod rate_limiter;
 mod respond;
+mod webcrypto;
 
 use crate::audit::{self, AuditEvent, Decision};
-use crate::authn::{self, Access};
+use crate::assertion::AssertionInput;
+use crate::authn::Access;
 use crate::config::Config;
 use crate::edge::EdgeEndpoint;
 use crate::error::Failure;
@@ -96,7 +102,7 @@ async fn handle(req: Request, env: &Env, config: &Config, head: &RequestHead, au
             audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
             return respond::failure(env, head, &failure, request_id, security, Vec::new()).await;
         }
-        Ok(Admission::Edge(endpoint)) => return serve_edge(env, endpoint, security, request_id).await,
+        Ok(Admission::Edge(endpoint)) => return serve_edge(env, config, endpoint, request_id).await,
         Ok(Admission::Preflight { route, headers: cors_headers }) => {
             audit.log(Some(route), Decision::Allow, "cors_preflight".into(), None, 204);
             let mut list: HeaderList = vec![(REQUEST_ID.into(), request_id.into())];
@@ -110,7 +116,7 @@ async fn handle(req: Request, env: &Env, config: &Config, head: &RequestHead, au
     if let Some(cors) = &route.cors {
         cors.apply_to_response(&mut cors_headers, head.header("origin"));
     }
-    let access = match authn::authenticate(route, head) {
+    let access = match authenticate::authenticate(env, config, route, head).await {
         Ok(access) => access,
         Err(error) => {
             let failure = Failure::from(error);
@@ -118,7 +124,18 @@ async fn handle(req: Request, env: &Env, config: &Config, head: &RequestHead, au
             return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
         }
     };
-    match forward::forward(&req, head, config, &proxy, &access, request_id).await {
+    let assertion = match &access {
+        Access::Public(_) => None,
+        Access::Authenticated(principal) => match sign_assertion(env, config, &proxy, head, principal, request_id).await {
+            Some(assertion) => Some(assertion),
+            None => {
+                let failure = Failure::Unavailable;
+                audit.log(Some(route), Decision::Deny, "assertion_unavailable".into(), Some(&access), failure.reply().status);
+                return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
+            }
+        },
+    };
+    match forward::forward(&req, head, config, &proxy, &access, assertion.as_deref(), request_id).await {
         Ok(response) => {
             audit.log(Some(route), Decision::Allow, route.policy.name().into(), Some(&access), response.status_code());
             Ok(response)
@@ -131,8 +148,52 @@ async fn handle(req: Request, env: &Env, config: &Config, head: &RequestHead, au
     }
 }
 
-async fn serve_edge(env: &Env, endpoint: EdgeEndpoint, security: &SecurityHeaders, request_id: &str) -> Result<Response> {
+/// Signs the identity assertion for an authenticated request; `None` fails the request closed.
+async fn sign_assertion(
+    env: &Env,
+    config: &Config,
+    proxy: &gateway::ProxyRequest<'_>,
+    head: &RequestHead,
+    principal: &crate::authn::Principal,
+    request_id: &str,
+) -> Option<String> {
+    let signer = assertion_signer::signer(env, config).await.ok()?;
+    let url = url::Url::parse(&head.url).ok()?;
+    let client_url = format!("{}{}", url.origin().ascii_serialization(), url.path());
+    let audience = match &config.assertion.audience {
+        Some(audience) => audience.clone(),
+        None => proxy.route.upstream.origin(),
+    };
+    let jti = random::request_id().ok()?;
+    let input = AssertionInput {
+        principal,
+        method: &head.method,
+        url: &client_url,
+        audience: &audience,
+        route_id: &proxy.route.id,
+        request_id,
+        now_s: (js_sys::Date::now() / 1000.0) as i64,
+        jti: &jti,
+    };
+    signer.sign(config, &input).await.ok()
+}
+
+async fn serve_edge(env: &Env, config: &Config, endpoint: EdgeEndpoint, request_id: &str) -> Result<Response> {
+    let security = &config.security_headers;
     match endpoint {
+        EdgeEndpoint::AssertionKeys => match assertion_signer::signer(env, config).await {
+            Ok(signer) => {
+                let mut list = respond::edge_headers(security, request_id, "application/jwk-set+json");
+                headers::set(&mut list, "cache-control", "public, max-age=300");
+                headers::set(&mut list, "access-control-allow-origin", "*");
+                respond::build_text(200, &list, &signer.public_jwks.to_string())
+            }
+            Err(()) => {
+                let failure = Failure::Unavailable;
+                let list = respond::edge_headers(security, request_id, "application/json; charset=utf-8");
+                respond::build_text(failure.reply().status, &list, &failure.json_body(request_id))
+            }
+        },
         EdgeEndpoint::Health => {
             respond::json(200, &serde_json::json!({ "status": "ok", "config": "valid" }), security, request_id)
         }

@@ -101,8 +101,8 @@ pub async fn failure(
         None => ("application/json; charset=utf-8", failure.json_body(request_id)),
     };
     let mut list = edge_headers(security, request_id, content_type);
-    if reply.status == 401 {
-        list.push(("www-authenticate".into(), "Bearer realm=\"portcullis\"".into()));
+    if let Some(challenge) = failure.www_authenticate() {
+        list.push(("www-authenticate".into(), challenge));
     }
     for (name, value) in extra {
         headers::set(&mut list, &name, value);

@@ -5,12 +5,14 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { miniflareOptions, repoRoot } from "./wrangler-config.mjs";
 
-export async function startGateway({ config } = {}) {
+/** `secrets` are extra string bindings, as `wrangler secret put` would create them. */
+export async function startGateway({ config, secrets = {} } = {}) {
   if (!existsSync(path.join(repoRoot, "build", "index.js"))) {
     throw new Error("build/index.js is missing: run scripts/build.sh first");
   }
   const logs = [];
-  const bindings = config === undefined ? {} : { PORTCULLIS_CONFIG: typeof config === "string" ? config : JSON.stringify(config) };
+  const bindings = { ...secrets };
+  if (config !== undefined) bindings.PORTCULLIS_CONFIG = typeof config === "string" ? config : JSON.stringify(config);
   const mf = new Miniflare(
     miniflareOptions({ bindings, handleStructuredLogs: ({ level, message }) => { logs.push({ level, message }); } }),
   );

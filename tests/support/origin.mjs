@@ -22,6 +22,7 @@ function demoPage(record) {
 <p>This page is served by the demo origin behind Portcullis. It shows what the origin received.</p>
 <p><strong>${escapeHtml(record.method)} ${escapeHtml(record.url)}</strong></p>
 <h2>Identity</h2>${identity.length ? `<table>${rows(identity)}</table>` : "<p id=anonymous>No identity: this is a public route.</p>"}
+${record.assertion ? `<p id=assertion>Signed assertion: ${record.assertion.valid ? "verified" : `REJECTED (${escapeHtml(record.assertion.error)})`}</p>` : ""}
 <h2>All headers</h2><table>${rows(Object.entries(record.headers))}</table>
 <p><a href="/public/">A public page</a> · <a href="/app/">A protected page</a> · <a href="/auth/health">Gateway health</a></p>
 </main></body></html>`;
@@ -29,6 +30,7 @@ function demoPage(record) {
 
 export async function startOrigin({ port = 0 } = {}) {
   const requests = [];
+  let verifyAssertion = null;
   const holds = new Map();
   const firstChunkSeen = new Map();
   const server = http.createServer(async (req, res) => {
@@ -43,6 +45,13 @@ export async function startOrigin({ port = 0 } = {}) {
     });
     await new Promise((resolve) => req.on("end", resolve));
     record.body = Buffer.concat(chunks).toString("utf8");
+    const assertion = req.headers["x-portcullis-assertion"];
+    if (assertion && verifyAssertion) {
+      record.assertion = await verifyAssertion(assertion, { method: req.method, path: url.pathname }).then(
+        (claims) => ({ valid: true, claims }),
+        (error) => ({ valid: false, error: error.message }),
+      );
+    }
 
     const delay = Number(url.searchParams.get("delay_ms") ?? 0);
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
@@ -73,6 +82,10 @@ export async function startOrigin({ port = 0 } = {}) {
     url: `http://127.0.0.1:${boundPort}`,
     port: boundPort,
     requests,
+    /** Verifies every assertion it receives with this function (see assertion-verifier.mjs). */
+    verifyAssertionsWith(verify) {
+      verifyAssertion = verify;
+    },
     /** Finishes a response started with ?hold=id. */
     release(id) {
       holds.get(id)?.();

@@ -1,0 +1,178 @@
+//! Bearer JWT verification (RFC 7519, RFC 8725, OWASP ASVS 5.0 V9).
+//!
+//! The order of checks:
+//!
+//! 1. parse ([`token::UntrustedJwt`]): structure, base64url, strict JSON, size;
+//! 2. pick the issuer by the untrusted `iss`, then check everything against that issuer's
+//!    configuration: `alg` on its list, no key-choosing header, no `crit`, the `typ`;
+//! 3. registered claims ([`claims::check`]): `iss`, `aud`, `exp`, `nbf`, `iat`, required claims;
+//! 4. choose the key by `kid` from the issuer's key source ([`keys::KeySet::select`]);
+//! 5. signature prechecks, then the signature itself (a backend issues [`VerifiedSignature`]);
+//! 6. map the claims to a [`crate::authn::Principal`].
+//!
+//! Cheap checks run before the signature, so garbage costs no crypto; nothing is believed until
+//! the signature verified.
+
+pub mod claims;
+pub mod issuer;
+pub mod keys;
+pub mod signature;
+pub mod strict_json;
+pub mod token;
+
+#[cfg(test)]
+mod tests;
+
+use crate::authn::{AuthMethod, Principal};
+use issuer::{Issuer, JwtConfig};
+use keys::{KeySet, Selection, VerificationKey};
+use signature::{Alg, SignatureProblem, VerifiedSignature};
+use std::fmt;
+use token::UntrustedJwt;
+
+/// Why a JWT was refused. The client only ever sees `invalid_token`; this goes to the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtError {
+    /// Not a well-formed JWS with JSON header and claims (or duplicate members, or too long).
+    Malformed,
+    /// No configured issuer has this `iss`.
+    UnknownIssuer,
+    /// `alg` is `none`, unknown, or not on the issuer's list.
+    AlgorithmNotAllowed,
+    /// A header member that would let the token choose its key.
+    ForbiddenHeader(&'static str),
+    /// A `crit` header (no extension is understood).
+    UnsupportedCritical,
+    /// `typ` is not the issuer's expected type.
+    TypeMismatch,
+    /// `exp` has passed.
+    Expired,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// `iat` is in the future.
+    IssuedInFuture,
+    /// `aud` names none of the issuer's audiences.
+    AudienceMismatch,
+    /// A required claim is missing.
+    MissingClaim(String),
+    /// The `kid` is not in the issuer's key set, even after a refresh.
+    UnknownKid,
+    /// The `kid` names a key that cannot verify the token's algorithm.
+    KeyTypeMismatch,
+    /// No `kid`, and several keys could verify the token.
+    AmbiguousKey,
+    /// No key can verify the token's algorithm.
+    NoKey,
+    /// The signature is malformed.
+    MalformedSignature(SignatureProblem),
+    /// The signature does not verify.
+    BadSignature,
+}
+
+impl fmt::Display for JwtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwtError::Malformed => f.write_str("malformed"),
+            JwtError::UnknownIssuer => f.write_str("unknown_issuer"),
+            JwtError::AlgorithmNotAllowed => f.write_str("algorithm_not_allowed"),
+            JwtError::ForbiddenHeader(member) => write!(f, "forbidden_header:{member}"),
+            JwtError::UnsupportedCritical => f.write_str("unsupported_crit"),
+            JwtError::TypeMismatch => f.write_str("typ_mismatch"),
+            JwtError::Expired => f.write_str("expired"),
+            JwtError::NotYetValid => f.write_str("not_yet_valid"),
+            JwtError::IssuedInFuture => f.write_str("issued_in_future"),
+            JwtError::AudienceMismatch => f.write_str("audience_mismatch"),
+            JwtError::MissingClaim(name) => write!(f, "missing_claim:{name}"),
+            JwtError::UnknownKid => f.write_str("unknown_kid"),
+            JwtError::KeyTypeMismatch => f.write_str("key_type_mismatch"),
+            JwtError::AmbiguousKey => f.write_str("ambiguous_key"),
+            JwtError::NoKey => f.write_str("no_key"),
+            JwtError::MalformedSignature(problem) => write!(f, "malformed_signature:{problem:?}"),
+            JwtError::BadSignature => f.write_str("bad_signature"),
+        }
+    }
+}
+
+/// A token that passed every check but the signature.
+#[derive(Debug)]
+pub struct PendingJwt<'c, 't> {
+    /// The issuer whose rules applied.
+    pub issuer: &'c Issuer,
+    /// The token's algorithm, one the issuer accepts.
+    pub alg: Alg,
+    token: UntrustedJwt<'t>,
+}
+
+/// Runs steps 1 to 3 at time `now_s`.
+pub fn precheck<'c, 't>(config: &'c JwtConfig, token: &'t str, now_s: i64) -> Result<PendingJwt<'c, 't>, JwtError> {
+    let token = UntrustedJwt::parse(token)?;
+    let issuer = token.claimed_issuer().and_then(|iss| config.issuer(iss)).ok_or(JwtError::UnknownIssuer)?;
+    let alg = token
+        .alg_name()
+        .and_then(Alg::parse)
+        .filter(|alg| issuer.algorithms.contains(alg))
+        .ok_or(JwtError::AlgorithmNotAllowed)?;
+    token.check_header(issuer.typ.as_deref())?;
+    claims::check(issuer, token.claims(), now_s)?;
+    Ok(PendingJwt { issuer, alg, token })
+}
+
+/// The outcome of looking for the token's key.
+#[derive(Debug)]
+pub enum KeyLookup<'k> {
+    /// Verify with this key.
+    Found(&'k VerificationKey),
+    /// The key set may be stale: refresh it (within the cooldown) and look again.
+    RefreshAndRetry,
+    /// Refused.
+    Refused(JwtError),
+}
+
+impl<'c, 't> PendingJwt<'c, 't> {
+    /// Step 4: the key for this token from a key set.
+    pub fn find_key<'k>(&self, keys: &'k KeySet) -> KeyLookup<'k> {
+        match keys.select(self.token.kid(), self.alg) {
+            Selection::Key(key) => KeyLookup::Found(key),
+            Selection::UnknownKid => KeyLookup::RefreshAndRetry,
+            Selection::KeyTypeMismatch => KeyLookup::Refused(JwtError::KeyTypeMismatch),
+            Selection::AmbiguousWithoutKid => KeyLookup::Refused(JwtError::AmbiguousKey),
+            Selection::NoKey => KeyLookup::Refused(JwtError::NoKey),
+        }
+    }
+
+    /// The `kid`, for logs.
+    pub fn kid(&self) -> Option<&str> {
+        self.token.kid()
+    }
+
+    /// The bytes the signature covers.
+    pub fn signing_input(&self) -> &[u8] {
+        self.token.signing_input()
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> &[u8] {
+        self.token.signature()
+    }
+
+    /// Step 5a: the checks every backend relies on.
+    pub fn precheck_signature(&self, key: &VerificationKey) -> Result<(), JwtError> {
+        signature::precheck(self.alg, key, self.signature()).map_err(JwtError::MalformedSignature)
+    }
+
+    /// Step 5b with the pure-Rust backend.
+    pub fn verify_rust(&self, key: &VerificationKey) -> Result<VerifiedSignature, JwtError> {
+        self.precheck_signature(key)?;
+        if signature::verify_rust(self.alg, key, self.signing_input(), self.signature()) {
+            Ok(VerifiedSignature::new())
+        } else {
+            Err(JwtError::BadSignature)
+        }
+    }
+
+    /// Step 6: the principal, once the signature verified.
+    pub fn into_principal(self, _proof: VerifiedSignature) -> Result<Principal, JwtError> {
+        let identity = claims::map_identity(&self.issuer.claims, self.token.claims())?;
+        Ok(Principal::new(identity, AuthMethod::Jwt, Some(self.issuer.issuer.clone())))
+    }
+}

@@ -1,0 +1,270 @@
+//! JWS algorithms (RFC 7518 §3), signature prechecks, and the pure-Rust verifier built on
+//! jwt-compact's algorithms.
+//!
+//! Two backends verify signatures: this pure-Rust one (used on the host and selectable in the
+//! worker) and WebCrypto in the worker shell. Both go through [`precheck`] first, so malformed
+//! signatures (wrong length; ECDSA `r` or `s` equal to zero or not below the group order, RFC 7518
+//! §3.4) are refused identically before any backend sees them.
+
+use super::keys::{KeyMaterial, VerificationKey};
+use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
+use jwt_compact::{Algorithm, AlgorithmSignature};
+use std::borrow::Cow;
+use std::fmt;
+
+/// A JWS signature algorithm that Portcullis can verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    Rs384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    Rs512,
+    /// RSASSA-PSS with SHA-256.
+    Ps256,
+    /// RSASSA-PSS with SHA-384.
+    Ps384,
+    /// RSASSA-PSS with SHA-512.
+    Ps512,
+    /// ECDSA with P-256 and SHA-256.
+    Es256,
+    /// ECDSA with P-384 and SHA-384.
+    Es384,
+    /// EdDSA with Ed25519.
+    EdDsa,
+    /// HMAC with SHA-256.
+    Hs256,
+    /// HMAC with SHA-384.
+    Hs384,
+    /// HMAC with SHA-512.
+    Hs512,
+}
+
+/// The kind of key an algorithm needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    /// An RSA public key of at least 2048 bits.
+    Rsa,
+    /// An EC P-256 public key.
+    P256,
+    /// An EC P-384 public key.
+    P384,
+    /// An Ed25519 public key.
+    Ed25519,
+    /// A shared secret.
+    Hmac,
+}
+
+impl Alg {
+    /// Every supported algorithm.
+    pub const ALL: [Alg; 12] = [
+        Alg::Rs256,
+        Alg::Rs384,
+        Alg::Rs512,
+        Alg::Ps256,
+        Alg::Ps384,
+        Alg::Ps512,
+        Alg::Es256,
+        Alg::Es384,
+        Alg::EdDsa,
+        Alg::Hs256,
+        Alg::Hs384,
+        Alg::Hs512,
+    ];
+
+    /// Parses a JWS `alg` name. `none` and anything unknown are `None`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|alg| alg.name() == name)
+    }
+
+    /// The JWS `alg` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Rs384 => "RS384",
+            Alg::Rs512 => "RS512",
+            Alg::Ps256 => "PS256",
+            Alg::Ps384 => "PS384",
+            Alg::Ps512 => "PS512",
+            Alg::Es256 => "ES256",
+            Alg::Es384 => "ES384",
+            Alg::EdDsa => "EdDSA",
+            Alg::Hs256 => "HS256",
+            Alg::Hs384 => "HS384",
+            Alg::Hs512 => "HS512",
+        }
+    }
+
+    /// The key family the algorithm verifies with.
+    pub fn key_family(self) -> KeyFamily {
+        match self {
+            Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512 => KeyFamily::Rsa,
+            Alg::Es256 => KeyFamily::P256,
+            Alg::Es384 => KeyFamily::P384,
+            Alg::EdDsa => KeyFamily::Ed25519,
+            Alg::Hs256 | Alg::Hs384 | Alg::Hs512 => KeyFamily::Hmac,
+        }
+    }
+
+    /// Whether the algorithm is symmetric (HMAC).
+    pub fn is_symmetric(self) -> bool {
+        self.key_family() == KeyFamily::Hmac
+    }
+
+    /// The fixed signature length, where the algorithm has one.
+    fn fixed_signature_len(self) -> Option<usize> {
+        match self {
+            Alg::Es256 => Some(64),
+            Alg::Es384 => Some(96),
+            Alg::EdDsa => Some(64),
+            Alg::Hs256 => Some(32),
+            Alg::Hs384 => Some(48),
+            Alg::Hs512 => Some(64),
+            _ => None,
+        }
+    }
+
+    fn rsa(self) -> Option<Rsa> {
+        Some(match self {
+            Alg::Rs256 => Rsa::rs256(),
+            Alg::Rs384 => Rsa::rs384(),
+            Alg::Rs512 => Rsa::rs512(),
+            Alg::Ps256 => Rsa::ps256(),
+            Alg::Ps384 => Rsa::ps384(),
+            Alg::Ps512 => Rsa::ps512(),
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Alg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a signature was refused before verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureProblem {
+    /// The key cannot verify this algorithm.
+    KeyMismatch,
+    /// The signature has the wrong length for the algorithm or key.
+    BadLength,
+    /// An ECDSA `r` or `s` is zero or not below the group order.
+    ScalarOutOfRange,
+    /// An HMAC secret shorter than the hash output (RFC 7518 §3.2).
+    WeakKey,
+}
+
+/// Checks what can be checked without verifying: key family, signature length and, for ECDSA,
+/// the range of `r` and `s` (they must lie in `[1, n-1]`).
+pub fn precheck(alg: Alg, key: &VerificationKey, signature: &[u8]) -> Result<(), SignatureProblem> {
+    if key.family() != alg.key_family() {
+        return Err(SignatureProblem::KeyMismatch);
+    }
+    if let Some(len) = alg.fixed_signature_len() {
+        if signature.len() != len {
+            return Err(SignatureProblem::BadLength);
+        }
+    }
+    match (&key.material, alg) {
+        (KeyMaterial::Rsa(public), _) if signature.len() != rsa::traits::PublicKeyParts::size(public) => {
+            return Err(SignatureProblem::BadLength);
+        }
+        // from_slice rejects r or s that are zero or >= n.
+        (KeyMaterial::P256(_), _) => {
+            p256::ecdsa::Signature::from_slice(signature).map_err(|_| SignatureProblem::ScalarOutOfRange)?;
+        }
+        (KeyMaterial::P384(_), _) => {
+            p384::ecdsa::Signature::from_slice(signature).map_err(|_| SignatureProblem::ScalarOutOfRange)?;
+        }
+        // The MAC is as long as the hash; the key must be at least as long.
+        (KeyMaterial::Hmac(secret), _) if alg.fixed_signature_len().is_some_and(|hash_len| secret.len() < hash_len) => {
+            return Err(SignatureProblem::WeakKey);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// ES384 for jwt-compact, which has no P-384 algorithm of its own.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Es384;
+
+/// An ES384 signature (`r || s`, 96 bytes).
+#[derive(Debug, Clone)]
+pub struct Es384Signature(p384::ecdsa::Signature);
+
+impl AlgorithmSignature for Es384Signature {
+    const LENGTH: Option<std::num::NonZeroUsize> = std::num::NonZeroUsize::new(96);
+
+    fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
+        p384::ecdsa::Signature::from_slice(slice).map(Self).map_err(|e| anyhow::anyhow!(e))
+    }
+
+    fn as_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.0.to_bytes().to_vec())
+    }
+}
+
+impl Algorithm for Es384 {
+    type SigningKey = p384::ecdsa::SigningKey;
+    type VerifyingKey = p384::ecdsa::VerifyingKey;
+    type Signature = Es384Signature;
+
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed("ES384")
+    }
+
+    fn sign(&self, signing_key: &Self::SigningKey, message: &[u8]) -> Self::Signature {
+        use p384::ecdsa::signature::Signer;
+        Es384Signature(signing_key.sign(message))
+    }
+
+    fn verify_signature(&self, signature: &Self::Signature, verifying_key: &Self::VerifyingKey, message: &[u8]) -> bool {
+        use p384::ecdsa::signature::Verifier;
+        verifying_key.verify(message, &signature.0).is_ok()
+    }
+}
+
+fn verify_with<A: Algorithm>(alg: &A, key: &A::VerifyingKey, signing_input: &[u8], signature: &[u8]) -> bool {
+    match A::Signature::try_from_slice(signature) {
+        Ok(signature) => alg.verify_signature(&signature, key, signing_input),
+        Err(_) => false,
+    }
+}
+
+/// Verifies a signature in pure Rust with jwt-compact's algorithms. Call [`precheck`] first.
+pub fn verify_rust(alg: Alg, key: &VerificationKey, signing_input: &[u8], signature: &[u8]) -> bool {
+    match (&key.material, alg) {
+        (KeyMaterial::Rsa(public), _) => match alg.rsa() {
+            Some(rsa_alg) => verify_with(&rsa_alg, public, signing_input, signature),
+            None => false,
+        },
+        (KeyMaterial::P256(public), Alg::Es256) => verify_with(&Es256, public, signing_input, signature),
+        (KeyMaterial::P384(public), Alg::Es384) => verify_with(&Es384, public, signing_input, signature),
+        (KeyMaterial::Ed25519(public), Alg::EdDsa) => verify_with(&Ed25519, public, signing_input, signature),
+        (KeyMaterial::Hmac(secret), Alg::Hs256) => {
+            verify_with(&Hs256, &Hs256Key::new(secret.expose()), signing_input, signature)
+        }
+        (KeyMaterial::Hmac(secret), Alg::Hs384) => {
+            verify_with(&Hs384, &Hs384Key::new(secret.expose()), signing_input, signature)
+        }
+        (KeyMaterial::Hmac(secret), Alg::Hs512) => {
+            verify_with(&Hs512, &Hs512Key::new(secret.expose()), signing_input, signature)
+        }
+        _ => false,
+    }
+}
+
+/// Proof that a token's signature verified. Only the signature backends construct one.
+#[derive(Debug)]
+pub struct VerifiedSignature(());
+
+impl VerifiedSignature {
+    /// Called by a backend after a successful verification, and nowhere else.
+    pub(crate) fn new() -> Self {
+        Self(())
+    }
+}

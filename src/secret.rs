@@ -1,0 +1,64 @@
+//! Secrets as newtypes: never printed, compared in constant time.
+
+use std::fmt;
+use subtle::ConstantTimeEq;
+
+/// Secret bytes (an HMAC key, a pepper). `Debug` prints `[redacted]`.
+#[derive(Clone)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    /// Wraps secret bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes, for the one place that needs them (a MAC or cipher).
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The length in bytes (not secret).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl PartialEq for SecretBytes {
+    /// Constant-time in the contents (the length is not secret).
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for SecretBytes {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = SecretBytes::new(b"hunter2".to_vec());
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+        assert_eq!(format!("{:?}", Some(&secret)), "Some([redacted])");
+    }
+
+    #[test]
+    fn secrets_compare_by_content() {
+        assert_eq!(SecretBytes::new(b"a".to_vec()), SecretBytes::new(b"a".to_vec()));
+        assert_ne!(SecretBytes::new(b"a".to_vec()), SecretBytes::new(b"b".to_vec()));
+        assert_ne!(SecretBytes::new(b"a".to_vec()), SecretBytes::new(b"ab".to_vec()));
+    }
+}

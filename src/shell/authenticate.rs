@@ -1,0 +1,54 @@
+//! Authentication in the worker: the pure verifier, with keys from the cache and signatures
+//! checked by the configured backend.
+
+use super::{jwks_cache, webcrypto};
+use crate::authn::bearer::bearer_token;
+use crate::authn::jwt::issuer::SignatureBackend;
+use crate::authn::jwt::keys::KeyMaterial;
+use crate::authn::jwt::signature::VerifiedSignature;
+use crate::authn::jwt::token::looks_like_jwt;
+use crate::authn::jwt::{self, JwtError, KeyLookup};
+use crate::authn::{public_pass, Access, AuthnError};
+use crate::config::Config;
+use crate::gateway::routes::Route;
+use crate::gateway::RequestHead;
+use worker::Env;
+
+/// Authenticates a request for a route: public routes pass; others need a valid bearer JWT.
+pub async fn authenticate(env: &Env, config: &Config, route: &Route, head: &RequestHead) -> Result<Access, AuthnError> {
+    if let Some(pass) = public_pass(route) {
+        return Ok(Access::Public(pass));
+    }
+    let token = bearer_token(head)?.ok_or(AuthnError::Missing)?;
+    if !looks_like_jwt(token) || config.jwt.issuers.is_empty() {
+        return Err(JwtError::Malformed.into());
+    }
+    let now_s = (js_sys::Date::now() / 1000.0) as i64;
+    let pending = jwt::precheck(&config.jwt, token, now_s)?;
+    let policy = &config.jwt.jwks_cache;
+    let keys = jwks_cache::keys_for(env, pending.issuer, policy).await?;
+    let refreshed;
+    let key = match pending.find_key(&keys) {
+        KeyLookup::Found(key) => key,
+        KeyLookup::Refused(error) => return Err(error.into()),
+        KeyLookup::RefreshAndRetry => {
+            refreshed = jwks_cache::refresh_after_unknown_kid(pending.issuer, policy).await.ok_or(JwtError::UnknownKid)?;
+            match pending.find_key(&refreshed) {
+                KeyLookup::Found(key) => key,
+                KeyLookup::RefreshAndRetry => return Err(JwtError::UnknownKid.into()),
+                KeyLookup::Refused(error) => return Err(error.into()),
+            }
+        }
+    };
+    let use_rust = config.jwt.signature_backend == SignatureBackend::Rust || matches!(key.material, KeyMaterial::Hmac(_));
+    let proof = if use_rust {
+        pending.verify_rust(key)?
+    } else {
+        pending.precheck_signature(key)?;
+        match webcrypto::verify(pending.alg, key, pending.signing_input(), pending.signature()).await {
+            Ok(true) => VerifiedSignature::new(),
+            _ => return Err(JwtError::BadSignature.into()),
+        }
+    };
+    Ok(Access::Authenticated(pending.into_principal(proof)?))
+}
