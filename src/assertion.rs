@@ -213,7 +213,13 @@ pub fn claims(config: &AssertionConfig, input: &AssertionInput<'_>) -> Value {
         "rid": input.request_id,
         "route": input.route_id,
     });
-    let optional = [("idp", principal.issuer()), ("email", identity.email.as_deref()), ("tenant", identity.tenant.as_deref())];
+    let optional = [
+        ("idp", principal.issuer()),
+        ("email", identity.email.as_deref()),
+        ("tenant", identity.tenant.as_deref()),
+        ("key_id", principal.key_id()),
+        ("tier", principal.tier()),
+    ];
     for (name, value) in optional {
         if let Some(value) = value {
             claims[name] = json!(value);

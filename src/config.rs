@@ -8,10 +8,11 @@
 //! guards the local demo origin.
 
 use crate::assertion::AssertionConfig;
+use crate::authn::api_key::ApiKeyConfig;
 use crate::authn::jwt::issuer::JwtConfig;
 use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
 use crate::gateway::limits::Limits;
-use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable};
+use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable, ScopeRequirement};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::gateway::upstream::Upstream;
 use serde::de::DeserializeOwned;
@@ -23,6 +24,7 @@ use std::fmt;
 pub const EMBEDDED_DEFAULT: &str = r#"{
   "environment": "development",
   "origin": "http://127.0.0.1:8788",
+  "api_keys": { "prefix": "pk_test" },
   "routes": [
     { "id": "home", "path": "/", "methods": ["GET"], "policy": "public" },
     { "id": "public", "path": "/public/*", "policy": "public" },
@@ -90,6 +92,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// The signed identity assertion sent to the origin.
     pub assertion: AssertionConfig,
+    /// API keys, when enabled.
+    pub api_keys: Option<ApiKeyConfig>,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +107,15 @@ struct RawRoute {
     origin: Option<String>,
     timeout_ms: Option<u32>,
     cors: Option<RawCorsPolicy>,
+    scopes: Option<Vec<String>>,
+    scopes_match: Option<ScopesMatch>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum ScopesMatch {
+    All,
+    Any,
 }
 
 const TOP_LEVEL_FIELDS: &[&str] = &[
@@ -117,6 +130,7 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "strip_headers",
     "jwt",
     "assertion",
+    "api_keys",
 ];
 
 /// Collects problems while a configuration is checked.
@@ -227,6 +241,11 @@ impl Config {
             problems.add(format!("assertion.{field}"), message);
         }
 
+        let api_keys: Option<ApiKeyConfig> = problems.field(document, "api_keys", None);
+        for (field, message) in api_keys.iter().flat_map(ApiKeyConfig::problems) {
+            problems.add(format!("api_keys.{field}"), message);
+        }
+
         let defaults = RouteDefaults { upstream: default_upstream.as_ref(), timeout_ms: default_timeout, environment };
         let raw_routes: Vec<Value> = problems.field(document, "routes", Vec::new());
         let mut routes = Vec::with_capacity(raw_routes.len() + 1);
@@ -259,6 +278,7 @@ impl Config {
                     upstream: upstream.clone(),
                     timeout_ms: default_timeout,
                     cors: None,
+                    scopes: ScopeRequirement::default(),
                 }),
                 None => problems.add("unmatched", "a fallback policy needs the top-level origin"),
             }
@@ -276,6 +296,7 @@ impl Config {
             strip_headers: strip_headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
             jwt,
             assertion,
+            api_keys,
         })
     }
 }
@@ -361,6 +382,18 @@ fn compile_route(
             })
             .ok()
     });
+    let scopes = ScopeRequirement {
+        required: raw.scopes.unwrap_or_default(),
+        any: raw.scopes_match == Some(ScopesMatch::Any),
+    };
+    for (index, scope) in scopes.required.iter().enumerate() {
+        if scope.is_empty() || !scope.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\') {
+            problems.add(format!("{path}.scopes[{index}]"), format!("{scope:?} is not a scope token"));
+        }
+    }
+    if !scopes.required.is_empty() && policy == Some(Policy::Public) {
+        problems.add(format!("{path}.scopes"), "a public route cannot require scopes");
+    }
     if problems.0.len() != before {
         return None;
     }
@@ -373,6 +406,7 @@ fn compile_route(
         upstream: upstream?,
         timeout_ms,
         cors,
+        scopes,
     })
 }
 

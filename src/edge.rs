@@ -15,7 +15,25 @@ pub enum EdgeEndpoint {
     Asset(String),
     /// `GET /.well-known/jwks.json`: the public keys that verify identity assertions.
     AssertionKeys,
+    /// The API key management API under `{prefix}/api-keys`.
+    KeyAdmin(KeyAdmin),
 }
+
+/// An API key management operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAdmin {
+    /// `POST {prefix}/api-keys`: create a key; the response holds the secret, once.
+    Create,
+    /// `GET {prefix}/api-keys`: list metadata.
+    List,
+    /// `GET {prefix}/api-keys/:id`: one key's metadata.
+    Get(String),
+    /// `POST {prefix}/api-keys/:id/rotate`: issue a replacement; the old key has a grace period.
+    Rotate(String),
+    /// `POST {prefix}/api-keys/:id/revoke` or `DELETE {prefix}/api-keys/:id`.
+    Revoke(String),
+}
+
 
 fn read_only(method: &str) -> bool {
     matches!(method, "GET" | "HEAD")
@@ -33,6 +51,24 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
         return None;
     }
     let rest: Vec<&str> = segments[1..].iter().map(String::as_str).collect();
+    let key_id_ok = |id: &str| id.len() == crate::authn::api_key::format::ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    let admin = match (rest.as_slice(), method) {
+        (["api-keys"], "POST") => Some(Ok(KeyAdmin::Create)),
+        (["api-keys"], "GET") => Some(Ok(KeyAdmin::List)),
+        (["api-keys", id], "GET") if key_id_ok(id) => Some(Ok(KeyAdmin::Get((*id).to_owned()))),
+        (["api-keys", id], "DELETE") if key_id_ok(id) => Some(Ok(KeyAdmin::Revoke((*id).to_owned()))),
+        (["api-keys", id, "rotate"], "POST") if key_id_ok(id) => Some(Ok(KeyAdmin::Rotate((*id).to_owned()))),
+        (["api-keys", id, "revoke"], "POST") if key_id_ok(id) => Some(Ok(KeyAdmin::Revoke((*id).to_owned()))),
+        (["api-keys"], _) => Some(Err(RouteError::MethodNotAllowed)),
+        (["api-keys", id] | ["api-keys", id, "rotate" | "revoke"], _) if key_id_ok(id) => {
+            Some(Err(RouteError::MethodNotAllowed))
+        }
+        (["api-keys", ..], _) => Some(Err(RouteError::UnknownEdgePath)),
+        _ => None,
+    };
+    if let Some(admin) = admin {
+        return Some(admin.map(EdgeEndpoint::KeyAdmin));
+    }
     let endpoint = match rest.as_slice() {
         ["health"] => EdgeEndpoint::Health,
         ["static", file @ ..] if !file.is_empty() && file.iter().all(|s| !s.is_empty()) => {
@@ -66,6 +102,16 @@ mod tests {
             ("GET", "/.well-known/jwks.json", Some(Ok(EdgeEndpoint::AssertionKeys))),
             ("POST", "/.well-known/jwks.json", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/.well-known/other", None),
+            ("POST", "/auth/api-keys", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Create)))),
+            ("GET", "/auth/api-keys", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::List)))),
+            ("PUT", "/auth/api-keys", Some(Err(RouteError::MethodNotAllowed))),
+            ("GET", "/auth/api-keys/AbCdEf123456", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Get("AbCdEf123456".into()))))),
+            ("DELETE", "/auth/api-keys/AbCdEf123456", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Revoke("AbCdEf123456".into()))))),
+            ("POST", "/auth/api-keys/AbCdEf123456/revoke", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Revoke("AbCdEf123456".into()))))),
+            ("POST", "/auth/api-keys/AbCdEf123456/rotate", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Rotate("AbCdEf123456".into()))))),
+            ("GET", "/auth/api-keys/AbCdEf123456/rotate", Some(Err(RouteError::MethodNotAllowed))),
+            ("GET", "/auth/api-keys/short", Some(Err(RouteError::UnknownEdgePath))),
+            ("GET", "/auth/api-keys/AbCdEf123456/other", Some(Err(RouteError::UnknownEdgePath))),
         ];
         for (method, raw, expected) in cases {
             let path = CanonicalPath::parse(raw).unwrap();

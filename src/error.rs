@@ -5,6 +5,7 @@
 //! log (see [`crate::audit`]), keyed by the request id that the response echoes.
 
 pub use crate::authn::AuthnError;
+pub use crate::authz::AuthzError;
 use std::fmt;
 
 /// The edge guard refused the request before routing (size limits, malformed input).
@@ -64,6 +65,14 @@ pub enum Failure {
     Route(RouteError),
     /// See [`AuthnError`].
     Authn(AuthnError),
+    /// See [`AuthzError`].
+    Authz(AuthzError),
+    /// The request to an edge endpoint is invalid; the messages are about the client's own input.
+    InvalidBody(Vec<String>),
+    /// Authenticated, but not allowed to use an edge endpoint (the management API).
+    Forbidden,
+    /// The edge endpoint's subject does not exist (an unknown API key id, for instance).
+    NotFound,
     /// See [`CorsError`].
     Cors(CorsError),
     /// See [`ForwardError`].
@@ -81,7 +90,7 @@ macro_rules! failure_from {
         })*
     };
 }
-failure_from!(GuardError => Guard, RouteError => Route, AuthnError => Authn, CorsError => Cors, ForwardError => Forward);
+failure_from!(GuardError => Guard, RouteError => Route, AuthnError => Authn, AuthzError => Authz, CorsError => Cors, ForwardError => Forward);
 
 /// What a client is told about a [`Failure`]: status, stable code and description.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,10 +129,18 @@ impl Failure {
             Failure::Authn(AuthnError::MalformedAuthorization) => {
                 (400, "invalid_request", "the authorization header is malformed")
             }
-            Failure::Authn(AuthnError::InvalidToken(_)) => (401, "invalid_token", "the access token is invalid"),
+            Failure::Authn(AuthnError::InvalidToken(_) | AuthnError::InvalidApiKey(_)) => {
+                (401, "invalid_token", "the access token is invalid")
+            }
             Failure::Authn(AuthnError::KeysUnavailable) => {
                 (503, "temporarily_unavailable", "a dependency of the gateway is unavailable")
             }
+            Failure::Authz(AuthzError::InsufficientScope { .. }) => {
+                (403, "insufficient_scope", "the credential lacks a scope this route requires")
+            }
+            Failure::InvalidBody(_) => (400, "invalid_request_body", "the request body is invalid"),
+            Failure::Forbidden => (403, "forbidden", "the credential may not use this endpoint"),
+            Failure::NotFound => (404, "not_found", "no such resource"),
             Failure::Cors(_) => (403, "cors_rejected", "the cross-origin request is not allowed"),
             Failure::Forward(ForwardError::Unreachable) => (502, "origin_unreachable", "the origin could not be reached"),
             Failure::Forward(ForwardError::Timeout) => (504, "origin_timeout", "the origin did not respond in time"),
@@ -136,7 +153,13 @@ impl Failure {
         let error = match self {
             Failure::Authn(AuthnError::Missing) => None,
             Failure::Authn(AuthnError::MalformedAuthorization) => Some("invalid_request"),
-            Failure::Authn(AuthnError::InvalidToken(_)) => Some("invalid_token"),
+            Failure::Authn(AuthnError::InvalidToken(_) | AuthnError::InvalidApiKey(_)) => Some("invalid_token"),
+            Failure::Authz(AuthzError::InsufficientScope { required }) => {
+                return Some(format!(
+                    "Bearer realm=\"portcullis\", error=\"insufficient_scope\", scope=\"{}\"",
+                    required.join(" ")
+                ));
+            }
             _ => return None,
         };
         Some(match error {
@@ -148,12 +171,15 @@ impl Failure {
     /// The JSON body of the reply: `{"error": ..., "error_description": ..., "request_id": ...}`.
     pub fn json_body(&self, request_id: &str) -> String {
         let reply = self.reply();
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "error": reply.code,
             "error_description": reply.description,
             "request_id": request_id,
-        })
-        .to_string()
+        });
+        if let Failure::InvalidBody(problems) = self {
+            body["problems"] = serde_json::json!(problems);
+        }
+        body.to_string()
     }
 }
 
@@ -166,6 +192,7 @@ impl fmt::Display for Failure {
             Failure::Cors(CorsError::MethodNotAllowed) => f.write_str("cors: method not allowed"),
             Failure::Cors(CorsError::HeaderNotAllowed) => f.write_str("cors: header not allowed"),
             Failure::Authn(error) => error.fmt(f),
+            Failure::Authz(error) => error.fmt(f),
             other => f.write_str(other.reply().code),
         }
     }
@@ -192,6 +219,10 @@ mod tests {
             (AuthnError::MalformedAuthorization.into(), 400, "invalid_request"),
             (AuthnError::InvalidToken(crate::authn::jwt::JwtError::Expired).into(), 401, "invalid_token"),
             (AuthnError::KeysUnavailable.into(), 503, "temporarily_unavailable"),
+            (AuthzError::InsufficientScope { required: vec!["a".into()] }.into(), 403, "insufficient_scope"),
+            (Failure::InvalidBody(vec![]), 400, "invalid_request_body"),
+            (Failure::Forbidden, 403, "forbidden"),
+            (Failure::NotFound, 404, "not_found"),
             (CorsError::OriginNotAllowed.into(), 403, "cors_rejected"),
             (ForwardError::Unreachable.into(), 502, "origin_unreachable"),
             (ForwardError::Timeout.into(), 504, "origin_timeout"),

@@ -10,11 +10,13 @@
 pub mod assertion;
 pub mod audit;
 pub mod authn;
+pub mod authz;
 pub mod config;
 pub mod edge;
 pub mod error;
 pub mod gateway;
 pub mod random;
+pub mod ratelimit;
 pub mod secret;
 
 #[cfg(target_arch = "wasm32")]

@@ -5,6 +5,7 @@
 //! [`public_pass`] hands out a [`PublicPass`], and only for a public route. Forwarding takes an
 //! [`Access`], so no code path reaches the origin "as nobody" on a protected route.
 
+pub mod api_key;
 pub mod bearer;
 pub mod jwt;
 
@@ -24,6 +25,8 @@ pub enum AuthnError {
     MalformedAuthorization,
     /// A bearer JWT was refused (RFC 6750 §3.1 `invalid_token`); the reason is for the log.
     InvalidToken(JwtError),
+    /// An API key was refused (also `invalid_token` to the client).
+    InvalidApiKey(api_key::ApiKeyError),
     /// The keys needed to verify could not be had (JWKS outage): fail closed.
     KeysUnavailable,
 }
@@ -34,8 +37,15 @@ impl fmt::Display for AuthnError {
             AuthnError::Missing => f.write_str("unauthenticated"),
             AuthnError::MalformedAuthorization => f.write_str("invalid_request: malformed authorization header"),
             AuthnError::InvalidToken(reason) => write!(f, "invalid_token: {reason}"),
+            AuthnError::InvalidApiKey(reason) => write!(f, "invalid_token: {reason}"),
             AuthnError::KeysUnavailable => f.write_str("keys_unavailable"),
         }
+    }
+}
+
+impl From<api_key::ApiKeyError> for AuthnError {
+    fn from(error: api_key::ApiKeyError) -> Self {
+        AuthnError::InvalidApiKey(error)
     }
 }
 
@@ -73,6 +83,8 @@ pub struct Principal {
     identity: MappedIdentity,
     method: AuthMethod,
     issuer: Option<String>,
+    key_id: Option<String>,
+    tier: Option<String>,
 }
 
 /// Characters percent-encoded in identity header values: controls, non-ASCII (by the encoder),
@@ -86,7 +98,24 @@ fn header_value(value: &str) -> String {
 impl Principal {
     /// Only authenticators call this.
     pub(crate) fn new(identity: MappedIdentity, method: AuthMethod, issuer: Option<String>) -> Self {
-        Self { identity, method, issuer }
+        Self { identity, method, issuer, key_id: None, tier: None }
+    }
+
+    /// Adds the API key id and rate-limit tier; only the API key authenticator calls this.
+    pub(crate) fn with_key(mut self, key_id: String, tier: Option<String>) -> Self {
+        self.key_id = Some(key_id);
+        self.tier = tier;
+        self
+    }
+
+    /// The API key id, for API-key principals.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    /// The rate-limit tier, for API-key principals.
+    pub fn tier(&self) -> Option<&str> {
+        self.tier.as_deref()
     }
 
     /// The subject identifier.
@@ -131,6 +160,7 @@ impl Principal {
             Some(id.scopes.iter().map(|s| header_value(s).replace(' ', "%20")).collect::<Vec<_>>().join(" ")),
         );
         optional("x-auth-tenant", id.tenant.as_deref().map(header_value));
+        optional("x-auth-key-id", self.key_id.clone());
         headers
     }
 }

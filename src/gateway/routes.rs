@@ -201,6 +201,15 @@ impl Policy {
     }
 }
 
+/// The scopes a route requires.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeRequirement {
+    /// The scopes; empty means none are required.
+    pub required: Vec<String>,
+    /// When true, any one of them suffices; otherwise all are needed.
+    pub any: bool,
+}
+
 /// A compiled proxied route.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -220,6 +229,8 @@ pub struct Route {
     pub timeout_ms: u32,
     /// The route's CORS policy; `None` leaves CORS to the origin.
     pub cors: Option<CorsPolicy>,
+    /// Scopes an authenticated principal must hold.
+    pub scopes: ScopeRequirement,
 }
 
 impl Route {
@@ -301,6 +312,7 @@ mod tests {
             upstream: Upstream::parse("http://127.0.0.1:1").unwrap(),
             timeout_ms: 1000,
             cors: None,
+            scopes: ScopeRequirement::default(),
         }
     }
 

@@ -1,28 +1,49 @@
 //! Authentication in the worker: the pure verifier, with keys from the cache and signatures
 //! checked by the configured backend.
 
-use super::{jwks_cache, webcrypto};
+use super::{api_keys, jwks_cache, webcrypto};
+use crate::authn::api_key::format::has_prefix;
 use crate::authn::bearer::bearer_token;
 use crate::authn::jwt::issuer::SignatureBackend;
 use crate::authn::jwt::keys::KeyMaterial;
 use crate::authn::jwt::signature::VerifiedSignature;
 use crate::authn::jwt::token::looks_like_jwt;
 use crate::authn::jwt::{self, JwtError, KeyLookup};
-use crate::authn::{public_pass, Access, AuthnError};
+use crate::authn::{public_pass, Access, AuthnError, Principal};
 use crate::config::Config;
 use crate::gateway::routes::Route;
 use crate::gateway::RequestHead;
-use worker::Env;
+use worker::{Context, Env};
 
-/// Authenticates a request for a route: public routes pass; others need a valid bearer JWT.
-pub async fn authenticate(env: &Env, config: &Config, route: &Route, head: &RequestHead) -> Result<Access, AuthnError> {
+/// Authenticates a request for a route: public routes pass; others need a valid credential.
+pub async fn authenticate(env: &Env, ctx: &Context, config: &Config, route: &Route, head: &RequestHead) -> Result<Access, AuthnError> {
     if let Some(pass) = public_pass(route) {
         return Ok(Access::Public(pass));
     }
+    if let Some(keys) = &config.api_keys {
+        if let Some(credential) = api_keys::credential_from_header(head, keys) {
+            return Ok(Access::Authenticated(api_keys::authenticate(env, ctx, config, keys, credential).await?));
+        }
+    }
     let token = bearer_token(head)?.ok_or(AuthnError::Missing)?;
+    Ok(Access::Authenticated(principal_for(env, ctx, config, token).await?))
+}
+
+/// The principal for a bearer credential: an API key when it has this deployment's prefix,
+/// otherwise a JWT.
+pub async fn principal_for(env: &Env, ctx: &Context, config: &Config, token: &str) -> Result<Principal, AuthnError> {
+    if let Some(keys) = &config.api_keys {
+        if has_prefix(&keys.prefix, token) {
+            return api_keys::authenticate(env, ctx, config, keys, token).await;
+        }
+    }
     if !looks_like_jwt(token) || config.jwt.issuers.is_empty() {
         return Err(JwtError::Malformed.into());
     }
+    verify_jwt(env, config, token).await
+}
+
+async fn verify_jwt(env: &Env, config: &Config, token: &str) -> Result<Principal, AuthnError> {
     let now_s = (js_sys::Date::now() / 1000.0) as i64;
     let pending = jwt::precheck(&config.jwt, token, now_s)?;
     let policy = &config.jwt.jwks_cache;
@@ -50,5 +71,5 @@ pub async fn authenticate(env: &Env, config: &Config, route: &Route, head: &Requ
             _ => return Err(JwtError::BadSignature.into()),
         }
     };
-    Ok(Access::Authenticated(pending.into_principal(proof)?))
+    Ok(pending.into_principal(proof)?)
 }

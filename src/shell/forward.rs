@@ -3,7 +3,7 @@
 
 use super::respond;
 use crate::assertion::ASSERTION_HEADER;
-use crate::authn::Access;
+use crate::authn::{Access, AuthMethod};
 use crate::config::Config;
 use crate::error::ForwardError;
 use crate::gateway::headers::{self, ForwardedFor, HeaderList, REQUEST_ID};
@@ -39,7 +39,14 @@ pub async fn forward(
     if let (Access::Authenticated(_), Some(assertion)) = (access, assertion) {
         identity.push((ASSERTION_HEADER.to_owned(), assertion.to_owned()));
     }
-    let outbound_headers = headers::forward_request_headers(&head.headers, &config.strip_headers, &forwarded, &identity);
+    // The origin gets the verified identity, never an API key: strip the credential it came in.
+    let mut stripped = config.strip_headers.clone();
+    if let Some(principal) = access.principal().filter(|p| p.method() == AuthMethod::ApiKey) {
+        stripped.push("authorization".into());
+        stripped.extend(config.api_keys.as_ref().and_then(|k| k.header.clone()));
+        debug_assert!(principal.key_id().is_some());
+    }
+    let outbound_headers = headers::forward_request_headers(&head.headers, &stripped, &forwarded, &identity);
 
     let headers = Headers::new();
     for (name, value) in &outbound_headers {

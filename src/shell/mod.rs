@@ -2,12 +2,14 @@
 //! its effects (assets, origin fetch, logs). Every failure becomes a response here, through
 //! [`crate::error::Failure::reply`]; nothing a request does reaches the runtime as an exception.
 
+mod api_keys;
 mod assertion_signer;
 mod authenticate;
 mod config_cache;
 mod forward;
 mod http;
 mod jwks_cache;
+mod key_revocations;
 mod rate_limiter;
 mod respond;
 mod webcrypto;
@@ -15,6 +17,7 @@ mod webcrypto;
 use crate::audit::{self, AuditEvent, Decision};
 use crate::assertion::AssertionInput;
 use crate::authn::Access;
+use crate::authz;
 use crate::config::Config;
 use crate::edge::EdgeEndpoint;
 use crate::error::Failure;
@@ -73,7 +76,7 @@ fn request_head(req: &Request) -> RequestHead {
 
 /// The Worker's fetch handler.
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
     let head = request_head(&req);
     let defaults = SecurityHeaders::default();
@@ -91,10 +94,10 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             return respond::failure(&env, &head, &failure, &request_id, &defaults, Vec::new()).await;
         }
     };
-    handle(req, &env, config, &head, &audit).await
+    handle(req, &env, &ctx, config, &head, &audit).await
 }
 
-async fn handle(req: Request, env: &Env, config: &Config, head: &RequestHead, audit: &AuditContext<'_>) -> Result<Response> {
+async fn handle(req: Request, env: &Env, ctx: &Context, config: &Config, head: &RequestHead, audit: &AuditContext<'_>) -> Result<Response> {
     let request_id = audit.request_id;
     let security = &config.security_headers;
     let proxy = match gateway::admit(config, head) {
@@ -102,7 +105,7 @@ async fn handle(req: Request, env: &Env, config: &Config, head: &RequestHead, au
             audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
             return respond::failure(env, head, &failure, request_id, security, Vec::new()).await;
         }
-        Ok(Admission::Edge(endpoint)) => return serve_edge(env, config, endpoint, request_id).await,
+        Ok(Admission::Edge(endpoint)) => return serve_edge(req, env, ctx, config, head, audit, endpoint).await,
         Ok(Admission::Preflight { route, headers: cors_headers }) => {
             audit.log(Some(route), Decision::Allow, "cors_preflight".into(), None, 204);
             let mut list: HeaderList = vec![(REQUEST_ID.into(), request_id.into())];
@@ -116,7 +119,7 @@ async fn handle(req: Request, env: &Env, config: &Config, head: &RequestHead, au
     if let Some(cors) = &route.cors {
         cors.apply_to_response(&mut cors_headers, head.header("origin"));
     }
-    let access = match authenticate::authenticate(env, config, route, head).await {
+    let access = match authenticate::authenticate(env, ctx, config, route, head).await {
         Ok(access) => access,
         Err(error) => {
             let failure = Failure::from(error);
@@ -124,6 +127,13 @@ async fn handle(req: Request, env: &Env, config: &Config, head: &RequestHead, au
             return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
         }
     };
+    if let Some(principal) = access.principal() {
+        if let Err(error) = authz::authorize(route, principal) {
+            let failure = Failure::from(error);
+            audit.log(Some(route), Decision::Deny, failure.to_string(), Some(&access), failure.reply().status);
+            return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
+        }
+    }
     let assertion = match &access {
         Access::Public(_) => None,
         Access::Authenticated(principal) => match sign_assertion(env, config, &proxy, head, principal, request_id).await {
@@ -178,9 +188,25 @@ async fn sign_assertion(
     signer.sign(config, &input).await.ok()
 }
 
-async fn serve_edge(env: &Env, config: &Config, endpoint: EdgeEndpoint, request_id: &str) -> Result<Response> {
+async fn serve_edge(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    head: &RequestHead,
+    audit: &AuditContext<'_>,
+    endpoint: EdgeEndpoint,
+) -> Result<Response> {
     let security = &config.security_headers;
+    let request_id = audit.request_id;
     match endpoint {
+        EdgeEndpoint::KeyAdmin(op) => match api_keys::admin(req, env, ctx, config, head, op, request_id).await {
+            Ok(response) => Ok(response),
+            Err(failure) => {
+                audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
+                respond::failure(env, head, &failure, request_id, security, Vec::new()).await
+            }
+        },
         EdgeEndpoint::AssertionKeys => match assertion_signer::signer(env, config).await {
             Ok(signer) => {
                 let mut list = respond::edge_headers(security, request_id, "application/jwk-set+json");
