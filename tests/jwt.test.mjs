@@ -229,6 +229,23 @@ describe("keys", () => {
     }
   });
 
+  test("a token verified before its key was withdrawn is refused once the JWKS is refreshed", async () => {
+    const config = jwtConfig({ jwks_cache: { default_ttl_s: 1, min_ttl_s: 1, max_ttl_s: 1 } });
+    const withdrawing = await startGateway({ config, secrets: { PORTCULLIS_ASSERTION_KEYS: assertionKeys } });
+    const doomed = await idp.rotate("EdDSA");
+    try {
+      const token = await idp.sign("EdDSA", { key: doomed });
+      assert.equal((await call(withdrawing, token)).response.status, 200);
+      assert.equal((await call(withdrawing, token)).response.status, 200, "served from the verified-token cache");
+      idp.keys.splice(idp.keys.indexOf(doomed), 1);
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      assertRefused(await call(withdrawing, token));
+    } finally {
+      if (idp.keys.includes(doomed)) idp.keys.splice(idp.keys.indexOf(doomed), 1);
+      await withdrawing.close();
+    }
+  });
+
   test("a flood of unknown kids causes at most one JWKS refetch per cooldown", async () => {
     const flooded = await startGateway({ config: jwtConfig(), secrets: { PORTCULLIS_ASSERTION_KEYS: assertionKeys } });
     try {

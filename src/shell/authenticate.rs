@@ -8,11 +8,13 @@ use crate::authn::jwt::issuer::SignatureBackend;
 use crate::authn::jwt::keys::KeyMaterial;
 use crate::authn::jwt::signature::VerifiedSignature;
 use crate::authn::jwt::token::looks_like_jwt;
+use crate::authn::jwt::verified_cache::{token_digest, VerifiedCache};
 use crate::authn::jwt::{self, JwtError, KeyLookup};
 use crate::authn::{public_pass, Access, AuthnError, Principal};
 use crate::config::Config;
 use crate::gateway::routes::Route;
 use crate::gateway::RequestHead;
+use std::cell::RefCell;
 use worker::{Context, Env};
 
 /// Authenticates a request for a route: public routes pass; others need a valid credential.
@@ -43,19 +45,31 @@ pub async fn principal_for(env: &Env, ctx: &Context, config: &Config, token: &st
     verify_jwt(env, config, token).await
 }
 
+/// Tokens verified in this isolate (see `verified_cache`).
+const VERIFIED_CAPACITY: usize = 10_000;
+
+thread_local! {
+    static VERIFIED: RefCell<VerifiedCache<Principal>> = RefCell::new(VerifiedCache::new(VERIFIED_CAPACITY));
+}
+
 async fn verify_jwt(env: &Env, config: &Config, token: &str) -> Result<Principal, AuthnError> {
-    let now_s = (js_sys::Date::now() / 1000.0) as i64;
-    let pending = jwt::precheck(&config.jwt, token, now_s)?;
+    let now_s = js_sys::Date::now() / 1000.0;
+    let pending = jwt::precheck(&config.jwt, token, now_s as i64)?;
     let policy = &config.jwt.jwks_cache;
-    let keys = jwks_cache::keys_for(env, pending.issuer, policy).await?;
+    let issuer_keys = jwks_cache::keys_for(env, pending.issuer, policy).await?;
+    // Checked after precheck, so time, issuer and header rules apply to cached tokens as to new.
+    let digest = token_digest(token);
+    if let Some(principal) = VERIFIED.with(|cache| cache.borrow_mut().get(&digest, now_s, issuer_keys.generation)) {
+        return Ok(principal);
+    }
     let refreshed;
-    let key = match pending.find_key(&keys) {
-        KeyLookup::Found(key) => key,
+    let (key, generation) = match pending.find_key(&issuer_keys.keys) {
+        KeyLookup::Found(key) => (key, issuer_keys.generation),
         KeyLookup::Refused(error) => return Err(error.into()),
         KeyLookup::RefreshAndRetry => {
             refreshed = jwks_cache::refresh_after_unknown_kid(pending.issuer, policy).await.ok_or(JwtError::UnknownKid)?;
-            match pending.find_key(&refreshed) {
-                KeyLookup::Found(key) => key,
+            match pending.find_key(&refreshed.keys) {
+                KeyLookup::Found(key) => (key, refreshed.generation),
                 KeyLookup::RefreshAndRetry => return Err(JwtError::UnknownKid.into()),
                 KeyLookup::Refused(error) => return Err(error.into()),
             }
@@ -71,5 +85,8 @@ async fn verify_jwt(env: &Env, config: &Config, token: &str) -> Result<Principal
             _ => return Err(JwtError::BadSignature.into()),
         }
     };
-    Ok(pending.into_principal(proof)?)
+    let acceptable_until = pending.acceptable_until_s();
+    let principal = pending.into_principal(proof)?;
+    VERIFIED.with(|cache| cache.borrow_mut().insert(digest, principal.clone(), acceptable_until, generation));
+    Ok(principal)
 }

@@ -22,10 +22,20 @@ use worker::{console_error, console_warn, Cache, Delay, Env, Headers, Method, Re
 
 type Keys = Arc<KeySet>;
 
+/// An issuer's keys and their generation: every key set loaded gets a new one, so a cache of
+/// tokens verified with older keys can tell (inline and secret keys never change: generation 0).
+pub struct IssuerKeys {
+    /// The keys.
+    pub keys: Keys,
+    /// The load they came from.
+    pub generation: u64,
+}
+
 struct Entry {
     keys: Keys,
     fresh_until_ms: f64,
     loaded_ms: f64,
+    generation: u64,
 }
 
 /// How often a request waiting for another request's fetch looks again.
@@ -37,6 +47,7 @@ thread_local! {
     static IN_FLIGHT: RefCell<HashMap<(String, bool), f64>> = RefCell::new(HashMap::new());
     static LAST_KID_REFRESH_MS: RefCell<HashMap<String, f64>> = RefCell::new(HashMap::new());
     static SECRETS: RefCell<HashMap<String, Keys>> = RefCell::new(HashMap::new());
+    static GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 const FRESH_UNTIL_HEADER: &str = "x-portcullis-fresh-until";
@@ -46,15 +57,15 @@ fn now_ms() -> f64 {
 }
 
 /// The keys for an issuer, fetching or refreshing as the policy says.
-pub async fn keys_for(env: &Env, issuer: &Issuer, policy: &JwksCachePolicy) -> Result<Keys, AuthnError> {
+pub async fn keys_for(env: &Env, issuer: &Issuer, policy: &JwksCachePolicy) -> Result<IssuerKeys, AuthnError> {
     match &issuer.key_source {
-        KeySource::Inline(keys) => Ok(Arc::clone(keys)),
-        KeySource::HmacSecret(name) => hmac_keys(env, name),
+        KeySource::Inline(keys) => Ok(IssuerKeys { keys: Arc::clone(keys), generation: 0 }),
+        KeySource::HmacSecret(name) => hmac_keys(env, name).map(|keys| IssuerKeys { keys, generation: 0 }),
         KeySource::JwksUrl(url) => {
-            let cached = ENTRIES.with(|e| e.borrow().get(url).map(|entry| (Arc::clone(&entry.keys), entry.fresh_until_ms)));
-            if let Some((keys, fresh_until)) = &cached {
+            let cached = ENTRIES.with(|e| e.borrow().get(url).map(|entry| (Arc::clone(&entry.keys), entry.fresh_until_ms, entry.generation)));
+            if let Some((keys, fresh_until, generation)) = &cached {
                 if now_ms() < *fresh_until {
-                    return Ok(Arc::clone(keys));
+                    return Ok(IssuerKeys { keys: Arc::clone(keys), generation: *generation });
                 }
             }
             match load(url, policy, false).await {
@@ -62,9 +73,9 @@ pub async fn keys_for(env: &Env, issuer: &Issuer, policy: &JwksCachePolicy) -> R
                 Err(reason) => {
                     console_error!("{}", serde_json::json!({ "event": "jwks_fetch_failed", "jwks_url": url, "reason": reason }));
                     match cached {
-                        Some((keys, fresh_until)) if now_ms() < fresh_until + policy.max_stale_s as f64 * 1000.0 => {
+                        Some((keys, fresh_until, generation)) if now_ms() < fresh_until + policy.max_stale_s as f64 * 1000.0 => {
                             console_warn!("{}", serde_json::json!({ "event": "jwks_serving_stale", "jwks_url": url }));
-                            Ok(keys)
+                            Ok(IssuerKeys { keys, generation })
                         }
                         _ => Err(AuthnError::KeysUnavailable),
                     }
@@ -77,7 +88,7 @@ pub async fn keys_for(env: &Env, issuer: &Issuer, policy: &JwksCachePolicy) -> R
 /// Refreshes an issuer's key set after a token named an unknown `kid`, unless a refresh already
 /// happened within the cooldown. Returns the new set, or `None` when no refresh was allowed or it
 /// failed.
-pub async fn refresh_after_unknown_kid(issuer: &Issuer, policy: &JwksCachePolicy) -> Option<Keys> {
+pub async fn refresh_after_unknown_kid(issuer: &Issuer, policy: &JwksCachePolicy) -> Option<IssuerKeys> {
     let KeySource::JwksUrl(url) = &issuer.key_source else {
         return None;
     };
@@ -112,7 +123,7 @@ fn hmac_keys(env: &Env, name: &str) -> Result<Keys, AuthnError> {
 
 /// One load per URL and kind at a time: a request that finds one under way waits for it (by
 /// polling, within the fetch timeout) and takes its result from the isolate cache.
-async fn load(url: &str, policy: &JwksCachePolicy, bypass_cache: bool) -> Result<Keys, String> {
+async fn load(url: &str, policy: &JwksCachePolicy, bypass_cache: bool) -> Result<IssuerKeys, String> {
     let key = (url.to_owned(), bypass_cache);
     let deadline_ms = policy.fetch_timeout_ms as f64 + 1000.0;
     if let Some(started) = IN_FLIGHT.with(|f| f.borrow().get(&key).copied()) {
@@ -121,7 +132,11 @@ async fn load(url: &str, policy: &JwksCachePolicy, bypass_cache: bool) -> Result
                 Delay::from(Duration::from_millis(POLL_MS)).await;
             }
             return ENTRIES
-                .with(|e| e.borrow().get(url).filter(|entry| entry.loaded_ms >= started).map(|entry| Arc::clone(&entry.keys)))
+                .with(|e| {
+                    let entries = e.borrow();
+                    let entry = entries.get(url).filter(|entry| entry.loaded_ms >= started)?;
+                    Some(IssuerKeys { keys: Arc::clone(&entry.keys), generation: entry.generation })
+                })
                 .ok_or_else(|| "the concurrent load failed".to_owned());
         }
     }
@@ -131,9 +146,14 @@ async fn load(url: &str, policy: &JwksCachePolicy, bypass_cache: bool) -> Result
     result
 }
 
-fn store(url: &str, keys: &Keys, fresh_until_ms: f64) {
-    let entry = Entry { keys: Arc::clone(keys), fresh_until_ms, loaded_ms: now_ms() };
+fn store(url: &str, keys: &Keys, fresh_until_ms: f64) -> IssuerKeys {
+    let generation = GENERATION.with(|g| {
+        g.set(g.get() + 1);
+        g.get()
+    });
+    let entry = Entry { keys: Arc::clone(keys), fresh_until_ms, loaded_ms: now_ms(), generation };
     ENTRIES.with(|e| e.borrow_mut().insert(url.to_owned(), entry));
+    IssuerKeys { keys: Arc::clone(keys), generation }
 }
 
 fn parse(url: &str, body: &[u8]) -> Result<Keys, String> {
@@ -144,7 +164,7 @@ fn parse(url: &str, body: &[u8]) -> Result<Keys, String> {
     Ok(Arc::new(keys))
 }
 
-async fn fetch_and_store(url: &str, policy: &JwksCachePolicy, bypass_cache: bool) -> Result<Keys, String> {
+async fn fetch_and_store(url: &str, policy: &JwksCachePolicy, bypass_cache: bool) -> Result<IssuerKeys, String> {
     let cache = Cache::default();
     if !bypass_cache {
         if let Ok(Some(mut hit)) = cache.get(url, false).await {
@@ -152,8 +172,7 @@ async fn fetch_and_store(url: &str, policy: &JwksCachePolicy, bypass_cache: bool
             if let (Some(fresh_until), Ok(body)) = (fresh_until, hit.bytes().await) {
                 if now_ms() < fresh_until {
                     let keys = parse(url, &body)?;
-                    store(url, &keys, fresh_until);
-                    return Ok(keys);
+                    return Ok(store(url, &keys, fresh_until));
                 }
             }
         }
@@ -180,7 +199,7 @@ async fn fetch_and_store(url: &str, policy: &JwksCachePolicy, bypass_cache: bool
         .unwrap_or(policy.default_ttl_s)
         .clamp(policy.min_ttl_s, policy.max_ttl_s);
     let fresh_until = now_ms() + ttl_s as f64 * 1000.0;
-    store(url, &keys, fresh_until);
+    let stored = store(url, &keys, fresh_until);
 
     let cached_headers = Headers::new();
     let _ = cached_headers.set("content-type", "application/json");
@@ -190,5 +209,5 @@ async fn fetch_and_store(url: &str, policy: &JwksCachePolicy, bypass_cache: bool
         // Best effort: the Cache API only shares keys between isolates of one location.
         let _ = cache.put(url, copy.with_headers(cached_headers)).await;
     }
-    Ok(keys)
+    Ok(stored)
 }

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod signature;
 pub mod strict_json;
 pub mod token;
+pub mod verified_cache;
 
 #[cfg(test)]
 mod tests;
@@ -138,6 +139,12 @@ impl<'c, 't> PendingJwt<'c, 't> {
             Selection::AmbiguousWithoutKid => KeyLookup::Refused(JwtError::AmbiguousKey),
             Selection::NoKey => KeyLookup::Refused(JwtError::NoKey),
         }
+    }
+
+    /// When the token stops being acceptable: `exp` plus the issuer's leeway, in seconds.
+    pub fn acceptable_until_s(&self) -> f64 {
+        let exp = self.token.claims().get("exp").and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+        exp + self.issuer.leeway_s as f64
     }
 
     /// The `kid`, for logs.

@@ -1,0 +1,54 @@
+// Plain-text tables for the terminal. The JSON file has the same numbers, unrounded.
+
+const GATEWAY_NAMES = { origin: "origin", portcullis: "Portcullis", peer: "jose peer" };
+
+const int = (n) => Math.round(n).toLocaleString("en-US");
+const ms = (n) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
+const ratio = (n) => (n === undefined ? "" : `${n.toFixed(2)}×`);
+const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
+const withRange = (s, format) => `${format(s.median)} (${format(s.min)}–${format(s.max)})`;
+
+/**
+ * Aligned columns. A row is an array of cells, or { lead, text }: its first cells, then free text
+ * that runs across the remaining columns without widening them (a "not built" reason).
+ */
+function table(header, rows) {
+  const cellsOf = (row) => (Array.isArray(row) ? row : row.lead);
+  const widths = header.map((_, i) => Math.max(...[header, ...rows.map(cellsOf)].map((r) => String(r[i] ?? "").length)));
+  const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join("  ").trimEnd();
+  const render = (row) => (Array.isArray(row) ? line(row) : `${line(row.lead).padEnd(row.lead.reduce((n, _, i) => n + widths[i] + 2, 0))}${row.text}`);
+  return [line(header), line(widths.map((w) => "─".repeat(w))), ...rows.map(render)].join("\n");
+}
+
+/** The scenario table: medians over rounds, with min–max, and throughput ratios. */
+export function scenarioTable(results) {
+  const header = ["scenario", "gateway", "requests/s (min–max)", "p50 ms (min–max)", "p99 ms (min–max)", "vs pass", "vs peer"];
+  const rows = results.map((r) => {
+    const lead = [r.label, GATEWAY_NAMES[r.gateway]];
+    if (r.state !== "measured") return { lead, text: `${r.state}${r.reason ? `: ${r.reason}` : ""}` };
+    const warn = r.non_2xx || r.socket_errors ? `  ! ${r.non_2xx} non-2xx, ${r.socket_errors} socket errors` : "";
+    return [...lead, withRange(r.rps, int), withRange(r.p50_ms, ms), withRange(r.p99_ms, ms), ratio(r.ratio_to_passthrough), ratio(r.ratio_to_peer) + warn];
+  });
+  return table(header, rows);
+}
+
+export function bundleTable(bundle) {
+  const rows = [
+    ["build/index_bg.wasm", kib(bundle.wasm.bytes), kib(bundle.wasm.gzip_bytes)],
+    ["build/index.js (JS glue)", kib(bundle.js_glue.bytes), kib(bundle.js_glue.gzip_bytes)],
+    ["total upload", kib(bundle.total.bytes), kib(bundle.total.gzip_bytes)],
+  ];
+  if (bundle.jose_peer_bytes) rows.push(["jose peer bundle, for scale", kib(bundle.jose_peer_bytes), ""]);
+  return table(["bundle", "raw", "gzip"], rows);
+}
+
+export function coldStartTable(coldStarts) {
+  const rows = Object.entries(coldStarts).map(([name, c]) => [
+    name,
+    withRange(c.ready_ms, ms),
+    withRange(c.first_response_ms, ms),
+    withRange(c.first_request_ms, ms),
+    withRange(c.warm_request_ms, ms),
+  ]);
+  return table(["cold start, ms (min–max)", "new → ready", "new → first 200", "first request after ready", "second request"], rows);
+}

@@ -1,0 +1,95 @@
+// What the benchmark measures: one entry per table row.
+//
+//   id, label   stable id (JSON, --only) and the table's label
+//   gateway     "origin" (wrk straight at the bench origin), "portcullis" or "peer" (the jose peer)
+//   path        the request path; headers: the request's headers (the credential, if any)
+//   config      Portcullis only: merged into baseConfig() to make this instance's PORTCULLIS_CONFIG
+//   seed(mf)    Portcullis only, optional: puts state (KV, ...) in place before the probe
+//   credential  true when `headers` carry a credential: the probe then also checks that the same
+//               request without it is refused, so an open route cannot pass for a verifier
+//   peer        the id of the jose-peer row to compare with (the table's "vs peer")
+//   reference   the id of another row to compare with, in a note under the table
+//
+// A Portcullis row whose probe does not get the origin's 200 is reported as "not built", with the
+// gateway's own reason (its error code, and the configuration problem when there is one). Nothing
+// here needs changing when a feature lands, except to make its `config` match the format it
+// finally got in README.md, "Configuration".
+import { createHash } from "node:crypto";
+
+/** The part of PORTCULLIS_CONFIG every Portcullis row shares. */
+function baseConfig(ctx) {
+  return { environment: "development", origin: ctx.originUrl };
+}
+
+// ─── Portcullis configuration for features being built ────────────────────────────────────────
+// The one place to edit as authentication features land. Each function returns the config for
+// one row. Until the gateway accepts a config, its row prints "not built" (today: 503
+// config_invalid, "unknown field"), so a guess here can never produce a number. JWT follows the
+// `jwt` section as built in src/authn/jwt/issuer.rs; the others are the expected shapes.
+
+/** Bearer JWT: one trusted issuer accepting one algorithm, keys from the bench JWKS URL (the
+ *  peer fetches the same URL, so both verify with cached keys). */
+function jwtSection(ctx, alg) {
+  return { issuers: [{ issuer: ctx.issuer, audiences: [ctx.audience], jwks_url: ctx.jwksUrl, algorithms: [alg] }] };
+}
+function jwtConfig(ctx, alg, routeId) {
+  return { jwt: jwtSection(ctx, alg), routes: [{ id: routeId, path: `/${routeId}/*`, policy: "authenticated" }] };
+}
+
+/** An API key, stored as its SHA-256. */
+function apiKeyConfig(ctx) {
+  const sha256 = createHash("sha256").update(ctx.apiKey).digest("hex");
+  return {
+    api_keys: { header: "x-api-key", keys: [{ id: "bench", sha256, subject: ctx.subject }] },
+    routes: [{ id: "apikey", path: "/apikey/*", policy: "authenticated" }],
+  };
+}
+
+/** A session cookie; the session itself is put in KV by `seedSession`. */
+function sessionConfig() {
+  return { sessions: { cookie: "portcullis_session" }, routes: [{ id: "session", path: "/session/*", policy: "authenticated" }] };
+}
+async function seedSession(mf, ctx) {
+  const kv = await mf.getKVNamespace("PORTCULLIS_KV");
+  const key = `session:${createHash("sha256").update(ctx.sessionId).digest("hex")}`;
+  await kv.put(key, JSON.stringify({ subject: ctx.subject, expires_at_ms: Date.now() + 3_600_000 }));
+}
+
+/** A public route with a per-IP limit far above what the run can reach: it measures the Durable
+ *  Object round trip, not 429s. */
+function rateLimitConfig() {
+  return {
+    routes: [{ id: "limited", path: "/limited/*", policy: "public", rate_limit: { key: "ip", requests: 1_000_000_000, window_s: 60 } }],
+  };
+}
+
+/** An ES256 JWT route whose authorisation policy has `count` rules; only the last one allows the
+ *  bench token, so every rule is evaluated. */
+function policyConfig(ctx, count) {
+  const rules = Array.from({ length: count - 1 }, (_, i) => ({ allow: { scope: `bench:other-${i}` } }));
+  rules.push({ allow: { scope: "bench:read" } });
+  return { jwt: jwtSection(ctx, "ES256"), routes: [{ id: `policy${count}`, path: "/policy/*", policy: "authenticated", authorize: { rules } }] };
+}
+// ─── end of the Portcullis feature configuration ───────────────────────────────────────────────
+
+/** The rows, in table order. `ctx` holds the origin URL, the JWT material and test credentials. */
+export function scenarios(ctx) {
+  const bearer = (alg) => ({ authorization: `Bearer ${ctx.tokens[alg]}` });
+  const jwtRows = ["ES256", "RS256", "EdDSA"].flatMap((alg) => {
+    const id = `jwt-${alg.toLowerCase()}`;
+    return [
+      { id, label: `JWT ${alg}`, gateway: "portcullis", path: `/${id}/x`, headers: bearer(alg), credential: true, config: jwtConfig(ctx, alg, id), peer: `${id}-peer` },
+      { id: `${id}-peer`, label: `JWT ${alg}`, gateway: "peer", path: `/${alg.toLowerCase()}/x`, headers: bearer(alg), credential: true },
+    ];
+  });
+  return [
+    { id: "origin", label: "origin direct (ceiling)", gateway: "origin", path: "/x" },
+    { id: "passthrough", label: "passthrough (public route)", gateway: "portcullis", path: "/pass/x", config: { routes: [{ id: "pass", path: "/pass/*", policy: "public" }] } },
+    ...jwtRows,
+    { id: "api-key", label: "API key", gateway: "portcullis", path: "/apikey/x", headers: { "x-api-key": ctx.apiKey }, credential: true, config: apiKeyConfig(ctx) },
+    { id: "session", label: "session cookie", gateway: "portcullis", path: "/session/x", headers: { cookie: `portcullis_session=${ctx.sessionId}` }, credential: true, config: sessionConfig(), seed: (mf) => seedSession(mf, ctx) },
+    { id: "rate-limited", label: "rate-limited route", gateway: "portcullis", path: "/limited/x", config: rateLimitConfig() },
+    { id: "policy-10", label: "policy, 10 rules", gateway: "portcullis", path: "/policy/x", headers: bearer("ES256"), credential: true, config: policyConfig(ctx, 10) },
+    { id: "policy-1000", label: "policy, 1,000 rules", gateway: "portcullis", path: "/policy/x", headers: bearer("ES256"), credential: true, config: policyConfig(ctx, 1000), reference: "policy-10" },
+  ].map((row) => (row.gateway === "portcullis" ? { ...row, config: { ...baseConfig(ctx), ...row.config } } : row));
+}
