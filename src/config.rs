@@ -15,6 +15,9 @@ use crate::gateway::limits::Limits;
 use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable, ScopeRequirement};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::gateway::upstream::Upstream;
+use crate::ratelimit::rules::{RawRule, Rule};
+use crate::ratelimit::RateLimitingConfig;
+use crate::gateway::routes::{FailureMode, RateLimits};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -94,6 +97,8 @@ pub struct Config {
     pub assertion: AssertionConfig,
     /// API keys, when enabled.
     pub api_keys: Option<ApiKeyConfig>,
+    /// How rate limits are enforced.
+    pub rate_limiting: RateLimitingConfig,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +114,9 @@ struct RawRoute {
     cors: Option<RawCorsPolicy>,
     scopes: Option<Vec<String>>,
     scopes_match: Option<ScopesMatch>,
+    #[serde(default)]
+    rate_limits: Vec<RawRule>,
+    rate_limit_failure: Option<FailureMode>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +139,7 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "jwt",
     "assertion",
     "api_keys",
+    "rate_limiting",
 ];
 
 /// Collects problems while a configuration is checked.
@@ -246,6 +255,11 @@ impl Config {
             problems.add(format!("api_keys.{field}"), message);
         }
 
+        let rate_limiting: RateLimitingConfig = problems.field(document, "rate_limiting", RateLimitingConfig::default());
+        for (field, message) in rate_limiting.problems() {
+            problems.add(format!("rate_limiting.{field}"), message);
+        }
+
         let defaults = RouteDefaults { upstream: default_upstream.as_ref(), timeout_ms: default_timeout, environment };
         let raw_routes: Vec<Value> = problems.field(document, "routes", Vec::new());
         let mut routes = Vec::with_capacity(raw_routes.len() + 1);
@@ -279,6 +293,7 @@ impl Config {
                     timeout_ms: default_timeout,
                     cors: None,
                     scopes: ScopeRequirement::default(),
+                    rate_limits: RateLimits::default(),
                 }),
                 None => problems.add("unmatched", "a fallback policy needs the top-level origin"),
             }
@@ -297,6 +312,7 @@ impl Config {
             jwt,
             assertion,
             api_keys,
+            rate_limiting,
         })
     }
 }
@@ -394,6 +410,23 @@ fn compile_route(
     if !scopes.required.is_empty() && policy == Some(Policy::Public) {
         problems.add(format!("{path}.scopes"), "a public route cannot require scopes");
     }
+    let mut rules = Vec::new();
+    for (index, raw_rule) in raw.rate_limits.into_iter().enumerate() {
+        match Rule::compile(raw_rule) {
+            Ok(rule) => {
+                if rules.iter().any(|other: &Rule| other.id.as_str() == rule.id.as_str()) {
+                    problems.add(format!("{path}.rate_limits[{index}].id"), "duplicate rate limit id");
+                }
+                rules.push(rule);
+            }
+            Err(list) => {
+                for (field, message) in list {
+                    problems.add(format!("{path}.rate_limits[{index}].{field}"), message);
+                }
+            }
+        }
+    }
+    let rate_limits = RateLimits { rules, failure: raw.rate_limit_failure.unwrap_or(FailureMode::Closed) };
     if problems.0.len() != before {
         return None;
     }
@@ -407,6 +440,7 @@ fn compile_route(
         timeout_ms,
         cors,
         scopes,
+        rate_limits,
     })
 }
 

@@ -73,6 +73,13 @@ pub enum Failure {
     Forbidden,
     /// The edge endpoint's subject does not exist (an unknown API key id, for instance).
     NotFound,
+    /// A rate limit refused the request.
+    RateLimited {
+        /// The rule that refused.
+        rule: String,
+        /// Seconds until the same request would pass (`Retry-After`); `None` when it never will.
+        retry_after_s: Option<u64>,
+    },
     /// See [`CorsError`].
     Cors(CorsError),
     /// See [`ForwardError`].
@@ -141,6 +148,7 @@ impl Failure {
             Failure::InvalidBody(_) => (400, "invalid_request_body", "the request body is invalid"),
             Failure::Forbidden => (403, "forbidden", "the credential may not use this endpoint"),
             Failure::NotFound => (404, "not_found", "no such resource"),
+            Failure::RateLimited { .. } => (429, "rate_limited", "too many requests; retry after the time in Retry-After"),
             Failure::Cors(_) => (403, "cors_rejected", "the cross-origin request is not allowed"),
             Failure::Forward(ForwardError::Unreachable) => (502, "origin_unreachable", "the origin could not be reached"),
             Failure::Forward(ForwardError::Timeout) => (504, "origin_timeout", "the origin did not respond in time"),
@@ -193,6 +201,7 @@ impl fmt::Display for Failure {
             Failure::Cors(CorsError::HeaderNotAllowed) => f.write_str("cors: header not allowed"),
             Failure::Authn(error) => error.fmt(f),
             Failure::Authz(error) => error.fmt(f),
+            Failure::RateLimited { rule, .. } => write!(f, "rate_limited: {rule}"),
             other => f.write_str(other.reply().code),
         }
     }
@@ -223,6 +232,7 @@ mod tests {
             (Failure::InvalidBody(vec![]), 400, "invalid_request_body"),
             (Failure::Forbidden, 403, "forbidden"),
             (Failure::NotFound, 404, "not_found"),
+            (Failure::RateLimited { rule: "r".into(), retry_after_s: Some(1) }, 429, "rate_limited"),
             (CorsError::OriginNotAllowed.into(), 403, "cors_rejected"),
             (ForwardError::Unreachable.into(), 502, "origin_unreachable"),
             (ForwardError::Timeout.into(), 504, "origin_timeout"),

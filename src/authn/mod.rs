@@ -108,12 +108,18 @@ impl Principal {
         self
     }
 
+    /// Sets the rate-limit tier; only authenticators call this.
+    pub(crate) fn with_tier(mut self, tier: Option<String>) -> Self {
+        self.tier = tier;
+        self
+    }
+
     /// The API key id, for API-key principals.
     pub fn key_id(&self) -> Option<&str> {
         self.key_id.as_deref()
     }
 
-    /// The rate-limit tier, for API-key principals.
+    /// The rate-limit tier: the API key's, or the JWT's tier claim.
     pub fn tier(&self) -> Option<&str> {
         self.tier.as_deref()
     }

@@ -210,6 +210,26 @@ pub struct ScopeRequirement {
     pub any: bool,
 }
 
+/// What happens when the rate limiter cannot be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureMode {
+    /// Refuse with 503 (the default).
+    #[default]
+    Closed,
+    /// Let the request through, and say so in the audit log.
+    Open,
+}
+
+/// A route's rate limits.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimits {
+    /// Every rule is checked; a request passes only if all allow it.
+    pub rules: Vec<crate::ratelimit::rules::Rule>,
+    /// What to do when the limiter fails.
+    pub failure: FailureMode,
+}
+
 /// A compiled proxied route.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -231,6 +251,8 @@ pub struct Route {
     pub cors: Option<CorsPolicy>,
     /// Scopes an authenticated principal must hold.
     pub scopes: ScopeRequirement,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
 }
 
 impl Route {
@@ -313,6 +335,7 @@ mod tests {
             timeout_ms: 1000,
             cors: None,
             scopes: ScopeRequirement::default(),
+            rate_limits: RateLimits::default(),
         }
     }
 

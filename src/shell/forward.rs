@@ -11,17 +11,27 @@ use crate::gateway::{ProxyRequest, RequestHead};
 use super::http::{fetch_with_timeout, FetchFailure};
 use worker::{Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
+/// What the gateway adds to a forwarded exchange.
+pub struct Additions<'a> {
+    /// Who is calling; a protected route can only be forwarded with a principal.
+    pub access: &'a Access,
+    /// The signed identity assertion, for authenticated access.
+    pub assertion: Option<&'a str>,
+    /// Headers for the response (rate-limit state).
+    pub response_headers: &'a HeaderList,
+    /// This request's id.
+    pub request_id: &'a str,
+}
+
 /// Sends the request to the route's origin and returns the origin's response, re-headed.
-/// Taking an [`Access`] means a protected route can only be forwarded with a principal.
 pub async fn forward(
     inbound: &Request,
     head: &RequestHead,
     config: &Config,
     proxy: &ProxyRequest<'_>,
-    access: &Access,
-    assertion: Option<&str>,
-    request_id: &str,
+    additions: Additions<'_>,
 ) -> Result<Response, ForwardError> {
+    let Additions { access, assertion, response_headers: extra_response_headers, request_id } = additions;
     let route = proxy.route;
     let target = &proxy.target;
     let url = route.upstream.target(target.path.raw(), target.query.as_deref());
@@ -71,6 +81,9 @@ pub async fn forward(
     config.security_headers.apply_to_proxied(&mut reply_headers);
     if let Some(cors) = &route.cors {
         cors.apply_to_response(&mut reply_headers, head.header("origin"));
+    }
+    for (name, value) in extra_response_headers {
+        headers::set(&mut reply_headers, name, value.clone());
     }
     headers::set(&mut reply_headers, REQUEST_ID, request_id);
     let origin_response: web_sys::Response = response.into();

@@ -10,6 +10,7 @@ mod forward;
 mod http;
 mod jwks_cache;
 mod key_revocations;
+mod rate_limit;
 mod rate_limiter;
 mod respond;
 mod webcrypto;
@@ -22,7 +23,7 @@ use crate::config::Config;
 use crate::edge::EdgeEndpoint;
 use crate::error::Failure;
 use crate::gateway::headers::{self, HeaderList, REQUEST_ID};
-use crate::gateway::routes::Route;
+use crate::gateway::routes::{FailureMode, Route};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::gateway::{self, Admission, RequestHead};
 use crate::random;
@@ -134,6 +135,27 @@ async fn handle(req: Request, env: &Env, ctx: &Context, config: &Config, head: &
             return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
         }
     }
+    let mut allowed_reason = route.policy.name().to_owned();
+    let mut limit_headers = HeaderList::new();
+    if !route.rate_limits.rules.is_empty() {
+        match rate_limit::enforce(env, config, route, access.principal(), head.header("cf-connecting-ip")).await {
+            rate_limit::Verdict::Allowed(headers) => limit_headers = headers,
+            rate_limit::Verdict::Limited(failure, headers) => {
+                audit.log(Some(route), Decision::Deny, failure.to_string(), Some(&access), failure.reply().status);
+                let mut extra = cors_headers;
+                extra.extend(headers);
+                return respond::failure(env, head, &failure, request_id, security, extra).await;
+            }
+            rate_limit::Verdict::Unavailable(reason) => match route.rate_limits.failure {
+                FailureMode::Closed => {
+                    let failure = Failure::Unavailable;
+                    audit.log(Some(route), Decision::Deny, format!("rate_limiter_unavailable: {reason}"), Some(&access), 503);
+                    return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
+                }
+                FailureMode::Open => allowed_reason = format!("{allowed_reason}; rate limiter unavailable ({reason}), failed open"),
+            },
+        }
+    }
     let assertion = match &access {
         Access::Public(_) => None,
         Access::Authenticated(principal) => match sign_assertion(env, config, &proxy, head, principal, request_id).await {
@@ -145,9 +167,10 @@ async fn handle(req: Request, env: &Env, ctx: &Context, config: &Config, head: &
             }
         },
     };
-    match forward::forward(&req, head, config, &proxy, &access, assertion.as_deref(), request_id).await {
+    let additions = forward::Additions { access: &access, assertion: assertion.as_deref(), response_headers: &limit_headers, request_id };
+    match forward::forward(&req, head, config, &proxy, additions).await {
         Ok(response) => {
-            audit.log(Some(route), Decision::Allow, route.policy.name().into(), Some(&access), response.status_code());
+            audit.log(Some(route), Decision::Allow, allowed_reason, Some(&access), response.status_code());
             Ok(response)
         }
         Err(error) => {

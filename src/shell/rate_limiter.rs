@@ -1,25 +1,109 @@
-//! The rate-limiting Durable Object class, bound as `RATE_LIMITER`.
+//! The `RateLimiter` Durable Object: one shard of GCRA counters.
 //!
-//! Minimal for now: it answers `GET /health` so deployments can check the binding. The limiter
-//! itself (GCRA buckets, sharding, alarms) is not built yet, and no route uses it.
+//! A Durable Object handles one event at a time and its storage calls are gated, so the
+//! read-decide-write of a counter is atomic: N concurrent requests against a limit of L admit
+//! exactly L. Counters live in memory and in the object's storage (`c:<counter>` → the GCRA state
+//! as JSON), so an evicted object resumes exactly; an alarm deletes counters that went idle.
 
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use crate::ratelimit::gcra::{self, Decision, Quota, Tat};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
-/// One shard of rate-limit buckets.
-#[durable_object(fetch)]
+/// How often idle counters are swept, at most.
+const SWEEP_INTERVAL_MS: i64 = 60_000;
+
+/// `POST /check` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckRequest {
+    /// The counter (see `ratelimit::rules::Rule::counter`).
+    pub counter: String,
+    /// Its rate.
+    pub quota: Quota,
+    /// What the request costs.
+    pub cost: u32,
+}
+
+/// One shard of rate-limit counters.
+#[durable_object]
 pub struct RateLimiter {
-    _state: State,
+    state: State,
+    counters: RefCell<HashMap<String, Tat>>,
+    sweep_scheduled: RefCell<bool>,
+}
+
+fn storage_key(counter: &str) -> String {
+    format!("c:{counter}")
+}
+
+impl RateLimiter {
+    async fn stored(&self, counter: &str) -> Result<Option<Tat>> {
+        if let Some(tat) = self.counters.borrow().get(counter) {
+            return Ok(Some(*tat));
+        }
+        let text: Option<String> = self.state.storage().get(&storage_key(counter)).await?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    async fn check(&self, request: CheckRequest) -> Result<Decision> {
+        let now_ms = js_sys::Date::now() as u64;
+        let previous = self.stored(&request.counter).await?;
+        let decision = gcra::check(&request.quota, previous, now_ms, request.cost);
+        if let Some(state) = decision.new_state() {
+            self.counters.borrow_mut().insert(request.counter.clone(), state);
+            let json = serde_json::to_string(&state).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            self.state.storage().put(&storage_key(&request.counter), json).await?;
+            if !*self.sweep_scheduled.borrow() {
+                self.state.storage().set_alarm(SWEEP_INTERVAL_MS).await?;
+                *self.sweep_scheduled.borrow_mut() = true;
+            }
+        }
+        Ok(decision)
+    }
 }
 
 impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
-        Self { _state: state }
+        Self { state, counters: RefCell::new(HashMap::new()), sweep_scheduled: RefCell::new(false) }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        match req.path().as_str() {
-            "/health" => Response::from_json(&serde_json::json!({ "status": "ok" })),
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/check") => {
+                let request: CheckRequest = req.json().await?;
+                Response::from_json(&self.check(request).await?)
+            }
+            (Method::Get, "/health") => Response::from_json(&serde_json::json!({ "status": "ok" })),
             _ => Response::error("not found", 404),
         }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let now_ms = js_sys::Date::now() as u64;
+        self.counters.borrow_mut().retain(|_, tat| !tat.is_idle_at(now_ms));
+        let storage = self.state.storage();
+        let listed = storage.list().await?;
+        let mut idle = Vec::new();
+        let mut remaining = 0;
+        for entry in listed.entries() {
+            let Ok(entry) = entry else { continue };
+            let pair = js_sys::Array::from(&entry);
+            let key = pair.get(0).as_string().unwrap_or_default();
+            let tat = pair.get(1).as_string().and_then(|t| serde_json::from_str::<Tat>(&t).ok());
+            match tat {
+                Some(tat) if !tat.is_idle_at(now_ms) => remaining += 1,
+                _ if key.starts_with("c:") => idle.push(key),
+                _ => {}
+            }
+        }
+        for key in idle {
+            storage.delete(&key).await?;
+        }
+        *self.sweep_scheduled.borrow_mut() = remaining > 0;
+        if remaining > 0 {
+            storage.set_alarm(SWEEP_INTERVAL_MS).await?;
+        }
+        Response::ok("swept")
     }
 }

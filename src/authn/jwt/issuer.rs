@@ -36,6 +36,8 @@ pub struct ClaimNames {
     pub scopes: String,
     /// The tenant; `tenant` by default.
     pub tenant: String,
+    /// The rate-limit tier (see `rate_limits[].tiers`); none by default.
+    pub tier: Option<String>,
 }
 
 impl Default for ClaimNames {
@@ -46,6 +48,7 @@ impl Default for ClaimNames {
             groups: "groups".into(),
             scopes: "scope".into(),
             tenant: "tenant".into(),
+            tier: None,
         }
     }
 }

@@ -179,7 +179,9 @@ impl<'c, 't> PendingJwt<'c, 't> {
 
     /// Step 6: the principal, once the signature verified.
     pub fn into_principal(self, _proof: VerifiedSignature) -> Result<Principal, JwtError> {
-        let identity = claims::map_identity(&self.issuer.claims, self.token.claims())?;
-        Ok(Principal::new(identity, AuthMethod::Jwt, Some(self.issuer.issuer.clone())))
+        let names = &self.issuer.claims;
+        let identity = claims::map_identity(names, self.token.claims())?;
+        let tier = names.tier.as_deref().and_then(|name| claims::lookup(self.token.claims(), name)).and_then(serde_json::Value::as_str);
+        Ok(Principal::new(identity, AuthMethod::Jwt, Some(self.issuer.issuer.clone())).with_tier(tier.map(str::to_owned)))
     }
 }
