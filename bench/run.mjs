@@ -76,7 +76,6 @@ async function main() {
     issuer: ISSUER,
     audience: AUDIENCE,
     subject: SUBJECT,
-    apiKey: `pk_bench_${randomBytes(24).toString("base64url")}`,
     sessionId: randomBytes(32).toString("base64url"),
   };
 

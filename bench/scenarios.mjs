@@ -14,7 +14,8 @@
 // gateway's own reason (its error code, and the configuration problem when there is one). Nothing
 // here needs changing when a feature lands, except to make its `config` match the format it
 // finally got in README.md, "Configuration".
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
+import { crc32 } from "node:zlib";
 
 /** The part of PORTCULLIS_CONFIG every Portcullis row shares. */
 function baseConfig(ctx) {
@@ -32,17 +33,37 @@ function baseConfig(ctx) {
 function jwtSection(ctx, alg) {
   return { issuers: [{ issuer: ctx.issuer, audiences: [ctx.audience], jwks_url: ctx.jwksUrl, algorithms: [alg] }] };
 }
-function jwtConfig(ctx, alg, routeId) {
-  return { jwt: jwtSection(ctx, alg), routes: [{ id: routeId, path: `/${routeId}/*`, policy: "authenticated" }] };
+function jwtConfig(ctx, alg, routeId, extra = {}) {
+  return { jwt: { ...jwtSection(ctx, alg), ...extra }, routes: [{ id: routeId, path: `/${routeId}/*`, policy: "authenticated" }] };
 }
 
-/** An API key, stored as its SHA-256. */
-function apiKeyConfig(ctx) {
-  const sha256 = createHash("sha256").update(ctx.apiKey).digest("hex");
-  return {
-    api_keys: { header: "x-api-key", keys: [{ id: "bench", sha256, subject: ctx.subject }] },
-    routes: [{ id: "apikey", path: "/apikey/*", policy: "authenticated" }],
-  };
+/** A valid API key in Portcullis's format (`<prefix>_<id>_<secret><crc32 base62>`), and its KV
+ *  record as the management API would store it (hashed with the development pepper, since the
+ *  bench runs with environment "development" and no pepper secret). */
+const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const DEVELOPMENT_PEPPER = "portcullis-development-pepper, not a secret";
+export function benchApiKey() {
+  const id = "BenchKey0001";
+  const secret = "BenchSecretBenchSecret42";
+  const body = `pk_test_${id}_${secret}`;
+  let value = crc32(Buffer.from(body));
+  let sum = "";
+  for (let i = 0; i < 6; i++) {
+    sum = BASE62[value % 62] + sum;
+    value = Math.floor(value / 62);
+  }
+  return { key: body + sum, id, secret };
+}
+function apiKeyConfig() {
+  return { api_keys: { prefix: "pk_test", header: "x-api-key" }, routes: [{ id: "apikey", path: "/apikey/*", policy: "authenticated" }] };
+}
+async function seedApiKey(mf, ctx) {
+  const { id, secret } = benchApiKey();
+  const hash = createHmac("sha256", DEVELOPMENT_PEPPER).update(`${id}:${secret}`).digest("base64url");
+  const record = { id, hash, name: null, owner: ctx.subject, tenant: null, scopes: [], tier: null, created_at_ms: Date.now(),
+    expires_at_ms: null, status: "active", valid_until_ms: null, rotated_to: null };
+  const kv = await mf.getKVNamespace("PORTCULLIS_KV");
+  await kv.put(`apikey:${id}`, JSON.stringify(record));
 }
 
 /** A session cookie; the session itself is put in KV by `seedSession`. */
@@ -59,7 +80,7 @@ async function seedSession(mf, ctx) {
  *  Object round trip, not 429s. */
 function rateLimitConfig() {
   return {
-    routes: [{ id: "limited", path: "/limited/*", policy: "public", rate_limit: { key: "ip", requests: 1_000_000_000, window_s: 60 } }],
+    routes: [{ id: "limited", path: "/limited/*", policy: "public", rate_limits: [{ id: "bench", key: "ip", limit: 1_000_000_000, period_s: 60 }] }],
   };
 }
 
@@ -77,8 +98,13 @@ export function scenarios(ctx) {
   const bearer = (alg) => ({ authorization: `Bearer ${ctx.tokens[alg]}` });
   const jwtRows = ["ES256", "RS256", "EdDSA"].flatMap((alg) => {
     const id = `jwt-${alg.toLowerCase()}`;
+    // The uncached rows verify every signature, as the peer does; the others use the
+    // verified-token cache (the default), which pays for a repeated token's signature once.
+    const uncached = (backend) => jwtConfig(ctx, alg, id, { verified_cache_entries: 0, signature_backend: backend });
     return [
       { id, label: `JWT ${alg}`, gateway: "portcullis", path: `/${id}/x`, headers: bearer(alg), credential: true, config: jwtConfig(ctx, alg, id), peer: `${id}-peer` },
+      { id: `${id}-nocache`, label: `JWT ${alg}, no token cache`, gateway: "portcullis", path: `/${id}/x`, headers: bearer(alg), credential: true, config: uncached("webcrypto"), peer: `${id}-peer` },
+      { id: `${id}-rust`, label: `JWT ${alg}, no cache, Rust crypto`, gateway: "portcullis", path: `/${id}/x`, headers: bearer(alg), credential: true, config: uncached("rust"), peer: `${id}-peer` },
       { id: `${id}-peer`, label: `JWT ${alg}`, gateway: "peer", path: `/${alg.toLowerCase()}/x`, headers: bearer(alg), credential: true },
     ];
   });
@@ -86,7 +112,7 @@ export function scenarios(ctx) {
     { id: "origin", label: "origin direct (ceiling)", gateway: "origin", path: "/x" },
     { id: "passthrough", label: "passthrough (public route)", gateway: "portcullis", path: "/pass/x", config: { routes: [{ id: "pass", path: "/pass/*", policy: "public" }] } },
     ...jwtRows,
-    { id: "api-key", label: "API key", gateway: "portcullis", path: "/apikey/x", headers: { "x-api-key": ctx.apiKey }, credential: true, config: apiKeyConfig(ctx) },
+    { id: "api-key", label: "API key", gateway: "portcullis", path: "/apikey/x", headers: { "x-api-key": benchApiKey().key }, credential: true, config: apiKeyConfig(), seed: (mf) => seedApiKey(mf, ctx) },
     { id: "session", label: "session cookie", gateway: "portcullis", path: "/session/x", headers: { cookie: `portcullis_session=${ctx.sessionId}` }, credential: true, config: sessionConfig(), seed: (mf) => seedSession(mf, ctx) },
     { id: "rate-limited", label: "rate-limited route", gateway: "portcullis", path: "/limited/x", config: rateLimitConfig() },
     { id: "policy-10", label: "policy, 10 rules", gateway: "portcullis", path: "/policy/x", headers: bearer("ES256"), credential: true, config: policyConfig(ctx, 10) },

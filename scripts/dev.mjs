@@ -1,11 +1,23 @@
 // `npm start`: runs Portcullis locally in workerd (through `wrangler dev`, with local KV and
 // Durable Objects) in front of the demo origin, and prints the URL to open.
 import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
 import { startOrigin } from "../tests/support/origin.mjs";
 import { repoRoot } from "../tests/support/wrangler-config.mjs";
 
 const GATEWAY_PORT = Number(process.env.PORTCULLIS_PORT ?? 8787);
 const ORIGIN_PORT = 8788; // the embedded default configuration's origin
+
+// Local secrets live in .dev.vars (git-ignored), which wrangler dev reads. Make them once.
+const devVars = path.join(repoRoot, ".dev.vars");
+if (!existsSync(devVars)) {
+  const secret = () => randomBytes(32).toString("base64url");
+  writeFileSync(devVars, `PORTCULLIS_ADMIN_KEY="${secret()}"\nPORTCULLIS_API_KEY_PEPPER="${secret()}"\n`, { mode: 0o600 });
+  console.log("wrote .dev.vars with a fresh admin key and API key pepper");
+}
+const adminKey = /^PORTCULLIS_ADMIN_KEY="?([^"\n]+)"?/m.exec(readFileSync(devVars, "utf8"))?.[1];
 
 const origin = await startOrigin({ port: ORIGIN_PORT }).catch((error) => {
   console.error(`Cannot start the demo origin on 127.0.0.1:${ORIGIN_PORT}: ${error.message}`);
@@ -49,6 +61,10 @@ console.log(`
     ${url}/public/     public route: passes through, no identity
     ${url}/app/        protected route: 401 until you authenticate
     ${url}/auth/health gateway health
+
+  An API key for the protected routes (the admin key is in .dev.vars):
+    PORTCULLIS_ADMIN_KEY=${adminKey ?? "<see .dev.vars>"} npm run keys -- create --owner me
+    curl -H "x-api-key: <the key>" ${url}/app/
 
   Press Ctrl+C to stop.
 `);

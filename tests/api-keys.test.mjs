@@ -3,6 +3,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { crc32 } from "node:zlib";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
 import { assertionVerifier } from "./support/assertion-verifier.mjs";
@@ -234,5 +236,30 @@ describe("the management API", () => {
   test("unknown ids get 404", async () => {
     assert.equal((await admin("GET", "/ZZZZZZZZZZZZ")).status, 404);
     assert.equal((await admin("POST", "/ZZZZZZZZZZZZ/revoke")).status, 404);
+  });
+});
+
+describe("the command line", () => {
+  const cli = (...args) =>
+    promisify(execFile)("node", ["scripts/keys.mjs", ...args, "--url", gateway.url], { env: { ...process.env, PORTCULLIS_ADMIN_KEY: ADMIN_KEY } });
+
+  test("creates, lists, rotates and revokes keys", async () => {
+    const created = JSON.parse((await cli("create", "--owner", "cli-user", "--scopes", "orders:read", "--tier", "gold")).stdout);
+    assert.match(created.key, /^pk_test_/);
+    assert.equal((await use(created.key)).status, 200);
+    const listed = JSON.parse((await cli("list", "--owner", "cli-user")).stdout);
+    assert.deepEqual(listed.keys.map((k) => k.id), [created.id]);
+    const rotated = JSON.parse((await cli("rotate", created.id, "--grace", "0")).stdout);
+    assert.equal(rotated.previous.id, created.id);
+    assertRefused(await use(created.key));
+    assert.equal((await use(rotated.key)).status, 200);
+    const revoked = JSON.parse((await cli("revoke", rotated.id)).stdout);
+    assert.equal(revoked.status, "revoked");
+    assertRefused(await use(rotated.key));
+  });
+
+  test("reports a refusal with a non-zero exit", async () => {
+    await assert.rejects(cli("get", "ZZZZZZZZZZZZ"), (error) => error.code === 1 && /not_found/.test(error.stdout));
+    await assert.rejects(cli("create"), (error) => error.code === 2);
   });
 });

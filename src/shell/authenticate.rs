@@ -45,11 +45,9 @@ pub async fn principal_for(env: &Env, ctx: &Context, config: &Config, token: &st
     verify_jwt(env, config, token).await
 }
 
-/// Tokens verified in this isolate (see `verified_cache`).
-const VERIFIED_CAPACITY: usize = 10_000;
-
 thread_local! {
-    static VERIFIED: RefCell<VerifiedCache<Principal>> = RefCell::new(VerifiedCache::new(VERIFIED_CAPACITY));
+    /// Tokens verified in this isolate (see `verified_cache`); sized on first use from the config.
+    static VERIFIED: RefCell<Option<VerifiedCache<Principal>>> = const { RefCell::new(None) };
 }
 
 async fn verify_jwt(env: &Env, config: &Config, token: &str) -> Result<Principal, AuthnError> {
@@ -58,8 +56,10 @@ async fn verify_jwt(env: &Env, config: &Config, token: &str) -> Result<Principal
     let policy = &config.jwt.jwks_cache;
     let issuer_keys = jwks_cache::keys_for(env, pending.issuer, policy).await?;
     // Checked after precheck, so time, issuer and header rules apply to cached tokens as to new.
+    let capacity = config.jwt.verified_cache_entries;
     let digest = token_digest(token);
-    if let Some(principal) = VERIFIED.with(|cache| cache.borrow_mut().get(&digest, now_s, issuer_keys.generation)) {
+    let cached = VERIFIED.with(|cache| cache.borrow_mut().as_mut().and_then(|c| c.get(&digest, now_s, issuer_keys.generation)));
+    if let Some(principal) = cached {
         return Ok(principal);
     }
     let refreshed;
@@ -87,6 +87,10 @@ async fn verify_jwt(env: &Env, config: &Config, token: &str) -> Result<Principal
     };
     let acceptable_until = pending.acceptable_until_s();
     let principal = pending.into_principal(proof)?;
-    VERIFIED.with(|cache| cache.borrow_mut().insert(digest, principal.clone(), acceptable_until, generation));
+    if capacity > 0 {
+        VERIFIED.with(|cache| {
+            cache.borrow_mut().get_or_insert_with(|| VerifiedCache::new(capacity)).insert(digest, principal.clone(), acceptable_until, generation)
+        });
+    }
     Ok(principal)
 }

@@ -125,11 +125,21 @@ pub struct JwtConfig {
     pub jwks_cache: JwksCachePolicy,
     /// The signature backend.
     pub signature_backend: SignatureBackend,
+    /// How many verified tokens an isolate remembers (0: verify every signature).
+    pub verified_cache_entries: usize,
 }
+
+/// The default size of the verified-token cache.
+pub const DEFAULT_VERIFIED_CACHE_ENTRIES: usize = 10_000;
 
 impl Default for JwtConfig {
     fn default() -> Self {
-        Self { issuers: Vec::new(), jwks_cache: JwksCachePolicy::default(), signature_backend: SignatureBackend::WebCrypto }
+        Self {
+            issuers: Vec::new(),
+            jwks_cache: JwksCachePolicy::default(),
+            signature_backend: SignatureBackend::WebCrypto,
+            verified_cache_entries: DEFAULT_VERIFIED_CACHE_ENTRIES,
+        }
     }
 }
 
@@ -149,6 +159,8 @@ struct RawJwtConfig {
     jwks_cache: JwksCachePolicy,
     #[serde(default)]
     signature_backend: Option<SignatureBackend>,
+    #[serde(default)]
+    verified_cache_entries: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -293,6 +305,9 @@ impl JwtConfig {
         if cache.min_ttl_s > cache.max_ttl_s || cache.default_ttl_s < cache.min_ttl_s || cache.default_ttl_s > cache.max_ttl_s {
             problems.push(("jwks_cache".into(), "need min_ttl_s <= default_ttl_s <= max_ttl_s".into()));
         }
+        if raw.verified_cache_entries.is_some_and(|n| n > 1_000_000) {
+            problems.push(("verified_cache_entries".into(), "at most 1000000".into()));
+        }
         if cache.refresh_cooldown_s > 3600 {
             problems.push(("jwks_cache.refresh_cooldown_s".into(), "at most 3600".into()));
         }
@@ -306,6 +321,7 @@ impl JwtConfig {
             issuers,
             jwks_cache: raw.jwks_cache,
             signature_backend: raw.signature_backend.unwrap_or(SignatureBackend::WebCrypto),
+            verified_cache_entries: raw.verified_cache_entries.unwrap_or(DEFAULT_VERIFIED_CACHE_ENTRIES),
         })
     }
 }
