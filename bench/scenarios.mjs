@@ -84,12 +84,14 @@ function rateLimitConfig() {
   };
 }
 
-/** An ES256 JWT route whose authorisation policy has `count` rules; only the last one allows the
- *  bench token, so every rule is evaluated. */
+/** An ES256 JWT route among `count` routes (rules), each with its own path and requirements:
+ *  the request must be matched among them and its route's requirements evaluated. */
 function policyConfig(ctx, count) {
-  const rules = Array.from({ length: count - 1 }, (_, i) => ({ allow: { scope: `bench:other-${i}` } }));
-  rules.push({ allow: { scope: "bench:read" } });
-  return { jwt: jwtSection(ctx, "ES256"), routes: [{ id: `policy${count}`, path: "/policy/*", policy: "authenticated", authorize: { rules } }] };
+  const routes = Array.from({ length: count - 1 }, (_, i) => ({
+    id: `other-${i}`, path: `/other-${i}/:tenant/*`, policy: "authenticated", tenant: "path:tenant", scopes: [`bench:other-${i}`],
+  }));
+  routes.push({ id: `policy${count}`, path: "/policy/*", policy: "authenticated", scopes: ["bench:read"], claims: [{ claim: "scope", contains: "bench:read" }] });
+  return { jwt: jwtSection(ctx, "ES256"), routes };
 }
 // ─── end of the Portcullis feature configuration ───────────────────────────────────────────────
 

@@ -209,6 +209,7 @@ pub fn claims(config: &AssertionConfig, input: &AssertionInput<'_>) -> Value {
         "htu": input.url,
         "auth_method": principal.method().name(),
         "groups": identity.groups,
+        "roles": principal.roles(),
         "scope": identity.scopes.join(" "),
         "rid": input.request_id,
         "route": input.route_id,

@@ -12,7 +12,8 @@ use crate::authn::api_key::ApiKeyConfig;
 use crate::authn::jwt::issuer::JwtConfig;
 use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
 use crate::gateway::limits::Limits;
-use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable, ScopeRequirement};
+use crate::authz::{Authenticator, ClaimCondition, Needs, Requirements, RoleDefinition, Roles, TenantBinding};
+use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::gateway::upstream::Upstream;
 use crate::ratelimit::rules::{RawRule, Rule};
@@ -99,6 +100,8 @@ pub struct Config {
     pub api_keys: Option<ApiKeyConfig>,
     /// How rate limits are enforced.
     pub rate_limiting: RateLimitingConfig,
+    /// The role catalogue (RBAC).
+    pub roles: Roles,
 }
 
 #[derive(Deserialize)]
@@ -113,7 +116,14 @@ struct RawRoute {
     timeout_ms: Option<u32>,
     cors: Option<RawCorsPolicy>,
     scopes: Option<Vec<String>>,
-    scopes_match: Option<ScopesMatch>,
+    scopes_match: Option<Match>,
+    authenticators: Option<Vec<String>>,
+    tenant: Option<String>,
+    roles: Option<Vec<String>>,
+    roles_match: Option<Match>,
+    permissions: Option<Vec<String>>,
+    #[serde(default)]
+    claims: Vec<ClaimCondition>,
     #[serde(default)]
     rate_limits: Vec<RawRule>,
     rate_limit_failure: Option<FailureMode>,
@@ -121,7 +131,7 @@ struct RawRoute {
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-enum ScopesMatch {
+enum Match {
     All,
     Any,
 }
@@ -140,6 +150,8 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "assertion",
     "api_keys",
     "rate_limiting",
+    "roles",
+    "scopes",
 ];
 
 /// Collects problems while a configuration is checked.
@@ -260,13 +272,23 @@ impl Config {
             problems.add(format!("rate_limiting.{field}"), message);
         }
 
+        let roles: Roles = problems.field(document, "roles", Roles::new());
+        for (name, role) in &roles {
+            if !scope_token_ok(name) {
+                problems.add(format!("roles.{name}"), "a role name is a token without spaces or quotes");
+            }
+            let _: &RoleDefinition = role;
+        }
+        let declared_scopes: Option<Vec<String>> = problems.field(document, "scopes", None);
+        let catalogue = Catalogue { scopes: declared_scopes.as_deref(), roles: &roles };
+
         let defaults = RouteDefaults { upstream: default_upstream.as_ref(), timeout_ms: default_timeout, environment };
         let raw_routes: Vec<Value> = problems.field(document, "routes", Vec::new());
         let mut routes = Vec::with_capacity(raw_routes.len() + 1);
         for (index, raw) in raw_routes.iter().enumerate() {
             let path = format!("routes[{index}]");
             if let Some(raw) = problems.section::<RawRoute>(raw, &path) {
-                if let Some(route) = compile_route(&mut problems, &path, raw, &defaults, &edge_prefix) {
+                if let Some(route) = compile_route(&mut problems, &path, raw, &defaults, &edge_prefix, &catalogue) {
                     routes.push(route);
                 }
             }
@@ -292,7 +314,7 @@ impl Config {
                     upstream: upstream.clone(),
                     timeout_ms: default_timeout,
                     cors: None,
-                    scopes: ScopeRequirement::default(),
+                    requirements: Requirements::default(),
                     rate_limits: RateLimits::default(),
                 }),
                 None => problems.add("unmatched", "a fallback policy needs the top-level origin"),
@@ -313,6 +335,7 @@ impl Config {
             assertion,
             api_keys,
             rate_limiting,
+            roles,
         })
     }
 }
@@ -349,9 +372,10 @@ fn compile_route(
     raw: RawRoute,
     defaults: &RouteDefaults<'_>,
     edge_prefix: &str,
+    catalogue: &Catalogue<'_>,
 ) -> Option<Route> {
     let before = problems.0.len();
-    let id = raw.id.unwrap_or_else(|| path.to_owned());
+    let id = raw.id.clone().unwrap_or_else(|| path.to_owned());
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
         problems.add(format!("{path}.id"), "an id is 1 to 64 visible ASCII characters");
     }
@@ -364,6 +388,7 @@ fn compile_route(
         }
     };
     let pattern = PathPattern::parse(&raw.path).map_err(|message| problems.add(format!("{path}.path"), message)).ok();
+    let requirements = compile_requirements(problems, path, &raw, catalogue, pattern.as_ref());
     if raw.path == edge_prefix || raw.path.starts_with(&format!("{edge_prefix}/")) {
         problems.add(format!("{path}.path"), format!("{:?} is inside the edge prefix {edge_prefix:?}, so it never matches", raw.path));
     }
@@ -398,17 +423,8 @@ fn compile_route(
             })
             .ok()
     });
-    let scopes = ScopeRequirement {
-        required: raw.scopes.unwrap_or_default(),
-        any: raw.scopes_match == Some(ScopesMatch::Any),
-    };
-    for (index, scope) in scopes.required.iter().enumerate() {
-        if scope.is_empty() || !scope.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\') {
-            problems.add(format!("{path}.scopes[{index}]"), format!("{scope:?} is not a scope token"));
-        }
-    }
-    if !scopes.required.is_empty() && policy == Some(Policy::Public) {
-        problems.add(format!("{path}.scopes"), "a public route cannot require scopes");
+    if !requirements.is_empty() && policy == Some(Policy::Public) {
+        problems.add(format!("{path}.policy"), "a public route cannot have authorisation requirements");
     }
     let mut rules = Vec::new();
     for (index, raw_rule) in raw.rate_limits.into_iter().enumerate() {
@@ -439,9 +455,73 @@ fn compile_route(
         upstream: upstream?,
         timeout_ms,
         cors,
-        scopes,
+        requirements,
         rate_limits,
     })
+}
+
+/// What routes may refer to: the declared scopes (if any) and the roles.
+struct Catalogue<'a> {
+    scopes: Option<&'a [String]>,
+    roles: &'a Roles,
+}
+
+fn scope_token_ok(scope: &str) -> bool {
+    !scope.is_empty() && scope.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+}
+
+fn compile_requirements(problems: &mut Problems, path: &str, raw: &RawRoute, catalogue: &Catalogue<'_>, pattern: Option<&PathPattern>) -> Requirements {
+    let scopes = raw.scopes.clone().unwrap_or_default();
+    for (index, scope) in scopes.iter().enumerate() {
+        if !scope_token_ok(scope) {
+            problems.add(format!("{path}.scopes[{index}]"), format!("{scope:?} is not a scope token"));
+        } else if catalogue.scopes.is_some_and(|known| !known.contains(scope)) {
+            problems.add(format!("{path}.scopes[{index}]"), format!("unknown scope {scope:?}"));
+        }
+    }
+    let roles = raw.roles.clone().unwrap_or_default();
+    for (index, role) in roles.iter().enumerate() {
+        if !catalogue.roles.contains_key(role) {
+            problems.add(format!("{path}.roles[{index}]"), format!("unknown role {role:?}"));
+        }
+    }
+    let permissions = raw.permissions.clone().unwrap_or_default();
+    for (index, permission) in permissions.iter().enumerate() {
+        if !catalogue.roles.values().any(|role| role.permissions.contains(permission)) {
+            problems.add(format!("{path}.permissions[{index}]"), format!("no role grants {permission:?}"));
+        }
+    }
+    let mut authenticators = Vec::new();
+    for (index, text) in raw.authenticators.iter().flatten().enumerate() {
+        match Authenticator::parse(text) {
+            Ok(authenticator) => authenticators.push(authenticator),
+            Err(message) => problems.add(format!("{path}.authenticators[{index}]"), message),
+        }
+    }
+    let tenant = raw.tenant.as_deref().and_then(|text| match TenantBinding::parse(text) {
+        Ok(TenantBinding::PathParam(name)) if pattern.is_some_and(|p| !p.param_names().any(|n| n == name)) => {
+            problems.add(format!("{path}.tenant"), format!("the path pattern has no :{name} segment"));
+            None
+        }
+        Ok(binding) => Some(binding),
+        Err(message) => {
+            problems.add(format!("{path}.tenant"), message);
+            None
+        }
+    });
+    for (index, condition) in raw.claims.iter().enumerate() {
+        for message in condition.problems() {
+            problems.add(format!("{path}.claims[{index}]"), message);
+        }
+    }
+    Requirements {
+        authenticators,
+        tenant,
+        scopes: Needs { names: scopes, any: raw.scopes_match == Some(Match::Any) },
+        roles: Needs { names: roles, any: raw.roles_match != Some(Match::All) },
+        permissions,
+        claims: raw.claims.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub enum GuardError {
     AmbiguousPath,
     /// Some other part of the request is malformed; the detail names which.
     Malformed(&'static str),
+    /// The request asks the origin to treat it as another method (`X-HTTP-Method-Override`
+    /// and the like), which would bypass method-specific rules.
+    MethodOverride,
 }
 
 /// Route matching found nothing that may serve the request.
@@ -125,6 +128,9 @@ impl Failure {
                 (400, "ambiguous_path", "the request path is not in canonical form")
             }
             Failure::Guard(GuardError::Malformed(_)) => (400, "malformed_request", "the request is malformed"),
+            Failure::Guard(GuardError::MethodOverride) => {
+                (400, "method_override_refused", "method override headers are not accepted")
+            }
             Failure::Route(RouteError::NoRoute) => (404, "no_route", "no route serves this request"),
             Failure::Route(RouteError::MethodNotAllowed) => {
                 (405, "method_not_allowed", "the method is not allowed here")
@@ -142,9 +148,14 @@ impl Failure {
             Failure::Authn(AuthnError::KeysUnavailable) => {
                 (503, "temporarily_unavailable", "a dependency of the gateway is unavailable")
             }
-            Failure::Authz(AuthzError::InsufficientScope { .. }) => {
-                (403, "insufficient_scope", "the credential lacks a scope this route requires")
-            }
+            Failure::Authz(error) => (403, error.code(), match error {
+                AuthzError::InsufficientScope { .. } => "the credential lacks a scope this route requires",
+                AuthzError::AuthenticatorNotAllowed => "this route does not accept this kind of credential",
+                AuthzError::TenantMismatch => "the request addresses another tenant",
+                AuthzError::MissingRole => "the principal lacks a role this route requires",
+                AuthzError::MissingPermission => "the principal lacks a permission this route requires",
+                AuthzError::ClaimCondition(_) => "the principal does not meet this route's conditions",
+            }),
             Failure::InvalidBody(_) => (400, "invalid_request_body", "the request body is invalid"),
             Failure::Forbidden => (403, "forbidden", "the credential may not use this endpoint"),
             Failure::NotFound => (404, "not_found", "no such resource"),
@@ -220,6 +231,7 @@ mod tests {
             (GuardError::HeadersTooLarge.into(), 431, "headers_too_large"),
             (GuardError::BodyTooLarge.into(), 413, "body_too_large"),
             (GuardError::AmbiguousPath.into(), 400, "ambiguous_path"),
+            (GuardError::MethodOverride.into(), 400, "method_override_refused"),
             (GuardError::Malformed("content-length").into(), 400, "malformed_request"),
             (RouteError::NoRoute.into(), 404, "no_route"),
             (RouteError::MethodNotAllowed.into(), 405, "method_not_allowed"),

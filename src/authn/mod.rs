@@ -85,6 +85,8 @@ pub struct Principal {
     issuer: Option<String>,
     key_id: Option<String>,
     tier: Option<String>,
+    claims: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
+    roles: Vec<String>,
 }
 
 /// Characters percent-encoded in identity header values: controls, non-ASCII (by the encoder),
@@ -98,7 +100,30 @@ fn header_value(value: &str) -> String {
 impl Principal {
     /// Only authenticators call this.
     pub(crate) fn new(identity: MappedIdentity, method: AuthMethod, issuer: Option<String>) -> Self {
-        Self { identity, method, issuer, key_id: None, tier: None }
+        Self { identity, method, issuer, key_id: None, tier: None, claims: Default::default(), roles: Vec::new() }
+    }
+
+    /// Keeps the verified token's claims, for claim conditions; only authenticators call this.
+    pub(crate) fn with_claims(mut self, claims: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.claims = std::sync::Arc::new(claims);
+        self
+    }
+
+    /// Records the roles authorisation found; only authorisation (in the worker shell) calls this.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn with_roles(mut self, roles: Vec<String>) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    /// The verified token's claims (empty for API keys).
+    pub fn claims(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.claims
+    }
+
+    /// The effective roles, once authorised.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
     }
 
     /// Adds the API key id and rate-limit tier; only the API key authenticator calls this.
@@ -167,6 +192,7 @@ impl Principal {
         );
         optional("x-auth-tenant", id.tenant.as_deref().map(header_value));
         optional("x-auth-key-id", self.key_id.clone());
+        optional("x-auth-roles", Some(self.roles.iter().map(|r| header_value(r)).collect::<Vec<_>>().join(",")));
         headers
     }
 }

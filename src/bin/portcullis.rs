@@ -2,8 +2,13 @@
 //!
 //! ```text
 //! portcullis check-config [FILE|-]   validate a configuration (JSON); exit 1 listing every problem
+//! portcullis policy check CONFIG 'METHOD URL' [PRINCIPAL.json] [--header 'Name: value']...
+//!                                     the decision, the deciding route and why
+//! portcullis policy lint CONFIG       unreachable, overlapping and accidentally public routes
 //! ```
 
+use portcullis::authz::lint::{lint, Severity};
+use portcullis::authz::simulate::{simulate, PrincipalSpec};
 use portcullis::config::Config;
 use std::io::Read;
 use std::process::ExitCode;
@@ -51,13 +56,105 @@ fn check_config(source: Option<&str>) -> ExitCode {
     }
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("check-config") => check_config(args.get(1).map(String::as_str)),
-        _ => {
-            eprintln!("usage: portcullis check-config [FILE|-]");
+const USAGE: &str = "usage: portcullis check-config [FILE|-]
+       portcullis policy check CONFIG 'METHOD URL' [PRINCIPAL.json] [--header 'Name: value']...
+       portcullis policy lint CONFIG";
+
+fn load(path: &str) -> Result<Config, ExitCode> {
+    let text = read_input(Some(path)).map_err(|error| {
+        eprintln!("cannot read {path}: {error}");
+        ExitCode::from(2)
+    })?;
+    Config::load(Some(&text)).map_err(|problems| {
+        eprintln!("configuration invalid: {} problem(s)", problems.len());
+        for problem in problems {
+            eprintln!("  {problem}");
+        }
+        ExitCode::FAILURE
+    })
+}
+
+fn policy_check(args: &[String]) -> ExitCode {
+    let mut headers = Vec::new();
+    let mut positional = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--header" {
+            match rest.next().and_then(|h| h.split_once(':')) {
+                Some((name, value)) => headers.push((name.trim().to_owned(), value.trim().to_owned())),
+                None => return usage(),
+            }
+        } else {
+            positional.push(arg.as_str());
+        }
+    }
+    let (Some(config_path), Some(request)) = (positional.first(), positional.get(1)) else { return usage() };
+    let Some((method, url)) = request.trim().split_once(' ') else { return usage() };
+    let config = match load(config_path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let spec: PrincipalSpec = match positional.get(2) {
+        None => PrincipalSpec::default(),
+        Some(path) => match read_input(Some(path)).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+            Ok(spec) => spec,
+            Err(error) => {
+                eprintln!("cannot read the principal {path}: {error}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match simulate(&config, method.trim(), url.trim(), &headers, &spec) {
+        Ok(verdict) => {
+            println!("{} {} ({})", verdict.decision.to_uppercase(), verdict.status, verdict.code);
+            println!("route:  {}", verdict.route.as_deref().unwrap_or("(none)"));
+            println!("why:    {}", verdict.reason);
+            if !verdict.roles.is_empty() {
+                println!("roles:  {}", verdict.roles.join(", "));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn policy_lint(args: &[String]) -> ExitCode {
+    let Some(config_path) = args.first() else { return usage() };
+    let config = match load(config_path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let findings = lint(&config);
+    for finding in &findings {
+        let severity = match finding.severity {
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        };
+        println!("{severity}: route {:?}: {}", finding.route, finding.message);
+    }
+    let warnings = findings.iter().filter(|f| f.severity == Severity::Warning).count();
+    println!("{} finding(s), {warnings} warning(s)", findings.len());
+    if warnings > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!("{USAGE}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match (args.first().map(String::as_str), args.get(1).map(String::as_str)) {
+        (Some("check-config"), _) => check_config(args.get(1).map(String::as_str)),
+        (Some("policy"), Some("check")) => policy_check(&args[2..]),
+        (Some("policy"), Some("lint")) => policy_lint(&args[2..]),
+        _ => usage(),
     }
 }

@@ -4,6 +4,9 @@ use super::headers::get;
 use crate::error::GuardError;
 use serde::Deserialize;
 
+/// Headers that ask an origin to treat a request as another method.
+pub const METHOD_OVERRIDE_HEADERS: &[&str] = &["x-http-method-override", "x-http-method", "x-method-override"];
+
 /// Request size limits, as written in the configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -49,6 +52,11 @@ impl Limits {
         if headers.len() > self.max_header_count || header_bytes > self.max_header_bytes {
             return Err(GuardError::HeadersTooLarge);
         }
+        // A method override lets a request pass a rule for one method and run as another at an
+        // origin that honours it (Express's method-override, Rails, Symfony...).
+        if METHOD_OVERRIDE_HEADERS.iter().any(|name| get(headers, name).is_some()) {
+            return Err(GuardError::MethodOverride);
+        }
         if let Some(length) = get(headers, "content-length") {
             length.trim().parse::<u64>().map_err(|_| GuardError::Malformed("content-length"))?;
         }
@@ -87,6 +95,7 @@ mod tests {
             ("many headers", "https://h/", many, Err(GuardError::HeadersTooLarge)),
             ("bad length", "https://h/", headers(&[("content-length", "12abc")]), Err(GuardError::Malformed("content-length"))),
             ("negative length", "https://h/", headers(&[("content-length", "-1")]), Err(GuardError::Malformed("content-length"))),
+            ("method override", "https://h/", headers(&[("X-HTTP-Method-Override", "DELETE")]), Err(GuardError::MethodOverride)),
         ];
         for (name, url, headers, expected) in cases {
             assert_eq!(limits.check_head(url, &headers), expected, "{name}");

@@ -59,6 +59,16 @@ impl HostPattern {
         }
     }
 
+    /// Whether some host matches both patterns.
+    pub fn may_overlap(&self, other: &HostPattern) -> bool {
+        match (self, other) {
+            (Self::Any, _) | (_, Self::Any) => true,
+            (Self::Exact(a), Self::Exact(b)) => a == b,
+            (Self::Wildcard(a), Self::Wildcard(b)) => a == b,
+            (Self::Exact(host), wildcard @ Self::Wildcard(_)) | (wildcard @ Self::Wildcard(_), Self::Exact(host)) => wildcard.matches(host),
+        }
+    }
+
     fn rank(&self) -> u8 {
         match self {
             Self::Exact(_) => 2,
@@ -160,6 +170,20 @@ impl PathPattern {
         Some(params)
     }
 
+    /// Whether some path matches both patterns.
+    pub fn may_overlap(&self, other: &PathPattern) -> bool {
+        let (a, b) = (self, other);
+        let shared = a.segments.len().min(b.segments.len());
+        let compatible = a.segments[..shared].iter().zip(&b.segments[..shared]).all(|pair| match pair {
+            (Segment::Literal(x), Segment::Literal(y)) => x == y,
+            (Segment::Literal(x), Segment::Param(_)) | (Segment::Param(_), Segment::Literal(x)) => !x.is_empty(),
+            (Segment::Param(_), Segment::Param(_)) => true,
+        });
+        let (la, lb) = (a.segments.len(), b.segments.len());
+        let lengths_meet = la == lb || (a.tail_wildcard && lb >= la) || (b.tail_wildcard && la >= lb);
+        compatible && lengths_meet
+    }
+
     fn specificity(&self) -> (Vec<u8>, bool) {
         let kinds = self
             .segments
@@ -201,15 +225,6 @@ impl Policy {
     }
 }
 
-/// The scopes a route requires.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScopeRequirement {
-    /// The scopes; empty means none are required.
-    pub required: Vec<String>,
-    /// When true, any one of them suffices; otherwise all are needed.
-    pub any: bool,
-}
-
 /// What happens when the rate limiter cannot be reached.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -249,13 +264,30 @@ pub struct Route {
     pub timeout_ms: u32,
     /// The route's CORS policy; `None` leaves CORS to the origin.
     pub cors: Option<CorsPolicy>,
-    /// Scopes an authenticated principal must hold.
-    pub scopes: ScopeRequirement,
+    /// What an authenticated principal must be or hold (see `crate::authz`).
+    pub requirements: crate::authz::Requirements,
     /// Rate limits.
     pub rate_limits: RateLimits,
 }
 
 impl Route {
+    /// Whether some method is allowed by both routes.
+    pub fn methods_overlap(&self, other: &Route) -> bool {
+        match (&self.methods, &other.methods) {
+            (None, _) | (_, None) => true,
+            (Some(a), Some(_)) => a.iter().any(|m| other.allows_method(m)) || (a.iter().any(|m| m == "HEAD") && other.allows_method("HEAD")),
+        }
+    }
+
+    /// Whether this route allows every method `other` allows.
+    pub fn methods_cover(&self, other: &Route) -> bool {
+        match (&self.methods, &other.methods) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(_), Some(b)) => b.iter().all(|m| self.allows_method(m)),
+        }
+    }
+
     fn allows_method(&self, method: &str) -> bool {
         match &self.methods {
             None => true,
@@ -279,10 +311,14 @@ pub enum Lookup<'t> {
     NoRoute,
 }
 
-/// Routes sorted most specific first.
+/// Routes sorted most specific first, indexed by their first path segment.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    /// Positions (in `routes`) of the routes whose pattern starts with this literal segment.
+    by_first_segment: std::collections::HashMap<String, Vec<usize>>,
+    /// Positions of the routes whose pattern starts with a parameter or `*`.
+    generic: Vec<usize>,
 }
 
 impl RouteTable {
@@ -290,7 +326,32 @@ impl RouteTable {
     pub fn new(mut routes: Vec<Route>) -> Self {
         // A stable sort keeps configuration order among equals.
         routes.sort_by_key(|route| std::cmp::Reverse(route.specificity()));
-        Self { routes }
+        let mut by_first_segment: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+        let mut generic = Vec::new();
+        for (index, route) in routes.iter().enumerate() {
+            match route.path.segments.first() {
+                Some(Segment::Literal(first)) => by_first_segment.entry(first.clone()).or_default().push(index),
+                _ => generic.push(index),
+            }
+        }
+        Self { routes, by_first_segment, generic }
+    }
+
+    /// The routes that can match a path starting with `first`, most specific first: the routes
+    /// for that literal, merged with the generic ones. The cost does not grow with the number of
+    /// routes for other first segments.
+    fn candidates<'t>(&'t self, first: &str) -> impl Iterator<Item = &'t Route> + 't {
+        let literal = self.by_first_segment.get(first).map_or(&[][..], Vec::as_slice);
+        let (mut a, mut b) = (literal.iter().peekable(), self.generic.iter().peekable());
+        std::iter::from_fn(move || {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x < y => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => None,
+            };
+            next.map(|index| &self.routes[*index])
+        })
     }
 
     /// All routes, most specific first.
@@ -301,7 +362,8 @@ impl RouteTable {
     /// Finds the most specific route for a host (lower case, no port), method and path.
     pub fn lookup(&self, host: &str, method: &str, path: &CanonicalPath) -> Lookup<'_> {
         let mut path_matched = false;
-        for route in &self.routes {
+        let first = path.segments().first().map_or("", String::as_str);
+        for route in self.candidates(first) {
             if !route.host.matches(host) {
                 continue;
             }
@@ -334,7 +396,7 @@ mod tests {
             upstream: Upstream::parse("http://127.0.0.1:1").unwrap(),
             timeout_ms: 1000,
             cors: None,
-            scopes: ScopeRequirement::default(),
+            requirements: crate::authz::Requirements::default(),
             rate_limits: RateLimits::default(),
         }
     }
@@ -392,6 +454,22 @@ mod tests {
     }
 
     #[test]
+    fn a_thousand_routes_index_by_first_segment() {
+        let mut routes: Vec<Route> = (0..1000).map(|i| route(&format!("r{i}"), None, &format!("/area-{i}/*"), None)).collect();
+        routes.push(route("generic", None, "/:anything/x", None));
+        let table = RouteTable::new(routes);
+        let hit = |raw: &str| match table.lookup("h", "GET", &CanonicalPath::parse(raw).unwrap()) {
+            Lookup::Matched(route, _) => Some(route.id.clone()),
+            _ => None,
+        };
+        assert_eq!(hit("/area-999/y").as_deref(), Some("r999"));
+        assert_eq!(hit("/area-7/x").as_deref(), Some("r7"), "a literal first segment beats a parameter");
+        assert_eq!(hit("/elsewhere/x").as_deref(), Some("generic"));
+        assert_eq!(hit("/elsewhere/y"), None);
+        assert_eq!(table.candidates("area-5").count(), 2, "one literal route and the generic one");
+    }
+
+    #[test]
     fn path_parameters_are_captured_decoded() {
         let table = table();
         let path = CanonicalPath::parse("/tenants/%61cme/invoices/7").unwrap();
@@ -426,6 +504,30 @@ mod tests {
         for bad in ["", "*.", "exa mple.com", "-a.com", "*.*.com", "a..com", "host:8080"] {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn overlap_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("/a/*", "/a/b", true),
+            ("/a/*", "/b/*", false),
+            ("/a/:x/c", "/a/b/*", true),
+            ("/a/:x", "/a/", false),
+            ("/a", "/a/*", true),
+            ("/a/b", "/a/b/c", false),
+            ("/*", "/anything/at/all", true),
+            ("/t/:t/x", "/t/:u/y", false),
+        ];
+        for (a, b, expected) in cases {
+            let (pa, pb) = (PathPattern::parse(a).unwrap(), PathPattern::parse(b).unwrap());
+            assert_eq!(pa.may_overlap(&pb), *expected, "{a} ~ {b}");
+            assert_eq!(pb.may_overlap(&pa), *expected, "{b} ~ {a}");
+        }
+        let host = |h: &str| HostPattern::parse(h).unwrap();
+        assert!(host("a.example.com").may_overlap(&host("*.example.com")));
+        assert!(!host("example.com").may_overlap(&host("*.example.com")));
+        assert!(!host("*.a.example.com").may_overlap(&host("*.example.com")));
+        assert!(HostPattern::Any.may_overlap(&host("x.y")));
     }
 
     #[test]

@@ -128,13 +128,21 @@ async fn handle(req: Request, env: &Env, ctx: &Context, config: &Config, head: &
             return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
         }
     };
-    if let Some(principal) = access.principal() {
-        if let Err(error) = authz::authorize(route, principal) {
-            let failure = Failure::from(error);
-            audit.log(Some(route), Decision::Deny, failure.to_string(), Some(&access), failure.reply().status);
-            return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
+    let access = match access {
+        Access::Authenticated(principal) => {
+            let facts = authz::RequestFacts { host: &proxy.target.host, params: &proxy.params };
+            match authz::authorize(&route.requirements, &config.roles, &principal, facts) {
+                Ok(grant) => Access::Authenticated(principal.with_roles(grant.roles)),
+                Err(error) => {
+                    let failure = Failure::from(error);
+                    let access = Access::Authenticated(principal);
+                    audit.log(Some(route), Decision::Deny, failure.to_string(), Some(&access), failure.reply().status);
+                    return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
+                }
+            }
         }
-    }
+        public => public,
+    };
     let mut allowed_reason = route.policy.name().to_owned();
     let mut limit_headers = HeaderList::new();
     if !route.rate_limits.rules.is_empty() {

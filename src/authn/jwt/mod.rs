@@ -182,6 +182,7 @@ impl<'c, 't> PendingJwt<'c, 't> {
         let names = &self.issuer.claims;
         let identity = claims::map_identity(names, self.token.claims())?;
         let tier = names.tier.as_deref().and_then(|name| claims::lookup(self.token.claims(), name)).and_then(serde_json::Value::as_str);
-        Ok(Principal::new(identity, AuthMethod::Jwt, Some(self.issuer.issuer.clone())).with_tier(tier.map(str::to_owned)))
+        let tier = tier.map(str::to_owned);
+        Ok(Principal::new(identity, AuthMethod::Jwt, Some(self.issuer.issuer.clone())).with_tier(tier).with_claims(self.token.into_claims()))
     }
 }

@@ -131,6 +131,11 @@ impl<'t> UntrustedJwt<'t> {
     pub fn claims(&self) -> &Map<String, Value> {
         &self.claims
     }
+
+    /// The claims, by value.
+    pub fn into_claims(self) -> Map<String, Value> {
+        self.claims
+    }
 }
 
 impl<'t> std::ops::Deref for UntrustedJwt<'t> {
