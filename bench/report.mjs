@@ -22,12 +22,14 @@ function table(header, rows) {
 
 /** The scenario table: medians over rounds, with min–max, and throughput ratios. */
 export function scenarioTable(results) {
-  const header = ["scenario", "gateway", "requests/s (min–max)", "p50 ms (min–max)", "p99 ms (min–max)", "vs pass", "vs peer"];
+  const header = ["scenario", "gateway", "requests/s (min–max)", "p50 ms (min–max)", "p99 ms (min–max)", "p50 1 conn", "added p50", "vs pass", "vs peer"];
   const rows = results.map((r) => {
     const lead = [r.label, GATEWAY_NAMES[r.gateway]];
     if (r.state !== "measured") return { lead, text: `${r.state}${r.reason ? `: ${r.reason}` : ""}` };
     const warn = r.non_2xx || r.socket_errors ? `  ! ${r.non_2xx} non-2xx, ${r.socket_errors} socket errors` : "";
-    return [...lead, withRange(r.rps, int), withRange(r.p50_ms, ms), withRange(r.p99_ms, ms), ratio(r.ratio_to_passthrough), ratio(r.ratio_to_peer) + warn];
+    const one = r.p50_one_connection_ms === undefined ? "" : r.p50_one_connection_ms.toFixed(3);
+    const added = r.added_p50_over_passthrough_ms === undefined ? "" : `${r.added_p50_over_passthrough_ms >= 0 ? "+" : ""}${r.added_p50_over_passthrough_ms.toFixed(3)}`;
+    return [...lead, withRange(r.rps, int), withRange(r.p50_ms, ms), withRange(r.p99_ms, ms), one, added, ratio(r.ratio_to_passthrough), ratio(r.ratio_to_peer) + warn];
   });
   return table(header, rows);
 }

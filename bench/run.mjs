@@ -111,6 +111,7 @@ async function main() {
       "",
       scenarioTable(results),
       "vs pass, vs peer: requests/s as a multiple of passthrough's, and of the jose peer's for the same algorithm.",
+      "p50 1 conn: median latency with one connection (no queueing); added p50: that, minus passthrough's.",
       ...referenceNotes(results),
       "",
       bundleTable(bundle),
@@ -165,6 +166,15 @@ async function runLoad(contenders) {
       say(`round ${round + 1}/${options.rounds}  ${row.id.padEnd(16)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50_ms.toFixed(2)} ms`);
     }
   }
+  // Latency without queueing: one connection, so p50 is the time one request takes. With 16
+  // connections p50 mostly measures the queue, which hides what a gateway adds per request.
+  for (const row of contenders) {
+    const url = row.url + row.path;
+    const single = { connections: 1, threads: 1, headers: row.headers };
+    await wrk(url, { ...single, durationS: 1 });
+    row.single = await wrk(url, { ...single, durationS: options.duration });
+    say(`one connection     ${row.id.padEnd(16)} p50 ${row.single.p50_ms.toFixed(3)} ms`);
+  }
 }
 
 /** Medians, spreads and ratios per row. */
@@ -173,14 +183,31 @@ function summarise(rows) {
     if (row.state !== "ready") return { ...row, rounds: undefined };
     const of = (key) => spread(row.rounds.map((r) => r[key]));
     const total = (key) => row.rounds.reduce((n, r) => n + r[key], 0);
-    return { ...row, state: "measured", rps: of("rps"), p50_ms: of("p50_ms"), p99_ms: of("p99_ms"), non_2xx: total("non_2xx"), socket_errors: total("socket_errors") };
+    return {
+      ...row,
+      state: "measured",
+      rps: of("rps"),
+      p50_ms: of("p50_ms"),
+      p99_ms: of("p99_ms"),
+      p50_one_connection_ms: row.single?.p50_ms,
+      non_2xx: total("non_2xx"),
+      socket_errors: total("socket_errors"),
+    };
   });
   const byId = new Map(measured.map((row) => [row.id, row]));
   const rpsOf = (id) => (byId.get(id)?.state === "measured" ? byId.get(id).rps.median : undefined);
   return measured.map((row) => {
     if (row.state !== "measured") return row;
     const ratioTo = (id) => (id && rpsOf(id) ? row.rps.median / rpsOf(id) : undefined);
-    return { ...row, ratio_to_passthrough: ratioTo("passthrough"), ratio_to_peer: ratioTo(row.peer), ratio_to_reference: ratioTo(row.reference) };
+    const passthroughP50 = byId.get("passthrough")?.p50_one_connection_ms;
+    const added = row.p50_one_connection_ms !== undefined && passthroughP50 !== undefined ? row.p50_one_connection_ms - passthroughP50 : undefined;
+    return {
+      ...row,
+      ratio_to_passthrough: ratioTo("passthrough"),
+      ratio_to_peer: ratioTo(row.peer),
+      ratio_to_reference: ratioTo(row.reference),
+      added_p50_over_passthrough_ms: row.gateway === "portcullis" && row.id !== "passthrough" ? added : undefined,
+    };
   });
 }
 

@@ -12,7 +12,8 @@ use crate::authn::api_key::ApiKeyConfig;
 use crate::authn::jwt::issuer::JwtConfig;
 use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
 use crate::gateway::limits::Limits;
-use crate::authz::{Authenticator, ClaimCondition, Needs, Requirements, RoleDefinition, Roles, TenantBinding};
+use crate::authz::{is_scope_token, Authenticator, ClaimCondition, Needs, Requirements, RoleDefinition, Roles, TenantBinding};
+use crate::gateway::headers::is_token;
 use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::gateway::upstream::Upstream;
@@ -185,10 +186,6 @@ impl Problems {
     }
 }
 
-fn is_token(value: &str) -> bool {
-    !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 impl Config {
     /// Loads the configuration from the raw `PORTCULLIS_CONFIG` value, or the embedded default
     /// when there is none.
@@ -274,7 +271,7 @@ impl Config {
 
         let roles: Roles = problems.field(document, "roles", Roles::new());
         for (name, role) in &roles {
-            if !scope_token_ok(name) {
+            if !is_scope_token(name) {
                 problems.add(format!("roles.{name}"), "a role name is a token without spaces or quotes");
             }
             let _: &RoleDefinition = role;
@@ -466,14 +463,10 @@ struct Catalogue<'a> {
     roles: &'a Roles,
 }
 
-fn scope_token_ok(scope: &str) -> bool {
-    !scope.is_empty() && scope.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
-}
-
 fn compile_requirements(problems: &mut Problems, path: &str, raw: &RawRoute, catalogue: &Catalogue<'_>, pattern: Option<&PathPattern>) -> Requirements {
     let scopes = raw.scopes.clone().unwrap_or_default();
     for (index, scope) in scopes.iter().enumerate() {
-        if !scope_token_ok(scope) {
+        if !is_scope_token(scope) {
             problems.add(format!("{path}.scopes[{index}]"), format!("{scope:?} is not a scope token"));
         } else if catalogue.scopes.is_some_and(|known| !known.contains(scope)) {
             problems.add(format!("{path}.scopes[{index}]"), format!("unknown scope {scope:?}"));

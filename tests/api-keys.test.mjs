@@ -10,7 +10,8 @@ import { startOrigin } from "./support/origin.mjs";
 import { assertionVerifier } from "./support/assertion-verifier.mjs";
 import { startIssuer } from "./support/idp-keys.mjs";
 
-const ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijkl";
+import { TEST_ADMIN_KEY as ADMIN_KEY } from "./support/api-keys.mjs";
+
 const PEPPER = "pepper-for-tests-0123456789abcdefghijklmnop";
 let origin;
 let idp;

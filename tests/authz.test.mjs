@@ -7,8 +7,8 @@ import { startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
 import { startIssuer } from "./support/idp-keys.mjs";
 import { assertionVerifier } from "./support/assertion-verifier.mjs";
+import { TEST_ADMIN_KEY, createApiKey } from "./support/api-keys.mjs";
 
-const ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijkl";
 let origin;
 let idp;
 let gateway;
@@ -28,7 +28,7 @@ before(async () => {
         { id: "tenant-write", path: "/tenants/:tenant/invoices/*", methods: ["POST"], policy: "authenticated", tenant: "path:tenant", permissions: ["invoices:write"] },
       ],
     },
-    secrets: { PORTCULLIS_ADMIN_KEY: ADMIN_KEY },
+    secrets: { PORTCULLIS_ADMIN_KEY: TEST_ADMIN_KEY },
   });
   origin.verifyAssertionsWith(assertionVerifier({ jwksUrl: `${gateway.url}/.well-known/jwks.json`, audience: origin.url }));
 });
@@ -40,12 +40,7 @@ after(async () => {
 });
 
 async function apiKeyFor(tenant) {
-  const response = await fetch(`${gateway.url}/auth/api-keys`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
-    body: JSON.stringify({ owner: `svc-${tenant}`, tenant }),
-  });
-  return (await response.json()).key;
+  return (await createApiKey(gateway.url, { owner: `svc-${tenant}`, tenant })).key;
 }
 
 async function call(method, path, headers) {

@@ -4,8 +4,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
+import { TEST_ADMIN_KEY, createApiKey } from "./support/api-keys.mjs";
 
-const ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijkl";
 let origin;
 let gateway;
 
@@ -32,7 +32,7 @@ function config(overrides = {}) {
 
 before(async () => {
   origin = await startOrigin();
-  gateway = await startGateway({ config: config(), secrets: { PORTCULLIS_ADMIN_KEY: ADMIN_KEY } });
+  gateway = await startGateway({ config: config(), secrets: { PORTCULLIS_ADMIN_KEY: TEST_ADMIN_KEY } });
 });
 
 after(async () => {
@@ -41,13 +41,7 @@ after(async () => {
 });
 
 async function createKey(tier) {
-  const response = await fetch(`${gateway.url}/auth/api-keys`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
-    body: JSON.stringify({ owner: `svc-${tier ?? "plain"}`, ...(tier ? { tier } : {}) }),
-  });
-  assert.equal(response.status, 201);
-  return (await response.json()).key;
+  return (await createApiKey(gateway.url, { owner: `svc-${tier ?? "plain"}`, ...(tier ? { tier } : {}) })).key;
 }
 
 describe("exactness", () => {

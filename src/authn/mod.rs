@@ -208,6 +208,7 @@ pub fn public_pass(route: &Route) -> Option<PublicPass> {
 
 /// What lets a request through to the origin.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per request, moved a few times: not worth a box
 pub enum Access {
     /// A public route: no identity is asserted.
     Public(PublicPass),

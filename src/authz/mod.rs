@@ -20,6 +20,12 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+/// Whether a value is an OAuth scope token (RFC 6749 §3.3): printable ASCII except space, `"`
+/// and `\`. Role names follow the same rule.
+pub fn is_scope_token(value: &str) -> bool {
+    !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// Why an authenticated principal was refused. Each has its own stable code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthzError {

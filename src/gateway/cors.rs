@@ -5,7 +5,7 @@
 //! and `Vary: Origin` is always set. A wildcard is never sent together with credentials (config
 //! validation refuses the combination), and a disallowed origin gets no CORS headers at all.
 
-use super::headers::{append_token, set, HeaderList};
+use super::headers::{append_token, is_token, set, HeaderList};
 use crate::error::CorsError;
 use serde::Deserialize;
 
@@ -48,10 +48,6 @@ pub struct CorsPolicy {
     expose: Vec<String>,
     credentials: bool,
     max_age_s: u32,
-}
-
-fn is_token(value: &str) -> bool {
-    !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Checks a serialized origin (`scheme://host[:port]`) and returns it in lower case.

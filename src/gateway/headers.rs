@@ -9,6 +9,11 @@
 /// Header names (lower case) and values, in order.
 pub type HeaderList = Vec<(String, String)>;
 
+/// Whether a value is an HTTP token (RFC 9110 §5.6.2): a header or method name.
+pub fn is_token(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// Prefix of the identity headers that Portcullis sets for the origin.
 pub const IDENTITY_PREFIX: &str = "x-auth-";
 /// Prefix of Portcullis's own headers, among them the signed assertion.

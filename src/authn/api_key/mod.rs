@@ -254,11 +254,6 @@ fn text_ok(value: &str, max: usize) -> bool {
     !value.is_empty() && value.len() <= max && !value.chars().any(char::is_control)
 }
 
-fn scope_ok(scope: &str) -> bool {
-    // RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
-    !scope.is_empty() && scope.len() <= 128 && scope.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
-}
-
 impl CreateRequest {
     /// Every problem with the request, as (field, message).
     pub fn problems(&self, max_lifetime_s: u64) -> Vec<(String, String)> {
@@ -275,7 +270,7 @@ impl CreateRequest {
             problems.push(("scopes".into(), "at most 100 scopes".into()));
         }
         for (index, scope) in self.scopes.iter().enumerate() {
-            if !scope_ok(scope) {
+            if !crate::authz::is_scope_token(scope) {
                 problems.push((format!("scopes[{index}]"), format!("{scope:?} is not a scope token")));
             }
         }
