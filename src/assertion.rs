@@ -116,20 +116,17 @@ fn parse_signing_key(jwk: &Map<String, Value>) -> Result<SigningKey, String> {
     let text = |name: &str| jwk.get(name).cloned().unwrap_or(Value::Null);
     let (alg, public) = match (jwk.get("kty").and_then(Value::as_str), jwk.get("crv").and_then(Value::as_str)) {
         (Some("EC"), Some("P-256")) => {
-            let secret = p256::SecretKey::from_slice(&d).map_err(|_| "d is not a P-256 private key")?;
-            let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
-            let (x, y) = (point.x().ok_or("bad point")?, point.y().ok_or("bad point")?);
-            if b64(jwk, "x")?[..] != x[..] || b64(jwk, "y")?[..] != y[..] {
-                return Err("x and y do not belong to d".into());
+            if d.len() != 32 || b64(jwk, "x")?.len() != 32 || b64(jwk, "y")?.len() != 32 {
+                return Err("a P-256 key has 32-byte d, x and y".into());
             }
+            check_key_pair::p256(&d, &b64(jwk, "x")?, &b64(jwk, "y")?)?;
             (SigningAlg::Es256, json!({ "kty": "EC", "crv": "P-256", "x": text("x"), "y": text("y") }))
         }
         (Some("OKP"), Some("Ed25519")) => {
-            let seed = ed25519_compact::Seed::from_slice(&d).map_err(|_| "d is not an Ed25519 seed")?;
-            let pair = ed25519_compact::KeyPair::from_seed(seed);
-            if b64(jwk, "x")? != pair.pk.as_slice() {
-                return Err("x does not belong to d".into());
+            if d.len() != 32 || b64(jwk, "x")?.len() != 32 {
+                return Err("an Ed25519 key has 32-byte d and x".into());
             }
+            check_key_pair::ed25519(&d, &b64(jwk, "x")?)?;
             (SigningAlg::EdDsa, json!({ "kty": "OKP", "crv": "Ed25519", "x": text("x") }))
         }
         _ => return Err("signing keys are EC P-256 (ES256) or OKP Ed25519 (EdDSA)".into()),
@@ -137,6 +134,40 @@ fn parse_signing_key(jwk: &Map<String, Value>) -> Result<SigningKey, String> {
     let mut private_jwk = public.clone();
     private_jwk["d"] = text("d");
     Ok(SigningKey { kid: kid.to_owned(), alg, private_jwk, public_jwk: public })
+}
+
+/// That a private key's public half is the one written beside it. On the host, computed; in the
+/// worker, WebCrypto's import of the private JWK refuses a mismatched pair.
+#[cfg(not(target_arch = "wasm32"))]
+mod check_key_pair {
+    pub(super) fn p256(d: &[u8], x: &[u8], y: &[u8]) -> Result<(), String> {
+        let secret = p256::SecretKey::from_slice(d).map_err(|_| "d is not a P-256 private key")?;
+        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
+        match (point.x(), point.y()) {
+            (Some(px), Some(py)) if px[..] == *x && py[..] == *y => Ok(()),
+            _ => Err("x and y do not belong to d".into()),
+        }
+    }
+
+    pub(super) fn ed25519(d: &[u8], x: &[u8]) -> Result<(), String> {
+        let seed = ed25519_compact::Seed::from_slice(d).map_err(|_| "d is not an Ed25519 seed")?;
+        if ed25519_compact::KeyPair::from_seed(seed).pk.as_slice() == x {
+            Ok(())
+        } else {
+            Err("x does not belong to d".into())
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod check_key_pair {
+    pub(super) fn p256(_d: &[u8], _x: &[u8], _y: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+
+    pub(super) fn ed25519(_d: &[u8], _x: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Parses the `PORTCULLIS_ASSERTION_KEYS` secret: a JWKS of private keys, the first signing.
@@ -245,7 +276,9 @@ pub fn compact(signing_input: &str, signature: &[u8]) -> String {
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
-/// Signs in pure Rust (jwt-compact's ES256, ed25519-compact's Ed25519).
+/// Signs in pure Rust (jwt-compact's ES256, ed25519-compact's Ed25519); on the host only, the
+/// worker signs with WebCrypto.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn sign_rust(key: &SigningKey, signing_input: &str) -> Result<Vec<u8>, String> {
     let d = URL_SAFE_NO_PAD
         .decode(key.private_jwk.get("d").and_then(Value::as_str).unwrap_or_default())

@@ -294,17 +294,23 @@ describe("keys", () => {
   });
 });
 
-describe("the pure-Rust signature backend", () => {
-  test("verifies valid tokens and refuses tampered ones, like WebCrypto", async () => {
-    const rust = await startGateway({ config: jwtConfig({ signature_backend: "rust" }), secrets: { PORTCULLIS_ASSERTION_KEYS: assertionKeys } });
+describe("an HMAC issuer", () => {
+  test("accepts HS256 tokens signed with its secret, and nothing else", async () => {
+    const secret = "an-hmac-secret-of-at-least-32-bytes!";
+    const config = jwtConfig();
+    config.jwt.issuers = [{ issuer: "https://internal.test/", audiences: ["internal"], hmac_secret: "INTERNAL_JWT_SECRET", algorithms: ["HS256"] }];
+    const hmac = await startGateway({ config, secrets: { PORTCULLIS_ASSERTION_KEYS: assertionKeys, INTERNAL_JWT_SECRET: secret } });
+    const sign = (key, claims = {}) =>
+      new SignJWT({ sub: "svc", ...claims }).setProtectedHeader({ alg: "HS256" }).setIssuer("https://internal.test/").setAudience("internal")
+        .setIssuedAt().setExpirationTime("5m").sign(new TextEncoder().encode(key));
     try {
-      for (const alg of ALGORITHMS) {
-        assert.equal((await call(rust, await idp.sign(alg))).response.status, 200, alg);
-        const forged = await idp.sign(alg, { key: await idp.attackerKey(alg) });
-        assertRefused(await call(rust, forged));
-      }
+      const ok = await call(hmac, await sign(secret));
+      assert.equal(ok.response.status, 200);
+      assert.equal(ok.seen[0].headers["x-auth-subject"], "svc");
+      assertRefused(await call(hmac, await sign("a-different-secret-of-32-bytes-or-more")));
+      assertRefused(await call(hmac, await idp.sign("ES256", { claims: { iss: "https://internal.test/", aud: "internal" } })));
     } finally {
-      await rust.close();
+      await hmac.close();
     }
   });
 });

@@ -4,7 +4,6 @@
 use super::{api_keys, jwks_cache, webcrypto};
 use crate::authn::api_key::format::has_prefix;
 use crate::authn::bearer::bearer_token;
-use crate::authn::jwt::issuer::SignatureBackend;
 use crate::authn::jwt::keys::KeyMaterial;
 use crate::authn::jwt::signature::VerifiedSignature;
 use crate::authn::jwt::token::looks_like_jwt;
@@ -75,9 +74,8 @@ async fn verify_jwt(env: &Env, config: &Config, token: &str) -> Result<Principal
             }
         }
     };
-    let use_rust = config.jwt.signature_backend == SignatureBackend::Rust || matches!(key.material, KeyMaterial::Hmac(_));
-    let proof = if use_rust {
-        pending.verify_rust(key)?
+    let proof = if matches!(key.material, KeyMaterial::Hmac(_)) {
+        pending.verify_hmac(key)?
     } else {
         pending.precheck_signature(key)?;
         match webcrypto::verify(pending.alg, key, pending.signing_input(), pending.signature()).await {

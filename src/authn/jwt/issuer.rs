@@ -106,16 +106,6 @@ impl Default for JwksCachePolicy {
     }
 }
 
-/// Which implementation verifies signatures in the worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SignatureBackend {
-    /// The runtime's WebCrypto (native code): the default, and the faster in the benchmark.
-    WebCrypto,
-    /// jwt-compact's pure-Rust algorithms, compiled into the worker.
-    Rust,
-}
-
 /// The `jwt` section.
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
@@ -123,8 +113,6 @@ pub struct JwtConfig {
     pub issuers: Vec<Issuer>,
     /// JWKS caching.
     pub jwks_cache: JwksCachePolicy,
-    /// The signature backend.
-    pub signature_backend: SignatureBackend,
     /// How many verified tokens an isolate remembers (0: verify every signature).
     pub verified_cache_entries: usize,
 }
@@ -137,7 +125,6 @@ impl Default for JwtConfig {
         Self {
             issuers: Vec::new(),
             jwks_cache: JwksCachePolicy::default(),
-            signature_backend: SignatureBackend::WebCrypto,
             verified_cache_entries: DEFAULT_VERIFIED_CACHE_ENTRIES,
         }
     }
@@ -157,8 +144,6 @@ struct RawJwtConfig {
     issuers: Vec<Value>,
     #[serde(default)]
     jwks_cache: JwksCachePolicy,
-    #[serde(default)]
-    signature_backend: Option<SignatureBackend>,
     #[serde(default)]
     verified_cache_entries: Option<usize>,
 }
@@ -320,7 +305,6 @@ impl JwtConfig {
         Ok(Self {
             issuers,
             jwks_cache: raw.jwks_cache,
-            signature_backend: raw.signature_backend.unwrap_or(SignatureBackend::WebCrypto),
             verified_cache_entries: raw.verified_cache_entries.unwrap_or(DEFAULT_VERIFIED_CACHE_ENTRIES),
         })
     }

@@ -18,17 +18,92 @@ pub const MIN_HMAC_BYTES: usize = 32;
 /// The largest JWKS document accepted, in bytes.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
+/// Parsed public keys. On the host they are the pure-Rust key types that verify signatures (the
+/// test suites and host tools use them); in the worker WebCrypto verifies, so a parsed key is only
+/// the proof that its encoding passed the structural checks.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native {
+    /// An RSA public key.
+    pub type Rsa = rsa::RsaPublicKey;
+    /// A P-256 public key.
+    pub type P256 = p256::ecdsa::VerifyingKey;
+    /// A P-384 public key.
+    pub type P384 = p384::ecdsa::VerifyingKey;
+    /// An Ed25519 public key.
+    pub type Ed25519 = ed25519_compact::PublicKey;
+
+    pub(super) fn rsa(n: &[u8], e: &[u8]) -> Result<Rsa, String> {
+        rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(n), rsa::BigUint::from_bytes_be(e)).map_err(|e| format!("invalid RSA key: {e}"))
+    }
+
+    pub(super) fn p256(point: &[u8]) -> Result<P256, String> {
+        P256::from_sec1_bytes(point).map_err(|_| "EC point not on P-256".into())
+    }
+
+    pub(super) fn p384(point: &[u8]) -> Result<P384, String> {
+        P384::from_sec1_bytes(point).map_err(|_| "EC point not on P-384".into())
+    }
+
+    pub(super) fn ed25519(x: &[u8]) -> Result<Ed25519, String> {
+        Ed25519::from_slice(x).map_err(|_| "invalid Ed25519 key".into())
+    }
+}
+
+/// Parsed public keys in the worker: WebCrypto verifies (and rejects a point off its curve when it
+/// imports the key), so only the structural checks done here stand behind these.
+#[cfg(target_arch = "wasm32")]
+pub mod native {
+    /// A key whose encoding passed the structural checks.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Checked;
+    /// An RSA public key.
+    pub type Rsa = Checked;
+    /// A P-256 public key.
+    pub type P256 = Checked;
+    /// A P-384 public key.
+    pub type P384 = Checked;
+    /// An Ed25519 public key.
+    pub type Ed25519 = Checked;
+
+    pub(super) fn rsa(_n: &[u8], e: &[u8]) -> Result<Rsa, String> {
+        // The exponent must be odd and at least 3 (RFC 8017 §3.1).
+        let odd = e.last().is_some_and(|b| b % 2 == 1);
+        let big_enough = e.iter().rev().skip(1).any(|b| *b != 0) || e.last().is_some_and(|b| *b >= 3);
+        if odd && big_enough {
+            Ok(Checked)
+        } else {
+            Err("invalid RSA exponent".into())
+        }
+    }
+
+    pub(super) fn p256(_point: &[u8]) -> Result<P256, String> {
+        Ok(Checked)
+    }
+
+    pub(super) fn p384(_point: &[u8]) -> Result<P384, String> {
+        Ok(Checked)
+    }
+
+    pub(super) fn ed25519(x: &[u8]) -> Result<Ed25519, String> {
+        if x.len() == 32 {
+            Ok(Checked)
+        } else {
+            Err("invalid Ed25519 key".into())
+        }
+    }
+}
+
 /// The public (or shared) key material.
 #[derive(Clone)]
 pub enum KeyMaterial {
-    /// RSA public key.
-    Rsa(rsa::RsaPublicKey),
+    /// RSA public key, and its modulus length in bytes (the length of its signatures).
+    Rsa(native::Rsa, usize),
     /// P-256 public key.
-    P256(p256::ecdsa::VerifyingKey),
+    P256(native::P256),
     /// P-384 public key.
-    P384(p384::ecdsa::VerifyingKey),
+    P384(native::P384),
     /// Ed25519 public key.
-    Ed25519(ed25519_compact::PublicKey),
+    Ed25519(native::Ed25519),
     /// HMAC shared secret.
     Hmac(SecretBytes),
 }
@@ -36,12 +111,20 @@ pub enum KeyMaterial {
 impl std::fmt::Debug for KeyMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            KeyMaterial::Rsa(_) => "Rsa",
+            KeyMaterial::Rsa(..) => "Rsa",
             KeyMaterial::P256(_) => "P256",
             KeyMaterial::P384(_) => "P384",
             KeyMaterial::Ed25519(_) => "Ed25519",
             KeyMaterial::Hmac(_) => "Hmac([redacted])",
         })
+    }
+}
+
+/// The length in bits of a big-endian unsigned integer.
+fn bit_length(bytes: &[u8]) -> usize {
+    match bytes.iter().position(|b| *b != 0) {
+        Some(first) => (bytes.len() - first - 1) * 8 + (8 - bytes[first].leading_zeros() as usize),
+        None => 0,
     }
 }
 
@@ -62,7 +145,7 @@ impl VerificationKey {
     /// The key's family.
     pub fn family(&self) -> KeyFamily {
         match self.material {
-            KeyMaterial::Rsa(_) => KeyFamily::Rsa,
+            KeyMaterial::Rsa(..) => KeyFamily::Rsa,
             KeyMaterial::P256(_) => KeyFamily::P256,
             KeyMaterial::P384(_) => KeyFamily::P384,
             KeyMaterial::Ed25519(_) => KeyFamily::Ed25519,
@@ -114,16 +197,15 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, String> {
         ("RSA", _) => {
             let n = decode("n", &raw.n)?;
             let e = decode("e", &raw.e)?;
-            let modulus = rsa::BigUint::from_bytes_be(&n);
-            if modulus.bits() < MIN_RSA_BITS {
+            let bits = bit_length(&n);
+            if bits < MIN_RSA_BITS {
                 return Err(format!("RSA modulus under {MIN_RSA_BITS} bits"));
             }
-            if is_roca_fingerprint(&modulus) {
+            if is_roca_fingerprint(&n) {
                 return Err("RSA modulus has the ROCA fingerprint (CVE-2017-15361)".into());
             }
-            let public = rsa::RsaPublicKey::new(modulus, rsa::BigUint::from_bytes_be(&e))
-                .map_err(|e| format!("invalid RSA key: {e}"))?;
-            (KeyMaterial::Rsa(public), json!({ "kty": "RSA", "n": raw.n, "e": raw.e }))
+            let public = native::rsa(&n, &e)?;
+            (KeyMaterial::Rsa(public, bits.div_ceil(8)), json!({ "kty": "RSA", "n": raw.n, "e": raw.e }))
         }
         ("EC", Some(curve @ ("P-256" | "P-384"))) => {
             let x = decode("x", &raw.x)?;
@@ -136,15 +218,15 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, String> {
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
             let material = if curve == "P-256" {
-                KeyMaterial::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| "EC point not on P-256")?)
+                KeyMaterial::P256(native::p256(&point)?)
             } else {
-                KeyMaterial::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| "EC point not on P-384")?)
+                KeyMaterial::P384(native::p384(&point)?)
             };
             (material, json!({ "kty": "EC", "crv": curve, "x": raw.x, "y": raw.y }))
         }
         ("OKP", Some("Ed25519")) => {
             let x = decode("x", &raw.x)?;
-            let public = ed25519_compact::PublicKey::from_slice(&x).map_err(|_| "invalid Ed25519 key")?;
+            let public = native::ed25519(&x)?;
             (KeyMaterial::Ed25519(public), json!({ "kty": "OKP", "crv": "Ed25519", "x": raw.x }))
         }
         ("oct", _) => return Err("symmetric keys are never taken from a key set".into()),
@@ -162,14 +244,13 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, String> {
 /// Whether an RSA modulus has the ROCA fingerprint (CVE-2017-15361, Nemec et al. 2017): keys
 /// from the affected Infineon library have `n mod p` in the subgroup generated by 65537 for every
 /// small prime `p`. A random modulus fails that for about ten of the primes below 168.
-fn is_roca_fingerprint(modulus: &rsa::BigUint) -> bool {
+fn is_roca_fingerprint(modulus: &[u8]) -> bool {
     const PRIMES: [u32; 38] = [
         3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113,
         127, 131, 137, 139, 149, 151, 157, 163, 167,
     ];
-    let bytes = modulus.to_bytes_be();
     PRIMES.iter().all(|&p| {
-        let residue = bytes.iter().fold(0u32, |r, &b| (r * 256 + u32::from(b)) % p);
+        let residue = modulus.iter().fold(0u32, |r, &b| (r * 256 + u32::from(b)) % p);
         let generator = 65_537 % p;
         let mut element = 1;
         loop {

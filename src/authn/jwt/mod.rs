@@ -7,7 +7,8 @@
 //!    configuration: `alg` on its list, no key-choosing header, no `crit`, the `typ`;
 //! 3. registered claims ([`claims::check`]): `iss`, `aud`, `exp`, `nbf`, `iat`, required claims;
 //! 4. choose the key by `kid` from the issuer's key source ([`keys::KeySet::select`]);
-//! 5. signature prechecks, then the signature itself (a backend issues [`VerifiedSignature`]);
+//! 5. signature prechecks, then the signature itself (WebCrypto in the worker, jwt-compact's
+//!    pure-Rust algorithms on the host, HMAC in Rust everywhere), which issues [`VerifiedSignature`];
 //! 6. map the claims to a [`crate::authn::Principal`].
 //!
 //! Cheap checks run before the signature, so garbage costs no crypto; nothing is believed until
@@ -167,7 +168,18 @@ impl<'c, 't> PendingJwt<'c, 't> {
         signature::precheck(self.alg, key, self.signature()).map_err(JwtError::MalformedSignature)
     }
 
-    /// Step 5b with the pure-Rust backend.
+    /// Step 5b for HMAC tokens, in Rust in every build.
+    pub fn verify_hmac(&self, key: &VerificationKey) -> Result<VerifiedSignature, JwtError> {
+        self.precheck_signature(key)?;
+        if signature::verify_hmac(self.alg, key, self.signing_input(), self.signature()) {
+            Ok(VerifiedSignature::new())
+        } else {
+            Err(JwtError::BadSignature)
+        }
+    }
+
+    /// Step 5b with the pure-Rust algorithms (on the host; the worker uses WebCrypto).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn verify_rust(&self, key: &VerificationKey) -> Result<VerifiedSignature, JwtError> {
         self.precheck_signature(key)?;
         if signature::verify_rust(self.alg, key, self.signing_input(), self.signature()) {
