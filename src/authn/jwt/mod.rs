@@ -168,25 +168,25 @@ impl<'c, 't> PendingJwt<'c, 't> {
         signature::precheck(self.alg, key, self.signature()).map_err(JwtError::MalformedSignature)
     }
 
-    /// Step 5b for HMAC tokens, in Rust in every build.
-    pub fn verify_hmac(&self, key: &VerificationKey) -> Result<VerifiedSignature, JwtError> {
+    /// Step 5b with a synchronous verifier: the prechecks, then `verify`.
+    fn verify_with(&self, key: &VerificationKey, verify: fn(Alg, &VerificationKey, &[u8], &[u8]) -> bool) -> Result<VerifiedSignature, JwtError> {
         self.precheck_signature(key)?;
-        if signature::verify_hmac(self.alg, key, self.signing_input(), self.signature()) {
+        if verify(self.alg, key, self.signing_input(), self.signature()) {
             Ok(VerifiedSignature::new())
         } else {
             Err(JwtError::BadSignature)
         }
     }
 
+    /// Step 5b for HMAC tokens, in Rust in every build.
+    pub fn verify_hmac(&self, key: &VerificationKey) -> Result<VerifiedSignature, JwtError> {
+        self.verify_with(key, signature::verify_hmac)
+    }
+
     /// Step 5b with the pure-Rust algorithms (on the host; the worker uses WebCrypto).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn verify_rust(&self, key: &VerificationKey) -> Result<VerifiedSignature, JwtError> {
-        self.precheck_signature(key)?;
-        if signature::verify_rust(self.alg, key, self.signing_input(), self.signature()) {
-            Ok(VerifiedSignature::new())
-        } else {
-            Err(JwtError::BadSignature)
-        }
+        self.verify_with(key, signature::verify_rust)
     }
 
     /// Step 6: the principal, once the signature verified.
