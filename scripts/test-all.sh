@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export WRANGLER_SEND_METRICS=false
 
+echo "== formatting and lints (cargo fmt, cargo clippy)"
+cargo fmt --check
+cargo clippy --locked --all-targets --all-features -- -D warnings
+
 echo "== host unit tests (cargo test)"
 cargo test --locked --all-features
 

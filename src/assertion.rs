@@ -101,7 +101,11 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).field("private_jwk", &"[redacted]").finish()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("private_jwk", &"[redacted]")
+            .finish()
     }
 }
 
@@ -358,7 +362,12 @@ pub(crate) mod tests {
             let crate::authn::jwt::keys::Selection::Key(verifying) = set.select(untrusted.kid(), alg) else {
                 panic!("no key");
             };
-            assert!(crate::authn::jwt::signature::verify_rust(alg, verifying, untrusted.signing_input(), untrusted.signature()));
+            assert!(crate::authn::jwt::signature::verify_rust(
+                alg,
+                verifying,
+                untrusted.signing_input(),
+                untrusted.signature()
+            ));
             let seen = untrusted.claims();
             assert_eq!(seen["sub"], "user-1");
             assert_eq!(seen["exp"], 1_700_000_030);
@@ -372,7 +381,8 @@ pub(crate) mod tests {
 
     #[test]
     fn signing_keys_are_checked() {
-        let mismatched = RFC7515_EC_PRIVATE.replace("jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI", "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A");
+        let mismatched = RFC7515_EC_PRIVATE
+            .replace("jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI", "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A");
         let cases = [
             ("{}".to_owned(), "expected"),
             ("{\"keys\":[]}".to_owned(), "no keys"),

@@ -63,7 +63,8 @@ impl AuditEvent<'_> {
     /// The event as one JSON line.
     pub fn to_json_line(&self) -> String {
         // Serializing plain strings, numbers and options cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|_| String::from("{\"event\":\"auth_decision\",\"error\":\"unserializable\"}"))
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| String::from("{\"event\":\"auth_decision\",\"error\":\"unserializable\"}"))
     }
 }
 

@@ -10,16 +10,18 @@
 use crate::assertion::AssertionConfig;
 use crate::authn::api_key::ApiKeyConfig;
 use crate::authn::jwt::issuer::JwtConfig;
+use crate::authz::{
+    is_scope_token, Authenticator, ClaimCondition, Needs, Requirements, RoleDefinition, Roles, TenantBinding,
+};
 use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
-use crate::gateway::limits::Limits;
-use crate::authz::{is_scope_token, Authenticator, ClaimCondition, Needs, Requirements, RoleDefinition, Roles, TenantBinding};
 use crate::gateway::headers::is_token;
+use crate::gateway::limits::Limits;
+use crate::gateway::routes::{FailureMode, RateLimits};
 use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::gateway::upstream::Upstream;
 use crate::ratelimit::rules::{RawRule, Rule};
 use crate::ratelimit::RateLimitingConfig;
-use crate::gateway::routes::{FailureMode, RateLimits};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -223,13 +225,14 @@ impl Config {
             .and_then(|origin| check_upstream(&mut problems, "origin", &origin, environment));
         let unmatched = problems.field(document, "unmatched", Unmatched::Deny);
         let edge_prefix: String = problems.field(document, "edge_prefix", "/auth".to_owned());
-        let edge_prefix_ok = edge_prefix
-            .strip_prefix('/')
-            .is_some_and(|name| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        let edge_prefix_ok = edge_prefix.strip_prefix('/').is_some_and(|name| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
         if !edge_prefix_ok {
             problems.add("edge_prefix", format!("{edge_prefix:?} must be one path segment such as \"/auth\""));
         }
-        let security_headers: SecurityHeaders = problems.field(document, "security_headers", SecurityHeaders::default());
+        let security_headers: SecurityHeaders =
+            problems.field(document, "security_headers", SecurityHeaders::default());
         for (field, message) in security_headers.problems() {
             problems.add(format!("security_headers.{field}"), message);
         }
@@ -264,7 +267,8 @@ impl Config {
             problems.add(format!("api_keys.{field}"), message);
         }
 
-        let rate_limiting: RateLimitingConfig = problems.field(document, "rate_limiting", RateLimitingConfig::default());
+        let rate_limiting: RateLimitingConfig =
+            problems.field(document, "rate_limiting", RateLimitingConfig::default());
         for (field, message) in rate_limiting.problems() {
             problems.add(format!("rate_limiting.{field}"), message);
         }
@@ -387,7 +391,10 @@ fn compile_route(
     let pattern = PathPattern::parse(&raw.path).map_err(|message| problems.add(format!("{path}.path"), message)).ok();
     let requirements = compile_requirements(problems, path, &raw, catalogue, pattern.as_ref());
     if raw.path == edge_prefix || raw.path.starts_with(&format!("{edge_prefix}/")) {
-        problems.add(format!("{path}.path"), format!("{:?} is inside the edge prefix {edge_prefix:?}, so it never matches", raw.path));
+        problems.add(
+            format!("{path}.path"),
+            format!("{:?} is inside the edge prefix {edge_prefix:?}, so it never matches", raw.path),
+        );
     }
     let methods = raw.methods.map(|methods| {
         for (index, method) in methods.iter().enumerate() {
@@ -463,7 +470,13 @@ struct Catalogue<'a> {
     roles: &'a Roles,
 }
 
-fn compile_requirements(problems: &mut Problems, path: &str, raw: &RawRoute, catalogue: &Catalogue<'_>, pattern: Option<&PathPattern>) -> Requirements {
+fn compile_requirements(
+    problems: &mut Problems,
+    path: &str,
+    raw: &RawRoute,
+    catalogue: &Catalogue<'_>,
+    pattern: Option<&PathPattern>,
+) -> Requirements {
     let scopes = raw.scopes.clone().unwrap_or_default();
     for (index, scope) in scopes.iter().enumerate() {
         if !is_scope_token(scope) {

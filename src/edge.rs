@@ -34,7 +34,6 @@ pub enum KeyAdmin {
     Revoke(String),
 }
 
-
 fn read_only(method: &str) -> bool {
     matches!(method, "GET" | "HEAD")
 }
@@ -45,13 +44,18 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
     let prefix_segment = prefix.trim_start_matches('/');
     let segments = path.segments();
     if segments == [".well-known", "jwks.json"] {
-        return Some(if read_only(method) { Ok(EdgeEndpoint::AssertionKeys) } else { Err(RouteError::MethodNotAllowed) });
+        return Some(if read_only(method) {
+            Ok(EdgeEndpoint::AssertionKeys)
+        } else {
+            Err(RouteError::MethodNotAllowed)
+        });
     }
     if segments.first().map(String::as_str) != Some(prefix_segment) {
         return None;
     }
     let rest: Vec<&str> = segments[1..].iter().map(String::as_str).collect();
-    let key_id_ok = |id: &str| id.len() == crate::authn::api_key::format::ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    let key_id_ok =
+        |id: &str| id.len() == crate::authn::api_key::format::ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric());
     let admin = match (rest.as_slice(), method) {
         (["api-keys"], "POST") => Some(Ok(KeyAdmin::Create)),
         (["api-keys"], "GET") => Some(Ok(KeyAdmin::List)),
@@ -105,10 +109,26 @@ mod tests {
             ("POST", "/auth/api-keys", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Create)))),
             ("GET", "/auth/api-keys", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::List)))),
             ("PUT", "/auth/api-keys", Some(Err(RouteError::MethodNotAllowed))),
-            ("GET", "/auth/api-keys/AbCdEf123456", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Get("AbCdEf123456".into()))))),
-            ("DELETE", "/auth/api-keys/AbCdEf123456", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Revoke("AbCdEf123456".into()))))),
-            ("POST", "/auth/api-keys/AbCdEf123456/revoke", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Revoke("AbCdEf123456".into()))))),
-            ("POST", "/auth/api-keys/AbCdEf123456/rotate", Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Rotate("AbCdEf123456".into()))))),
+            (
+                "GET",
+                "/auth/api-keys/AbCdEf123456",
+                Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Get("AbCdEf123456".into())))),
+            ),
+            (
+                "DELETE",
+                "/auth/api-keys/AbCdEf123456",
+                Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Revoke("AbCdEf123456".into())))),
+            ),
+            (
+                "POST",
+                "/auth/api-keys/AbCdEf123456/revoke",
+                Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Revoke("AbCdEf123456".into())))),
+            ),
+            (
+                "POST",
+                "/auth/api-keys/AbCdEf123456/rotate",
+                Some(Ok(EdgeEndpoint::KeyAdmin(KeyAdmin::Rotate("AbCdEf123456".into())))),
+            ),
             ("GET", "/auth/api-keys/AbCdEf123456/rotate", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/auth/api-keys/short", Some(Err(RouteError::UnknownEdgePath))),
             ("GET", "/auth/api-keys/AbCdEf123456/other", Some(Err(RouteError::UnknownEdgePath))),

@@ -148,20 +148,28 @@ impl Failure {
             Failure::Authn(AuthnError::KeysUnavailable) => {
                 (503, "temporarily_unavailable", "a dependency of the gateway is unavailable")
             }
-            Failure::Authz(error) => (403, error.code(), match error {
-                AuthzError::InsufficientScope { .. } => "the credential lacks a scope this route requires",
-                AuthzError::AuthenticatorNotAllowed => "this route does not accept this kind of credential",
-                AuthzError::TenantMismatch => "the request addresses another tenant",
-                AuthzError::MissingRole => "the principal lacks a role this route requires",
-                AuthzError::MissingPermission => "the principal lacks a permission this route requires",
-                AuthzError::ClaimCondition(_) => "the principal does not meet this route's conditions",
-            }),
+            Failure::Authz(error) => (
+                403,
+                error.code(),
+                match error {
+                    AuthzError::InsufficientScope { .. } => "the credential lacks a scope this route requires",
+                    AuthzError::AuthenticatorNotAllowed => "this route does not accept this kind of credential",
+                    AuthzError::TenantMismatch => "the request addresses another tenant",
+                    AuthzError::MissingRole => "the principal lacks a role this route requires",
+                    AuthzError::MissingPermission => "the principal lacks a permission this route requires",
+                    AuthzError::ClaimCondition(_) => "the principal does not meet this route's conditions",
+                },
+            ),
             Failure::InvalidBody(_) => (400, "invalid_request_body", "the request body is invalid"),
             Failure::Forbidden => (403, "forbidden", "the credential may not use this endpoint"),
             Failure::NotFound => (404, "not_found", "no such resource"),
-            Failure::RateLimited { .. } => (429, "rate_limited", "too many requests; retry after the time in Retry-After"),
+            Failure::RateLimited { .. } => {
+                (429, "rate_limited", "too many requests; retry after the time in Retry-After")
+            }
             Failure::Cors(_) => (403, "cors_rejected", "the cross-origin request is not allowed"),
-            Failure::Forward(ForwardError::Unreachable) => (502, "origin_unreachable", "the origin could not be reached"),
+            Failure::Forward(ForwardError::Unreachable) => {
+                (502, "origin_unreachable", "the origin could not be reached")
+            }
             Failure::Forward(ForwardError::Timeout) => (504, "origin_timeout", "the origin did not respond in time"),
         };
         ErrorReply { status, code, description }

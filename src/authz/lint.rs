@@ -52,7 +52,9 @@ pub fn lint(config: &Config) -> Vec<Finding> {
         }
         // Overlapping rules with different outcomes: legal (the most specific wins), worth a look.
         for other in earlier {
-            let overlaps = other.host.may_overlap(&route.host) && other.path.may_overlap(&route.path) && other.methods_overlap(route);
+            let overlaps = other.host.may_overlap(&route.host)
+                && other.path.may_overlap(&route.path)
+                && other.methods_overlap(route);
             if overlaps && outcome(other) != outcome(route) {
                 // A public rule winning over a protected one is how routes end up public by accident.
                 let exposes = other.policy == Policy::Public && route.policy == Policy::Authenticated;
@@ -78,7 +80,9 @@ pub fn lint(config: &Config) -> Vec<Finding> {
                 findings.push(Finding {
                     severity: Severity::Warning,
                     route: route.id.clone(),
-                    message: "unmatched requests are forwarded publicly: a new origin path is public until a rule covers it".into(),
+                    message:
+                        "unmatched requests are forwarded publicly: a new origin path is public until a rule covers it"
+                            .into(),
                 });
             } else if route.path.source() == "/*" && route.host == HostPattern::Any {
                 findings.push(Finding {
@@ -120,15 +124,22 @@ mod tests {
             .to_string(),
         )
         .unwrap();
-        let findings: Vec<(Severity, String, String)> =
-            lint(&config).into_iter().map(|f| (f.severity, f.route, f.message.split(':').next().unwrap_or("").to_owned())).collect();
-        let has = |severity: Severity, route: &str, start: &str| findings.iter().any(|(s, r, m)| *s == severity && r == route && m.starts_with(start));
+        let findings: Vec<(Severity, String, String)> = lint(&config)
+            .into_iter()
+            .map(|f| (f.severity, f.route, f.message.split(':').next().unwrap_or("").to_owned()))
+            .collect();
+        let has = |severity: Severity, route: &str, start: &str| {
+            findings.iter().any(|(s, r, m)| *s == severity && r == route && m.starts_with(start))
+        };
         assert!(has(Severity::Warning, "api", "overlaps \"api-health\""), "{findings:#?}");
         assert!(has(Severity::Warning, "upload", "public route accepts write methods"), "{findings:#?}");
         assert!(!findings.iter().any(|(_, r, _)| r == "docs"), "a read-only public route is fine: {findings:#?}");
         // api-again is less specific than `api` only by its methods: GET goes to api-again, so
         // it is reachable; but it overlaps api with another outcome.
-        assert!(has(Severity::Warning, "api", "overlaps \"api-again\""), "a public rule wins over a protected one: {findings:#?}");
+        assert!(
+            has(Severity::Warning, "api", "overlaps \"api-again\""),
+            "a public rule wins over a protected one: {findings:#?}"
+        );
 
         let duplicate = Config::parse(
             &json!({ "environment": "development", "origin": "http://127.0.0.1:1", "unmatched": "public",

@@ -23,7 +23,9 @@ use std::fmt;
 /// Whether a value is an OAuth scope token (RFC 6749 §3.3): printable ASCII except space, `"`
 /// and `\`. Role names follow the same rule.
 pub fn is_scope_token(value: &str) -> bool {
-    !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+    !value.is_empty()
+        && value.len() <= 128
+        && value.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// Why an authenticated principal was refused. Each has its own stable code.
@@ -262,13 +264,20 @@ pub struct RequestFacts<'a> {
 }
 
 /// Checks a principal against a route's requirements.
-pub fn authorize(requirements: &Requirements, roles: &Roles, principal: &Principal, request: RequestFacts<'_>) -> Result<Grant, AuthzError> {
+pub fn authorize(
+    requirements: &Requirements,
+    roles: &Roles,
+    principal: &Principal,
+    request: RequestFacts<'_>,
+) -> Result<Grant, AuthzError> {
     if !requirements.authenticators.is_empty() && !requirements.authenticators.iter().any(|a| a.accepts(principal)) {
         return Err(AuthzError::AuthenticatorNotAllowed);
     }
     if let Some(binding) = &requirements.tenant {
         let addressed = match binding {
-            TenantBinding::PathParam(name) => request.params.iter().find(|(param, _)| param == name).map(|(_, value)| value.as_str()),
+            TenantBinding::PathParam(name) => {
+                request.params.iter().find(|(param, _)| param == name).map(|(_, value)| value.as_str())
+            }
             TenantBinding::Subdomain => request.host.split('.').next().filter(|label| !label.is_empty()),
         };
         let own = principal.identity().tenant.as_deref();

@@ -85,7 +85,13 @@ fn refused(failure: &Failure, route: Option<String>, reason: String) -> Verdict 
 
 /// Decides a request `METHOD URL` for a principal, as the worker would (minus credentials
 /// verification and rate limits, which need the runtime).
-pub fn simulate(config: &Config, method: &str, url: &str, headers: &[(String, String)], spec: &PrincipalSpec) -> Result<Verdict, String> {
+pub fn simulate(
+    config: &Config,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    spec: &PrincipalSpec,
+) -> Result<Verdict, String> {
     let principal = principal(spec)?;
     let head = RequestHead { method: method.to_owned(), url: url.to_owned(), headers: headers.to_vec() };
     let proxy = match admit(config, &head) {
@@ -101,14 +107,28 @@ pub fn simulate(config: &Config, method: &str, url: &str, headers: &[(String, St
             })
         }
         Ok(Admission::Preflight { route, .. }) => {
-            return Ok(Verdict { decision: "allow", status: 204, code: "cors_preflight".into(), route: Some(route.id.clone()), reason: "CORS preflight".into(), roles: Vec::new() })
+            return Ok(Verdict {
+                decision: "allow",
+                status: 204,
+                code: "cors_preflight".into(),
+                route: Some(route.id.clone()),
+                reason: "CORS preflight".into(),
+                roles: Vec::new(),
+            })
         }
         Ok(Admission::Proxy(proxy)) => proxy,
     };
     let route = proxy.route;
     let route_id = Some(route.id.clone());
     if route.policy == Policy::Public {
-        return Ok(Verdict { decision: "allow", status: 200, code: "public".into(), route: route_id, reason: format!("route {} is public", route.id), roles: Vec::new() });
+        return Ok(Verdict {
+            decision: "allow",
+            status: 200,
+            code: "public".into(),
+            route: route_id,
+            reason: format!("route {} is public", route.id),
+            roles: Vec::new(),
+        });
     }
     let Some(principal) = principal else {
         return Ok(refused(&AuthnError::Missing.into(), route_id, format!("route {} needs authentication", route.id)));

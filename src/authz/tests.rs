@@ -42,17 +42,24 @@ fn principal(json: serde_json::Value) -> PrincipalSpec {
 #[test]
 fn the_authorisation_table() {
     let config = config();
-    let alice = principal(json!({ "method": "jwt", "subject": "alice", "issuer": "https://idp.test/", "tenant": "acme",
-        "groups": ["finance"], "scopes": ["invoices:read"], "claims": { "amr": ["pwd", "mfa"], "email_verified": true } }));
-    let alice_no_mfa = principal(json!({ "method": "jwt", "subject": "alice", "issuer": "https://idp.test/", "tenant": "acme",
+    let alice = principal(
+        json!({ "method": "jwt", "subject": "alice", "issuer": "https://idp.test/", "tenant": "acme",
+        "groups": ["finance"], "scopes": ["invoices:read"], "claims": { "amr": ["pwd", "mfa"], "email_verified": true } }),
+    );
+    let alice_no_mfa =
+        principal(json!({ "method": "jwt", "subject": "alice", "issuer": "https://idp.test/", "tenant": "acme",
         "groups": ["finance"], "claims": { "amr": ["pwd"] } }));
     let no_tenant = principal(json!({ "method": "jwt", "subject": "nomad", "scopes": ["invoices:read"] }));
     let bob = principal(json!({ "method": "jwt", "subject": "bob", "issuer": "https://idp.test/", "tenant": "globex",
         "groups": ["staff"], "scopes": ["invoices:read"], "claims": { "email_verified": false } }));
-    let carol = principal(json!({ "method": "jwt", "subject": "carol", "issuer": "https://idp.test/", "tenant": "acme" }));
+    let carol =
+        principal(json!({ "method": "jwt", "subject": "carol", "issuer": "https://idp.test/", "tenant": "acme" }));
     let stringly = principal(json!({ "method": "jwt", "subject": "s", "claims": { "email_verified": "true" } }));
-    let dave = principal(json!({ "method": "jwt", "subject": "dave", "issuer": "https://other.test/", "tenant": "acme" }));
-    let key = principal(json!({ "method": "api_key", "subject": "svc", "key_id": "k1", "tenant": "acme", "scopes": ["orders:read"] }));
+    let dave =
+        principal(json!({ "method": "jwt", "subject": "dave", "issuer": "https://other.test/", "tenant": "acme" }));
+    let key = principal(
+        json!({ "method": "api_key", "subject": "svc", "key_id": "k1", "tenant": "acme", "scopes": ["orders:read"] }),
+    );
     let bare_key = principal(json!({ "method": "api_key", "subject": "svc", "key_id": "k2", "tenant": "acme" }));
     let anon = PrincipalSpec::default();
     let override_header = vec![("X-HTTP-Method-Override".to_owned(), "DELETE".to_owned())];
@@ -115,14 +122,21 @@ fn the_authorisation_table() {
     assert!(cases.len() >= 40);
     for (method, url, principal, headers, code, route) in &cases {
         let verdict = simulate(&config, method, url, headers, principal).unwrap();
-        assert_eq!((verdict.code.as_str(), verdict.route.as_deref()), (*code, *route), "{method} {url} as {:?}: {}", principal.subject, verdict.reason);
+        assert_eq!(
+            (verdict.code.as_str(), verdict.route.as_deref()),
+            (*code, *route),
+            "{method} {url} as {:?}: {}",
+            principal.subject,
+            verdict.reason
+        );
     }
 }
 
 #[test]
 fn the_grant_carries_effective_roles() {
     let config = config();
-    let alice = principal(json!({ "method": "jwt", "subject": "alice", "issuer": "https://idp.test/", "tenant": "acme",
+    let alice =
+        principal(json!({ "method": "jwt", "subject": "alice", "issuer": "https://idp.test/", "tenant": "acme",
         "groups": ["finance", "staff", "billing-admin"], "claims": { "amr": ["mfa"] } }));
     let verdict = simulate(&config, "GET", "https://app.test/admin/x", &[], &alice).unwrap();
     assert_eq!(verdict.roles, ["billing-admin", "viewer"]);

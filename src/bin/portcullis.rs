@@ -96,7 +96,10 @@ fn policy_check(args: &[String]) -> ExitCode {
     };
     let spec: PrincipalSpec = match positional.get(2) {
         None => PrincipalSpec::default(),
-        Some(path) => match read_input(Some(path)).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+        Some(path) => match read_input(Some(path))
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
             Ok(spec) => spec,
             Err(error) => {
                 eprintln!("cannot read the principal {path}: {error}");

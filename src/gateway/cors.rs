@@ -134,8 +134,8 @@ impl CorsPolicy {
         requested_headers: Option<&str>,
     ) -> Result<HeaderList, CorsError> {
         let allow_origin = self.allow_origin_value(origin).ok_or(CorsError::OriginNotAllowed)?;
-        let method_allowed = self.methods.iter().any(|m| m == requested_method)
-            || matches!(requested_method, "GET" | "HEAD" | "POST");
+        let method_allowed =
+            self.methods.iter().any(|m| m == requested_method) || matches!(requested_method, "GET" | "HEAD" | "POST");
         if !method_allowed {
             return Err(CorsError::MethodNotAllowed);
         }

@@ -173,7 +173,8 @@ mod tests {
             ("Host", "evil.example"),
             ("Cookie", "a=b"),
         ]);
-        let forwarded = ForwardedFor { client_ip: Some("203.0.113.9"), proto: "https", host: "app.example.com", request_id: "r1" };
+        let forwarded =
+            ForwardedFor { client_ip: Some("203.0.113.9"), proto: "https", host: "app.example.com", request_id: "r1" };
         let identity = list(&[("x-auth-subject", "user-1")]);
         let out = forward_request_headers(&inbound, &["x-user-id".to_owned()], &forwarded, &identity);
         assert_eq!(
@@ -199,10 +200,7 @@ mod tests {
             ("Access-Control-Allow-Origin", "*"),
             ("X-Request-Id", "origin-id"),
         ]);
-        assert_eq!(
-            origin_response_headers(&origin, true),
-            list(&[("content-type", "text/plain")])
-        );
+        assert_eq!(origin_response_headers(&origin, true), list(&[("content-type", "text/plain")]));
         assert_eq!(
             origin_response_headers(&origin, false),
             list(&[("content-type", "text/plain"), ("access-control-allow-origin", "*")])

@@ -84,7 +84,8 @@ mod tests {
 
     #[test]
     fn limits_table() {
-        let limits = Limits { max_url_bytes: 300, max_header_bytes: 1100, max_header_count: 10, max_edge_body_bytes: 2000 };
+        let limits =
+            Limits { max_url_bytes: 300, max_header_bytes: 1100, max_header_count: 10, max_edge_body_bytes: 2000 };
         let long_url = format!("https://h/{}", "a".repeat(300));
         let big_value = "v".repeat(1100);
         let many: Vec<(String, String)> = (0..11).map(|i| (format!("h{i}"), "v".into())).collect();
@@ -93,9 +94,24 @@ mod tests {
             ("long url", &long_url, vec![], Err(GuardError::UrlTooLong)),
             ("big header", "https://h/", headers(&[("x", &big_value)]), Err(GuardError::HeadersTooLarge)),
             ("many headers", "https://h/", many, Err(GuardError::HeadersTooLarge)),
-            ("bad length", "https://h/", headers(&[("content-length", "12abc")]), Err(GuardError::Malformed("content-length"))),
-            ("negative length", "https://h/", headers(&[("content-length", "-1")]), Err(GuardError::Malformed("content-length"))),
-            ("method override", "https://h/", headers(&[("X-HTTP-Method-Override", "DELETE")]), Err(GuardError::MethodOverride)),
+            (
+                "bad length",
+                "https://h/",
+                headers(&[("content-length", "12abc")]),
+                Err(GuardError::Malformed("content-length")),
+            ),
+            (
+                "negative length",
+                "https://h/",
+                headers(&[("content-length", "-1")]),
+                Err(GuardError::Malformed("content-length")),
+            ),
+            (
+                "method override",
+                "https://h/",
+                headers(&[("X-HTTP-Method-Override", "DELETE")]),
+                Err(GuardError::MethodOverride),
+            ),
         ];
         for (name, url, headers, expected) in cases {
             assert_eq!(limits.check_head(url, &headers), expected, "{name}");

@@ -196,7 +196,11 @@ mod tests {
     #[test]
     fn preflight_refusals_say_why_in_the_log_only() {
         let config = config();
-        let head = head("OPTIONS", "https://h/api/x", &[("origin", "https://evil.example"), ("access-control-request-method", "GET")]);
+        let head = head(
+            "OPTIONS",
+            "https://h/api/x",
+            &[("origin", "https://evil.example"), ("access-control-request-method", "GET")],
+        );
         let failure = admit(&config, &head).unwrap_err();
         assert_eq!(failure, Failure::Cors(CorsError::OriginNotAllowed));
         assert_eq!(failure.to_string(), "cors: origin not allowed");

@@ -103,26 +103,26 @@ mod tests {
     #[test]
     fn ambiguous_paths_are_refused() {
         let cases = [
-            "",                     // no leading slash
-            "relative",             // no leading slash
-            "//tenants/acme",       // empty segment
-            "/tenants//acme",       // empty segment
-            "/tenants/acme/../x",   // dot-dot segment
-            "/tenants/./acme",      // dot segment
-            "/tenants/%2e%2e/x",    // encoded dot-dot
-            "/tenants/%2E/x",       // encoded dot
-            "/a%2Fb",               // encoded slash
-            "/a%2fb",               // encoded slash, lower case
-            "/a%5Cb",               // encoded backslash
-            "/a\\b",                // backslash
-            "/admin;jsessionid=1",  // path parameter
-            "/admin%3Bx",           // encoded path parameter
-            "/a%00b",               // NUL
-            "/a%0Ab",               // line feed
-            "/a%zz",                // invalid escape
-            "/a%4",                 // truncated escape
-            "/a%",                  // truncated escape
-            "/%C3%28",              // invalid UTF-8
+            "",                    // no leading slash
+            "relative",            // no leading slash
+            "//tenants/acme",      // empty segment
+            "/tenants//acme",      // empty segment
+            "/tenants/acme/../x",  // dot-dot segment
+            "/tenants/./acme",     // dot segment
+            "/tenants/%2e%2e/x",   // encoded dot-dot
+            "/tenants/%2E/x",      // encoded dot
+            "/a%2Fb",              // encoded slash
+            "/a%2fb",              // encoded slash, lower case
+            "/a%5Cb",              // encoded backslash
+            "/a\\b",               // backslash
+            "/admin;jsessionid=1", // path parameter
+            "/admin%3Bx",          // encoded path parameter
+            "/a%00b",              // NUL
+            "/a%0Ab",              // line feed
+            "/a%zz",               // invalid escape
+            "/a%4",                // truncated escape
+            "/a%",                 // truncated escape
+            "/%C3%28",             // invalid UTF-8
         ];
         for raw in cases {
             assert_eq!(CanonicalPath::parse(raw), Err(GuardError::AmbiguousPath), "{raw:?}");

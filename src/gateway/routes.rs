@@ -53,9 +53,9 @@ impl HostPattern {
         match self {
             Self::Any => true,
             Self::Exact(exact) => exact == host,
-            Self::Wildcard(suffix) => host
-                .strip_suffix(suffix.as_str())
-                .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+            Self::Wildcard(suffix) => {
+                host.strip_suffix(suffix.as_str()).is_some_and(|label| !label.is_empty() && !label.contains('.'))
+            }
         }
     }
 
@@ -65,7 +65,9 @@ impl HostPattern {
             (Self::Any, _) | (_, Self::Any) => true,
             (Self::Exact(a), Self::Exact(b)) => a == b,
             (Self::Wildcard(a), Self::Wildcard(b)) => a == b,
-            (Self::Exact(host), wildcard @ Self::Wildcard(_)) | (wildcard @ Self::Wildcard(_), Self::Exact(host)) => wildcard.matches(host),
+            (Self::Exact(host), wildcard @ Self::Wildcard(_)) | (wildcard @ Self::Wildcard(_), Self::Exact(host)) => {
+                wildcard.matches(host)
+            }
         }
     }
 
@@ -275,7 +277,10 @@ impl Route {
     pub fn methods_overlap(&self, other: &Route) -> bool {
         match (&self.methods, &other.methods) {
             (None, _) | (_, None) => true,
-            (Some(a), Some(_)) => a.iter().any(|m| other.allows_method(m)) || (a.iter().any(|m| m == "HEAD") && other.allows_method("HEAD")),
+            (Some(a), Some(_)) => {
+                a.iter().any(|m| other.allows_method(m))
+                    || (a.iter().any(|m| m == "HEAD") && other.allows_method("HEAD"))
+            }
         }
     }
 
@@ -455,7 +460,8 @@ mod tests {
 
     #[test]
     fn a_thousand_routes_index_by_first_segment() {
-        let mut routes: Vec<Route> = (0..1000).map(|i| route(&format!("r{i}"), None, &format!("/area-{i}/*"), None)).collect();
+        let mut routes: Vec<Route> =
+            (0..1000).map(|i| route(&format!("r{i}"), None, &format!("/area-{i}/*"), None)).collect();
         routes.push(route("generic", None, "/:anything/x", None));
         let table = RouteTable::new(routes);
         let hit = |raw: &str| match table.lookup("h", "GET", &CanonicalPath::parse(raw).unwrap()) {

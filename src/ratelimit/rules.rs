@@ -121,7 +121,14 @@ impl Rule {
             LimitKey::Route => String::new(),
         };
         // Lengths prefix each part so that no choice of values can make two counters collide.
-        Some(format!("{}:{route_id}|{}:{}|{}|{}:{subject}", route_id.len(), self.id.as_str().len(), self.id.as_str(), self.key.name(), subject.len()))
+        Some(format!(
+            "{}:{route_id}|{}:{}|{}|{}:{subject}",
+            route_id.len(),
+            self.id.as_str().len(),
+            self.id.as_str(),
+            self.key.name(),
+            subject.len()
+        ))
     }
 }
 
@@ -149,7 +156,13 @@ mod tests {
     }
 
     fn api_key_principal(tier: Option<&str>) -> Principal {
-        let identity = MappedIdentity { subject: "svc".into(), email: None, groups: vec![], scopes: vec![], tenant: Some("acme".into()) };
+        let identity = MappedIdentity {
+            subject: "svc".into(),
+            email: None,
+            groups: vec![],
+            scopes: vec![],
+            tenant: Some("acme".into()),
+        };
         Principal::new(identity, AuthMethod::ApiKey, None).with_key("key1".into(), tier.map(str::to_owned))
     }
 

@@ -72,7 +72,8 @@ async fn revocation_status(env: &Env, id: &str) -> Result<Option<u64>> {
 
 async fn record_revocation(env: &Env, id: &str, at_ms: u64) -> Result<()> {
     let stub = env.durable_object(REVOCATIONS_BINDING)?.id_from_name(&shard_name(id))?.get_stub()?;
-    let body = serde_json::to_string(&RevokeRequest { id: id.to_owned(), at_ms }).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let body = serde_json::to_string(&RevokeRequest { id: id.to_owned(), at_ms })
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
     let request = Request::new_with_init("https://revocations.internal/revoke", &init)?;
@@ -94,7 +95,10 @@ async fn load(env: &Env, id: &str) -> std::result::Result<Option<(KeyRecord, Opt
         (Ok(Some(record)), Ok(revoked_at_ms)) => Ok(Some((record, revoked_at_ms))),
         (Ok(None), Ok(_)) => Ok(None),
         (record, revoked) => {
-            console_warn!("{}", serde_json::json!({ "event": "api_key_store_unavailable", "kv_ok": record.is_ok(), "do_ok": revoked.is_ok() }));
+            console_warn!(
+                "{}",
+                serde_json::json!({ "event": "api_key_store_unavailable", "kv_ok": record.is_ok(), "do_ok": revoked.is_ok() })
+            );
             Err(())
         }
     }
@@ -105,7 +109,13 @@ fn forget(id: &str) {
 }
 
 /// Verifies an API key and returns the principal it acts as.
-pub async fn authenticate(env: &Env, ctx: &Context, config: &Config, keys: &ApiKeyConfig, credential: &str) -> std::result::Result<Principal, AuthnError> {
+pub async fn authenticate(
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    keys: &ApiKeyConfig,
+    credential: &str,
+) -> std::result::Result<Principal, AuthnError> {
     let parsed = format::parse(&keys.prefix, credential).map_err(ApiKeyError::Malformed)?;
     let pepper = pepper(env, config).ok_or(AuthnError::KeysUnavailable)?;
     let now = now_ms();
@@ -120,7 +130,10 @@ pub async fn authenticate(env: &Env, ctx: &Context, config: &Config, keys: &ApiK
     let (record, revoked_at_ms) = match cached {
         Some(pair) => pair,
         None => {
-            let (record, revoked_at_ms) = load(env, &parsed.id).await.map_err(|()| AuthnError::KeysUnavailable)?.ok_or(ApiKeyError::UnknownKey)?;
+            let (record, revoked_at_ms) = load(env, &parsed.id)
+                .await
+                .map_err(|()| AuthnError::KeysUnavailable)?
+                .ok_or(ApiKeyError::UnknownKey)?;
             if ttl_ms > 0.0 {
                 let entry = Cached { record: record.clone(), revoked_at_ms, loaded_ms: now };
                 CACHE.with(|cache| cache.borrow_mut().insert(parsed.id.clone(), entry));
@@ -199,11 +212,19 @@ async fn write_record(env: &Env, record: &KeyRecord) -> Result<()> {
 }
 
 fn audit_change(action: &str, id: &str, actor: &str, request_id: &str) {
-    console_log!("{}", serde_json::json!({ "event": "api_key_change", "action": action, "key_id": id, "actor": actor, "request_id": request_id }));
+    console_log!(
+        "{}",
+        serde_json::json!({ "event": "api_key_change", "action": action, "key_id": id, "actor": actor, "request_id": request_id })
+    );
 }
 
 /// A new key for a record template; returns (full key, record).
-async fn mint(env: &Env, keys: &ApiKeyConfig, pepper: &SecretBytes, template: KeyRecord) -> std::result::Result<(String, KeyRecord), Failure> {
+async fn mint(
+    env: &Env,
+    keys: &ApiKeyConfig,
+    pepper: &SecretBytes,
+    template: KeyRecord,
+) -> std::result::Result<(String, KeyRecord), Failure> {
     for _ in 0..3 {
         let mut random = [0u8; 96];
         getrandom::fill(&mut random).map_err(|_| Failure::Unavailable)?;
@@ -219,7 +240,13 @@ async fn mint(env: &Env, keys: &ApiKeyConfig, pepper: &SecretBytes, template: Ke
 }
 
 /// Who is calling the management API: the bootstrap admin key, or a JWT with the admin scope.
-async fn administrator(env: &Env, ctx: &Context, config: &Config, keys: &ApiKeyConfig, head: &RequestHead) -> std::result::Result<String, Failure> {
+async fn administrator(
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    keys: &ApiKeyConfig,
+    head: &RequestHead,
+) -> std::result::Result<String, Failure> {
     let token = crate::authn::bearer::bearer_token(head)?.ok_or(AuthnError::Missing)?;
     if let Ok(admin) = env.secret(ADMIN_KEY_SECRET) {
         let admin = admin.to_string();
@@ -243,7 +270,15 @@ fn query_param(head: &RequestHead, name: &str) -> Option<String> {
 }
 
 /// Serves the management API.
-pub async fn admin(mut req: Request, env: &Env, ctx: &Context, config: &Config, head: &RequestHead, op: KeyAdmin, request_id: &str) -> std::result::Result<Response, Failure> {
+pub async fn admin(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    head: &RequestHead,
+    op: KeyAdmin,
+    request_id: &str,
+) -> std::result::Result<Response, Failure> {
     let keys = config.api_keys.as_ref().ok_or(Failure::NotFound)?;
     // Read the (bounded) body before answering anything, so a refusal never cuts off an upload.
     let body = read_bounded(&mut req, config.limits.max_edge_body_bytes).await?;
@@ -251,12 +286,15 @@ pub async fn admin(mut req: Request, env: &Env, ctx: &Context, config: &Config, 
     let pepper = pepper(env, config).ok_or(Failure::Unavailable)?;
     let now = now_ms() as u64;
     let unavailable = |_| Failure::Unavailable;
-    let respond = |status: u16, body: serde_json::Value| respond::json(status, &body, &config.security_headers, request_id).map_err(|_| Failure::Unavailable);
+    let respond = |status: u16, body: serde_json::Value| {
+        respond::json(status, &body, &config.security_headers, request_id).map_err(|_| Failure::Unavailable)
+    };
     match op {
         KeyAdmin::Create => {
-            let create: CreateRequest =
-                parse_body(&body)?.ok_or_else(|| Failure::InvalidBody(vec!["body: a JSON object is required".into()]))?;
-            let problems: Vec<String> = create.problems(keys.max_lifetime_s).into_iter().map(|(f, m)| format!("{f}: {m}")).collect();
+            let create: CreateRequest = parse_body(&body)?
+                .ok_or_else(|| Failure::InvalidBody(vec!["body: a JSON object is required".into()]))?;
+            let problems: Vec<String> =
+                create.problems(keys.max_lifetime_s).into_iter().map(|(f, m)| format!("{f}: {m}")).collect();
             if !problems.is_empty() {
                 return Err(Failure::InvalidBody(problems));
             }
@@ -296,12 +334,16 @@ pub async fn admin(mut req: Request, env: &Env, ctx: &Context, config: &Config, 
                 .filter(|meta| owner.as_deref().is_none_or(|o| meta["owner"] == o))
                 .filter(|meta| tenant.as_deref().is_none_or(|t| meta["tenant"] == t))
                 .collect();
-            respond(200, serde_json::json!({ "keys": items, "cursor": if listed.list_complete { None } else { listed.cursor } }))
+            respond(
+                200,
+                serde_json::json!({ "keys": items, "cursor": if listed.list_complete { None } else { listed.cursor } }),
+            )
         }
         KeyAdmin::Get(id) => {
             let record = read_record(env, &id).await.map_err(unavailable)?.ok_or(Failure::NotFound)?;
             let kv = env.kv(KV_BINDING).map_err(unavailable)?;
-            let last_used = kv.get(&api_key::last_used_key(&id)).text().await.ok().flatten().and_then(|t| t.parse().ok());
+            let last_used =
+                kv.get(&api_key::last_used_key(&id)).text().await.ok().flatten().and_then(|t| t.parse().ok());
             respond(200, api_key::public_view(&record, last_used))
         }
         KeyAdmin::Rotate(id) => {
@@ -312,14 +354,21 @@ pub async fn admin(mut req: Request, env: &Env, ctx: &Context, config: &Config, 
             }
             let old = read_record(env, &id).await.map_err(unavailable)?.ok_or(Failure::NotFound)?;
             if old.status != KeyStatus::Active {
-                return Err(Failure::InvalidBody(vec![format!("id: the key is {:?}, not active", old.status).to_lowercase()]));
+                return Err(Failure::InvalidBody(vec![
+                    format!("id: the key is {:?}, not active", old.status).to_lowercase()
+                ]));
             }
             let valid_until = now + grace_s * 1000;
             let template = KeyRecord { created_at_ms: now, valid_until_ms: None, rotated_to: None, ..old.clone() };
             let (key, fresh) = mint(env, keys, &pepper, template).await?;
             record_revocation(env, &id, valid_until).await.map_err(unavailable)?;
             write_record(env, &fresh).await.map_err(unavailable)?;
-            let retired = KeyRecord { status: KeyStatus::Rotated, valid_until_ms: Some(valid_until), rotated_to: Some(fresh.id.clone()), ..old };
+            let retired = KeyRecord {
+                status: KeyStatus::Rotated,
+                valid_until_ms: Some(valid_until),
+                rotated_to: Some(fresh.id.clone()),
+                ..old
+            };
             write_record(env, &retired).await.map_err(unavailable)?;
             forget(&id);
             audit_change("rotate", &id, &actor, request_id);

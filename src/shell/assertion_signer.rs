@@ -37,13 +37,21 @@ async fn load(env: &Env, config: &Config) -> Result<Signer, String> {
             let key = webcrypto::import_signing_key(active.alg.name(), &active.private_jwk)
                 .await
                 .map_err(|e| format!("cannot import the signing key: {e:?}"))?;
-            Ok(Signer { alg: active.alg.name(), kid: active.kid.clone(), key, public_jwks: assertion::public_jwks(&keys) })
+            Ok(Signer {
+                alg: active.alg.name(),
+                kid: active.kid.clone(),
+                key,
+                public_jwks: assertion::public_jwks(&keys),
+            })
         }
         Err(_) if config.environment == Environment::Development => {
             let (key, public_jwk) = webcrypto::generate_es256().await.map_err(|e| format!("{e:?}"))?;
             let kid = format!("ephemeral-{}", crate::random::request_id().map_err(|e| e.to_string())?);
-            console_warn!("{}", serde_json::json!({ "event": "assertion_key_ephemeral", "kid": kid,
-                "hint": "set the PORTCULLIS_ASSERTION_KEYS secret; this key lives only as long as the isolate" }));
+            console_warn!(
+                "{}",
+                serde_json::json!({ "event": "assertion_key_ephemeral", "kid": kid,
+                "hint": "set the PORTCULLIS_ASSERTION_KEYS secret; this key lives only as long as the isolate" })
+            );
             let mut published = public_jwk;
             published["kid"] = Value::from(kid.clone());
             published["alg"] = Value::from("ES256");

@@ -17,7 +17,13 @@ use std::cell::RefCell;
 use worker::{Context, Env};
 
 /// Authenticates a request for a route: public routes pass; others need a valid credential.
-pub async fn authenticate(env: &Env, ctx: &Context, config: &Config, route: &Route, head: &RequestHead) -> Result<Access, AuthnError> {
+pub async fn authenticate(
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    route: &Route,
+    head: &RequestHead,
+) -> Result<Access, AuthnError> {
     if let Some(pass) = public_pass(route) {
         return Ok(Access::Public(pass));
     }
@@ -57,7 +63,8 @@ async fn verify_jwt(env: &Env, config: &Config, token: &str) -> Result<Principal
     // Checked after precheck, so time, issuer and header rules apply to cached tokens as to new.
     let capacity = config.jwt.verified_cache_entries;
     let digest = token_digest(token);
-    let cached = VERIFIED.with(|cache| cache.borrow_mut().as_mut().and_then(|c| c.get(&digest, now_s, issuer_keys.generation)));
+    let cached =
+        VERIFIED.with(|cache| cache.borrow_mut().as_mut().and_then(|c| c.get(&digest, now_s, issuer_keys.generation)));
     if let Some(principal) = cached {
         return Ok(principal);
     }
@@ -66,7 +73,8 @@ async fn verify_jwt(env: &Env, config: &Config, token: &str) -> Result<Principal
         KeyLookup::Found(key) => (key, issuer_keys.generation),
         KeyLookup::Refused(error) => return Err(error.into()),
         KeyLookup::RefreshAndRetry => {
-            refreshed = jwks_cache::refresh_after_unknown_kid(pending.issuer, policy).await.ok_or(JwtError::UnknownKid)?;
+            refreshed =
+                jwks_cache::refresh_after_unknown_kid(pending.issuer, policy).await.ok_or(JwtError::UnknownKid)?;
             match pending.find_key(&refreshed.keys) {
                 KeyLookup::Found(key) => (key, refreshed.generation),
                 KeyLookup::RefreshAndRetry => return Err(JwtError::UnknownKid.into()),
@@ -87,7 +95,12 @@ async fn verify_jwt(env: &Env, config: &Config, token: &str) -> Result<Principal
     let principal = pending.into_principal(proof)?;
     if capacity > 0 {
         VERIFIED.with(|cache| {
-            cache.borrow_mut().get_or_insert_with(|| VerifiedCache::new(capacity)).insert(digest, principal.clone(), acceptable_until, generation)
+            cache.borrow_mut().get_or_insert_with(|| VerifiedCache::new(capacity)).insert(
+                digest,
+                principal.clone(),
+                acceptable_until,
+                generation,
+            )
         });
     }
     Ok(principal)

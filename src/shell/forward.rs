@@ -1,6 +1,7 @@
 //! Forwarding to the origin: streamed bodies both ways, a timeout on the response headers, and
 //! the header policy of [`crate::gateway::headers`].
 
+use super::http::{fetch_with_timeout, FetchFailure};
 use super::respond;
 use crate::assertion::ASSERTION_HEADER;
 use crate::authn::{Access, AuthMethod};
@@ -8,7 +9,6 @@ use crate::config::Config;
 use crate::error::ForwardError;
 use crate::gateway::headers::{self, ForwardedFor, HeaderList, REQUEST_ID};
 use crate::gateway::{ProxyRequest, RequestHead};
-use super::http::{fetch_with_timeout, FetchFailure};
 use worker::{Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// What the gateway adds to a forwarded exchange.

@@ -18,7 +18,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use worker::{console_error, console_warn, Cache, Delay, Env, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+use worker::{
+    console_error, console_warn, Cache, Delay, Env, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+};
 
 type Keys = Arc<KeySet>;
 
@@ -62,7 +64,9 @@ pub async fn keys_for(env: &Env, issuer: &Issuer, policy: &JwksCachePolicy) -> R
         KeySource::Inline(keys) => Ok(IssuerKeys { keys: Arc::clone(keys), generation: 0 }),
         KeySource::HmacSecret(name) => hmac_keys(env, name).map(|keys| IssuerKeys { keys, generation: 0 }),
         KeySource::JwksUrl(url) => {
-            let cached = ENTRIES.with(|e| e.borrow().get(url).map(|entry| (Arc::clone(&entry.keys), entry.fresh_until_ms, entry.generation)));
+            let cached = ENTRIES.with(|e| {
+                e.borrow().get(url).map(|entry| (Arc::clone(&entry.keys), entry.fresh_until_ms, entry.generation))
+            });
             if let Some((keys, fresh_until, generation)) = &cached {
                 if now_ms() < *fresh_until {
                     return Ok(IssuerKeys { keys: Arc::clone(keys), generation: *generation });
@@ -71,9 +75,14 @@ pub async fn keys_for(env: &Env, issuer: &Issuer, policy: &JwksCachePolicy) -> R
             match load(url, policy, false).await {
                 Ok(keys) => Ok(keys),
                 Err(reason) => {
-                    console_error!("{}", serde_json::json!({ "event": "jwks_fetch_failed", "jwks_url": url, "reason": reason }));
+                    console_error!(
+                        "{}",
+                        serde_json::json!({ "event": "jwks_fetch_failed", "jwks_url": url, "reason": reason })
+                    );
                     match cached {
-                        Some((keys, fresh_until, generation)) if now_ms() < fresh_until + policy.max_stale_s as f64 * 1000.0 => {
+                        Some((keys, fresh_until, generation))
+                            if now_ms() < fresh_until + policy.max_stale_s as f64 * 1000.0 =>
+                        {
                             console_warn!("{}", serde_json::json!({ "event": "jwks_serving_stale", "jwks_url": url }));
                             Ok(IssuerKeys { keys, generation })
                         }
@@ -159,7 +168,10 @@ fn store(url: &str, keys: &Keys, fresh_until_ms: f64) -> IssuerKeys {
 fn parse(url: &str, body: &[u8]) -> Result<Keys, String> {
     let (keys, ignored) = KeySet::from_jwks(body)?;
     for key in ignored {
-        console_warn!("{}", serde_json::json!({ "event": "jwks_key_ignored", "jwks_url": url, "kid": key.kid, "reason": key.reason }));
+        console_warn!(
+            "{}",
+            serde_json::json!({ "event": "jwks_key_ignored", "jwks_url": url, "kid": key.kid, "reason": key.reason })
+        );
     }
     Ok(Arc::new(keys))
 }

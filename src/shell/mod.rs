@@ -15,8 +15,8 @@ mod rate_limiter;
 mod respond;
 mod webcrypto;
 
-use crate::audit::{self, AuditEvent, Decision};
 use crate::assertion::AssertionInput;
+use crate::audit::{self, AuditEvent, Decision};
 use crate::authn::Access;
 use crate::authz;
 use crate::config::Config;
@@ -68,11 +68,7 @@ impl<'a> AuditContext<'a> {
 }
 
 fn request_head(req: &Request) -> RequestHead {
-    RequestHead {
-        method: req.inner().method(),
-        url: req.inner().url(),
-        headers: req.headers().entries().collect(),
-    }
+    RequestHead { method: req.inner().method(), url: req.inner().url(), headers: req.headers().entries().collect() }
 }
 
 /// The Worker's fetch handler.
@@ -98,7 +94,14 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     handle(req, &env, &ctx, config, &head, &audit).await
 }
 
-async fn handle(req: Request, env: &Env, ctx: &Context, config: &Config, head: &RequestHead, audit: &AuditContext<'_>) -> Result<Response> {
+async fn handle(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    head: &RequestHead,
+    audit: &AuditContext<'_>,
+) -> Result<Response> {
     let request_id = audit.request_id;
     let security = &config.security_headers;
     let proxy = match gateway::admit(config, head) {
@@ -157,25 +160,46 @@ async fn handle(req: Request, env: &Env, ctx: &Context, config: &Config, head: &
             rate_limit::Verdict::Unavailable(reason) => match route.rate_limits.failure {
                 FailureMode::Closed => {
                     let failure = Failure::Unavailable;
-                    audit.log(Some(route), Decision::Deny, format!("rate_limiter_unavailable: {reason}"), Some(&access), 503);
+                    audit.log(
+                        Some(route),
+                        Decision::Deny,
+                        format!("rate_limiter_unavailable: {reason}"),
+                        Some(&access),
+                        503,
+                    );
                     return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
                 }
-                FailureMode::Open => allowed_reason = format!("{allowed_reason}; rate limiter unavailable ({reason}), failed open"),
+                FailureMode::Open => {
+                    allowed_reason = format!("{allowed_reason}; rate limiter unavailable ({reason}), failed open")
+                }
             },
         }
     }
     let assertion = match &access {
         Access::Public(_) => None,
-        Access::Authenticated(principal) => match sign_assertion(env, config, &proxy, head, principal, request_id).await {
-            Some(assertion) => Some(assertion),
-            None => {
-                let failure = Failure::Unavailable;
-                audit.log(Some(route), Decision::Deny, "assertion_unavailable".into(), Some(&access), failure.reply().status);
-                return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
+        Access::Authenticated(principal) => {
+            match sign_assertion(env, config, &proxy, head, principal, request_id).await {
+                Some(assertion) => Some(assertion),
+                None => {
+                    let failure = Failure::Unavailable;
+                    audit.log(
+                        Some(route),
+                        Decision::Deny,
+                        "assertion_unavailable".into(),
+                        Some(&access),
+                        failure.reply().status,
+                    );
+                    return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
+                }
             }
-        },
+        }
     };
-    let additions = forward::Additions { access: &access, assertion: assertion.as_deref(), response_headers: &limit_headers, request_id };
+    let additions = forward::Additions {
+        access: &access,
+        assertion: assertion.as_deref(),
+        response_headers: &limit_headers,
+        request_id,
+    };
     match forward::forward(&req, head, config, &proxy, additions).await {
         Ok(response) => {
             audit.log(Some(route), Decision::Allow, allowed_reason, Some(&access), response.status_code());

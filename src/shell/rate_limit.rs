@@ -67,7 +67,13 @@ async fn with_deadline<F: std::future::Future>(future: F, timeout_ms: u64) -> Re
 }
 
 /// Checks every rule of the route for this request.
-pub async fn enforce(env: &Env, config: &Config, route: &Route, principal: Option<&Principal>, client_ip: Option<&str>) -> Verdict {
+pub async fn enforce(
+    env: &Env,
+    config: &Config,
+    route: &Route,
+    principal: Option<&Principal>,
+    client_ip: Option<&str>,
+) -> Verdict {
     let mut policies = Vec::new();
     let mut states = Vec::new();
     for rule in &route.rate_limits.rules {
@@ -78,8 +84,15 @@ pub async fn enforce(env: &Env, config: &Config, route: &Route, principal: Optio
         let refused_until = REFUSED_UNTIL.with(|r| r.borrow().get(&counter).copied()).filter(|until| now < *until);
         if let Some(until) = refused_until {
             let retry_after_s = ((until - now) / 1000.0).ceil().max(1.0) as u64;
-            let headers = limited_headers(&policies, Some(retry_after_s), format!("\"{}\";r=0;t={retry_after_s}", rule.id.as_str()));
-            return Verdict::Limited(Failure::RateLimited { rule: rule.id.as_str().to_owned(), retry_after_s: Some(retry_after_s) }, headers);
+            let headers = limited_headers(
+                &policies,
+                Some(retry_after_s),
+                format!("\"{}\";r=0;t={retry_after_s}", rule.id.as_str()),
+            );
+            return Verdict::Limited(
+                Failure::RateLimited { rule: rule.id.as_str().to_owned(), retry_after_s: Some(retry_after_s) },
+                headers,
+            );
         }
         let check = CheckRequest { counter: counter.clone(), quota, cost: 1 };
         let decision = match ask(env, config, &counter, &check).await {
@@ -101,7 +114,10 @@ pub async fn enforce(env: &Env, config: &Config, route: &Route, principal: Optio
                 });
             }
             let headers = limited_headers(&policies, retry_after_s, states.join(", "));
-            return Verdict::Limited(Failure::RateLimited { rule: rule.id.as_str().to_owned(), retry_after_s }, headers);
+            return Verdict::Limited(
+                Failure::RateLimited { rule: rule.id.as_str().to_owned(), retry_after_s },
+                headers,
+            );
         }
     }
     let mut headers = HeaderList::new();

@@ -103,7 +103,12 @@ async fn verification_key(alg: Alg, key: &VerificationKey) -> Result<CryptoKey, 
 pub async fn verify(alg: Alg, key: &VerificationKey, signing_input: &[u8], signature: &[u8]) -> Result<bool, JsValue> {
     let crypto_key = verification_key(alg, key).await?;
     let (_, verify_params) = parameters(alg)?;
-    let promise = subtle()?.verify_with_object_and_u8_array_and_u8_array(&verify_params, &crypto_key, signature, signing_input)?;
+    let promise = subtle()?.verify_with_object_and_u8_array_and_u8_array(
+        &verify_params,
+        &crypto_key,
+        signature,
+        signing_input,
+    )?;
     Ok(JsFuture::from(promise).await?.as_bool().unwrap_or(false))
 }
 

@@ -52,7 +52,9 @@ fn is_base62(text: &str) -> bool {
 /// 16 characters, starting with a letter.
 pub fn valid_prefix(prefix: &str) -> bool {
     prefix.len() <= 16
-        && prefix.split('_').all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && prefix
+            .split('_')
+            .all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
         && prefix.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
 }
 
@@ -143,11 +145,11 @@ mod tests {
             String::from_utf8(bytes).unwrap()
         };
         let cases: Vec<(String, FormatError)> = vec![
-            (flip(key.len() - 10), FormatError::BadChecksum),          // a typo in the secret
-            (flip(10), FormatError::BadChecksum),                      // a typo in the id
-            (flip(key.len() - 1), FormatError::BadChecksum),           // a typo in the checksum
+            (flip(key.len() - 10), FormatError::BadChecksum), // a typo in the secret
+            (flip(10), FormatError::BadChecksum),             // a typo in the id
+            (flip(key.len() - 1), FormatError::BadChecksum),  // a typo in the checksum
             (key[..key.len() - 1].to_owned(), FormatError::Malformed), // truncated
-            (format!("{key}x"), FormatError::Malformed),               // extended
+            (format!("{key}x"), FormatError::Malformed),      // extended
             (key.replacen("pk_test", "pk_live", 1), FormatError::WrongPrefix),
             (key.replace('_', "-"), FormatError::Malformed),
             ("pk_test_short_key".to_owned(), FormatError::Malformed),

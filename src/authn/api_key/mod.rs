@@ -55,9 +55,16 @@ impl ApiKeyConfig {
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
         if !format::valid_prefix(&self.prefix) {
-            problems.push(("prefix".into(), format!("{:?}: lower-case words joined by _, at most 16 characters", self.prefix)));
+            problems.push((
+                "prefix".into(),
+                format!("{:?}: lower-case words joined by _, at most 16 characters", self.prefix),
+            ));
         }
-        if self.header.as_deref().is_some_and(|h| h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')) {
+        if self
+            .header
+            .as_deref()
+            .is_some_and(|h| h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
             problems.push(("header".into(), "a header name".into()));
         }
         if self.cache_ttl_s > 300 {
@@ -202,7 +209,9 @@ pub fn verify(
     }
     match record.status {
         KeyStatus::Revoked => return Err(ApiKeyError::Revoked),
-        KeyStatus::Rotated if record.valid_until_ms.is_none_or(|until| now_ms >= until) => return Err(ApiKeyError::RotatedOut),
+        KeyStatus::Rotated if record.valid_until_ms.is_none_or(|until| now_ms >= until) => {
+            return Err(ApiKeyError::RotatedOut)
+        }
         _ => {}
     }
     if record.expires_at_ms.is_some_and(|at| now_ms >= at) {
@@ -261,7 +270,8 @@ impl CreateRequest {
         if !text_ok(&self.owner, 256) {
             problems.push(("owner".into(), "1 to 256 characters, no control characters".into()));
         }
-        for (field, value, max) in [("name", &self.name, 256), ("tenant", &self.tenant, 128), ("tier", &self.tier, 64)] {
+        for (field, value, max) in [("name", &self.name, 256), ("tenant", &self.tenant, 128), ("tier", &self.tier, 64)]
+        {
             if value.as_deref().is_some_and(|v| !text_ok(v, max)) {
                 problems.push((field.into(), format!("1 to {max} characters, no control characters")));
             }
@@ -342,7 +352,11 @@ mod tests {
             let secret = if *name == "wrong secret" { "wrong" } else { "right" };
             assert_eq!(verify(&pepper(), &key("id1", secret), record, *revoked_at, *now), *expected, "{name}");
         }
-        assert_eq!(verify(&pepper(), &key("id2", "right"), &active, None, 2_000), Err(ApiKeyError::WrongSecret), "record of another id");
+        assert_eq!(
+            verify(&pepper(), &key("id2", "right"), &active, None, 2_000),
+            Err(ApiKeyError::WrongSecret),
+            "record of another id"
+        );
     }
 
     #[test]
@@ -360,7 +374,10 @@ mod tests {
     #[test]
     fn create_requests_are_validated() {
         let parse = |json: &str| serde_json::from_str::<CreateRequest>(json);
-        assert!(parse(r#"{"owner":"a","scopes":["orders:read"],"expires_in_s":60}"#).unwrap().problems(86_400).is_empty());
+        assert!(parse(r#"{"owner":"a","scopes":["orders:read"],"expires_in_s":60}"#)
+            .unwrap()
+            .problems(86_400)
+            .is_empty());
         assert!(parse(r#"{"owner":"a","extra":1}"#).is_err(), "unknown fields are refused");
         assert!(parse(r#"{"scopes":[]}"#).is_err(), "owner is required");
         let bad = parse(r#"{"owner":"","tenant":"a\nb","scopes":["has space","ok"],"expires_in_s":0}"#).unwrap();

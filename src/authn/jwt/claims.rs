@@ -38,7 +38,8 @@ pub fn check(issuer: &Issuer, claims: &Map<String, Value>, now_s: i64) -> Result
     let audience_ok = match claims.get("aud") {
         Some(Value::String(aud)) => issuer.audiences.contains(aud),
         Some(Value::Array(auds)) => {
-            auds.iter().all(Value::is_string) && auds.iter().filter_map(Value::as_str).any(|a| issuer.audiences.iter().any(|ok| ok == a))
+            auds.iter().all(Value::is_string)
+                && auds.iter().filter_map(Value::as_str).any(|a| issuer.audiences.iter().any(|ok| ok == a))
         }
         _ => false,
     };

@@ -196,7 +196,9 @@ fn parse_issuer(path: &str, raw: RawIssuer, environment: Environment, problems: 
             None
         }
         (Some(jwks_url), _, _) => match url::Url::parse(&jwks_url) {
-            Ok(url) if url.scheme() == "https" || environment == Environment::Development => Some(KeySource::JwksUrl(jwks_url)),
+            Ok(url) if url.scheme() == "https" || environment == Environment::Development => {
+                Some(KeySource::JwksUrl(jwks_url))
+            }
             Ok(_) => {
                 problem("jwks_url", format!("{jwks_url:?} must be an https URL in production"));
                 None
@@ -287,7 +289,10 @@ impl JwtConfig {
             }
         }
         let cache = &raw.jwks_cache;
-        if cache.min_ttl_s > cache.max_ttl_s || cache.default_ttl_s < cache.min_ttl_s || cache.default_ttl_s > cache.max_ttl_s {
+        if cache.min_ttl_s > cache.max_ttl_s
+            || cache.default_ttl_s < cache.min_ttl_s
+            || cache.default_ttl_s > cache.max_ttl_s
+        {
             problems.push(("jwks_cache".into(), "need min_ttl_s <= default_ttl_s <= max_ttl_s".into()));
         }
         if raw.verified_cache_entries.is_some_and(|n| n > 1_000_000) {

@@ -33,7 +33,8 @@ pub mod native {
     pub type Ed25519 = ed25519_compact::PublicKey;
 
     pub(super) fn rsa(n: &[u8], e: &[u8]) -> Result<Rsa, String> {
-        rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(n), rsa::BigUint::from_bytes_be(e)).map_err(|e| format!("invalid RSA key: {e}"))
+        rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(n), rsa::BigUint::from_bytes_be(e))
+            .map_err(|e| format!("invalid RSA key: {e}"))
     }
 
     pub(super) fn p256(point: &[u8]) -> Result<P256, String> {
@@ -246,8 +247,8 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, String> {
 /// small prime `p`. A random modulus fails that for about ten of the primes below 168.
 fn is_roca_fingerprint(modulus: &[u8]) -> bool {
     const PRIMES: [u32; 38] = [
-        3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113,
-        127, 131, 137, 139, 149, 151, 157, 163, 167,
+        3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107,
+        109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
     ];
     PRIMES.iter().all(|&p| {
         let residue = modulus.iter().fold(0u32, |r, &b| (r * 256 + u32::from(b)) % p);

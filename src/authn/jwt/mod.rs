@@ -169,7 +169,11 @@ impl<'c, 't> PendingJwt<'c, 't> {
     }
 
     /// Step 5b with a synchronous verifier: the prechecks, then `verify`.
-    fn verify_with(&self, key: &VerificationKey, verify: fn(Alg, &VerificationKey, &[u8], &[u8]) -> bool) -> Result<VerifiedSignature, JwtError> {
+    fn verify_with(
+        &self,
+        key: &VerificationKey,
+        verify: fn(Alg, &VerificationKey, &[u8], &[u8]) -> bool,
+    ) -> Result<VerifiedSignature, JwtError> {
         self.precheck_signature(key)?;
         if verify(self.alg, key, self.signing_input(), self.signature()) {
             Ok(VerifiedSignature::new())
@@ -193,8 +197,14 @@ impl<'c, 't> PendingJwt<'c, 't> {
     pub fn into_principal(self, _proof: VerifiedSignature) -> Result<Principal, JwtError> {
         let names = &self.issuer.claims;
         let identity = claims::map_identity(names, self.token.claims())?;
-        let tier = names.tier.as_deref().and_then(|name| claims::lookup(self.token.claims(), name)).and_then(serde_json::Value::as_str);
+        let tier = names
+            .tier
+            .as_deref()
+            .and_then(|name| claims::lookup(self.token.claims(), name))
+            .and_then(serde_json::Value::as_str);
         let tier = tier.map(str::to_owned);
-        Ok(Principal::new(identity, AuthMethod::Jwt, Some(self.issuer.issuer.clone())).with_tier(tier).with_claims(self.token.into_claims()))
+        Ok(Principal::new(identity, AuthMethod::Jwt, Some(self.issuer.issuer.clone()))
+            .with_tier(tier)
+            .with_claims(self.token.into_claims()))
     }
 }

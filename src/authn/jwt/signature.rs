@@ -123,7 +123,6 @@ impl Alg {
             _ => None,
         }
     }
-
 }
 
 impl fmt::Display for Alg {
@@ -177,14 +176,14 @@ pub fn precheck(alg: Alg, key: &VerificationKey, signature: &[u8]) -> Result<(),
 
 /// The order n of the P-256 group (SEC 2 §2.4.2), big-endian.
 const P256_ORDER: [u8; 32] = [
-    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7,
-    0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa,
+    0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 ];
 /// The order n of the P-384 group (SEC 2 §2.5.1), big-endian.
 const P384_ORDER: [u8; 48] = [
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81, 0xf4, 0x37, 0x2d, 0xdf, 0x58, 0x1a, 0x0d, 0xb2, 0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec,
-    0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81, 0xf4, 0x37, 0x2d, 0xdf, 0x58, 0x1a, 0x0d, 0xb2, 0x48, 0xb0,
+    0xa7, 0x7a, 0xec, 0xec, 0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
 ];
 
 /// Whether an `r || s` signature (length already checked) has both scalars in `[1, n-1]`.
@@ -218,77 +217,82 @@ pub use native::{verify_rust, Es384, Es384Signature};
 /// The pure-Rust asymmetric algorithms, on the host only (see Cargo.toml).
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
-use super::{verify_hmac, verify_with, Alg, KeyMaterial, VerificationKey};
-use jwt_compact::alg::{Ed25519, Es256, Rsa};
-use jwt_compact::{Algorithm, AlgorithmSignature};
-use std::borrow::Cow;
+    use super::{verify_hmac, verify_with, Alg, KeyMaterial, VerificationKey};
+    use jwt_compact::alg::{Ed25519, Es256, Rsa};
+    use jwt_compact::{Algorithm, AlgorithmSignature};
+    use std::borrow::Cow;
 
-fn rsa(alg: Alg) -> Option<Rsa> {
-    Some(match alg {
-        Alg::Rs256 => Rsa::rs256(),
-        Alg::Rs384 => Rsa::rs384(),
-        Alg::Rs512 => Rsa::rs512(),
-        Alg::Ps256 => Rsa::ps256(),
-        Alg::Ps384 => Rsa::ps384(),
-        Alg::Ps512 => Rsa::ps512(),
-        _ => return None,
-    })
-}
-
-/// ES384 for jwt-compact, which has no P-384 algorithm of its own.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Es384;
-
-/// An ES384 signature (`r || s`, 96 bytes).
-#[derive(Debug, Clone)]
-pub struct Es384Signature(p384::ecdsa::Signature);
-
-impl AlgorithmSignature for Es384Signature {
-    const LENGTH: Option<std::num::NonZeroUsize> = std::num::NonZeroUsize::new(96);
-
-    fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
-        p384::ecdsa::Signature::from_slice(slice).map(Self).map_err(|e| anyhow::anyhow!(e))
+    fn rsa(alg: Alg) -> Option<Rsa> {
+        Some(match alg {
+            Alg::Rs256 => Rsa::rs256(),
+            Alg::Rs384 => Rsa::rs384(),
+            Alg::Rs512 => Rsa::rs512(),
+            Alg::Ps256 => Rsa::ps256(),
+            Alg::Ps384 => Rsa::ps384(),
+            Alg::Ps512 => Rsa::ps512(),
+            _ => return None,
+        })
     }
 
-    fn as_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.0.to_bytes().to_vec())
-    }
-}
+    /// ES384 for jwt-compact, which has no P-384 algorithm of its own.
+    #[derive(Debug, Default, Clone, Copy)]
+    pub struct Es384;
 
-impl Algorithm for Es384 {
-    type SigningKey = p384::ecdsa::SigningKey;
-    type VerifyingKey = p384::ecdsa::VerifyingKey;
-    type Signature = Es384Signature;
+    /// An ES384 signature (`r || s`, 96 bytes).
+    #[derive(Debug, Clone)]
+    pub struct Es384Signature(p384::ecdsa::Signature);
 
-    fn name(&self) -> Cow<'static, str> {
-        Cow::Borrowed("ES384")
+    impl AlgorithmSignature for Es384Signature {
+        const LENGTH: Option<std::num::NonZeroUsize> = std::num::NonZeroUsize::new(96);
+
+        fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
+            p384::ecdsa::Signature::from_slice(slice).map(Self).map_err(|e| anyhow::anyhow!(e))
+        }
+
+        fn as_bytes(&self) -> Cow<'_, [u8]> {
+            Cow::Owned(self.0.to_bytes().to_vec())
+        }
     }
 
-    fn sign(&self, signing_key: &Self::SigningKey, message: &[u8]) -> Self::Signature {
-        use p384::ecdsa::signature::Signer;
-        Es384Signature(signing_key.sign(message))
+    impl Algorithm for Es384 {
+        type SigningKey = p384::ecdsa::SigningKey;
+        type VerifyingKey = p384::ecdsa::VerifyingKey;
+        type Signature = Es384Signature;
+
+        fn name(&self) -> Cow<'static, str> {
+            Cow::Borrowed("ES384")
+        }
+
+        fn sign(&self, signing_key: &Self::SigningKey, message: &[u8]) -> Self::Signature {
+            use p384::ecdsa::signature::Signer;
+            Es384Signature(signing_key.sign(message))
+        }
+
+        fn verify_signature(
+            &self,
+            signature: &Self::Signature,
+            verifying_key: &Self::VerifyingKey,
+            message: &[u8],
+        ) -> bool {
+            use p384::ecdsa::signature::Verifier;
+            verifying_key.verify(message, &signature.0).is_ok()
+        }
     }
 
-    fn verify_signature(&self, signature: &Self::Signature, verifying_key: &Self::VerifyingKey, message: &[u8]) -> bool {
-        use p384::ecdsa::signature::Verifier;
-        verifying_key.verify(message, &signature.0).is_ok()
+    /// Verifies a signature in pure Rust with jwt-compact's algorithms. Call [`super::precheck`] first.
+    pub fn verify_rust(alg: Alg, key: &VerificationKey, signing_input: &[u8], signature: &[u8]) -> bool {
+        match (&key.material, alg) {
+            (KeyMaterial::Rsa(public, _), _) => match rsa(alg) {
+                Some(rsa_alg) => verify_with(&rsa_alg, public, signing_input, signature),
+                None => false,
+            },
+            (KeyMaterial::P256(public), Alg::Es256) => verify_with(&Es256, public, signing_input, signature),
+            (KeyMaterial::P384(public), Alg::Es384) => verify_with(&Es384, public, signing_input, signature),
+            (KeyMaterial::Ed25519(public), Alg::EdDsa) => verify_with(&Ed25519, public, signing_input, signature),
+            (KeyMaterial::Hmac(_), _) => verify_hmac(alg, key, signing_input, signature),
+            _ => false,
+        }
     }
-}
-
-/// Verifies a signature in pure Rust with jwt-compact's algorithms. Call [`super::precheck`] first.
-pub fn verify_rust(alg: Alg, key: &VerificationKey, signing_input: &[u8], signature: &[u8]) -> bool {
-    match (&key.material, alg) {
-        (KeyMaterial::Rsa(public, _), _) => match rsa(alg) {
-            Some(rsa_alg) => verify_with(&rsa_alg, public, signing_input, signature),
-            None => false,
-        },
-        (KeyMaterial::P256(public), Alg::Es256) => verify_with(&Es256, public, signing_input, signature),
-        (KeyMaterial::P384(public), Alg::Es384) => verify_with(&Es384, public, signing_input, signature),
-        (KeyMaterial::Ed25519(public), Alg::EdDsa) => verify_with(&Ed25519, public, signing_input, signature),
-        (KeyMaterial::Hmac(_), _) => verify_hmac(alg, key, signing_input, signature),
-        _ => false,
-    }
-}
 }
 
 /// Proof that a token's signature verified. Only the signature backends construct one.

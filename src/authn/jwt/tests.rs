@@ -122,7 +122,9 @@ fn verify(config: &JwtConfig, token: &str) -> Result<crate::authn::Principal, Jw
     let pending = precheck(config, token, NOW)?;
     let keys = match &pending.issuer.key_source {
         KeySource::Inline(keys) => KeySet::clone(keys),
-        KeySource::HmacSecret(_) => KeySet::new(vec![VerificationKey::hmac(SecretBytes::new(HMAC_SECRET.to_vec())).unwrap()]),
+        KeySource::HmacSecret(_) => {
+            KeySet::new(vec![VerificationKey::hmac(SecretBytes::new(HMAC_SECRET.to_vec())).unwrap()])
+        }
         KeySource::JwksUrl(_) => unreachable!("tests use inline keys"),
     };
     let key = match pending.find_key(&keys) {
@@ -199,68 +201,262 @@ fn refusal_table() {
     let header = |h: Value| sign_raw("ES256", &h, &claims().to_string());
     let es = |c: Value| token("ES256", &c);
     let rsa_public = test_keys().rsa.to_public_key();
-    let ec_point = [&[4u8][..], &URL_SAFE_NO_PAD.decode(EC_X).unwrap(), &URL_SAFE_NO_PAD.decode(EC_Y).unwrap()].concat();
+    let ec_point =
+        [&[4u8][..], &URL_SAFE_NO_PAD.decode(EC_X).unwrap(), &URL_SAFE_NO_PAD.decode(EC_Y).unwrap()].concat();
     let order_n = hex_to_bytes("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
     let sig_with = |r: &[u8], s: &[u8]| {
         let input = valid.rsplit_once('.').unwrap().0;
         format!("{input}.{}", b64([r, s].concat()))
     };
-    let one = { let mut v = vec![0u8; 32]; v[31] = 1; v };
+    let one = {
+        let mut v = vec![0u8; 32];
+        v[31] = 1;
+        v
+    };
 
     let cases: Vec<(&str, &JwtConfig, String, JwtError)> = vec![
-        ("tampered payload", &config, tamper_segment(&valid, 1, |b| { let i = b.iter().position(|c| *c == b'1').unwrap(); b[i] = b'2'; }), JwtError::BadSignature),
-        ("tampered header (kid)", &config, tamper_segment(&valid, 0, |b| { let s = String::from_utf8(b.clone()).unwrap().replace("\"JWT\"", "\"jwt\""); *b = s.into_bytes(); }), JwtError::BadSignature),
+        (
+            "tampered payload",
+            &config,
+            tamper_segment(&valid, 1, |b| {
+                let i = b.iter().position(|c| *c == b'1').unwrap();
+                b[i] = b'2';
+            }),
+            JwtError::BadSignature,
+        ),
+        (
+            "tampered header (kid)",
+            &config,
+            tamper_segment(&valid, 0, |b| {
+                let s = String::from_utf8(b.clone()).unwrap().replace("\"JWT\"", "\"jwt\"");
+                *b = s.into_bytes();
+            }),
+            JwtError::BadSignature,
+        ),
         ("tampered signature", &config, tamper_segment(&valid, 2, |b| b[10] ^= 1), JwtError::BadSignature),
-        ("signature from another key", &config, format!("{}.{}", valid.rsplit_once('.').unwrap().0, token("ES256", &with_claims(|c| c["sub"] = json!("x"))).rsplit('.').next().unwrap()), JwtError::BadSignature),
-        ("alg none", &config, sign_raw("none", &json!({ "alg": "none" }), &claims().to_string()), JwtError::AlgorithmNotAllowed),
-        ("alg None", &config, sign_raw("none", &json!({ "alg": "None" }), &claims().to_string()), JwtError::AlgorithmNotAllowed),
-        ("HS256 with the RSA public key as secret", &config, confused_token(&rsa_public.n().to_bytes_be()), JwtError::AlgorithmNotAllowed),
+        (
+            "signature from another key",
+            &config,
+            format!(
+                "{}.{}",
+                valid.rsplit_once('.').unwrap().0,
+                token("ES256", &with_claims(|c| c["sub"] = json!("x"))).rsplit('.').next().unwrap()
+            ),
+            JwtError::BadSignature,
+        ),
+        (
+            "alg none",
+            &config,
+            sign_raw("none", &json!({ "alg": "none" }), &claims().to_string()),
+            JwtError::AlgorithmNotAllowed,
+        ),
+        (
+            "alg None",
+            &config,
+            sign_raw("none", &json!({ "alg": "None" }), &claims().to_string()),
+            JwtError::AlgorithmNotAllowed,
+        ),
+        (
+            "HS256 with the RSA public key as secret",
+            &config,
+            confused_token(&rsa_public.n().to_bytes_be()),
+            JwtError::AlgorithmNotAllowed,
+        ),
         ("HS256 with the EC public key as secret", &config, confused_token(&ec_point), JwtError::AlgorithmNotAllowed),
         ("alg not on the issuer's list", &rs256_only, valid.clone(), JwtError::AlgorithmNotAllowed),
         ("unknown alg", &config, header(json!({ "alg": "ES999", "kid": "ec" })), JwtError::AlgorithmNotAllowed),
-        ("embedded jwk", &config, header(json!({ "alg": "ES256", "kid": "ec", "jwk": { "kty": "EC" } })), JwtError::ForbiddenHeader("jwk")),
-        ("jku", &config, header(json!({ "alg": "ES256", "kid": "ec", "jku": "https://evil.example/jwks" })), JwtError::ForbiddenHeader("jku")),
-        ("x5u", &config, header(json!({ "alg": "ES256", "kid": "ec", "x5u": "https://evil.example/cert" })), JwtError::ForbiddenHeader("x5u")),
-        ("x5c", &config, header(json!({ "alg": "ES256", "kid": "ec", "x5c": ["MII"] })), JwtError::ForbiddenHeader("x5c")),
-        ("crit", &config, header(json!({ "alg": "ES256", "kid": "ec", "crit": ["exp"], "exp": 1 })), JwtError::UnsupportedCritical),
-        ("b64 false", &config, header(json!({ "alg": "ES256", "kid": "ec", "b64": false, "crit": ["b64"] })), JwtError::UnsupportedCritical),
-        ("duplicate claim", &config, sign_raw("ES256", &json!({ "alg": "ES256", "kid": "ec" }), &format!("{{\"iss\":\"https://evil.example/\",{}", &claims().to_string()[1..])), JwtError::Malformed),
-        ("duplicate header member", &config, with_header_text(r#"{"alg":"none","alg":"ES256","kid":"ec"}"#, &valid), JwtError::Malformed),
+        (
+            "embedded jwk",
+            &config,
+            header(json!({ "alg": "ES256", "kid": "ec", "jwk": { "kty": "EC" } })),
+            JwtError::ForbiddenHeader("jwk"),
+        ),
+        (
+            "jku",
+            &config,
+            header(json!({ "alg": "ES256", "kid": "ec", "jku": "https://evil.example/jwks" })),
+            JwtError::ForbiddenHeader("jku"),
+        ),
+        (
+            "x5u",
+            &config,
+            header(json!({ "alg": "ES256", "kid": "ec", "x5u": "https://evil.example/cert" })),
+            JwtError::ForbiddenHeader("x5u"),
+        ),
+        (
+            "x5c",
+            &config,
+            header(json!({ "alg": "ES256", "kid": "ec", "x5c": ["MII"] })),
+            JwtError::ForbiddenHeader("x5c"),
+        ),
+        (
+            "crit",
+            &config,
+            header(json!({ "alg": "ES256", "kid": "ec", "crit": ["exp"], "exp": 1 })),
+            JwtError::UnsupportedCritical,
+        ),
+        (
+            "b64 false",
+            &config,
+            header(json!({ "alg": "ES256", "kid": "ec", "b64": false, "crit": ["b64"] })),
+            JwtError::UnsupportedCritical,
+        ),
+        (
+            "duplicate claim",
+            &config,
+            sign_raw(
+                "ES256",
+                &json!({ "alg": "ES256", "kid": "ec" }),
+                &format!("{{\"iss\":\"https://evil.example/\",{}", &claims().to_string()[1..]),
+            ),
+            JwtError::Malformed,
+        ),
+        (
+            "duplicate header member",
+            &config,
+            with_header_text(r#"{"alg":"none","alg":"ES256","kid":"ec"}"#, &valid),
+            JwtError::Malformed,
+        ),
         ("non-string kid", &config, header(json!({ "alg": "ES256", "kid": 7 })), JwtError::Malformed),
         ("typ mismatch", &typed, valid.clone(), JwtError::TypeMismatch),
         ("typ missing", &typed, header(json!({ "alg": "ES256", "kid": "ec" })), JwtError::TypeMismatch),
         ("expired", &config, es(with_claims(|c| c["exp"] = json!(NOW - 31))), JwtError::Expired),
-        ("expired exactly at exp + leeway", &config, es(with_claims(|c| c["exp"] = json!(NOW - 30))), JwtError::Expired),
+        (
+            "expired exactly at exp + leeway",
+            &config,
+            es(with_claims(|c| c["exp"] = json!(NOW - 30))),
+            JwtError::Expired,
+        ),
         ("not yet valid", &config, es(with_claims(|c| c["nbf"] = json!(NOW + 31))), JwtError::NotYetValid),
         ("issued in the future", &config, es(with_claims(|c| c["iat"] = json!(NOW + 31))), JwtError::IssuedInFuture),
-        ("no exp", &config, es(with_claims(|c| { c.as_object_mut().unwrap().remove("exp"); })), JwtError::MissingClaim("exp".into())),
+        (
+            "no exp",
+            &config,
+            es(with_claims(|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            })),
+            JwtError::MissingClaim("exp".into()),
+        ),
         ("exp as a string", &config, es(with_claims(|c| c["exp"] = json!("1800000300"))), JwtError::Malformed),
-        ("unknown issuer", &config, es(with_claims(|c| c["iss"] = json!("https://evil.example/"))), JwtError::UnknownIssuer),
-        ("issuer differs by a slash", &config, es(with_claims(|c| c["iss"] = json!("https://idp.example.com"))), JwtError::UnknownIssuer),
-        ("no issuer", &config, es(with_claims(|c| { c.as_object_mut().unwrap().remove("iss"); })), JwtError::UnknownIssuer),
-        ("wrong audience", &config, es(with_claims(|c| c["aud"] = json!("api://elsewhere"))), JwtError::AudienceMismatch),
-        ("no audience", &config, es(with_claims(|c| { c.as_object_mut().unwrap().remove("aud"); })), JwtError::AudienceMismatch),
-        ("audience list with a non-string", &config, es(with_claims(|c| c["aud"] = json!([AUDIENCE, 7]))), JwtError::AudienceMismatch),
-        ("no subject", &config, es(with_claims(|c| { c.as_object_mut().unwrap().remove("sub"); })), JwtError::MissingClaim("sub".into())),
+        (
+            "unknown issuer",
+            &config,
+            es(with_claims(|c| c["iss"] = json!("https://evil.example/"))),
+            JwtError::UnknownIssuer,
+        ),
+        (
+            "issuer differs by a slash",
+            &config,
+            es(with_claims(|c| c["iss"] = json!("https://idp.example.com"))),
+            JwtError::UnknownIssuer,
+        ),
+        (
+            "no issuer",
+            &config,
+            es(with_claims(|c| {
+                c.as_object_mut().unwrap().remove("iss");
+            })),
+            JwtError::UnknownIssuer,
+        ),
+        (
+            "wrong audience",
+            &config,
+            es(with_claims(|c| c["aud"] = json!("api://elsewhere"))),
+            JwtError::AudienceMismatch,
+        ),
+        (
+            "no audience",
+            &config,
+            es(with_claims(|c| {
+                c.as_object_mut().unwrap().remove("aud");
+            })),
+            JwtError::AudienceMismatch,
+        ),
+        (
+            "audience list with a non-string",
+            &config,
+            es(with_claims(|c| c["aud"] = json!([AUDIENCE, 7]))),
+            JwtError::AudienceMismatch,
+        ),
+        (
+            "no subject",
+            &config,
+            es(with_claims(|c| {
+                c.as_object_mut().unwrap().remove("sub");
+            })),
+            JwtError::MissingClaim("sub".into()),
+        ),
         ("empty subject", &config, es(with_claims(|c| c["sub"] = json!(""))), JwtError::MissingClaim("sub".into())),
-        ("required claim missing", &needs_email_verified, valid.clone(), JwtError::MissingClaim("email_verified".into())),
+        (
+            "required claim missing",
+            &needs_email_verified,
+            valid.clone(),
+            JwtError::MissingClaim("email_verified".into()),
+        ),
         ("unknown kid", &config, header(json!({ "alg": "ES256", "kid": "rotated-away" })), JwtError::UnknownKid),
-        ("kid of another key type", &config, header(json!({ "alg": "ES256", "kid": "rsa" })), JwtError::KeyTypeMismatch),
+        (
+            "kid of another key type",
+            &config,
+            header(json!({ "alg": "ES256", "kid": "rsa" })),
+            JwtError::KeyTypeMismatch,
+        ),
         ("no kid, several candidate keys", &twin_keys, header(json!({ "alg": "ES256" })), JwtError::AmbiguousKey),
-        ("ECDSA r = 0", &config, sig_with(&[0; 32], &one), JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange)),
-        ("ECDSA s = 0", &config, sig_with(&one, &[0; 32]), JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange)),
-        ("ECDSA s = n", &config, sig_with(&one, &order_n), JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange)),
-        ("ECDSA r = n", &config, sig_with(&order_n, &one), JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange)),
-        ("ECDSA DER-encoded signature", &config, format!("{}.{}", valid.rsplit_once('.').unwrap().0, b64([0x30u8; 70])), JwtError::MalformedSignature(signature::SignatureProblem::BadLength)),
-        ("RSA signature one byte short", &config, tamper_segment(&token("RS256", &claims()), 2, |b| { b.pop(); }), JwtError::MalformedSignature(signature::SignatureProblem::BadLength)),
+        (
+            "ECDSA r = 0",
+            &config,
+            sig_with(&[0; 32], &one),
+            JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange),
+        ),
+        (
+            "ECDSA s = 0",
+            &config,
+            sig_with(&one, &[0; 32]),
+            JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange),
+        ),
+        (
+            "ECDSA s = n",
+            &config,
+            sig_with(&one, &order_n),
+            JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange),
+        ),
+        (
+            "ECDSA r = n",
+            &config,
+            sig_with(&order_n, &one),
+            JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange),
+        ),
+        (
+            "ECDSA DER-encoded signature",
+            &config,
+            format!("{}.{}", valid.rsplit_once('.').unwrap().0, b64([0x30u8; 70])),
+            JwtError::MalformedSignature(signature::SignatureProblem::BadLength),
+        ),
+        (
+            "RSA signature one byte short",
+            &config,
+            tamper_segment(&token("RS256", &claims()), 2, |b| {
+                b.pop();
+            }),
+            JwtError::MalformedSignature(signature::SignatureProblem::BadLength),
+        ),
         ("two segments", &config, valid.rsplit_once('.').unwrap().0.to_owned(), JwtError::Malformed),
         ("four segments", &config, format!("{valid}.x"), JwtError::Malformed),
         ("padded base64", &config, valid.replacen('.', "=.", 1), JwtError::Malformed),
         ("garbage", &config, "not a token".to_owned(), JwtError::Malformed),
         ("empty", &config, String::new(), JwtError::Malformed),
-        ("claims not an object", &config, sign_raw("ES256", &json!({ "alg": "ES256", "kid": "ec" }), "[1,2]"), JwtError::Malformed),
+        (
+            "claims not an object",
+            &config,
+            sign_raw("ES256", &json!({ "alg": "ES256", "kid": "ec" }), "[1,2]"),
+            JwtError::Malformed,
+        ),
         ("oversized", &config, format!("{valid}{}", "A".repeat(16 * 1024)), JwtError::Malformed),
-        ("nested JWT content type", &config, header(json!({ "alg": "ES256", "kid": "ec", "cty": "JWT" })), JwtError::Malformed),
+        (
+            "nested JWT content type",
+            &config,
+            header(json!({ "alg": "ES256", "kid": "ec", "cty": "JWT" })),
+            JwtError::Malformed,
+        ),
     ];
     for (name, config, token, expected) in cases {
         let got = verify(config, &token).map(|p| p.subject().to_owned());
@@ -296,7 +492,8 @@ fn leeway_accepts_small_clock_skew_only() {
 
 #[test]
 fn claim_names_map_nested_and_alternative_claims() {
-    let config = config_with(json!({ "claims": { "subject": "oid", "groups": "realm_access.roles", "tenant": "tid" } }));
+    let config =
+        config_with(json!({ "claims": { "subject": "oid", "groups": "realm_access.roles", "tenant": "tid" } }));
     let claims = with_claims(|c| {
         c["oid"] = json!("object-id");
         c["realm_access"] = json!({ "roles": ["viewer", "editor"] });
@@ -314,7 +511,9 @@ fn claim_names_map_nested_and_alternative_claims() {
 #[test]
 fn rfc7515_appendix_a_examples_verify() {
     // A.1: HS256; A.3: ES256. The claims are from 2011, so check at that time.
-    let hs_key = URL_SAFE_NO_PAD.decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow").unwrap();
+    let hs_key = URL_SAFE_NO_PAD
+        .decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")
+        .unwrap();
     let examples = [
         (
             "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
@@ -418,15 +617,24 @@ fn wycheproof_json_web_signature_vectors() {
             let supported = jwk["crv"] != "P-521";
             // Stricter than Wycheproof by policy: a key whose JWK names an `alg` verifies only that
             // algorithm (RFC 7517 §4.4). RFC 7520's Figure 20 signs PS384 with a key marked PS256.
-            let token_alg = jws.as_str().and_then(|t| UntrustedJws::parse(t).ok()).and_then(|p| p.alg_name().map(str::to_owned));
-            let key_alg_conflict = jwk.get("alg").and_then(Value::as_str).is_some_and(|a| Some(a) != token_alg.as_deref());
+            let token_alg =
+                jws.as_str().and_then(|t| UntrustedJws::parse(t).ok()).and_then(|p| p.alg_name().map(str::to_owned));
+            let key_alg_conflict =
+                jwk.get("alg").and_then(Value::as_str).is_some_and(|a| Some(a) != token_alg.as_deref());
             let expected_valid = test.result == wycheproof_ng_core::TestResult::Valid && !key_alg_conflict;
             if expected_valid && !supported {
                 unsupported += 1;
                 continue;
             }
             checked += 1;
-            assert_eq!(wycheproof_accepts(jws, &jwk), expected_valid, "tcId {} ({}): {:?}", test.tc_id, test.comment, test.flags);
+            assert_eq!(
+                wycheproof_accepts(jws, &jwk),
+                expected_valid,
+                "tcId {} ({}): {:?}",
+                test.tc_id,
+                test.comment,
+                test.flags
+            );
         }
     }
     assert!(checked >= 380, "only {checked} vectors checked ({unsupported} unsupported)");
@@ -454,10 +662,15 @@ fn wycheproof_key_set(group_public: Option<&Value>, group_private: Option<&Value
         return None;
     }
     let usable = keys.iter().filter_map(|k| {
-        let fits = k["use"].as_str().is_none_or(|u| u == "sig") && k["alg"].as_str().is_none_or(|a| Alg::parse(a).is_some_and(Alg::is_symmetric));
+        let fits = k["use"].as_str().is_none_or(|u| u == "sig")
+            && k["alg"].as_str().is_none_or(|a| Alg::parse(a).is_some_and(Alg::is_symmetric));
         let secret = URL_SAFE_NO_PAD.decode(k["k"].as_str()?).ok()?;
         let key = VerificationKey::hmac(SecretBytes::new(secret)).ok().filter(|_| fits)?;
-        Some(VerificationKey { kid: k["kid"].as_str().map(str::to_owned), alg: k["alg"].as_str().and_then(Alg::parse), ..key })
+        Some(VerificationKey {
+            kid: k["kid"].as_str().map(str::to_owned),
+            alg: k["alg"].as_str().and_then(Alg::parse),
+            ..key
+        })
     });
     let listed: Vec<Option<String>> = keys.iter().map(|k| k["kid"].as_str().map(str::to_owned)).collect();
     Some(KeySet::with_listed_kids(usable.collect(), &listed))

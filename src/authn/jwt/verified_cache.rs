@@ -44,7 +44,8 @@ impl<T: Clone> VerifiedCache<T> {
     /// Remembers a verified value until `expires_at_s`.
     pub fn insert(&mut self, digest: [u8; 32], value: T, expires_at_s: f64, key_generation: u64) {
         if self.entries.len() >= self.capacity {
-            let now_expired: Vec<[u8; 32]> = self.entries.iter().filter(|(_, e)| e.key_generation != key_generation).map(|(k, _)| *k).collect();
+            let now_expired: Vec<[u8; 32]> =
+                self.entries.iter().filter(|(_, e)| e.key_generation != key_generation).map(|(k, _)| *k).collect();
             for digest in now_expired {
                 self.entries.remove(&digest);
             }
