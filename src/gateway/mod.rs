@@ -51,10 +51,27 @@ pub struct Target {
     pub scheme: String,
     /// The host, lower case, without port.
     pub host: String,
+    /// The port, when the URL names one other than the scheme's default.
+    pub port: Option<u16>,
     /// The checked path.
     pub path: CanonicalPath,
     /// The raw query, without `?`.
     pub query: Option<String>,
+}
+
+impl Target {
+    /// `host[:port]`, as the client addressed it.
+    pub fn authority(&self) -> String {
+        match self.port {
+            Some(port) => format!("{}:{port}", self.host),
+            None => self.host.clone(),
+        }
+    }
+
+    /// `scheme://host[:port]/path`: the URL the client used, without its query.
+    pub fn url_without_query(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.authority(), self.path.raw())
+    }
 }
 
 /// A request for a proxied route, before authentication.
@@ -91,6 +108,7 @@ pub fn parse_target(url: &str) -> Result<Target, GuardError> {
     Ok(Target {
         scheme: parsed.scheme().to_owned(),
         host,
+        port: parsed.port(),
         path: CanonicalPath::parse(parsed.path())?,
         query: parsed.query().map(str::to_owned),
     })

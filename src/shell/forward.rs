@@ -35,10 +35,7 @@ pub async fn forward(
     let route = proxy.route;
     let target = &proxy.target;
     let url = route.upstream.target(target.path.raw(), target.query.as_deref());
-    let authority = match url::Url::parse(&head.url).ok().and_then(|u| u.port()) {
-        Some(port) => format!("{}:{port}", target.host),
-        None => target.host.clone(),
-    };
+    let authority = target.authority();
     let forwarded = ForwardedFor {
         client_ip: head.header("cf-connecting-ip"),
         proto: &target.scheme,

@@ -223,8 +223,7 @@ async fn sign_assertion(
     request_id: &str,
 ) -> Option<String> {
     let signer = assertion_signer::signer(env, config).await.ok()?;
-    let url = url::Url::parse(&head.url).ok()?;
-    let client_url = format!("{}{}", url.origin().ascii_serialization(), url.path());
+    let client_url = proxy.target.url_without_query();
     let audience = match &config.assertion.audience {
         Some(audience) => audience.clone(),
         None => proxy.route.upstream.origin(),
