@@ -15,6 +15,7 @@ pub mod config;
 pub mod edge;
 pub mod error;
 pub mod gateway;
+pub mod login;
 pub mod random;
 pub mod ratelimit;
 pub mod secret;

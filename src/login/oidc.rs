@@ -1,0 +1,464 @@
+//! The OpenID Connect relying party's checks, following OIDC Core 3.1, RFC 7636 (PKCE), RFC 9207
+//! (`iss` in authorisation responses) and RFC 9700 (OAuth security best current practice).
+
+use crate::config::Environment;
+use crate::secret::SecretBytes;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// A PKCE pair (RFC 7636): the verifier stays with the relying party, the S256 challenge goes out.
+#[derive(Debug)]
+pub struct Pkce {
+    /// The code verifier (43 base64url characters); single use, never printed.
+    pub verifier: SecretBytes,
+    /// `base64url(SHA-256(verifier))`.
+    pub challenge: String,
+}
+
+/// A PKCE pair from 32 CSPRNG bytes.
+pub fn pkce(random: &[u8; 32]) -> Pkce {
+    let verifier = URL_SAFE_NO_PAD.encode(random);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    Pkce { verifier: SecretBytes::new(verifier.into_bytes()), challenge }
+}
+
+/// The parts of an OpenID Provider's metadata (OIDC Discovery §3) the relying party uses.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Discovery {
+    /// The issuer; must equal the configured one exactly.
+    pub issuer: String,
+    /// Where browsers are sent.
+    pub authorization_endpoint: String,
+    /// Where codes are exchanged.
+    pub token_endpoint: String,
+    /// The provider's keys.
+    pub jwks_uri: String,
+    /// The userinfo endpoint, if any.
+    pub userinfo_endpoint: Option<String>,
+    /// RP-initiated logout, if supported.
+    pub end_session_endpoint: Option<String>,
+    /// PKCE methods; when listed, `S256` must be among them.
+    #[serde(default)]
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 9207: the provider puts `iss` in authorisation responses.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+/// Parses and checks a discovery document for the configured issuer.
+pub fn parse_discovery(document: &[u8], expected_issuer: &str, environment: Environment) -> Result<Discovery, String> {
+    let discovery: Discovery =
+        serde_json::from_slice(document).map_err(|e| format!("not a discovery document: {e}"))?;
+    // OIDC Discovery §4.3: the issuer must be identical, or anyone could impersonate the provider.
+    if discovery.issuer != expected_issuer {
+        return Err(format!("the document's issuer {:?} is not {expected_issuer:?}", discovery.issuer));
+    }
+    let endpoints = [
+        ("authorization_endpoint", Some(&discovery.authorization_endpoint)),
+        ("token_endpoint", Some(&discovery.token_endpoint)),
+        ("jwks_uri", Some(&discovery.jwks_uri)),
+        ("userinfo_endpoint", discovery.userinfo_endpoint.as_ref()),
+        ("end_session_endpoint", discovery.end_session_endpoint.as_ref()),
+    ];
+    for (name, endpoint) in endpoints {
+        let Some(endpoint) = endpoint else { continue };
+        let url = url::Url::parse(endpoint).map_err(|_| format!("{name} is not a URL"))?;
+        if url.scheme() != "https" && environment == Environment::Production {
+            return Err(format!("{name} must be https"));
+        }
+    }
+    if discovery.code_challenge_methods_supported.as_ref().is_some_and(|methods| !methods.iter().any(|m| m == "S256")) {
+        return Err("the provider does not support PKCE with S256".into());
+    }
+    Ok(discovery)
+}
+
+/// The authorisation request URL (OIDC Core 3.1.2.1), with PKCE S256, `state` and `nonce`.
+pub fn authorization_url(
+    discovery: &Discovery,
+    client_id: &str,
+    redirect_uri: &str,
+    scopes: &[String],
+    state: &str,
+    nonce: &str,
+    challenge: &str,
+) -> Result<String, String> {
+    let mut url = url::Url::parse(&discovery.authorization_endpoint).map_err(|e| e.to_string())?;
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", &scopes.join(" "))
+        .append_pair("state", state)
+        .append_pair("nonce", nonce)
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256");
+    Ok(url.into())
+}
+
+/// What the browser carries between `/auth/login` and `/auth/callback`, in a short-lived cookie
+/// sealed with HMAC-SHA256: the flow's secrets never leave the gateway unprotected, and a callback
+/// from another browser has no ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginTicket {
+    /// The provider's configured id.
+    pub provider: String,
+    /// The `state` sent.
+    pub state: String,
+    /// The `nonce` sent.
+    pub nonce: String,
+    /// The PKCE code verifier.
+    pub verifier: String,
+    /// Where to go after login (already checked by [`safe_return_to`]).
+    pub return_to: String,
+    /// When the flow started, in seconds.
+    pub issued_at_s: i64,
+}
+
+/// Why a login ticket was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketError {
+    /// Not a ticket, or its seal does not verify.
+    Invalid,
+    /// Older than the allowed age, or from the future.
+    Expired,
+}
+
+fn seal_mac(key: &SecretBytes, payload: &str) -> Vec<u8> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose()).unwrap_or_else(|_| unreachable!());
+    mac.update(b"portcullis-login-ticket.");
+    mac.update(payload.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// `base64url(json).base64url(HMAC)`.
+pub fn seal(ticket: &LoginTicket, key: &SecretBytes) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(ticket).unwrap_or_default());
+    let mac = URL_SAFE_NO_PAD.encode(seal_mac(key, &payload));
+    format!("{payload}.{mac}")
+}
+
+/// Opens a sealed ticket that is at most `max_age_s` old at `now_s`.
+pub fn open(sealed: &str, key: &SecretBytes, now_s: i64, max_age_s: i64) -> Result<LoginTicket, TicketError> {
+    let (payload, mac) = sealed.split_once('.').ok_or(TicketError::Invalid)?;
+    let presented = URL_SAFE_NO_PAD.decode(mac).map_err(|_| TicketError::Invalid)?;
+    if !bool::from(seal_mac(key, payload).ct_eq(&presented)) {
+        return Err(TicketError::Invalid);
+    }
+    let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TicketError::Invalid)?;
+    let ticket: LoginTicket = serde_json::from_slice(&json).map_err(|_| TicketError::Invalid)?;
+    let age = now_s - ticket.issued_at_s;
+    if !(0..=max_age_s).contains(&age) {
+        return Err(TicketError::Expired);
+    }
+    Ok(ticket)
+}
+
+/// Why an authorisation response was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackError {
+    /// The provider answered with an `error`.
+    Provider(String),
+    /// No `code`.
+    MissingCode,
+    /// `state` is not the one this browser's ticket holds (CSRF, or a swapped response).
+    StateMismatch,
+    /// RFC 9207: `iss` is missing where the provider promises it, or names another issuer
+    /// (a mix-up attack).
+    IssuerMismatch,
+}
+
+/// Checks an authorisation response against the browser's ticket; returns the code.
+pub fn check_callback(
+    query: &[(String, String)],
+    ticket: &LoginTicket,
+    discovery: &Discovery,
+) -> Result<String, CallbackError> {
+    let param = |name: &str| query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
+    // The issuer check comes first: an error response from a mixed-up provider is also refused.
+    match param("iss") {
+        Some(iss) if iss != discovery.issuer => return Err(CallbackError::IssuerMismatch),
+        None if discovery.authorization_response_iss_parameter_supported => return Err(CallbackError::IssuerMismatch),
+        _ => {}
+    }
+    let state = param("state").unwrap_or("");
+    if !bool::from(state.as_bytes().ct_eq(ticket.state.as_bytes())) {
+        return Err(CallbackError::StateMismatch);
+    }
+    if let Some(error) = param("error") {
+        return Err(CallbackError::Provider(error.chars().take(64).collect()));
+    }
+    param("code").filter(|code| !code.is_empty()).map(str::to_owned).ok_or(CallbackError::MissingCode)
+}
+
+/// Why an ID token's OIDC-specific claims were refused (signature, `iss`, `aud` and times are the
+/// JWT verifier's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdTokenError {
+    /// `nonce` is missing or not the one sent (a replayed or injected token).
+    NonceMismatch,
+    /// `azp` is missing with several audiences, or is not this client.
+    AuthorizedPartyMismatch,
+}
+
+/// OIDC Core 3.1.3.7, steps 4, 5 and 11: `azp` and `nonce`.
+pub fn check_id_token(claims: &Map<String, Value>, client_id: &str, nonce: &str) -> Result<(), IdTokenError> {
+    let audiences = match claims.get("aud") {
+        Some(Value::Array(items)) => items.len(),
+        Some(_) => 1,
+        None => 0,
+    };
+    match claims.get("azp").and_then(Value::as_str) {
+        Some(azp) if azp != client_id => return Err(IdTokenError::AuthorizedPartyMismatch),
+        None if audiences > 1 => return Err(IdTokenError::AuthorizedPartyMismatch),
+        _ => {}
+    }
+    let presented = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
+    if nonce.is_empty() || !bool::from(presented.as_bytes().ct_eq(nonce.as_bytes())) {
+        return Err(IdTokenError::NonceMismatch);
+    }
+    Ok(())
+}
+
+/// Where to send the browser after login: `candidate` when it is a path on this site or a URL on
+/// one of `allowed_origins` (`scheme://host[:port]`), and `/` otherwise, so there is no open
+/// redirect (RFC 9700 §4.11).
+pub fn safe_return_to(candidate: &str, allowed_origins: &[String]) -> String {
+    let fallback = || "/".to_owned();
+    if candidate.chars().any(|c| c.is_control() || c == '\\') {
+        return fallback();
+    }
+    if candidate.starts_with('/') {
+        // `//host` and `/\host` are other hosts to a browser.
+        return if candidate.starts_with("//") { fallback() } else { candidate.to_owned() };
+    }
+    match url::Url::parse(candidate) {
+        Ok(url)
+            if matches!(url.scheme(), "https" | "http")
+                && allowed_origins.iter().any(|o| *o == url.origin().ascii_serialization()) =>
+        {
+            url.into()
+        }
+        _ => fallback(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn discovery(iss_supported: bool) -> Discovery {
+        Discovery {
+            issuer: "https://idp.test".into(),
+            authorization_endpoint: "https://idp.test/authorize".into(),
+            token_endpoint: "https://idp.test/token".into(),
+            jwks_uri: "https://idp.test/jwks".into(),
+            userinfo_endpoint: None,
+            end_session_endpoint: None,
+            code_challenge_methods_supported: Some(vec!["S256".into()]),
+            authorization_response_iss_parameter_supported: iss_supported,
+        }
+    }
+
+    fn ticket() -> LoginTicket {
+        LoginTicket {
+            provider: "idp".into(),
+            state: "state-123".into(),
+            nonce: "nonce-456".into(),
+            verifier: "v".into(),
+            return_to: "/app".into(),
+            issued_at_s: 1_000,
+        }
+    }
+
+    #[test]
+    fn pkce_matches_rfc_7636_appendix_b() {
+        let random: [u8; 32] = [
+            116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212, 37, 77, 105, 214, 191,
+            240, 91, 88, 5, 88, 83, 132, 141, 121,
+        ];
+        let pair = pkce(&random);
+        assert_eq!(pair.verifier.expose(), b"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        assert_eq!(pair.challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(format!("{:?}", pair.verifier), "[redacted]");
+    }
+
+    #[test]
+    fn discovery_documents_are_checked() {
+        let doc = |extra: Value| {
+            let mut base = json!({ "issuer": "https://idp.test", "authorization_endpoint": "https://idp.test/a",
+                                   "token_endpoint": "https://idp.test/t", "jwks_uri": "https://idp.test/k" });
+            for (key, value) in extra.as_object().unwrap() {
+                base[key] = value.clone();
+            }
+            base.to_string()
+        };
+        let check = |text: String, env| parse_discovery(text.as_bytes(), "https://idp.test", env);
+        assert!(check(doc(json!({})), Environment::Production).is_ok());
+        let cases = [
+            (doc(json!({ "issuer": "https://idp.test/" })), Environment::Production, "issuer"),
+            (doc(json!({ "issuer": "https://evil.test" })), Environment::Production, "issuer"),
+            (
+                doc(json!({ "token_endpoint": "http://idp.test/t" })),
+                Environment::Production,
+                "token_endpoint must be https",
+            ),
+            (doc(json!({ "code_challenge_methods_supported": ["plain"] })), Environment::Production, "PKCE"),
+            ("{}".to_owned(), Environment::Production, "not a discovery document"),
+        ];
+        for (text, env, expected) in cases {
+            let error = check(text.clone(), env).unwrap_err();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+        assert!(check(doc(json!({ "token_endpoint": "http://idp.test/t" })), Environment::Development).is_ok());
+    }
+
+    #[test]
+    fn the_authorization_url_carries_pkce_state_and_nonce() {
+        let url = authorization_url(
+            &discovery(true),
+            "client 1",
+            "https://app.test/auth/callback",
+            &["openid".into(), "email".into()],
+            "s",
+            "n",
+            "c",
+        )
+        .unwrap();
+        let parsed = url::Url::parse(&url).unwrap();
+        let params: Map<String, Value> = parsed.query_pairs().map(|(k, v)| (k.into_owned(), json!(v))).collect();
+        assert_eq!(params["client_id"], "client 1");
+        assert_eq!(params["scope"], "openid email");
+        assert_eq!(params["code_challenge_method"], "S256");
+        assert_eq!(params["response_type"], "code");
+        assert_eq!(
+            (params["state"].clone(), params["nonce"].clone(), params["code_challenge"].clone()),
+            (json!("s"), json!("n"), json!("c"))
+        );
+    }
+
+    #[test]
+    fn sealed_tickets_open_only_intact_and_fresh() {
+        let key = SecretBytes::new(b"a-ticket-key-of-at-least-32-bytes!!".to_vec());
+        let sealed = seal(&ticket(), &key);
+        assert_eq!(open(&sealed, &key, 1_100, 600), Ok(ticket()));
+        let other_key = SecretBytes::new(b"another-ticket-key-of-32-bytes!!!!".to_vec());
+        let tampered = {
+            let (payload, mac) = sealed.split_once('.').unwrap();
+            let mut json: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+            json["return_to"] = json!("https://evil.test/");
+            format!("{}.{mac}", URL_SAFE_NO_PAD.encode(json.to_string()))
+        };
+        let cases: &[(&str, &SecretBytes, i64, Result<(), TicketError>)] = &[
+            (&sealed, &key, 1_600, Ok(())),
+            (&sealed, &key, 1_601, Err(TicketError::Expired)),
+            (&sealed, &key, 999, Err(TicketError::Expired)),
+            (&sealed, &other_key, 1_100, Err(TicketError::Invalid)),
+            (&tampered, &key, 1_100, Err(TicketError::Invalid)),
+            ("garbage", &key, 1_100, Err(TicketError::Invalid)),
+            ("a.b", &key, 1_100, Err(TicketError::Invalid)),
+        ];
+        for (sealed, key, now, expected) in cases {
+            assert_eq!(open(sealed, key, *now, 600).map(|_| ()), *expected, "{sealed} at {now}");
+        }
+    }
+
+    #[test]
+    fn callback_table() {
+        let q =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+        let with_iss = discovery(true);
+        let without_iss = discovery(false);
+        let cases: Vec<(&Discovery, Vec<(String, String)>, Result<&str, CallbackError>)> = vec![
+            (&with_iss, q(&[("code", "c1"), ("state", "state-123"), ("iss", "https://idp.test")]), Ok("c1")),
+            (&without_iss, q(&[("code", "c1"), ("state", "state-123")]), Ok("c1")),
+            (&with_iss, q(&[("code", "c1"), ("state", "state-123")]), Err(CallbackError::IssuerMismatch)),
+            (
+                &without_iss,
+                q(&[("code", "c1"), ("state", "state-123"), ("iss", "https://evil.test")]),
+                Err(CallbackError::IssuerMismatch),
+            ),
+            (
+                &with_iss,
+                q(&[("code", "c1"), ("state", "other"), ("iss", "https://idp.test")]),
+                Err(CallbackError::StateMismatch),
+            ),
+            (&with_iss, q(&[("code", "c1"), ("iss", "https://idp.test")]), Err(CallbackError::StateMismatch)),
+            (&with_iss, q(&[("state", "state-123"), ("iss", "https://idp.test")]), Err(CallbackError::MissingCode)),
+            (
+                &with_iss,
+                q(&[("code", ""), ("state", "state-123"), ("iss", "https://idp.test")]),
+                Err(CallbackError::MissingCode),
+            ),
+            (
+                &with_iss,
+                q(&[("error", "access_denied"), ("state", "state-123"), ("iss", "https://idp.test")]),
+                Err(CallbackError::Provider("access_denied".into())),
+            ),
+            (
+                &with_iss,
+                q(&[("error", "access_denied"), ("state", "x"), ("iss", "https://idp.test")]),
+                Err(CallbackError::StateMismatch),
+            ),
+        ];
+        for (discovery, query, expected) in cases {
+            assert_eq!(
+                check_callback(&query, &ticket(), discovery).as_deref().map_err(Clone::clone),
+                expected.clone(),
+                "{query:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn id_token_claims_table() {
+        let cases: &[(Value, Result<(), IdTokenError>)] = &[
+            (json!({ "aud": "client", "nonce": "n1" }), Ok(())),
+            (json!({ "aud": ["client"], "nonce": "n1" }), Ok(())),
+            (json!({ "aud": ["client", "other"], "azp": "client", "nonce": "n1" }), Ok(())),
+            (json!({ "aud": ["client", "other"], "nonce": "n1" }), Err(IdTokenError::AuthorizedPartyMismatch)),
+            (json!({ "aud": "client", "azp": "other", "nonce": "n1" }), Err(IdTokenError::AuthorizedPartyMismatch)),
+            (json!({ "aud": "client" }), Err(IdTokenError::NonceMismatch)),
+            (json!({ "aud": "client", "nonce": "n2" }), Err(IdTokenError::NonceMismatch)),
+            (json!({ "aud": "client", "nonce": 7 }), Err(IdTokenError::NonceMismatch)),
+        ];
+        for (claims, expected) in cases {
+            assert_eq!(check_id_token(claims.as_object().unwrap(), "client", "n1"), *expected, "{claims}");
+        }
+        assert_eq!(
+            check_id_token(json!({ "aud": "client", "nonce": "" }).as_object().unwrap(), "client", ""),
+            Err(IdTokenError::NonceMismatch)
+        );
+    }
+
+    #[test]
+    fn return_to_never_leaves_the_allowed_origins() {
+        let allowed = vec!["https://app.test".to_owned(), "https://admin.app.test".to_owned()];
+        let cases: &[(&str, &str)] = &[
+            ("/dashboard?tab=1", "/dashboard?tab=1"),
+            ("/", "/"),
+            ("https://app.test/x", "https://app.test/x"),
+            ("https://admin.app.test/y", "https://admin.app.test/y"),
+            ("https://evil.test/", "/"),
+            ("https://app.test.evil.test/", "/"),
+            ("//evil.test/", "/"),
+            ("/\\evil.test/", "/"),
+            ("\\\\evil.test", "/"),
+            ("javascript:alert(1)", "/"),
+            ("http://app.test/x", "/"),
+            ("/a\nLocation: x", "/"),
+            ("", "/"),
+            ("relative/path", "/"),
+        ];
+        for (candidate, expected) in cases {
+            assert_eq!(safe_return_to(candidate, &allowed), *expected, "{candidate:?}");
+        }
+    }
+}
