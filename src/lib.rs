@@ -19,6 +19,7 @@ pub mod login;
 pub mod random;
 pub mod ratelimit;
 pub mod secret;
+pub mod session;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -1,0 +1,244 @@
+//! Browser sessions (the pure core; the login routes that create them, and the session
+//! authenticator, are not built yet).
+//!
+//! The cookie is `__Host-portcullis=<id>.<key>`: 16 random bytes that name the session and 32 that
+//! encrypt it, so the cookie stays small whatever the IdP's tokens weigh. KV holds the record under
+//! `session:<SHA-256(id)>`, sealed with AES-256-GCM under the cookie's key, with the KV key as
+//! associated data: a dump of KV holds no usable token or profile, and knows no cookie.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// The session cookie's name. `__Host-` makes browsers insist on `Secure`, `Path=/` and no
+/// `Domain`, so no sibling subdomain can set or read it.
+pub const COOKIE_NAME: &str = "__Host-portcullis";
+
+/// A session's cookie: its id and its record key. Neither prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionCookie {
+    id: [u8; 16],
+    key: [u8; 32],
+}
+
+impl fmt::Debug for SessionCookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionCookie([redacted])")
+    }
+}
+
+/// Why a session cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    /// The cookie is not a session cookie of this format.
+    MalformedCookie,
+    /// The record does not decrypt under the cookie's key (tampered, or another session's).
+    Undecryptable,
+    /// Idle for longer than the idle timeout.
+    Idle,
+    /// Past its absolute lifetime.
+    Expired,
+}
+
+impl SessionCookie {
+    /// A cookie from 48 CSPRNG bytes.
+    pub fn from_random(random: &[u8; 48]) -> Self {
+        let mut id = [0u8; 16];
+        let mut key = [0u8; 32];
+        id.copy_from_slice(&random[..16]);
+        key.copy_from_slice(&random[16..]);
+        Self { id, key }
+    }
+
+    /// Reads the session cookie out of a `Cookie` request header.
+    pub fn from_cookie_header(header: &str) -> Result<Self, SessionError> {
+        let value = cookie::Cookie::split_parse(header)
+            .filter_map(Result::ok)
+            .find(|c| c.name() == COOKIE_NAME)
+            .map(|c| c.value().to_owned())
+            .ok_or(SessionError::MalformedCookie)?;
+        let (id, key) = value.split_once('.').ok_or(SessionError::MalformedCookie)?;
+        let id = URL_SAFE_NO_PAD.decode(id).map_err(|_| SessionError::MalformedCookie)?;
+        let key = URL_SAFE_NO_PAD.decode(key).map_err(|_| SessionError::MalformedCookie)?;
+        Ok(Self {
+            id: id.try_into().map_err(|_| SessionError::MalformedCookie)?,
+            key: key.try_into().map_err(|_| SessionError::MalformedCookie)?,
+        })
+    }
+
+    /// The `Set-Cookie` value that stores this cookie for `max_age_s`.
+    pub fn set_cookie(&self, max_age_s: u64) -> String {
+        let value = format!("{}.{}", URL_SAFE_NO_PAD.encode(self.id), URL_SAFE_NO_PAD.encode(self.key));
+        format!("{COOKIE_NAME}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_s}")
+    }
+
+    /// The KV key of the session's record: a hash, so KV never holds a usable cookie id.
+    pub fn kv_key(&self) -> String {
+        format!("session:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(self.id)))
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(&self.key.into())
+    }
+
+    /// Seals a record with a fresh 96-bit nonce; the output is `nonce || ciphertext`.
+    pub fn seal(&self, record: &SessionRecord, nonce: &[u8; 12]) -> Vec<u8> {
+        let plaintext = serde_json::to_vec(record).unwrap_or_default();
+        let aad = self.kv_key();
+        let sealed = self
+            .cipher()
+            .encrypt(&Nonce::from(*nonce), Payload { msg: &plaintext, aad: aad.as_bytes() })
+            .unwrap_or_default();
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// Opens a sealed record.
+    pub fn open(&self, sealed: &[u8]) -> Result<SessionRecord, SessionError> {
+        if sealed.len() < 12 + 16 {
+            return Err(SessionError::Undecryptable);
+        }
+        let (nonce, ciphertext) = sealed.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| SessionError::Undecryptable)?;
+        let aad = self.kv_key();
+        let plaintext = self
+            .cipher()
+            .decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: aad.as_bytes() })
+            .map_err(|_| SessionError::Undecryptable)?;
+        serde_json::from_slice(&plaintext).map_err(|_| SessionError::Undecryptable)
+    }
+}
+
+/// `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie() -> String {
+    format!("{COOKIE_NAME}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+/// What a session remembers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The subject.
+    pub subject: String,
+    /// Email, if the provider gave a verified one.
+    pub email: Option<String>,
+    /// Groups.
+    pub groups: Vec<String>,
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// The login provider's id.
+    pub provider: String,
+    /// When the session began.
+    pub created_at_s: i64,
+    /// When it was last used.
+    pub last_seen_s: i64,
+    /// When it ends, however active.
+    pub expires_at_s: i64,
+}
+
+impl SessionRecord {
+    /// Checks the idle timeout and the absolute lifetime at `now_s`.
+    pub fn check_lifetimes(&self, now_s: i64, idle_timeout_s: i64) -> Result<(), SessionError> {
+        if now_s >= self.expires_at_s {
+            return Err(SessionError::Expired);
+        }
+        if now_s - self.last_seen_s >= idle_timeout_s {
+            return Err(SessionError::Idle);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookie(seed: u8) -> SessionCookie {
+        SessionCookie::from_random(&[seed; 48])
+    }
+
+    fn record() -> SessionRecord {
+        SessionRecord {
+            subject: "alice".into(),
+            email: Some("alice@example.com".into()),
+            groups: vec!["finance".into()],
+            tenant: Some("acme".into()),
+            provider: "idp".into(),
+            created_at_s: 1_000,
+            last_seen_s: 1_500,
+            expires_at_s: 10_000,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_reveal_nothing_without_the_cookie() {
+        let cookie = cookie(7);
+        let sealed = cookie.seal(&record(), &[1; 12]);
+        assert_eq!(cookie.open(&sealed), Ok(record()));
+        let text = String::from_utf8_lossy(&sealed);
+        assert!(!text.contains("alice") && !text.contains("acme"), "the record is encrypted");
+        assert!(!cookie.kv_key().contains(&URL_SAFE_NO_PAD.encode([7u8; 16])), "KV never holds the cookie id");
+    }
+
+    #[test]
+    fn tampered_swapped_or_truncated_records_do_not_open() {
+        let alice = cookie(7);
+        let mallory = cookie(9);
+        let sealed = alice.seal(&record(), &[1; 12]);
+        let mut flipped = sealed.clone();
+        flipped[20] ^= 1;
+        let cases: &[(&SessionCookie, &[u8])] = &[
+            (&alice, &flipped),      // a flipped bit
+            (&mallory, &sealed),     // another session's key
+            (&alice, &sealed[..20]), // truncated
+            (&alice, b""),           // empty
+        ];
+        for (cookie, bytes) in cases {
+            assert_eq!(cookie.open(bytes), Err(SessionError::Undecryptable));
+        }
+        // The same key under another id: the associated data (the KV key) no longer matches.
+        let mut moved = alice.clone();
+        moved.id[0] ^= 1;
+        assert_eq!(moved.open(&sealed), Err(SessionError::Undecryptable));
+    }
+
+    #[test]
+    fn cookies_parse_strictly() {
+        let cookie = cookie(3);
+        let set = cookie.set_cookie(3600);
+        assert!(
+            set.starts_with("__Host-portcullis=") && set.contains("; Secure; HttpOnly; SameSite=Lax; Max-Age=3600")
+        );
+        let value = set.split(';').next().unwrap();
+        let header = format!("theme=dark; {value}; other=1");
+        assert_eq!(SessionCookie::from_cookie_header(&header), Ok(cookie.clone()));
+        assert!(
+            value.len() < 100,
+            "what the browser sends stays small, whatever the IdP's tokens weigh: {}",
+            value.len()
+        );
+        for bad in [
+            "",
+            "theme=dark",
+            "__Host-portcullis=abc",
+            "__Host-portcullis=a.b",
+            "__Host-portcullis=AAAA.AAAA",
+            "portcullis=x.y",
+        ] {
+            assert_eq!(SessionCookie::from_cookie_header(bad), Err(SessionError::MalformedCookie), "{bad}");
+        }
+        assert!(clear_cookie().contains("Max-Age=0"));
+        assert_eq!(format!("{cookie:?}"), "SessionCookie([redacted])");
+    }
+
+    #[test]
+    fn lifetimes_table() {
+        let cases: &[(i64, Result<(), SessionError>)] =
+            &[(1_600, Ok(())), (3_299, Ok(())), (3_300, Err(SessionError::Idle)), (10_000, Err(SessionError::Expired))];
+        for (now, expected) in cases {
+            assert_eq!(record().check_lifetimes(*now, 1_800), *expected, "at {now}");
+        }
+    }
+}
