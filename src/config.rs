@@ -20,6 +20,7 @@ use crate::gateway::routes::{FailureMode, RateLimits};
 use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::gateway::upstream::Upstream;
+use crate::login::config::LoginConfig;
 use crate::ratelimit::rules::{RawRule, Rule};
 use crate::ratelimit::RateLimitingConfig;
 use serde::de::DeserializeOwned;
@@ -105,6 +106,8 @@ pub struct Config {
     pub rate_limiting: RateLimitingConfig,
     /// The role catalogue (RBAC).
     pub roles: Roles,
+    /// Browser login and sessions, when enabled.
+    pub login: Option<LoginConfig>,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +158,7 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "rate_limiting",
     "roles",
     "scopes",
+    "login",
 ];
 
 /// Collects problems while a configuration is checked.
@@ -280,6 +284,16 @@ impl Config {
             }
             let _: &RoleDefinition = role;
         }
+        let login = document.get("login").and_then(|value| {
+            LoginConfig::from_value(value, environment, &edge_prefix)
+                .map_err(|list| {
+                    for (path, message) in list {
+                        let full = if path == "." { "login".to_owned() } else { format!("login.{path}") };
+                        problems.add(full, message);
+                    }
+                })
+                .ok()
+        });
         let declared_scopes: Option<Vec<String>> = problems.field(document, "scopes", None);
         let catalogue = Catalogue { scopes: declared_scopes.as_deref(), roles: &roles };
 
@@ -337,6 +351,7 @@ impl Config {
             api_keys,
             rate_limiting,
             roles,
+            login,
         })
     }
 }

@@ -17,6 +17,30 @@ pub enum EdgeEndpoint {
     AssertionKeys,
     /// The API key management API under `{prefix}/api-keys`.
     KeyAdmin(KeyAdmin),
+    /// Browser login and sessions (404 unless `login` is configured).
+    Login(LoginEndpoint),
+}
+
+/// A browser login endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginEndpoint {
+    /// `GET {prefix}/login`: the provider choice page, home-realm discovery, or the start of a
+    /// flow with `provider`.
+    Start,
+    /// `GET {prefix}/callback`: the authorisation response.
+    Callback,
+    /// `GET {prefix}/logout`: the sign-out confirmation page.
+    LogoutPage,
+    /// `POST {prefix}/logout`: end the session (CSRF-protected), then RP-initiated logout.
+    Logout,
+    /// `GET {prefix}/logged-out`.
+    LoggedOut,
+    /// `GET {prefix}/session`: the current user as JSON, for single-page apps.
+    SessionInfo,
+    /// `GET {prefix}/branding.css`: the configured colours.
+    BrandingCss,
+    /// `POST {prefix}/sessions/revoke`: the administrator ends a user's sessions.
+    RevokeSessions,
 }
 
 /// An API key management operation.
@@ -72,6 +96,25 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
     };
     if let Some(admin) = admin {
         return Some(admin.map(EdgeEndpoint::KeyAdmin));
+    }
+    let login = match (rest.as_slice(), method) {
+        (["logout"], "POST") => Some(Ok(LoginEndpoint::Logout)),
+        (["sessions", "revoke"], "POST") => Some(Ok(LoginEndpoint::RevokeSessions)),
+        (["sessions", "revoke"], _) => Some(Err(RouteError::MethodNotAllowed)),
+        (["login"], _) => Some(Ok(LoginEndpoint::Start)),
+        (["callback"], _) => Some(Ok(LoginEndpoint::Callback)),
+        (["logout"], _) => Some(Ok(LoginEndpoint::LogoutPage)),
+        (["logged-out"], _) => Some(Ok(LoginEndpoint::LoggedOut)),
+        (["session"], _) => Some(Ok(LoginEndpoint::SessionInfo)),
+        (["branding.css"], _) => Some(Ok(LoginEndpoint::BrandingCss)),
+        _ => None,
+    };
+    if let Some(login) = login {
+        let state_changing = matches!(login, Ok(LoginEndpoint::Logout | LoginEndpoint::RevokeSessions));
+        return Some(match login {
+            Ok(_) if !state_changing && !read_only(method) => Err(RouteError::MethodNotAllowed),
+            other => other.map(EdgeEndpoint::Login),
+        });
     }
     let endpoint = match rest.as_slice() {
         ["health"] => EdgeEndpoint::Health,
@@ -132,6 +175,19 @@ mod tests {
             ("GET", "/auth/api-keys/AbCdEf123456/rotate", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/auth/api-keys/short", Some(Err(RouteError::UnknownEdgePath))),
             ("GET", "/auth/api-keys/AbCdEf123456/other", Some(Err(RouteError::UnknownEdgePath))),
+            ("GET", "/auth/login", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::Start)))),
+            ("POST", "/auth/login", Some(Err(RouteError::MethodNotAllowed))),
+            ("GET", "/auth/callback", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::Callback)))),
+            ("POST", "/auth/callback", Some(Err(RouteError::MethodNotAllowed))),
+            ("GET", "/auth/logout", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::LogoutPage)))),
+            ("POST", "/auth/logout", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::Logout)))),
+            ("DELETE", "/auth/logout", Some(Err(RouteError::MethodNotAllowed))),
+            ("GET", "/auth/logged-out", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::LoggedOut)))),
+            ("GET", "/auth/session", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::SessionInfo)))),
+            ("GET", "/auth/branding.css", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::BrandingCss)))),
+            ("POST", "/auth/sessions/revoke", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::RevokeSessions)))),
+            ("GET", "/auth/sessions/revoke", Some(Err(RouteError::MethodNotAllowed))),
+            ("GET", "/auth/login/extra", Some(Err(RouteError::UnknownEdgePath))),
         ];
         for (method, raw, expected) in cases {
             let path = CanonicalPath::parse(raw).unwrap();

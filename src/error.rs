@@ -57,6 +57,36 @@ pub enum ForwardError {
     Timeout,
 }
 
+/// The browser login flow failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    /// No provider by that id.
+    UnknownProvider,
+    /// No valid login ticket for this callback: another browser, an expired or tampered ticket,
+    /// or a `state` that does not match (CSRF).
+    StateInvalid,
+    /// The `state` or the code was already used.
+    Replayed,
+    /// RFC 9207: the `iss` parameter is missing or names another issuer (mix-up).
+    IssuerMismatch,
+    /// The provider answered with an error (the user declined, for instance).
+    ProviderRefused(String),
+    /// The callback has no code.
+    MissingCode,
+    /// The token endpoint refused the code, or answered nonsense.
+    TokenExchangeFailed(String),
+    /// The ID token failed verification; the reason is for the log.
+    IdTokenInvalid(String),
+    /// The profile has no usable subject, or userinfo is about someone else.
+    ProfileInvalid(String),
+    /// The user's email is not in the provider's allowed domains.
+    EmailNotAllowed,
+    /// The provider (discovery, token or userinfo endpoint) could not be reached.
+    ProviderUnavailable(String),
+    /// A state-changing request came from another origin or without the session's token.
+    CsrfRejected,
+}
+
 /// Any reason the gateway refuses to serve a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -89,6 +119,8 @@ pub enum Failure {
     Forward(ForwardError),
     /// A runtime binding or other dependency failed; fail closed.
     Unavailable,
+    /// See [`LoginError`].
+    Login(LoginError),
 }
 
 macro_rules! failure_from {
@@ -100,7 +132,30 @@ macro_rules! failure_from {
         })*
     };
 }
-failure_from!(GuardError => Guard, RouteError => Route, AuthnError => Authn, AuthzError => Authz, CorsError => Cors, ForwardError => Forward);
+failure_from!(GuardError => Guard, RouteError => Route, AuthnError => Authn, AuthzError => Authz, CorsError => Cors, ForwardError => Forward, LoginError => Login);
+
+fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
+    match error {
+        LoginError::UnknownProvider => (400, "unknown_provider", "no such sign-in provider"),
+        LoginError::StateInvalid => {
+            (400, "login_state_invalid", "this sign-in attempt is unknown or has expired; start again")
+        }
+        LoginError::Replayed => (400, "login_replayed", "this sign-in response was already used; start again"),
+        LoginError::IssuerMismatch => {
+            (400, "issuer_mismatch", "the sign-in response does not come from the expected provider")
+        }
+        LoginError::ProviderRefused(_) => (403, "login_refused", "the provider did not sign you in"),
+        LoginError::MissingCode => (400, "invalid_callback", "the sign-in response is incomplete"),
+        LoginError::TokenExchangeFailed(_) => (502, "token_exchange_failed", "the provider refused the sign-in"),
+        LoginError::IdTokenInvalid(_) => (401, "id_token_invalid", "the provider's identity token is invalid"),
+        LoginError::ProfileInvalid(_) => (401, "profile_invalid", "the provider's description of you is unusable"),
+        LoginError::EmailNotAllowed => (403, "email_not_allowed", "your email address may not sign in here"),
+        LoginError::ProviderUnavailable(_) => {
+            (502, "provider_unavailable", "the sign-in provider could not be reached")
+        }
+        LoginError::CsrfRejected => (403, "csrf_rejected", "the request did not come from this site"),
+    }
+}
 
 /// What a client is told about a [`Failure`]: status, stable code and description.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +203,10 @@ impl Failure {
             Failure::Authn(AuthnError::KeysUnavailable) => {
                 (503, "temporarily_unavailable", "a dependency of the gateway is unavailable")
             }
+            Failure::Authn(AuthnError::InvalidSession(_)) => {
+                (401, "invalid_session", "the session is invalid or has ended; sign in again")
+            }
+            Failure::Login(error) => login_reply(error),
             Failure::Authz(error) => (
                 403,
                 error.code(),
@@ -221,9 +280,14 @@ impl fmt::Display for Failure {
             Failure::Authn(error) => error.fmt(f),
             Failure::Authz(error) => error.fmt(f),
             Failure::RateLimited { rule, .. } => write!(f, "rate_limited: {rule}"),
+            Failure::Login(error) => write!(f, "{}: {error:?}", other_code(self)),
             other => f.write_str(other.reply().code),
         }
     }
+}
+
+fn other_code(failure: &Failure) -> &'static str {
+    failure.reply().code
 }
 
 #[cfg(test)]
@@ -256,6 +320,19 @@ mod tests {
             (CorsError::OriginNotAllowed.into(), 403, "cors_rejected"),
             (ForwardError::Unreachable.into(), 502, "origin_unreachable"),
             (ForwardError::Timeout.into(), 504, "origin_timeout"),
+            (AuthnError::InvalidSession(crate::session::SessionError::Revoked).into(), 401, "invalid_session"),
+            (LoginError::UnknownProvider.into(), 400, "unknown_provider"),
+            (LoginError::StateInvalid.into(), 400, "login_state_invalid"),
+            (LoginError::Replayed.into(), 400, "login_replayed"),
+            (LoginError::IssuerMismatch.into(), 400, "issuer_mismatch"),
+            (LoginError::ProviderRefused("access_denied".into()).into(), 403, "login_refused"),
+            (LoginError::MissingCode.into(), 400, "invalid_callback"),
+            (LoginError::TokenExchangeFailed("invalid_grant".into()).into(), 502, "token_exchange_failed"),
+            (LoginError::IdTokenInvalid("bad_signature".into()).into(), 401, "id_token_invalid"),
+            (LoginError::ProfileInvalid("no subject".into()).into(), 401, "profile_invalid"),
+            (LoginError::EmailNotAllowed.into(), 403, "email_not_allowed"),
+            (LoginError::ProviderUnavailable("timeout".into()).into(), 502, "provider_unavailable"),
+            (LoginError::CsrfRejected.into(), 403, "csrf_rejected"),
         ];
         for (failure, status, code) in cases {
             let reply = failure.reply();

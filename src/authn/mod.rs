@@ -8,6 +8,7 @@
 pub mod api_key;
 pub mod bearer;
 pub mod jwt;
+pub mod session;
 
 use crate::gateway::headers::HeaderList;
 use crate::gateway::routes::{Policy, Route};
@@ -29,6 +30,8 @@ pub enum AuthnError {
     InvalidApiKey(api_key::ApiKeyError),
     /// The keys needed to verify could not be had (JWKS outage): fail closed.
     KeysUnavailable,
+    /// A session cookie was presented but does not name a live session.
+    InvalidSession(crate::session::SessionError),
 }
 
 impl fmt::Display for AuthnError {
@@ -39,6 +42,7 @@ impl fmt::Display for AuthnError {
             AuthnError::InvalidToken(reason) => write!(f, "invalid_token: {reason}"),
             AuthnError::InvalidApiKey(reason) => write!(f, "invalid_token: {reason}"),
             AuthnError::KeysUnavailable => f.write_str("keys_unavailable"),
+            AuthnError::InvalidSession(reason) => write!(f, "invalid_session: {reason:?}"),
         }
     }
 }

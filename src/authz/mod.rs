@@ -209,6 +209,11 @@ pub struct Requirements {
 }
 
 impl Requirements {
+    /// Whether browser sessions may authenticate on the route.
+    pub fn accepts_sessions(&self) -> bool {
+        self.authenticators.is_empty() || self.authenticators.contains(&Authenticator::Session)
+    }
+
     /// Whether the route requires anything beyond authentication.
     pub fn is_empty(&self) -> bool {
         self.authenticators.is_empty()

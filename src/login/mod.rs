@@ -1,6 +1,9 @@
-//! Browser login at the edge (OpenID Connect relying party). This is the pure core: PKCE,
-//! discovery, the sealed login ticket, the callback and ID token checks, and `return_to`. The
-//! edge routes that use it (`/auth/login`, `/auth/callback`, `/auth/logout`, `/auth/session`) and
-//! sessions in KV are not built yet.
+//! Browser login at the edge: the OpenID Connect and OAuth 2.0 relying party (PKCE, discovery,
+//! the sealed login ticket, callback and ID token checks, `return_to`), provider configuration,
+//! profiles, CSRF and the pages. The routes that drive them are in the worker shell.
 
+pub mod config;
+pub mod csrf;
 pub mod oidc;
+pub mod pages;
+pub mod profile;

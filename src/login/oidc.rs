@@ -78,27 +78,56 @@ pub fn parse_discovery(document: &[u8], expected_issuer: &str, environment: Envi
     Ok(discovery)
 }
 
-/// The authorisation request URL (OIDC Core 3.1.2.1), with PKCE S256, `state` and `nonce`.
-pub fn authorization_url(
-    discovery: &Discovery,
-    client_id: &str,
-    redirect_uri: &str,
-    scopes: &[String],
-    state: &str,
-    nonce: &str,
-    challenge: &str,
-) -> Result<String, String> {
-    let mut url = url::Url::parse(&discovery.authorization_endpoint).map_err(|e| e.to_string())?;
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", redirect_uri)
-        .append_pair("scope", &scopes.join(" "))
-        .append_pair("state", state)
-        .append_pair("nonce", nonce)
-        .append_pair("code_challenge", challenge)
-        .append_pair("code_challenge_method", "S256");
+/// What goes into an authorisation request besides the endpoint.
+#[derive(Debug)]
+pub struct AuthorizationRequest<'a> {
+    /// The client id.
+    pub client_id: &'a str,
+    /// The exact registered redirect URI.
+    pub redirect_uri: &'a str,
+    /// Scopes.
+    pub scopes: &'a [String],
+    /// The CSRF `state`.
+    pub state: &'a str,
+    /// The ID token `nonce` (OIDC only).
+    pub nonce: Option<&'a str>,
+    /// The PKCE S256 challenge.
+    pub challenge: &'a str,
+    /// A `login_hint` (the email typed for home-realm discovery).
+    pub login_hint: Option<&'a str>,
+}
+
+/// The authorisation request URL (RFC 6749 §4.1.1, OIDC Core 3.1.2.1), with PKCE S256, `state`
+/// and, for OIDC, `nonce`.
+pub fn authorization_url(endpoint: &str, request: &AuthorizationRequest<'_>) -> Result<String, String> {
+    let mut url = url::Url::parse(endpoint).map_err(|e| e.to_string())?;
+    {
+        let mut pairs = url.query_pairs_mut();
+        pairs
+            .append_pair("response_type", "code")
+            .append_pair("client_id", request.client_id)
+            .append_pair("redirect_uri", request.redirect_uri)
+            .append_pair("scope", &request.scopes.join(" "))
+            .append_pair("state", request.state);
+        if let Some(nonce) = request.nonce {
+            pairs.append_pair("nonce", nonce);
+        }
+        pairs.append_pair("code_challenge", request.challenge).append_pair("code_challenge_method", "S256");
+        if let Some(hint) = request.login_hint {
+            pairs.append_pair("login_hint", hint);
+        }
+    }
     Ok(url.into())
+}
+
+/// The prefix of login ticket cookies; the rest of the name comes from the flow's `state`, so
+/// logins in several tabs do not overwrite each other's tickets.
+pub const TICKET_COOKIE_PREFIX: &str = "__Host-portcullis-login-";
+
+/// The ticket cookie's name for a `state`.
+pub fn ticket_cookie_name(state: &str) -> String {
+    let tag: String = state.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(12).collect();
+    format!("{TICKET_COOKIE_PREFIX}{tag}")
 }
 
 /// What the browser carries between `/auth/login` and `/auth/callback`, in a short-lived cookie
@@ -174,17 +203,26 @@ pub enum CallbackError {
     IssuerMismatch,
 }
 
+/// What the relying party knows of the provider's issuer, for RFC 9207.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpectedIssuer<'a> {
+    /// The issuer identifier (OIDC), if the provider has one.
+    pub issuer: Option<&'a str>,
+    /// Whether the provider promises `iss` in every authorisation response.
+    pub required: bool,
+}
+
 /// Checks an authorisation response against the browser's ticket; returns the code.
 pub fn check_callback(
     query: &[(String, String)],
     ticket: &LoginTicket,
-    discovery: &Discovery,
+    expected: ExpectedIssuer<'_>,
 ) -> Result<String, CallbackError> {
     let param = |name: &str| query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
     // The issuer check comes first: an error response from a mixed-up provider is also refused.
-    match param("iss") {
-        Some(iss) if iss != discovery.issuer => return Err(CallbackError::IssuerMismatch),
-        None if discovery.authorization_response_iss_parameter_supported => return Err(CallbackError::IssuerMismatch),
+    match (param("iss"), expected.issuer) {
+        (Some(iss), Some(issuer)) if iss != issuer => return Err(CallbackError::IssuerMismatch),
+        (None, _) if expected.required => return Err(CallbackError::IssuerMismatch),
         _ => {}
     }
     let state = param("state").unwrap_or("");
@@ -322,22 +360,25 @@ mod tests {
 
     #[test]
     fn the_authorization_url_carries_pkce_state_and_nonce() {
-        let url = authorization_url(
-            &discovery(true),
-            "client 1",
-            "https://app.test/auth/callback",
-            &["openid".into(), "email".into()],
-            "s",
-            "n",
-            "c",
-        )
-        .unwrap();
+        let scopes = ["openid".to_owned(), "email".to_owned()];
+        let request = AuthorizationRequest {
+            client_id: "client 1",
+            redirect_uri: "https://app.test/auth/callback",
+            scopes: &scopes,
+            state: "s",
+            nonce: Some("n"),
+            challenge: "c",
+            login_hint: Some("a@b.test"),
+        };
+        let url = authorization_url(&discovery(true).authorization_endpoint, &request).unwrap();
         let parsed = url::Url::parse(&url).unwrap();
         let params: Map<String, Value> = parsed.query_pairs().map(|(k, v)| (k.into_owned(), json!(v))).collect();
         assert_eq!(params["client_id"], "client 1");
         assert_eq!(params["scope"], "openid email");
         assert_eq!(params["code_challenge_method"], "S256");
         assert_eq!(params["response_type"], "code");
+        assert_eq!(params["login_hint"], "a@b.test");
+        assert_eq!(params["redirect_uri"], "https://app.test/auth/callback");
         assert_eq!(
             (params["state"].clone(), params["nonce"].clone(), params["code_challenge"].clone()),
             (json!("s"), json!("n"), json!("c"))
@@ -409,12 +450,25 @@ mod tests {
             ),
         ];
         for (discovery, query, expected) in cases {
+            let expected_issuer = ExpectedIssuer {
+                issuer: Some(&discovery.issuer),
+                required: discovery.authorization_response_iss_parameter_supported,
+            };
             assert_eq!(
-                check_callback(&query, &ticket(), discovery).as_deref().map_err(Clone::clone),
+                check_callback(&query, &ticket(), expected_issuer).as_deref().map_err(Clone::clone),
                 expected.clone(),
                 "{query:?}"
             );
         }
+    }
+
+    #[test]
+    fn providers_without_an_issuer_ignore_iss_and_tickets_get_per_flow_cookies() {
+        let oauth2 = ExpectedIssuer { issuer: None, required: false };
+        let query = vec![("code".to_owned(), "c1".to_owned()), ("state".to_owned(), "state-123".to_owned())];
+        assert_eq!(check_callback(&query, &ticket(), oauth2), Ok("c1".to_owned()));
+        assert_eq!(ticket_cookie_name("AbC-_x.y/z0123456789"), "__Host-portcullis-login-AbC-_xyz0123");
+        assert_ne!(ticket_cookie_name("first-state-xx"), ticket_cookie_name("other-state-xx"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Browser sessions (the pure core; the login routes that create them, and the session
-//! authenticator, are not built yet).
+//! Browser sessions: the cookie, the sealed record in KV and its lifetimes (the pure core; the
+//! store and the authenticator are in the worker shell).
 //!
 //! The cookie is `__Host-portcullis=<id>.<key>`: 16 random bytes that name the session and 32 that
 //! encrypt it, so the cookie stays small whatever the IdP's tokens weigh. KV holds the record under
@@ -42,6 +42,12 @@ pub enum SessionError {
     Idle,
     /// Past its absolute lifetime.
     Expired,
+    /// No record: logged out, expired from KV, or never existed.
+    Unknown,
+    /// Logged out or revoked (the revocation record says so, whatever KV still holds).
+    Revoked,
+    /// The provider refused to refresh the grant: the user was disabled or the grant revoked.
+    GrantEnded,
 }
 
 impl SessionCookie {
@@ -117,6 +123,54 @@ pub fn clear_cookie() -> String {
     format!("{COOKIE_NAME}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
+/// Whether a cookie name is one of Portcullis's own (the session, or a login ticket).
+pub fn is_portcullis_cookie(name: &str) -> bool {
+    name == COOKIE_NAME || name.starts_with(crate::login::oidc::TICKET_COOKIE_PREFIX)
+}
+
+/// The `Cookie` header without Portcullis's cookies, for the origin (`None` when nothing is
+/// left). The origin never sees the session id or its key.
+pub fn strip_own_cookies(header: &str) -> Option<String> {
+    let kept: Vec<&str> = header
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| !is_portcullis_cookie(pair.split_once('=').map_or(*pair, |(name, _)| name).trim()))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+/// The upstream provider's tokens, kept (encrypted) for refresh and logout. Never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamTokens {
+    /// The access token.
+    pub access_token: String,
+    /// When it expires, if the provider said.
+    pub access_expires_at_s: Option<i64>,
+    /// The refresh token, if any.
+    pub refresh_token: Option<String>,
+    /// The ID token, for `id_token_hint` at logout.
+    pub id_token: Option<String>,
+}
+
+impl fmt::Debug for UpstreamTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UpstreamTokens([redacted])")
+    }
+}
+
+impl UpstreamTokens {
+    /// Whether the access token should be refreshed at `now_s` (within `margin_s` of expiry).
+    pub fn needs_refresh(&self, now_s: i64, margin_s: i64) -> bool {
+        self.access_expires_at_s.is_some_and(|expires| now_s >= expires - margin_s)
+    }
+
+    /// Whether the access token has expired at `now_s`.
+    pub fn expired(&self, now_s: i64) -> bool {
+        self.access_expires_at_s.is_some_and(|expires| now_s >= expires)
+    }
+}
+
 /// What a session remembers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -124,6 +178,9 @@ pub struct SessionRecord {
     pub subject: String,
     /// Email, if the provider gave a verified one.
     pub email: Option<String>,
+    /// The display name.
+    #[serde(default)]
+    pub name: Option<String>,
     /// Groups.
     pub groups: Vec<String>,
     /// Tenant.
@@ -132,10 +189,17 @@ pub struct SessionRecord {
     pub provider: String,
     /// When the session began.
     pub created_at_s: i64,
+    /// The same, in milliseconds: a revocation of all of a user's sessions ends exactly those
+    /// created before it.
+    #[serde(default)]
+    pub created_at_ms: i64,
     /// When it was last used.
     pub last_seen_s: i64,
     /// When it ends, however active.
     pub expires_at_s: i64,
+    /// The provider's tokens.
+    #[serde(default)]
+    pub tokens: Option<UpstreamTokens>,
 }
 
 impl SessionRecord {
@@ -163,12 +227,20 @@ mod tests {
         SessionRecord {
             subject: "alice".into(),
             email: Some("alice@example.com".into()),
+            name: Some("Alice".into()),
             groups: vec!["finance".into()],
             tenant: Some("acme".into()),
             provider: "idp".into(),
             created_at_s: 1_000,
+            created_at_ms: 1_000_000,
             last_seen_s: 1_500,
             expires_at_s: 10_000,
+            tokens: Some(UpstreamTokens {
+                access_token: "upstream-access-token".into(),
+                access_expires_at_s: Some(2_000),
+                refresh_token: Some("upstream-refresh-token".into()),
+                id_token: None,
+            }),
         }
     }
 
@@ -179,6 +251,8 @@ mod tests {
         assert_eq!(cookie.open(&sealed), Ok(record()));
         let text = String::from_utf8_lossy(&sealed);
         assert!(!text.contains("alice") && !text.contains("acme"), "the record is encrypted");
+        assert!(!text.contains("upstream"), "so are the provider's tokens");
+        assert!(!format!("{:?}", record()).contains("upstream-"), "tokens never print");
         assert!(!cookie.kv_key().contains(&URL_SAFE_NO_PAD.encode([7u8; 16])), "KV never holds the cookie id");
     }
 
@@ -231,6 +305,32 @@ mod tests {
         }
         assert!(clear_cookie().contains("Max-Age=0"));
         assert_eq!(format!("{cookie:?}"), "SessionCookie([redacted])");
+    }
+
+    #[test]
+    fn the_origin_never_gets_portcullis_cookies() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("__Host-portcullis=a.b; theme=dark", Some("theme=dark")),
+            ("a=1; __Host-portcullis-login-abc=x; b=2", Some("a=1; b=2")),
+            ("__Host-portcullis=a.b", None),
+            ("__Host-portcullisX=1", Some("__Host-portcullisX=1")),
+            ("theme=dark;;  lang=en", Some("theme=dark; lang=en")),
+            ("flag", Some("flag")),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(strip_own_cookies(header).as_deref(), *expected, "{header}");
+        }
+    }
+
+    #[test]
+    fn refresh_is_due_within_the_margin() {
+        let tokens = record().tokens.unwrap();
+        let cases = [(1_939, false, false), (1_940, true, false), (2_000, true, true)];
+        for (now, due, expired) in cases {
+            assert_eq!((tokens.needs_refresh(now, 60), tokens.expired(now)), (due, expired), "at {now}");
+        }
+        let timeless = UpstreamTokens { access_expires_at_s: None, ..tokens };
+        assert!(!timeless.needs_refresh(i64::MAX, 60));
     }
 
     #[test]

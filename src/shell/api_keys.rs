@@ -6,7 +6,7 @@
 //! it: a revoked key works nowhere after `cache_ttl_s` (default 10 s), and not at all in the
 //! isolate that served the revoke. KV's own replication delay never matters for revocation.
 
-use super::key_revocations::{shard_name, RevokeRequest, Status};
+use super::key_revocations::{shard_name, Status};
 use super::respond;
 use crate::authn::api_key::format;
 use crate::authn::api_key::{self, ApiKeyConfig, ApiKeyError, CreateRequest, KeyRecord, KeyStatus, RotateRequest};
@@ -21,12 +21,12 @@ use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
-use worker::{console_log, console_warn, Context, Env, Method, Request, RequestInit, Response, Result};
+use worker::{console_log, console_warn, Context, Env, Request, Response, Result};
 
 /// The KV namespace binding.
 pub const KV_BINDING: &str = "PORTCULLIS_KV";
 /// The revocation Durable Object binding.
-pub const REVOCATIONS_BINDING: &str = "API_KEY_REVOCATIONS";
+pub const REVOCATIONS_BINDING: &str = super::key_revocations::client::BINDING;
 /// The secret that peppers stored hashes.
 pub const PEPPER_SECRET: &str = "PORTCULLIS_API_KEY_PEPPER";
 /// The secret holding the bootstrap administrator key.
@@ -71,17 +71,7 @@ async fn revocation_status(env: &Env, id: &str) -> Result<Option<u64>> {
 }
 
 async fn record_revocation(env: &Env, id: &str, at_ms: u64) -> Result<()> {
-    let stub = env.durable_object(REVOCATIONS_BINDING)?.id_from_name(&shard_name(id))?.get_stub()?;
-    let body = serde_json::to_string(&RevokeRequest { id: id.to_owned(), at_ms })
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let request = Request::new_with_init("https://revocations.internal/revoke", &init)?;
-    let response = stub.fetch_with_request(request).await?;
-    if response.status_code() != 200 {
-        return Err(worker::Error::RustError(format!("revocation write {}", response.status_code())));
-    }
-    Ok(())
+    super::key_revocations::client::revoke(env, id, id, at_ms).await
 }
 
 async fn read_record(env: &Env, id: &str) -> Result<Option<KeyRecord>> {
@@ -176,7 +166,7 @@ pub fn credential_from_header<'h>(head: &'h RequestHead, keys: &ApiKeyConfig) ->
 }
 
 /// Reads the whole body, refusing more than `limit` bytes.
-async fn read_bounded(req: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, Failure> {
+pub(super) async fn read_bounded(req: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, Failure> {
     let mut body = Vec::new();
     if let Ok(mut stream) = req.stream() {
         while let Some(chunk) = stream.next().await {
@@ -191,7 +181,7 @@ async fn read_bounded(req: &mut Request, limit: usize) -> std::result::Result<Ve
 }
 
 /// Parses a JSON body; `None` when it is empty.
-fn parse_body<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<Option<T>, Failure> {
+pub(super) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<Option<T>, Failure> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -240,11 +230,11 @@ async fn mint(
 }
 
 /// Who is calling the management API: the bootstrap admin key, or a JWT with the admin scope.
-async fn administrator(
+/// (Without API keys configured, only the bootstrap key.)
+pub(super) async fn administrator(
     env: &Env,
     ctx: &Context,
     config: &Config,
-    keys: &ApiKeyConfig,
     head: &RequestHead,
 ) -> std::result::Result<String, Failure> {
     let token = crate::authn::bearer::bearer_token(head)?.ok_or(AuthnError::Missing)?;
@@ -257,7 +247,8 @@ async fn administrator(
     let principal = super::authenticate::principal_for(env, ctx, config, token).await?;
     // API keys are never administrators, whatever scopes they carry: a key must not mint keys.
     let is_jwt = principal.method() == crate::authn::AuthMethod::Jwt;
-    if is_jwt && principal.identity().scopes.iter().any(|scope| scope == &keys.admin_scope) {
+    let admin_scope = config.api_keys.as_ref().map(|keys| keys.admin_scope.as_str());
+    if is_jwt && admin_scope.is_some_and(|admin| principal.identity().scopes.iter().any(|scope| scope == admin)) {
         Ok(principal.subject().to_owned())
     } else {
         Err(Failure::Forbidden)
@@ -282,7 +273,7 @@ pub async fn admin(
     let keys = config.api_keys.as_ref().ok_or(Failure::NotFound)?;
     // Read the (bounded) body before answering anything, so a refusal never cuts off an upload.
     let body = read_bounded(&mut req, config.limits.max_edge_body_bytes).await?;
-    let actor = administrator(env, ctx, config, keys, head).await?;
+    let actor = administrator(env, ctx, config, head).await?;
     let pepper = pepper(env, config).ok_or(Failure::Unavailable)?;
     let now = now_ms() as u64;
     let unavailable = |_| Failure::Unavailable;

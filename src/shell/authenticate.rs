@@ -1,9 +1,10 @@
-//! Authentication in the worker: the pure verifier, with keys from the cache and signatures
-//! checked by the configured backend.
+//! Authentication in the worker: API keys, bearer JWTs (the pure verifier, with keys from the
+//! cache and signatures checked by the configured backend), then browser sessions.
 
-use super::{api_keys, jwks_cache, webcrypto};
+use super::{api_keys, jwks_cache, sessions, webcrypto};
 use crate::authn::api_key::format::has_prefix;
 use crate::authn::bearer::bearer_token;
+use crate::authn::jwt::issuer::JwtConfig;
 use crate::authn::jwt::keys::KeyMaterial;
 use crate::authn::jwt::signature::VerifiedSignature;
 use crate::authn::jwt::token::looks_like_jwt;
@@ -32,8 +33,16 @@ pub async fn authenticate(
             return Ok(Access::Authenticated(api_keys::authenticate(env, ctx, config, keys, credential).await?));
         }
     }
-    let token = bearer_token(head)?.ok_or(AuthnError::Missing)?;
-    Ok(Access::Authenticated(principal_for(env, ctx, config, token).await?))
+    if let Some(token) = bearer_token(head)? {
+        return Ok(Access::Authenticated(principal_for(env, ctx, config, token).await?));
+    }
+    // No credential header: a browser session, when login is configured and the route takes one.
+    if route.requirements.accepts_sessions() {
+        if let Some(session) = sessions::current(env, ctx, config, head).await? {
+            return Ok(Access::Authenticated(sessions::principal(config, &session)));
+        }
+    }
+    Err(AuthnError::Missing)
 }
 
 /// The principal for a bearer credential: an API key when it has this deployment's prefix,
@@ -47,7 +56,7 @@ pub async fn principal_for(env: &Env, ctx: &Context, config: &Config, token: &st
     if !looks_like_jwt(token) || config.jwt.issuers.is_empty() {
         return Err(JwtError::Malformed.into());
     }
-    verify_jwt(env, config, token).await
+    verify_jwt_with(env, &config.jwt, token).await
 }
 
 thread_local! {
@@ -55,16 +64,22 @@ thread_local! {
     static VERIFIED: RefCell<Option<VerifiedCache<Principal>>> = const { RefCell::new(None) };
 }
 
-async fn verify_jwt(env: &Env, config: &Config, token: &str) -> Result<Principal, AuthnError> {
+/// Verifies a JWT against a set of trusted issuers (the bearer configuration, or a login
+/// provider's ID token rules). A configuration with `verified_cache_entries: 0` never touches
+/// the verified-token cache.
+pub async fn verify_jwt_with(env: &Env, jwt_config: &JwtConfig, token: &str) -> Result<Principal, AuthnError> {
     let now_s = js_sys::Date::now() / 1000.0;
-    let pending = jwt::precheck(&config.jwt, token, now_s as i64)?;
-    let policy = &config.jwt.jwks_cache;
+    let pending = jwt::precheck(jwt_config, token, now_s as i64)?;
+    let policy = &jwt_config.jwks_cache;
     let issuer_keys = jwks_cache::keys_for(env, pending.issuer, policy).await?;
     // Checked after precheck, so time, issuer and header rules apply to cached tokens as to new.
-    let capacity = config.jwt.verified_cache_entries;
+    let capacity = jwt_config.verified_cache_entries;
     let digest = token_digest(token);
-    let cached =
-        VERIFIED.with(|cache| cache.borrow_mut().as_mut().and_then(|c| c.get(&digest, now_s, issuer_keys.generation)));
+    let cached = if capacity == 0 {
+        None
+    } else {
+        VERIFIED.with(|cache| cache.borrow_mut().as_mut().and_then(|c| c.get(&digest, now_s, issuer_keys.generation)))
+    };
     if let Some(principal) = cached {
         return Ok(principal);
     }

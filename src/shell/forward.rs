@@ -53,7 +53,27 @@ pub async fn forward(
         stripped.extend(config.api_keys.as_ref().and_then(|k| k.header.clone()));
         debug_assert!(principal.key_id().is_some());
     }
-    let outbound_headers = headers::forward_request_headers(&head.headers, &stripped, &forwarded, &identity);
+    // The origin never sees Portcullis's own cookies (the session id and key, login tickets).
+    let own_cookies = head.header("cookie").is_some_and(|c| c.contains(crate::session::COOKIE_NAME));
+    let inbound_headers = if own_cookies {
+        let mut list = head.headers.clone();
+        list.retain_mut(|(name, value)| {
+            if !name.eq_ignore_ascii_case("cookie") {
+                return true;
+            }
+            match crate::session::strip_own_cookies(value) {
+                Some(kept) => {
+                    *value = kept;
+                    true
+                }
+                None => false,
+            }
+        });
+        std::borrow::Cow::Owned(list)
+    } else {
+        std::borrow::Cow::Borrowed(&head.headers)
+    };
+    let outbound_headers = headers::forward_request_headers(&inbound_headers, &stripped, &forwarded, &identity);
 
     let headers = Headers::new();
     for (name, value) in &outbound_headers {

@@ -10,14 +10,17 @@ mod forward;
 mod http;
 mod jwks_cache;
 mod key_revocations;
+mod login;
+mod providers;
 mod rate_limit;
 mod rate_limiter;
 mod respond;
+mod sessions;
 mod webcrypto;
 
 use crate::assertion::AssertionInput;
 use crate::audit::{self, AuditEvent, Decision};
-use crate::authn::Access;
+use crate::authn::{Access, AuthnError};
 use crate::authz;
 use crate::config::Config;
 use crate::edge::EdgeEndpoint;
@@ -128,6 +131,9 @@ async fn handle(
         Err(error) => {
             let failure = Failure::from(error);
             audit.log(Some(route), Decision::Deny, failure.to_string(), None, failure.reply().status);
+            if let Some(location) = login_redirect(config, route, head, &failure) {
+                return respond::redirect_to_login(&location, &failure, security, request_id);
+            }
             return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
         }
     };
@@ -213,6 +219,29 @@ async fn handle(
     }
 }
 
+/// Where an unauthenticated browser navigation is sent to log in: only when login is configured,
+/// the route accepts sessions, and the request is a `GET` or `HEAD` page load. An API call gets
+/// the 401 JSON instead.
+fn login_redirect(config: &Config, route: &Route, head: &RequestHead, failure: &Failure) -> Option<String> {
+    config.login.as_ref()?;
+    let session_failure = matches!(failure, Failure::Authn(AuthnError::Missing | AuthnError::InvalidSession(_)));
+    let page_load = matches!(head.method.as_str(), "GET" | "HEAD") && head.is_navigation();
+    if !session_failure || !page_load || !route.requirements.accepts_sessions() {
+        return None;
+    }
+    let url = url::Url::parse(&head.url).ok()?;
+    let return_to = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("return_to", &return_to);
+    if matches!(failure, Failure::Authn(AuthnError::InvalidSession(_))) {
+        query.append_pair("reason", "session_ended");
+    }
+    Some(format!("{}/login?{}", config.edge_prefix, query.finish()))
+}
+
 /// Signs the identity assertion for an authenticated request; `None` fails the request closed.
 async fn sign_assertion(
     env: &Env,
@@ -274,6 +303,16 @@ async fn serve_edge(
                 respond::build_text(failure.reply().status, &list, &failure.json_body(request_id))
             }
         },
+        EdgeEndpoint::Login(endpoint) => {
+            let cx = login::LoginContext { env, ctx, config, head, request_id };
+            match login::serve(req, &cx, endpoint).await {
+                Ok(response) => Ok(response),
+                Err((failure, extra)) => {
+                    audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
+                    respond::failure(env, head, &failure, request_id, security, extra).await
+                }
+            }
+        }
         EdgeEndpoint::Health => {
             respond::json(200, &serde_json::json!({ "status": "ok", "config": "valid" }), security, request_id)
         }

@@ -85,6 +85,22 @@ async fn error_page(env: &Env, failure: &Failure, request_id: &str) -> Option<St
     )
 }
 
+/// A 302 to the login page for a browser that needs to sign in; an invalid session cookie is
+/// cleared on the way.
+pub fn redirect_to_login(
+    location: &str,
+    failure: &Failure,
+    security: &SecurityHeaders,
+    request_id: &str,
+) -> Result<Response> {
+    let mut list = edge_headers(security, request_id, "text/plain; charset=utf-8");
+    list.push(("location".into(), location.to_owned()));
+    if matches!(failure, Failure::Authn(crate::authn::AuthnError::InvalidSession(_))) {
+        list.push(("set-cookie".into(), crate::session::clear_cookie()));
+    }
+    build_text(302, &list, "")
+}
+
 /// The response for a failure: JSON for APIs, the error page for browser navigations.
 /// `extra` headers (CORS, for instance) are added last.
 pub async fn failure(

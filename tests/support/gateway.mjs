@@ -5,8 +5,21 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { miniflareOptions, repoRoot } from "./wrangler-config.mjs";
 
-/** `secrets` are extra string bindings, as `wrangler secret put` would create them. */
-export async function startGateway({ config, secrets = {} } = {}) {
+/** A free TCP port on 127.0.0.1 (for a gateway whose own URL must be in its configuration). */
+export async function freePort() {
+  const { createServer } = await import("node:net");
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * `secrets` are extra string bindings, as `wrangler secret put` would create them. `port` fixes
+ * the gateway's port (0: any), for configurations that name the gateway's own URL.
+ */
+export async function startGateway({ config, secrets = {}, port = 0 } = {}) {
   if (!existsSync(path.join(repoRoot, "build", "index.js"))) {
     throw new Error("build/index.js is missing: run scripts/build.sh first");
   }
@@ -14,13 +27,24 @@ export async function startGateway({ config, secrets = {} } = {}) {
   const bindings = { ...secrets };
   if (config !== undefined) bindings.PORTCULLIS_CONFIG = typeof config === "string" ? config : JSON.stringify(config);
   const mf = new Miniflare(
-    miniflareOptions({ bindings, handleStructuredLogs: ({ level, message }) => { logs.push({ level, message }); } }),
+    miniflareOptions({ bindings, port, handleStructuredLogs: ({ level, message }) => { logs.push({ level, message }); } }),
   );
   const url = (await mf.ready).toString().replace(/\/$/, "");
   return {
     url,
     mf,
     logs,
+    /** Structured events of one kind logged so far, parsed. */
+    events(kind) {
+      return logs.flatMap(({ message }) => {
+        try {
+          const event = JSON.parse(message);
+          return event.event === kind ? [event] : [];
+        } catch {
+          return [];
+        }
+      });
+    },
     /** Audit events logged so far, parsed. */
     auditEvents() {
       return logs.flatMap(({ message }) => {

@@ -1,0 +1,741 @@
+//! The `login` section: identity providers for browser login, the session policy and branding.
+//!
+//! Every provider is either OpenID Connect (found through discovery from its issuer) or a plain
+//! OAuth 2.0 provider with a userinfo endpoint (GitHub is the model). Client secrets are never in
+//! the configuration: each provider names the secret binding that holds its secret.
+
+use crate::authn::jwt::signature::Alg;
+use crate::config::Environment;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Problems found while reading the section: (path relative to `login`, message).
+pub type Problems = Vec<(String, String)>;
+
+/// How a provider is spoken to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenID Connect: endpoints and keys from `{issuer}/.well-known/openid-configuration`.
+    Oidc {
+        /// The exact issuer identifier.
+        issuer: String,
+        /// ID token algorithms accepted.
+        algorithms: Vec<Alg>,
+        /// Clock leeway for the ID token's times.
+        leeway_s: i64,
+        /// Also read the userinfo endpoint (OIDC Core 5.3), merging its claims; its `sub` must
+        /// match the ID token's.
+        userinfo: bool,
+    },
+    /// OAuth 2.0 without ID tokens: identity from the userinfo endpoint.
+    OAuth2 {
+        /// Where browsers are sent.
+        authorization_endpoint: String,
+        /// Where codes are exchanged.
+        token_endpoint: String,
+        /// Who the access token belongs to.
+        userinfo_endpoint: String,
+        /// A list of `{email, primary, verified}` (GitHub's `/user/emails`), for a verified
+        /// primary email when the profile has none.
+        emails_endpoint: Option<String>,
+    },
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// HTTP Basic with the form-encoded id and secret.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+/// Where a provider's profile claims are (names or dotted paths).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileClaims {
+    /// The stable subject (`sub` for OIDC, `id` for GitHub). Numbers are accepted.
+    pub subject: String,
+    /// The email address.
+    pub email: String,
+    /// Whether the email is verified; an email marked unverified is dropped. `None`: the
+    /// provider only returns verified addresses.
+    pub email_verified: Option<String>,
+    /// The display name.
+    pub name: String,
+    /// Groups: an array, or a space-separated string.
+    pub groups: String,
+    /// The tenant.
+    pub tenant: String,
+}
+
+impl ProfileClaims {
+    fn defaults(oidc: bool) -> Self {
+        Self {
+            subject: if oidc { "sub" } else { "id" }.into(),
+            email: "email".into(),
+            email_verified: oidc.then(|| "email_verified".into()),
+            name: "name".into(),
+            groups: "groups".into(),
+            tenant: "tenant".into(),
+        }
+    }
+}
+
+/// One identity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// A short id, used in URLs and the session.
+    pub id: String,
+    /// OIDC or OAuth 2.0.
+    pub kind: ProviderKind,
+    /// Shown on the login page.
+    pub display_name: String,
+    /// An icon for the login page: a same-origin path or a `data:` URL.
+    pub icon: Option<String>,
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// The name of the secret binding holding the client secret.
+    pub client_secret_binding: String,
+    /// How the client authenticates at the token endpoint.
+    pub client_auth: ClientAuth,
+    /// Scopes requested.
+    pub scopes: Vec<String>,
+    /// Where the profile's claims are.
+    pub claims: ProfileClaims,
+    /// When not empty, only users whose verified email is in one of these domains may log in.
+    pub allowed_email_domains: Vec<String>,
+    /// Home-realm discovery: an email in one of these domains selects this provider.
+    pub email_domains: Vec<String>,
+}
+
+impl Provider {
+    /// Whether a user with this (verified) email may log in through this provider.
+    pub fn allows_email(&self, email: Option<&str>) -> bool {
+        if self.allowed_email_domains.is_empty() {
+            return true;
+        }
+        email.and_then(email_domain).is_some_and(|domain| self.allowed_email_domains.contains(&domain))
+    }
+
+    /// The OIDC issuer, for OIDC providers.
+    pub fn issuer(&self) -> Option<&str> {
+        match &self.kind {
+            ProviderKind::Oidc { issuer, .. } => Some(issuer),
+            ProviderKind::OAuth2 { .. } => None,
+        }
+    }
+}
+
+/// The lower-cased domain of an email address (`None` unless it has exactly one `@`).
+pub fn email_domain(email: &str) -> Option<String> {
+    let (local, domain) = email.trim().split_once('@')?;
+    if local.is_empty() || domain.is_empty() || domain.contains('@') {
+        return None;
+    }
+    Some(domain.to_ascii_lowercase())
+}
+
+/// Session lifetimes and upkeep.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionPolicy {
+    /// A session unused for this long ends.
+    pub idle_timeout_s: i64,
+    /// A session ends this long after login, however active.
+    pub absolute_lifetime_s: i64,
+    /// How often use is written back to KV (for the idle timeout), per session and isolate.
+    pub touch_interval_s: i64,
+    /// How long an isolate trusts a session it loaded (KV record and revocation state) before
+    /// reading them again; the bound on how late a logout or revocation is seen elsewhere.
+    pub cache_ttl_s: i64,
+    /// Refresh the upstream access token this long before it expires.
+    pub refresh_margin_s: i64,
+    /// End the session when the upstream access token expires and cannot be refreshed (the
+    /// provider revoked the grant or disabled the user). Off: the session lives its lifetimes.
+    pub revalidate: bool,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle_timeout_s: 8 * 3600,
+            absolute_lifetime_s: 24 * 3600,
+            touch_interval_s: 60,
+            cache_ttl_s: 10,
+            refresh_margin_s: 60,
+            revalidate: true,
+        }
+    }
+}
+
+/// How the login pages look.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Branding {
+    /// The product name.
+    pub name: String,
+    /// A logo: a same-origin path or a `data:` URL.
+    pub logo: String,
+    /// The main colour (buttons), as `#rrggbb`.
+    pub primary_color: String,
+    /// The accent colour (focus rings), as `#rrggbb`.
+    pub accent_color: String,
+    /// The page background, as `#rrggbb`.
+    pub background_color: Option<String>,
+}
+
+impl Default for Branding {
+    fn default() -> Self {
+        Self {
+            name: "Portcullis".into(),
+            logo: "/auth/static/portcullis.svg".into(),
+            primary_color: "#1f3a5f".into(),
+            accent_color: "#f2c14e".into(),
+            background_color: None,
+        }
+    }
+}
+
+/// The secret that keys login tickets and CSRF tokens, by default.
+pub const DEFAULT_LOGIN_SECRET: &str = "PORTCULLIS_LOGIN_SECRET";
+
+/// The `login` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginConfig {
+    /// The providers, in login-page order.
+    pub providers: Vec<Provider>,
+    /// The exact redirect URI registered at every provider (`https://app.example.com/auth/callback`).
+    pub redirect_uri: String,
+    /// Origins `return_to` may point at; the redirect URI's origin is always one.
+    pub return_origins: Vec<String>,
+    /// Where a provider sends the browser after RP-initiated logout.
+    pub post_logout_redirect_uri: String,
+    /// Session lifetimes.
+    pub session: SessionPolicy,
+    /// The look of the pages.
+    pub branding: Branding,
+    /// The secret binding that keys login tickets and CSRF tokens.
+    pub secret_binding: String,
+}
+
+impl LoginConfig {
+    /// The provider with this id.
+    pub fn provider(&self, id: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+
+    /// Home-realm discovery: the provider that claims this email's domain.
+    pub fn provider_for_email(&self, email: &str) -> Option<&Provider> {
+        let domain = email_domain(email)?;
+        self.providers.iter().find(|p| p.email_domains.contains(&domain))
+    }
+
+    /// The path of the callback (from the redirect URI).
+    pub fn callback_path(&self) -> String {
+        url::Url::parse(&self.redirect_uri).map(|u| u.path().to_owned()).unwrap_or_default()
+    }
+
+    /// The origins to which `return_to` and logout redirects may go.
+    pub fn app_origins(&self) -> Vec<String> {
+        let mut origins = self.return_origins.clone();
+        if let Ok(url) = url::Url::parse(&self.redirect_uri) {
+            let own = url.origin().ascii_serialization();
+            if !origins.contains(&own) {
+                origins.push(own);
+            }
+        }
+        origins
+    }
+
+    /// `branding.css`: the configured colours as custom properties for the pages' stylesheet.
+    pub fn branding_css(&self) -> String {
+        let b = &self.branding;
+        let mut css = format!(":root {{ --brand: {}; --accent: {}; }}\n", b.primary_color, b.accent_color);
+        if let Some(background) = &b.background_color {
+            css.push_str(&format!(":root {{ --background: {background}; }}\n"));
+        }
+        css
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogin {
+    providers: Vec<Value>,
+    redirect_uri: String,
+    #[serde(default)]
+    return_origins: Vec<String>,
+    post_logout_redirect_uri: Option<String>,
+    #[serde(default)]
+    session: SessionPolicy,
+    #[serde(default)]
+    branding: Branding,
+    secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    display_name: Option<String>,
+    icon: Option<String>,
+    issuer: Option<String>,
+    algorithms: Option<Vec<String>>,
+    leeway_s: Option<u32>,
+    userinfo: Option<bool>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
+    emails_endpoint: Option<String>,
+    client_id: String,
+    client_secret: String,
+    client_auth: Option<ClientAuth>,
+    scopes: Option<Vec<String>>,
+    claims: Option<Value>,
+    #[serde(default)]
+    allowed_email_domains: Vec<String>,
+    #[serde(default)]
+    email_domains: Vec<String>,
+}
+
+fn check_url(problems: &mut Problems, path: &str, text: &str, environment: Environment) {
+    match url::Url::parse(text) {
+        Ok(url) if url.scheme() == "https" => {}
+        Ok(url) if url.scheme() == "http" && environment == Environment::Development => {}
+        Ok(_) => problems.push((path.into(), format!("{text:?} must be an https URL"))),
+        Err(_) => problems.push((path.into(), format!("{text:?} is not a URL"))),
+    }
+}
+
+fn is_page_asset(text: &str) -> bool {
+    (text.starts_with('/') && !text.starts_with("//")) || text.starts_with("data:image/")
+}
+
+fn is_hex_colour(text: &str) -> bool {
+    text.len() == 7 && text.starts_with('#') && text[1..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn is_domain(text: &str) -> bool {
+    !text.is_empty()
+        && text == text.to_ascii_lowercase()
+        && text
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+fn parse_provider(path: &str, raw: RawProvider, environment: Environment, problems: &mut Problems) -> Option<Provider> {
+    let before = problems.len();
+    let id_ok = !raw.id.is_empty()
+        && raw.id.len() <= 32
+        && raw.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !id_ok {
+        problems.push((format!("{path}.id"), "1 to 32 characters of a-z, 0-9, - and _".into()));
+    }
+    let oidc = raw.kind == "oidc";
+    let kind = match raw.kind.as_str() {
+        "oidc" => {
+            for (field, present) in [
+                ("authorization_endpoint", raw.authorization_endpoint.is_some()),
+                ("token_endpoint", raw.token_endpoint.is_some()),
+                ("userinfo_endpoint", raw.userinfo_endpoint.is_some()),
+                ("emails_endpoint", raw.emails_endpoint.is_some()),
+            ] {
+                if present {
+                    problems
+                        .push((format!("{path}.{field}"), "an oidc provider's endpoints come from discovery".into()));
+                }
+            }
+            let issuer = raw.issuer.clone().unwrap_or_default();
+            if issuer.is_empty() {
+                problems.push((format!("{path}.issuer"), "an oidc provider needs its issuer".into()));
+            } else {
+                check_url(problems, &format!("{path}.issuer"), &issuer, environment);
+            }
+            let names = raw.algorithms.clone().unwrap_or_else(|| vec!["RS256".into(), "ES256".into()]);
+            let mut algorithms = Vec::new();
+            for (index, name) in names.iter().enumerate() {
+                match Alg::parse(name).filter(|alg| !alg.is_symmetric()) {
+                    Some(alg) => algorithms.push(alg),
+                    None => problems.push((
+                        format!("{path}.algorithms[{index}]"),
+                        format!("{name:?} is not an asymmetric JWS algorithm"),
+                    )),
+                }
+            }
+            let leeway_s = raw.leeway_s.unwrap_or(30);
+            if leeway_s > 300 {
+                problems.push((format!("{path}.leeway_s"), "at most 300 seconds".into()));
+            }
+            ProviderKind::Oidc {
+                issuer,
+                algorithms,
+                leeway_s: i64::from(leeway_s),
+                userinfo: raw.userinfo.unwrap_or(true),
+            }
+        }
+        "oauth2" => {
+            if raw.issuer.is_some() || raw.algorithms.is_some() {
+                problems.push((format!("{path}.issuer"), "an oauth2 provider has no issuer or ID tokens".into()));
+            }
+            let mut endpoint = |field: &str, value: &Option<String>, required: bool| -> Option<String> {
+                match value {
+                    Some(text) => {
+                        check_url(problems, &format!("{path}.{field}"), text, environment);
+                        Some(text.clone())
+                    }
+                    None if required => {
+                        problems.push((format!("{path}.{field}"), "an oauth2 provider needs this endpoint".into()));
+                        None
+                    }
+                    None => None,
+                }
+            };
+            let authorization_endpoint = endpoint("authorization_endpoint", &raw.authorization_endpoint, true);
+            let token_endpoint = endpoint("token_endpoint", &raw.token_endpoint, true);
+            let userinfo_endpoint = endpoint("userinfo_endpoint", &raw.userinfo_endpoint, true);
+            let emails_endpoint = endpoint("emails_endpoint", &raw.emails_endpoint, false);
+            ProviderKind::OAuth2 {
+                authorization_endpoint: authorization_endpoint.unwrap_or_default(),
+                token_endpoint: token_endpoint.unwrap_or_default(),
+                userinfo_endpoint: userinfo_endpoint.unwrap_or_default(),
+                emails_endpoint,
+            }
+        }
+        other => {
+            problems.push((format!("{path}.type"), format!("{other:?}: expected \"oidc\" or \"oauth2\"")));
+            return None;
+        }
+    };
+    if raw.client_id.is_empty() {
+        problems.push((format!("{path}.client_id"), "must not be empty".into()));
+    }
+    if raw.client_secret.is_empty() || !raw.client_secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        problems.push((
+            format!("{path}.client_secret"),
+            "the name of the secret binding that holds the client secret, such as \"OIDC_CORP_SECRET\"".into(),
+        ));
+    }
+    let scopes = raw.scopes.unwrap_or_else(|| {
+        if oidc {
+            vec!["openid".into(), "email".into(), "profile".into()]
+        } else {
+            Vec::new()
+        }
+    });
+    if oidc && !scopes.iter().any(|s| s == "openid") {
+        problems.push((format!("{path}.scopes"), "an oidc provider needs the openid scope".into()));
+    }
+    if scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
+        problems.push((format!("{path}.scopes"), "scopes are tokens without spaces".into()));
+    }
+    let claims = match raw.claims {
+        None => ProfileClaims::defaults(oidc),
+        Some(value) => {
+            let mut merged =
+                serde_json::to_value(ProfileClaimsDefaults::from(ProfileClaims::defaults(oidc))).unwrap_or(Value::Null);
+            if let (Some(base), Some(overrides)) = (merged.as_object_mut(), value.as_object()) {
+                for (key, value) in overrides {
+                    base.insert(key.clone(), value.clone());
+                }
+            }
+            match serde_path_to_error::deserialize::<_, ProfileClaims>(&merged) {
+                Ok(claims) => claims,
+                Err(error) => {
+                    problems.push((format!("{path}.claims.{}", error.path()), error.into_inner().to_string()));
+                    ProfileClaims::defaults(oidc)
+                }
+            }
+        }
+    };
+    for (field, list) in [("allowed_email_domains", &raw.allowed_email_domains), ("email_domains", &raw.email_domains)]
+    {
+        for (index, domain) in list.iter().enumerate() {
+            if !is_domain(domain) {
+                problems.push((format!("{path}.{field}[{index}]"), format!("{domain:?} is not a lower-case domain")));
+            }
+        }
+    }
+    if let Some(icon) = &raw.icon {
+        if !is_page_asset(icon) {
+            problems.push((format!("{path}.icon"), "a same-origin path or a data:image/ URL".into()));
+        }
+    }
+    if problems.len() != before {
+        return None;
+    }
+    Some(Provider {
+        display_name: raw.display_name.unwrap_or_else(|| raw.id.clone()),
+        id: raw.id,
+        kind,
+        icon: raw.icon,
+        client_id: raw.client_id,
+        client_secret_binding: raw.client_secret,
+        client_auth: raw.client_auth.unwrap_or(ClientAuth::ClientSecretBasic),
+        scopes,
+        claims,
+        allowed_email_domains: raw.allowed_email_domains,
+        email_domains: raw.email_domains,
+    })
+}
+
+/// Serializable twin of [`ProfileClaims`], so overrides merge onto the defaults.
+#[derive(serde::Serialize)]
+struct ProfileClaimsDefaults {
+    subject: String,
+    email: String,
+    email_verified: Option<String>,
+    name: String,
+    groups: String,
+    tenant: String,
+}
+
+impl From<ProfileClaims> for ProfileClaimsDefaults {
+    fn from(c: ProfileClaims) -> Self {
+        Self {
+            subject: c.subject,
+            email: c.email,
+            email_verified: c.email_verified,
+            name: c.name,
+            groups: c.groups,
+            tenant: c.tenant,
+        }
+    }
+}
+
+impl LoginConfig {
+    /// Reads the `login` section; `edge_prefix` is where the login routes live.
+    pub fn from_value(value: &Value, environment: Environment, edge_prefix: &str) -> Result<Self, Problems> {
+        let raw: RawLogin = serde_path_to_error::deserialize(value)
+            .map_err(|error| vec![(error.path().to_string(), error.into_inner().to_string())])?;
+        let mut problems = Problems::new();
+        let mut providers: Vec<Provider> = Vec::new();
+        for (index, value) in raw.providers.iter().enumerate() {
+            let path = format!("providers[{index}]");
+            match serde_path_to_error::deserialize::<_, RawProvider>(value) {
+                Ok(raw) => {
+                    if let Some(provider) = parse_provider(&path, raw, environment, &mut problems) {
+                        if providers.iter().any(|p| p.id == provider.id) {
+                            problems.push((format!("{path}.id"), format!("duplicate provider id {:?}", provider.id)));
+                        }
+                        for domain in &provider.email_domains {
+                            if providers.iter().any(|p| p.email_domains.contains(domain)) {
+                                problems.push((
+                                    format!("{path}.email_domains"),
+                                    format!("{domain:?} already selects another provider"),
+                                ));
+                            }
+                        }
+                        providers.push(provider);
+                    }
+                }
+                Err(error) => {
+                    let inner = error.path().to_string();
+                    let full = if inner == "." { path } else { format!("{path}.{inner}") };
+                    problems.push((full, error.into_inner().to_string()));
+                }
+            }
+        }
+        if raw.providers.is_empty() {
+            problems.push(("providers".into(), "configure at least one provider".into()));
+        }
+        check_url(&mut problems, "redirect_uri", &raw.redirect_uri, environment);
+        let expected_path = format!("{edge_prefix}/callback");
+        match url::Url::parse(&raw.redirect_uri) {
+            Ok(url) if url.path() != expected_path || url.query().is_some() || url.fragment().is_some() => {
+                problems.push(("redirect_uri".into(), format!("must be https://<your host>{expected_path}")));
+            }
+            _ => {}
+        }
+        for (index, origin) in raw.return_origins.iter().enumerate() {
+            let ok = url::Url::parse(origin).is_ok_and(|u| u.origin().ascii_serialization() == *origin);
+            if !ok {
+                problems.push((
+                    format!("return_origins[{index}]"),
+                    format!("{origin:?} is not an origin (scheme://host[:port])"),
+                ));
+            }
+        }
+        let post_logout_redirect_uri = match raw.post_logout_redirect_uri {
+            Some(uri) => {
+                check_url(&mut problems, "post_logout_redirect_uri", &uri, environment);
+                uri
+            }
+            None => url::Url::parse(&raw.redirect_uri)
+                .map(|u| format!("{}{edge_prefix}/logged-out", u.origin().ascii_serialization()))
+                .unwrap_or_default(),
+        };
+        let s = &raw.session;
+        let positive = [
+            ("idle_timeout_s", s.idle_timeout_s),
+            ("absolute_lifetime_s", s.absolute_lifetime_s),
+            ("touch_interval_s", s.touch_interval_s),
+        ];
+        for (field, value) in positive {
+            if value <= 0 {
+                problems.push((format!("session.{field}"), "must be positive".into()));
+            }
+        }
+        if s.absolute_lifetime_s > 90 * 86_400 {
+            problems.push(("session.absolute_lifetime_s".into(), "at most 90 days".into()));
+        }
+        if s.idle_timeout_s > s.absolute_lifetime_s {
+            problems.push(("session.idle_timeout_s".into(), "at most absolute_lifetime_s".into()));
+        }
+        if s.touch_interval_s >= s.idle_timeout_s {
+            problems.push(("session.touch_interval_s".into(), "must be shorter than idle_timeout_s".into()));
+        }
+        if !(0..=300).contains(&s.cache_ttl_s) {
+            problems.push(("session.cache_ttl_s".into(), "between 0 and 300 seconds".into()));
+        }
+        if !(0..=3600).contains(&s.refresh_margin_s) {
+            problems.push(("session.refresh_margin_s".into(), "between 0 and 3600 seconds".into()));
+        }
+        let b = &raw.branding;
+        if b.name.is_empty() || b.name.len() > 64 {
+            problems.push(("branding.name".into(), "1 to 64 characters".into()));
+        }
+        if !is_page_asset(&b.logo) {
+            problems.push(("branding.logo".into(), "a same-origin path or a data:image/ URL".into()));
+        }
+        for (field, colour) in [
+            ("primary_color", Some(&b.primary_color)),
+            ("accent_color", Some(&b.accent_color)),
+            ("background_color", b.background_color.as_ref()),
+        ] {
+            if colour.is_some_and(|c| !is_hex_colour(c)) {
+                problems.push((format!("branding.{field}"), "a colour as #rrggbb".into()));
+            }
+        }
+        let secret_binding = raw.secret.unwrap_or_else(|| DEFAULT_LOGIN_SECRET.into());
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            providers,
+            redirect_uri: raw.redirect_uri,
+            return_origins: raw.return_origins,
+            post_logout_redirect_uri,
+            session: raw.session,
+            branding: raw.branding,
+            secret_binding,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({
+            "redirect_uri": "https://app.test/auth/callback",
+            "providers": [
+                { "id": "corp", "type": "oidc", "issuer": "https://idp.test", "client_id": "c1",
+                  "client_secret": "CORP_SECRET", "email_domains": ["corp.test"],
+                  "allowed_email_domains": ["corp.test"] },
+                { "id": "github", "type": "oauth2", "display_name": "GitHub", "client_id": "c2",
+                  "client_secret": "GITHUB_SECRET",
+                  "authorization_endpoint": "https://github.test/login/oauth/authorize",
+                  "token_endpoint": "https://github.test/login/oauth/access_token",
+                  "userinfo_endpoint": "https://api.github.test/user",
+                  "emails_endpoint": "https://api.github.test/user/emails",
+                  "scopes": ["read:user", "user:email"] }
+            ]
+        })
+    }
+
+    fn parse(value: &Value) -> Result<LoginConfig, Problems> {
+        LoginConfig::from_value(value, Environment::Production, "/auth")
+    }
+
+    #[test]
+    fn a_valid_section_has_sensible_defaults() {
+        let login = parse(&base()).unwrap();
+        let corp = login.provider("corp").unwrap();
+        assert_eq!(corp.scopes, ["openid", "email", "profile"]);
+        assert_eq!(corp.claims.subject, "sub");
+        assert_eq!(corp.client_auth, ClientAuth::ClientSecretBasic);
+        let github = login.provider("github").unwrap();
+        assert_eq!(github.claims.subject, "id");
+        assert_eq!(github.claims.email_verified, None);
+        assert_eq!(login.post_logout_redirect_uri, "https://app.test/auth/logged-out");
+        assert_eq!(login.callback_path(), "/auth/callback");
+        assert_eq!(login.app_origins(), ["https://app.test"]);
+        assert_eq!(login.provider_for_email("Bob@CORP.test").map(|p| p.id.as_str()), Some("corp"));
+        assert_eq!(login.provider_for_email("bob@else.test"), None);
+        assert!(corp.allows_email(Some("a@corp.test")));
+        assert!(!corp.allows_email(Some("a@corp.test.evil")));
+        assert!(!corp.allows_email(None));
+        assert!(github.allows_email(None));
+    }
+
+    #[test]
+    fn claim_overrides_merge_onto_the_defaults() {
+        let mut value = base();
+        value["providers"][0]["claims"] = json!({ "groups": "realm_access.roles" });
+        let login = parse(&value).unwrap();
+        let claims = &login.provider("corp").unwrap().claims;
+        assert_eq!((claims.groups.as_str(), claims.subject.as_str()), ("realm_access.roles", "sub"));
+    }
+
+    #[test]
+    fn problems_are_reported_with_paths() {
+        let cases: &[(&str, Value, &str)] = &[
+            ("/redirect_uri", json!("https://app.test/callback"), "redirect_uri"),
+            ("/redirect_uri", json!("http://app.test/auth/callback"), "redirect_uri"),
+            ("/providers/0/type", json!("saml"), "providers[0].type"),
+            ("/providers/0/issuer", json!("http://idp.test"), "providers[0].issuer"),
+            ("/providers/0/scopes", json!(["email"]), "providers[0].scopes"),
+            ("/providers/0/algorithms", json!(["HS256"]), "providers[0].algorithms[0]"),
+            ("/providers/0/client_secret", json!("the secret itself!"), "providers[0].client_secret"),
+            ("/providers/0/token_endpoint", json!("https://idp.test/t"), "providers[0].token_endpoint"),
+            ("/providers/1/id", json!("corp"), "providers[1].id"),
+            ("/providers/1/userinfo_endpoint", Value::Null, "providers[1]"),
+            ("/providers/1/email_domains", json!(["corp.test"]), "providers[1].email_domains"),
+            ("/providers/0/allowed_email_domains", json!(["Corp.test"]), "providers[0].allowed_email_domains[0]"),
+            ("/providers/0/icon", json!("https://cdn.test/i.svg"), "providers[0].icon"),
+            ("/providers/0/claims", json!({ "nickname": "x" }), "providers[0].claims"),
+            ("/providers", json!([]), "providers"),
+            ("/return_origins", json!(["https://app.test/path"]), "return_origins[0]"),
+            ("/session", json!({ "idle_timeout_s": 0 }), "session.idle_timeout_s"),
+            ("/session", json!({ "idle_timeout_s": 100000, "absolute_lifetime_s": 3600 }), "session.idle_timeout_s"),
+            ("/branding", json!({ "primary_color": "red" }), "branding.primary_color"),
+            ("/branding", json!({ "logo": "https://cdn.test/logo.png" }), "branding.logo"),
+            ("/unknown", json!(1), "unknown"),
+        ];
+        for (pointer, replacement, expected_path) in cases {
+            let mut value = base();
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            let target = if parent.is_empty() { &mut value } else { value.pointer_mut(parent).unwrap() };
+            if replacement.is_null() {
+                target.as_object_mut().unwrap().remove(key);
+            } else {
+                target[key] = replacement.clone();
+            }
+            let problems = parse(&value).expect_err(pointer);
+            assert!(problems.iter().any(|(path, _)| path.starts_with(expected_path)), "{pointer}: {problems:?}");
+        }
+    }
+
+    #[test]
+    fn development_allows_plain_http_providers() {
+        let mut value = base();
+        value["providers"][0]["issuer"] = json!("http://127.0.0.1:9000");
+        value["redirect_uri"] = json!("http://127.0.0.1:8787/auth/callback");
+        assert!(LoginConfig::from_value(&value, Environment::Development, "/auth").is_ok());
+        assert!(parse(&value).is_err());
+    }
+
+    #[test]
+    fn branding_css_only_holds_validated_colours() {
+        let mut value = base();
+        value["branding"] = json!({ "primary_color": "#112233", "background_color": "#ffffff" });
+        let css = parse(&value).unwrap().branding_css();
+        assert!(css.contains("--brand: #112233;") && css.contains("--background: #ffffff;"), "{css}");
+    }
+}

@@ -1,0 +1,127 @@
+//! The login, logout and logged-out pages: templates from `www/` with `{{placeholders}}` filled
+//! in. Every value is HTML-escaped here; the templates hold no script and no inline style, so
+//! they work under the strict CSP of edge pages.
+
+use super::config::{LoginConfig, Provider};
+use url::form_urlencoded;
+
+/// Escapes text for HTML content and attribute values.
+pub fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// The generic icon for providers that configure none.
+pub const DEFAULT_PROVIDER_ICON: &str = "/auth/static/provider.svg";
+
+fn provider_item(prefix: &str, provider: &Provider, return_to: &str) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("provider", &provider.id)
+        .append_pair("return_to", return_to)
+        .finish();
+    let icon = provider.icon.as_deref().unwrap_or(DEFAULT_PROVIDER_ICON);
+    format!(
+        "<li><a class=\"provider\" id=\"provider-{id}\" href=\"{href}\"><img class=\"provider-icon\" src=\"{icon}\" \
+         alt=\"\" width=\"20\" height=\"20\">Continue with {name}</a></li>",
+        id = html_escape(&provider.id),
+        href = html_escape(&format!("{prefix}/login?{query}")),
+        icon = html_escape(icon),
+        name = html_escape(&provider.display_name),
+    )
+}
+
+/// A notice for the login page: why the user is (back) here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Nothing to say.
+    None,
+    /// Home-realm discovery found no provider for the email's domain.
+    UnknownDomain,
+    /// The session ended (idle, expired, revoked or logged out elsewhere).
+    SessionEnded,
+}
+
+impl Notice {
+    fn html(self) -> &'static str {
+        match self {
+            Notice::None => "",
+            Notice::UnknownDomain => {
+                "<p class=\"notice\" role=\"alert\">No sign-in is set up for that email domain. Choose a provider \
+                 instead.</p>"
+            }
+            Notice::SessionEnded => "<p class=\"notice\" role=\"alert\">Your session ended. Please sign in again.</p>",
+        }
+    }
+}
+
+/// Fills `www/login.html`.
+pub fn login_page(
+    template: &str,
+    config: &LoginConfig,
+    prefix: &str,
+    return_to: &str,
+    notice: Notice,
+    email: &str,
+) -> String {
+    let providers: String = config.providers.iter().map(|p| provider_item(prefix, p, return_to)).collect();
+    brand(template, config)
+        .replace("{{providers}}", &providers)
+        .replace("{{return_to}}", &html_escape(return_to))
+        .replace("{{notice}}", notice.html())
+        .replace("{{email_value}}", &html_escape(email))
+}
+
+/// Fills `www/logout.html`.
+pub fn logout_page(template: &str, config: &LoginConfig, csrf_token: &str, user: &str, return_to: &str) -> String {
+    brand(template, config)
+        .replace("{{csrf_token}}", &html_escape(csrf_token))
+        .replace("{{user}}", &html_escape(user))
+        .replace("{{return_to}}", &html_escape(return_to))
+}
+
+/// Fills `www/logged-out.html`.
+pub fn logged_out_page(template: &str, config: &LoginConfig) -> String {
+    brand(template, config)
+}
+
+fn brand(template: &str, config: &LoginConfig) -> String {
+    template
+        .replace("{{brand_name}}", &html_escape(&config.branding.name))
+        .replace("{{brand_logo}}", &html_escape(&config.branding.logo))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Environment;
+    use serde_json::json;
+
+    fn config() -> LoginConfig {
+        LoginConfig::from_value(
+            &json!({
+                "redirect_uri": "https://app.test/auth/callback",
+                "branding": { "name": "Acme <Corp>" },
+                "providers": [
+                    { "id": "corp", "type": "oidc", "issuer": "https://idp.test", "client_id": "c",
+                      "client_secret": "S", "display_name": "Corp \"SSO\"" }
+                ]
+            }),
+            Environment::Production,
+            "/auth",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn pages_escape_everything_they_fill_in() {
+        let template = "{{brand_name}}|{{providers}}|{{return_to}}|{{notice}}|{{email_value}}";
+        let page = login_page(template, &config(), "/auth", "/x?a=1&b=\"><script>", Notice::UnknownDomain, "<b>@x");
+        assert!(page.starts_with("Acme &lt;Corp&gt;|"), "{page}");
+        assert!(page.contains("Continue with Corp &quot;SSO&quot;"), "{page}");
+        assert!(page.contains("href=\"/auth/login?provider=corp&amp;return_to=%2Fx%3Fa%3D1%26b%3D%22%3E%3Cscript%3E\""));
+        assert!(page.contains("|/x?a=1&amp;b=&quot;&gt;&lt;script&gt;|"), "{page}");
+        assert!(page.contains("role=\"alert\"") && page.ends_with("|&lt;b&gt;@x"));
+        assert!(!page.contains("<script>"));
+        let logout = logout_page("{{csrf_token}} {{user}} {{return_to}}", &config(), "t\"", "<a>", "/");
+        assert_eq!(logout, "t&quot; &lt;a&gt; /");
+    }
+}

@@ -1,0 +1,523 @@
+//! The browser login routes: `/auth/login`, `/auth/callback`, `/auth/logout`, `/auth/logged-out`,
+//! `/auth/session`, `/auth/branding.css` and the session revocation API.
+//!
+//! Flow security (RFC 9700, RFC 9207, OIDC Core 3.1.3.7): PKCE S256 always; `state` bound to the
+//! browser by a sealed, per-flow ticket cookie and usable once (recorded in the Durable Object,
+//! as is the code); `nonce` in the ID token; `iss` checked when the provider promises it; the one
+//! registered redirect URI; `return_to` limited to the app's origins.
+
+use super::api_keys::{administrator, parse_body, read_bounded};
+use super::key_revocations::client::{self as revocations, ClaimKind};
+use super::providers::{self, Endpoints, Grant};
+use super::respond;
+use super::sessions::{self, LiveSession};
+use crate::audit;
+use crate::authn::AuthnError;
+use crate::config::{Config, Environment};
+use crate::edge::LoginEndpoint;
+use crate::error::{Failure, LoginError, RouteError};
+use crate::gateway::headers::{self, HeaderList};
+use crate::gateway::RequestHead;
+use crate::login::config::{LoginConfig, Provider, ProviderKind};
+use crate::login::csrf;
+use crate::login::oidc::{self, AuthorizationRequest, CallbackError, LoginTicket};
+use crate::login::pages::{self, Notice};
+use crate::login::profile::{self, Profile};
+use crate::random;
+use crate::secret::SecretBytes;
+use crate::session::{self, SessionRecord, UpstreamTokens};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use worker::{console_log, console_warn, Context, Env, Request, Response};
+
+/// How long a login may take from `/auth/login` to `/auth/callback`.
+const TICKET_MAX_AGE_S: i64 = 600;
+/// How long a used `state` or code is remembered (beyond any ticket's life).
+const ONCE_TTL_MS: u64 = 2 * TICKET_MAX_AGE_S as u64 * 1000;
+const DEVELOPMENT_LOGIN_SECRET: &[u8] = b"portcullis-development-login-secret, not a secret";
+
+/// Everything a login route needs.
+pub struct LoginContext<'a> {
+    /// The runtime environment.
+    pub env: &'a Env,
+    /// The request context.
+    pub ctx: &'a Context,
+    /// The configuration.
+    pub config: &'a Config,
+    /// The request.
+    pub head: &'a RequestHead,
+    /// This request's id.
+    pub request_id: &'a str,
+}
+
+fn now_s() -> i64 {
+    (js_sys::Date::now() / 1000.0) as i64
+}
+
+fn query(head: &RequestHead) -> Vec<(String, String)> {
+    url::Url::parse(&head.url)
+        .map(|url| url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .unwrap_or_default()
+}
+
+fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
+    query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+}
+
+fn login_secret(env: &Env, config: &Config, login: &LoginConfig) -> Result<SecretBytes, Failure> {
+    match env.secret(&login.secret_binding) {
+        Ok(secret) if secret.to_string().len() >= 32 => Ok(SecretBytes::new(secret.to_string().into_bytes())),
+        _ if config.environment == Environment::Development => Ok(SecretBytes::new(DEVELOPMENT_LOGIN_SECRET.to_vec())),
+        _ => {
+            console_warn!("{}", serde_json::json!({ "event": "login_secret_missing", "secret": login.secret_binding }));
+            Err(Failure::Unavailable)
+        }
+    }
+}
+
+fn digest(text: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The edge headers of a login page, with `form-action` widened to the providers' origins:
+/// browsers apply `form-action` to the redirects that follow a form submission.
+fn page_headers(cx: &LoginContext<'_>, login: &LoginConfig, content_type: &str) -> HeaderList {
+    let mut list = respond::edge_headers(&cx.config.security_headers, cx.request_id, content_type);
+    let mut origins: Vec<String> = Vec::new();
+    for provider in &login.providers {
+        let endpoint = match &provider.kind {
+            ProviderKind::Oidc { issuer, .. } => issuer,
+            ProviderKind::OAuth2 { authorization_endpoint, .. } => authorization_endpoint,
+        };
+        if let Ok(url) = url::Url::parse(endpoint) {
+            let origin = url.origin().ascii_serialization();
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+    }
+    let csp = crate::gateway::security_headers::EDGE_PAGE_CSP
+        .replace("form-action 'self'", &format!("form-action 'self' {}", origins.join(" ")));
+    headers::set(&mut list, "content-security-policy", csp);
+    list
+}
+
+fn redirect(cx: &LoginContext<'_>, status: u16, location: &str, cookies: &[String]) -> Result<Response, Failure> {
+    let mut list = respond::edge_headers(&cx.config.security_headers, cx.request_id, "text/plain; charset=utf-8");
+    list.push(("location".into(), location.to_owned()));
+    for cookie in cookies {
+        list.push(("set-cookie".into(), cookie.clone()));
+    }
+    respond::build_text(status, &list, "").map_err(|_| Failure::Unavailable)
+}
+
+async fn template(env: &Env, path: &str) -> Result<String, Failure> {
+    let mut asset = respond::fetch_asset(env, path).await.map_err(|_| Failure::Unavailable)?;
+    if asset.status_code() != 200 {
+        return Err(Failure::Unavailable);
+    }
+    asset.text().await.map_err(|_| Failure::Unavailable)
+}
+
+fn html(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    status: u16,
+    body: &str,
+    cookies: &[String],
+) -> Result<Response, Failure> {
+    let mut list = page_headers(cx, login, "text/html; charset=utf-8");
+    for cookie in cookies {
+        list.push(("set-cookie".into(), cookie.clone()));
+    }
+    respond::build_text(status, &list, body).map_err(|_| Failure::Unavailable)
+}
+
+/// One audit line per login event.
+fn audit_login(cx: &LoginContext<'_>, event: &str, provider: Option<&str>, subject: Option<&str>, outcome: &str) {
+    console_log!(
+        "{}",
+        serde_json::json!({
+            "event": event,
+            "ts_ms": js_sys::Date::now() as u64,
+            "request_id": cx.request_id,
+            "provider": provider,
+            "principal": subject,
+            "outcome": audit::truncate(outcome, 256),
+            "client_ip": cx.head.header("cf-connecting-ip"),
+        })
+    );
+}
+
+/// Serves a login endpoint. Failures come back for the caller to render (and audit).
+pub async fn serve(
+    req: Request,
+    cx: &LoginContext<'_>,
+    endpoint: LoginEndpoint,
+) -> Result<Response, (Failure, HeaderList)> {
+    let Some(login) = &cx.config.login else {
+        return Err((RouteError::UnknownEdgePath.into(), Vec::new()));
+    };
+    let plain = |failure: Failure| (failure, Vec::new());
+    match endpoint {
+        LoginEndpoint::Start => start(cx, login).await.map_err(plain),
+        LoginEndpoint::Callback => callback(cx, login).await,
+        LoginEndpoint::LogoutPage => logout_page(cx, login).await.map_err(plain),
+        LoginEndpoint::Logout => logout(req, cx, login).await.map_err(plain),
+        LoginEndpoint::LoggedOut => {
+            let page = pages::logged_out_page(&template(cx.env, "/logged-out.html").await.map_err(plain)?, login);
+            html(cx, login, 200, &page, &[]).map_err(plain)
+        }
+        LoginEndpoint::SessionInfo => session_info(cx, login).await,
+        LoginEndpoint::BrandingCss => {
+            let mut list = respond::edge_headers(&cx.config.security_headers, cx.request_id, "text/css; charset=utf-8");
+            headers::set(&mut list, "cache-control", "public, max-age=300");
+            respond::build_text(200, &list, &login.branding_css()).map_err(|_| plain(Failure::Unavailable))
+        }
+        LoginEndpoint::RevokeSessions => revoke_sessions(req, cx).await.map_err(plain),
+    }
+}
+
+/// `GET /auth/login`.
+async fn start(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, Failure> {
+    let query = query(cx.head);
+    let return_to = oidc::safe_return_to(param(&query, "return_to").unwrap_or("/"), &login.app_origins());
+    if let Some(id) = param(&query, "provider") {
+        let provider = login.provider(id).ok_or(LoginError::UnknownProvider)?;
+        return begin_flow(cx, login, provider, return_to, None).await;
+    }
+    let email = param(&query, "email").map(str::trim).unwrap_or("");
+    let mut notice = Notice::None;
+    if !email.is_empty() {
+        match login.provider_for_email(email) {
+            Some(provider) => return begin_flow(cx, login, provider, return_to, Some(email)).await,
+            None => notice = Notice::UnknownDomain,
+        }
+    } else if param(&query, "reason") == Some("session_ended") {
+        notice = Notice::SessionEnded;
+    }
+    let page = pages::login_page(
+        &template(cx.env, "/login.html").await?,
+        login,
+        &cx.config.edge_prefix,
+        &return_to,
+        notice,
+        email,
+    );
+    html(cx, login, 200, &page, &[])
+}
+
+/// Sends the browser to the provider, with PKCE, `state`, `nonce` and the sealed ticket.
+async fn begin_flow(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    provider: &Provider,
+    return_to: String,
+    login_hint: Option<&str>,
+) -> Result<Response, Failure> {
+    let endpoints = providers::endpoints(provider, cx.config.environment).await?;
+    let key = login_secret(cx.env, cx.config, login)?;
+    let unavailable = |_| Failure::Unavailable;
+    let state = random::token().map_err(unavailable)?;
+    let nonce = random::token().map_err(unavailable)?;
+    let pkce = oidc::pkce(&random::bytes::<32>().map_err(unavailable)?);
+    let is_oidc = matches!(provider.kind, ProviderKind::Oidc { .. });
+    let verifier = String::from_utf8(pkce.verifier.expose().to_vec()).map_err(|_| Failure::Unavailable)?;
+    let ticket = LoginTicket {
+        provider: provider.id.clone(),
+        state: state.clone(),
+        nonce: nonce.clone(),
+        verifier,
+        return_to,
+        issued_at_s: now_s(),
+    };
+    let request = AuthorizationRequest {
+        client_id: &provider.client_id,
+        redirect_uri: &login.redirect_uri,
+        scopes: &provider.scopes,
+        state: &state,
+        nonce: is_oidc.then_some(nonce.as_str()),
+        challenge: &pkce.challenge,
+        login_hint,
+    };
+    let location = oidc::authorization_url(&endpoints.authorization, &request).map_err(|_| Failure::Unavailable)?;
+    let cookie = format!(
+        "{}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={TICKET_MAX_AGE_S}",
+        oidc::ticket_cookie_name(&state),
+        oidc::seal(&ticket, &key)
+    );
+    audit_login(cx, "login_started", Some(&provider.id), None, "redirected to provider");
+    redirect(cx, 302, &location, &[cookie])
+}
+
+fn clear_ticket(state: &str) -> String {
+    format!("{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0", oidc::ticket_cookie_name(state))
+}
+
+/// `GET /auth/callback`. Any failure clears the flow's ticket; the origin is never reached.
+async fn callback(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, (Failure, HeaderList)> {
+    let query = query(cx.head);
+    let state = param(&query, "state").unwrap_or("").to_owned();
+    let clear = vec![("set-cookie".to_owned(), clear_ticket(&state))];
+    let mut provider_id = None;
+    match complete(cx, login, &query, &state, &mut provider_id).await {
+        Ok((profile, cookie, return_to)) => {
+            audit_login(cx, "login_succeeded", provider_id.as_deref(), Some(&profile.subject), "session created");
+            let session_cookie = cookie.set_cookie(login.session.absolute_lifetime_s as u64);
+            redirect(cx, 302, &return_to, &[session_cookie, clear_ticket(&state)]).map_err(|f| (f, clear))
+        }
+        Err(failure) => {
+            audit_login(cx, "login_failed", provider_id.as_deref(), None, &failure.to_string());
+            Err((failure, clear))
+        }
+    }
+}
+
+async fn complete(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    query: &[(String, String)],
+    state: &str,
+    provider_id: &mut Option<String>,
+) -> Result<(Profile, session::SessionCookie, String), Failure> {
+    let key = login_secret(cx.env, cx.config, login)?;
+    let ticket_name = oidc::ticket_cookie_name(state);
+    let sealed = cx
+        .head
+        .header("cookie")
+        .and_then(|header| {
+            cookie::Cookie::split_parse(header)
+                .filter_map(Result::ok)
+                .find(|c| c.name() == ticket_name)
+                .map(|c| c.value().to_owned())
+        })
+        .ok_or(LoginError::StateInvalid)?;
+    let ticket = oidc::open(&sealed, &key, now_s(), TICKET_MAX_AGE_S).map_err(|_| LoginError::StateInvalid)?;
+    *provider_id = Some(ticket.provider.clone());
+    let provider = login.provider(&ticket.provider).ok_or(LoginError::StateInvalid)?;
+    let endpoints = providers::endpoints(provider, cx.config.environment).await?;
+    let code = oidc::check_callback(query, &ticket, endpoints.expected_issuer()).map_err(|error| match error {
+        CallbackError::Provider(code) => LoginError::ProviderRefused(code),
+        CallbackError::MissingCode => LoginError::MissingCode,
+        CallbackError::StateMismatch => LoginError::StateInvalid,
+        CallbackError::IssuerMismatch => LoginError::IssuerMismatch,
+    })?;
+    // Each state and each code is used once, ever: recorded where every location sees it.
+    let (state_fresh, code_fresh) = futures_util::future::join(
+        revocations::claim(cx.env, ClaimKind::Once, &format!("state:{}", digest(state)), ONCE_TTL_MS),
+        revocations::claim(cx.env, ClaimKind::Once, &format!("code:{}", digest(&code)), ONCE_TTL_MS),
+    )
+    .await;
+    match (state_fresh, code_fresh) {
+        (Ok(true), Ok(true)) => {}
+        (Ok(_), Ok(_)) => return Err(LoginError::Replayed.into()),
+        _ => return Err(Failure::Unavailable),
+    }
+    let grant = Grant::Code { code: &code, verifier: &ticket.verifier, redirect_uri: &login.redirect_uri };
+    let tokens = providers::redeem(cx.env, provider, &endpoints.token, grant).await?;
+    let profile = read_profile(cx, provider, &endpoints, &tokens, &ticket.nonce).await?;
+    if !provider.allows_email(profile.email.as_deref()) {
+        return Err(LoginError::EmailNotAllowed.into());
+    }
+    // A login never keeps the old session: end it, and issue a fresh id.
+    sessions::end_previous(cx.env, cx.config, cx.head).await;
+    let now = now_s();
+    let record = SessionRecord {
+        subject: profile.subject.clone(),
+        email: profile.email.clone(),
+        name: profile.name.clone(),
+        groups: profile.groups.clone(),
+        tenant: profile.tenant.clone(),
+        provider: provider.id.clone(),
+        created_at_s: now,
+        created_at_ms: js_sys::Date::now() as i64,
+        last_seen_s: now,
+        expires_at_s: now + login.session.absolute_lifetime_s,
+        tokens: Some(UpstreamTokens {
+            access_token: tokens.access_token.clone(),
+            access_expires_at_s: tokens.expires_in.map(|s| now + s),
+            refresh_token: tokens.refresh_token.clone(),
+            id_token: tokens.id_token.clone(),
+        }),
+    };
+    let cookie = sessions::create(cx.env, &record).await.map_err(|()| Failure::Unavailable)?;
+    Ok((profile, cookie, ticket.return_to))
+}
+
+async fn read_profile(
+    cx: &LoginContext<'_>,
+    provider: &Provider,
+    endpoints: &Endpoints,
+    tokens: &profile::TokenResponse,
+    nonce: &str,
+) -> Result<Profile, Failure> {
+    let invalid = |error: profile::ProfileError| LoginError::ProfileInvalid(format!("{error:?}"));
+    let claims = match &provider.kind {
+        ProviderKind::Oidc { userinfo, .. } => {
+            let id_token = tokens.id_token.as_deref().ok_or(LoginError::IdTokenInvalid("no id_token".into()))?;
+            let claims = providers::verify_id_token(cx.env, cx.config, provider, endpoints, id_token, nonce).await?;
+            match (&endpoints.userinfo, userinfo) {
+                (Some(url), true) => {
+                    let info = providers::get_with_token(url, &tokens.access_token).await?;
+                    let info =
+                        info.as_object().ok_or(LoginError::ProfileInvalid("userinfo is not an object".into()))?;
+                    profile::merge_userinfo(&claims, info).map_err(invalid)?
+                }
+                _ => claims,
+            }
+        }
+        ProviderKind::OAuth2 { userinfo_endpoint, .. } => {
+            let info = providers::get_with_token(userinfo_endpoint, &tokens.access_token).await?;
+            info.as_object().cloned().ok_or(LoginError::ProfileInvalid("userinfo is not an object".into()))?
+        }
+    };
+    let mut profile = profile::profile_from_claims(&claims, &provider.claims).map_err(invalid)?;
+    if let ProviderKind::OAuth2 { emails_endpoint: Some(emails), .. } = &provider.kind {
+        if profile.email.is_none() || provider.claims.email_verified.is_none() {
+            // GitHub's profile email is public, not necessarily verified: only the verified
+            // primary address counts.
+            let list = providers::get_with_token(emails, &tokens.access_token).await?;
+            profile.email = profile::primary_verified_email(&list);
+        }
+    }
+    Ok(profile)
+}
+
+/// `GET /auth/logout`: the confirmation page (or straight to the logged-out page).
+async fn logout_page(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, Failure> {
+    match sessions::current(cx.env, cx.ctx, cx.config, cx.head).await {
+        Ok(Some(session)) => {
+            let key = login_secret(cx.env, cx.config, login)?;
+            let token = csrf::token(&key, &session.kv_key());
+            let user = session.record.email.clone().unwrap_or_else(|| session.record.subject.clone());
+            let return_to =
+                oidc::safe_return_to(param(&query(cx.head), "return_to").unwrap_or("/"), &login.app_origins());
+            let page = pages::logout_page(&template(cx.env, "/logout.html").await?, login, &token, &user, &return_to);
+            html(cx, login, 200, &page, &[])
+        }
+        _ => redirect(cx, 303, &format!("{}/logged-out", cx.config.edge_prefix), &[session::clear_cookie()]),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf_token: Option<String>,
+}
+
+/// `POST /auth/logout`: CSRF-checked; ends the session everywhere, then RP-initiated logout.
+async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, Failure> {
+    let body = read_bounded(&mut req, 4096).await?;
+    if !csrf::from_own_origin(cx.head, &login.app_origins()) {
+        return Err(LoginError::CsrfRejected.into());
+    }
+    let presented = cx
+        .head
+        .header("x-csrf-token")
+        .map(str::to_owned)
+        .or_else(|| serde_urlencoded_form(&body).and_then(|form| form.csrf_token));
+    let session = match sessions::current(cx.env, cx.ctx, cx.config, cx.head).await {
+        Ok(session) => session,
+        // A dead session is already logged out; a store outage must not keep anyone in.
+        Err(AuthnError::KeysUnavailable) => return Err(Failure::Unavailable),
+        Err(_) => None,
+    };
+    let mut location = login.post_logout_redirect_uri.clone();
+    if let Some(session) = &session {
+        let key = login_secret(cx.env, cx.config, login)?;
+        if !presented.is_some_and(|token| csrf::token_matches(&key, &session.kv_key(), &token)) {
+            return Err(LoginError::CsrfRejected.into());
+        }
+        sessions::end(cx.env, session).await.map_err(|()| Failure::Unavailable)?;
+        audit_login(cx, "logout", Some(&session.record.provider), Some(&session.record.subject), "session ended");
+        if let Some(url) = end_session_url(cx, login, session).await {
+            location = url;
+        }
+    }
+    if cx.head.header("accept").is_some_and(|accept| accept.contains("application/json")) {
+        let mut list =
+            respond::edge_headers(&cx.config.security_headers, cx.request_id, "application/json; charset=utf-8");
+        list.push(("set-cookie".into(), session::clear_cookie()));
+        let body = serde_json::json!({ "logged_out": true, "redirect_to": location });
+        return respond::build_text(200, &list, &body.to_string()).map_err(|_| Failure::Unavailable);
+    }
+    redirect(cx, 303, &location, &[session::clear_cookie()])
+}
+
+fn serde_urlencoded_form(body: &[u8]) -> Option<LogoutForm> {
+    let pairs = url::form_urlencoded::parse(body);
+    let csrf_token = pairs.into_iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.into_owned());
+    Some(LogoutForm { csrf_token })
+}
+
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2), when the provider has it.
+async fn end_session_url(cx: &LoginContext<'_>, login: &LoginConfig, session: &LiveSession) -> Option<String> {
+    let provider = login.provider(&session.record.provider)?;
+    let endpoints = providers::endpoints(provider, cx.config.environment).await.ok()?;
+    let mut url = url::Url::parse(endpoints.end_session.as_deref()?).ok()?;
+    {
+        let mut pairs = url.query_pairs_mut();
+        if let Some(id_token) = session.record.tokens.as_ref().and_then(|t| t.id_token.as_deref()) {
+            pairs.append_pair("id_token_hint", id_token);
+        }
+        pairs.append_pair("client_id", &provider.client_id);
+        pairs.append_pair("post_logout_redirect_uri", &login.post_logout_redirect_uri);
+    }
+    Some(url.into())
+}
+
+/// `GET /auth/session`: who is signed in, for single-page apps.
+async fn session_info(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, (Failure, HeaderList)> {
+    match sessions::current(cx.env, cx.ctx, cx.config, cx.head).await {
+        Ok(Some(session)) => {
+            let key = login_secret(cx.env, cx.config, login).map_err(|f| (f, Vec::new()))?;
+            let r = &session.record;
+            let body = serde_json::json!({
+                "authenticated": true,
+                "subject": r.subject,
+                "email": r.email,
+                "name": r.name,
+                "groups": r.groups,
+                "tenant": r.tenant,
+                "provider": r.provider,
+                "session_id": session.kv_key().trim_start_matches("session:"),
+                "created_at": r.created_at_s,
+                "expires_at": r.expires_at_s,
+                "idle_expires_at": r.last_seen_s + login.session.idle_timeout_s,
+                "csrf_token": csrf::token(&key, &session.kv_key()),
+            });
+            respond::json(200, &body, &cx.config.security_headers, cx.request_id)
+                .map_err(|_| (Failure::Unavailable, Vec::new()))
+        }
+        Ok(None) => Err((AuthnError::Missing.into(), Vec::new())),
+        Err(error @ AuthnError::InvalidSession(_)) => {
+            Err((error.into(), vec![("set-cookie".into(), session::clear_cookie())]))
+        }
+        Err(error) => Err((error.into(), Vec::new())),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    provider: String,
+    subject: String,
+}
+
+/// `POST /auth/sessions/revoke` `{"provider", "subject"}`: ends all of a user's sessions at once.
+async fn revoke_sessions(mut req: Request, cx: &LoginContext<'_>) -> Result<Response, Failure> {
+    let body = read_bounded(&mut req, cx.config.limits.max_edge_body_bytes).await?;
+    let actor = administrator(cx.env, cx.ctx, cx.config, cx.head).await?;
+    let request: RevokeRequest = parse_body(&body)?
+        .ok_or_else(|| Failure::InvalidBody(vec!["body: {\"provider\": ..., \"subject\": ...} is required".into()]))?;
+    if request.subject.is_empty() || cx.config.login.as_ref().and_then(|l| l.provider(&request.provider)).is_none() {
+        return Err(Failure::InvalidBody(vec!["provider: a configured provider id and a non-empty subject".into()]));
+    }
+    let at_ms = sessions::revoke_subject(cx.env, &request.provider, &request.subject)
+        .await
+        .map_err(|()| Failure::Unavailable)?;
+    audit_login(cx, "sessions_revoked", Some(&request.provider), Some(&request.subject), &format!("by {actor}"));
+    let body = serde_json::json!({ "revoked": true, "provider": request.provider, "subject": request.subject, "revoked_at_ms": at_ms });
+    respond::json(200, &body, &cx.config.security_headers, cx.request_id).map_err(|_| Failure::Unavailable)
+}

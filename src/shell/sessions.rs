@@ -1,0 +1,397 @@
+//! Browser sessions in the worker: the KV store, the session authenticator, refresh of the
+//! provider's access token, and logout or revocation that take effect at once.
+//!
+//! - KV holds the sealed record (see [`crate::session`]). An isolate trusts a record it loaded,
+//!   with its revocation state, for `login.session.cache_ttl_s` (default 10 s).
+//! - Logout and revocation write the `KeyRevocations` Durable Object before anything else, so once
+//!   they answer, every cache miss anywhere sees them: a logged-out session works nowhere after
+//!   `cache_ttl_s`, and not at all in the isolate that served the logout. KV's own replication
+//!   delay (up to about 60 s) never matters.
+//! - Refresh is single-flight: within an isolate by polling a flag, across isolates by a lease in
+//!   the Durable Object; requests that lose the race keep using the current token while it is
+//!   valid, and otherwise wait for the winner's record.
+
+use super::key_revocations::client::{self as revocations, ClaimKind};
+use super::providers::{self, Grant};
+use crate::authn::{session as session_authn, AuthnError, Principal};
+use crate::config::Config;
+use crate::error::LoginError;
+use crate::gateway::RequestHead;
+use crate::login::config::{LoginConfig, Provider};
+use crate::random;
+use crate::session::{SessionCookie, SessionError, SessionRecord, UpstreamTokens, COOKIE_NAME};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+use worker::{console_warn, Context, Delay, Env};
+
+/// The KV namespace binding.
+const KV_BINDING: &str = super::api_keys::KV_BINDING;
+/// How long a refresh lease lasts (longer than a provider call may take).
+const REFRESH_LEASE_MS: u64 = 15_000;
+const POLL_MS: u64 = 20;
+
+struct Cached {
+    sealed: Vec<u8>,
+    session_revoked_at_ms: Option<u64>,
+    subject_revoked_at_ms: Option<u64>,
+    loaded_ms: f64,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+    static REFRESHING: RefCell<HashMap<String, f64>> = RefCell::new(HashMap::new());
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+fn now_s() -> i64 {
+    (now_ms() / 1000.0) as i64
+}
+
+/// A session whose cookie opened a live record.
+pub struct LiveSession {
+    /// The browser's cookie.
+    pub cookie: SessionCookie,
+    /// The record.
+    pub record: SessionRecord,
+}
+
+impl LiveSession {
+    /// The KV key, which also names the session in revocations and logs.
+    pub fn kv_key(&self) -> String {
+        self.cookie.kv_key()
+    }
+}
+
+/// The id under which all of a user's sessions are revoked, hashed so any subject fits a URL.
+fn subject_id(provider: &str, subject: &str) -> String {
+    format!("subject:{provider}:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(subject.as_bytes())))
+}
+
+/// Whether the request carries a session cookie at all.
+pub fn has_session_cookie(head: &RequestHead) -> bool {
+    head.header("cookie").is_some_and(|header| {
+        cookie::Cookie::split_parse(header).filter_map(Result::ok).any(|c| c.name() == COOKIE_NAME)
+    })
+}
+
+async fn read_sealed(env: &Env, kv_key: &str) -> Result<Option<Vec<u8>>, AuthnError> {
+    let kv = env.kv(KV_BINDING).map_err(|_| AuthnError::KeysUnavailable)?;
+    kv.get(kv_key).bytes().await.map_err(|error| {
+        console_warn!("{}", serde_json::json!({ "event": "session_store_unavailable", "reason": error.to_string() }));
+        AuthnError::KeysUnavailable
+    })
+}
+
+/// Writes a record under the cookie's KV key, expiring with the session.
+async fn write(env: &Env, cookie: &SessionCookie, record: &SessionRecord) -> Result<Vec<u8>, ()> {
+    let nonce = random::bytes::<12>().map_err(|_| ())?;
+    let sealed = cookie.seal(record, &nonce);
+    let ttl_s = (record.expires_at_s - now_s()).max(60) as u64;
+    let kv = env.kv(KV_BINDING).map_err(|_| ())?;
+    kv.put_bytes(&cookie.kv_key(), &sealed).map_err(|_| ())?.expiration_ttl(ttl_s).execute().await.map_err(
+        |error| {
+            console_warn!("{}", serde_json::json!({ "event": "session_write_failed", "reason": error.to_string() }));
+        },
+    )?;
+    Ok(sealed)
+}
+
+fn remember(kv_key: &str, sealed: Vec<u8>, session_revoked_at_ms: Option<u64>, subject_revoked_at_ms: Option<u64>) {
+    let entry = Cached { sealed, session_revoked_at_ms, subject_revoked_at_ms, loaded_ms: now_ms() };
+    CACHE.with(|cache| cache.borrow_mut().insert(kv_key.to_owned(), entry));
+}
+
+fn forget(kv_key: &str) {
+    CACHE.with(|cache| cache.borrow_mut().remove(kv_key));
+}
+
+/// Reads the sealed record and its revocation state (cache, or KV then the Durable Object).
+async fn load(env: &Env, cookie: &SessionCookie, login: &LoginConfig) -> Result<(SessionRecord, Vec<u8>), AuthnError> {
+    let kv_key = cookie.kv_key();
+    let ttl_ms = login.session.cache_ttl_s as f64 * 1000.0;
+    let now = now_ms();
+    let cached = CACHE.with(|cache| {
+        cache
+            .borrow()
+            .get(&kv_key)
+            .filter(|entry| now - entry.loaded_ms < ttl_ms)
+            .map(|entry| (entry.sealed.clone(), entry.session_revoked_at_ms, entry.subject_revoked_at_ms))
+    });
+    let (sealed, session_revoked, subject_revoked, fresh) = match cached {
+        Some((sealed, session, subject)) => (sealed, session, subject, false),
+        None => {
+            let sealed = read_sealed(env, &kv_key).await?.ok_or(AuthnError::InvalidSession(SessionError::Unknown))?;
+            (sealed, None, None, true)
+        }
+    };
+    let record = cookie.open(&sealed).map_err(AuthnError::InvalidSession)?;
+    let (session_revoked, subject_revoked) = if fresh {
+        let subject_key = subject_id(&record.provider, &record.subject);
+        let statuses = revocations::statuses(env, &subject_key, &[kv_key.as_str(), subject_key.as_str()])
+            .await
+            .map_err(|error| {
+                console_warn!(
+                    "{}",
+                    serde_json::json!({ "event": "session_revocations_unavailable", "reason": error.to_string() })
+                );
+                AuthnError::KeysUnavailable
+            })?;
+        let session = statuses.first().copied().flatten();
+        let subject = statuses.get(1).copied().flatten();
+        if ttl_ms > 0.0 {
+            remember(&kv_key, sealed.clone(), session, subject);
+        }
+        (session, subject)
+    } else {
+        (session_revoked, subject_revoked)
+    };
+    let now = now_ms() as u64;
+    if session_revoked.is_some_and(|at| at <= now)
+        || subject_revoked.is_some_and(|at| at > record.created_at_ms.max(0) as u64)
+    {
+        forget(&kv_key);
+        return Err(AuthnError::InvalidSession(SessionError::Revoked));
+    }
+    Ok((record, sealed))
+}
+
+/// The session the request presents: `Ok(None)` without a session cookie.
+pub async fn current(
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    head: &RequestHead,
+) -> Result<Option<LiveSession>, AuthnError> {
+    let Some(login) = &config.login else { return Ok(None) };
+    if !has_session_cookie(head) {
+        return Ok(None);
+    }
+    let header = head.header("cookie").unwrap_or("");
+    let cookie = SessionCookie::from_cookie_header(header).map_err(AuthnError::InvalidSession)?;
+    let (mut record, _) = load(env, &cookie, login).await?;
+    let now = now_s();
+    record.check_lifetimes(now, login.session.idle_timeout_s).map_err(AuthnError::InvalidSession)?;
+    if let Some(tokens) = record.tokens.clone() {
+        if tokens.needs_refresh(now, login.session.refresh_margin_s) {
+            record = refresh(env, config, login, &cookie, record, &tokens).await?;
+        }
+    }
+    if now - record.last_seen_s >= login.session.touch_interval_s {
+        record.last_seen_s = now;
+        let env = env.clone();
+        let cookie = cookie.clone();
+        let touched = record.clone();
+        ctx.wait_until(async move {
+            if let Ok(sealed) = write(&env, &cookie, &touched).await {
+                update_cached(&cookie.kv_key(), sealed);
+            }
+        });
+    }
+    Ok(Some(LiveSession { cookie, record }))
+}
+
+fn update_cached(kv_key: &str, sealed: Vec<u8>) {
+    CACHE.with(|cache| {
+        if let Some(entry) = cache.borrow_mut().get_mut(kv_key) {
+            entry.sealed = sealed;
+        }
+    });
+}
+
+/// The principal for a live session.
+pub fn principal(config: &Config, session: &LiveSession) -> Principal {
+    let issuer = config
+        .login
+        .as_ref()
+        .and_then(|login| login.provider(&session.record.provider))
+        .and_then(Provider::issuer)
+        .map(str::to_owned);
+    session_authn::principal(&session.record, issuer)
+}
+
+/// Refreshes the provider's access token, once across isolates. A provider that refuses ends
+/// the session when `revalidate` is on.
+async fn refresh(
+    env: &Env,
+    config: &Config,
+    login: &LoginConfig,
+    cookie: &SessionCookie,
+    record: SessionRecord,
+    tokens: &UpstreamTokens,
+) -> Result<SessionRecord, AuthnError> {
+    let now = now_s();
+    let kv_key = cookie.kv_key();
+    let keep_or_end = |record: SessionRecord, reason: &str| {
+        console_warn!("{}", serde_json::json!({ "event": "session_refresh_skipped", "reason": reason }));
+        if tokens.expired(now) && login.session.revalidate {
+            Err(AuthnError::InvalidSession(SessionError::GrantEnded))
+        } else {
+            Ok(record)
+        }
+    };
+    let Some(refresh_token) = tokens.refresh_token.clone() else {
+        return keep_or_end(record, "no refresh token");
+    };
+    let Some(provider) = login.provider(&record.provider) else {
+        return keep_or_end(record, "provider no longer configured");
+    };
+    // Within this isolate: one refresh per session at a time.
+    if let Some(started) = REFRESHING.with(|r| r.borrow().get(&kv_key).copied()) {
+        if now_ms() - started < REFRESH_LEASE_MS as f64 {
+            return wait_for_refresh(env, login, cookie, record, tokens).await;
+        }
+    }
+    REFRESHING.with(|r| r.borrow_mut().insert(kv_key.clone(), now_ms()));
+    let result = refresh_as_leader(env, config, login, provider, cookie, record, tokens, &refresh_token).await;
+    REFRESHING.with(|r| r.borrow_mut().remove(&kv_key));
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn refresh_as_leader(
+    env: &Env,
+    config: &Config,
+    login: &LoginConfig,
+    provider: &Provider,
+    cookie: &SessionCookie,
+    record: SessionRecord,
+    tokens: &UpstreamTokens,
+    refresh_token: &str,
+) -> Result<SessionRecord, AuthnError> {
+    let kv_key = cookie.kv_key();
+    let lease_id = format!("refresh:{kv_key}");
+    match revocations::claim(env, ClaimKind::Lease, &lease_id, REFRESH_LEASE_MS).await {
+        Ok(true) => {}
+        Ok(false) => return wait_for_refresh(env, login, cookie, record, tokens).await,
+        Err(_) => return Err(AuthnError::KeysUnavailable),
+    }
+    let endpoints = providers::endpoints(provider, config.environment).await;
+    let answer = match &endpoints {
+        Ok(endpoints) => providers::redeem(env, provider, &endpoints.token, Grant::Refresh(refresh_token)).await,
+        Err(error) => Err(error.clone()),
+    };
+    let outcome = match answer {
+        Ok(answer) => {
+            let now = now_s();
+            let mut refreshed = record;
+            refreshed.tokens = Some(UpstreamTokens {
+                access_token: answer.access_token,
+                access_expires_at_s: answer.expires_in.map(|s| now + s),
+                // RFC 6749 §6: a provider may rotate the refresh token; keep the old one if not.
+                refresh_token: answer.refresh_token.or_else(|| Some(refresh_token.to_owned())),
+                id_token: answer.id_token.or_else(|| tokens.id_token.clone()),
+            });
+            match write(env, cookie, &refreshed).await {
+                Ok(sealed) => {
+                    update_cached(&kv_key, sealed);
+                    log_refresh(&refreshed, "refreshed");
+                    Ok(refreshed)
+                }
+                Err(()) => Err(AuthnError::KeysUnavailable),
+            }
+        }
+        Err(LoginError::TokenExchangeFailed(reason)) => {
+            // The provider refused the grant: the user was disabled or the grant revoked.
+            log_refresh(&record, &format!("refused: {reason}"));
+            if login.session.revalidate {
+                let _ = end_record(env, &kv_key, &record).await;
+                Err(AuthnError::InvalidSession(SessionError::GrantEnded))
+            } else {
+                Ok(record)
+            }
+        }
+        Err(other) => {
+            log_refresh(&record, &format!("provider unavailable: {other:?}"));
+            if tokens.expired(now_s()) && login.session.revalidate {
+                Err(AuthnError::KeysUnavailable)
+            } else {
+                Ok(record)
+            }
+        }
+    };
+    let _ = revocations::claim(env, ClaimKind::Release, &lease_id, 0).await;
+    outcome
+}
+
+fn log_refresh(record: &SessionRecord, outcome: &str) {
+    worker::console_log!(
+        "{}",
+        serde_json::json!({ "event": "session_refresh", "ts_ms": now_ms() as u64, "provider": record.provider,
+                            "principal": record.subject, "outcome": outcome })
+    );
+}
+
+/// Another request is refreshing: use the current token while it is valid, else wait for the
+/// refreshed record to appear.
+async fn wait_for_refresh(
+    env: &Env,
+    login: &LoginConfig,
+    cookie: &SessionCookie,
+    record: SessionRecord,
+    tokens: &UpstreamTokens,
+) -> Result<SessionRecord, AuthnError> {
+    if !tokens.expired(now_s()) {
+        return Ok(record);
+    }
+    let kv_key = cookie.kv_key();
+    let deadline = now_ms() + REFRESH_LEASE_MS as f64;
+    while now_ms() < deadline {
+        Delay::from(Duration::from_millis(POLL_MS * 5)).await;
+        forget(&kv_key);
+        let (latest, _) = load(env, cookie, login).await?;
+        if latest.tokens.as_ref().is_some_and(|t| !t.expired(now_s())) {
+            return Ok(latest);
+        }
+    }
+    Err(AuthnError::KeysUnavailable)
+}
+
+/// Stores a new session and returns its cookie. The id is always fresh: a login never reuses a
+/// session id (session fixation).
+pub async fn create(env: &Env, record: &SessionRecord) -> Result<SessionCookie, ()> {
+    let cookie = SessionCookie::from_random(&random::bytes::<48>().map_err(|_| ())?);
+    write(env, &cookie, record).await?;
+    Ok(cookie)
+}
+
+async fn end_record(env: &Env, kv_key: &str, record: &SessionRecord) -> Result<(), ()> {
+    let subject_key = subject_id(&record.provider, &record.subject);
+    // The Durable Object first: once it answers, the session is dead everywhere on the next load.
+    revocations::revoke(env, &subject_key, kv_key, now_ms() as u64).await.map_err(|_| ())?;
+    forget(kv_key);
+    if let Ok(kv) = env.kv(KV_BINDING) {
+        let _ = kv.delete(kv_key).await;
+    }
+    Ok(())
+}
+
+/// Ends a session at once (logout).
+pub async fn end(env: &Env, session: &LiveSession) -> Result<(), ()> {
+    end_record(env, &session.kv_key(), &session.record).await
+}
+
+/// Ends every session a user has with a provider that began before now (admin revocation).
+pub async fn revoke_subject(env: &Env, provider: &str, subject: &str) -> Result<u64, ()> {
+    let subject_key = subject_id(provider, subject);
+    let at_ms = now_ms() as u64;
+    revocations::revoke(env, &subject_key, &subject_key, at_ms).await.map_err(|_| ())?;
+    CACHE.with(|cache| cache.borrow_mut().clear());
+    Ok(at_ms)
+}
+
+/// Ends an old session the browser still carried when it logged in again; best effort.
+pub async fn end_previous(env: &Env, config: &Config, head: &RequestHead) {
+    let Some(login) = &config.login else { return };
+    let Some(header) = head.header("cookie") else { return };
+    let Ok(cookie) = SessionCookie::from_cookie_header(header) else { return };
+    if let Ok((record, _)) = load(env, &cookie, login).await {
+        let _ = end_record(env, &cookie.kv_key(), &record).await;
+    }
+}
