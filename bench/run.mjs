@@ -76,7 +76,7 @@ async function main() {
     issuer: ISSUER,
     audience: AUDIENCE,
     subject: SUBJECT,
-    sessionId: randomBytes(32).toString("base64url"),
+    sessionId: randomBytes(48).toString("base64url"),
   };
 
   const rows = scenarios(ctx).filter((row) => !options.only || ALWAYS.has(row.id) || row.id.includes(options.only));

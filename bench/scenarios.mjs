@@ -14,7 +14,7 @@
 // gateway's own reason (its error code, and the configuration problem when there is one). Nothing
 // here needs changing when a feature lands, except to make its `config` match the format it
 // finally got in README.md, "Configuration".
-import { createHash, createHmac } from "node:crypto";
+import { createCipheriv, createHash, createHmac, randomBytes } from "node:crypto";
 import { crc32 } from "node:zlib";
 
 /** The part of PORTCULLIS_CONFIG every Portcullis row shares. */
@@ -66,14 +66,41 @@ async function seedApiKey(mf, ctx) {
   await kv.put(`apikey:${id}`, JSON.stringify(record));
 }
 
-/** A session cookie; the session itself is put in KV by `seedSession`. */
-function sessionConfig() {
-  return { sessions: { cookie: "portcullis_session" }, routes: [{ id: "session", path: "/session/*", policy: "authenticated" }] };
+/** A browser session as `/auth/callback` would leave it: a login section (its provider is never
+ *  called: the bench does not log in), and a record sealed the way src/session/mod.rs seals it
+ *  (AES-256-GCM under the cookie's key, the KV key as associated data) under
+ *  `session:<base64url(SHA-256(id))>`. `cacheTtlS` 0 makes every request read KV and the
+ *  revocation Durable Object. */
+function sessionConfig(ctx, routeId, cacheTtlS) {
+  return {
+    login: {
+      redirect_uri: "http://127.0.0.1:1/auth/callback",
+      providers: [{ id: "bench", type: "oidc", issuer: "http://127.0.0.1:1", client_id: "bench", client_secret: "BENCH_CLIENT_SECRET" }],
+      session: { cache_ttl_s: cacheTtlS },
+    },
+    routes: [{ id: routeId, path: `/${routeId}/*`, policy: "authenticated" }],
+  };
+}
+export function benchSession(ctx) {
+  const id = Buffer.from(ctx.sessionId, "base64url").subarray(0, 16);
+  const key = Buffer.from(ctx.sessionId, "base64url").subarray(16, 48);
+  const kvKey = `session:${createHash("sha256").update(id).digest("base64url")}`;
+  return { id, key, kvKey, cookie: `__Host-portcullis=${id.toString("base64url")}.${key.toString("base64url")}` };
 }
 async function seedSession(mf, ctx) {
+  const { key, kvKey } = benchSession(ctx);
+  const now = Date.now();
+  const record = {
+    subject: ctx.subject, email: "bench@example.com", name: "Bench", groups: [], tenant: null, provider: "bench",
+    created_at_s: Math.floor(now / 1000), created_at_ms: now, last_seen_s: Math.floor(now / 1000),
+    expires_at_s: Math.floor(now / 1000) + 3600, tokens: null,
+  };
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", key, nonce);
+  cipher.setAAD(Buffer.from(kvKey));
+  const sealed = Buffer.concat([nonce, cipher.update(JSON.stringify(record)), cipher.final(), cipher.getAuthTag()]);
   const kv = await mf.getKVNamespace("PORTCULLIS_KV");
-  const key = `session:${createHash("sha256").update(ctx.sessionId).digest("hex")}`;
-  await kv.put(key, JSON.stringify({ subject: ctx.subject, expires_at_ms: Date.now() + 3_600_000 }));
+  await kv.put(kvKey, sealed.buffer.slice(sealed.byteOffset, sealed.byteOffset + sealed.byteLength));
 }
 
 /** A public route with a per-IP limit far above what the run can reach: it measures the Durable
@@ -114,7 +141,8 @@ export function scenarios(ctx) {
     { id: "passthrough", label: "passthrough (public route)", gateway: "portcullis", path: "/pass/x", config: { routes: [{ id: "pass", path: "/pass/*", policy: "public" }] } },
     ...jwtRows,
     { id: "api-key", label: "API key", gateway: "portcullis", path: "/apikey/x", headers: { "x-api-key": benchApiKey().key }, credential: true, config: apiKeyConfig(), seed: (mf) => seedApiKey(mf, ctx) },
-    { id: "session", label: "session cookie", gateway: "portcullis", path: "/session/x", headers: { cookie: `portcullis_session=${ctx.sessionId}` }, credential: true, config: sessionConfig(), seed: (mf) => seedSession(mf, ctx) },
+    { id: "session", label: "session cookie", gateway: "portcullis", path: "/session/x", headers: { cookie: benchSession(ctx).cookie }, credential: true, config: sessionConfig(ctx, "session", 10), seed: (mf) => seedSession(mf, ctx) },
+    { id: "session-nocache", label: "session cookie, KV + DO read each time", gateway: "portcullis", path: "/session-nocache/x", headers: { cookie: benchSession(ctx).cookie }, credential: true, config: sessionConfig(ctx, "session-nocache", 0), seed: (mf) => seedSession(mf, ctx), reference: "session" },
     { id: "rate-limited", label: "rate-limited route", gateway: "portcullis", path: "/limited/x", config: rateLimitConfig() },
     { id: "policy-10", label: "policy, 10 rules", gateway: "portcullis", path: "/policy/x", headers: bearer("ES256"), credential: true, config: policyConfig(ctx, 10) },
     { id: "policy-1000", label: "policy, 1,000 rules", gateway: "portcullis", path: "/policy/x", headers: bearer("ES256"), credential: true, config: policyConfig(ctx, 1000), reference: "policy-10" },

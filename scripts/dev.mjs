@@ -1,23 +1,82 @@
 // `npm start`: runs Portcullis locally in workerd (through `wrangler dev`, with local KV and
-// Durable Objects) in front of the demo origin, and prints the URL to open.
+// Durable Objects) in front of the demo origin, with a demo OpenID Provider (oidc-provider, the
+// same one the tests use) for browser login, and prints the URL to open.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { startOrigin } from "../tests/support/origin.mjs";
+import { startOidcProvider } from "../tests/support/oidc-provider.mjs";
 import { repoRoot } from "../tests/support/wrangler-config.mjs";
 
 const GATEWAY_PORT = Number(process.env.PORTCULLIS_PORT ?? 8787);
 const ORIGIN_PORT = 8788; // the embedded default configuration's origin
+const IDP_PORT = Number(process.env.PORTCULLIS_DEMO_IDP_PORT ?? 8789);
+const url = `http://127.0.0.1:${GATEWAY_PORT}`;
 
-// Local secrets live in .dev.vars (git-ignored), which wrangler dev reads. Make them once.
+// Local secrets live in .dev.vars (git-ignored), which wrangler dev reads: made once, kept. The
+// demo configuration (the embedded default plus browser login) is rewritten on every start.
 const devVars = path.join(repoRoot, ".dev.vars");
-if (!existsSync(devVars)) {
-  const secret = () => randomBytes(32).toString("base64url");
-  writeFileSync(devVars, `PORTCULLIS_ADMIN_KEY="${secret()}"\nPORTCULLIS_API_KEY_PEPPER="${secret()}"\n`, { mode: 0o600 });
-  console.log("wrote .dev.vars with a fresh admin key and API key pepper");
+const vars = new Map();
+if (existsSync(devVars)) {
+  for (const line of readFileSync(devVars, "utf8").split("\n")) {
+    const match = /^([A-Z0-9_]+)=(["']?)(.*)\2$/.exec(line.trim());
+    if (match) vars.set(match[1], match[3]);
+  }
 }
-const adminKey = /^PORTCULLIS_ADMIN_KEY="?([^"\n]+)"?/m.exec(readFileSync(devVars, "utf8"))?.[1];
+const secret = () => randomBytes(32).toString("base64url");
+for (const name of ["PORTCULLIS_ADMIN_KEY", "PORTCULLIS_API_KEY_PEPPER", "PORTCULLIS_LOGIN_SECRET", "DEMO_IDP_CLIENT_SECRET"]) {
+  if (!vars.has(name)) vars.set(name, secret());
+}
+const demoConfig = {
+  environment: "development",
+  origin: `http://127.0.0.1:${ORIGIN_PORT}`,
+  api_keys: { prefix: "pk_test" },
+  routes: [
+    { id: "home", path: "/", methods: ["GET"], policy: "public" },
+    { id: "public", path: "/public/*", policy: "public" },
+    { id: "app", path: "/*", policy: "authenticated" },
+  ],
+  login: {
+    redirect_uri: `${url}/auth/callback`,
+    providers: [
+      {
+        id: "demo",
+        type: "oidc",
+        display_name: "Demo IdP",
+        issuer: `http://127.0.0.1:${IDP_PORT}`,
+        client_id: "portcullis-demo",
+        client_secret: "DEMO_IDP_CLIENT_SECRET",
+        scopes: ["openid", "email", "profile", "groups", "offline_access"],
+        email_domains: ["example.com"],
+      },
+    ],
+    branding: { name: "Portcullis demo" },
+  },
+};
+vars.set("PORTCULLIS_CONFIG", JSON.stringify(demoConfig));
+writeFileSync(devVars, [...vars].map(([name, value]) => `${name}='${value}'`).join("\n") + "\n", { mode: 0o600 });
+const adminKey = vars.get("PORTCULLIS_ADMIN_KEY");
+
+const idp = await startOidcProvider({
+  port: IDP_PORT,
+  clients: [
+    {
+      client_id: "portcullis-demo",
+      client_secret: vars.get("DEMO_IDP_CLIENT_SECRET"),
+      redirect_uris: [`${url}/auth/callback`],
+      post_logout_redirect_uris: [`${url}/auth/logged-out`],
+    },
+  ],
+  accounts: {
+    alice: { email: "alice@example.com", email_verified: true, name: "Alice Example", groups: ["admins"], tenant: "acme" },
+    bob: { email: "bob@example.com", email_verified: true, name: "Bob Example", groups: ["staff"], tenant: "acme" },
+  },
+}).catch((error) => {
+  console.error(`Cannot start the demo identity provider on 127.0.0.1:${IDP_PORT}: ${error.message}`);
+  process.exit(1);
+});
+console.log(`demo IdP        ${idp.issuer}`);
 
 const origin = await startOrigin({ port: ORIGIN_PORT }).catch((error) => {
   console.error(`Cannot start the demo origin on 127.0.0.1:${ORIGIN_PORT}: ${error.message}`);
@@ -35,7 +94,7 @@ wrangler.stderr.on("data", (chunk) => process.stderr.write(chunk));
 
 function shutdown(code = 0) {
   wrangler.kill("SIGTERM");
-  origin.close().finally(() => process.exit(code));
+  Promise.allSettled([origin.close(), idp.close()]).finally(() => process.exit(code));
 }
 process.on("SIGINT", () => shutdown(0));
 process.on("SIGTERM", () => shutdown(0));
@@ -44,7 +103,6 @@ wrangler.on("exit", (code) => {
   shutdown(code ?? 1);
 });
 
-const url = `http://127.0.0.1:${GATEWAY_PORT}`;
 for (let attempt = 0; attempt < 600; attempt++) {
   try {
     const health = await fetch(`${url}/auth/health`);
@@ -59,7 +117,10 @@ console.log(`
 
     ${url}/            a public page of the demo origin
     ${url}/public/     public route: passes through, no identity
-    ${url}/app/        protected route: 401 until you authenticate
+    ${url}/app/        protected route: a browser is sent to sign in; API calls get a 401
+    ${url}/auth/login  the sign-in page: "Continue with Demo IdP", then log in as alice or bob
+                       (any password), or type alice@example.com for home-realm discovery
+    ${url}/auth/session  who is signed in (JSON); ${url}/auth/logout to sign out
     ${url}/auth/health gateway health
 
   An API key for the protected routes (the admin key is in .dev.vars):

@@ -264,9 +264,13 @@ describe("logout and revocation take effect at once", () => {
     assert.equal(noToken.status, 403);
     const wrongToken = await post({ origin: gw }, "csrf_token=AAAA");
     assert.equal(wrongToken.status, 403);
+    // A page served with Referrer-Policy: no-referrer posts with Origin: null; then only
+    // Sec-Fetch-Site decides.
+    const nullCrossSite = await post({ origin: "null", "sec-fetch-site": "cross-site" }, `csrf_token=${token}`);
+    assert.equal(nullCrossSite.status, 403);
     assert.equal((await browser.request(`${gw}/app/still`, { api: true })).status, 200, "refused logouts change nothing");
 
-    const done = await post({ origin: gw }, `csrf_token=${token}`);
+    const done = await post({ origin: "null", "sec-fetch-site": "same-origin" }, `csrf_token=${token}`);
     assert.equal(done.status, 303);
     const endSession = new URL(done.headers.get("location"));
     assert.equal(`${endSession.origin}${endSession.pathname}`, `${stack.idp.issuer}/session/end`);

@@ -25,11 +25,13 @@ pub fn token_matches(key: &SecretBytes, session_kv_key: &str, presented: &str) -
 }
 
 /// Whether the request comes from one of `origins` (`scheme://host[:port]`): by its `Origin`
-/// header, or, without one, by `Sec-Fetch-Site: same-origin`. A request with neither is refused.
+/// header, or, when that is absent or `null`, by `Sec-Fetch-Site: same-origin`. (Edge pages are
+/// served with `Referrer-Policy: no-referrer`, so a browser sends `Origin: null` even for a form
+/// posted from the page to its own origin.) A request with neither is refused.
 pub fn from_own_origin(head: &RequestHead, origins: &[String]) -> bool {
     match head.header("origin") {
-        Some(origin) => origins.iter().any(|o| o == origin),
-        None => head.header("sec-fetch-site") == Some("same-origin"),
+        Some(origin) if origin != "null" => origins.iter().any(|o| o == origin),
+        _ => head.header("sec-fetch-site") == Some("same-origin"),
     }
 }
 
@@ -52,6 +54,8 @@ mod tests {
             (&[("origin", "https://app.test")], true),
             (&[("origin", "https://evil.test")], false),
             (&[("origin", "null")], false),
+            (&[("origin", "null"), ("sec-fetch-site", "same-origin")], true),
+            (&[("origin", "null"), ("sec-fetch-site", "cross-site")], false),
             (&[("origin", "https://app.test.evil.test")], false),
             (&[("sec-fetch-site", "same-origin")], true),
             (&[("sec-fetch-site", "cross-site")], false),
