@@ -3,9 +3,10 @@
 
 use crate::config::Environment;
 use crate::secret::SecretBytes;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -131,8 +132,8 @@ pub fn ticket_cookie_name(state: &str) -> String {
 }
 
 /// What the browser carries between `/auth/login` and `/auth/callback`, in a short-lived cookie
-/// sealed with HMAC-SHA256: the flow's secrets never leave the gateway unprotected, and a callback
-/// from another browser has no ticket.
+/// encrypted and authenticated with AES-256-GCM: the flow's secrets are unreadable outside the
+/// gateway, any change is detected, and a callback from another browser has no ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginTicket {
     /// The provider's configured id.
@@ -158,29 +159,33 @@ pub enum TicketError {
     Expired,
 }
 
-fn seal_mac(key: &SecretBytes, payload: &str) -> Vec<u8> {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose()).unwrap_or_else(|_| unreachable!());
-    mac.update(b"portcullis-login-ticket.");
-    mac.update(payload.as_bytes());
-    mac.finalize().into_bytes().to_vec()
+fn ticket_cipher(key: &SecretBytes) -> Aes256Gcm {
+    // A key of its own for tickets, derived from the login secret.
+    let derived = Sha256::new().chain_update(b"portcullis-login-ticket.").chain_update(key.expose()).finalize();
+    Aes256Gcm::new(&derived)
 }
 
-/// `base64url(json).base64url(HMAC)`.
-pub fn seal(ticket: &LoginTicket, key: &SecretBytes) -> String {
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(ticket).unwrap_or_default());
-    let mac = URL_SAFE_NO_PAD.encode(seal_mac(key, &payload));
-    format!("{payload}.{mac}")
+const TICKET_AAD: &[u8] = b"portcullis-login-ticket";
+
+/// `base64url(nonce).base64url(AES-256-GCM(json))`: the ticket's `nonce` and PKCE verifier are
+/// unreadable to anyone holding the cookie, and any change to it is detected.
+pub fn seal(ticket: &LoginTicket, key: &SecretBytes, nonce: &[u8; 12]) -> String {
+    let plaintext = serde_json::to_vec(ticket).unwrap_or_default();
+    let sealed = ticket_cipher(key)
+        .encrypt(&Nonce::from(*nonce), Payload { msg: &plaintext, aad: TICKET_AAD })
+        .unwrap_or_default();
+    format!("{}.{}", URL_SAFE_NO_PAD.encode(nonce), URL_SAFE_NO_PAD.encode(sealed))
 }
 
 /// Opens a sealed ticket that is at most `max_age_s` old at `now_s`.
 pub fn open(sealed: &str, key: &SecretBytes, now_s: i64, max_age_s: i64) -> Result<LoginTicket, TicketError> {
-    let (payload, mac) = sealed.split_once('.').ok_or(TicketError::Invalid)?;
-    let presented = URL_SAFE_NO_PAD.decode(mac).map_err(|_| TicketError::Invalid)?;
-    if !bool::from(seal_mac(key, payload).ct_eq(&presented)) {
-        return Err(TicketError::Invalid);
-    }
-    let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TicketError::Invalid)?;
+    let (nonce, ciphertext) = sealed.split_once('.').ok_or(TicketError::Invalid)?;
+    let nonce: [u8; 12] =
+        URL_SAFE_NO_PAD.decode(nonce).ok().and_then(|n| n.try_into().ok()).ok_or(TicketError::Invalid)?;
+    let ciphertext = URL_SAFE_NO_PAD.decode(ciphertext).map_err(|_| TicketError::Invalid)?;
+    let json = ticket_cipher(key)
+        .decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext, aad: TICKET_AAD })
+        .map_err(|_| TicketError::Invalid)?;
     let ticket: LoginTicket = serde_json::from_slice(&json).map_err(|_| TicketError::Invalid)?;
     let age = now_s - ticket.issued_at_s;
     if !(0..=max_age_s).contains(&age) {
@@ -388,21 +393,25 @@ mod tests {
     #[test]
     fn sealed_tickets_open_only_intact_and_fresh() {
         let key = SecretBytes::new(b"a-ticket-key-of-at-least-32-bytes!!".to_vec());
-        let sealed = seal(&ticket(), &key);
+        let sealed = seal(&ticket(), &key, &[7; 12]);
         assert_eq!(open(&sealed, &key, 1_100, 600), Ok(ticket()));
+        assert!(!sealed.contains("nonce-456") && !sealed.contains(&URL_SAFE_NO_PAD.encode("nonce-456")));
+        assert_ne!(seal(&ticket(), &key, &[8; 12]), sealed, "a fresh nonce, a different cookie");
         let other_key = SecretBytes::new(b"another-ticket-key-of-32-bytes!!!!".to_vec());
         let tampered = {
-            let (payload, mac) = sealed.split_once('.').unwrap();
-            let mut json: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-            json["return_to"] = json!("https://evil.test/");
-            format!("{}.{mac}", URL_SAFE_NO_PAD.encode(json.to_string()))
+            let (nonce, ciphertext) = sealed.split_once('.').unwrap();
+            let mut bytes = URL_SAFE_NO_PAD.decode(ciphertext).unwrap();
+            bytes[3] ^= 1;
+            format!("{nonce}.{}", URL_SAFE_NO_PAD.encode(bytes))
         };
+        let renonced = format!("{}.{}", URL_SAFE_NO_PAD.encode([9u8; 12]), sealed.split_once('.').unwrap().1);
         let cases: &[(&str, &SecretBytes, i64, Result<(), TicketError>)] = &[
             (&sealed, &key, 1_600, Ok(())),
             (&sealed, &key, 1_601, Err(TicketError::Expired)),
             (&sealed, &key, 999, Err(TicketError::Expired)),
             (&sealed, &other_key, 1_100, Err(TicketError::Invalid)),
             (&tampered, &key, 1_100, Err(TicketError::Invalid)),
+            (&renonced, &key, 1_100, Err(TicketError::Invalid)),
             ("garbage", &key, 1_100, Err(TicketError::Invalid)),
             ("a.b", &key, 1_100, Err(TicketError::Invalid)),
         ];

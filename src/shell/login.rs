@@ -246,7 +246,7 @@ async fn begin_flow(
     let cookie = format!(
         "{}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={TICKET_MAX_AGE_S}",
         oidc::ticket_cookie_name(&state),
-        oidc::seal(&ticket, &key)
+        oidc::seal(&ticket, &key, &random::bytes::<12>().map_err(unavailable)?)
     );
     audit_login(cx, "login_started", Some(&provider.id), None, "redirected to provider");
     redirect(cx, 302, &location, &[cookie])
