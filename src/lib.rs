@@ -11,6 +11,7 @@ pub mod assertion;
 pub mod audit;
 pub mod authn;
 pub mod authz;
+pub mod claims;
 pub mod config;
 pub mod edge;
 pub mod error;

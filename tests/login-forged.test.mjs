@@ -46,6 +46,7 @@ async function startForgedGateway({ session = {} } = {}) {
         },
       ],
       session,
+      rate_limits: [{ id: "login", key: "ip", limit: 100000, period_s: 60 }],
     },
   };
   const started = await startGateway({

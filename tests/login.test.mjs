@@ -195,6 +195,22 @@ describe("OpenID Connect login", () => {
     assert.match(await unknown.text(), /No sign-in is set up for that email domain/);
   });
 
+  test("login flows are rate-limited per client IP (30 a minute by default)", async () => {
+    const limited = await startLoginStack({ origin, withGithub: false, rateLimits: null });
+    try {
+      const url = limited.gateway.url;
+      const statuses = [];
+      for (let i = 0; i < 32; i++) statuses.push((await rawRequest(`${url}/auth/login?provider=corp`)).status);
+      assert.deepEqual(statuses.slice(0, 30), Array(30).fill(302));
+      const refused = await rawRequest(`${url}/auth/callback?code=x&state=y`, { headers: { accept: "application/json" } });
+      assert.equal(refused.status, 429);
+      assert.equal((await refused.json()).error, "rate_limited");
+      assert.ok(Number(refused.headers.get("retry-after")) >= 1);
+    } finally {
+      await limited.close();
+    }
+  });
+
   test("an unknown provider is a 400", async () => {
     const response = await new Browser().request(`${gw}/auth/login?provider=nope`, { api: true });
     assert.equal(response.status, 400);
@@ -227,7 +243,9 @@ describe("GitHub-style OAuth 2.0 login, alongside OIDC", () => {
     const [seen] = seenSince(before);
     assert.equal(seen.headers["x-auth-subject"], "583231");
     assert.equal(seen.headers["x-auth-email"], "octocat@github.test");
-    assert.equal(seen.headers["x-auth-issuer"], undefined);
+    // Subjects are unique per provider only: the origin is told which one vouches for this one.
+    assert.equal(seen.headers["x-auth-issuer"], new URL(stack.github.url).origin);
+    assert.equal(seen.assertion?.claims.idp, new URL(stack.github.url).origin);
     const token = stack.github.requests.find((r) => r.path === "/login/oauth/access_token");
     assert.match(token.body, /code_verifier=/);
   });
@@ -319,7 +337,8 @@ describe("upstream tokens are refreshed before expiry, once", () => {
   let grants;
 
   before(async () => {
-    // Access tokens live 3 s and are refreshed in their last 2 s.
+    // Access tokens live 3 s; with a 2 s margin (clamped to half the lifetime) they are refreshed
+    // after 1.5 s.
     refreshStack = await startLoginStack({
       origin,
       session: { refresh_margin_s: 2, cache_ttl_s: 0 },
@@ -340,7 +359,7 @@ describe("upstream tokens are refreshed before expiry, once", () => {
     const { callback } = await browser.loginWithOidc(url);
     assert.equal(callback.status, 302);
     grants.length = 0;
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await new Promise((resolve) => setTimeout(resolve, 1700));
     const responses = await Promise.all(
       Array.from({ length: 8 }, (_, i) => browser.request(`${url}/app/${i}`, { api: true })),
     );
@@ -356,7 +375,7 @@ describe("upstream tokens are refreshed before expiry, once", () => {
     await browser.loginWithOidc(url);
     assert.equal((await browser.request(`${url}/app/x`, { api: true })).status, 200);
     await refreshStack.idp.revokeGrantsOf("alice");
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await new Promise((resolve) => setTimeout(resolve, 1700));
     const before = origin.requests.length;
     const after = await browser.request(`${url}/app/y`, { api: true });
     assert.equal(after.status, 401);

@@ -6,6 +6,7 @@
 
 use crate::authn::jwt::signature::Alg;
 use crate::config::Environment;
+use crate::ratelimit::rules::{LimitKey, RawRule, Rule};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -126,6 +127,18 @@ impl Provider {
             ProviderKind::OAuth2 { .. } => None,
         }
     }
+
+    /// Who vouches for a session's subject, for the origin (`X-Auth-Issuer`, the assertion's
+    /// `idp`): the OIDC issuer, or an OAuth 2.0 provider's authorisation server origin. Subjects
+    /// are only unique per issuer, so the origin must key users on both.
+    pub fn identity_issuer(&self) -> String {
+        match &self.kind {
+            ProviderKind::Oidc { issuer, .. } => issuer.clone(),
+            ProviderKind::OAuth2 { authorization_endpoint, .. } => url::Url::parse(authorization_endpoint)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_else(|_| format!("urn:portcullis:provider:{}", self.id)),
+        }
+    }
 }
 
 /// The lower-cased domain of an email address (`None` unless it has exactly one `@`).
@@ -202,7 +215,7 @@ impl Default for Branding {
 pub const DEFAULT_LOGIN_SECRET: &str = "PORTCULLIS_LOGIN_SECRET";
 
 /// The `login` section.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct LoginConfig {
     /// The providers, in login-page order.
     pub providers: Vec<Provider>,
@@ -218,6 +231,21 @@ pub struct LoginConfig {
     pub branding: Branding,
     /// The secret binding that keys login tickets and CSRF tokens.
     pub secret_binding: String,
+    /// Limits on `/auth/login` and `/auth/callback` (by default 30 a minute per client IP),
+    /// against brute force and flooding the providers.
+    pub rate_limits: Vec<Rule>,
+}
+
+/// The default login limit: 30 flows a minute per client IP, in bursts of up to 30.
+fn default_rate_limits() -> Vec<RawRule> {
+    vec![RawRule {
+        id: "login".into(),
+        key: LimitKey::Ip,
+        limit: 30,
+        period_s: 60,
+        burst: None,
+        tiers: Default::default(),
+    }]
 }
 
 impl LoginConfig {
@@ -273,6 +301,7 @@ struct RawLogin {
     #[serde(default)]
     branding: Branding,
     secret: Option<String>,
+    rate_limits: Option<Vec<RawRule>>,
 }
 
 #[derive(Deserialize)]
@@ -432,6 +461,7 @@ fn parse_provider(path: &str, raw: RawProvider, environment: Environment, proble
     if scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
         problems.push((format!("{path}.scopes"), "scopes are tokens without spaces".into()));
     }
+    let verified_mapped = raw.claims.as_ref().and_then(|c| c.get("email_verified")).is_some_and(Value::is_string);
     let claims = match raw.claims {
         None => ProfileClaims::defaults(oidc),
         Some(value) => {
@@ -458,6 +488,13 @@ fn parse_provider(path: &str, raw: RawProvider, environment: Environment, proble
                 problems.push((format!("{path}.{field}[{index}]"), format!("{domain:?} is not a lower-case domain")));
             }
         }
+    }
+    if !oidc && !raw.allowed_email_domains.is_empty() && raw.emails_endpoint.is_none() && !verified_mapped {
+        problems.push((
+            format!("{path}.allowed_email_domains"),
+            "an oauth2 provider's profile email may be unverified: set emails_endpoint, or map claims.email_verified"
+                .into(),
+        ));
     }
     if let Some(icon) = &raw.icon {
         if !is_page_asset(icon) {
@@ -611,6 +648,17 @@ impl LoginConfig {
             }
         }
         let secret_binding = raw.secret.unwrap_or_else(|| DEFAULT_LOGIN_SECRET.into());
+        let mut rate_limits = Vec::new();
+        for (index, raw_rule) in raw.rate_limits.unwrap_or_else(default_rate_limits).into_iter().enumerate() {
+            match Rule::compile(raw_rule) {
+                Ok(rule) => rate_limits.push(rule),
+                Err(list) => {
+                    for (field, message) in list {
+                        problems.push((format!("rate_limits[{index}].{field}"), message));
+                    }
+                }
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -622,6 +670,7 @@ impl LoginConfig {
             session: raw.session,
             branding: raw.branding,
             secret_binding,
+            rate_limits,
         })
     }
 }
@@ -666,6 +715,8 @@ mod tests {
         assert_eq!(login.post_logout_redirect_uri, "https://app.test/auth/logged-out");
         assert_eq!(login.callback_path(), "/auth/callback");
         assert_eq!(login.app_origins(), ["https://app.test"]);
+        assert_eq!(login.rate_limits.len(), 1, "a per-IP login limit by default");
+        assert_eq!(login.rate_limits[0].key, LimitKey::Ip);
         assert_eq!(login.provider_for_email("Bob@CORP.test").map(|p| p.id.as_str()), Some("corp"));
         assert_eq!(login.provider_for_email("bob@else.test"), None);
         assert!(corp.allows_email(Some("a@corp.test")));
@@ -707,6 +758,7 @@ mod tests {
             ("/branding", json!({ "primary_color": "red" }), "branding.primary_color"),
             ("/branding", json!({ "logo": "https://cdn.test/logo.png" }), "branding.logo"),
             ("/unknown", json!(1), "unknown"),
+            ("/rate_limits", json!([{ "id": "x", "key": "ip", "limit": 0, "period_s": 60 }]), "rate_limits[0].limit"),
         ];
         for (pointer, replacement, expected_path) in cases {
             let mut value = base();
@@ -720,6 +772,21 @@ mod tests {
             let problems = parse(&value).expect_err(pointer);
             assert!(problems.iter().any(|(path, _)| path.starts_with(expected_path)), "{pointer}: {problems:?}");
         }
+    }
+
+    #[test]
+    fn an_oauth2_domain_rule_needs_verified_emails() {
+        let mut value = base();
+        value["providers"][1]["allowed_email_domains"] = json!(["corp.test"]);
+        assert!(parse(&value).is_ok(), "the emails endpoint gives verified addresses");
+        value["providers"][1].as_object_mut().unwrap().remove("emails_endpoint");
+        let problems = parse(&value).unwrap_err();
+        assert_eq!(problems[0].0, "providers[1].allowed_email_domains", "{problems:?}");
+        value["providers"][1]["claims"] = json!({ "email_verified": "verified" });
+        assert!(parse(&value).is_ok(), "or a mapped verification claim");
+        let login = parse(&base()).unwrap();
+        assert_eq!(login.provider("github").unwrap().identity_issuer(), "https://github.test");
+        assert_eq!(login.provider("corp").unwrap().identity_issuer(), "https://idp.test");
     }
 
     #[test]

@@ -269,6 +269,9 @@ pub fn check_id_token(claims: &Map<String, Value>, client_id: &str, nonce: &str)
     Ok(())
 }
 
+/// The longest `return_to` kept (a longer one makes the ticket cookie too big for browsers).
+pub const MAX_RETURN_TO_BYTES: usize = 1024;
+
 /// Where to send the browser after login: `candidate` when it is a path on this site or a URL on
 /// one of `allowed_origins` (`scheme://host[:port]`), and `/` otherwise, so there is no open
 /// redirect (RFC 9700 §4.11).
@@ -277,9 +280,27 @@ pub fn safe_return_to(candidate: &str, allowed_origins: &[String]) -> String {
     if candidate.chars().any(|c| c.is_control() || c == '\\') {
         return fallback();
     }
+    if candidate.len() > MAX_RETURN_TO_BYTES {
+        return fallback();
+    }
     if candidate.starts_with('/') {
         // `//host` and `/\host` are other hosts to a browser.
-        return if candidate.starts_with("//") { fallback() } else { candidate.to_owned() };
+        if candidate.starts_with("//") {
+            return fallback();
+        }
+        // Re-serialised, so it is percent-encoded ASCII and fits in a `Location` header.
+        let base = url::Url::parse("https://return-to.invalid/").ok();
+        return match base.and_then(|base| base.join(candidate).ok()) {
+            Some(url) if url.host_str() == Some("return-to.invalid") => {
+                let mut path = url.path().to_owned();
+                if let Some(query) = url.query() {
+                    path.push('?');
+                    path.push_str(query);
+                }
+                path
+            }
+            _ => fallback(),
+        };
     }
     match url::Url::parse(candidate) {
         Ok(url)
@@ -519,9 +540,12 @@ mod tests {
             ("/a\nLocation: x", "/"),
             ("", "/"),
             ("relative/path", "/"),
+            ("/caf\u{e9}/\u{100}?q=\u{2603}", "/caf%C3%A9/%C4%80?q=%E2%98%83"),
+            ("/a/../b#frag", "/b"),
         ];
         for (candidate, expected) in cases {
             assert_eq!(safe_return_to(candidate, &allowed), *expected, "{candidate:?}");
         }
+        assert_eq!(safe_return_to(&format!("/{}", "a".repeat(MAX_RETURN_TO_BYTES)), &allowed), "/");
     }
 }

@@ -53,6 +53,40 @@ impl Notice {
     }
 }
 
+/// Fills a template's `{{name}}` placeholders in one pass: a value is never scanned again, so
+/// text that looks like a placeholder inside a value stays text. Unknown names stay as they are.
+pub fn fill(template: &str, values: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("}}").map(|end| (&after[..end], &after[end + 2..])) {
+            Some((name, tail)) => {
+                match values.iter().find(|(key, _)| *key == name) {
+                    Some((_, value)) => out.push_str(value),
+                    None => {
+                        out.push_str("{{");
+                        out.push_str(name);
+                        out.push_str("}}");
+                    }
+                }
+                rest = tail;
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn brand(config: &LoginConfig) -> Vec<(&'static str, String)> {
+    vec![("brand_name", html_escape(&config.branding.name)), ("brand_logo", html_escape(&config.branding.logo))]
+}
+
 /// Fills `www/login.html`.
 pub fn login_page(
     template: &str,
@@ -63,30 +97,30 @@ pub fn login_page(
     email: &str,
 ) -> String {
     let providers: String = config.providers.iter().map(|p| provider_item(prefix, p, return_to)).collect();
-    brand(template, config)
-        .replace("{{providers}}", &providers)
-        .replace("{{return_to}}", &html_escape(return_to))
-        .replace("{{notice}}", notice.html())
-        .replace("{{email_value}}", &html_escape(email))
+    let mut values = brand(config);
+    values.extend([
+        ("providers", providers),
+        ("return_to", html_escape(return_to)),
+        ("notice", notice.html().to_owned()),
+        ("email_value", html_escape(email)),
+    ]);
+    fill(template, &values)
 }
 
 /// Fills `www/logout.html`.
 pub fn logout_page(template: &str, config: &LoginConfig, csrf_token: &str, user: &str, return_to: &str) -> String {
-    brand(template, config)
-        .replace("{{csrf_token}}", &html_escape(csrf_token))
-        .replace("{{user}}", &html_escape(user))
-        .replace("{{return_to}}", &html_escape(return_to))
+    let mut values = brand(config);
+    values.extend([
+        ("csrf_token", html_escape(csrf_token)),
+        ("user", html_escape(user)),
+        ("return_to", html_escape(return_to)),
+    ]);
+    fill(template, &values)
 }
 
 /// Fills `www/logged-out.html`.
 pub fn logged_out_page(template: &str, config: &LoginConfig) -> String {
-    brand(template, config)
-}
-
-fn brand(template: &str, config: &LoginConfig) -> String {
-    template
-        .replace("{{brand_name}}", &html_escape(&config.branding.name))
-        .replace("{{brand_logo}}", &html_escape(&config.branding.logo))
+    fill(template, &brand(config))
 }
 
 #[cfg(test)]
@@ -123,5 +157,24 @@ mod tests {
         assert!(!page.contains("<script>"));
         let logout = logout_page("{{csrf_token}} {{user}} {{return_to}}", &config(), "t\"", "<a>", "/");
         assert_eq!(logout, "t&quot; &lt;a&gt; /");
+    }
+
+    #[test]
+    fn placeholders_inside_values_stay_text() {
+        let template = "<input value=\"{{return_to}}\">{{notice}}|{{email_value}}";
+        let page = login_page(
+            template,
+            &config(),
+            "/auth",
+            "/{{notice}}{{email_value}}",
+            Notice::UnknownDomain,
+            "a{{return_to}}@x",
+        );
+        assert!(page.starts_with("<input value=\"/{{notice}}{{email_value}}\"><p class=\"notice\""), "{page}");
+        assert!(page.ends_with("|a{{return_to}}@x"), "{page}");
+        let cases = [("a {{x}} b {{y}}", "a 1 b {{y}}"), ("{{x", "{{x"), ("}}{{x}}{{", "}}1{{"), ("", "")];
+        for (template, expected) in cases {
+            assert_eq!(fill(template, &[("x", "1".into())]), expected, "{template}");
+        }
     }
 }

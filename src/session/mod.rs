@@ -151,6 +151,10 @@ pub struct UpstreamTokens {
     pub refresh_token: Option<String>,
     /// The ID token, for `id_token_hint` at logout.
     pub id_token: Option<String>,
+    /// When to refresh: the refresh margin before expiry, but never earlier than half the
+    /// token's lifetime, so a short-lived token is not refreshed on every request.
+    #[serde(default)]
+    pub refresh_at_s: Option<i64>,
 }
 
 impl fmt::Debug for UpstreamTokens {
@@ -160,9 +164,33 @@ impl fmt::Debug for UpstreamTokens {
 }
 
 impl UpstreamTokens {
-    /// Whether the access token should be refreshed at `now_s` (within `margin_s` of expiry).
+    /// Tokens just issued at `now_s`, living `expires_in_s`, to be refreshed `margin_s` before
+    /// they expire (at most half their lifetime before).
+    pub fn issued(
+        access_token: String,
+        expires_in_s: Option<i64>,
+        refresh_token: Option<String>,
+        id_token: Option<String>,
+        now_s: i64,
+        margin_s: i64,
+    ) -> Self {
+        let expires_in_s = expires_in_s.filter(|s| *s > 0);
+        Self {
+            access_token,
+            access_expires_at_s: expires_in_s.map(|s| now_s + s),
+            refresh_token,
+            id_token,
+            refresh_at_s: expires_in_s.map(|s| now_s + s - margin_s.min(s / 2)),
+        }
+    }
+
+    /// Whether the access token should be refreshed at `now_s`.
     pub fn needs_refresh(&self, now_s: i64, margin_s: i64) -> bool {
-        self.access_expires_at_s.is_some_and(|expires| now_s >= expires - margin_s)
+        match (self.refresh_at_s, self.access_expires_at_s) {
+            (Some(at), _) => now_s >= at,
+            (None, Some(expires)) => now_s >= expires - margin_s,
+            (None, None) => false,
+        }
     }
 
     /// Whether the access token has expired at `now_s`.
@@ -240,6 +268,7 @@ mod tests {
                 access_expires_at_s: Some(2_000),
                 refresh_token: Some("upstream-refresh-token".into()),
                 id_token: None,
+                refresh_at_s: None,
             }),
         }
     }
@@ -331,6 +360,17 @@ mod tests {
         }
         let timeless = UpstreamTokens { access_expires_at_s: None, ..tokens };
         assert!(!timeless.needs_refresh(i64::MAX, 60));
+        // Issued tokens: the margin, but at most half the lifetime.
+        let cases = [
+            (Some(3600), 60, Some(1_000 + 3540)),
+            (Some(60), 60, Some(1_000 + 30)),
+            (Some(0), 60, None),
+            (None, 60, None),
+        ];
+        for (expires_in, margin, refresh_at) in cases {
+            let issued = UpstreamTokens::issued("a".into(), expires_in, None, None, 1_000, margin);
+            assert_eq!(issued.refresh_at_s, refresh_at, "{expires_in:?}");
+        }
     }
 
     #[test]

@@ -71,7 +71,7 @@ async fn revocation_status(env: &Env, id: &str) -> Result<Option<u64>> {
 }
 
 async fn record_revocation(env: &Env, id: &str, at_ms: u64) -> Result<()> {
-    super::key_revocations::client::revoke(env, id, id, at_ms).await
+    super::key_revocations::client::revoke(env, id, id, at_ms, None).await
 }
 
 async fn read_record(env: &Env, id: &str) -> Result<Option<KeyRecord>> {

@@ -38,7 +38,7 @@ pub async fn authenticate(
     }
     // No credential header: a browser session, when login is configured and the route takes one.
     if route.requirements.accepts_sessions() {
-        if let Some(session) = sessions::current(env, ctx, config, head).await? {
+        if let Some(session) = sessions::current(env, ctx, config, head, sessions::Upkeep::Full).await? {
             return Ok(Access::Authenticated(sessions::principal(config, &session)));
         }
     }

@@ -7,8 +7,9 @@
 //! KV replicates slowly (up to about 60 s), so KV alone cannot revoke at once. Records are sharded
 //! over [`SHARDS`] objects by a hash of their id; each holds `revoked:<id>` → milliseconds.
 
+use crate::claims::{self, Claim, ClaimOp, Held};
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
+use worker::{durable_object, DurableObject, Env, ListOptions, Method, Request, Response, Result, State};
 
 /// How many objects the revocation records are spread over.
 pub const SHARDS: u32 = 16;
@@ -25,7 +26,16 @@ pub struct RevokeRequest {
     pub id: String,
     /// When the key stops working.
     pub at_ms: u64,
+    /// When the record may be forgotten (a session's revocation is moot once the session would
+    /// have expired anyway); `None`: kept for good (API keys).
+    #[serde(default)]
+    pub keep_until_ms: Option<u64>,
 }
+
+/// How often the sweep runs while there is something to forget.
+const SWEEP_INTERVAL_MS: i64 = 3_600_000;
+/// How many entries one sweep looks at.
+const SWEEP_BATCH: usize = 1000;
 
 /// `GET /status?id=` answer.
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,28 +51,21 @@ pub struct Statuses {
     pub revoked_at_ms: Vec<Option<u64>>,
 }
 
-/// `POST /once` and `POST /lease` body.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Claim {
-    /// What is claimed (`state:<hash>`, `code:<hash>`, `refresh:<hash>`).
-    pub id: String,
-    /// Now, in milliseconds.
-    pub now_ms: u64,
-    /// How long the claim holds.
-    pub ttl_ms: u64,
-}
-
-/// `POST /once` and `POST /lease` answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Claimed {
-    /// Whether the caller got it (`false`: used before, or leased to someone else).
-    pub granted: bool,
-}
-
 /// One shard of revocation records.
-#[durable_object(fetch)]
+#[durable_object(alarm)]
 pub struct KeyRevocations {
     state: State,
+}
+
+impl KeyRevocations {
+    /// Makes sure a sweep is scheduled (one alarm per object at most).
+    async fn schedule_sweep(&self) -> Result<()> {
+        let storage = self.state.storage();
+        if storage.get_alarm().await?.is_none() {
+            storage.set_alarm(js_sys::Date::now() as i64 + SWEEP_INTERVAL_MS).await?;
+        }
+        Ok(())
+    }
 }
 
 impl DurableObject for KeyRevocations {
@@ -88,27 +91,29 @@ impl DurableObject for KeyRevocations {
                 }
                 Response::from_json(&Statuses { revoked_at_ms })
             }
-            (Method::Post, "/once" | "/lease") => {
+            (Method::Post, path @ ("/once" | "/lease" | "/complete" | "/release")) => {
+                let op = match path {
+                    "/once" => ClaimOp::Once,
+                    "/lease" => ClaimOp::Lease,
+                    "/complete" => ClaimOp::Complete,
+                    _ => ClaimOp::Release,
+                };
                 // Durable Objects run one event at a time per object, so read-then-write is atomic.
                 let claim: Claim = req.json().await?;
                 let key = format!("claim:{}", claim.id);
-                let held_until = storage.get::<u64>(&key).await?;
-                let once = url.path() == "/once";
-                let granted = match held_until {
-                    None => true,
-                    // A one-time value is never granted twice while remembered; a lease frees up
-                    // when it lapses.
-                    Some(until) => !once && until <= claim.now_ms,
-                };
-                if granted {
-                    storage.put(&key, claim.now_ms + claim.ttl_ms).await?;
+                let stored = storage.get::<Held>(&key).await?;
+                let (answer, change) = claims::decide(op, stored.as_ref(), &claim);
+                match change {
+                    Some(Some(held)) => {
+                        storage.put(&key, held).await?;
+                        self.schedule_sweep().await?;
+                    }
+                    Some(None) => {
+                        storage.delete(&key).await?;
+                    }
+                    None => {}
                 }
-                Response::from_json(&Claimed { granted })
-            }
-            (Method::Post, "/release") => {
-                let claim: Claim = req.json().await?;
-                storage.delete(&format!("claim:{}", claim.id)).await?;
-                Response::from_json(&Claimed { granted: true })
+                Response::from_json(&answer)
             }
             (Method::Post, "/revoke") => {
                 let request: RevokeRequest = req.json().await?;
@@ -119,16 +124,62 @@ impl DurableObject for KeyRevocations {
                     None => request.at_ms,
                 };
                 storage.put(&key, at_ms).await?;
+                if let Some(keep_until_ms) = request.keep_until_ms {
+                    storage.put(&format!("forget:{}", request.id), keep_until_ms).await?;
+                    self.schedule_sweep().await?;
+                }
                 Response::from_json(&Status { revoked_at_ms: Some(at_ms) })
             }
             _ => Response::error("not found", 404),
         }
     }
+
+    /// The sweep: forgets lapsed claims and moot session revocations, a batch at a time.
+    async fn alarm(&self) -> Result<Response> {
+        let storage = self.state.storage();
+        let now = js_sys::Date::now() as u64;
+        let mut doomed: Vec<String> = Vec::new();
+        let mut remaining = false;
+        for prefix in ["claim:", "forget:"] {
+            let entries = storage.list_with_options(ListOptions::new().prefix(prefix).limit(SWEEP_BATCH)).await?;
+            for entry in entries.entries() {
+                let Ok(pair) = entry else { continue };
+                let pair: js_sys::Array = pair.into();
+                let Some(key) = pair.get(0).as_string() else { continue };
+                let value = pair.get(1);
+                let lapsed = if prefix == "claim:" {
+                    let until_ms = js_sys::Reflect::get(&value, &"until_ms".into()).ok().and_then(|v| v.as_f64());
+                    until_ms.is_some_and(|until| {
+                        claims::expired(&Held { until_ms: until as u64, owner: String::new() }, now)
+                    })
+                } else {
+                    value.as_f64().is_some_and(|until| (until as u64) <= now)
+                };
+                if lapsed {
+                    if let Some(id) = key.strip_prefix("forget:") {
+                        doomed.push(format!("revoked:{id}"));
+                    }
+                    doomed.push(key);
+                } else {
+                    remaining = true;
+                }
+            }
+            remaining |= entries.size() as usize >= SWEEP_BATCH;
+        }
+        for batch in doomed.chunks(128) {
+            storage.delete_multiple(batch.to_vec()).await?;
+        }
+        if remaining {
+            storage.set_alarm(now as i64 + SWEEP_INTERVAL_MS).await?;
+        }
+        Response::ok("swept")
+    }
 }
 
 /// A client for the revocation objects, from the worker.
 pub mod client {
-    use super::{shard_name, Claim, Claimed, RevokeRequest, Statuses};
+    use super::{shard_name, RevokeRequest, Statuses};
+    use crate::claims::{Claim, ClaimOp, Claimed};
     use serde::de::DeserializeOwned;
     use serde::Serialize;
     use worker::{Env, Method, Request, RequestInit, Result};
@@ -153,9 +204,10 @@ pub mod client {
     }
 
     /// Records that `id` stops working at `at_ms` (the earliest time recorded wins), in the
-    /// shard of `shard_key`.
-    pub async fn revoke(env: &Env, shard_key: &str, id: &str, at_ms: u64) -> Result<()> {
-        post::<_, serde_json::Value>(env, shard_key, "/revoke", &RevokeRequest { id: id.to_owned(), at_ms }).await?;
+    /// shard of `shard_key`; the record may be forgotten after `keep_until_ms`, if given.
+    pub async fn revoke(env: &Env, shard_key: &str, id: &str, at_ms: u64, keep_until_ms: Option<u64>) -> Result<()> {
+        let body = RevokeRequest { id: id.to_owned(), at_ms, keep_until_ms };
+        post::<_, serde_json::Value>(env, shard_key, "/revoke", &body).await?;
         Ok(())
     }
 
@@ -174,25 +226,16 @@ pub mod client {
         Ok(response.json::<Statuses>().await?.revoked_at_ms)
     }
 
-    /// What a claim is for.
-    #[derive(Debug, Clone, Copy)]
-    pub enum ClaimKind {
-        /// A one-time value: granted once, ever (while remembered).
-        Once,
-        /// A lease: granted again once it lapses or is released.
-        Lease,
-        /// Gives a lease back.
-        Release,
-    }
-
-    /// Claims `id` for `ttl_ms` in its own shard; `Ok(false)` when it was used or is leased.
-    pub async fn claim(env: &Env, kind: ClaimKind, id: &str, ttl_ms: u64) -> Result<bool> {
-        let path = match kind {
-            ClaimKind::Once => "/once",
-            ClaimKind::Lease => "/lease",
-            ClaimKind::Release => "/release",
+    /// Applies a claim operation to `id` in its own shard; `Ok(false)` when it did not take effect
+    /// (used before, or leased to someone else). `owner` identifies a lease holder.
+    pub async fn claim(env: &Env, op: ClaimOp, id: &str, ttl_ms: u64, owner: &str) -> Result<bool> {
+        let path = match op {
+            ClaimOp::Once => "/once",
+            ClaimOp::Lease => "/lease",
+            ClaimOp::Complete => "/complete",
+            ClaimOp::Release => "/release",
         };
-        let body = Claim { id: id.to_owned(), now_ms: js_sys::Date::now() as u64, ttl_ms };
+        let body = Claim { id: id.to_owned(), now_ms: js_sys::Date::now() as u64, ttl_ms, owner: owner.to_owned() };
         Ok(post::<_, Claimed>(env, id, path, &body).await?.granted)
     }
 }

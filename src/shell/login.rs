@@ -7,12 +7,14 @@
 //! registered redirect URI; `return_to` limited to the app's origins.
 
 use super::api_keys::{administrator, parse_body, read_bounded};
-use super::key_revocations::client::{self as revocations, ClaimKind};
+use super::key_revocations::client as revocations;
 use super::providers::{self, Endpoints, Grant};
+use super::rate_limit::{self, Verdict};
 use super::respond;
-use super::sessions::{self, LiveSession};
+use super::sessions::{self, LiveSession, Upkeep};
 use crate::audit;
 use crate::authn::AuthnError;
+use crate::claims::ClaimOp;
 use crate::config::{Config, Environment};
 use crate::edge::LoginEndpoint;
 use crate::error::{Failure, LoginError, RouteError};
@@ -87,14 +89,12 @@ fn page_headers(cx: &LoginContext<'_>, login: &LoginConfig, content_type: &str) 
     let mut list = respond::edge_headers(&cx.config.security_headers, cx.request_id, content_type);
     let mut origins: Vec<String> = Vec::new();
     for provider in &login.providers {
-        let endpoint = match &provider.kind {
-            ProviderKind::Oidc { issuer, .. } => issuer,
-            ProviderKind::OAuth2 { authorization_endpoint, .. } => authorization_endpoint,
-        };
-        if let Ok(url) = url::Url::parse(endpoint) {
-            let origin = url.origin().ascii_serialization();
-            if !origins.contains(&origin) {
-                origins.push(origin);
+        for endpoint in providers::page_endpoints(provider) {
+            if let Ok(url) = url::Url::parse(&endpoint) {
+                let origin = url.origin().ascii_serialization();
+                if !origins.contains(&origin) {
+                    origins.push(origin);
+                }
             }
         }
     }
@@ -161,6 +161,17 @@ pub async fn serve(
         return Err((RouteError::UnknownEdgePath.into(), Vec::new()));
     };
     let plain = |failure: Failure| (failure, Vec::new());
+    if matches!(endpoint, LoginEndpoint::Start | LoginEndpoint::Callback) && !login.rate_limits.is_empty() {
+        let client_ip = cx.head.header("cf-connecting-ip");
+        match rate_limit::enforce_rules(cx.env, cx.config, "auth-login", &login.rate_limits, None, client_ip).await {
+            Verdict::Allowed(_) => {}
+            Verdict::Limited(failure, headers) => return Err((failure, headers)),
+            Verdict::Unavailable(reason) => {
+                console_warn!("{}", serde_json::json!({ "event": "login_rate_limiter_unavailable", "reason": reason }));
+                return Err(plain(Failure::Unavailable));
+            }
+        }
+    }
     match endpoint {
         LoginEndpoint::Start => start(cx, login).await.map_err(plain),
         LoginEndpoint::Callback => callback(cx, login).await,
@@ -304,16 +315,18 @@ async fn complete(
         CallbackError::StateMismatch => LoginError::StateInvalid,
         CallbackError::IssuerMismatch => LoginError::IssuerMismatch,
     })?;
-    // Each state and each code is used once, ever: recorded where every location sees it.
-    let (state_fresh, code_fresh) = futures_util::future::join(
-        revocations::claim(cx.env, ClaimKind::Once, &format!("state:{}", digest(state)), ONCE_TTL_MS),
-        revocations::claim(cx.env, ClaimKind::Once, &format!("code:{}", digest(&code)), ONCE_TTL_MS),
-    )
-    .await;
-    match (state_fresh, code_fresh) {
-        (Ok(true), Ok(true)) => {}
-        (Ok(_), Ok(_)) => return Err(LoginError::Replayed.into()),
-        _ => return Err(Failure::Unavailable),
+    // Each state and each code is used once, ever: recorded where every location sees it. The
+    // code is recorded only for a fresh state, so a used ticket cannot be replayed to write more.
+    let once = |id: String| async move { revocations::claim(cx.env, ClaimOp::Once, &id, ONCE_TTL_MS, "").await };
+    match once(format!("state:{}", digest(state))).await {
+        Ok(true) => {}
+        Ok(false) => return Err(LoginError::Replayed.into()),
+        Err(_) => return Err(Failure::Unavailable),
+    }
+    match once(format!("code:{}", digest(&code))).await {
+        Ok(true) => {}
+        Ok(false) => return Err(LoginError::Replayed.into()),
+        Err(_) => return Err(Failure::Unavailable),
     }
     let grant = Grant::Code { code: &code, verifier: &ticket.verifier, redirect_uri: &login.redirect_uri };
     let tokens = providers::redeem(cx.env, provider, &endpoints.token, grant).await?;
@@ -335,12 +348,14 @@ async fn complete(
         created_at_ms: js_sys::Date::now() as i64,
         last_seen_s: now,
         expires_at_s: now + login.session.absolute_lifetime_s,
-        tokens: Some(UpstreamTokens {
-            access_token: tokens.access_token.clone(),
-            access_expires_at_s: tokens.expires_in.map(|s| now + s),
-            refresh_token: tokens.refresh_token.clone(),
-            id_token: tokens.id_token.clone(),
-        }),
+        tokens: Some(UpstreamTokens::issued(
+            tokens.access_token.clone(),
+            tokens.expires_in,
+            tokens.refresh_token.clone(),
+            tokens.id_token.clone(),
+            now,
+            login.session.refresh_margin_s,
+        )),
     };
     let cookie = sessions::create(cx.env, &record).await.map_err(|()| Failure::Unavailable)?;
     Ok((profile, cookie, ticket.return_to))
@@ -387,7 +402,7 @@ async fn read_profile(
 
 /// `GET /auth/logout`: the confirmation page (or straight to the logged-out page).
 async fn logout_page(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, Failure> {
-    match sessions::current(cx.env, cx.ctx, cx.config, cx.head).await {
+    match sessions::current(cx.env, cx.ctx, cx.config, cx.head, Upkeep::None).await {
         Ok(Some(session)) => {
             let key = login_secret(cx.env, cx.config, login)?;
             let token = csrf::token(&key, &session.kv_key());
@@ -395,8 +410,13 @@ async fn logout_page(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Respo
             let return_to =
                 oidc::safe_return_to(param(&query(cx.head), "return_to").unwrap_or("/"), &login.app_origins());
             let page = pages::logout_page(&template(cx.env, "/logout.html").await?, login, &token, &user, &return_to);
-            html(cx, login, 200, &page, &[])
+            let mut list = page_headers(cx, login, "text/html; charset=utf-8");
+            // The sign-out form then posts with a real Origin, also in browsers that send no
+            // Sec-Fetch-Site; the page holds nothing worth hiding from its own origin.
+            headers::set(&mut list, "referrer-policy", "same-origin");
+            respond::build_text(200, &list, &page).map_err(|_| Failure::Unavailable)
         }
+        Err(AuthnError::KeysUnavailable) => Err(Failure::Unavailable),
         _ => redirect(cx, 303, &format!("{}/logged-out", cx.config.edge_prefix), &[session::clear_cookie()]),
     }
 }
@@ -417,7 +437,7 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
         .header("x-csrf-token")
         .map(str::to_owned)
         .or_else(|| serde_urlencoded_form(&body).and_then(|form| form.csrf_token));
-    let session = match sessions::current(cx.env, cx.ctx, cx.config, cx.head).await {
+    let session = match sessions::current(cx.env, cx.ctx, cx.config, cx.head, Upkeep::None).await {
         Ok(session) => session,
         // A dead session is already logged out; a store outage must not keep anyone in.
         Err(AuthnError::KeysUnavailable) => return Err(Failure::Unavailable),
@@ -469,7 +489,7 @@ async fn end_session_url(cx: &LoginContext<'_>, login: &LoginConfig, session: &L
 
 /// `GET /auth/session`: who is signed in, for single-page apps.
 async fn session_info(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, (Failure, HeaderList)> {
-    match sessions::current(cx.env, cx.ctx, cx.config, cx.head).await {
+    match sessions::current(cx.env, cx.ctx, cx.config, cx.head, Upkeep::Full).await {
         Ok(Some(session)) => {
             let key = login_secret(cx.env, cx.config, login).map_err(|f| (f, Vec::new()))?;
             let r = &session.record;

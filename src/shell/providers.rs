@@ -87,6 +87,24 @@ pub async fn endpoints(provider: &Provider, environment: Environment) -> Result<
     }
 }
 
+/// The endpoints a login or logout page may send the browser to, for its CSP `form-action`: the
+/// issuer, and the discovered authorisation and end-session endpoints when this isolate has them.
+pub fn page_endpoints(provider: &Provider) -> Vec<String> {
+    match &provider.kind {
+        ProviderKind::OAuth2 { authorization_endpoint, .. } => vec![authorization_endpoint.clone()],
+        ProviderKind::Oidc { issuer, .. } => {
+            let mut endpoints = vec![issuer.clone()];
+            DISCOVERY.with(|d| {
+                if let Some((doc, _)) = d.borrow().get(issuer) {
+                    endpoints.push(doc.authorization_endpoint.clone());
+                    endpoints.extend(doc.end_session_endpoint.clone());
+                }
+            });
+            endpoints
+        }
+    }
+}
+
 async fn discovery(issuer: &str, environment: Environment) -> Result<Rc<Discovery>, LoginError> {
     let cached = DISCOVERY.with(|d| d.borrow().get(issuer).map(|(doc, at)| (Rc::clone(doc), *at)));
     if let Some((doc, at)) = &cached {

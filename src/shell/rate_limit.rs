@@ -10,7 +10,7 @@ use crate::error::Failure;
 use crate::gateway::headers::HeaderList;
 use crate::gateway::routes::Route;
 use crate::ratelimit::gcra::{rate_limit_policy_value, rate_limit_value, Decision};
-use crate::ratelimit::rules::shard;
+use crate::ratelimit::rules::{shard, Rule};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use worker::{Env, Method, Request, RequestInit};
@@ -74,10 +74,22 @@ pub async fn enforce(
     principal: Option<&Principal>,
     client_ip: Option<&str>,
 ) -> Verdict {
+    enforce_rules(env, config, &route.id, &route.rate_limits.rules, principal, client_ip).await
+}
+
+/// Checks rules for this request, counting under `scope` (a route id, or an edge endpoint's).
+pub async fn enforce_rules(
+    env: &Env,
+    config: &Config,
+    scope: &str,
+    rules: &[Rule],
+    principal: Option<&Principal>,
+    client_ip: Option<&str>,
+) -> Verdict {
     let mut policies = Vec::new();
     let mut states = Vec::new();
-    for rule in &route.rate_limits.rules {
-        let Some(counter) = rule.counter(&route.id, principal, client_ip) else { continue };
+    for rule in rules {
+        let Some(counter) = rule.counter(scope, principal, client_ip) else { continue };
         let quota = rule.quota_for(principal);
         policies.push(rate_limit_policy_value(&rule.id, &quota));
         let now = js_sys::Date::now();

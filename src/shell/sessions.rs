@@ -11,9 +11,10 @@
 //!   the Durable Object; requests that lose the race keep using the current token while it is
 //!   valid, and otherwise wait for the winner's record.
 
-use super::key_revocations::client::{self as revocations, ClaimKind};
+use super::key_revocations::client as revocations;
 use super::providers::{self, Grant};
 use crate::authn::{session as session_authn, AuthnError, Principal};
+use crate::claims::ClaimOp;
 use crate::config::Config;
 use crate::error::LoginError;
 use crate::gateway::RequestHead;
@@ -30,8 +31,13 @@ use worker::{console_warn, Context, Delay, Env};
 
 /// The KV namespace binding.
 const KV_BINDING: &str = super::api_keys::KV_BINDING;
-/// How long a refresh lease lasts (longer than a provider call may take).
-const REFRESH_LEASE_MS: u64 = 15_000;
+/// How long a refresh lease lasts: longer than discovery and a token call may take together.
+const REFRESH_LEASE_MS: u64 = 25_000;
+/// After a refresh, how long the lease stays closed: other isolates may hold the old record for
+/// `cache_ttl_s`, and KV may show it elsewhere for up to about 60 s.
+const SETTLING_MS: u64 = 60_000;
+/// The most sessions an isolate keeps in memory.
+const MAX_CACHED: usize = 10_000;
 const POLL_MS: u64 = 20;
 
 struct Cached {
@@ -105,7 +111,13 @@ async fn write(env: &Env, cookie: &SessionCookie, record: &SessionRecord) -> Res
 
 fn remember(kv_key: &str, sealed: Vec<u8>, session_revoked_at_ms: Option<u64>, subject_revoked_at_ms: Option<u64>) {
     let entry = Cached { sealed, session_revoked_at_ms, subject_revoked_at_ms, loaded_ms: now_ms() };
-    CACHE.with(|cache| cache.borrow_mut().insert(kv_key.to_owned(), entry));
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(kv_key.to_owned(), entry)
+    });
 }
 
 fn forget(kv_key: &str) {
@@ -162,12 +174,22 @@ async fn load(env: &Env, cookie: &SessionCookie, login: &LoginConfig) -> Result<
     Ok((record, sealed))
 }
 
+/// What loading a session may do besides checking it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upkeep {
+    /// Refresh the provider's tokens when due, and record the use (for the idle timeout).
+    Full,
+    /// Only check (logout: it must work while the provider is down).
+    None,
+}
+
 /// The session the request presents: `Ok(None)` without a session cookie.
 pub async fn current(
     env: &Env,
     ctx: &Context,
     config: &Config,
     head: &RequestHead,
+    upkeep: Upkeep,
 ) -> Result<Option<LiveSession>, AuthnError> {
     let Some(login) = &config.login else { return Ok(None) };
     if !has_session_cookie(head) {
@@ -178,12 +200,25 @@ pub async fn current(
     let (mut record, _) = load(env, &cookie, login).await?;
     let now = now_s();
     record.check_lifetimes(now, login.session.idle_timeout_s).map_err(AuthnError::InvalidSession)?;
+    // The configuration decides, not the session: a provider removed, or a domain no longer
+    // allowed, ends the sessions it made.
+    match login.provider(&record.provider) {
+        Some(provider) if provider.allows_email(record.email.as_deref()) => {}
+        _ => return Err(AuthnError::InvalidSession(SessionError::Revoked)),
+    }
+    if upkeep == Upkeep::None {
+        return Ok(Some(LiveSession { cookie, record }));
+    }
+    let mut refresh_due = false;
     if let Some(tokens) = record.tokens.clone() {
         if tokens.needs_refresh(now, login.session.refresh_margin_s) {
             record = refresh(env, config, login, &cookie, record, &tokens).await?;
+            refresh_due = record.tokens.as_ref().is_some_and(|t| t.needs_refresh(now, login.session.refresh_margin_s));
         }
     }
-    if now - record.last_seen_s >= login.session.touch_interval_s {
+    // A record whose tokens are still due for refresh may be stale (another request is
+    // refreshing): writing it back could undo that refresh, so it is not touched.
+    if !refresh_due && now - record.last_seen_s >= login.session.touch_interval_s {
         record.last_seen_s = now;
         let env = env.clone();
         let cookie = cookie.clone();
@@ -207,17 +242,13 @@ fn update_cached(kv_key: &str, sealed: Vec<u8>) {
 
 /// The principal for a live session.
 pub fn principal(config: &Config, session: &LiveSession) -> Principal {
-    let issuer = config
-        .login
-        .as_ref()
-        .and_then(|login| login.provider(&session.record.provider))
-        .and_then(Provider::issuer)
-        .map(str::to_owned);
+    let issuer =
+        config.login.as_ref().and_then(|login| login.provider(&session.record.provider)).map(Provider::identity_issuer);
     session_authn::principal(&session.record, issuer)
 }
 
-/// Refreshes the provider's access token, once across isolates. A provider that refuses ends
-/// the session when `revalidate` is on.
+/// Refreshes the provider's access token, once across isolates. A provider that refuses the
+/// grant (`invalid_grant`) ends the session when `revalidate` is on.
 async fn refresh(
     env: &Env,
     config: &Config,
@@ -249,75 +280,97 @@ async fn refresh(
         }
     }
     REFRESHING.with(|r| r.borrow_mut().insert(kv_key.clone(), now_ms()));
-    let result = refresh_as_leader(env, config, login, provider, cookie, record, tokens, &refresh_token).await;
+    let leader = Leader { env, config, login, provider, cookie };
+    let result = leader.refresh(record, tokens, &refresh_token).await;
     REFRESHING.with(|r| r.borrow_mut().remove(&kv_key));
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn refresh_as_leader(
-    env: &Env,
-    config: &Config,
-    login: &LoginConfig,
-    provider: &Provider,
-    cookie: &SessionCookie,
-    record: SessionRecord,
-    tokens: &UpstreamTokens,
-    refresh_token: &str,
-) -> Result<SessionRecord, AuthnError> {
-    let kv_key = cookie.kv_key();
-    let lease_id = format!("refresh:{kv_key}");
-    match revocations::claim(env, ClaimKind::Lease, &lease_id, REFRESH_LEASE_MS).await {
-        Ok(true) => {}
-        Ok(false) => return wait_for_refresh(env, login, cookie, record, tokens).await,
-        Err(_) => return Err(AuthnError::KeysUnavailable),
-    }
-    let endpoints = providers::endpoints(provider, config.environment).await;
-    let answer = match &endpoints {
-        Ok(endpoints) => providers::redeem(env, provider, &endpoints.token, Grant::Refresh(refresh_token)).await,
-        Err(error) => Err(error.clone()),
-    };
-    let outcome = match answer {
-        Ok(answer) => {
-            let now = now_s();
-            let mut refreshed = record;
-            refreshed.tokens = Some(UpstreamTokens {
-                access_token: answer.access_token,
-                access_expires_at_s: answer.expires_in.map(|s| now + s),
-                // RFC 6749 §6: a provider may rotate the refresh token; keep the old one if not.
-                refresh_token: answer.refresh_token.or_else(|| Some(refresh_token.to_owned())),
-                id_token: answer.id_token.or_else(|| tokens.id_token.clone()),
-            });
-            match write(env, cookie, &refreshed).await {
-                Ok(sealed) => {
-                    update_cached(&kv_key, sealed);
-                    log_refresh(&refreshed, "refreshed");
-                    Ok(refreshed)
+/// The request that holds a session's refresh lease.
+struct Leader<'a> {
+    env: &'a Env,
+    config: &'a Config,
+    login: &'a LoginConfig,
+    provider: &'a Provider,
+    cookie: &'a SessionCookie,
+}
+
+impl Leader<'_> {
+    async fn refresh(
+        &self,
+        record: SessionRecord,
+        tokens: &UpstreamTokens,
+        refresh_token: &str,
+    ) -> Result<SessionRecord, AuthnError> {
+        let env = self.env;
+        let kv_key = self.cookie.kv_key();
+        let lease_id = format!("refresh:{kv_key}");
+        let owner = random::token().map_err(|_| AuthnError::KeysUnavailable)?;
+        match revocations::claim(env, ClaimOp::Lease, &lease_id, REFRESH_LEASE_MS, &owner).await {
+            Ok(true) => {}
+            // Someone else is refreshing, or just did: this isolate's copy may be stale.
+            Ok(false) => return wait_for_refresh(env, self.login, self.cookie, record, tokens).await,
+            Err(_) => return Err(AuthnError::KeysUnavailable),
+        }
+        let answer = match providers::endpoints(self.provider, self.config.environment).await {
+            Ok(endpoints) => {
+                providers::redeem(env, self.provider, &endpoints.token, Grant::Refresh(refresh_token)).await
+            }
+            Err(error) => Err(error),
+        };
+        match answer {
+            Ok(answer) => {
+                let now = now_s();
+                let mut refreshed = record;
+                refreshed.tokens = Some(UpstreamTokens::issued(
+                    answer.access_token,
+                    answer.expires_in,
+                    // RFC 6749 §6: a provider may rotate the refresh token; keep the old one if not.
+                    answer.refresh_token.or_else(|| Some(refresh_token.to_owned())),
+                    answer.id_token.or_else(|| tokens.id_token.clone()),
+                    now,
+                    self.login.session.refresh_margin_s,
+                ));
+                // The provider may have rotated the refresh token already: the new tokens must
+                // not be lost to one failed write.
+                let mut written = write(env, self.cookie, &refreshed).await;
+                if written.is_err() {
+                    Delay::from(Duration::from_millis(1100)).await;
+                    written = write(env, self.cookie, &refreshed).await;
                 }
-                Err(()) => Err(AuthnError::KeysUnavailable),
+                match written {
+                    Ok(sealed) => update_cached(&kv_key, sealed),
+                    Err(()) => log_refresh(&refreshed, "refreshed, but the session store refused the write"),
+                }
+                // Keep the lease closed while other isolates may still read the old record.
+                let _ = revocations::claim(env, ClaimOp::Complete, &lease_id, SETTLING_MS, &owner).await;
+                log_refresh(&refreshed, "refreshed");
+                Ok(refreshed)
+            }
+            Err(LoginError::TokenExchangeFailed(reason)) if reason == "invalid_grant" => {
+                // The provider ended the grant: the user was disabled, or the grant revoked.
+                log_refresh(&record, "refused: invalid_grant");
+                let _ = revocations::claim(env, ClaimOp::Release, &lease_id, 0, &owner).await;
+                if self.login.session.revalidate {
+                    let _ = end_record(env, &kv_key, &record).await;
+                    Err(AuthnError::InvalidSession(SessionError::GrantEnded))
+                } else {
+                    Ok(record)
+                }
+            }
+            Err(other) => {
+                // Anything else (a misconfigured client, a provider outage) is not the user's
+                // doing: keep the session while its token lasts.
+                log_refresh(&record, &format!("failed: {other:?}"));
+                let _ = revocations::claim(env, ClaimOp::Release, &lease_id, 0, &owner).await;
+                if tokens.expired(now_s()) && self.login.session.revalidate {
+                    Err(AuthnError::KeysUnavailable)
+                } else {
+                    Ok(record)
+                }
             }
         }
-        Err(LoginError::TokenExchangeFailed(reason)) => {
-            // The provider refused the grant: the user was disabled or the grant revoked.
-            log_refresh(&record, &format!("refused: {reason}"));
-            if login.session.revalidate {
-                let _ = end_record(env, &kv_key, &record).await;
-                Err(AuthnError::InvalidSession(SessionError::GrantEnded))
-            } else {
-                Ok(record)
-            }
-        }
-        Err(other) => {
-            log_refresh(&record, &format!("provider unavailable: {other:?}"));
-            if tokens.expired(now_s()) && login.session.revalidate {
-                Err(AuthnError::KeysUnavailable)
-            } else {
-                Ok(record)
-            }
-        }
-    };
-    let _ = revocations::claim(env, ClaimKind::Release, &lease_id, 0).await;
-    outcome
+    }
 }
 
 fn log_refresh(record: &SessionRecord, outcome: &str) {
@@ -328,8 +381,9 @@ fn log_refresh(record: &SessionRecord, outcome: &str) {
     );
 }
 
-/// Another request is refreshing: use the current token while it is valid, else wait for the
-/// refreshed record to appear.
+/// Another request is refreshing, or just did: reread the record (past this isolate's cache);
+/// use it if it has the new tokens, else keep the current token while it is valid, else wait for
+/// the refreshed record to appear.
 async fn wait_for_refresh(
     env: &Env,
     login: &LoginConfig,
@@ -337,20 +391,22 @@ async fn wait_for_refresh(
     record: SessionRecord,
     tokens: &UpstreamTokens,
 ) -> Result<SessionRecord, AuthnError> {
-    if !tokens.expired(now_s()) {
-        return Ok(record);
-    }
     let kv_key = cookie.kv_key();
     let deadline = now_ms() + REFRESH_LEASE_MS as f64;
-    while now_ms() < deadline {
-        Delay::from(Duration::from_millis(POLL_MS * 5)).await;
+    // The caller's copy is replaced by what the store holds now.
+    drop(record);
+    loop {
         forget(&kv_key);
         let (latest, _) = load(env, cookie, login).await?;
-        if latest.tokens.as_ref().is_some_and(|t| !t.expired(now_s())) {
+        let refreshed = latest.tokens.as_ref().is_some_and(|t| t.access_token != tokens.access_token);
+        if refreshed || !tokens.expired(now_s()) {
             return Ok(latest);
         }
+        if now_ms() >= deadline {
+            return Err(AuthnError::KeysUnavailable);
+        }
+        Delay::from(Duration::from_millis(POLL_MS * 5)).await;
     }
-    Err(AuthnError::KeysUnavailable)
 }
 
 /// Stores a new session and returns its cookie. The id is always fresh: a login never reuses a
@@ -364,7 +420,9 @@ pub async fn create(env: &Env, record: &SessionRecord) -> Result<SessionCookie, 
 async fn end_record(env: &Env, kv_key: &str, record: &SessionRecord) -> Result<(), ()> {
     let subject_key = subject_id(&record.provider, &record.subject);
     // The Durable Object first: once it answers, the session is dead everywhere on the next load.
-    revocations::revoke(env, &subject_key, kv_key, now_ms() as u64).await.map_err(|_| ())?;
+    // The revocation is moot once the session would have expired anyway.
+    let keep_until_ms = (record.expires_at_s.max(0) as u64 + 60) * 1000;
+    revocations::revoke(env, &subject_key, kv_key, now_ms() as u64, Some(keep_until_ms)).await.map_err(|_| ())?;
     forget(kv_key);
     if let Ok(kv) = env.kv(KV_BINDING) {
         let _ = kv.delete(kv_key).await;
@@ -381,7 +439,9 @@ pub async fn end(env: &Env, session: &LiveSession) -> Result<(), ()> {
 pub async fn revoke_subject(env: &Env, provider: &str, subject: &str) -> Result<u64, ()> {
     let subject_key = subject_id(provider, subject);
     let at_ms = now_ms() as u64;
-    revocations::revoke(env, &subject_key, &subject_key, at_ms).await.map_err(|_| ())?;
+    // Kept until every session it ends would have expired (the longest lifetime allowed).
+    let keep_until_ms = at_ms + 91 * 86_400_000;
+    revocations::revoke(env, &subject_key, &subject_key, at_ms, Some(keep_until_ms)).await.map_err(|_| ())?;
     CACHE.with(|cache| cache.borrow_mut().clear());
     Ok(at_ms)
 }

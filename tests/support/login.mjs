@@ -29,7 +29,7 @@ export const GITHUB_USERS = {
 };
 
 /** The `login` section for a gateway at `gatewayUrl`. */
-export function loginSection({ gatewayUrl, idp, github, session = {}, extraProviders = [] }) {
+export function loginSection({ gatewayUrl, idp, github, session = {}, extraProviders = [], rateLimits }) {
   const providers = [
     {
       id: "corp",
@@ -58,14 +58,21 @@ export function loginSection({ gatewayUrl, idp, github, session = {}, extraProvi
     });
   }
   providers.push(...extraProviders);
-  return { redirect_uri: `${gatewayUrl}/auth/callback`, providers, session, branding: { name: "Acme Portal" } };
+  return {
+    redirect_uri: `${gatewayUrl}/auth/callback`,
+    providers,
+    session,
+    branding: { name: "Acme Portal" },
+    // The suites log in far more often than a person would; `rateLimits: null` keeps the default.
+    ...(rateLimits === null ? {} : { rate_limits: rateLimits ?? [{ id: "login", key: "ip", limit: 100000, period_s: 60 }] }),
+  };
 }
 
 /**
  * Starts the providers and a gateway with login. `session` overrides the session policy;
  * `idpOptions` go to the OpenID Provider.
  */
-export async function startLoginStack({ origin, session = {}, idpOptions = {}, routes, withGithub = true } = {}) {
+export async function startLoginStack({ origin, session = {}, idpOptions = {}, routes, withGithub = true, rateLimits } = {}) {
   const port = await freePort();
   const gatewayUrl = `http://127.0.0.1:${port}`;
   const idp = await startOidcProvider({
@@ -93,7 +100,7 @@ export async function startLoginStack({ origin, session = {}, idpOptions = {}, r
       { id: "app", path: "/*", policy: "authenticated" },
     ],
     roles: { admin: { groups: ["admins"] } },
-    login: loginSection({ gatewayUrl, idp, github, session }),
+    login: loginSection({ gatewayUrl, idp, github, session, rateLimits }),
   };
   const gateway = await startGateway({
     config,
