@@ -18,6 +18,7 @@ import http from "node:http";
 import { createHash, createPublicKey, generateKeyPair, randomUUID, sign } from "node:crypto";
 import { promisify } from "node:util";
 import { OAuth2Server } from "oauth2-mock-server";
+import { basicClientCredentials } from "./github-provider.mjs";
 
 const generateRsa = promisify(generateKeyPair);
 const FORGE_OPTIONS = ["idToken", "signWithUnknownKey", "authorizeRedirect", "tokenResponse", "userinfo"]
@@ -37,21 +38,8 @@ function signJws(header, payload, privateKey) {
 }
 
 function clientOf(req) {
-  const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? "");
-  if (basic) {
-    const decoded = Buffer.from(basic[1], "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    if (colon < 0) return null;
-    // RFC 6749 §2.3.1: both parts are form-encoded before the Basic encoding.
-    const formDecode = (text) => {
-      try {
-        return decodeURIComponent(text.replace(/\+/g, " "));
-      } catch {
-        return text;
-      }
-    };
-    return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
-  }
+  const basic = basicClientCredentials(req);
+  if (basic) return basic;
   if (req.body?.client_id && req.body?.client_secret) return { id: req.body.client_id, secret: req.body.client_secret };
   return null;
 }

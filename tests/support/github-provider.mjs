@@ -22,6 +22,26 @@ const DOCS = "https://docs.github.com/rest";
  * `users`: { login: { id, name, email (public email or null), emails: [{ email, primary, verified, visibility }] } }.
  * `redirectUris`, when given, are the only redirect_uri values accepted (GitHub also accepts sub-paths; not here).
  */
+/**
+ * The client's id and secret from `Authorization: Basic` (RFC 6749 §2.3.1: both parts are
+ * form-encoded before the Basic encoding), or null without one.
+ */
+export function basicClientCredentials(req) {
+  const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? "");
+  if (!basic) return null;
+  const decoded = Buffer.from(basic[1], "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 0) return null;
+  const formDecode = (text) => {
+    try {
+      return decodeURIComponent(text.replace(/\+/g, " "));
+    } catch {
+      return text;
+    }
+  };
+  return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
+}
+
 export async function startGithubProvider({
   client_id,
   client_secret,
@@ -42,21 +62,7 @@ export async function startGithubProvider({
   };
 
   function clientCredentials(req, form) {
-    const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? "");
-    if (basic) {
-      const decoded = Buffer.from(basic[1], "base64").toString("utf8");
-      const colon = decoded.indexOf(":");
-      // RFC 6749 §2.3.1: both parts are form-encoded before the Basic encoding.
-      const formDecode = (text) => {
-        try {
-          return decodeURIComponent(text.replace(/\+/g, " "));
-        } catch {
-          return text;
-        }
-      };
-      return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
-    }
-    return { id: form.get("client_id"), secret: form.get("client_secret") };
+    return basicClientCredentials(req) ?? { id: form.get("client_id"), secret: form.get("client_secret") };
   }
 
   function authorize(req, res, query) {
