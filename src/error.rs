@@ -81,6 +81,9 @@ pub enum LoginError {
     ProfileInvalid(String),
     /// The user's email is not in the provider's allowed domains.
     EmailNotAllowed,
+    /// The account lacks a required claim value (another Google Workspace domain, another
+    /// Entra tenant).
+    AccountNotAllowed,
     /// The provider (discovery, token or userinfo endpoint) could not be reached.
     ProviderUnavailable(String),
     /// A state-changing request came from another origin or without the session's token.
@@ -150,6 +153,7 @@ fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
         LoginError::IdTokenInvalid(_) => (401, "id_token_invalid", "the provider's identity token is invalid"),
         LoginError::ProfileInvalid(_) => (401, "profile_invalid", "the provider's description of you is unusable"),
         LoginError::EmailNotAllowed => (403, "email_not_allowed", "your email address may not sign in here"),
+        LoginError::AccountNotAllowed => (403, "account_not_allowed", "this account may not sign in here"),
         LoginError::ProviderUnavailable(_) => {
             (502, "provider_unavailable", "the sign-in provider could not be reached")
         }
@@ -331,6 +335,7 @@ mod tests {
             (LoginError::IdTokenInvalid("bad_signature".into()).into(), 401, "id_token_invalid"),
             (LoginError::ProfileInvalid("no subject".into()).into(), 401, "profile_invalid"),
             (LoginError::EmailNotAllowed.into(), 403, "email_not_allowed"),
+            (LoginError::AccountNotAllowed.into(), 403, "account_not_allowed"),
             (LoginError::ProviderUnavailable("timeout".into()).into(), 502, "provider_unavailable"),
             (LoginError::CsrfRejected.into(), 403, "csrf_rejected"),
         ];

@@ -109,7 +109,7 @@ test("a protected page sends the browser to the login page: providers, email fie
 
   // The providers, in configuration order, and the home-realm discovery form.
   const providers = await page.$$eval("#providers a.provider", (links) => links.map((a) => a.textContent.trim()));
-  assert.deepEqual(providers, ["Continue with Corp SSO", "Continue with GitHub"]);
+  assert.deepEqual(providers, ["Continue with Corp SSO", "Continue with Globex SSO", "Continue with GitHub"]);
   assert.ok(await page.isVisible("#email"), "the email field is shown");
   assert.ok(await page.isVisible("#continue"), "the Continue button is shown");
 

@@ -164,6 +164,19 @@ describe("OpenID Connect login", () => {
     assert.equal((await alice.request(`${gw}/api/orders`)).status, 401);
   });
 
+  test("required claims are checked on the verified profile; extra parameters reach the provider", async () => {
+    const browser = new Browser();
+    const start = await browser.request(`${gw}/auth/login?provider=corp-globex`);
+    assert.equal(new URL(start.headers.get("location")).searchParams.get("ui_locales"), "en");
+    const callbackUrl = await loginAtProvider(start.headers.get("location"), { login: "alice", jar: browser.idpJar });
+    const before = origin.requests.length;
+    const callback = await browser.request(callbackUrl, { api: true });
+    assert.equal(callback.status, 403);
+    assert.equal((await callback.json()).error, "account_not_allowed");
+    assert.equal(sessionSetCookie(callback), undefined);
+    assert.equal(seenSince(before).length, 0);
+  });
+
   test("an unverified email is not an email: the allowed-domain rule refuses it", async () => {
     const response = await loggedInAs("carol");
     assert.equal(response.status, 403);
@@ -306,6 +319,11 @@ describe("logout and revocation take effect at once", () => {
     assert.equal(seenSince(before).length, 0);
     const loggedOut = await browser.request(`${gw}/auth/logged-out`);
     assert.match(await loggedOut.text(), /You have signed out/);
+    // The provider's refresh token was revoked too (RFC 7009), after the response.
+    for (let i = 0; i < 50 && !stack.gateway.events("upstream_token_revocation").length; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(stack.gateway.events("upstream_token_revocation").at(-1)?.outcome, "revoked");
   });
 
   test("an administrator ends all of a user's sessions", async () => {
@@ -337,8 +355,8 @@ describe("upstream tokens are refreshed before expiry, once", () => {
   let grants;
 
   before(async () => {
-    // Access tokens live 3 s; with a 2 s margin (clamped to half the lifetime) they are refreshed
-    // after 1.5 s.
+    // Access tokens live 3 s; the 2 s margin is clamped to half the lifetime (1 s, in whole
+    // seconds), so they are refreshed from 2 s on, while still valid.
     refreshStack = await startLoginStack({
       origin,
       session: { refresh_margin_s: 2, cache_ttl_s: 0 },
@@ -359,7 +377,7 @@ describe("upstream tokens are refreshed before expiry, once", () => {
     const { callback } = await browser.loginWithOidc(url);
     assert.equal(callback.status, 302);
     grants.length = 0;
-    await new Promise((resolve) => setTimeout(resolve, 1700));
+    await new Promise((resolve) => setTimeout(resolve, 2300));
     const responses = await Promise.all(
       Array.from({ length: 8 }, (_, i) => browser.request(`${url}/app/${i}`, { api: true })),
     );
@@ -375,7 +393,7 @@ describe("upstream tokens are refreshed before expiry, once", () => {
     await browser.loginWithOidc(url);
     assert.equal((await browser.request(`${url}/app/x`, { api: true })).status, 200);
     await refreshStack.idp.revokeGrantsOf("alice");
-    await new Promise((resolve) => setTimeout(resolve, 1700));
+    await new Promise((resolve) => setTimeout(resolve, 2300));
     const before = origin.requests.length;
     const after = await browser.request(`${url}/app/y`, { api: true });
     assert.equal(after.status, 401);

@@ -9,6 +9,7 @@ use crate::config::Environment;
 use crate::ratelimit::rules::{LimitKey, RawRule, Rule};
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Problems found while reading the section: (path relative to `login`, message).
 pub type Problems = Vec<(String, String)>;
@@ -109,9 +110,37 @@ pub struct Provider {
     pub allowed_email_domains: Vec<String>,
     /// Home-realm discovery: an email in one of these domains selects this provider.
     pub email_domains: Vec<String>,
+    /// Extra authorisation request parameters (`hd`, `prompt`, `access_type`, ...).
+    pub authorization_params: BTreeMap<String, String>,
+    /// Claims the profile must carry with exactly these values (Google's `hd` for a Workspace
+    /// domain, an Entra `tid`); checked on the verified claims, never on request parameters.
+    pub required_claims: BTreeMap<String, String>,
 }
 
+/// Parameters Portcullis sets itself, which `authorization_params` may not override.
+pub const RESERVED_AUTHORIZATION_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "login_hint",
+    "response_mode",
+    "request",
+    "request_uri",
+];
+
 impl Provider {
+    /// Whether verified claims carry every required value.
+    pub fn meets_required_claims(&self, claims: &serde_json::Map<String, Value>) -> bool {
+        self.required_claims.iter().all(|(path, expected)| {
+            crate::authn::jwt::claims::lookup(claims, path).and_then(Value::as_str) == Some(expected.as_str())
+        })
+    }
+
     /// Whether a user with this (verified) email may log in through this provider.
     pub fn allows_email(&self, email: Option<&str>) -> bool {
         if self.allowed_email_domains.is_empty() {
@@ -329,6 +358,10 @@ struct RawProvider {
     allowed_email_domains: Vec<String>,
     #[serde(default)]
     email_domains: Vec<String>,
+    #[serde(default)]
+    authorization_params: BTreeMap<String, String>,
+    #[serde(default)]
+    required_claims: BTreeMap<String, String>,
 }
 
 fn check_url(problems: &mut Problems, path: &str, text: &str, environment: Environment) {
@@ -496,6 +529,12 @@ fn parse_provider(path: &str, raw: RawProvider, environment: Environment, proble
                 .into(),
         ));
     }
+    for name in raw.authorization_params.keys() {
+        if RESERVED_AUTHORIZATION_PARAMS.contains(&name.as_str()) {
+            problems
+                .push((format!("{path}.authorization_params.{name}"), "Portcullis sets this parameter itself".into()));
+        }
+    }
     if let Some(icon) = &raw.icon {
         if !is_page_asset(icon) {
             problems.push((format!("{path}.icon"), "a same-origin path or a data:image/ URL".into()));
@@ -516,6 +555,8 @@ fn parse_provider(path: &str, raw: RawProvider, environment: Environment, proble
         claims,
         allowed_email_domains: raw.allowed_email_domains,
         email_domains: raw.email_domains,
+        authorization_params: raw.authorization_params,
+        required_claims: raw.required_claims,
     })
 }
 
@@ -751,6 +792,11 @@ mod tests {
             ("/providers/0/allowed_email_domains", json!(["Corp.test"]), "providers[0].allowed_email_domains[0]"),
             ("/providers/0/icon", json!("https://cdn.test/i.svg"), "providers[0].icon"),
             ("/providers/0/claims", json!({ "nickname": "x" }), "providers[0].claims"),
+            (
+                "/providers/0/authorization_params",
+                json!({ "state": "fixed" }),
+                "providers[0].authorization_params.state",
+            ),
             ("/providers", json!([]), "providers"),
             ("/return_origins", json!(["https://app.test/path"]), "return_origins[0]"),
             ("/session", json!({ "idle_timeout_s": 0 }), "session.idle_timeout_s"),
@@ -772,6 +818,26 @@ mod tests {
             let problems = parse(&value).expect_err(pointer);
             assert!(problems.iter().any(|(path, _)| path.starts_with(expected_path)), "{pointer}: {problems:?}");
         }
+    }
+
+    #[test]
+    fn required_claims_are_exact() {
+        let mut value = base();
+        value["providers"][0]["required_claims"] = json!({ "hd": "corp.test" });
+        value["providers"][0]["authorization_params"] = json!({ "hd": "corp.test", "prompt": "select_account" });
+        let login = parse(&value).unwrap();
+        let corp = login.provider("corp").unwrap();
+        assert_eq!(corp.authorization_params["prompt"], "select_account");
+        let cases = [
+            (json!({ "hd": "corp.test" }), true),
+            (json!({ "hd": "Corp.test" }), false),
+            (json!({ "hd": ["corp.test"] }), false),
+            (json!({}), false),
+        ];
+        for (claims, expected) in cases {
+            assert_eq!(corp.meets_required_claims(claims.as_object().unwrap()), expected, "{claims}");
+        }
+        assert!(login.provider("github").unwrap().meets_required_claims(&serde_json::Map::new()));
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct Discovery {
     pub userinfo_endpoint: Option<String>,
     /// RP-initiated logout, if supported.
     pub end_session_endpoint: Option<String>,
+    /// Token revocation (RFC 7009), if supported.
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
     /// PKCE methods; when listed, `S256` must be among them.
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
@@ -65,6 +68,7 @@ pub fn parse_discovery(document: &[u8], expected_issuer: &str, environment: Envi
         ("jwks_uri", Some(&discovery.jwks_uri)),
         ("userinfo_endpoint", discovery.userinfo_endpoint.as_ref()),
         ("end_session_endpoint", discovery.end_session_endpoint.as_ref()),
+        ("revocation_endpoint", discovery.revocation_endpoint.as_ref()),
     ];
     for (name, endpoint) in endpoints {
         let Some(endpoint) = endpoint else { continue };
@@ -96,6 +100,8 @@ pub struct AuthorizationRequest<'a> {
     pub challenge: &'a str,
     /// A `login_hint` (the email typed for home-realm discovery).
     pub login_hint: Option<&'a str>,
+    /// The provider's extra parameters.
+    pub extra: &'a std::collections::BTreeMap<String, String>,
 }
 
 /// The authorisation request URL (RFC 6749 §4.1.1, OIDC Core 3.1.2.1), with PKCE S256, `state`
@@ -116,6 +122,9 @@ pub fn authorization_url(endpoint: &str, request: &AuthorizationRequest<'_>) -> 
         pairs.append_pair("code_challenge", request.challenge).append_pair("code_challenge_method", "S256");
         if let Some(hint) = request.login_hint {
             pairs.append_pair("login_hint", hint);
+        }
+        for (name, value) in request.extra {
+            pairs.append_pair(name, value);
         }
     }
     Ok(url.into())
@@ -326,6 +335,7 @@ mod tests {
             jwks_uri: "https://idp.test/jwks".into(),
             userinfo_endpoint: None,
             end_session_endpoint: None,
+            revocation_endpoint: None,
             code_challenge_methods_supported: Some(vec!["S256".into()]),
             authorization_response_iss_parameter_supported: iss_supported,
         }
@@ -395,6 +405,7 @@ mod tests {
             nonce: Some("n"),
             challenge: "c",
             login_hint: Some("a@b.test"),
+            extra: &[("hd".to_owned(), "b.test".to_owned())].into_iter().collect(),
         };
         let url = authorization_url(&discovery(true).authorization_endpoint, &request).unwrap();
         let parsed = url::Url::parse(&url).unwrap();
@@ -404,6 +415,7 @@ mod tests {
         assert_eq!(params["code_challenge_method"], "S256");
         assert_eq!(params["response_type"], "code");
         assert_eq!(params["login_hint"], "a@b.test");
+        assert_eq!(params["hd"], "b.test");
         assert_eq!(params["redirect_uri"], "https://app.test/auth/callback");
         assert_eq!(
             (params["state"].clone(), params["nonce"].clone(), params["code_challenge"].clone()),

@@ -252,6 +252,7 @@ async fn begin_flow(
         nonce: is_oidc.then_some(nonce.as_str()),
         challenge: &pkce.challenge,
         login_hint,
+        extra: &provider.authorization_params,
     };
     let location = oidc::authorization_url(&endpoints.authorization, &request).map_err(|_| Failure::Unavailable)?;
     let cookie = format!(
@@ -388,6 +389,9 @@ async fn read_profile(
             info.as_object().cloned().ok_or(LoginError::ProfileInvalid("userinfo is not an object".into()))?
         }
     };
+    if !provider.meets_required_claims(&claims) {
+        return Err(LoginError::AccountNotAllowed.into());
+    }
     let mut profile = profile::profile_from_claims(&claims, &provider.claims).map_err(invalid)?;
     if let ProviderKind::OAuth2 { emails_endpoint: Some(emails), .. } = &provider.kind {
         if profile.email.is_none() || provider.claims.email_verified.is_none() {
@@ -450,6 +454,7 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
             return Err(LoginError::CsrfRejected.into());
         }
         sessions::end(cx.env, session).await.map_err(|()| Failure::Unavailable)?;
+        revoke_upstream_tokens(cx, login, session).await;
         audit_login(cx, "logout", Some(&session.record.provider), Some(&session.record.subject), "session ended");
         if let Some(url) = end_session_url(cx, login, session).await {
             location = url;
@@ -469,6 +474,24 @@ fn serde_urlencoded_form(body: &[u8]) -> Option<LogoutForm> {
     let pairs = url::form_urlencoded::parse(body);
     let csrf_token = pairs.into_iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.into_owned());
     Some(LogoutForm { csrf_token })
+}
+
+/// Revokes the provider's refresh token (RFC 7009) when the provider has a revocation endpoint,
+/// after the response: best effort, since the session itself is already over.
+async fn revoke_upstream_tokens(cx: &LoginContext<'_>, login: &LoginConfig, session: &LiveSession) {
+    let Some(provider) = login.provider(&session.record.provider) else { return };
+    let Some(tokens) = session.record.tokens.as_ref() else { return };
+    let (token, hint) = match &tokens.refresh_token {
+        Some(refresh) => (refresh.clone(), "refresh_token"),
+        None => (tokens.access_token.clone(), "access_token"),
+    };
+    let Ok(endpoints) = providers::endpoints(provider, cx.config.environment).await else { return };
+    let Some(endpoint) = endpoints.revocation else { return };
+    let env = cx.env.clone();
+    let provider = provider.clone();
+    cx.ctx.wait_until(async move {
+        providers::revoke(&env, &provider, &endpoint, &token, hint).await;
+    });
 }
 
 /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2), when the provider has it.

@@ -41,6 +41,8 @@ pub struct Endpoints {
     pub userinfo: Option<String>,
     /// RP-initiated logout.
     pub end_session: Option<String>,
+    /// Token revocation (RFC 7009).
+    pub revocation: Option<String>,
     /// The ID token's keys (OIDC).
     pub jwks_uri: Option<String>,
     /// The issuer, and whether `iss` is promised in authorisation responses.
@@ -68,6 +70,7 @@ pub async fn endpoints(provider: &Provider, environment: Environment) -> Result<
             token: token_endpoint.clone(),
             userinfo: Some(userinfo_endpoint.clone()),
             end_session: None,
+            revocation: None,
             jwks_uri: None,
             issuer: None,
             iss_parameter_supported: false,
@@ -79,6 +82,7 @@ pub async fn endpoints(provider: &Provider, environment: Environment) -> Result<
                 token: discovery.token_endpoint.clone(),
                 userinfo: discovery.userinfo_endpoint.clone(),
                 end_session: discovery.end_session_endpoint.clone(),
+                revocation: discovery.revocation_endpoint.clone(),
                 jwks_uri: Some(discovery.jwks_uri.clone()),
                 issuer: Some(discovery.issuer.clone()),
                 iss_parameter_supported: discovery.authorization_response_iss_parameter_supported,
@@ -209,19 +213,7 @@ pub async fn redeem(
             form.append_pair("grant_type", "refresh_token").append_pair("refresh_token", refresh_token);
         }
     }
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/x-www-form-urlencoded");
-    match provider.client_auth {
-        ClientAuth::ClientSecretBasic => {
-            // RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding.
-            let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
-            let credentials = STANDARD.encode(format!("{}:{}", encode(&provider.client_id), encode(&secret)));
-            let _ = headers.set("authorization", &format!("Basic {credentials}"));
-        }
-        ClientAuth::ClientSecretPost => {
-            form.append_pair("client_id", &provider.client_id).append_pair("client_secret", &secret);
-        }
-    }
+    let headers = authenticated_form(provider, &secret, &mut form);
     let (status, body) = call(Method::Post, token_endpoint, headers, Some(form.finish()))
         .await
         .map_err(LoginError::ProviderUnavailable)?;
@@ -232,6 +224,46 @@ pub async fn redeem(
         TokenError::Refused(code) => LoginError::TokenExchangeFailed(code),
         TokenError::Malformed => LoginError::TokenExchangeFailed(format!("malformed answer, status {status}")),
     })
+}
+
+/// Headers for a form POST authenticated as the client (RFC 6749 §2.3.1); for
+/// `client_secret_post` the credentials go into `form`.
+fn authenticated_form(
+    provider: &Provider,
+    secret: &str,
+    form: &mut form_urlencoded::Serializer<'_, String>,
+) -> Headers {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/x-www-form-urlencoded");
+    match provider.client_auth {
+        ClientAuth::ClientSecretBasic => {
+            // The id and secret are form-encoded before the Basic encoding.
+            let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+            let credentials = STANDARD.encode(format!("{}:{}", encode(&provider.client_id), encode(secret)));
+            let _ = headers.set("authorization", &format!("Basic {credentials}"));
+        }
+        ClientAuth::ClientSecretPost => {
+            form.append_pair("client_id", &provider.client_id).append_pair("client_secret", secret);
+        }
+    }
+    headers
+}
+
+/// Revokes a token at the provider (RFC 7009); failures are logged, not returned.
+pub async fn revoke(env: &Env, provider: &Provider, endpoint: &str, token: &str, hint: &str) {
+    let Ok(secret) = client_secret(env, provider) else { return };
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("token", token).append_pair("token_type_hint", hint);
+    let headers = authenticated_form(provider, &secret, &mut form);
+    let outcome = match call(Method::Post, endpoint, headers, Some(form.finish())).await {
+        Ok((200, _)) => "revoked".to_owned(),
+        Ok((status, _)) => format!("status {status}"),
+        Err(reason) => reason,
+    };
+    worker::console_log!(
+        "{}",
+        serde_json::json!({ "event": "upstream_token_revocation", "provider": provider.id, "outcome": outcome })
+    );
 }
 
 /// GETs a JSON document with the access token.

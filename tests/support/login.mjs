@@ -43,6 +43,18 @@ export function loginSection({ gatewayUrl, idp, github, session = {}, extraProvi
       allowed_email_domains: ["corp.test"],
     },
   ];
+  // The same IdP as a second provider with stricter rules: only tenant "globex" may sign in.
+  providers.push({
+    id: "corp-globex",
+    type: "oidc",
+    display_name: "Globex SSO",
+    issuer: idp.issuer,
+    client_id: "portcullis",
+    client_secret: "CORP_CLIENT_SECRET",
+    scopes: ["openid", "email", "profile", "tenant"],
+    authorization_params: { ui_locales: "en" },
+    required_claims: { tenant: "globex" },
+  });
   if (github) {
     providers.push({
       id: "github",

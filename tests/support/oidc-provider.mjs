@@ -164,6 +164,7 @@ export async function startOidcProvider({
           scopes: ["openid", "offline_access", "email", "profile", "groups", "tenant"],
           features: {
             devInteractions: { enabled: true },
+            revocation: { enabled: true },
             rpInitiatedLogout: {
               enabled: true,
               async logoutSource(ctx, form) {
