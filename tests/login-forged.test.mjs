@@ -112,6 +112,7 @@ function errorCode(response, body, kind) {
     return json.error;
   }
   assert.match(type, /^text\/html/, body);
+  assert.match(body, /<a class="button" id="action" href="\/auth\/login">Sign in again<\/a>/, "a failed sign-in offers to start again");
   return /<code id="error">([^<]*)<\/code>/.exec(body)?.[1];
 }
 

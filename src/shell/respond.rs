@@ -5,6 +5,7 @@ use crate::error::Failure;
 use crate::gateway::headers::{self, HeaderList, REQUEST_ID};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::gateway::RequestHead;
+use crate::login::pages::html_escape;
 use wasm_bindgen::JsValue;
 use worker::{Env, Response, Result};
 
@@ -51,10 +52,6 @@ pub fn json(status: u16, body: &serde_json::Value, security: &SecurityHeaders, r
     build_text(status, &edge_headers(security, request_id, "application/json; charset=utf-8"), &body.to_string())
 }
 
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
-
 /// Fetches a file from `www/` through the assets binding.
 pub async fn fetch_asset(env: &Env, asset_path: &str) -> Result<Response> {
     env.assets(ASSETS_BINDING)?.fetch(format!("{ASSET_HOST}{asset_path}"), None).await
@@ -75,14 +72,23 @@ async fn error_page(env: &Env, failure: &Failure, request_id: &str) -> Option<St
         500.. => "Service unavailable",
         _ => "Request refused",
     };
-    Some(
-        template
-            .replace("{{title}}", title)
-            .replace("{{status}}", &reply.status.to_string())
-            .replace("{{error}}", &html_escape(reply.code))
-            .replace("{{description}}", &html_escape(reply.description))
-            .replace("{{request_id}}", &html_escape(request_id)),
-    )
+    // A failed sign-in is best answered with a way to start again.
+    let (action_href, action_label) = match failure {
+        Failure::Login(_) | Failure::Authn(crate::authn::AuthnError::InvalidSession(_)) => {
+            ("/auth/login", "Sign in again")
+        }
+        _ => ("/", "Go to the home page"),
+    };
+    let values = [
+        ("title", title.to_owned()),
+        ("status", reply.status.to_string()),
+        ("error", html_escape(reply.code)),
+        ("description", html_escape(reply.description)),
+        ("request_id", html_escape(request_id)),
+        ("action_href", action_href.to_owned()),
+        ("action_label", action_label.to_owned()),
+    ];
+    Some(crate::login::pages::fill(&template, &values))
 }
 
 /// A 302 to the login page for a browser that needs to sign in; an invalid session cookie is

@@ -16,15 +16,29 @@ function escapeHtml(text) {
 function demoPage(record) {
   const identity = Object.entries(record.headers).filter(([name]) => name.startsWith("x-auth-") || name.startsWith("x-portcullis-"));
   const rows = (entries) => entries.map(([n, v]) => `<tr><th>${escapeHtml(n)}</th><td>${escapeHtml(v)}</td></tr>`).join("");
+  const subject = record.headers["x-auth-subject"];
+  const who = subject
+    ? `<p id=who>Signed in as <strong>${escapeHtml(record.headers["x-auth-email"] ?? subject)}</strong> (${escapeHtml(record.headers["x-auth-method"] ?? "")}). <a href="/auth/logout">Sign out</a></p>`
+    : "";
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo origin</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+  body { font: 15px/1.5 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1b1f24; }
+  main { max-width: 60rem; margin: 0 auto; padding: 1.5rem; }
+  table { border-collapse: collapse; width: 100%; background: #fff; table-layout: fixed; }
+  th, td { text-align: left; vertical-align: top; padding: 0.3rem 0.6rem; border-bottom: 1px solid #e3e6ea; }
+  th { width: 14rem; font-weight: 600; }
+  td { font-family: ui-monospace, monospace; font-size: 13px; overflow-wrap: anywhere; }
+  #who { padding: 0.6rem 0.8rem; background: #e8f3ea; border-radius: 6px; }
+</style></head>
 <body><main><h1>Demo origin</h1>
 <p>This page is served by the demo origin behind Portcullis. It shows what the origin received.</p>
+${who}
 <p><strong>${escapeHtml(record.method)} ${escapeHtml(record.url)}</strong></p>
 <h2>Identity</h2>${identity.length ? `<table>${rows(identity)}</table>` : "<p id=anonymous>No identity: this is a public route.</p>"}
 ${record.assertion ? `<p id=assertion>Signed assertion: ${record.assertion.valid ? "verified" : `REJECTED (${escapeHtml(record.assertion.error)})`}</p>` : ""}
 <h2>All headers</h2><table>${rows(Object.entries(record.headers))}</table>
-<p><a href="/public/">A public page</a> · <a href="/app/">A protected page</a> · <a href="/auth/health">Gateway health</a></p>
+<p><a href="/public/">A public page</a> · <a href="/app/">A protected page</a> · <a href="/auth/session">Session (JSON)</a> · <a href="/auth/health">Gateway health</a></p>
 </main></body></html>`;
 }
 
