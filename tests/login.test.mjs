@@ -245,6 +245,7 @@ describe("GitHub-style OAuth 2.0 login, alongside OIDC", () => {
     const authorize = new URL(start.headers.get("location"));
     assert.equal(authorize.searchParams.get("code_challenge_method"), "S256");
     assert.equal(authorize.searchParams.get("nonce"), null, "no nonce without ID tokens");
+    assert.equal(authorize.searchParams.get("redirect_uri"), `${gw}/auth/callback/github`, "a redirect URI of its own");
     const toCallback = await rawRequest(authorize.href);
     assert.equal(toCallback.status, 302);
     const callback = await browser.request(toCallback.headers.get("location"));
@@ -261,6 +262,22 @@ describe("GitHub-style OAuth 2.0 login, alongside OIDC", () => {
     assert.equal(seen.assertion?.claims.idp, new URL(stack.github.url).origin);
     const token = stack.github.requests.find((r) => r.path === "/login/oauth/access_token");
     assert.match(token.body, /code_verifier=/);
+  });
+
+  test("a provider's answer delivered to another provider's redirect URI is refused (mix-up)", async () => {
+    const browser = new Browser();
+    const start = await browser.request(`${gw}/auth/login?provider=github`);
+    const callback = new URL((await rawRequest(start.headers.get("location"))).headers.get("location"));
+    assert.equal(callback.pathname, "/auth/callback/github");
+    callback.pathname = "/auth/callback";
+    const before = origin.requests.length;
+    const response = await browser.request(callback.href, { api: true });
+    assert.equal(response.status, 400);
+    assert.equal((await response.json()).error, "issuer_mismatch");
+    assert.equal(sessionSetCookie(response), undefined);
+    assert.ok(!stack.github.requests.some((r) => r.path === "/login/oauth/access_token" && r.body.includes(callback.searchParams.get("code"))),
+      "the code never reached a token endpoint");
+    assert.equal(seenSince(before).length, 0);
   });
 
   test("both providers' sessions work side by side", async () => {

@@ -112,6 +112,9 @@ pub struct Provider {
     pub email_domains: Vec<String>,
     /// Extra authorisation request parameters (`hd`, `prompt`, `access_type`, ...).
     pub authorization_params: BTreeMap<String, String>,
+    /// Whether the provider has a redirect URI of its own, `{redirect_uri}/{id}` (the default for
+    /// `oauth2` providers, which cannot say who answered: RFC 9700 §4.4.2's mix-up defence).
+    pub own_redirect_uri: bool,
     /// Claims the profile must carry with exactly these values (Google's `hd` for a Workspace
     /// domain, an Entra `tid`); checked on the verified claims, never on request parameters.
     pub required_claims: BTreeMap<String, String>,
@@ -289,6 +292,15 @@ impl LoginConfig {
         self.providers.iter().find(|p| p.email_domains.contains(&domain))
     }
 
+    /// The redirect URI registered for a provider.
+    pub fn redirect_uri_for(&self, provider: &Provider) -> String {
+        if provider.own_redirect_uri {
+            format!("{}/{}", self.redirect_uri, provider.id)
+        } else {
+            self.redirect_uri.clone()
+        }
+    }
+
     /// The path of the callback (from the redirect URI).
     pub fn callback_path(&self) -> String {
         url::Url::parse(&self.redirect_uri).map(|u| u.path().to_owned()).unwrap_or_default()
@@ -358,6 +370,7 @@ struct RawProvider {
     allowed_email_domains: Vec<String>,
     #[serde(default)]
     email_domains: Vec<String>,
+    own_redirect_uri: Option<bool>,
     #[serde(default)]
     authorization_params: BTreeMap<String, String>,
     #[serde(default)]
@@ -557,6 +570,7 @@ fn parse_provider(path: &str, raw: RawProvider, environment: Environment, proble
         email_domains: raw.email_domains,
         authorization_params: raw.authorization_params,
         required_claims: raw.required_claims,
+        own_redirect_uri: raw.own_redirect_uri.unwrap_or(!oidc),
     })
 }
 
@@ -755,6 +769,8 @@ mod tests {
         assert_eq!(github.claims.email_verified, None);
         assert_eq!(login.post_logout_redirect_uri, "https://app.test/auth/logged-out");
         assert_eq!(login.callback_path(), "/auth/callback");
+        assert_eq!(login.redirect_uri_for(corp), "https://app.test/auth/callback");
+        assert_eq!(login.redirect_uri_for(github), "https://app.test/auth/callback/github", "oauth2: its own");
         assert_eq!(login.app_origins(), ["https://app.test"]);
         assert_eq!(login.rate_limits.len(), 1, "a per-IP login limit by default");
         assert_eq!(login.rate_limits[0].key, LimitKey::Ip);

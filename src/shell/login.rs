@@ -244,9 +244,10 @@ async fn begin_flow(
         return_to,
         issued_at_s: now_s(),
     };
+    let redirect_uri = login.redirect_uri_for(provider);
     let request = AuthorizationRequest {
         client_id: &provider.client_id,
-        redirect_uri: &login.redirect_uri,
+        redirect_uri: &redirect_uri,
         scopes: &provider.scopes,
         state: &state,
         nonce: is_oidc.then_some(nonce.as_str()),
@@ -309,6 +310,14 @@ async fn complete(
     let ticket = oidc::open(&sealed, &key, now_s(), TICKET_MAX_AGE_S).map_err(|_| LoginError::StateInvalid)?;
     *provider_id = Some(ticket.provider.clone());
     let provider = login.provider(&ticket.provider).ok_or(LoginError::StateInvalid)?;
+    // The response must arrive at the redirect URI of the provider the flow was started with: a
+    // provider with its own URI cannot have its answer taken for another's (mix-up).
+    let arrived_at = url::Url::parse(&cx.head.url).map(|u| u.path().to_owned()).unwrap_or_default();
+    let expected_at =
+        url::Url::parse(&login.redirect_uri_for(provider)).map(|u| u.path().to_owned()).unwrap_or_default();
+    if arrived_at != expected_at {
+        return Err(LoginError::IssuerMismatch.into());
+    }
     let endpoints = providers::endpoints(provider, cx.config.environment).await?;
     let code = oidc::check_callback(query, &ticket, endpoints.expected_issuer()).map_err(|error| match error {
         CallbackError::Provider(code) => LoginError::ProviderRefused(code),
@@ -329,7 +338,8 @@ async fn complete(
         Ok(false) => return Err(LoginError::Replayed.into()),
         Err(_) => return Err(Failure::Unavailable),
     }
-    let grant = Grant::Code { code: &code, verifier: &ticket.verifier, redirect_uri: &login.redirect_uri };
+    let redirect_uri = login.redirect_uri_for(provider);
+    let grant = Grant::Code { code: &code, verifier: &ticket.verifier, redirect_uri: &redirect_uri };
     let tokens = providers::redeem(cx.env, provider, &endpoints.token, grant).await?;
     let profile = read_profile(cx, provider, &endpoints, &tokens, &ticket.nonce).await?;
     if !provider.allows_email(profile.email.as_deref()) {
