@@ -284,14 +284,10 @@ impl fmt::Display for Failure {
             Failure::Authn(error) => error.fmt(f),
             Failure::Authz(error) => error.fmt(f),
             Failure::RateLimited { rule, .. } => write!(f, "rate_limited: {rule}"),
-            Failure::Login(error) => write!(f, "{}: {error:?}", other_code(self)),
+            Failure::Login(error) => write!(f, "{}: {error:?}", self.reply().code),
             other => f.write_str(other.reply().code),
         }
     }
-}
-
-fn other_code(failure: &Failure) -> &'static str {
-    failure.reply().code
 }
 
 #[cfg(test)]

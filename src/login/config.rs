@@ -152,14 +152,6 @@ impl Provider {
         email.and_then(email_domain).is_some_and(|domain| self.allowed_email_domains.contains(&domain))
     }
 
-    /// The OIDC issuer, for OIDC providers.
-    pub fn issuer(&self) -> Option<&str> {
-        match &self.kind {
-            ProviderKind::Oidc { issuer, .. } => Some(issuer),
-            ProviderKind::OAuth2 { .. } => None,
-        }
-    }
-
     /// Who vouches for a session's subject, for the origin (`X-Auth-Issuer`, the assertion's
     /// `idp`): the OIDC issuer, or an OAuth 2.0 provider's authorisation server origin. Subjects
     /// are only unique per issuer, so the origin must key users on both.
@@ -299,11 +291,6 @@ impl LoginConfig {
         } else {
             self.redirect_uri.clone()
         }
-    }
-
-    /// The path of the callback (from the redirect URI).
-    pub fn callback_path(&self) -> String {
-        url::Url::parse(&self.redirect_uri).map(|u| u.path().to_owned()).unwrap_or_default()
     }
 
     /// The origins to which `return_to` and logout redirects may go.
@@ -768,7 +755,6 @@ mod tests {
         assert_eq!(github.claims.subject, "id");
         assert_eq!(github.claims.email_verified, None);
         assert_eq!(login.post_logout_redirect_uri, "https://app.test/auth/logged-out");
-        assert_eq!(login.callback_path(), "/auth/callback");
         assert_eq!(login.redirect_uri_for(corp), "https://app.test/auth/callback");
         assert_eq!(login.redirect_uri_for(github), "https://app.test/auth/callback/github", "oauth2: its own");
         assert_eq!(login.app_origins(), ["https://app.test"]);

@@ -232,7 +232,7 @@ pub fn check_callback(
     ticket: &LoginTicket,
     expected: ExpectedIssuer<'_>,
 ) -> Result<String, CallbackError> {
-    let param = |name: &str| query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
+    let param = |name: &str| crate::gateway::pair_value(query, name);
     // The issuer check comes first: an error response from a mixed-up provider is also refused.
     match (param("iss"), expected.issuer) {
         (Some(iss), Some(issuer)) if iss != issuer => return Err(CallbackError::IssuerMismatch),

@@ -62,11 +62,11 @@ impl SessionCookie {
 
     /// Reads the session cookie out of a `Cookie` request header.
     pub fn from_cookie_header(header: &str) -> Result<Self, SessionError> {
-        let value = cookie::Cookie::split_parse(header)
-            .filter_map(Result::ok)
-            .find(|c| c.name() == COOKIE_NAME)
-            .map(|c| c.value().to_owned())
-            .ok_or(SessionError::MalformedCookie)?;
+        Self::from_value(&cookie_value(header, COOKIE_NAME).ok_or(SessionError::MalformedCookie)?)
+    }
+
+    /// Reads a session cookie's value, `<id>.<key>`.
+    pub fn from_value(value: &str) -> Result<Self, SessionError> {
         let (id, key) = value.split_once('.').ok_or(SessionError::MalformedCookie)?;
         let id = URL_SAFE_NO_PAD.decode(id).map_err(|_| SessionError::MalformedCookie)?;
         let key = URL_SAFE_NO_PAD.decode(key).map_err(|_| SessionError::MalformedCookie)?;
@@ -116,6 +116,11 @@ impl SessionCookie {
             .map_err(|_| SessionError::Undecryptable)?;
         serde_json::from_slice(&plaintext).map_err(|_| SessionError::Undecryptable)
     }
+}
+
+/// The value of the cookie named `name` in a `Cookie` request header.
+pub fn cookie_value(header: &str, name: &str) -> Option<String> {
+    cookie::Cookie::split_parse(header).filter_map(Result::ok).find(|c| c.name() == name).map(|c| c.value().to_owned())
 }
 
 /// `Set-Cookie` value that removes the session cookie.

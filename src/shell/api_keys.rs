@@ -14,7 +14,7 @@ use crate::authn::{AuthnError, Principal};
 use crate::config::{Config, Environment};
 use crate::edge::KeyAdmin;
 use crate::error::{Failure, GuardError};
-use crate::gateway::RequestHead;
+use crate::gateway::{pair_value, RequestHead};
 use crate::secret::SecretBytes;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
@@ -255,11 +255,6 @@ pub(super) async fn administrator(
     }
 }
 
-fn query_param(head: &RequestHead, name: &str) -> Option<String> {
-    let url = url::Url::parse(&head.url).ok()?;
-    url.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
-}
-
 /// Serves the management API.
 pub async fn admin(
     mut req: Request,
@@ -311,19 +306,20 @@ pub async fn admin(
             respond(201, body)
         }
         KeyAdmin::List => {
-            let owner = query_param(head, "owner");
-            let tenant = query_param(head, "tenant");
+            let query = head.query_pairs();
+            let owner = pair_value(&query, "owner");
+            let tenant = pair_value(&query, "tenant");
             let mut list = env.kv(KV_BINDING).map_err(unavailable)?.list().prefix("apikey:".into()).limit(1000);
-            if let Some(cursor) = query_param(head, "cursor") {
-                list = list.cursor(cursor);
+            if let Some(cursor) = pair_value(&query, "cursor") {
+                list = list.cursor(cursor.to_owned());
             }
             let listed = list.execute().await.map_err(|_| Failure::Unavailable)?;
             let items: Vec<serde_json::Value> = listed
                 .keys
                 .into_iter()
                 .filter_map(|key| key.metadata)
-                .filter(|meta| owner.as_deref().is_none_or(|o| meta["owner"] == o))
-                .filter(|meta| tenant.as_deref().is_none_or(|t| meta["tenant"] == t))
+                .filter(|meta| owner.is_none_or(|o| meta["owner"] == o))
+                .filter(|meta| tenant.is_none_or(|t| meta["tenant"] == t))
                 .collect();
             respond(
                 200,

@@ -19,7 +19,7 @@ use crate::config::{Config, Environment};
 use crate::edge::LoginEndpoint;
 use crate::error::{Failure, LoginError, RouteError};
 use crate::gateway::headers::{self, HeaderList};
-use crate::gateway::RequestHead;
+use crate::gateway::{pair_value, RequestHead};
 use crate::login::config::{LoginConfig, Provider, ProviderKind};
 use crate::login::csrf;
 use crate::login::oidc::{self, AuthorizationRequest, CallbackError, LoginTicket};
@@ -56,16 +56,6 @@ pub struct LoginContext<'a> {
 
 fn now_s() -> i64 {
     (js_sys::Date::now() / 1000.0) as i64
-}
-
-fn query(head: &RequestHead) -> Vec<(String, String)> {
-    url::Url::parse(&head.url)
-        .map(|url| url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
-        .unwrap_or_default()
-}
-
-fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
-    query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
 }
 
 fn login_secret(env: &Env, config: &Config, login: &LoginConfig) -> Result<SecretBytes, Failure> {
@@ -105,12 +95,8 @@ fn page_headers(cx: &LoginContext<'_>, login: &LoginConfig, content_type: &str) 
 }
 
 fn redirect(cx: &LoginContext<'_>, status: u16, location: &str, cookies: &[String]) -> Result<Response, Failure> {
-    let mut list = respond::edge_headers(&cx.config.security_headers, cx.request_id, "text/plain; charset=utf-8");
-    list.push(("location".into(), location.to_owned()));
-    for cookie in cookies {
-        list.push(("set-cookie".into(), cookie.clone()));
-    }
-    respond::build_text(status, &list, "").map_err(|_| Failure::Unavailable)
+    respond::redirect(status, location, cookies, &cx.config.security_headers, cx.request_id)
+        .map_err(|_| Failure::Unavailable)
 }
 
 async fn template(env: &Env, path: &str) -> Result<String, Failure> {
@@ -121,18 +107,9 @@ async fn template(env: &Env, path: &str) -> Result<String, Failure> {
     asset.text().await.map_err(|_| Failure::Unavailable)
 }
 
-fn html(
-    cx: &LoginContext<'_>,
-    login: &LoginConfig,
-    status: u16,
-    body: &str,
-    cookies: &[String],
-) -> Result<Response, Failure> {
-    let mut list = page_headers(cx, login, "text/html; charset=utf-8");
-    for cookie in cookies {
-        list.push(("set-cookie".into(), cookie.clone()));
-    }
-    respond::build_text(status, &list, body).map_err(|_| Failure::Unavailable)
+fn html(cx: &LoginContext<'_>, login: &LoginConfig, body: &str) -> Result<Response, Failure> {
+    respond::build_text(200, &page_headers(cx, login, "text/html; charset=utf-8"), body)
+        .map_err(|_| Failure::Unavailable)
 }
 
 /// One audit line per login event.
@@ -179,7 +156,7 @@ pub async fn serve(
         LoginEndpoint::Logout => logout(req, cx, login).await.map_err(plain),
         LoginEndpoint::LoggedOut => {
             let page = pages::logged_out_page(&template(cx.env, "/logged-out.html").await.map_err(plain)?, login);
-            html(cx, login, 200, &page, &[]).map_err(plain)
+            html(cx, login, &page).map_err(plain)
         }
         LoginEndpoint::SessionInfo => session_info(cx, login).await,
         LoginEndpoint::BrandingCss => {
@@ -193,20 +170,20 @@ pub async fn serve(
 
 /// `GET /auth/login`.
 async fn start(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, Failure> {
-    let query = query(cx.head);
-    let return_to = oidc::safe_return_to(param(&query, "return_to").unwrap_or("/"), &login.app_origins());
-    if let Some(id) = param(&query, "provider") {
+    let query = cx.head.query_pairs();
+    let return_to = oidc::safe_return_to(pair_value(&query, "return_to").unwrap_or("/"), &login.app_origins());
+    if let Some(id) = pair_value(&query, "provider") {
         let provider = login.provider(id).ok_or(LoginError::UnknownProvider)?;
         return begin_flow(cx, login, provider, return_to, None).await;
     }
-    let email = param(&query, "email").map(str::trim).unwrap_or("");
+    let email = pair_value(&query, "email").map(str::trim).unwrap_or("");
     let mut notice = Notice::None;
     if !email.is_empty() {
         match login.provider_for_email(email) {
             Some(provider) => return begin_flow(cx, login, provider, return_to, Some(email)).await,
             None => notice = Notice::UnknownDomain,
         }
-    } else if param(&query, "reason") == Some("session_ended") {
+    } else if pair_value(&query, "reason") == Some("session_ended") {
         notice = Notice::SessionEnded;
     }
     let page = pages::login_page(
@@ -217,7 +194,7 @@ async fn start(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, F
         notice,
         email,
     );
-    html(cx, login, 200, &page, &[])
+    html(cx, login, &page)
 }
 
 /// Sends the browser to the provider, with PKCE, `state`, `nonce` and the sealed ticket.
@@ -271,8 +248,8 @@ fn clear_ticket(state: &str) -> String {
 
 /// `GET /auth/callback`. Any failure clears the flow's ticket; the origin is never reached.
 async fn callback(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, (Failure, HeaderList)> {
-    let query = query(cx.head);
-    let state = param(&query, "state").unwrap_or("").to_owned();
+    let query = cx.head.query_pairs();
+    let state = pair_value(&query, "state").unwrap_or("").to_owned();
     let clear = vec![("set-cookie".to_owned(), clear_ticket(&state))];
     let mut provider_id = None;
     match complete(cx, login, &query, &state, &mut provider_id).await {
@@ -300,12 +277,7 @@ async fn complete(
     let sealed = cx
         .head
         .header("cookie")
-        .and_then(|header| {
-            cookie::Cookie::split_parse(header)
-                .filter_map(Result::ok)
-                .find(|c| c.name() == ticket_name)
-                .map(|c| c.value().to_owned())
-        })
+        .and_then(|header| session::cookie_value(header, &ticket_name))
         .ok_or(LoginError::StateInvalid)?;
     let ticket = oidc::open(&sealed, &key, now_s(), TICKET_MAX_AGE_S).map_err(|_| LoginError::StateInvalid)?;
     *provider_id = Some(ticket.provider.clone());
@@ -421,8 +393,10 @@ async fn logout_page(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Respo
             let key = login_secret(cx.env, cx.config, login)?;
             let token = csrf::token(&key, &session.kv_key());
             let user = session.record.email.clone().unwrap_or_else(|| session.record.subject.clone());
-            let return_to =
-                oidc::safe_return_to(param(&query(cx.head), "return_to").unwrap_or("/"), &login.app_origins());
+            let return_to = oidc::safe_return_to(
+                pair_value(&cx.head.query_pairs(), "return_to").unwrap_or("/"),
+                &login.app_origins(),
+            );
             let page = pages::logout_page(&template(cx.env, "/logout.html").await?, login, &token, &user, &return_to);
             let mut list = page_headers(cx, login, "text/html; charset=utf-8");
             // The sign-out form then posts with a real Origin, also in browsers that send no
@@ -435,22 +409,19 @@ async fn logout_page(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Respo
     }
 }
 
-#[derive(Deserialize)]
-struct LogoutForm {
-    csrf_token: Option<String>,
-}
-
 /// `POST /auth/logout`: CSRF-checked; ends the session everywhere, then RP-initiated logout.
 async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, Failure> {
     let body = read_bounded(&mut req, 4096).await?;
     if !csrf::from_own_origin(cx.head, &login.app_origins()) {
         return Err(LoginError::CsrfRejected.into());
     }
-    let presented = cx
-        .head
-        .header("x-csrf-token")
-        .map(str::to_owned)
-        .or_else(|| serde_urlencoded_form(&body).and_then(|form| form.csrf_token));
+    let presented = match cx.head.header("x-csrf-token") {
+        Some(token) => Some(token.to_owned()),
+        None => {
+            let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+            pair_value(&form, "csrf_token").map(str::to_owned)
+        }
+    };
     let session = match sessions::current(cx.env, cx.ctx, cx.config, cx.head, Upkeep::None).await {
         Ok(session) => session,
         // A dead session is already logged out; a store outage must not keep anyone in.
@@ -464,10 +435,14 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
             return Err(LoginError::CsrfRejected.into());
         }
         sessions::end(cx.env, session).await.map_err(|()| Failure::Unavailable)?;
-        revoke_upstream_tokens(cx, login, session).await;
         audit_login(cx, "logout", Some(&session.record.provider), Some(&session.record.subject), "session ended");
-        if let Some(url) = end_session_url(cx, login, session).await {
-            location = url;
+        if let Some(provider) = login.provider(&session.record.provider) {
+            if let Ok(endpoints) = providers::endpoints(provider, cx.config.environment).await {
+                revoke_upstream_tokens(cx, provider, &endpoints, session);
+                if let Some(url) = end_session_url(login, provider, &endpoints, session) {
+                    location = url;
+                }
+            }
         }
     }
     if cx.head.header("accept").is_some_and(|accept| accept.contains("application/json")) {
@@ -480,23 +455,15 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
     redirect(cx, 303, &location, &[session::clear_cookie()])
 }
 
-fn serde_urlencoded_form(body: &[u8]) -> Option<LogoutForm> {
-    let pairs = url::form_urlencoded::parse(body);
-    let csrf_token = pairs.into_iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.into_owned());
-    Some(LogoutForm { csrf_token })
-}
-
 /// Revokes the provider's refresh token (RFC 7009) when the provider has a revocation endpoint,
 /// after the response: best effort, since the session itself is already over.
-async fn revoke_upstream_tokens(cx: &LoginContext<'_>, login: &LoginConfig, session: &LiveSession) {
-    let Some(provider) = login.provider(&session.record.provider) else { return };
+fn revoke_upstream_tokens(cx: &LoginContext<'_>, provider: &Provider, endpoints: &Endpoints, session: &LiveSession) {
     let Some(tokens) = session.record.tokens.as_ref() else { return };
+    let Some(endpoint) = endpoints.revocation.clone() else { return };
     let (token, hint) = match &tokens.refresh_token {
         Some(refresh) => (refresh.clone(), "refresh_token"),
         None => (tokens.access_token.clone(), "access_token"),
     };
-    let Ok(endpoints) = providers::endpoints(provider, cx.config.environment).await else { return };
-    let Some(endpoint) = endpoints.revocation else { return };
     let env = cx.env.clone();
     let provider = provider.clone();
     cx.ctx.wait_until(async move {
@@ -505,9 +472,12 @@ async fn revoke_upstream_tokens(cx: &LoginContext<'_>, login: &LoginConfig, sess
 }
 
 /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2), when the provider has it.
-async fn end_session_url(cx: &LoginContext<'_>, login: &LoginConfig, session: &LiveSession) -> Option<String> {
-    let provider = login.provider(&session.record.provider)?;
-    let endpoints = providers::endpoints(provider, cx.config.environment).await.ok()?;
+fn end_session_url(
+    login: &LoginConfig,
+    provider: &Provider,
+    endpoints: &Endpoints,
+    session: &LiveSession,
+) -> Option<String> {
     let mut url = url::Url::parse(endpoints.end_session.as_deref()?).ok()?;
     {
         let mut pairs = url.query_pairs_mut();

@@ -91,6 +91,20 @@ async fn error_page(env: &Env, failure: &Failure, request_id: &str) -> Option<St
     Some(crate::login::pages::fill(&template, &values))
 }
 
+/// A redirect from Portcullis itself, setting `cookies` on the way.
+pub fn redirect(
+    status: u16,
+    location: &str,
+    cookies: &[String],
+    security: &SecurityHeaders,
+    request_id: &str,
+) -> Result<Response> {
+    let mut list = edge_headers(security, request_id, "text/plain; charset=utf-8");
+    list.push(("location".into(), location.to_owned()));
+    list.extend(cookies.iter().map(|cookie| ("set-cookie".to_owned(), cookie.clone())));
+    build_text(status, &list, "")
+}
+
 /// A 302 to the login page for a browser that needs to sign in; an invalid session cookie is
 /// cleared on the way.
 pub fn redirect_to_login(
@@ -99,12 +113,11 @@ pub fn redirect_to_login(
     security: &SecurityHeaders,
     request_id: &str,
 ) -> Result<Response> {
-    let mut list = edge_headers(security, request_id, "text/plain; charset=utf-8");
-    list.push(("location".into(), location.to_owned()));
-    if matches!(failure, Failure::Authn(crate::authn::AuthnError::InvalidSession(_))) {
-        list.push(("set-cookie".into(), crate::session::clear_cookie()));
-    }
-    build_text(302, &list, "")
+    let clear = match failure {
+        Failure::Authn(crate::authn::AuthnError::InvalidSession(_)) => vec![crate::session::clear_cookie()],
+        _ => Vec::new(),
+    };
+    redirect(302, location, &clear, security, request_id)
 }
 
 /// The response for a failure: JSON for APIs, the error page for browser navigations.

@@ -20,7 +20,7 @@ use crate::error::LoginError;
 use crate::gateway::RequestHead;
 use crate::login::config::{LoginConfig, Provider};
 use crate::random;
-use crate::session::{SessionCookie, SessionError, SessionRecord, UpstreamTokens, COOKIE_NAME};
+use crate::session::{cookie_value, SessionCookie, SessionError, SessionRecord, UpstreamTokens, COOKIE_NAME};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -80,13 +80,6 @@ fn subject_id(provider: &str, subject: &str) -> String {
     format!("subject:{provider}:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(subject.as_bytes())))
 }
 
-/// Whether the request carries a session cookie at all.
-pub fn has_session_cookie(head: &RequestHead) -> bool {
-    head.header("cookie").is_some_and(|header| {
-        cookie::Cookie::split_parse(header).filter_map(Result::ok).any(|c| c.name() == COOKIE_NAME)
-    })
-}
-
 async fn read_sealed(env: &Env, kv_key: &str) -> Result<Option<Vec<u8>>, AuthnError> {
     let kv = env.kv(KV_BINDING).map_err(|_| AuthnError::KeysUnavailable)?;
     kv.get(kv_key).bytes().await.map_err(|error| {
@@ -125,7 +118,7 @@ fn forget(kv_key: &str) {
 }
 
 /// Reads the sealed record and its revocation state (cache, or KV then the Durable Object).
-async fn load(env: &Env, cookie: &SessionCookie, login: &LoginConfig) -> Result<(SessionRecord, Vec<u8>), AuthnError> {
+async fn load(env: &Env, cookie: &SessionCookie, login: &LoginConfig) -> Result<SessionRecord, AuthnError> {
     let kv_key = cookie.kv_key();
     let ttl_ms = login.session.cache_ttl_s as f64 * 1000.0;
     let now = now_ms();
@@ -171,7 +164,7 @@ async fn load(env: &Env, cookie: &SessionCookie, login: &LoginConfig) -> Result<
         forget(&kv_key);
         return Err(AuthnError::InvalidSession(SessionError::Revoked));
     }
-    Ok((record, sealed))
+    Ok(record)
 }
 
 /// What loading a session may do besides checking it.
@@ -192,12 +185,12 @@ pub async fn current(
     upkeep: Upkeep,
 ) -> Result<Option<LiveSession>, AuthnError> {
     let Some(login) = &config.login else { return Ok(None) };
-    if !has_session_cookie(head) {
+    // The Cookie header is parsed once: no session cookie is not an error, a malformed one is.
+    let Some(value) = head.header("cookie").and_then(|header| cookie_value(header, COOKIE_NAME)) else {
         return Ok(None);
-    }
-    let header = head.header("cookie").unwrap_or("");
-    let cookie = SessionCookie::from_cookie_header(header).map_err(AuthnError::InvalidSession)?;
-    let (mut record, _) = load(env, &cookie, login).await?;
+    };
+    let cookie = SessionCookie::from_value(&value).map_err(AuthnError::InvalidSession)?;
+    let mut record = load(env, &cookie, login).await?;
     let now = now_s();
     record.check_lifetimes(now, login.session.idle_timeout_s).map_err(AuthnError::InvalidSession)?;
     // The configuration decides, not the session: a provider removed, or a domain no longer
@@ -276,7 +269,7 @@ async fn refresh(
     // Within this isolate: one refresh per session at a time.
     if let Some(started) = REFRESHING.with(|r| r.borrow().get(&kv_key).copied()) {
         if now_ms() - started < REFRESH_LEASE_MS as f64 {
-            return wait_for_refresh(env, login, cookie, record, tokens).await;
+            return wait_for_refresh(env, login, cookie, tokens).await;
         }
     }
     REFRESHING.with(|r| r.borrow_mut().insert(kv_key.clone(), now_ms()));
@@ -309,7 +302,7 @@ impl Leader<'_> {
         match revocations::claim(env, ClaimOp::Lease, &lease_id, REFRESH_LEASE_MS, &owner).await {
             Ok(true) => {}
             // Someone else is refreshing, or just did: this isolate's copy may be stale.
-            Ok(false) => return wait_for_refresh(env, self.login, self.cookie, record, tokens).await,
+            Ok(false) => return wait_for_refresh(env, self.login, self.cookie, tokens).await,
             Err(_) => return Err(AuthnError::KeysUnavailable),
         }
         let answer = match providers::endpoints(self.provider, self.config.environment).await {
@@ -388,16 +381,13 @@ async fn wait_for_refresh(
     env: &Env,
     login: &LoginConfig,
     cookie: &SessionCookie,
-    record: SessionRecord,
     tokens: &UpstreamTokens,
 ) -> Result<SessionRecord, AuthnError> {
     let kv_key = cookie.kv_key();
     let deadline = now_ms() + REFRESH_LEASE_MS as f64;
-    // The caller's copy is replaced by what the store holds now.
-    drop(record);
     loop {
         forget(&kv_key);
-        let (latest, _) = load(env, cookie, login).await?;
+        let latest = load(env, cookie, login).await?;
         let refreshed = latest.tokens.as_ref().is_some_and(|t| t.access_token != tokens.access_token);
         if refreshed || !tokens.expired(now_s()) {
             return Ok(latest);
@@ -451,7 +441,7 @@ pub async fn end_previous(env: &Env, config: &Config, head: &RequestHead) {
     let Some(login) = &config.login else { return };
     let Some(header) = head.header("cookie") else { return };
     let Ok(cookie) = SessionCookie::from_cookie_header(header) else { return };
-    if let Ok((record, _)) = load(env, &cookie, login).await {
+    if let Ok(record) = load(env, &cookie, login).await {
         let _ = end_record(env, &cookie.kv_key(), &record).await;
     }
 }
