@@ -9,6 +9,11 @@ export WRANGLER_SEND_METRICS=false
 echo "== formatting and lints (cargo fmt, cargo clippy)"
 cargo fmt --check
 cargo clippy --locked --all-targets --all-features -- -D warnings
+# The Workers shell (src/shell) only exists on wasm32: lint the crate as the worker builds it too.
+cargo clippy --locked --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+echo "== module graph (no cycles between the crate's files)"
+node scripts/module-graph.mjs --check
 
 echo "== host unit tests (cargo test)"
 cargo test --locked --all-features

@@ -10,16 +10,17 @@
 use crate::assertion::AssertionConfig;
 use crate::authn::api_key::ApiKeyConfig;
 use crate::authn::jwt::issuer::JwtConfig;
-use crate::authz::{
-    is_scope_token, Authenticator, ClaimCondition, Needs, Requirements, RoleDefinition, Roles, TenantBinding,
-};
+use crate::authn::select::Authenticator;
+use crate::authz::{ClaimCondition, Needs, Requirements, RoleDefinition, Roles, TenantBinding};
+use crate::deploy::Environment;
 use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
-use crate::gateway::headers::is_token;
 use crate::gateway::limits::Limits;
 use crate::gateway::routes::{FailureMode, RateLimits};
 use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::gateway::upstream::Upstream;
+use crate::http::headers::is_token;
+use crate::identity::is_scope_token;
 use crate::login::config::LoginConfig;
 use crate::ratelimit::rules::{RawRule, Rule};
 use crate::ratelimit::RateLimitingConfig;
@@ -42,17 +43,6 @@ pub const EMBEDDED_DEFAULT: &str = r#"{
 
 const DEFAULT_TIMEOUT_MS: u32 = 15_000;
 const MAX_TIMEOUT_MS: u32 = 120_000;
-
-/// Where the gateway runs. Switches that weaken security (`insecure_*`) and plain-HTTP origins are
-/// refused in production.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Environment {
-    /// A developer's machine or a test run.
-    Development,
-    /// Everything else; the default when a configuration is given.
-    Production,
-}
 
 /// What happens to a request that no route matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

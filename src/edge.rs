@@ -3,8 +3,8 @@
 //! `/.well-known/jwks.json` also belongs to Portcullis. Every path under the prefix belongs to Portcullis and never reaches the origin: an unknown one is
 //! a 404 `not_found`, not a pass-through.
 
-use crate::error::RouteError;
 use crate::gateway::path::CanonicalPath;
+use crate::gateway::refusals::RouteError;
 
 /// An endpoint that Portcullis serves itself.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,94 +1,16 @@
-//! Errors: one enum per pipeline stage, and the single place that maps them to HTTP.
+//! Errors: the single place that maps every stage's error (each defined by its own stage) to HTTP.
 //!
 //! Every rejection a client can see carries a stable, lower-case `error` code and a short
 //! description that never names an internal detail. What actually went wrong goes to the audit
 //! log (see [`crate::audit`]), keyed by the request id that the response echoes.
 
-pub use crate::authn::AuthnError;
-pub use crate::authz::AuthzError;
+use crate::authn::AuthnError;
+use crate::authz::AuthzError;
+use crate::gateway::cors::CorsError;
+use crate::gateway::refusals::{GuardError, RouteError};
+use crate::gateway::upstream::ForwardError;
+use crate::login::error::LoginError;
 use std::fmt;
-
-/// The edge guard refused the request before routing (size limits, malformed input).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GuardError {
-    /// The request URL is longer than `limits.max_url_bytes`.
-    UrlTooLong,
-    /// The request headers exceed `limits.max_header_bytes` or `limits.max_header_count`.
-    HeadersTooLarge,
-    /// The request body of an edge route exceeds `limits.max_edge_body_bytes`.
-    BodyTooLarge,
-    /// The path is ambiguous: an encoded slash or backslash, a dot segment or an empty segment.
-    AmbiguousPath,
-    /// Some other part of the request is malformed; the detail names which.
-    Malformed(&'static str),
-    /// The request asks the origin to treat it as another method (`X-HTTP-Method-Override`
-    /// and the like), which would bypass method-specific rules.
-    MethodOverride,
-}
-
-/// Route matching found nothing that may serve the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteError {
-    /// No route matches and `unmatched` is `deny`.
-    NoRoute,
-    /// The path matches an edge route, but not with this method.
-    MethodNotAllowed,
-    /// An edge path that does not exist.
-    UnknownEdgePath,
-}
-
-/// CORS refused a preflight request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CorsError {
-    /// The `Origin` is not on the route's allowlist.
-    OriginNotAllowed,
-    /// The requested method is not on the route's allowlist.
-    MethodNotAllowed,
-    /// A requested header is not on the route's allowlist.
-    HeaderNotAllowed,
-}
-
-/// Reaching the origin failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ForwardError {
-    /// The origin refused the connection or returned no response.
-    Unreachable,
-    /// The origin did not answer within the route's timeout.
-    Timeout,
-}
-
-/// The browser login flow failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoginError {
-    /// No provider by that id.
-    UnknownProvider,
-    /// No valid login ticket for this callback: another browser, an expired or tampered ticket,
-    /// or a `state` that does not match (CSRF).
-    StateInvalid,
-    /// The `state` or the code was already used.
-    Replayed,
-    /// RFC 9207: the `iss` parameter is missing or names another issuer (mix-up).
-    IssuerMismatch,
-    /// The provider answered with an error (the user declined, for instance).
-    ProviderRefused(String),
-    /// The callback has no code.
-    MissingCode,
-    /// The token endpoint refused the code, or answered nonsense.
-    TokenExchangeFailed(String),
-    /// The ID token failed verification; the reason is for the log.
-    IdTokenInvalid(String),
-    /// The profile has no usable subject, or userinfo is about someone else.
-    ProfileInvalid(String),
-    /// The user's email is not in the provider's allowed domains.
-    EmailNotAllowed,
-    /// The account lacks a required claim value (another Google Workspace domain, another
-    /// Entra tenant).
-    AccountNotAllowed,
-    /// The provider (discovery, token or userinfo endpoint) could not be reached.
-    ProviderUnavailable(String),
-    /// A state-changing request came from another origin or without the session's token.
-    CsrfRejected,
-}
 
 /// Any reason the gateway refuses to serve a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,6 +119,9 @@ impl Failure {
             Failure::Route(RouteError::UnknownEdgePath) => (404, "not_found", "no such gateway endpoint"),
             Failure::Authn(AuthnError::Missing) => {
                 (401, "unauthenticated", "authentication is required for this route")
+            }
+            Failure::Authn(AuthnError::NotAccepted) => {
+                (403, "authenticator_not_allowed", "this route does not accept this kind of credential")
             }
             Failure::Authn(AuthnError::MalformedAuthorization) => {
                 (400, "invalid_request", "the authorization header is malformed")
@@ -310,7 +235,8 @@ mod tests {
             (RouteError::UnknownEdgePath.into(), 404, "not_found"),
             (AuthnError::Missing.into(), 401, "unauthenticated"),
             (AuthnError::MalformedAuthorization.into(), 400, "invalid_request"),
-            (AuthnError::InvalidToken(crate::authn::jwt::JwtError::Expired).into(), 401, "invalid_token"),
+            (AuthnError::NotAccepted.into(), 403, "authenticator_not_allowed"),
+            (AuthnError::InvalidToken(crate::authn::jwt::error::JwtError::Expired).into(), 401, "invalid_token"),
             (AuthnError::KeysUnavailable.into(), 503, "temporarily_unavailable"),
             (AuthzError::InsufficientScope { required: vec!["a".into()] }.into(), 403, "insufficient_scope"),
             (Failure::InvalidBody(vec![]), 400, "invalid_request_body"),
@@ -347,7 +273,7 @@ mod tests {
             (AuthnError::Missing.into(), Some("Bearer realm=\"portcullis\"")),
             (AuthnError::MalformedAuthorization.into(), Some("Bearer realm=\"portcullis\", error=\"invalid_request\"")),
             (
-                AuthnError::InvalidToken(crate::authn::jwt::JwtError::BadSignature).into(),
+                AuthnError::InvalidToken(crate::authn::jwt::error::JwtError::BadSignature).into(),
                 Some("Bearer realm=\"portcullis\", error=\"invalid_token\""),
             ),
             (AuthnError::KeysUnavailable.into(), None),

@@ -1,7 +1,7 @@
 //! Reading a bearer credential from `Authorization` (RFC 6750 §2.1).
 
 use super::AuthnError;
-use crate::gateway::RequestHead;
+use crate::http::RequestHead;
 
 /// The bearer token of a request: `Ok(None)` when there is no `Authorization` header, an error
 /// when there are several, or it is not `Bearer <token68>`.

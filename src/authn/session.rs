@@ -1,7 +1,7 @@
 //! The session authenticator's pure part: the principal a valid session record stands for.
 
-use super::jwt::claims::MappedIdentity;
-use super::{AuthMethod, Principal};
+use super::principal::{AuthMethod, Principal};
+use crate::identity::MappedIdentity;
 use crate::session::SessionRecord;
 use serde_json::{json, Map, Value};
 

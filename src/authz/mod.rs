@@ -12,21 +12,16 @@
 //! 6. claim conditions (`email_verified == true`, `amr` contains `mfa`).
 
 pub mod lint;
+// Decides routes for imagined principals: a host tool, never part of the worker.
+#[cfg(any(test, feature = "cli"))]
 pub mod simulate;
 
-use crate::authn::{AuthMethod, Principal};
+use crate::authn::principal::{AuthMethod, Principal};
+use crate::authn::select::Authenticator;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-
-/// Whether a value is an OAuth scope token (RFC 6749 §3.3): printable ASCII except space, `"`
-/// and `\`. Role names follow the same rule.
-pub fn is_scope_token(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= 128
-        && value.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
-}
 
 /// Why an authenticated principal was refused. Each has its own stable code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,39 +67,15 @@ impl fmt::Display for AuthzError {
     }
 }
 
-/// Which credentials a route accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Authenticator {
-    /// A JWT from any configured issuer, or from this one.
-    Jwt(Option<String>),
-    /// An API key.
-    ApiKey,
-    /// A browser session.
-    Session,
-}
-
-impl Authenticator {
-    /// Parses `jwt`, `jwt:<issuer>`, `api_key` or `session`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "jwt" => Ok(Self::Jwt(None)),
-            "api_key" => Ok(Self::ApiKey),
-            "session" => Ok(Self::Session),
-            _ => match text.strip_prefix("jwt:") {
-                Some(issuer) if !issuer.is_empty() => Ok(Self::Jwt(Some(issuer.to_owned()))),
-                _ => Err(format!("unknown authenticator {text:?}: expected jwt, jwt:<issuer>, api_key or session")),
-            },
-        }
-    }
-
-    fn accepts(&self, principal: &Principal) -> bool {
-        match (self, principal.method()) {
-            (Authenticator::Jwt(None), AuthMethod::Jwt) => true,
-            (Authenticator::Jwt(Some(issuer)), AuthMethod::Jwt) => principal.issuer() == Some(issuer.as_str()),
-            (Authenticator::ApiKey, AuthMethod::ApiKey) => true,
-            (Authenticator::Session, AuthMethod::Session) => true,
-            _ => false,
-        }
+/// Whether a verified principal came through an authenticator the route accepts (checked again
+/// after verification: a `jwt:<issuer>` entry takes only that issuer's tokens).
+fn accepts(authenticator: &Authenticator, principal: &Principal) -> bool {
+    match (authenticator, principal.method()) {
+        (Authenticator::Jwt(None), AuthMethod::Jwt) => true,
+        (Authenticator::Jwt(Some(issuer)), AuthMethod::Jwt) => principal.issuer() == Some(issuer.as_str()),
+        (Authenticator::ApiKey, AuthMethod::ApiKey) => true,
+        (Authenticator::Session, AuthMethod::Session) => true,
+        _ => false,
     }
 }
 
@@ -275,7 +246,7 @@ pub fn authorize(
     principal: &Principal,
     request: RequestFacts<'_>,
 ) -> Result<Grant, AuthzError> {
-    if !requirements.authenticators.is_empty() && !requirements.authenticators.iter().any(|a| a.accepts(principal)) {
+    if !requirements.authenticators.is_empty() && !requirements.authenticators.iter().any(|a| accepts(a, principal)) {
         return Err(AuthzError::AuthenticatorNotAllowed);
     }
     if let Some(binding) = &requirements.tenant {

@@ -2,12 +2,14 @@
 //! computed by the same functions the worker runs (route matching, edge guard, authorisation).
 
 use super::{authorize, RequestFacts};
-use crate::authn::jwt::claims::MappedIdentity;
-use crate::authn::{AuthMethod, Principal};
+use crate::authn::principal::{imagined, AuthMethod, Principal};
+use crate::authn::AuthnError;
 use crate::config::Config;
-use crate::error::{AuthnError, Failure};
+use crate::error::Failure;
 use crate::gateway::routes::Policy;
-use crate::gateway::{admit, Admission, RequestHead};
+use crate::gateway::{admit, Admission};
+use crate::http::RequestHead;
+use crate::identity::MappedIdentity;
 use serde::{Deserialize, Serialize};
 
 /// A principal to simulate, as JSON: `{"method": "jwt", "subject": "...", ...}`. Without
@@ -71,11 +73,8 @@ fn principal(spec: &PrincipalSpec) -> Result<Option<Principal>, String> {
         scopes: spec.scopes.clone(),
         tenant: spec.tenant.clone(),
     };
-    let mut principal = Principal::new(identity, method, spec.issuer.clone()).with_claims(spec.claims.clone());
-    if let Some(key_id) = &spec.key_id {
-        principal = principal.with_key(key_id.clone(), None);
-    }
-    Ok(Some(principal))
+    let key = spec.key_id.clone().map(|key_id| (key_id, None));
+    Ok(Some(imagined(identity, method, spec.issuer.clone(), spec.claims.clone(), key)))
 }
 
 fn refused(failure: &Failure, route: Option<String>, reason: String) -> Verdict {

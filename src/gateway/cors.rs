@@ -5,9 +5,19 @@
 //! and `Vary: Origin` is always set. A wildcard is never sent together with credentials (config
 //! validation refuses the combination), and a disallowed origin gets no CORS headers at all.
 
-use super::headers::{append_token, is_token, set, HeaderList};
-use crate::error::CorsError;
+use crate::http::headers::{append_token, is_token, set, HeaderList};
 use serde::Deserialize;
+
+/// CORS refused a preflight request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsError {
+    /// The `Origin` is not on the route's allowlist.
+    OriginNotAllowed,
+    /// The requested method is not on the route's allowlist.
+    MethodNotAllowed,
+    /// A requested header is not on the route's allowlist.
+    HeaderNotAllowed,
+}
 
 /// A route's CORS policy, as written in the configuration.
 #[derive(Debug, Clone, Default, Deserialize)]

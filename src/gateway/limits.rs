@@ -1,7 +1,7 @@
 //! The edge guard's size limits, checked before routing.
 
-use super::headers::get;
-use crate::error::GuardError;
+use super::refusals::GuardError;
+use crate::http::headers::get;
 use serde::Deserialize;
 
 /// Headers that ask an origin to treat a request as another method.

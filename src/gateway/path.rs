@@ -7,7 +7,7 @@
 //! percent-encoding. Everything else is percent-decoded once for matching, which is also how the
 //! origin will decode it.
 
-use crate::error::GuardError;
+use super::refusals::GuardError;
 use percent_encoding::percent_decode_str;
 
 /// A request path proven unambiguous, with its percent-decoded segments.

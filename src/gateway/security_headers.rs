@@ -1,7 +1,7 @@
 //! Security response headers: configurable defaults for proxied responses, and a fixed strict set
 //! for Portcullis's own pages.
 
-use super::headers::{set, set_if_absent, HeaderList};
+use crate::http::headers::{set, set_if_absent, HeaderList};
 use serde::Deserialize;
 
 /// The strict Content Security Policy of Portcullis's own pages: only same-origin scripts, styles
@@ -114,7 +114,7 @@ impl SecurityHeaders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::headers::get;
+    use crate::http::headers::get;
 
     #[test]
     fn proxied_defaults_yield_to_the_origin_unless_overridden() {

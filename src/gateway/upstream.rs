@@ -2,6 +2,15 @@
 
 use url::Url;
 
+/// Reaching the origin failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardError {
+    /// The origin refused the connection or returned no response.
+    Unreachable,
+    /// The origin did not answer within the route's timeout.
+    Timeout,
+}
+
 /// A validated origin base URL: http(s), no credentials, query or fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {

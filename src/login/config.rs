@@ -4,8 +4,8 @@
 //! OAuth 2.0 provider with a userinfo endpoint (GitHub is the model). Client secrets are never in
 //! the configuration: each provider names the secret binding that holds its secret.
 
-use crate::authn::jwt::signature::Alg;
-use crate::config::Environment;
+use crate::authn::jwt::alg::Alg;
+use crate::deploy::Environment;
 use crate::ratelimit::rules::{LimitKey, RawRule, Rule};
 use serde::Deserialize;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! one of the app's own origins (`Origin`, or `Sec-Fetch-Site` when a browser sends no `Origin`),
 //! and carry a token bound to the session.
 
-use crate::gateway::RequestHead;
+use crate::http::RequestHead;
 use crate::secret::SecretBytes;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod csrf;
+pub mod error;
 pub mod oidc;
 pub mod pages;
 pub mod profile;

@@ -1,8 +1,9 @@
 //! The OpenID Connect relying party's checks, following OIDC Core 3.1, RFC 7636 (PKCE), RFC 9207
 //! (`iss` in authorisation responses) and RFC 9700 (OAuth security best current practice).
 
-use crate::config::Environment;
+use crate::deploy::Environment;
 use crate::secret::SecretBytes;
+use crate::session::TICKET_COOKIE_PREFIX;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -130,10 +131,6 @@ pub fn authorization_url(endpoint: &str, request: &AuthorizationRequest<'_>) -> 
     Ok(url.into())
 }
 
-/// The prefix of login ticket cookies; the rest of the name comes from the flow's `state`, so
-/// logins in several tabs do not overwrite each other's tickets.
-pub const TICKET_COOKIE_PREFIX: &str = "__Host-portcullis-login-";
-
 /// The ticket cookie's name for a `state`.
 pub fn ticket_cookie_name(state: &str) -> String {
     let tag: String = state.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(12).collect();
@@ -232,7 +229,7 @@ pub fn check_callback(
     ticket: &LoginTicket,
     expected: ExpectedIssuer<'_>,
 ) -> Result<String, CallbackError> {
-    let param = |name: &str| crate::gateway::pair_value(query, name);
+    let param = |name: &str| crate::http::pair_value(query, name);
     // The issuer check comes first: an error response from a mixed-up provider is also refused.
     match (param("iss"), expected.issuer) {
         (Some(iss), Some(issuer)) if iss != issuer => return Err(CallbackError::IssuerMismatch),

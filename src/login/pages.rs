@@ -126,7 +126,7 @@ pub fn logged_out_page(template: &str, config: &LoginConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Environment;
+    use crate::deploy::Environment;
     use serde_json::json;
 
     fn config() -> LoginConfig {

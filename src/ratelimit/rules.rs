@@ -2,7 +2,7 @@
 //! which rate, with per-tier rates, and how a request maps to its limit keys.
 
 use super::gcra::{PolicyName, Quota};
-use crate::authn::Principal;
+use crate::authn::principal::Principal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -140,8 +140,8 @@ pub fn shard(counter: &str, shards: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authn::jwt::claims::MappedIdentity;
-    use crate::authn::AuthMethod;
+    use crate::authn::principal::{imagined, AuthMethod};
+    use crate::identity::MappedIdentity;
 
     fn rule(key: LimitKey) -> Rule {
         Rule::compile(RawRule {
@@ -163,15 +163,17 @@ mod tests {
             scopes: vec![],
             tenant: Some("acme".into()),
         };
-        Principal::new(identity, AuthMethod::ApiKey, None).with_key("key1".into(), tier.map(str::to_owned))
+        imagined(identity, AuthMethod::ApiKey, None, Default::default(), Some(("key1".into(), tier.map(str::to_owned))))
     }
 
     #[test]
     fn counters_table() {
         let with_key = api_key_principal(None);
-        let jwt = Principal::new(
+        let jwt = imagined(
             MappedIdentity { subject: "u".into(), email: None, groups: vec![], scopes: vec![], tenant: None },
             AuthMethod::Jwt,
+            None,
+            Default::default(),
             None,
         );
         let cases: &[(LimitKey, Option<&Principal>, Option<&str>, Option<&str>)] = &[

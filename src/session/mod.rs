@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+/// The prefix of login ticket cookies; the rest of the name comes from the flow's `state`, so
+/// logins in several tabs do not overwrite each other's tickets.
+pub const TICKET_COOKIE_PREFIX: &str = "__Host-portcullis-login-";
 /// The session cookie's name. `__Host-` makes browsers insist on `Secure`, `Path=/` and no
 /// `Domain`, so no sibling subdomain can set or read it.
 pub const COOKIE_NAME: &str = "__Host-portcullis";
@@ -130,7 +133,7 @@ pub fn clear_cookie() -> String {
 
 /// Whether a cookie name is one of Portcullis's own (the session, or a login ticket).
 pub fn is_portcullis_cookie(name: &str) -> bool {
-    name == COOKIE_NAME || name.starts_with(crate::login::oidc::TICKET_COOKIE_PREFIX)
+    name == COOKIE_NAME || name.starts_with(TICKET_COOKIE_PREFIX)
 }
 
 /// The `Cookie` header without Portcullis's cookies, for the origin (`None` when nothing is

@@ -5,7 +5,8 @@
 
 use super::webcrypto;
 use crate::assertion::{self, AssertionInput, SigningKey};
-use crate::config::{Config, Environment};
+use crate::config::Config;
+use crate::deploy::Environment;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;

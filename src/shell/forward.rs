@@ -1,14 +1,16 @@
 //! Forwarding to the origin: streamed bodies both ways, a timeout on the response headers, and
-//! the header policy of [`crate::gateway::headers`].
+//! the header policy of [`crate::http::headers`].
 
 use super::http::{fetch_with_timeout, FetchFailure};
 use super::respond;
 use crate::assertion::ASSERTION_HEADER;
-use crate::authn::{Access, AuthMethod};
+use crate::authn::principal::AuthMethod;
 use crate::config::Config;
-use crate::error::ForwardError;
-use crate::gateway::headers::{self, ForwardedFor, HeaderList, REQUEST_ID};
-use crate::gateway::{ProxyRequest, RequestHead};
+use crate::gateway::access::Access;
+use crate::gateway::upstream::ForwardError;
+use crate::gateway::ProxyRequest;
+use crate::http::headers::{self, ForwardedFor, HeaderList, REQUEST_ID};
+use crate::http::RequestHead;
 use worker::{Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// What the gateway adds to a forwarded exchange.

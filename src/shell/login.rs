@@ -6,7 +6,8 @@
 //! as is the code); `nonce` in the ID token; `iss` checked when the provider promises it; the one
 //! registered redirect URI; `return_to` limited to the app's origins.
 
-use super::api_keys::{administrator, parse_body, read_bounded};
+use super::body::{parse_body, read_bounded};
+use super::key_admin::administrator;
 use super::key_revocations::client as revocations;
 use super::providers::{self, Endpoints, Grant};
 use super::rate_limit::{self, Verdict};
@@ -15,13 +16,16 @@ use super::sessions::{self, LiveSession, Upkeep};
 use crate::audit;
 use crate::authn::AuthnError;
 use crate::claims::ClaimOp;
-use crate::config::{Config, Environment};
+use crate::config::Config;
+use crate::deploy::Environment;
 use crate::edge::LoginEndpoint;
-use crate::error::{Failure, LoginError, RouteError};
-use crate::gateway::headers::{self, HeaderList};
-use crate::gateway::{pair_value, RequestHead};
+use crate::error::Failure;
+use crate::gateway::refusals::RouteError;
+use crate::http::headers::{self, HeaderList};
+use crate::http::{pair_value, RequestHead};
 use crate::login::config::{LoginConfig, Provider, ProviderKind};
 use crate::login::csrf;
+use crate::login::error::LoginError;
 use crate::login::oidc::{self, AuthorizationRequest, CallbackError, LoginTicket};
 use crate::login::pages::{self, Notice};
 use crate::login::profile::{self, Profile};

@@ -5,10 +5,14 @@
 mod api_keys;
 mod assertion_signer;
 mod authenticate;
+mod bindings;
+mod body;
 mod config_cache;
 mod forward;
 mod http;
 mod jwks_cache;
+mod jwt_verifier;
+mod key_admin;
 mod key_revocations;
 mod login;
 mod providers;
@@ -20,15 +24,17 @@ mod webcrypto;
 
 use crate::assertion::AssertionInput;
 use crate::audit::{self, AuditEvent, Decision};
-use crate::authn::{Access, AuthnError};
+use crate::authn::AuthnError;
 use crate::authz;
 use crate::config::Config;
 use crate::edge::EdgeEndpoint;
 use crate::error::Failure;
-use crate::gateway::headers::{self, HeaderList, REQUEST_ID};
+use crate::gateway::access::Access;
 use crate::gateway::routes::{FailureMode, Route};
 use crate::gateway::security_headers::SecurityHeaders;
-use crate::gateway::{self, Admission, RequestHead};
+use crate::gateway::{self, Admission};
+use crate::http::headers::{self, HeaderList, REQUEST_ID};
+use crate::http::RequestHead;
 use crate::random;
 use worker::{console_log, event, Context, Env, Request, Response, Result};
 
@@ -248,7 +254,7 @@ async fn sign_assertion(
     config: &Config,
     proxy: &gateway::ProxyRequest<'_>,
     head: &RequestHead,
-    principal: &crate::authn::Principal,
+    principal: &crate::authn::principal::Principal,
     request_id: &str,
 ) -> Option<String> {
     let signer = assertion_signer::signer(env, config).await.ok()?;
@@ -283,7 +289,7 @@ async fn serve_edge(
     let security = &config.security_headers;
     let request_id = audit.request_id;
     match endpoint {
-        EdgeEndpoint::KeyAdmin(op) => match api_keys::admin(req, env, ctx, config, head, op, request_id).await {
+        EdgeEndpoint::KeyAdmin(op) => match key_admin::admin(req, env, ctx, config, head, op, request_id).await {
             Ok(response) => Ok(response),
             Err(failure) => {
                 audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
@@ -331,7 +337,7 @@ async fn serve_edge(
                     respond::build(200, &list, body.body().as_ref())
                 }
                 _ => {
-                    let failure = Failure::from(crate::error::RouteError::UnknownEdgePath);
+                    let failure = Failure::from(crate::gateway::refusals::RouteError::UnknownEdgePath);
                     let reply = failure.reply();
                     let list = respond::edge_headers(security, request_id, "application/json; charset=utf-8");
                     respond::build_text(reply.status, &list, &failure.json_body(request_id))

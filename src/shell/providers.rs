@@ -1,13 +1,14 @@
 //! Talking to identity providers: discovery (cached per isolate), the token endpoint, userinfo
 //! and GitHub-style emails, and ID token verification with the bearer JWT verifier.
 
-use super::authenticate::verify_jwt_with;
 use super::http::fetch_with_timeout;
+use super::jwt_verifier::verify_jwt_with;
 use crate::authn::jwt::issuer::{ClaimNames, Issuer, JwtConfig, KeySource};
 use crate::authn::AuthnError;
-use crate::config::{Config, Environment};
-use crate::error::LoginError;
+use crate::config::Config;
+use crate::deploy::Environment;
 use crate::login::config::{ClientAuth, Provider, ProviderKind};
+use crate::login::error::LoginError;
 use crate::login::oidc::{self, Discovery, ExpectedIssuer};
 use crate::login::profile::{self, TokenError, TokenResponse};
 use base64::engine::general_purpose::STANDARD;

@@ -4,22 +4,23 @@
 
 use super::http::FetchFailure;
 use super::rate_limiter::CheckRequest;
-use crate::authn::Principal;
+use crate::authn::principal::Principal;
+use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::error::Failure;
-use crate::gateway::headers::HeaderList;
 use crate::gateway::routes::Route;
+use crate::http::headers::HeaderList;
 use crate::ratelimit::gcra::{rate_limit_policy_value, rate_limit_value, Decision};
 use crate::ratelimit::rules::{shard, Rule};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use worker::{Env, Method, Request, RequestInit};
 
 const MAX_REMEMBERED_REFUSALS: usize = 10_000;
 
 thread_local! {
-    /// Counter → (refused until, in ms since the epoch; the rule's name).
-    static REFUSED_UNTIL: RefCell<HashMap<String, f64>> = RefCell::new(HashMap::new());
+    /// Counters refused recently, each until its refusal's `Retry-After` (the value, in ms since
+    /// the epoch, is that time).
+    static REFUSED_UNTIL: RefCell<BoundedCache<String, u64>> = RefCell::new(BoundedCache::new(MAX_REMEMBERED_REFUSALS));
 }
 
 /// What the limits decided.
@@ -92,10 +93,10 @@ pub async fn enforce_rules(
         let Some(counter) = rule.counter(scope, principal, client_ip) else { continue };
         let quota = rule.quota_for(principal);
         policies.push(rate_limit_policy_value(&rule.id, &quota));
-        let now = js_sys::Date::now();
-        let refused_until = REFUSED_UNTIL.with(|r| r.borrow().get(&counter).copied()).filter(|until| now < *until);
+        let now = js_sys::Date::now() as u64;
+        let refused_until = REFUSED_UNTIL.with(|r| r.borrow_mut().get(&counter, now).copied());
         if let Some(until) = refused_until {
-            let retry_after_s = ((until - now) / 1000.0).ceil().max(1.0) as u64;
+            let retry_after_s = (until - now).div_ceil(1000).max(1);
             let headers = limited_headers(
                 &policies,
                 Some(retry_after_s),
@@ -115,15 +116,8 @@ pub async fn enforce_rules(
         if !decision.is_allowed() {
             let retry_after_s = decision.retry_after_s();
             if let Some(retry_ms) = decision.retry_after_ms() {
-                REFUSED_UNTIL.with(|r| {
-                    let mut refused = r.borrow_mut();
-                    if refused.len() >= MAX_REMEMBERED_REFUSALS {
-                        refused.retain(|_, until| now < *until);
-                    }
-                    if refused.len() < MAX_REMEMBERED_REFUSALS {
-                        refused.insert(counter, now + retry_ms as f64);
-                    }
-                });
+                let until = now + retry_ms;
+                REFUSED_UNTIL.with(|r| r.borrow_mut().insert(counter, until, until, now));
             }
             let headers = limited_headers(&policies, retry_after_s, states.join(", "));
             return Verdict::Limited(

@@ -2,9 +2,9 @@
 //! JSON, static assets, and streamed pass-through bodies.
 
 use crate::error::Failure;
-use crate::gateway::headers::{self, HeaderList, REQUEST_ID};
 use crate::gateway::security_headers::SecurityHeaders;
-use crate::gateway::RequestHead;
+use crate::http::headers::{self, HeaderList, REQUEST_ID};
+use crate::http::RequestHead;
 use crate::login::pages::html_escape;
 use wasm_bindgen::JsValue;
 use worker::{Env, Response, Result};

@@ -13,24 +13,25 @@
 
 use super::key_revocations::client as revocations;
 use super::providers::{self, Grant};
-use crate::authn::{session as session_authn, AuthnError, Principal};
+use crate::authn::principal::Principal;
+use crate::authn::{session as session_authn, AuthnError};
+use crate::cache::BoundedCache;
 use crate::claims::ClaimOp;
 use crate::config::Config;
-use crate::error::LoginError;
-use crate::gateway::RequestHead;
+use crate::http::RequestHead;
 use crate::login::config::{LoginConfig, Provider};
+use crate::login::error::LoginError;
 use crate::random;
 use crate::session::{cookie_value, SessionCookie, SessionError, SessionRecord, UpstreamTokens, COOKIE_NAME};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::time::Duration;
 use worker::{console_warn, Context, Delay, Env};
 
 /// The KV namespace binding.
-const KV_BINDING: &str = super::api_keys::KV_BINDING;
+const KV_BINDING: &str = super::bindings::KV_BINDING;
 /// How long a refresh lease lasts: longer than discovery and a token call may take together.
 const REFRESH_LEASE_MS: u64 = 25_000;
 /// After a refresh, how long the lease stays closed: other isolates may hold the old record for
@@ -44,12 +45,13 @@ struct Cached {
     sealed: Vec<u8>,
     session_revoked_at_ms: Option<u64>,
     subject_revoked_at_ms: Option<u64>,
-    loaded_ms: f64,
 }
 
 thread_local! {
-    static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
-    static REFRESHING: RefCell<HashMap<String, f64>> = RefCell::new(HashMap::new());
+    /// Sealed records and their revocation state, each for `session.cache_ttl_s`.
+    static CACHE: RefCell<BoundedCache<String, Cached>> = RefCell::new(BoundedCache::new(MAX_CACHED));
+    /// Sessions this isolate is refreshing, each for at most a lease.
+    static REFRESHING: RefCell<BoundedCache<String, ()>> = RefCell::new(BoundedCache::new(MAX_CACHED));
 }
 
 fn now_ms() -> f64 {
@@ -102,15 +104,16 @@ async fn write(env: &Env, cookie: &SessionCookie, record: &SessionRecord) -> Res
     Ok(sealed)
 }
 
-fn remember(kv_key: &str, sealed: Vec<u8>, session_revoked_at_ms: Option<u64>, subject_revoked_at_ms: Option<u64>) {
-    let entry = Cached { sealed, session_revoked_at_ms, subject_revoked_at_ms, loaded_ms: now_ms() };
-    CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.len() >= MAX_CACHED {
-            cache.clear();
-        }
-        cache.insert(kv_key.to_owned(), entry)
-    });
+fn remember(
+    kv_key: &str,
+    sealed: Vec<u8>,
+    session_revoked_at_ms: Option<u64>,
+    subject_revoked_at_ms: Option<u64>,
+    ttl_ms: u64,
+) {
+    let entry = Cached { sealed, session_revoked_at_ms, subject_revoked_at_ms };
+    let now = now_ms() as u64;
+    CACHE.with(|cache| cache.borrow_mut().insert(kv_key.to_owned(), entry, now + ttl_ms, now));
 }
 
 fn forget(kv_key: &str) {
@@ -120,13 +123,12 @@ fn forget(kv_key: &str) {
 /// Reads the sealed record and its revocation state (cache, or KV then the Durable Object).
 async fn load(env: &Env, cookie: &SessionCookie, login: &LoginConfig) -> Result<SessionRecord, AuthnError> {
     let kv_key = cookie.kv_key();
-    let ttl_ms = login.session.cache_ttl_s as f64 * 1000.0;
-    let now = now_ms();
+    let ttl_ms = login.session.cache_ttl_s.max(0) as u64 * 1000;
+    let now = now_ms() as u64;
     let cached = CACHE.with(|cache| {
         cache
-            .borrow()
-            .get(&kv_key)
-            .filter(|entry| now - entry.loaded_ms < ttl_ms)
+            .borrow_mut()
+            .get(&kv_key, now)
             .map(|entry| (entry.sealed.clone(), entry.session_revoked_at_ms, entry.subject_revoked_at_ms))
     });
     let (sealed, session_revoked, subject_revoked, fresh) = match cached {
@@ -150,8 +152,8 @@ async fn load(env: &Env, cookie: &SessionCookie, login: &LoginConfig) -> Result<
             })?;
         let session = statuses.first().copied().flatten();
         let subject = statuses.get(1).copied().flatten();
-        if ttl_ms > 0.0 {
-            remember(&kv_key, sealed.clone(), session, subject);
+        if ttl_ms > 0 {
+            remember(&kv_key, sealed.clone(), session, subject, ttl_ms);
         }
         (session, subject)
     } else {
@@ -227,7 +229,7 @@ pub async fn current(
 
 fn update_cached(kv_key: &str, sealed: Vec<u8>) {
     CACHE.with(|cache| {
-        if let Some(entry) = cache.borrow_mut().get_mut(kv_key) {
+        if let Some(entry) = cache.borrow_mut().get_mut(kv_key, now_ms() as u64) {
             entry.sealed = sealed;
         }
     });
@@ -267,12 +269,11 @@ async fn refresh(
         return keep_or_end(record, "provider no longer configured");
     };
     // Within this isolate: one refresh per session at a time.
-    if let Some(started) = REFRESHING.with(|r| r.borrow().get(&kv_key).copied()) {
-        if now_ms() - started < REFRESH_LEASE_MS as f64 {
-            return wait_for_refresh(env, login, cookie, tokens).await;
-        }
+    let started_ms = now_ms() as u64;
+    if REFRESHING.with(|r| r.borrow_mut().get(&kv_key, started_ms).is_some()) {
+        return wait_for_refresh(env, login, cookie, tokens).await;
     }
-    REFRESHING.with(|r| r.borrow_mut().insert(kv_key.clone(), now_ms()));
+    REFRESHING.with(|r| r.borrow_mut().insert(kv_key.clone(), (), started_ms + REFRESH_LEASE_MS, started_ms));
     let leader = Leader { env, config, login, provider, cookie };
     let result = leader.refresh(record, tokens, &refresh_token).await;
     REFRESHING.with(|r| r.borrow_mut().remove(&kv_key));
@@ -432,6 +433,7 @@ pub async fn revoke_subject(env: &Env, provider: &str, subject: &str) -> Result<
     // Kept until every session it ends would have expired (the longest lifetime allowed).
     let keep_until_ms = at_ms + 91 * 86_400_000;
     revocations::revoke(env, &subject_key, &subject_key, at_ms, Some(keep_until_ms)).await.map_err(|_| ())?;
+    // The revoked subject's sessions may be anywhere in the cache: drop them all, as before.
     CACHE.with(|cache| cache.borrow_mut().clear());
     Ok(at_ms)
 }

@@ -3,12 +3,12 @@
 //! Imported `CryptoKey`s are cached per isolate, keyed by algorithm and public JWK, so a key is
 //! imported once, not per request. HMAC never comes here: it is verified in Rust.
 
+use crate::authn::jwt::alg::Alg;
 use crate::authn::jwt::keys::VerificationKey;
-use crate::authn::jwt::signature::Alg;
+use crate::cache::{BoundedCache, NEVER_EXPIRES};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
@@ -16,7 +16,8 @@ use web_sys::{CryptoKey, SubtleCrypto};
 const MAX_CACHED_KEYS: usize = 256;
 
 thread_local! {
-    static IMPORTED: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
+    /// Imported verification keys, until evicted.
+    static IMPORTED: RefCell<BoundedCache<String, CryptoKey>> = RefCell::new(BoundedCache::new(MAX_CACHED_KEYS));
 }
 
 fn subtle() -> Result<SubtleCrypto, JsValue> {
@@ -83,18 +84,12 @@ async fn import(format: &str, key_data: &Object, algorithm: &Object, usage: &str
 
 async fn verification_key(alg: Alg, key: &VerificationKey) -> Result<CryptoKey, JsValue> {
     let cache_key = format!("{}|{}", alg.name(), key.public_jwk);
-    if let Some(found) = IMPORTED.with(|cache| cache.borrow().get(&cache_key).cloned()) {
+    if let Some(found) = IMPORTED.with(|cache| cache.borrow_mut().get(&cache_key, 0).cloned()) {
         return Ok(found);
     }
     let (import_params, _) = parameters(alg)?;
     let imported = import("jwk", &json_to_js(&key.public_jwk)?, &import_params, "verify").await?;
-    IMPORTED.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.len() >= MAX_CACHED_KEYS {
-            cache.clear();
-        }
-        cache.insert(cache_key, imported.clone());
-    });
+    IMPORTED.with(|cache| cache.borrow_mut().insert(cache_key, imported.clone(), NEVER_EXPIRES, 0));
     Ok(imported)
 }
 

@@ -7,8 +7,8 @@
 
 pub mod format;
 
-use crate::authn::jwt::claims::MappedIdentity;
-use crate::authn::{AuthMethod, Principal};
+use crate::authn::principal::{AuthMethod, Principal};
+use crate::identity::MappedIdentity;
 use crate::secret::SecretBytes;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -280,7 +280,7 @@ impl CreateRequest {
             problems.push(("scopes".into(), "at most 100 scopes".into()));
         }
         for (index, scope) in self.scopes.iter().enumerate() {
-            if !crate::authz::is_scope_token(scope) {
+            if !crate::identity::is_scope_token(scope) {
                 problems.push((format!("scopes[{index}]"), format!("{scope:?} is not a scope token")));
             }
         }

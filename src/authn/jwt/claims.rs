@@ -1,7 +1,8 @@
 //! Registered-claim checks (RFC 7519 §4.1) against an issuer's rules, with the time injected.
 
+use super::error::JwtError;
 use super::issuer::{ClaimNames, Issuer};
-use super::JwtError;
+use crate::identity::MappedIdentity;
 use serde_json::{Map, Value};
 
 /// A NumericDate (RFC 7519 §2): seconds since the epoch, possibly fractional.
@@ -71,21 +72,6 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
         _ => Vec::new(),
     }
-}
-
-/// The identity a verified token asserts, read through the issuer's claim names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MappedIdentity {
-    /// The subject.
-    pub subject: String,
-    /// The email, if any.
-    pub email: Option<String>,
-    /// Groups or roles.
-    pub groups: Vec<String>,
-    /// Scopes.
-    pub scopes: Vec<String>,
-    /// The tenant, if any.
-    pub tenant: Option<String>,
 }
 
 /// Maps claims to an identity. The subject must be a non-empty string.

@@ -3,9 +3,9 @@
 //! Configuration decides trust, never the token: each issuer fixes its accepted audiences,
 //! algorithms and key source. A token only picks which issuer's rules apply, through its `iss`.
 
+use super::alg::Alg;
 use super::keys::KeySet;
-use super::signature::Alg;
-use crate::config::Environment;
+use crate::deploy::Environment;
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! Keys are parsed into real key material as the set is loaded, so a malformed key (a point off
 //! the curve, a short RSA modulus) is dropped there, with its reason, and never reaches a request.
 
-use super::signature::{Alg, KeyFamily};
+use super::alg::{Alg, KeyFamily};
 use crate::secret::SecretBytes;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

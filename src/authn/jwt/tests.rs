@@ -1,12 +1,15 @@
 //! The JWT verifier's specification: RFC 7515 examples, Wycheproof JWS vectors, and a table of
 //! tampered and misconfigured tokens, each with the one reason it must fail.
 
+use super::alg::Alg;
+use super::error::JwtError;
+use super::error::SignatureProblem;
 use super::issuer::{ClaimNames, Issuer, JwtConfig, KeySource};
 use super::keys::{KeySet, Selection, VerificationKey};
-use super::signature::{self, Alg};
+use super::signature;
 use super::token::UntrustedJws;
-use super::{precheck, JwtError, KeyLookup};
-use crate::config::Environment;
+use super::{precheck, KeyLookup};
+use crate::deploy::Environment;
 use crate::secret::SecretBytes;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -118,7 +121,7 @@ fn config_with(extra: Value) -> JwtConfig {
 }
 
 /// Runs the whole pipeline with the pure-Rust backend.
-fn verify(config: &JwtConfig, token: &str) -> Result<crate::authn::Principal, JwtError> {
+fn verify(config: &JwtConfig, token: &str) -> Result<crate::authn::principal::Principal, JwtError> {
     let pending = precheck(config, token, NOW)?;
     let keys = match &pending.issuer.key_source {
         KeySource::Inline(keys) => KeySet::clone(keys),
@@ -405,31 +408,31 @@ fn refusal_table() {
             "ECDSA r = 0",
             &config,
             sig_with(&[0; 32], &one),
-            JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange),
+            JwtError::MalformedSignature(SignatureProblem::ScalarOutOfRange),
         ),
         (
             "ECDSA s = 0",
             &config,
             sig_with(&one, &[0; 32]),
-            JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange),
+            JwtError::MalformedSignature(SignatureProblem::ScalarOutOfRange),
         ),
         (
             "ECDSA s = n",
             &config,
             sig_with(&one, &order_n),
-            JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange),
+            JwtError::MalformedSignature(SignatureProblem::ScalarOutOfRange),
         ),
         (
             "ECDSA r = n",
             &config,
             sig_with(&order_n, &one),
-            JwtError::MalformedSignature(signature::SignatureProblem::ScalarOutOfRange),
+            JwtError::MalformedSignature(SignatureProblem::ScalarOutOfRange),
         ),
         (
             "ECDSA DER-encoded signature",
             &config,
             format!("{}.{}", valid.rsplit_once('.').unwrap().0, b64([0x30u8; 70])),
-            JwtError::MalformedSignature(signature::SignatureProblem::BadLength),
+            JwtError::MalformedSignature(SignatureProblem::BadLength),
         ),
         (
             "RSA signature one byte short",
@@ -437,7 +440,7 @@ fn refusal_table() {
             tamper_segment(&token("RS256", &claims()), 2, |b| {
                 b.pop();
             }),
-            JwtError::MalformedSignature(signature::SignatureProblem::BadLength),
+            JwtError::MalformedSignature(SignatureProblem::BadLength),
         ),
         ("two segments", &config, valid.rsplit_once('.').unwrap().0.to_owned(), JwtError::Malformed),
         ("four segments", &config, format!("{valid}.x"), JwtError::Malformed),

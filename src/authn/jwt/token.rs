@@ -4,8 +4,8 @@
 //! JSON content); the header and claims are then re-read with duplicate members refused
 //! (see [`super::strict_json`]).
 
+use super::error::JwtError;
 use super::strict_json;
-use super::JwtError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};

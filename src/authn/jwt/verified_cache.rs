@@ -5,8 +5,8 @@
 //! (`exp` plus leeway), and only while the issuer's key set is the one it was verified with: a
 //! refreshed JWKS has a new generation, which invalidates every entry verified before it.
 
+use crate::cache::BoundedCache;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 
 /// The SHA-256 of a token, the cache key.
 pub fn token_digest(token: &str) -> [u8; 32] {
@@ -15,46 +15,35 @@ pub fn token_digest(token: &str) -> [u8; 32] {
 
 struct Entry<T> {
     value: T,
-    expires_at_s: f64,
     key_generation: u64,
 }
 
-/// Verified values by token digest, bounded to `capacity` entries.
+/// Verified values by token digest, bounded to `capacity` entries (a full cache evicts one).
 pub struct VerifiedCache<T> {
-    entries: HashMap<[u8; 32], Entry<T>>,
-    capacity: usize,
+    entries: BoundedCache<[u8; 32], Entry<T>>,
 }
 
 impl<T: Clone> VerifiedCache<T> {
     /// An empty cache that holds at most `capacity` entries.
     pub fn new(capacity: usize) -> Self {
-        Self { entries: HashMap::new(), capacity }
+        Self { entries: BoundedCache::new(capacity) }
     }
 
-    /// The value for a token verified under `key_generation`, if it has not expired at `now_s`.
-    pub fn get(&mut self, digest: &[u8; 32], now_s: f64, key_generation: u64) -> Option<T> {
-        let entry = self.entries.get(digest)?;
-        if now_s < entry.expires_at_s && entry.key_generation == key_generation {
-            return Some(entry.value.clone());
+    /// The value for a token verified under `key_generation`, if it has not expired at `now_ms`.
+    pub fn get(&mut self, digest: &[u8; 32], now_ms: u64, key_generation: u64) -> Option<T> {
+        match self.entries.get(digest, now_ms) {
+            Some(entry) if entry.key_generation == key_generation => Some(entry.value.clone()),
+            Some(_) => {
+                self.entries.remove(digest);
+                None
+            }
+            None => None,
         }
-        self.entries.remove(digest);
-        None
     }
 
-    /// Remembers a verified value until `expires_at_s`.
-    pub fn insert(&mut self, digest: [u8; 32], value: T, expires_at_s: f64, key_generation: u64) {
-        if self.entries.len() >= self.capacity {
-            let now_expired: Vec<[u8; 32]> =
-                self.entries.iter().filter(|(_, e)| e.key_generation != key_generation).map(|(k, _)| *k).collect();
-            for digest in now_expired {
-                self.entries.remove(&digest);
-            }
-            if self.entries.len() >= self.capacity {
-                // Full of live entries: start over rather than grow (verification is the fallback).
-                self.entries.clear();
-            }
-        }
-        self.entries.insert(digest, Entry { value, expires_at_s, key_generation });
+    /// Remembers a verified value until `expires_at_ms`.
+    pub fn insert(&mut self, digest: [u8; 32], value: T, expires_at_ms: u64, key_generation: u64, now_ms: u64) {
+        self.entries.insert(digest, Entry { value, key_generation }, expires_at_ms, now_ms);
     }
 
     /// How many entries are held.
@@ -76,28 +65,30 @@ mod tests {
     fn entries_live_until_expiry_and_die_with_their_key_set() {
         let mut cache = VerifiedCache::new(10);
         let a = token_digest("token-a");
-        cache.insert(a, "alice", 100.0, 1);
-        let cases: &[(f64, u64, Option<&str>)] = &[
-            (50.0, 1, Some("alice")),
-            (99.9, 1, Some("alice")),
-            (100.0, 1, None), // expired: and now gone
-            (50.0, 1, None),
+        cache.insert(a, "alice", 100_000, 1, 0);
+        let cases: &[(u64, u64, Option<&str>)] = &[
+            (50_000, 1, Some("alice")),
+            (99_999, 1, Some("alice")),
+            (100_000, 1, None), // expired: and now gone
+            (50_000, 1, None),
         ];
         for (now, generation, expected) in cases {
             assert_eq!(cache.get(&a, *now, *generation), *expected, "at {now}");
         }
-        cache.insert(a, "alice", 100.0, 1);
-        assert_eq!(cache.get(&a, 50.0, 2), None, "a refreshed key set invalidates it");
-        assert_eq!(cache.get(&token_digest("token-b"), 50.0, 1), None);
+        cache.insert(a, "alice", 100_000, 1, 0);
+        assert_eq!(cache.get(&a, 50_000, 2), None, "a refreshed key set invalidates it");
+        assert!(cache.is_empty(), "and removes it");
+        assert_eq!(cache.get(&token_digest("token-b"), 50_000, 1), None);
     }
 
     #[test]
     fn the_cache_is_bounded() {
         let mut cache = VerifiedCache::new(3);
         for i in 0..10 {
-            cache.insert(token_digest(&format!("t{i}")), i, 100.0, 1);
+            cache.insert(token_digest(&format!("t{i}")), i, 100_000, 1, 0);
             assert!(cache.len() <= 3);
         }
-        assert_eq!(cache.get(&token_digest("t9"), 1.0, 1), Some(9));
+        assert_eq!(cache.get(&token_digest("t9"), 1, 1), Some(9));
+        assert_eq!(cache.len(), 3, "a full cache evicts one entry, never all");
     }
 }

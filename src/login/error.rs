@@ -1,0 +1,34 @@
+//! Why a browser login failed; [`crate::error`] maps each to its status and stable code.
+
+/// The browser login flow failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    /// No provider by that id.
+    UnknownProvider,
+    /// No valid login ticket for this callback: another browser, an expired or tampered ticket,
+    /// or a `state` that does not match (CSRF).
+    StateInvalid,
+    /// The `state` or the code was already used.
+    Replayed,
+    /// RFC 9207: the `iss` parameter is missing or names another issuer (mix-up).
+    IssuerMismatch,
+    /// The provider answered with an error (the user declined, for instance).
+    ProviderRefused(String),
+    /// The callback has no code.
+    MissingCode,
+    /// The token endpoint refused the code, or answered nonsense.
+    TokenExchangeFailed(String),
+    /// The ID token failed verification; the reason is for the log.
+    IdTokenInvalid(String),
+    /// The profile has no usable subject, or userinfo is about someone else.
+    ProfileInvalid(String),
+    /// The user's email is not in the provider's allowed domains.
+    EmailNotAllowed,
+    /// The account lacks a required claim value (another Google Workspace domain, another
+    /// Entra tenant).
+    AccountNotAllowed,
+    /// The provider (discovery, token or userinfo endpoint) could not be reached.
+    ProviderUnavailable(String),
+    /// A state-changing request came from another origin or without the session's token.
+    CsrfRejected,
+}
