@@ -11,20 +11,27 @@ import { TEST_ADMIN_KEY, createApiKey } from "./support/api-keys.mjs";
 
 let origin;
 let idp;
+let idp2;
 let gateway;
 
 before(async () => {
   origin = await startOrigin();
   idp = await startIssuer();
+  idp2 = await startIssuer();
   gateway = await startGateway({
     config: {
       environment: "development",
       origin: origin.url,
       api_keys: { prefix: "pk_test" },
-      jwt: { issuers: [{ issuer: idp.issuer, audiences: ["api://portcullis"], jwks_url: idp.jwksUrl, algorithms: ["ES256"] }] },
+      jwt: {
+        issuers: [idp, idp2].map((i) => ({ issuer: i.issuer, audiences: ["api://portcullis"], jwks_url: i.jwksUrl, algorithms: ["ES256"] })),
+      },
       roles: { "billing-admin": { permissions: ["invoices:write"], groups: ["finance"] } },
       routes: [
         { id: "tenant-read", path: "/tenants/:tenant/invoices/*", methods: ["GET"], policy: "authenticated", tenant: "path:tenant" },
+        { id: "keys-only", path: "/keys-only/*", policy: "authenticated", authenticators: ["api_key"] },
+        { id: "idp-only", path: "/idp-only/*", policy: "authenticated", authenticators: [`jwt:${idp.issuer}`] },
+        { id: "any-jwt", path: "/any-jwt/*", policy: "authenticated", authenticators: ["jwt"] },
         { id: "tenant-write", path: "/tenants/:tenant/invoices/*", methods: ["POST"], policy: "authenticated", tenant: "path:tenant", permissions: ["invoices:write"] },
       ],
     },
@@ -36,6 +43,7 @@ before(async () => {
 after(async () => {
   await gateway?.close();
   await idp?.close();
+  await idp2?.close();
   await origin?.close();
 });
 
@@ -92,5 +100,27 @@ describe("tenant isolation, for each authenticator", () => {
     assert.equal(result.status, 400);
     assert.equal(JSON.parse(result.body).error, "method_override_refused");
     assert.equal(result.seen.length, 0);
+  });
+});
+
+describe("only the route's authenticators run", () => {
+  test("a credential the route does not take is refused before it is verified: no JWKS is fetched", async () => {
+    const token = await idp2.sign("ES256");
+    const cases = [
+      ["/keys-only/x", { authorization: `Bearer ${token}` }],
+      ["/idp-only/x", { authorization: `Bearer ${token}` }],
+      ["/any-jwt/x", { "x-api-key": await apiKeyFor("acme") }],
+    ];
+    for (const [path, headers] of cases) {
+      const result = await call("GET", path, headers);
+      assert.equal(result.status, 403, path);
+      assert.equal(JSON.parse(result.body).error, "authenticator_not_allowed", path);
+      assert.equal(result.seen.length, 0, `the origin saw nothing for ${path}`);
+    }
+    assert.equal(idp2.state.fetches, 0, "the second issuer's keys were never fetched");
+    const accepted = await call("GET", "/any-jwt/x", { authorization: `Bearer ${token}` });
+    assert.equal(accepted.status, 200);
+    assert.equal(accepted.seen[0].headers["x-auth-issuer"], idp2.issuer);
+    assert.equal(idp2.state.fetches, 1, "a route that takes the token fetches its issuer's keys");
   });
 });

@@ -1,5 +1,5 @@
-//! Authentication in the worker: API keys, bearer JWTs (the pure verifier, with keys from the
-//! cache and signatures checked by the configured backend), then browser sessions.
+//! Authentication in the worker: the route's authenticator registry picks the one authenticator
+//! that claims the request (an API key, a bearer JWT or a session), and only that one runs.
 
 use super::{api_keys, jwt_verifier, sessions};
 use crate::authn::api_key::format::has_prefix;
@@ -7,6 +7,7 @@ use crate::authn::bearer::bearer_token;
 use crate::authn::jwt::error::JwtError;
 use crate::authn::jwt::token::looks_like_jwt;
 use crate::authn::principal::Principal;
+use crate::authn::select::{select, Credential, Offered};
 use crate::authn::AuthnError;
 use crate::config::Config;
 use crate::gateway::access::{public_pass, Access};
@@ -14,7 +15,8 @@ use crate::gateway::routes::Route;
 use crate::http::RequestHead;
 use worker::{Context, Env};
 
-/// Authenticates a request for a route: public routes pass; others need a valid credential.
+/// Authenticates a request for a route: public routes pass; on the others, the one
+/// authenticator that claims the request ([`select`]) verifies its credential, and no other runs.
 pub async fn authenticate(
     env: &Env,
     ctx: &Context,
@@ -25,21 +27,34 @@ pub async fn authenticate(
     if let Some(pass) = public_pass(route) {
         return Ok(Access::Public(pass));
     }
-    if let Some(keys) = &config.api_keys {
-        if let Some(credential) = api_keys::credential_from_header(head, keys) {
-            return Ok(Access::Authenticated(api_keys::authenticate(env, ctx, config, keys, credential).await?));
+    // The Cookie header is parsed once, here: the session authenticator gets the value.
+    let session_cookie = config.login.as_ref().and_then(|_| head.header("cookie")).and_then(sessions::cookie_in);
+    let offered = Offered {
+        api_key_header: config.api_keys.as_ref().and_then(|keys| api_keys::credential_from_header(head, keys)),
+        authorization: bearer_token(head),
+        api_key_prefix: config.api_keys.as_ref().map(|keys| keys.prefix.as_str()),
+        session_cookie: session_cookie.is_some(),
+    };
+    let selected = select(&route.requirements.authenticators, &offered)?;
+    let principal = match selected.credential {
+        Credential::ApiKey(key) => {
+            let keys = config.api_keys.as_ref().ok_or(AuthnError::NotAccepted)?;
+            api_keys::authenticate(env, ctx, config, keys, key).await?
         }
-    }
-    if let Some(token) = bearer_token(head)? {
-        return Ok(Access::Authenticated(principal_for(env, ctx, config, token).await?));
-    }
-    // No credential header: a browser session, when login is configured and the route takes one.
-    if route.requirements.accepts_sessions() {
-        if let Some(session) = sessions::current(env, ctx, config, head, sessions::Upkeep::Full).await? {
-            return Ok(Access::Authenticated(sessions::principal(config, &session)));
+        Credential::Jwt(token) => {
+            if !looks_like_jwt(token) || config.jwt.issuers.is_empty() {
+                return Err(JwtError::Malformed.into());
+            }
+            jwt_verifier::verify_jwt_with(env, &config.jwt, token, |issuer| selected.accepts_issuer(issuer)).await?
         }
-    }
-    Err(AuthnError::Missing)
+        Credential::Session => {
+            let value = session_cookie.unwrap_or_default();
+            let session = sessions::open(env, ctx, config, &value, sessions::Upkeep::Full).await?;
+            let session = session.ok_or(AuthnError::Missing)?;
+            sessions::principal(config, &session)
+        }
+    };
+    Ok(Access::Authenticated(principal))
 }
 
 /// The principal for a bearer credential: an API key when it has this deployment's prefix,
@@ -53,5 +68,5 @@ pub async fn principal_for(env: &Env, ctx: &Context, config: &Config, token: &st
     if !looks_like_jwt(token) || config.jwt.issuers.is_empty() {
         return Err(JwtError::Malformed.into());
     }
-    jwt_verifier::verify_jwt_with(env, &config.jwt, token).await
+    jwt_verifier::verify_jwt_with(env, &config.jwt, token, |_| true).await
 }

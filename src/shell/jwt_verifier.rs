@@ -19,11 +19,20 @@ thread_local! {
 }
 
 /// Verifies a JWT against a set of trusted issuers (the bearer configuration, or a login
-/// provider's ID token rules). A configuration with `verified_cache_entries: 0` never touches
+/// provider's ID token rules), of an issuer `accepts_issuer` takes. A configuration with `verified_cache_entries: 0` never touches
 /// the verified-token cache.
-pub async fn verify_jwt_with(env: &Env, jwt_config: &JwtConfig, token: &str) -> Result<Principal, AuthnError> {
+pub async fn verify_jwt_with(
+    env: &Env,
+    jwt_config: &JwtConfig,
+    token: &str,
+    accepts_issuer: impl Fn(&str) -> bool,
+) -> Result<Principal, AuthnError> {
     let now_ms = js_sys::Date::now() as u64;
     let pending = jwt::precheck(jwt_config, token, (now_ms / 1000) as i64)?;
+    // A route that names its issuers never fetches keys for another's token.
+    if !accepts_issuer(&pending.issuer.issuer) {
+        return Err(AuthnError::NotAccepted);
+    }
     let policy = &jwt_config.jwks_cache;
     let issuer_keys = jwks_cache::keys_for(env, pending.issuer, policy).await?;
     // Checked after precheck, so time, issuer and header rules apply to cached tokens as to new.

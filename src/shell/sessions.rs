@@ -186,12 +186,26 @@ pub async fn current(
     head: &RequestHead,
     upkeep: Upkeep,
 ) -> Result<Option<LiveSession>, AuthnError> {
+    // No session cookie is not an error, a malformed one is.
+    let Some(value) = head.header("cookie").and_then(cookie_in) else { return Ok(None) };
+    open(env, ctx, config, &value, upkeep).await
+}
+
+/// The session cookie's value in a `Cookie` header, if there is one.
+pub fn cookie_in(header: &str) -> Option<String> {
+    cookie_value(header, COOKIE_NAME)
+}
+
+/// The session a session cookie's value names: `Ok(None)` when login is not configured.
+pub async fn open(
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    value: &str,
+    upkeep: Upkeep,
+) -> Result<Option<LiveSession>, AuthnError> {
     let Some(login) = &config.login else { return Ok(None) };
-    // The Cookie header is parsed once: no session cookie is not an error, a malformed one is.
-    let Some(value) = head.header("cookie").and_then(|header| cookie_value(header, COOKIE_NAME)) else {
-        return Ok(None);
-    };
-    let cookie = SessionCookie::from_value(&value).map_err(AuthnError::InvalidSession)?;
+    let cookie = SessionCookie::from_value(value).map_err(AuthnError::InvalidSession)?;
     let mut record = load(env, &cookie, login).await?;
     let now = now_s();
     record.check_lifetimes(now, login.session.idle_timeout_s).map_err(AuthnError::InvalidSession)?;
