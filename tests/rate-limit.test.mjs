@@ -23,6 +23,15 @@ function config(overrides = {}) {
         policy: "authenticated",
         rate_limits: [{ id: "per-key", key: "api_key", limit: 2, period_s: 600, tiers: { gold: { limit: 5, period_s: 600 } } }],
       },
+      {
+        id: "multi",
+        path: "/multi/*",
+        policy: "authenticated",
+        rate_limits: [
+          { id: "per-ip", key: "ip", limit: 3, period_s: 600 },
+          { id: "per-key", key: "api_key", limit: 1, period_s: 600 },
+        ],
+      },
       { id: "closed", path: "/closed/*", policy: "public", rate_limits: [{ id: "c", key: "ip", limit: 1000, period_s: 60 }] },
       { id: "open", path: "/open/*", policy: "public", rate_limit_failure: "open", rate_limits: [{ id: "o", key: "ip", limit: 1000, period_s: 60 }] },
     ],
@@ -103,6 +112,32 @@ describe("keys and tiers", () => {
     assert.deepEqual(await run(other, 3), [200, 200, 429], "another key is not affected");
     assert.deepEqual(await run(gold, 6), [200, 200, 200, 200, 200, 429], "the gold tier allows 5");
   });
+});
+
+describe("several limits on one route", () => {
+  // per-ip (3) is listed before per-key (1). Were per-ip charged when per-key refuses, key A's
+  // refused retries would use up the IP's budget and lock out keys B and C.
+  for (const shards of [32, 1]) {
+    test(`a request one limit refuses is charged to none (${shards} shard${shards > 1 ? "s" : ""})`, async () => {
+      const own = shards === 32 ? gateway : await startGateway({ config: config({ rate_limiting: { shards } }), secrets: { PORTCULLIS_ADMIN_KEY: TEST_ADMIN_KEY } });
+      try {
+        const key = async () => (await createApiKey(own.url, { owner: "svc-multi" })).key;
+        const [a, b, c, d] = [await key(), await key(), await key(), await key()];
+        const statuses = [];
+        for (const k of [a, a, a, a, b, c, d]) {
+          const response = await fetch(`${own.url}/multi/x`, { headers: { "x-api-key": k } });
+          statuses.push(response.status);
+          if (response.status === 429) {
+            const rule = statuses.length <= 4 ? "per-key" : "per-ip";
+            assert.match(response.headers.get("ratelimit"), new RegExp(`"${rule}";r=0;t=\\d+$`), `request ${statuses.length}`);
+          }
+        }
+        assert.deepEqual(statuses, [200, 429, 429, 429, 200, 200, 429], "the IP's budget of 3 went to a, b and c");
+      } finally {
+        if (own !== gateway) await own.close();
+      }
+    });
+  }
 });
 
 describe("failure modes", () => {

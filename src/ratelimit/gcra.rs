@@ -335,6 +335,17 @@ impl Decision {
     }
 }
 
+/// Gives back what an allowed request of `cost` units was charged, when another limit refused
+/// the same request: the TAT moves back by `cost` emission intervals, never before `now_ms`
+/// (GCRA charges add up, so this undoes exactly that charge whatever else was charged since).
+/// `None` when the counter is then idle and may be forgotten.
+pub fn refund(quota: &Quota, state: Tat, now_ms: u64, cost: u32) -> Option<Tat> {
+    let now = u128::from(now_ms) * NS_PER_MS;
+    let charge = quota.emission_interval_ns().saturating_mul(u128::from(cost));
+    let ns = state.ns.saturating_sub(charge);
+    (ns > now).then_some(Tat { ns })
+}
+
 /// Decides a request of `cost` units at `now_ms` for a key whose stored state is `state` (`None`
 /// for a key never seen, or forgotten once idle).
 ///
@@ -459,6 +470,12 @@ pub fn rate_limit_policy_value(name: &PolicyName, quota: &Quota) -> String {
 pub fn rate_limit_value(name: &PolicyName, decision: &Decision) -> String {
     let reset_s = decision.reset_s().min(MAX_SF_INTEGER);
     format!("{};r={};t={reset_s}", name.sf_string(), decision.remaining())
+}
+
+/// The `RateLimit` item for a limit this isolate remembers refusing, `Retry-After` seconds ago at
+/// most: nothing remains, and the reset is the retry time.
+pub fn refused_rate_limit_value(name: &PolicyName, retry_after_s: u64) -> String {
+    format!("{};r=0;t={}", name.sf_string(), retry_after_s.min(MAX_SF_INTEGER))
 }
 
 #[cfg(test)]

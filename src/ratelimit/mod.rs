@@ -6,6 +6,9 @@ pub mod gcra;
 /// Route rules: what is counted, at which rate, with tiers.
 pub mod rules;
 
+/// All of a request's limits decided together: one batch per shard, all or nothing.
+pub mod batch;
+
 use serde::Deserialize;
 
 /// The `rate_limiting` section: how the worker reaches the limiter.

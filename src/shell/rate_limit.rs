@@ -1,19 +1,21 @@
-//! Enforcing a route's rate limits: one `RateLimiter` Durable Object round trip per rule, with a
-//! per-isolate memory of refusals so a client hammering a limit it already hit costs no round trip
-//! until its `Retry-After` has passed (waiting that long is exactly enough, so this is safe).
+//! Enforcing a route's rate limits: one `RateLimiter` Durable Object round trip per shard, all the
+//! shards at once, each deciding its batch all or nothing; when one refuses, the others are
+//! refunded, so no limit is charged for a refused request (`ratelimit::batch`). A per-isolate
+//! memory of refusals means a client hammering a limit it already hit costs no round trip until
+//! its `Retry-After` has passed (waiting that long is exactly enough, so this is safe).
 
 use super::http::FetchFailure;
-use super::rate_limiter::CheckRequest;
 use crate::authn::principal::Principal;
 use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::error::Failure;
 use crate::gateway::routes::Route;
 use crate::http::headers::HeaderList;
-use crate::ratelimit::gcra::{rate_limit_policy_value, rate_limit_value, Decision};
+use crate::ratelimit::batch::{Answer, Batch, Check};
+use crate::ratelimit::gcra::{rate_limit_policy_value, rate_limit_value, refused_rate_limit_value};
 use crate::ratelimit::rules::{shard, Rule};
 use std::cell::RefCell;
-use worker::{Env, Method, Request, RequestInit};
+use worker::{Env, Method, Request, RequestInit, Response};
 
 const MAX_REMEMBERED_REFUSALS: usize = 10_000;
 
@@ -34,18 +36,20 @@ pub enum Verdict {
     Unavailable(String),
 }
 
-async fn ask(env: &Env, config: &Config, counter: &str, check: &CheckRequest) -> Result<Decision, String> {
+/// Sends one shard a batch at `path` (`/decide` or `/refund`), within the configured timeout.
+async fn call_shard(env: &Env, config: &Config, shard_id: u32, path: &str, batch: &Batch) -> Result<Response, String> {
     let settings = &config.rate_limiting;
     let namespace = env.durable_object(&settings.binding).map_err(|e| format!("binding: {e}"))?;
-    let name = format!("rl-{}", shard(counter, settings.shards));
+    let name = format!("rl-{shard_id}");
     let stub = namespace.id_from_name(&name).and_then(|id| id.get_stub()).map_err(|e| format!("stub: {e}"))?;
-    let body = serde_json::to_string(check).map_err(|e| e.to_string())?;
+    let body = serde_json::to_string(batch).map_err(|e| e.to_string())?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
-    let request = Request::new_with_init("https://rate-limiter.internal/check", &init).map_err(|e| e.to_string())?;
+    let url = format!("https://rate-limiter.internal{path}");
+    let request = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
     let call = stub.fetch_with_request(request);
     // A stub call is not a global fetch, so race it against a timer the same way.
-    let mut response = match with_deadline(call, settings.timeout_ms).await {
+    let response = match with_deadline(call, settings.timeout_ms).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => return Err(format!("limiter: {error}")),
         Err(FetchFailure::Timeout) => return Err("limiter timed out".into()),
@@ -54,7 +58,33 @@ async fn ask(env: &Env, config: &Config, counter: &str, check: &CheckRequest) ->
     if response.status_code() != 200 {
         return Err(format!("limiter answered {}", response.status_code()));
     }
-    response.json::<Decision>().await.map_err(|e| format!("limiter answer: {e}"))
+    Ok(response)
+}
+
+/// Asks one shard to decide its batch.
+async fn decide(env: &Env, config: &Config, shard_id: u32, batch: &Batch) -> Result<Answer, String> {
+    let mut response = call_shard(env, config, shard_id, "/decide", batch).await?;
+    let answer: Answer = response.json().await.map_err(|e| format!("limiter answer: {e}"))?;
+    if answer.decisions.len() != batch.checks.len() {
+        return Err("limiter answer: wrong number of decisions".into());
+    }
+    Ok(answer)
+}
+
+/// Gives back the charges of the shards that allowed, best effort: a refund that fails leaves
+/// the request counted, which errs on the side of the limit.
+async fn refund_allowed(env: &Env, config: &Config, shards: &[(u32, Batch)], answers: &[Result<Answer, String>]) {
+    let refunds = shards.iter().zip(answers).filter(|(_, answer)| matches!(answer, Ok(a) if a.allowed())).map(
+        |((shard_id, batch), _)| async move {
+            if let Err(reason) = call_shard(env, config, *shard_id, "/refund", batch).await {
+                worker::console_warn!(
+                    "{}",
+                    serde_json::json!({ "event": "rate_limit_refund_failed", "reason": reason })
+                );
+            }
+        },
+    );
+    futures_util::future::join_all(refunds).await;
 }
 
 async fn with_deadline<F: std::future::Future>(future: F, timeout_ms: u64) -> Result<F::Output, FetchFailure> {
@@ -87,51 +117,69 @@ pub async fn enforce_rules(
     principal: Option<&Principal>,
     client_ip: Option<&str>,
 ) -> Verdict {
+    let now = js_sys::Date::now() as u64;
     let mut policies = Vec::new();
-    let mut states = Vec::new();
+    // (rule, shard, index of its check in that shard's batch), in rule order.
+    let mut placed = Vec::new();
+    let mut shards: Vec<(u32, Batch)> = Vec::new();
     for rule in rules {
         let Some(counter) = rule.counter(scope, principal, client_ip) else { continue };
         let quota = rule.quota_for(principal);
         policies.push(rate_limit_policy_value(&rule.id, &quota));
-        let now = js_sys::Date::now() as u64;
         let refused_until = REFUSED_UNTIL.with(|r| r.borrow_mut().get(&counter, now).copied());
         if let Some(until) = refused_until {
             let retry_after_s = (until - now).div_ceil(1000).max(1);
-            let headers = limited_headers(
-                &policies,
-                Some(retry_after_s),
-                format!("\"{}\";r=0;t={retry_after_s}", rule.id.as_str()),
-            );
+            let headers =
+                limited_headers(&policies, Some(retry_after_s), refused_rate_limit_value(&rule.id, retry_after_s));
             return Verdict::Limited(
                 Failure::RateLimited { rule: rule.id.as_str().to_owned(), retry_after_s: Some(retry_after_s) },
                 headers,
             );
         }
-        let check = CheckRequest { counter: counter.clone(), quota, cost: 1 };
-        let decision = match ask(env, config, &counter, &check).await {
-            Ok(decision) => decision,
-            Err(reason) => return Verdict::Unavailable(reason),
-        };
-        states.push(rate_limit_value(&rule.id, &decision));
-        if !decision.is_allowed() {
-            let retry_after_s = decision.retry_after_s();
-            if let Some(retry_ms) = decision.retry_after_ms() {
-                let until = now + retry_ms;
-                REFUSED_UNTIL.with(|r| r.borrow_mut().insert(counter, until, until, now));
+        let shard_id = shard(&counter, config.rate_limiting.shards);
+        let position = match shards.iter().position(|(id, _)| *id == shard_id) {
+            Some(position) => position,
+            None => {
+                shards.push((shard_id, Batch::default()));
+                shards.len() - 1
             }
-            let headers = limited_headers(&policies, retry_after_s, states.join(", "));
-            return Verdict::Limited(
-                Failure::RateLimited { rule: rule.id.as_str().to_owned(), retry_after_s },
-                headers,
-            );
+        };
+        let batch = &mut shards[position].1;
+        placed.push((rule, counter.clone(), position, batch.checks.len()));
+        batch.checks.push(Check { counter, quota, cost: 1 });
+    }
+    if shards.is_empty() {
+        return Verdict::Allowed(HeaderList::new());
+    }
+    let asks = shards.iter().map(|(shard_id, batch)| decide(env, config, *shard_id, batch));
+    let answers = futures_util::future::join_all(asks).await;
+    if let Some(Err(reason)) = answers.iter().find(|answer| answer.is_err()) {
+        let reason = reason.clone();
+        refund_allowed(env, config, &shards, &answers).await;
+        return Verdict::Unavailable(reason);
+    }
+    let decision_of = |position: usize, index: usize| match &answers[position] {
+        Ok(answer) => answer.decisions.get(index).copied(),
+        Err(_) => None,
+    };
+    let mut states = Vec::new();
+    for (rule, counter, position, index) in &placed {
+        let Some(decision) = decision_of(*position, *index) else { continue };
+        states.push(rate_limit_value(&rule.id, &decision));
+        if decision.is_allowed() {
+            continue;
         }
+        // The first refusing rule, in rule order, is the reason; nothing else stays charged.
+        refund_allowed(env, config, &shards, &answers).await;
+        if let Some(retry_ms) = decision.retry_after_ms() {
+            let until = now + retry_ms;
+            REFUSED_UNTIL.with(|r| r.borrow_mut().insert(counter.clone(), until, until, now));
+        }
+        let retry_after_s = decision.retry_after_s();
+        let headers = limited_headers(&policies, retry_after_s, states.join(", "));
+        return Verdict::Limited(Failure::RateLimited { rule: rule.id.as_str().to_owned(), retry_after_s }, headers);
     }
-    let mut headers = HeaderList::new();
-    if !policies.is_empty() {
-        headers.push(("ratelimit-policy".into(), policies.join(", ")));
-        headers.push(("ratelimit".into(), states.join(", ")));
-    }
-    Verdict::Allowed(headers)
+    Verdict::Allowed(vec![("ratelimit-policy".into(), policies.join(", ")), ("ratelimit".into(), states.join(", "))])
 }
 
 fn limited_headers(policies: &[String], retry_after_s: Option<u64>, state: String) -> HeaderList {

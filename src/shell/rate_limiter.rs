@@ -1,29 +1,18 @@
 //! The `RateLimiter` Durable Object: one shard of GCRA counters.
 //!
 //! A Durable Object handles one event at a time and its storage calls are gated, so the
-//! read-decide-write of a counter is atomic: N concurrent requests against a limit of L admit
-//! exactly L. Counters live in memory and in the object's storage (`c:<counter>` → the GCRA state
+//! read-decide-write of a batch is atomic: N concurrent requests against a limit of L admit
+//! exactly L, and a batch charges all its counters or none (`ratelimit::batch`). Counters live in memory and in the object's storage (`c:<counter>` → the GCRA state
 //! as JSON), so an evicted object resumes exactly; an alarm deletes counters that went idle.
 
-use crate::ratelimit::gcra::{self, Decision, Quota, Tat};
-use serde::{Deserialize, Serialize};
+use crate::ratelimit::batch::{self, Answer, Batch};
+use crate::ratelimit::gcra::Tat;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
 /// How often idle counters are swept, at most.
 const SWEEP_INTERVAL_MS: i64 = 60_000;
-
-/// `POST /check` body.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CheckRequest {
-    /// The counter (see `ratelimit::rules::Rule::counter`).
-    pub counter: String,
-    /// Its rate.
-    pub quota: Quota,
-    /// What the request costs.
-    pub cost: u32,
-}
 
 /// One shard of rate-limit counters.
 #[durable_object]
@@ -46,20 +35,52 @@ impl RateLimiter {
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
-    async fn check(&self, request: CheckRequest) -> Result<Decision> {
-        let now_ms = js_sys::Date::now() as u64;
-        let previous = self.stored(&request.counter).await?;
-        let decision = gcra::check(&request.quota, previous, now_ms, request.cost);
-        if let Some(state) = decision.new_state() {
-            self.counters.borrow_mut().insert(request.counter.clone(), state);
-            let json = serde_json::to_string(&state).map_err(|e| worker::Error::RustError(e.to_string()))?;
-            self.state.storage().put(&storage_key(&request.counter), json).await?;
-            if !*self.sweep_scheduled.borrow() {
-                self.state.storage().set_alarm(SWEEP_INTERVAL_MS).await?;
-                *self.sweep_scheduled.borrow_mut() = true;
+    async fn states(&self, batch: &Batch) -> Result<Vec<Option<Tat>>> {
+        let mut states = Vec::with_capacity(batch.checks.len());
+        for check in &batch.checks {
+            states.push(self.stored(&check.counter).await?);
+        }
+        Ok(states)
+    }
+
+    async fn store(&self, counter: &str, tat: Option<Tat>) -> Result<()> {
+        match tat {
+            Some(tat) => {
+                self.counters.borrow_mut().insert(counter.to_owned(), tat);
+                let json = serde_json::to_string(&tat).map_err(|e| worker::Error::RustError(e.to_string()))?;
+                self.state.storage().put(&storage_key(counter), json).await?;
+                if !*self.sweep_scheduled.borrow() {
+                    self.state.storage().set_alarm(SWEEP_INTERVAL_MS).await?;
+                    *self.sweep_scheduled.borrow_mut() = true;
+                }
+            }
+            None => {
+                self.counters.borrow_mut().remove(counter);
+                self.state.storage().delete(&storage_key(counter)).await?;
             }
         }
-        Ok(decision)
+        Ok(())
+    }
+
+    /// Decides a batch, charging all of its counters or none.
+    async fn decide(&self, batch: Batch) -> Result<Answer> {
+        let now_ms = js_sys::Date::now() as u64;
+        let states = self.states(&batch).await?;
+        let outcome = batch::decide(&batch, &states, now_ms);
+        for (counter, tat) in outcome.writes {
+            self.store(&counter, Some(tat)).await?;
+        }
+        Ok(outcome.answer)
+    }
+
+    /// Gives back a batch's charge (another shard refused the request).
+    async fn refund(&self, batch: Batch) -> Result<()> {
+        let now_ms = js_sys::Date::now() as u64;
+        let states = self.states(&batch).await?;
+        for (counter, tat) in batch::refund(&batch, &states, now_ms) {
+            self.store(&counter, tat).await?;
+        }
+        Ok(())
     }
 }
 
@@ -70,9 +91,14 @@ impl DurableObject for RateLimiter {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         match (req.method(), req.path().as_str()) {
-            (Method::Post, "/check") => {
-                let request: CheckRequest = req.json().await?;
-                Response::from_json(&self.check(request).await?)
+            (Method::Post, "/decide") => {
+                let batch: Batch = req.json().await?;
+                Response::from_json(&self.decide(batch).await?)
+            }
+            (Method::Post, "/refund") => {
+                let batch: Batch = req.json().await?;
+                self.refund(batch).await?;
+                Response::ok("refunded")
             }
             (Method::Get, "/health") => Response::from_json(&serde_json::json!({ "status": "ok" })),
             _ => Response::error("not found", 404),

@@ -1,0 +1,170 @@
+//! Deciding all of a request's rate limits together, so that no limit is charged when another
+//! refuses the request.
+//!
+//! Counters are spread over limiter shards by a hash, so one request's limits may live in several
+//! shards. The worker sends each shard one batch ([`Batch`]), all the shards at once: one round
+//! trip per shard. Within a shard the batch is decided all or nothing ([`decide`]): its counters
+//! are charged only when every check in it allows. When one shard refuses, the shards that allowed
+//! are refunded ([`super::gcra::refund`]), so a refused request costs no budget anywhere once the
+//! refund has landed (until then, for that one round trip, the charge is visible to others).
+
+use super::gcra::{self, Decision, Quota, Tat};
+use serde::{Deserialize, Serialize};
+
+/// One limit to check: a counter, its rate, and what the request costs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// The counter (see `ratelimit::rules::Rule::counter`).
+    pub counter: String,
+    /// Its rate.
+    pub quota: Quota,
+    /// What the request costs.
+    pub cost: u32,
+}
+
+/// The checks one shard decides for one request.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Batch {
+    /// The checks, in the route's rule order.
+    pub checks: Vec<Check>,
+}
+
+/// A shard's answer: one decision per check, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    /// The decisions.
+    pub decisions: Vec<Decision>,
+}
+
+impl Answer {
+    /// Whether the shard allowed (and so charged) every check.
+    pub fn allowed(&self) -> bool {
+        self.decisions.iter().all(Decision::is_allowed)
+    }
+}
+
+/// What a shard does with a batch: the decisions, and the states to store (empty when any check
+/// refused: then nothing is charged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// One decision per check.
+    pub answer: Answer,
+    /// (counter, new state) to store, all or none.
+    pub writes: Vec<(String, Tat)>,
+}
+
+/// Decides a batch at `now_ms` against the counters' stored states (`states[i]` for
+/// `batch.checks[i]`). Two checks of one counter in a batch see each other's charge.
+pub fn decide(batch: &Batch, states: &[Option<Tat>], now_ms: u64) -> Outcome {
+    let mut writes: Vec<(String, Tat)> = Vec::with_capacity(batch.checks.len());
+    let mut decisions = Vec::with_capacity(batch.checks.len());
+    for (index, check) in batch.checks.iter().enumerate() {
+        let earlier = writes.iter().rev().find(|(counter, _)| *counter == check.counter).map(|(_, tat)| *tat);
+        let state = earlier.or(states.get(index).copied().flatten());
+        let decision = gcra::check(&check.quota, state, now_ms, check.cost);
+        if let Some(tat) = decision.new_state() {
+            writes.push((check.counter.clone(), tat));
+        }
+        decisions.push(decision);
+    }
+    let answer = Answer { decisions };
+    if !answer.allowed() {
+        writes.clear();
+    }
+    Outcome { answer, writes }
+}
+
+/// The states after refunding a batch that was charged (`states[i]` for `batch.checks[i]`):
+/// (counter, state to store, or `None` to forget an idle counter).
+pub fn refund(batch: &Batch, states: &[Option<Tat>], now_ms: u64) -> Vec<(String, Option<Tat>)> {
+    let mut out: Vec<(String, Option<Tat>)> = Vec::with_capacity(batch.checks.len());
+    for (index, check) in batch.checks.iter().enumerate() {
+        let earlier = out.iter().rev().find(|(counter, _)| *counter == check.counter).map(|(_, tat)| *tat);
+        let state = match earlier {
+            Some(state) => state,
+            None => states.get(index).copied().flatten(),
+        };
+        let Some(state) = state else { continue };
+        out.push((check.counter.clone(), gcra::refund(&check.quota, state, now_ms, check.cost)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(counter: &str, limit: u32) -> Check {
+        Check { counter: counter.into(), quota: Quota::with_burst(limit, 60_000, limit).unwrap(), cost: 1 }
+    }
+
+    /// Runs a batch against a map of stored states, as a shard would.
+    fn run(store: &mut std::collections::HashMap<String, Tat>, batch: &Batch, now_ms: u64) -> Answer {
+        let states: Vec<Option<Tat>> = batch.checks.iter().map(|c| store.get(&c.counter).copied()).collect();
+        let outcome = decide(batch, &states, now_ms);
+        for (counter, tat) in outcome.writes {
+            store.insert(counter, tat);
+        }
+        outcome.answer
+    }
+
+    #[test]
+    fn a_batch_is_charged_only_when_every_check_allows() {
+        let mut store = Default::default();
+        let batch = Batch { checks: vec![check("per-ip", 5), check("per-key", 2)] };
+        let allowed: Vec<bool> = (0..4).map(|_| run(&mut store, &batch, 1_000).allowed()).collect();
+        assert_eq!(allowed, [true, true, false, false], "the smaller limit refuses the third request");
+        // per-ip was charged twice, not four times: three more requests fit its limit of five.
+        let alone = Batch { checks: vec![check("per-ip", 5)] };
+        let more: Vec<bool> = (0..4).map(|_| run(&mut store, &alone, 1_000).allowed()).collect();
+        assert_eq!(more, [true, true, true, false]);
+    }
+
+    #[test]
+    fn two_checks_of_one_counter_see_each_others_charge() {
+        let batch = Batch { checks: vec![check("c", 1), check("c", 1)] };
+        let outcome = decide(&batch, &[None, None], 0);
+        assert!(!outcome.answer.allowed());
+        assert!(outcome.writes.is_empty());
+    }
+
+    #[test]
+    fn a_refund_gives_back_exactly_the_charge() {
+        let mut store = Default::default();
+        let batch = Batch { checks: vec![check("a", 3), check("b", 3)] };
+        assert!(run(&mut store, &batch, 0).allowed());
+        assert!(run(&mut store, &batch, 0).allowed());
+        let states: Vec<Option<Tat>> = batch.checks.iter().map(|c| store.get(&c.counter).copied()).collect();
+        for (counter, state) in refund(&batch, &states, 0) {
+            match state {
+                Some(tat) => store.insert(counter, tat),
+                None => store.remove(&counter),
+            };
+        }
+        let after: Vec<bool> = (0..3).map(|_| run(&mut store, &batch, 0).allowed()).collect();
+        assert_eq!(after, [true, true, false], "one charge was refunded: two of three remain");
+    }
+
+    proptest! {
+        /// Charging then refunding a counter leaves it as if the request never came, and a
+        /// refund never lends budget: a TAT never moves before now.
+        #[test]
+        fn refund_undoes_check(limit in 1u32..50, burst in 1u32..50, cost in 1u32..5, start in 0u64..1_000_000,
+                               history in proptest::collection::vec(0u64..5_000, 0..20)) {
+            let quota = Quota::with_burst(limit, 10_000, burst).unwrap();
+            let mut state = None;
+            let mut now = start;
+            for step in history {
+                now += step;
+                if let Some(tat) = gcra::check(&quota, state, now, 1).new_state() { state = Some(tat); }
+            }
+            let before = gcra::check(&quota, state, now, 1);
+            if let Some(charged) = gcra::check(&quota, state, now, cost).new_state() {
+                let refunded = gcra::refund(&quota, charged, now, cost);
+                prop_assert_eq!(gcra::check(&quota, refunded, now, 1), before);
+                if let Some(tat) = refunded { prop_assert!(!tat.is_idle_at(now)); }
+            }
+        }
+    }
+}
