@@ -1,5 +1,6 @@
-//! The one bounded cache type behind every per-isolate cache (verified tokens, sessions, API
-//! keys, JWKS, discovery documents, imported keys, remembered rate-limit refusals).
+//! The one bounded cache type behind the per-isolate caches that requests fill (verified tokens,
+//! sessions, API keys, imported keys, remembered rate-limit refusals). The JWKS and discovery
+//! caches, keyed by configured issuers and providers, still have their own maps.
 //!
 //! Entries carry their own expiry (a time in milliseconds from the clock port), and the cache holds
 //! at most `capacity` of them. When it is full, an insert evicts exactly one entry, chosen by the
@@ -60,18 +61,22 @@ impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let position = *self.index.get(key)?;
-        if self.slots[position].expires_at_ms <= now_ms {
-            self.remove_at(position);
-            return None;
-        }
-        let slot = &mut self.slots[position];
-        slot.referenced = true;
-        Some(&slot.value)
+        let position = self.live_position(key, now_ms)?;
+        Some(&self.slots[position].value)
     }
 
     /// Like [`Self::get`], for changing the value in place (its expiry stays).
     pub fn get_mut<Q>(&mut self, key: &Q, now_ms: u64) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let position = self.live_position(key, now_ms)?;
+        Some(&mut self.slots[position].value)
+    }
+
+    /// The slot of a live entry, marked as read; an expired one is removed.
+    fn live_position<Q>(&mut self, key: &Q, now_ms: u64) -> Option<usize>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -81,9 +86,8 @@ impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
             self.remove_at(position);
             return None;
         }
-        let slot = &mut self.slots[position];
-        slot.referenced = true;
-        Some(&mut slot.value)
+        self.slots[position].referenced = true;
+        Some(position)
     }
 
     /// Stores `value` under `key` until `expires_at_ms`, replacing any previous value. When the

@@ -123,4 +123,14 @@ describe("only the route's authenticators run", () => {
     assert.equal(accepted.seen[0].headers["x-auth-issuer"], idp2.issuer);
     assert.equal(idp2.state.fetches, 1, "a route that takes the token fetches its issuer's keys");
   });
+
+  test("a credential that did not authenticate the request never reaches the origin", async () => {
+    const token = await idp.sign("ES256");
+    const key = await apiKeyFor("acme");
+    const result = await call("GET", "/any-jwt/x", { authorization: `Bearer ${token}`, "x-api-key": key });
+    assert.equal(result.status, 200);
+    assert.equal(result.seen[0].headers["x-auth-method"], "jwt");
+    assert.equal(result.seen[0].headers.authorization, `Bearer ${token}`, "the verified JWT is forwarded as it came");
+    assert.equal(result.seen[0].headers["x-api-key"], undefined, "the unused API key is not");
+  });
 });

@@ -251,6 +251,56 @@ impl SessionRecord {
     }
 }
 
+/// Whether a session is revoked at `now_ms`: its own revocation once it takes effect, or its
+/// subject's ("end all of this user's sessions") when that came after the session began. The
+/// revocation records come from the Durable Object, so they win over whatever KV still holds.
+pub fn is_revoked(
+    session_revoked_at_ms: Option<u64>,
+    subject_revoked_at_ms: Option<u64>,
+    session_created_at_ms: i64,
+    now_ms: u64,
+) -> bool {
+    session_revoked_at_ms.is_some_and(|at| at <= now_ms)
+        || subject_revoked_at_ms.is_some_and(|at| at > session_created_at_ms.max(0) as u64)
+}
+
+/// Why the provider's tokens could not be refreshed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshFailure {
+    /// The session holds no refresh token, or its provider is no longer configured.
+    CannotRefresh,
+    /// The provider answered `invalid_grant`: the user was disabled, or the grant revoked.
+    GrantRefused,
+    /// Anything else: an outage, a misconfigured client. Not the user's doing.
+    Unavailable,
+}
+
+/// What a failed refresh does to the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRefreshFailure {
+    /// Keep the session as it is (its current token is still good, or the route does not care).
+    Keep,
+    /// End the session everywhere: the provider ended the grant.
+    End,
+    /// Refuse this request as unavailable (503) but keep the session for a later try.
+    Unavailable,
+    /// Refuse this request: the token expired and cannot be renewed (401 `invalid_session`).
+    Refuse,
+}
+
+/// The keep-or-end policy after a failed refresh. With `revalidate` off the provider's grant
+/// never decides, so the session lives on. With it on, only the provider ending the grant ends
+/// the session; an outage or an unrenewable token refuses requests only once the token expired.
+pub fn after_refresh_failure(failure: RefreshFailure, token_expired: bool, revalidate: bool) -> AfterRefreshFailure {
+    match (failure, revalidate, token_expired) {
+        (_, false, _) => AfterRefreshFailure::Keep,
+        (RefreshFailure::GrantRefused, true, _) => AfterRefreshFailure::End,
+        (RefreshFailure::CannotRefresh, true, true) => AfterRefreshFailure::Refuse,
+        (RefreshFailure::Unavailable, true, true) => AfterRefreshFailure::Unavailable,
+        (_, true, false) => AfterRefreshFailure::Keep,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,6 +437,49 @@ mod tests {
             &[(1_600, Ok(())), (3_299, Ok(())), (3_300, Err(SessionError::Idle)), (10_000, Err(SessionError::Expired))];
         for (now, expected) in cases {
             assert_eq!(record().check_lifetimes(*now, 1_800), *expected, "at {now}");
+        }
+    }
+
+    #[test]
+    fn which_revocation_wins() {
+        // (session revoked at, subject revoked at, session created at, now, revoked?)
+        let cases: &[(Option<u64>, Option<u64>, i64, u64, bool)] = &[
+            (None, None, 1_000, 5_000, false),
+            (Some(4_000), None, 1_000, 5_000, true),
+            (Some(6_000), None, 1_000, 5_000, false), // not in effect yet
+            (Some(5_000), None, 1_000, 5_000, true),
+            (None, Some(2_000), 1_000, 5_000, true), // "end all sessions" after this one began
+            (None, Some(500), 1_000, 5_000, false),  // ... before it began: a later login survives
+            (None, Some(1_000), 1_000, 5_000, false),
+            (None, Some(1), -5, 5_000, true), // a nonsense creation time counts as the epoch
+        ];
+        for (session, subject, created, now, expected) in cases {
+            assert_eq!(is_revoked(*session, *subject, *created, *now), *expected, "{session:?} {subject:?} {created}");
+        }
+    }
+
+    #[test]
+    fn keep_or_end_after_a_failed_refresh() {
+        use AfterRefreshFailure::{End, Keep, Refuse};
+        use RefreshFailure::{CannotRefresh, GrantRefused};
+        // (failure, token expired, revalidate, outcome)
+        let cases = [
+            (GrantRefused, false, true, End),
+            (GrantRefused, true, true, End),
+            (GrantRefused, true, false, Keep),
+            (CannotRefresh, false, true, Keep),
+            (CannotRefresh, true, true, Refuse),
+            (CannotRefresh, true, false, Keep),
+            (RefreshFailure::Unavailable, false, true, Keep),
+            (RefreshFailure::Unavailable, true, true, AfterRefreshFailure::Unavailable),
+            (RefreshFailure::Unavailable, true, false, Keep),
+        ];
+        for (failure, expired, revalidate, expected) in cases {
+            assert_eq!(
+                after_refresh_failure(failure, expired, revalidate),
+                expected,
+                "{failure:?} {expired} {revalidate}"
+            );
         }
     }
 }

@@ -126,9 +126,9 @@ pub async fn authenticate(
             (record, revoked_at_ms)
         }
     };
-    api_key::verify(&pepper, &parsed, &record, revoked_at_ms, now)?;
+    let principal = api_key::verify(&pepper, &parsed, &record, revoked_at_ms, now)?;
     note_use(env, ctx, &parsed.id, now);
-    Ok(api_key::principal(&record))
+    Ok(principal)
 }
 
 /// Records the last use, at most once a minute per key and isolate, after the response.

@@ -4,7 +4,6 @@
 use super::http::{fetch_with_timeout, FetchFailure};
 use super::respond;
 use crate::assertion::ASSERTION_HEADER;
-use crate::authn::principal::AuthMethod;
 use crate::config::Config;
 use crate::gateway::access::Access;
 use crate::gateway::upstream::ForwardError;
@@ -48,13 +47,9 @@ pub async fn forward(
     if let (Access::Authenticated(_), Some(assertion)) = (access, assertion) {
         identity.push((ASSERTION_HEADER.to_owned(), assertion.to_owned()));
     }
-    // The origin gets the verified identity, never an API key: strip the credential it came in.
+    // The origin gets the verified identity, never an API key nor a token nobody verified.
     let mut stripped = config.strip_headers.clone();
-    if let Some(principal) = access.principal().filter(|p| p.method() == AuthMethod::ApiKey) {
-        stripped.push("authorization".into());
-        stripped.extend(config.api_keys.as_ref().and_then(|k| k.header.clone()));
-        debug_assert!(principal.key_id().is_some());
-    }
+    stripped.extend(access.credential_headers_to_strip(config.api_keys.as_ref().and_then(|k| k.header.as_deref())));
     // The origin never sees Portcullis's own cookies (the session id and key, login tickets).
     let own_cookies = head.header("cookie").is_some_and(|c| c.contains(crate::session::COOKIE_NAME));
     let inbound_headers = if own_cookies {

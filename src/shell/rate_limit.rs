@@ -153,11 +153,6 @@ pub async fn enforce_rules(
     }
     let asks = shards.iter().map(|(shard_id, batch)| decide(env, config, *shard_id, batch));
     let answers = futures_util::future::join_all(asks).await;
-    if let Some(Err(reason)) = answers.iter().find(|answer| answer.is_err()) {
-        let reason = reason.clone();
-        refund_allowed(env, config, &shards, &answers).await;
-        return Verdict::Unavailable(reason);
-    }
     let decision_of = |position: usize, index: usize| match &answers[position] {
         Ok(answer) => answer.decisions.get(index).copied(),
         Err(_) => None,
@@ -169,7 +164,8 @@ pub async fn enforce_rules(
         if decision.is_allowed() {
             continue;
         }
-        // The first refusing rule, in rule order, is the reason; nothing else stays charged.
+        // The first refusing rule, in rule order, is the reason, whatever another shard's outage;
+        // nothing else stays charged.
         refund_allowed(env, config, &shards, &answers).await;
         if let Some(retry_ms) = decision.retry_after_ms() {
             let until = now + retry_ms;
@@ -178,6 +174,11 @@ pub async fn enforce_rules(
         let retry_after_s = decision.retry_after_s();
         let headers = limited_headers(&policies, retry_after_s, states.join(", "));
         return Verdict::Limited(Failure::RateLimited { rule: rule.id.as_str().to_owned(), retry_after_s }, headers);
+    }
+    // No rule refused. A shard that could not be asked leaves the decision to the route's failure
+    // mode; what the others charged stays charged (if the request passes, it was counted there).
+    if let Some(Err(reason)) = answers.iter().find(|answer| answer.is_err()) {
+        return Verdict::Unavailable(reason.clone());
     }
     Verdict::Allowed(vec![("ratelimit-policy".into(), policies.join(", ")), ("ratelimit".into(), states.join(", "))])
 }

@@ -22,7 +22,10 @@ use crate::http::RequestHead;
 use crate::login::config::{LoginConfig, Provider};
 use crate::login::error::LoginError;
 use crate::random;
-use crate::session::{cookie_value, SessionCookie, SessionError, SessionRecord, UpstreamTokens, COOKIE_NAME};
+use crate::session::{
+    after_refresh_failure, cookie_value, is_revoked, AfterRefreshFailure, RefreshFailure, SessionCookie, SessionError,
+    SessionRecord, UpstreamTokens, COOKIE_NAME,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -160,9 +163,7 @@ async fn load(env: &Env, cookie: &SessionCookie, login: &LoginConfig) -> Result<
         (session_revoked, subject_revoked)
     };
     let now = now_ms() as u64;
-    if session_revoked.is_some_and(|at| at <= now)
-        || subject_revoked.is_some_and(|at| at > record.created_at_ms.max(0) as u64)
-    {
+    if is_revoked(session_revoked, subject_revoked, record.created_at_ms, now) {
         forget(&kv_key);
         return Err(AuthnError::InvalidSession(SessionError::Revoked));
     }
@@ -270,10 +271,9 @@ async fn refresh(
     let kv_key = cookie.kv_key();
     let keep_or_end = |record: SessionRecord, reason: &str| {
         console_warn!("{}", serde_json::json!({ "event": "session_refresh_skipped", "reason": reason }));
-        if tokens.expired(now) && login.session.revalidate {
-            Err(AuthnError::InvalidSession(SessionError::GrantEnded))
-        } else {
-            Ok(record)
+        match after_refresh_failure(RefreshFailure::CannotRefresh, tokens.expired(now), login.session.revalidate) {
+            AfterRefreshFailure::Keep => Ok(record),
+            _ => Err(AuthnError::InvalidSession(SessionError::GrantEnded)),
         }
     };
     let Some(refresh_token) = tokens.refresh_token.clone() else {
@@ -359,11 +359,13 @@ impl Leader<'_> {
                 // The provider ended the grant: the user was disabled, or the grant revoked.
                 log_refresh(&record, "refused: invalid_grant");
                 let _ = revocations::claim(env, ClaimOp::Release, &lease_id, 0, &owner).await;
-                if self.login.session.revalidate {
-                    let _ = end_record(env, &kv_key, &record).await;
-                    Err(AuthnError::InvalidSession(SessionError::GrantEnded))
-                } else {
-                    Ok(record)
+                let expired = tokens.expired(now_s());
+                match after_refresh_failure(RefreshFailure::GrantRefused, expired, self.login.session.revalidate) {
+                    AfterRefreshFailure::Keep => Ok(record),
+                    _ => {
+                        let _ = end_record(env, &kv_key, &record).await;
+                        Err(AuthnError::InvalidSession(SessionError::GrantEnded))
+                    }
                 }
             }
             Err(other) => {
@@ -371,10 +373,13 @@ impl Leader<'_> {
                 // doing: keep the session while its token lasts.
                 log_refresh(&record, &format!("failed: {other:?}"));
                 let _ = revocations::claim(env, ClaimOp::Release, &lease_id, 0, &owner).await;
-                if tokens.expired(now_s()) && self.login.session.revalidate {
-                    Err(AuthnError::KeysUnavailable)
-                } else {
-                    Ok(record)
+                match after_refresh_failure(
+                    RefreshFailure::Unavailable,
+                    tokens.expired(now_s()),
+                    self.login.session.revalidate,
+                ) {
+                    AfterRefreshFailure::Keep => Ok(record),
+                    _ => Err(AuthnError::KeysUnavailable),
                 }
             }
         }

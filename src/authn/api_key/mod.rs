@@ -191,9 +191,22 @@ pub fn hash_secret(pepper: &SecretBytes, id: &str, secret: &SecretBytes) -> Stri
     URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
-/// Checks a presented key against its record at time `now_ms`. `revoked_at_ms` is the strongly
-/// consistent revocation time from the Durable Object, when it has one.
+/// Checks a presented key against its record at time `now_ms`, and returns the principal the key
+/// acts as: the only way to get one for an API key. `revoked_at_ms` is the strongly consistent
+/// revocation time from the Durable Object, when it has one.
 pub fn verify(
+    pepper: &SecretBytes,
+    key: &format::ParsedKey,
+    record: &KeyRecord,
+    revoked_at_ms: Option<u64>,
+    now_ms: u64,
+) -> Result<Principal, ApiKeyError> {
+    check(pepper, key, record, revoked_at_ms, now_ms)?;
+    Ok(principal(record))
+}
+
+/// The checks of [`verify`]: secret, revocation, rotation grace, expiry.
+fn check(
     pepper: &SecretBytes,
     key: &format::ParsedKey,
     record: &KeyRecord,
@@ -221,7 +234,7 @@ pub fn verify(
 }
 
 /// The principal a verified key acts as.
-pub fn principal(record: &KeyRecord) -> Principal {
+fn principal(record: &KeyRecord) -> Principal {
     let identity = MappedIdentity {
         subject: record.owner.clone(),
         email: None,
@@ -350,10 +363,12 @@ mod tests {
         ];
         for (name, record, revoked_at, now, expected) in cases {
             let secret = if *name == "wrong secret" { "wrong" } else { "right" };
-            assert_eq!(verify(&pepper(), &key("id1", secret), record, *revoked_at, *now), *expected, "{name}");
+            assert_eq!(check(&pepper(), &key("id1", secret), record, *revoked_at, *now), *expected, "{name}");
+            let verified = verify(&pepper(), &key("id1", secret), record, *revoked_at, *now);
+            assert_eq!(verified.map(|p| p.key_id().map(str::to_owned)), expected.map(|()| Some("id1".into())));
         }
         assert_eq!(
-            verify(&pepper(), &key("id2", "right"), &active, None, 2_000),
+            check(&pepper(), &key("id2", "right"), &active, None, 2_000),
             Err(ApiKeyError::WrongSecret),
             "record of another id"
         );
