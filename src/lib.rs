@@ -21,10 +21,13 @@ pub mod gateway;
 pub mod http;
 pub mod identity;
 pub mod login;
+pub mod pipeline;
 pub mod random;
 pub mod ratelimit;
 pub mod secret;
 pub mod session;
+#[cfg(any(test, feature = "cli"))]
+pub mod tools;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -11,11 +11,6 @@
 //! 5. permissions, the union of the permissions of the principal's roles;
 //! 6. claim conditions (`email_verified == true`, `amr` contains `mfa`).
 
-pub mod lint;
-// Decides routes for imagined principals: a host tool, never part of the worker.
-#[cfg(any(test, feature = "cli"))]
-pub mod simulate;
-
 use crate::authn::principal::{AuthMethod, Principal};
 use crate::authn::select::Authenticator;
 use serde::Deserialize;
@@ -285,6 +280,3 @@ pub fn authorize(
         permissions: permissions.into_iter().map(str::to_owned).collect(),
     })
 }
-
-#[cfg(test)]
-mod tests;

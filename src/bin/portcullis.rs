@@ -7,9 +7,9 @@
 //! portcullis policy lint CONFIG       unreachable, overlapping and accidentally public routes
 //! ```
 
-use portcullis::authz::lint::{lint, Severity};
-use portcullis::authz::simulate::{simulate, PrincipalSpec};
 use portcullis::config::Config;
+use portcullis::tools::lint::{lint, Severity};
+use portcullis::tools::simulate::{simulate, PrincipalSpec};
 use std::io::Read;
 use std::process::ExitCode;
 

@@ -7,9 +7,9 @@ use crate::assertion::ASSERTION_HEADER;
 use crate::config::Config;
 use crate::gateway::access::Access;
 use crate::gateway::upstream::ForwardError;
-use crate::gateway::ProxyRequest;
 use crate::http::headers::{self, ForwardedFor, HeaderList, REQUEST_ID};
 use crate::http::RequestHead;
+use crate::pipeline::ProxyRequest;
 use worker::{Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// What the gateway adds to a forwarded exchange.

@@ -32,9 +32,9 @@ use crate::error::Failure;
 use crate::gateway::access::Access;
 use crate::gateway::routes::{FailureMode, Route};
 use crate::gateway::security_headers::SecurityHeaders;
-use crate::gateway::{self, Admission};
 use crate::http::headers::{self, HeaderList, REQUEST_ID};
 use crate::http::RequestHead;
+use crate::pipeline::{self, Admission};
 use crate::random;
 use worker::{console_log, event, Context, Env, Request, Response, Result};
 
@@ -113,7 +113,7 @@ async fn handle(
 ) -> Result<Response> {
     let request_id = audit.request_id;
     let security = &config.security_headers;
-    let proxy = match gateway::admit(config, head) {
+    let proxy = match pipeline::admit(config, head) {
         Err(failure) => {
             audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
             return respond::failure(env, head, &failure, request_id, security, Vec::new()).await;
@@ -252,7 +252,7 @@ fn login_redirect(config: &Config, route: &Route, head: &RequestHead, failure: &
 async fn sign_assertion(
     env: &Env,
     config: &Config,
-    proxy: &gateway::ProxyRequest<'_>,
+    proxy: &pipeline::ProxyRequest<'_>,
     head: &RequestHead,
     principal: &crate::authn::principal::Principal,
     request_id: &str,

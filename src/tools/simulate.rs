@@ -1,15 +1,15 @@
 //! The policy checker's core: what the gateway would decide for a request and a principal,
 //! computed by the same functions the worker runs (route matching, edge guard, authorisation).
 
-use super::{authorize, RequestFacts};
 use crate::authn::principal::{imagined, AuthMethod, Principal};
 use crate::authn::AuthnError;
+use crate::authz::{authorize, RequestFacts};
 use crate::config::Config;
 use crate::error::Failure;
 use crate::gateway::routes::Policy;
-use crate::gateway::{admit, Admission};
 use crate::http::RequestHead;
 use crate::identity::MappedIdentity;
+use crate::pipeline::{admit, Admission};
 use serde::{Deserialize, Serialize};
 
 /// A principal to simulate, as JSON: `{"method": "jwt", "subject": "...", ...}`. Without
