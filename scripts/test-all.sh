@@ -12,8 +12,9 @@ cargo clippy --locked --all-targets --all-features -- -D warnings
 # The Workers shell (src/shell) only exists on wasm32: lint the crate as the worker builds it too.
 cargo clippy --locked --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-echo "== module graph (no cycles between the crate's files)"
+echo "== module graph (no cycles between the crate's files, nor between its top-level modules)"
 node scripts/module-graph.mjs --check
+node scripts/module-graph.mjs --top --check
 
 echo "== host unit tests (cargo test)"
 cargo test --locked --all-features
