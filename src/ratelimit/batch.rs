@@ -90,6 +90,84 @@ pub fn refund(batch: &Batch, states: &[Option<Tat>], now_ms: u64) -> Vec<(String
     out
 }
 
+/// A request's checks spread over the shards: one batch per shard, and where each check went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// One batch per shard, in the order the shards first appear.
+    pub shards: Vec<(u32, Batch)>,
+    /// For each check, in the order added: its shard's position in `shards`, and its index there.
+    placed: Vec<(usize, usize)>,
+}
+
+/// What the shards' answers mean for the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict<E> {
+    /// Every check allowed: (check, decision) for each, in order.
+    Allowed(Vec<(usize, Decision)>),
+    /// A check refused, whatever another shard's outage: the first refusal, and (check, decision)
+    /// for the checks before it, in order, leaving out those whose shard did not answer. The
+    /// shards to refund are [`Plan::refundable`].
+    Refused {
+        /// The allowed checks before the refusal.
+        before: Vec<(usize, Decision)>,
+        /// The refusing check and its decision.
+        refused: (usize, Decision),
+    },
+    /// No check refused, but a shard could not be asked: the route's failure mode decides, and
+    /// what the others charged stays charged.
+    Unavailable(E),
+}
+
+impl Plan {
+    /// Adds a check for the shard that holds its counter; checks are numbered in the order added.
+    pub fn add(&mut self, shard_id: u32, check: Check) {
+        let position = match self.shards.iter().position(|(id, _)| *id == shard_id) {
+            Some(position) => position,
+            None => {
+                self.shards.push((shard_id, Batch::default()));
+                self.shards.len() - 1
+            }
+        };
+        let batch = &mut self.shards[position].1;
+        self.placed.push((position, batch.checks.len()));
+        batch.checks.push(check);
+    }
+
+    /// Whether there is nothing to ask.
+    pub fn is_empty(&self) -> bool {
+        self.placed.is_empty()
+    }
+
+    /// The counter of check number `check`.
+    pub fn counter(&self, check: usize) -> &str {
+        let (position, index) = self.placed[check];
+        &self.shards[position].1.checks[index].counter
+    }
+
+    /// Reads the shards' answers, one per entry of `shards`, in the same order. An answer holds
+    /// one decision per check of its batch: the caller turns any other answer into an error.
+    pub fn verdict<E: Clone>(&self, answers: &[Result<Answer, E>]) -> Verdict<E> {
+        let mut decisions = Vec::with_capacity(self.placed.len());
+        for (check, (position, index)) in self.placed.iter().enumerate() {
+            let Some(Ok(answer)) = answers.get(*position) else { continue };
+            let Some(decision) = answer.decisions.get(*index) else { continue };
+            if !decision.is_allowed() {
+                return Verdict::Refused { before: decisions, refused: (check, *decision) };
+            }
+            decisions.push((check, *decision));
+        }
+        match answers.iter().find_map(|answer| answer.as_ref().err()) {
+            Some(error) => Verdict::Unavailable(error.clone()),
+            None => Verdict::Allowed(decisions),
+        }
+    }
+
+    /// After a refusal: the shards that charged their whole batch, to be refunded.
+    pub fn refundable<'p, E>(&'p self, answers: &'p [Result<Answer, E>]) -> impl Iterator<Item = &'p (u32, Batch)> {
+        self.shards.iter().zip(answers).filter(|(_, answer)| matches!(answer, Ok(a) if a.allowed())).map(|(s, _)| s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +222,47 @@ mod tests {
         }
         let after: Vec<bool> = (0..3).map(|_| run(&mut store, &batch, 0).allowed()).collect();
         assert_eq!(after, [true, true, false], "one charge was refunded: two of three remain");
+    }
+
+    #[test]
+    fn a_plan_groups_checks_by_shard_and_reads_the_answers_in_check_order() {
+        let mut plan = Plan::default();
+        plan.add(7, check("a", 5));
+        plan.add(3, check("b", 5));
+        plan.add(7, check("c", 5));
+        let shard_ids: Vec<u32> = plan.shards.iter().map(|(id, _)| *id).collect();
+        assert_eq!(shard_ids, [7, 3], "one batch per shard");
+        assert_eq!(plan.shards[0].1.checks.len(), 2);
+        assert_eq!((plan.counter(0), plan.counter(1), plan.counter(2)), ("a", "b", "c"));
+        let allow = decide(&Batch { checks: vec![check("x", 5)] }, &[None], 0).answer.decisions[0];
+        let deny = decide(&Batch { checks: vec![check("y", 1), check("y", 1)] }, &[None, None], 0).answer.decisions[1];
+        let answer = |decisions: Vec<Decision>| Ok::<_, &str>(Answer { decisions });
+        // (answers of shard 7 and shard 3, the verdict, the shards to refund)
+        let cases: Vec<(Vec<Result<Answer, &str>>, Verdict<&str>, Vec<u32>)> = vec![
+            (
+                vec![answer(vec![allow, allow]), answer(vec![allow])],
+                Verdict::Allowed(vec![(0, allow), (1, allow), (2, allow)]),
+                vec![7, 3],
+            ),
+            (
+                vec![answer(vec![allow, deny]), answer(vec![allow])],
+                Verdict::Refused { before: vec![(0, allow), (1, allow)], refused: (2, deny) },
+                vec![3],
+            ),
+            (
+                vec![answer(vec![allow, allow]), answer(vec![deny])],
+                Verdict::Refused { before: vec![(0, allow)], refused: (1, deny) },
+                vec![7],
+            ),
+            // A refusal wins over another shard's outage; the outage alone leaves it to the route.
+            (vec![Err("down"), answer(vec![deny])], Verdict::Refused { before: vec![], refused: (1, deny) }, vec![]),
+            (vec![Err("down"), answer(vec![allow])], Verdict::Unavailable("down"), vec![3]),
+        ];
+        for (answers, expected, refund) in cases {
+            assert_eq!(plan.verdict(&answers), expected, "{answers:?}");
+            let refundable: Vec<u32> = plan.refundable(&answers).map(|(id, _)| *id).collect();
+            assert_eq!(refundable, refund, "{answers:?}");
+        }
     }
 
     proptest! {

@@ -6,6 +6,7 @@
 //! it: a revoked key works nowhere after `cache_ttl_s` (default 10 s), and not at all in the
 //! isolate that served the revoke. KV's own replication delay never matters for revocation.
 
+use super::bindings::KV_BINDING;
 use super::key_revocations::{shard_name, Status};
 use crate::authn::api_key::format;
 use crate::authn::api_key::{self, ApiKeyConfig, ApiKeyError, KeyRecord};
@@ -19,8 +20,6 @@ use crate::secret::SecretBytes;
 use std::cell::RefCell;
 use worker::{console_warn, Context, Env, Result};
 
-/// The KV namespace binding.
-pub const KV_BINDING: &str = super::bindings::KV_BINDING;
 /// The revocation Durable Object binding.
 pub const REVOCATIONS_BINDING: &str = super::key_revocations::client::BINDING;
 /// The secret that peppers stored hashes.

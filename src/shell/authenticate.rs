@@ -41,12 +41,7 @@ pub async fn authenticate(
             let keys = config.api_keys.as_ref().ok_or(AuthnError::NotAccepted)?;
             api_keys::authenticate(env, ctx, config, keys, key).await?
         }
-        Credential::Jwt(token) => {
-            if !looks_like_jwt(token) || config.jwt.issuers.is_empty() {
-                return Err(JwtError::Malformed.into());
-            }
-            jwt_verifier::verify_jwt_with(env, &config.jwt, token, |issuer| selected.accepts_issuer(issuer)).await?
-        }
+        Credential::Jwt(token) => bearer_jwt(env, config, token, |issuer| selected.accepts_issuer(issuer)).await?,
         Credential::Session => {
             let value = session_cookie.unwrap_or_default();
             let session = sessions::open(env, ctx, config, &value, sessions::Upkeep::Full).await?;
@@ -65,8 +60,19 @@ pub async fn principal_for(env: &Env, ctx: &Context, config: &Config, token: &st
             return api_keys::authenticate(env, ctx, config, keys, token).await;
         }
     }
+    bearer_jwt(env, config, token, |_| true).await
+}
+
+/// Verifies a bearer token as a JWT from one of the configured issuers that `accepts_issuer`
+/// takes; a token that is not a JWT at all is malformed.
+async fn bearer_jwt(
+    env: &Env,
+    config: &Config,
+    token: &str,
+    accepts_issuer: impl Fn(&str) -> bool,
+) -> Result<Principal, AuthnError> {
     if !looks_like_jwt(token) || config.jwt.issuers.is_empty() {
         return Err(JwtError::Malformed.into());
     }
-    jwt_verifier::verify_jwt_with(env, &config.jwt, token, |_| true).await
+    jwt_verifier::verify_jwt_with(env, &config.jwt, token, accepts_issuer).await
 }

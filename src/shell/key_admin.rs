@@ -1,6 +1,7 @@
 //! The API key management API: who may call it, and create, list, get, rotate and revoke.
 
-use super::api_keys::{forget, now_ms, pepper, read_record, record_revocation, ADMIN_KEY_SECRET, KV_BINDING};
+use super::api_keys::{forget, now_ms, pepper, read_record, record_revocation, ADMIN_KEY_SECRET};
+use super::bindings::KV_BINDING;
 use super::body::{parse_body, read_bounded};
 use super::respond;
 use crate::authn::api_key::format;

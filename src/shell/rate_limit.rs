@@ -11,7 +11,8 @@ use crate::config::Config;
 use crate::error::Failure;
 use crate::gateway::routes::Route;
 use crate::http::headers::HeaderList;
-use crate::ratelimit::batch::{Answer, Batch, Check};
+use crate::ratelimit::batch::{Answer, Batch, Check, Plan, Verdict as PlanVerdict};
+use crate::ratelimit::gcra::Decision;
 use crate::ratelimit::gcra::{rate_limit_policy_value, rate_limit_value, refused_rate_limit_value};
 use crate::ratelimit::rules::{shard, Rule};
 use std::cell::RefCell;
@@ -71,19 +72,14 @@ async fn decide(env: &Env, config: &Config, shard_id: u32, batch: &Batch) -> Res
     Ok(answer)
 }
 
-/// Gives back the charges of the shards that allowed, best effort: a refund that fails leaves
-/// the request counted, which errs on the side of the limit.
-async fn refund_allowed(env: &Env, config: &Config, shards: &[(u32, Batch)], answers: &[Result<Answer, String>]) {
-    let refunds = shards.iter().zip(answers).filter(|(_, answer)| matches!(answer, Ok(a) if a.allowed())).map(
-        |((shard_id, batch), _)| async move {
-            if let Err(reason) = call_shard(env, config, *shard_id, "/refund", batch).await {
-                worker::console_warn!(
-                    "{}",
-                    serde_json::json!({ "event": "rate_limit_refund_failed", "reason": reason })
-                );
-            }
-        },
-    );
+/// Gives back the charges of the shards a refused request charged, best effort: a refund that
+/// fails leaves the request counted, which errs on the side of the limit.
+async fn refund<'p>(env: &Env, config: &Config, shards: impl Iterator<Item = &'p (u32, Batch)>) {
+    let refunds = shards.map(|(shard_id, batch)| async move {
+        if let Err(reason) = call_shard(env, config, *shard_id, "/refund", batch).await {
+            worker::console_warn!("{}", serde_json::json!({ "event": "rate_limit_refund_failed", "reason": reason }));
+        }
+    });
     futures_util::future::join_all(refunds).await;
 }
 
@@ -119,9 +115,9 @@ pub async fn enforce_rules(
 ) -> Verdict {
     let now = js_sys::Date::now() as u64;
     let mut policies = Vec::new();
-    // (rule, shard, index of its check in that shard's batch), in rule order.
-    let mut placed = Vec::new();
-    let mut shards: Vec<(u32, Batch)> = Vec::new();
+    // The rules counted, in order: check number i of the plan is `counted[i]`'s.
+    let mut counted = Vec::new();
+    let mut plan = Plan::default();
     for rule in rules {
         let Some(counter) = rule.counter(scope, principal, client_ip) else { continue };
         let quota = rule.quota_for(principal);
@@ -136,51 +132,36 @@ pub async fn enforce_rules(
                 headers,
             );
         }
-        let shard_id = shard(&counter, config.rate_limiting.shards);
-        let position = match shards.iter().position(|(id, _)| *id == shard_id) {
-            Some(position) => position,
-            None => {
-                shards.push((shard_id, Batch::default()));
-                shards.len() - 1
-            }
-        };
-        let batch = &mut shards[position].1;
-        placed.push((rule, counter.clone(), position, batch.checks.len()));
-        batch.checks.push(Check { counter, quota, cost: 1 });
+        plan.add(shard(&counter, config.rate_limiting.shards), Check { counter, quota, cost: 1 });
+        counted.push(rule);
     }
-    if shards.is_empty() {
+    if plan.is_empty() {
         return Verdict::Allowed(HeaderList::new());
     }
-    let asks = shards.iter().map(|(shard_id, batch)| decide(env, config, *shard_id, batch));
+    let asks = plan.shards.iter().map(|(shard_id, batch)| decide(env, config, *shard_id, batch));
     let answers = futures_util::future::join_all(asks).await;
-    let decision_of = |position: usize, index: usize| match &answers[position] {
-        Ok(answer) => answer.decisions.get(index).copied(),
-        Err(_) => None,
+    let states = |decisions: &[(usize, Decision)]| {
+        decisions.iter().map(|(check, decision)| rate_limit_value(&counted[*check].id, decision)).collect::<Vec<_>>()
     };
-    let mut states = Vec::new();
-    for (rule, counter, position, index) in &placed {
-        let Some(decision) = decision_of(*position, *index) else { continue };
-        states.push(rate_limit_value(&rule.id, &decision));
-        if decision.is_allowed() {
-            continue;
+    match plan.verdict(&answers) {
+        PlanVerdict::Allowed(decisions) => Verdict::Allowed(vec![
+            ("ratelimit-policy".into(), policies.join(", ")),
+            ("ratelimit".into(), states(&decisions).join(", ")),
+        ]),
+        PlanVerdict::Unavailable(reason) => Verdict::Unavailable(reason),
+        PlanVerdict::Refused { mut before, refused: (check, decision) } => {
+            refund(env, config, plan.refundable(&answers)).await;
+            if let Some(retry_ms) = decision.retry_after_ms() {
+                let until = now + retry_ms;
+                REFUSED_UNTIL.with(|r| r.borrow_mut().insert(plan.counter(check).to_owned(), until, until, now));
+            }
+            before.push((check, decision));
+            let retry_after_s = decision.retry_after_s();
+            let headers = limited_headers(&policies, retry_after_s, states(&before).join(", "));
+            let rule = counted[check].id.as_str().to_owned();
+            Verdict::Limited(Failure::RateLimited { rule, retry_after_s }, headers)
         }
-        // The first refusing rule, in rule order, is the reason, whatever another shard's outage;
-        // nothing else stays charged.
-        refund_allowed(env, config, &shards, &answers).await;
-        if let Some(retry_ms) = decision.retry_after_ms() {
-            let until = now + retry_ms;
-            REFUSED_UNTIL.with(|r| r.borrow_mut().insert(counter.clone(), until, until, now));
-        }
-        let retry_after_s = decision.retry_after_s();
-        let headers = limited_headers(&policies, retry_after_s, states.join(", "));
-        return Verdict::Limited(Failure::RateLimited { rule: rule.id.as_str().to_owned(), retry_after_s }, headers);
     }
-    // No rule refused. A shard that could not be asked leaves the decision to the route's failure
-    // mode; what the others charged stays charged (if the request passes, it was counted there).
-    if let Some(Err(reason)) = answers.iter().find(|answer| answer.is_err()) {
-        return Verdict::Unavailable(reason.clone());
-    }
-    Verdict::Allowed(vec![("ratelimit-policy".into(), policies.join(", ")), ("ratelimit".into(), states.join(", "))])
 }
 
 fn limited_headers(policies: &[String], retry_after_s: Option<u64>, state: String) -> HeaderList {

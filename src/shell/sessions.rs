@@ -11,6 +11,7 @@
 //!   the Durable Object; requests that lose the race keep using the current token while it is
 //!   valid, and otherwise wait for the winner's record.
 
+use super::bindings::KV_BINDING;
 use super::key_revocations::client as revocations;
 use super::providers::{self, Grant};
 use crate::authn::principal::Principal;
@@ -33,8 +34,6 @@ use std::cell::RefCell;
 use std::time::Duration;
 use worker::{console_warn, Context, Delay, Env};
 
-/// The KV namespace binding.
-const KV_BINDING: &str = super::bindings::KV_BINDING;
 /// How long a refresh lease lasts: longer than discovery and a token call may take together.
 const REFRESH_LEASE_MS: u64 = 25_000;
 /// After a refresh, how long the lease stays closed: other isolates may hold the old record for
