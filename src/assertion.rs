@@ -275,9 +275,20 @@ pub fn signing_input_for(alg: &str, kid: &str, claims: &Value) -> String {
     format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()))
 }
 
+/// A signed identity assertion, as a compact JWS: made only by [`compact`] from a signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedAssertion(String);
+
+impl SignedAssertion {
+    /// The compact JWS, for the assertion header.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The compact JWS.
-pub fn compact(signing_input: &str, signature: &[u8]) -> String {
-    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+pub fn compact(signing_input: &str, signature: &[u8]) -> SignedAssertion {
+    SignedAssertion(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 
 /// Signs in pure Rust (jwt-compact's ES256, ed25519-compact's Ed25519); on the host only, the
@@ -347,7 +358,7 @@ pub(crate) mod tests {
             };
             let claims = claims(&AssertionConfig::default(), &input);
             let signing_input = signing_input(key, &claims);
-            let token = compact(&signing_input, &sign_rust(key, &signing_input).unwrap());
+            let token = compact(&signing_input, &sign_rust(key, &signing_input).unwrap()).as_str().to_owned();
 
             // Verify with the same verifier that checks inbound tokens.
             let jwks = public_jwks(&keys);

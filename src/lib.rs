@@ -22,6 +22,7 @@ pub mod http;
 pub mod identity;
 pub mod login;
 pub mod pipeline;
+pub mod ports;
 pub mod random;
 pub mod ratelimit;
 pub mod secret;

@@ -44,6 +44,28 @@ impl PartialEq for SecretBytes {
 
 impl Eq for SecretBytes {}
 
+/// A secret text (a client secret, a token, a PKCE verifier). `Debug` prints `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Wraps a secret text.
+    pub fn new(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The text, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +75,7 @@ mod tests {
         let secret = SecretBytes::new(b"hunter2".to_vec());
         assert_eq!(format!("{secret:?}"), "[redacted]");
         assert_eq!(format!("{:?}", Some(&secret)), "Some([redacted])");
+        assert_eq!(format!("{:?}", SecretString::new("hunter2".into())), "[redacted]");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! What lets a request through to the origin: a pass for a public route, or a verified principal.
 //!
 //! Only [`public_pass`] hands out a [`PublicPass`], and only for a public route. Forwarding takes
-//! an [`Access`], so no code path reaches the origin "as nobody" on a protected route.
+//! a [`Forwarding`]: a public pass, or an [`Authenticated`] principal with its signed assertion.
+//! So no code path reaches the origin "as nobody" on a protected route, nor as somebody without
+//! the assertion the origin verifies.
 
 use super::routes::{Policy, Route};
+use crate::assertion::{SignedAssertion, ASSERTION_HEADER};
 use crate::authn::principal::{AuthMethod, Principal};
 use crate::http::headers::HeaderList;
 
@@ -27,19 +30,43 @@ pub enum Access {
 }
 
 impl Access {
-    /// The identity headers for the origin (none for public access).
-    pub fn identity_headers(&self) -> HeaderList {
-        match self {
-            Access::Public(_) => Vec::new(),
-            Access::Authenticated(principal) => principal.identity_headers(),
-        }
-    }
-
     /// The principal, if one authenticated.
     pub fn principal(&self) -> Option<&Principal> {
         match self {
             Access::Public(_) => None,
             Access::Authenticated(principal) => Some(principal),
+        }
+    }
+}
+
+/// A verified principal and the signed assertion of it for this request.
+#[derive(Debug)]
+pub struct Authenticated<'a> {
+    /// Who is calling.
+    pub principal: &'a Principal,
+    /// What the origin verifies.
+    pub assertion: SignedAssertion,
+}
+
+/// What forwarding requires: who the origin is told is calling.
+#[derive(Debug)]
+pub enum Forwarding<'a> {
+    /// A public route: no identity is asserted.
+    Public(&'a PublicPass),
+    /// A principal, with its assertion.
+    Authenticated(Authenticated<'a>),
+}
+
+impl Forwarding<'_> {
+    /// The identity headers for the origin, with the assertion (none for public access).
+    pub fn identity_headers(&self) -> HeaderList {
+        match self {
+            Forwarding::Public(_) => Vec::new(),
+            Forwarding::Authenticated(Authenticated { principal, assertion }) => {
+                let mut headers = principal.identity_headers();
+                headers.push((ASSERTION_HEADER.to_owned(), assertion.as_str().to_owned()));
+                headers
+            }
         }
     }
 
@@ -49,7 +76,7 @@ impl Access {
     /// request: a bearer token that no authenticator verified (a session won first) never
     /// reaches the origin. A public request is forwarded as it came.
     pub fn credential_headers_to_strip(&self, api_key_header: Option<&str>) -> Vec<String> {
-        let Access::Authenticated(principal) = self else { return Vec::new() };
+        let Forwarding::Authenticated(Authenticated { principal, .. }) = self else { return Vec::new() };
         let mut stripped: Vec<String> = api_key_header.map(str::to_owned).into_iter().collect();
         if principal.method() != AuthMethod::Jwt {
             stripped.push("authorization".into());
@@ -64,15 +91,14 @@ mod tests {
     use crate::authn::principal::imagined;
     use crate::identity::MappedIdentity;
 
-    fn access(method: Option<AuthMethod>) -> Access {
-        match method {
-            None => Access::Public(PublicPass(())),
-            Some(method) => {
-                let identity =
-                    MappedIdentity { subject: "s".into(), email: None, groups: vec![], scopes: vec![], tenant: None };
-                Access::Authenticated(imagined(identity, method, None, Default::default(), None))
-            }
-        }
+    fn principal(method: AuthMethod) -> Principal {
+        let identity =
+            MappedIdentity { subject: "s".into(), email: None, groups: vec![], scopes: vec![], tenant: None };
+        imagined(identity, method, None, Default::default(), None)
+    }
+
+    fn assertion() -> SignedAssertion {
+        crate::assertion::compact("e30.e30", b"signature")
     }
 
     #[test]
@@ -87,8 +113,27 @@ mod tests {
             // A session won: whatever bearer token came along was never verified.
             (Some(AuthMethod::Session), Some("x-api-key"), &["x-api-key", "authorization"]),
         ];
+        let pass = PublicPass(());
         for (method, header, expected) in cases {
-            assert_eq!(access(*method).credential_headers_to_strip(*header), *expected, "{method:?} {header:?}");
+            let principal = method.map(principal);
+            let forwarding = match &principal {
+                None => Forwarding::Public(&pass),
+                Some(principal) => Forwarding::Authenticated(Authenticated { principal, assertion: assertion() }),
+            };
+            assert_eq!(forwarding.credential_headers_to_strip(*header), *expected, "{method:?} {header:?}");
         }
+    }
+
+    #[test]
+    fn the_origin_gets_the_assertion_with_every_authenticated_request() {
+        let pass = PublicPass(());
+        assert!(Forwarding::Public(&pass).identity_headers().is_empty());
+        let principal = principal(AuthMethod::Jwt);
+        let headers = Forwarding::Authenticated(Authenticated { principal: &principal, assertion: assertion() })
+            .identity_headers();
+        let asserted: Vec<&str> =
+            headers.iter().filter(|(n, _)| n == ASSERTION_HEADER).map(|(_, v)| v.as_str()).collect();
+        assert_eq!(asserted, [assertion().as_str()]);
+        assert!(headers.iter().any(|(n, v)| n == "x-auth-subject" && v == "s"), "{headers:?}");
     }
 }

@@ -5,6 +5,9 @@
 pub mod config;
 pub mod csrf;
 pub mod error;
+pub mod flow;
+pub mod id_token;
 pub mod oidc;
 pub mod pages;
 pub mod profile;
+pub mod provider_api;

@@ -140,7 +140,7 @@ pub fn ticket_cookie_name(state: &str) -> String {
 /// What the browser carries between `/auth/login` and `/auth/callback`, in a short-lived cookie
 /// encrypted and authenticated with AES-256-GCM: the flow's secrets are unreadable outside the
 /// gateway, any change is detected, and a callback from another browser has no ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginTicket {
     /// The provider's configured id.
     pub provider: String,
@@ -154,6 +154,17 @@ pub struct LoginTicket {
     pub return_to: String,
     /// When the flow started, in seconds.
     pub issued_at_s: i64,
+}
+
+impl std::fmt::Debug for LoginTicket {
+    /// Never the `state`, the `nonce` or the PKCE verifier.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginTicket")
+            .field("provider", &self.provider)
+            .field("return_to", &self.return_to)
+            .field("issued_at_s", &self.issued_at_s)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a login ticket was refused.

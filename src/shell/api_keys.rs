@@ -69,10 +69,6 @@ async fn revocation_status(env: &Env, id: &str) -> Result<Option<u64>> {
     Ok(response.json::<Status>().await?.revoked_at_ms)
 }
 
-pub(super) async fn record_revocation(env: &Env, id: &str, at_ms: u64) -> Result<()> {
-    super::key_revocations::client::revoke(env, id, id, at_ms, None).await
-}
-
 pub(super) async fn read_record(env: &Env, id: &str) -> Result<Option<KeyRecord>> {
     Ok(env.kv(KV_BINDING)?.get(&api_key::record_key(id)).json::<KeyRecord>().await?)
 }

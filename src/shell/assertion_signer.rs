@@ -4,7 +4,7 @@
 //! logged as such); in production the secret is required, and its absence fails closed.
 
 use super::webcrypto;
-use crate::assertion::{self, AssertionInput, SigningKey};
+use crate::assertion::{self, AssertionInput, SignedAssertion, SigningKey};
 use crate::config::Config;
 use crate::deploy::Environment;
 use serde_json::Value;
@@ -83,7 +83,7 @@ pub async fn signer(env: &Env, config: &Config) -> Result<Rc<Signer>, ()> {
 
 impl Signer {
     /// Signs an assertion.
-    pub async fn sign(&self, config: &Config, input: &AssertionInput<'_>) -> Result<String, JsValue> {
+    pub async fn sign(&self, config: &Config, input: &AssertionInput<'_>) -> Result<SignedAssertion, JsValue> {
         let claims = assertion::claims(&config.assertion, input);
         let signing_input = assertion::signing_input_for(self.alg, &self.kid, &claims);
         let signature = webcrypto::sign(self.alg, &self.key, signing_input.as_bytes()).await?;

@@ -3,9 +3,8 @@
 
 use super::http::{fetch_with_timeout, FetchFailure};
 use super::respond;
-use crate::assertion::ASSERTION_HEADER;
 use crate::config::Config;
-use crate::gateway::access::Access;
+use crate::gateway::access::Forwarding;
 use crate::gateway::upstream::ForwardError;
 use crate::http::headers::{self, ForwardedFor, HeaderList, REQUEST_ID};
 use crate::http::RequestHead;
@@ -14,10 +13,9 @@ use worker::{Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// What the gateway adds to a forwarded exchange.
 pub struct Additions<'a> {
-    /// Who is calling; a protected route can only be forwarded with a principal.
-    pub access: &'a Access,
-    /// The signed identity assertion, for authenticated access.
-    pub assertion: Option<&'a str>,
+    /// Who the origin is told is calling: a protected route only with a principal and its
+    /// signed assertion.
+    pub forwarding: &'a Forwarding<'a>,
     /// Headers for the response (rate-limit state).
     pub response_headers: &'a HeaderList,
     /// This request's id.
@@ -32,7 +30,7 @@ pub async fn forward(
     proxy: &ProxyRequest<'_>,
     additions: Additions<'_>,
 ) -> Result<Response, ForwardError> {
-    let Additions { access, assertion, response_headers: extra_response_headers, request_id } = additions;
+    let Additions { forwarding, response_headers: extra_response_headers, request_id } = additions;
     let route = proxy.route;
     let target = &proxy.target;
     let url = route.upstream.target(target.path.raw(), target.query.as_deref());
@@ -43,13 +41,10 @@ pub async fn forward(
         host: &authority,
         request_id,
     };
-    let mut identity = access.identity_headers();
-    if let (Access::Authenticated(_), Some(assertion)) = (access, assertion) {
-        identity.push((ASSERTION_HEADER.to_owned(), assertion.to_owned()));
-    }
+    let identity = forwarding.identity_headers();
     // The origin gets the verified identity, never an API key nor a token nobody verified.
     let mut stripped = config.strip_headers.clone();
-    stripped.extend(access.credential_headers_to_strip(config.api_keys.as_ref().and_then(|k| k.header.as_deref())));
+    stripped.extend(forwarding.credential_headers_to_strip(config.api_keys.as_ref().and_then(|k| k.header.as_deref())));
     // The origin never sees Portcullis's own cookies (the session id and key, login tickets).
     let own_cookies = head.header("cookie").is_some_and(|c| c.contains(crate::session::COOKIE_NAME));
     let inbound_headers = if own_cookies {

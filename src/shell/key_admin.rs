@@ -1,19 +1,21 @@
 //! The API key management API: who may call it, and create, list, get, rotate and revoke.
 
-use super::api_keys::{forget, now_ms, pepper, read_record, record_revocation, ADMIN_KEY_SECRET};
+use super::adapters::{DurableLedger, WorkerClock};
+use super::api_keys::{forget, pepper, read_record, ADMIN_KEY_SECRET};
 use super::bindings::KV_BINDING;
 use super::body::{parse_body, read_bounded};
 use super::respond;
-use crate::authn::api_key::format;
-use crate::authn::api_key::{self, ApiKeyConfig, CreateRequest, KeyRecord, KeyStatus, RotateRequest};
+use crate::authn::api_key::admin::{may_administer, AdminError, KeyAdmin as Admin};
+use crate::authn::api_key::store::KeyStore;
+use crate::authn::api_key::{self, CreateRequest, KeyRecord, RotateRequest};
 use crate::authn::AuthnError;
 use crate::config::Config;
 use crate::edge::KeyAdmin;
 use crate::error::Failure;
 use crate::http::{pair_value, RequestHead};
-use crate::secret::SecretBytes;
+use crate::ports::{SystemEntropy, Unavailable};
 use subtle::ConstantTimeEq;
-use worker::{console_log, Context, Env, Request, Response, Result};
+use worker::{console_log, Context, Env, Request, Response};
 
 fn summary(record: &KeyRecord) -> serde_json::Value {
     serde_json::json!({
@@ -22,10 +24,22 @@ fn summary(record: &KeyRecord) -> serde_json::Value {
     })
 }
 
-async fn write_record(env: &Env, record: &KeyRecord) -> Result<()> {
-    let json = serde_json::to_string(record).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    env.kv(KV_BINDING)?.put(&api_key::record_key(&record.id), json)?.metadata(summary(record))?.execute().await?;
-    Ok(())
+/// Key records in Workers KV, each with its summary as metadata (for listing without reads).
+struct KvKeys<'a>(&'a Env);
+
+impl KeyStore for KvKeys<'_> {
+    async fn read(&self, id: &str) -> Result<Option<KeyRecord>, Unavailable> {
+        read_record(self.0, id).await.map_err(|e| Unavailable(e.to_string()))
+    }
+
+    async fn write(&self, record: &KeyRecord) -> Result<(), Unavailable> {
+        let failed = |reason: String| Unavailable(reason);
+        let json = serde_json::to_string(record).map_err(|e| failed(e.to_string()))?;
+        let kv = self.0.kv(KV_BINDING).map_err(|e| failed(e.to_string()))?;
+        let put = kv.put(&api_key::record_key(&record.id), json).map_err(|e| failed(e.to_string()))?;
+        let put = put.metadata(summary(record)).map_err(|e| failed(e.to_string()))?;
+        put.execute().await.map_err(|e| failed(e.to_string()))
+    }
 }
 
 fn audit_change(action: &str, id: &str, actor: &str, request_id: &str) {
@@ -35,25 +49,12 @@ fn audit_change(action: &str, id: &str, actor: &str, request_id: &str) {
     );
 }
 
-/// A new key for a record template; returns (full key, record).
-async fn mint(
-    env: &Env,
-    keys: &ApiKeyConfig,
-    pepper: &SecretBytes,
-    template: KeyRecord,
-) -> std::result::Result<(String, KeyRecord), Failure> {
-    for _ in 0..3 {
-        let mut random = [0u8; 96];
-        getrandom::fill(&mut random).map_err(|_| Failure::Unavailable)?;
-        let (key, id) = format::compose(&keys.prefix, &random).ok_or(Failure::Unavailable)?;
-        if read_record(env, &id).await.map_err(|_| Failure::Unavailable)?.is_some() {
-            continue; // an id collision: draw again
-        }
-        let parsed = format::parse(&keys.prefix, &key).map_err(|_| Failure::Unavailable)?;
-        let record = KeyRecord { hash: api_key::hash_secret(pepper, &id, &parsed.secret), id, ..template };
-        return Ok((key, record));
+fn admin_failure(error: AdminError) -> Failure {
+    match error {
+        AdminError::NotFound => Failure::NotFound,
+        AdminError::Invalid(problems) => Failure::InvalidBody(problems),
+        AdminError::Unavailable(_) => Failure::Unavailable,
     }
-    Err(Failure::Unavailable)
 }
 
 /// Who is calling the management API: the bootstrap admin key, or a JWT with the admin scope.
@@ -63,7 +64,7 @@ pub(super) async fn administrator(
     ctx: &Context,
     config: &Config,
     head: &RequestHead,
-) -> std::result::Result<String, Failure> {
+) -> Result<String, Failure> {
     let token = crate::authn::bearer::bearer_token(head)?.ok_or(AuthnError::Missing)?;
     if let Ok(admin) = env.secret(ADMIN_KEY_SECRET) {
         let admin = admin.to_string();
@@ -72,10 +73,7 @@ pub(super) async fn administrator(
         }
     }
     let principal = super::authenticate::principal_for(env, ctx, config, token).await?;
-    // API keys are never administrators, whatever scopes they carry: a key must not mint keys.
-    let is_jwt = principal.method() == crate::authn::principal::AuthMethod::Jwt;
-    let admin_scope = config.api_keys.as_ref().map(|keys| keys.admin_scope.as_str());
-    if is_jwt && admin_scope.is_some_and(|admin| principal.identity().scopes.iter().any(|scope| scope == admin)) {
+    if may_administer(&principal, config.api_keys.as_ref()) {
         Ok(principal.subject().to_owned())
     } else {
         Err(Failure::Forbidden)
@@ -91,45 +89,27 @@ pub async fn admin(
     head: &RequestHead,
     op: KeyAdmin,
     request_id: &str,
-) -> std::result::Result<Response, Failure> {
+) -> Result<Response, Failure> {
     let keys = config.api_keys.as_ref().ok_or(Failure::NotFound)?;
     // Read the (bounded) body before answering anything, so a refusal never cuts off an upload.
     let body = read_bounded(&mut req, config.limits.max_edge_body_bytes).await?;
     let actor = administrator(env, ctx, config, head).await?;
     let pepper = pepper(env, config).ok_or(Failure::Unavailable)?;
-    let now = now_ms() as u64;
     let unavailable = |_| Failure::Unavailable;
     let respond = |status: u16, body: serde_json::Value| {
         respond::json(status, &body, &config.security_headers, request_id).map_err(|_| Failure::Unavailable)
     };
+    let (store, ledger) = (KvKeys(env), DurableLedger(env));
+    let admin =
+        Admin { keys, pepper: &pepper, store: &store, ledger: &ledger, entropy: &SystemEntropy, clock: &WorkerClock };
     match op {
         KeyAdmin::Create => {
             let create: CreateRequest = parse_body(&body)?
                 .ok_or_else(|| Failure::InvalidBody(vec!["body: a JSON object is required".into()]))?;
-            let problems: Vec<String> =
-                create.problems(keys.max_lifetime_s).into_iter().map(|(f, m)| format!("{f}: {m}")).collect();
-            if !problems.is_empty() {
-                return Err(Failure::InvalidBody(problems));
-            }
-            let template = KeyRecord {
-                id: String::new(),
-                hash: String::new(),
-                name: create.name,
-                owner: create.owner,
-                tenant: create.tenant,
-                scopes: create.scopes,
-                tier: create.tier,
-                created_at_ms: now,
-                expires_at_ms: create.expires_in_s.map(|s| now + s * 1000),
-                status: KeyStatus::Active,
-                valid_until_ms: None,
-                rotated_to: None,
-            };
-            let (key, record) = mint(env, keys, &pepper, template).await?;
-            write_record(env, &record).await.map_err(unavailable)?;
-            audit_change("create", &record.id, &actor, request_id);
-            let mut body = api_key::public_view(&record, None);
-            body["key"] = serde_json::json!(key);
+            let minted = admin.create(create).await.map_err(admin_failure)?;
+            audit_change("create", &minted.record.id, &actor, request_id);
+            let mut body = api_key::public_view(&minted.record, None);
+            body["key"] = serde_json::json!(minted.key.expose());
             respond(201, body)
         }
         KeyAdmin::List => {
@@ -162,42 +142,17 @@ pub async fn admin(
         }
         KeyAdmin::Rotate(id) => {
             let rotate: RotateRequest = parse_body(&body)?.unwrap_or_default();
-            let grace_s = rotate.grace_s.unwrap_or(keys.rotation_grace_s);
-            if grace_s > 30 * 86_400 {
-                return Err(Failure::InvalidBody(vec!["grace_s: at most 30 days".into()]));
-            }
-            let old = read_record(env, &id).await.map_err(unavailable)?.ok_or(Failure::NotFound)?;
-            if old.status != KeyStatus::Active {
-                return Err(Failure::InvalidBody(vec![
-                    format!("id: the key is {:?}, not active", old.status).to_lowercase()
-                ]));
-            }
-            let valid_until = now + grace_s * 1000;
-            let template = KeyRecord { created_at_ms: now, valid_until_ms: None, rotated_to: None, ..old.clone() };
-            let (key, fresh) = mint(env, keys, &pepper, template).await?;
-            record_revocation(env, &id, valid_until).await.map_err(unavailable)?;
-            write_record(env, &fresh).await.map_err(unavailable)?;
-            let retired = KeyRecord {
-                status: KeyStatus::Rotated,
-                valid_until_ms: Some(valid_until),
-                rotated_to: Some(fresh.id.clone()),
-                ..old
-            };
-            write_record(env, &retired).await.map_err(unavailable)?;
+            let rotated = admin.rotate(&id, rotate).await.map_err(admin_failure)?;
             forget(&id);
             audit_change("rotate", &id, &actor, request_id);
-            let mut body = api_key::public_view(&fresh, None);
-            body["key"] = serde_json::json!(key);
-            body["previous"] = serde_json::json!({ "id": id, "valid_until_ms": valid_until });
+            let mut body = api_key::public_view(&rotated.minted.record, None);
+            body["key"] = serde_json::json!(rotated.minted.key.expose());
+            body["previous"] = serde_json::json!({ "id": id, "valid_until_ms": rotated.previous_valid_until_ms });
             respond(201, body)
         }
         KeyAdmin::Revoke(id) => {
             let _: Option<serde_json::Map<String, serde_json::Value>> = parse_body(&body)?;
-            let old = read_record(env, &id).await.map_err(unavailable)?.ok_or(Failure::NotFound)?;
-            // The Durable Object first: once it has answered, the key is dead everywhere.
-            record_revocation(env, &id, now).await.map_err(unavailable)?;
-            let revoked = KeyRecord { status: KeyStatus::Revoked, valid_until_ms: Some(now), ..old };
-            write_record(env, &revoked).await.map_err(unavailable)?;
+            let revoked = admin.revoke(&id).await.map_err(admin_failure)?;
             forget(&id);
             audit_change("revoke", &id, &actor, request_id);
             respond(200, api_key::public_view(&revoked, None))

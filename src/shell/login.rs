@@ -6,16 +6,15 @@
 //! as is the code); `nonce` in the ID token; `iss` checked when the provider promises it; the one
 //! registered redirect URI; `return_to` limited to the app's origins.
 
+use super::adapters::{DurableLedger, FetchClient, WorkerClock, WorkerTokenVerifier};
 use super::body::{parse_body, read_bounded};
 use super::key_admin::administrator;
-use super::key_revocations::client as revocations;
-use super::providers::{self, Endpoints, Grant};
+use super::providers;
 use super::rate_limit::{self, Verdict};
 use super::respond;
-use super::sessions::{self, LiveSession, Upkeep};
+use super::sessions::{self, KvSessions, LiveSession, Upkeep};
 use crate::audit;
 use crate::authn::AuthnError;
-use crate::claims::ClaimOp;
 use crate::config::Config;
 use crate::deploy::Environment;
 use crate::edge::LoginEndpoint;
@@ -23,25 +22,19 @@ use crate::error::Failure;
 use crate::gateway::refusals::RouteError;
 use crate::http::headers::{self, HeaderList};
 use crate::http::{pair_value, RequestHead};
-use crate::login::config::{LoginConfig, Provider, ProviderKind};
+use crate::login::config::{LoginConfig, Provider};
 use crate::login::csrf;
 use crate::login::error::LoginError;
-use crate::login::oidc::{self, AuthorizationRequest, CallbackError, LoginTicket};
+use crate::login::flow::{self, clear_ticket, FlowError, SessionIssued};
+use crate::login::oidc;
 use crate::login::pages::{self, Notice};
-use crate::login::profile::{self, Profile};
-use crate::random;
+use crate::login::provider_api::Endpoints;
+use crate::ports::SystemEntropy;
 use crate::secret::SecretBytes;
-use crate::session::{self, SessionRecord, UpstreamTokens};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use crate::session;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use worker::{console_log, console_warn, Context, Env, Request, Response};
 
-/// How long a login may take from `/auth/login` to `/auth/callback`.
-const TICKET_MAX_AGE_S: i64 = 600;
-/// How long a used `state` or code is remembered (beyond any ticket's life).
-const ONCE_TTL_MS: u64 = 2 * TICKET_MAX_AGE_S as u64 * 1000;
 const DEVELOPMENT_LOGIN_SECRET: &[u8] = b"portcullis-development-login-secret, not a secret";
 
 /// Everything a login route needs.
@@ -58,10 +51,6 @@ pub struct LoginContext<'a> {
     pub request_id: &'a str,
 }
 
-fn now_s() -> i64 {
-    (js_sys::Date::now() / 1000.0) as i64
-}
-
 fn login_secret(env: &Env, config: &Config, login: &LoginConfig) -> Result<SecretBytes, Failure> {
     match env.secret(&login.secret_binding) {
         Ok(secret) if secret.to_string().len() >= 32 => Ok(SecretBytes::new(secret.to_string().into_bytes())),
@@ -71,10 +60,6 @@ fn login_secret(env: &Env, config: &Config, login: &LoginConfig) -> Result<Secre
             Err(Failure::Unavailable)
         }
     }
-}
-
-fn digest(text: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes()))
 }
 
 /// The edge headers of a login page, with `form-action` widened to the providers' origins:
@@ -211,43 +196,24 @@ async fn begin_flow(
 ) -> Result<Response, Failure> {
     let endpoints = providers::endpoints(provider, cx.config.environment).await?;
     let key = login_secret(cx.env, cx.config, login)?;
-    let unavailable = |_| Failure::Unavailable;
-    let state = random::token().map_err(unavailable)?;
-    let nonce = random::token().map_err(unavailable)?;
-    let pkce = oidc::pkce(&random::bytes::<32>().map_err(unavailable)?);
-    let is_oidc = matches!(provider.kind, ProviderKind::Oidc { .. });
-    let verifier = String::from_utf8(pkce.verifier.expose().to_vec()).map_err(|_| Failure::Unavailable)?;
-    let ticket = LoginTicket {
-        provider: provider.id.clone(),
-        state: state.clone(),
-        nonce: nonce.clone(),
-        verifier,
-        return_to,
-        issued_at_s: now_s(),
-    };
-    let redirect_uri = login.redirect_uri_for(provider);
-    let request = AuthorizationRequest {
-        client_id: &provider.client_id,
-        redirect_uri: &redirect_uri,
-        scopes: &provider.scopes,
-        state: &state,
-        nonce: is_oidc.then_some(nonce.as_str()),
-        challenge: &pkce.challenge,
-        login_hint,
-        extra: &provider.authorization_params,
-    };
-    let location = oidc::authorization_url(&endpoints.authorization, &request).map_err(|_| Failure::Unavailable)?;
-    let cookie = format!(
-        "{}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={TICKET_MAX_AGE_S}",
-        oidc::ticket_cookie_name(&state),
-        oidc::seal(&ticket, &key, &random::bytes::<12>().map_err(unavailable)?)
-    );
+    let begun = flow::begin(login, provider, &endpoints, return_to, login_hint, &key, &SystemEntropy, &WorkerClock)
+        .map_err(flow_failure)?;
     audit_login(cx, "login_started", Some(&provider.id), None, "redirected to provider");
-    redirect(cx, 302, &location, &[cookie])
+    redirect(cx, 302, &begun.location, &[begun.ticket_cookie])
 }
 
-fn clear_ticket(state: &str) -> String {
-    format!("{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0", oidc::ticket_cookie_name(state))
+/// A stopped flow as the failure the browser gets.
+fn flow_failure(error: FlowError) -> Failure {
+    match error {
+        FlowError::Refused(error) => error.into(),
+        FlowError::Unavailable(unavailable) => {
+            console_warn!(
+                "{}",
+                serde_json::json!({ "event": "login_dependency_unavailable", "reason": unavailable.0 })
+            );
+            Failure::Unavailable
+        }
+    }
 }
 
 /// `GET /auth/callback`. Any failure clears the flow's ticket; the origin is never reached.
@@ -257,10 +223,11 @@ async fn callback(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response
     let clear = vec![("set-cookie".to_owned(), clear_ticket(&state))];
     let mut provider_id = None;
     match complete(cx, login, &query, &state, &mut provider_id).await {
-        Ok((profile, cookie, return_to)) => {
-            audit_login(cx, "login_succeeded", provider_id.as_deref(), Some(&profile.subject), "session created");
-            let session_cookie = cookie.set_cookie(login.session.absolute_lifetime_s as u64);
-            redirect(cx, 302, &return_to, &[session_cookie, clear_ticket(&state)]).map_err(|f| (f, clear))
+        Ok(issued) => {
+            let subject = Some(issued.profile.subject.as_str());
+            audit_login(cx, "login_succeeded", provider_id.as_deref(), subject, "session created");
+            let session_cookie = issued.cookie.set_cookie(login.session.absolute_lifetime_s as u64);
+            redirect(cx, 302, &issued.return_to, &[session_cookie, clear_ticket(&state)]).map_err(|f| (f, clear))
         }
         Err(failure) => {
             audit_login(cx, "login_failed", provider_id.as_deref(), None, &failure.to_string());
@@ -269,125 +236,30 @@ async fn callback(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response
     }
 }
 
+/// Runs the callback through the flow's steps; each step's I/O goes through the shell's ports.
 async fn complete(
     cx: &LoginContext<'_>,
     login: &LoginConfig,
     query: &[(String, String)],
     state: &str,
     provider_id: &mut Option<String>,
-) -> Result<(Profile, session::SessionCookie, String), Failure> {
+) -> Result<SessionIssued, Failure> {
     let key = login_secret(cx.env, cx.config, login)?;
     let ticket_name = oidc::ticket_cookie_name(state);
-    let sealed = cx
-        .head
-        .header("cookie")
-        .and_then(|header| session::cookie_value(header, &ticket_name))
-        .ok_or(LoginError::StateInvalid)?;
-    let ticket = oidc::open(&sealed, &key, now_s(), TICKET_MAX_AGE_S).map_err(|_| LoginError::StateInvalid)?;
-    *provider_id = Some(ticket.provider.clone());
-    let provider = login.provider(&ticket.provider).ok_or(LoginError::StateInvalid)?;
-    // The response must arrive at the redirect URI of the provider the flow was started with: a
-    // provider with its own URI cannot have its answer taken for another's (mix-up).
-    let arrived_at = url::Url::parse(&cx.head.url).map(|u| u.path().to_owned()).unwrap_or_default();
-    let expected_at =
-        url::Url::parse(&login.redirect_uri_for(provider)).map(|u| u.path().to_owned()).unwrap_or_default();
-    if arrived_at != expected_at {
-        return Err(LoginError::IssuerMismatch.into());
-    }
+    let sealed = cx.head.header("cookie").and_then(|header| session::cookie_value(header, &ticket_name));
+    let opened = flow::open_ticket(sealed.as_deref(), &key, &WorkerClock)?;
+    *provider_id = Some(opened.provider_id().to_owned());
+    let started = opened.start(login, &cx.head.url)?;
+    let provider = started.provider();
     let endpoints = providers::endpoints(provider, cx.config.environment).await?;
-    let code = oidc::check_callback(query, &ticket, endpoints.expected_issuer()).map_err(|error| match error {
-        CallbackError::Provider(code) => LoginError::ProviderRefused(code),
-        CallbackError::MissingCode => LoginError::MissingCode,
-        CallbackError::StateMismatch => LoginError::StateInvalid,
-        CallbackError::IssuerMismatch => LoginError::IssuerMismatch,
-    })?;
-    // Each state and each code is used once, ever: recorded where every location sees it. The
-    // code is recorded only for a fresh state, so a used ticket cannot be replayed to write more.
-    let once = |id: String| async move { revocations::claim(cx.env, ClaimOp::Once, &id, ONCE_TTL_MS, "").await };
-    match once(format!("state:{}", digest(state))).await {
-        Ok(true) => {}
-        Ok(false) => return Err(LoginError::Replayed.into()),
-        Err(_) => return Err(Failure::Unavailable),
-    }
-    match once(format!("code:{}", digest(&code))).await {
-        Ok(true) => {}
-        Ok(false) => return Err(LoginError::Replayed.into()),
-        Err(_) => return Err(Failure::Unavailable),
-    }
-    let redirect_uri = login.redirect_uri_for(provider);
-    let grant = Grant::Code { code: &code, verifier: &ticket.verifier, redirect_uri: &redirect_uri };
-    let tokens = providers::redeem(cx.env, provider, &endpoints.token, grant).await?;
-    let profile = read_profile(cx, provider, &endpoints, &tokens, &ticket.nonce).await?;
-    if !provider.allows_email(profile.email.as_deref()) {
-        return Err(LoginError::EmailNotAllowed.into());
-    }
-    // A login never keeps the old session: end it, and issue a fresh id.
+    let checked = started.check(query, endpoints)?;
+    let client_secret = providers::client_secret(cx.env, provider)?;
+    let redeemed = checked.redeem(&DurableLedger(cx.env), &FetchClient, &client_secret).await.map_err(flow_failure)?;
+    let verifier = WorkerTokenVerifier(cx.env);
+    let verified = redeemed.verify(&verifier, &FetchClient, &cx.config.jwt.jwks_cache).await.map_err(flow_failure)?;
+    // A login never keeps the old session: end it; the new one has a fresh id.
     sessions::end_previous(cx.env, cx.config, cx.head).await;
-    let now = now_s();
-    let record = SessionRecord {
-        subject: profile.subject.clone(),
-        email: profile.email.clone(),
-        name: profile.name.clone(),
-        groups: profile.groups.clone(),
-        tenant: profile.tenant.clone(),
-        provider: provider.id.clone(),
-        created_at_s: now,
-        created_at_ms: js_sys::Date::now() as i64,
-        last_seen_s: now,
-        expires_at_s: now + login.session.absolute_lifetime_s,
-        tokens: Some(UpstreamTokens::issued(
-            tokens.access_token.clone(),
-            tokens.expires_in,
-            tokens.refresh_token.clone(),
-            tokens.id_token.clone(),
-            now,
-            login.session.refresh_margin_s,
-        )),
-    };
-    let cookie = sessions::create(cx.env, &record).await.map_err(|()| Failure::Unavailable)?;
-    Ok((profile, cookie, ticket.return_to))
-}
-
-async fn read_profile(
-    cx: &LoginContext<'_>,
-    provider: &Provider,
-    endpoints: &Endpoints,
-    tokens: &profile::TokenResponse,
-    nonce: &str,
-) -> Result<Profile, Failure> {
-    let invalid = |error: profile::ProfileError| LoginError::ProfileInvalid(format!("{error:?}"));
-    let claims = match &provider.kind {
-        ProviderKind::Oidc { userinfo, .. } => {
-            let id_token = tokens.id_token.as_deref().ok_or(LoginError::IdTokenInvalid("no id_token".into()))?;
-            let claims = providers::verify_id_token(cx.env, cx.config, provider, endpoints, id_token, nonce).await?;
-            match (&endpoints.userinfo, userinfo) {
-                (Some(url), true) => {
-                    let info = providers::get_with_token(url, &tokens.access_token).await?;
-                    let info =
-                        info.as_object().ok_or(LoginError::ProfileInvalid("userinfo is not an object".into()))?;
-                    profile::merge_userinfo(&claims, info).map_err(invalid)?
-                }
-                _ => claims,
-            }
-        }
-        ProviderKind::OAuth2 { userinfo_endpoint, .. } => {
-            let info = providers::get_with_token(userinfo_endpoint, &tokens.access_token).await?;
-            info.as_object().cloned().ok_or(LoginError::ProfileInvalid("userinfo is not an object".into()))?
-        }
-    };
-    if !provider.meets_required_claims(&claims) {
-        return Err(LoginError::AccountNotAllowed.into());
-    }
-    let mut profile = profile::profile_from_claims(&claims, &provider.claims).map_err(invalid)?;
-    if let ProviderKind::OAuth2 { emails_endpoint: Some(emails), .. } = &provider.kind {
-        if profile.email.is_none() || provider.claims.email_verified.is_none() {
-            // GitHub's profile email is public, not necessarily verified: only the verified
-            // primary address counts.
-            let list = providers::get_with_token(emails, &tokens.access_token).await?;
-            profile.email = profile::primary_verified_email(&list);
-        }
-    }
-    Ok(profile)
+    verified.issue(&KvSessions(cx.env), &WorkerClock).await.map_err(flow_failure)
 }
 
 /// `GET /auth/logout`: the confirmation page (or straight to the logged-out page).

@@ -2,6 +2,7 @@
 //! its effects (assets, origin fetch, logs). Every failure becomes a response here, through
 //! [`crate::error::Failure::reply`]; nothing a request does reaches the runtime as an exception.
 
+mod adapters;
 mod api_keys;
 mod assertion_signer;
 mod authenticate;
@@ -22,14 +23,14 @@ mod respond;
 mod sessions;
 mod webcrypto;
 
-use crate::assertion::AssertionInput;
+use crate::assertion::{AssertionInput, SignedAssertion};
 use crate::audit::{self, AuditEvent, Decision};
 use crate::authn::AuthnError;
 use crate::authz;
 use crate::config::Config;
 use crate::edge::EdgeEndpoint;
 use crate::error::Failure;
-use crate::gateway::access::Access;
+use crate::gateway::access::{Access, Authenticated, Forwarding};
 use crate::gateway::routes::{FailureMode, Route};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::http::headers::{self, HeaderList, REQUEST_ID};
@@ -187,11 +188,11 @@ async fn handle(
             },
         }
     }
-    let assertion = match &access {
-        Access::Public(_) => None,
+    let forwarding = match &access {
+        Access::Public(pass) => Forwarding::Public(pass),
         Access::Authenticated(principal) => {
             match sign_assertion(env, config, &proxy, head, principal, request_id).await {
-                Some(assertion) => Some(assertion),
+                Some(assertion) => Forwarding::Authenticated(Authenticated { principal, assertion }),
                 None => {
                     let failure = Failure::Unavailable;
                     audit.log(
@@ -206,12 +207,7 @@ async fn handle(
             }
         }
     };
-    let additions = forward::Additions {
-        access: &access,
-        assertion: assertion.as_deref(),
-        response_headers: &limit_headers,
-        request_id,
-    };
+    let additions = forward::Additions { forwarding: &forwarding, response_headers: &limit_headers, request_id };
     match forward::forward(&req, head, config, &proxy, additions).await {
         Ok(response) => {
             audit.log(Some(route), Decision::Allow, allowed_reason, Some(&access), response.status_code());
@@ -256,7 +252,7 @@ async fn sign_assertion(
     head: &RequestHead,
     principal: &crate::authn::principal::Principal,
     request_id: &str,
-) -> Option<String> {
+) -> Option<SignedAssertion> {
     let signer = assertion_signer::signer(env, config).await.ok()?;
     let client_url = proxy.target.url_without_query();
     let audience = match &config.assertion.audience {

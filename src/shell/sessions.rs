@@ -11,9 +11,10 @@
 //!   the Durable Object; requests that lose the race keep using the current token while it is
 //!   valid, and otherwise wait for the winner's record.
 
+use super::adapters::FetchClient;
 use super::bindings::KV_BINDING;
 use super::key_revocations::client as revocations;
-use super::providers::{self, Grant};
+use super::providers;
 use crate::authn::principal::Principal;
 use crate::authn::{session as session_authn, AuthnError};
 use crate::cache::BoundedCache;
@@ -22,7 +23,10 @@ use crate::config::Config;
 use crate::http::RequestHead;
 use crate::login::config::{LoginConfig, Provider};
 use crate::login::error::LoginError;
+use crate::login::provider_api::{self, Grant};
+use crate::ports::Unavailable;
 use crate::random;
+use crate::session::store::SessionStore;
 use crate::session::{
     after_refresh_failure, cookie_value, is_revoked, AfterRefreshFailure, RefreshFailure, SessionCookie, SessionError,
     SessionRecord, UpstreamTokens, COOKIE_NAME,
@@ -320,9 +324,13 @@ impl Leader<'_> {
             Err(_) => return Err(AuthnError::KeysUnavailable),
         }
         let answer = match providers::endpoints(self.provider, self.config.environment).await {
-            Ok(endpoints) => {
-                providers::redeem(env, self.provider, &endpoints.token, Grant::Refresh(refresh_token)).await
-            }
+            Ok(endpoints) => match providers::client_secret(env, self.provider) {
+                Ok(secret) => {
+                    let grant = Grant::Refresh(refresh_token);
+                    provider_api::redeem(&FetchClient, self.provider, &secret, &endpoints.token, grant).await
+                }
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
         match answer {
@@ -424,6 +432,15 @@ pub async fn create(env: &Env, record: &SessionRecord) -> Result<SessionCookie, 
     let cookie = SessionCookie::from_random(&random::bytes::<48>().map_err(|_| ())?);
     write(env, &cookie, record).await?;
     Ok(cookie)
+}
+
+/// Sessions in Workers KV, as the login flow's port.
+pub struct KvSessions<'a>(pub &'a Env);
+
+impl SessionStore for KvSessions<'_> {
+    async fn create(&self, record: &SessionRecord) -> Result<SessionCookie, Unavailable> {
+        create(self.0, record).await.map_err(|()| Unavailable("the session store".into()))
+    }
 }
 
 async fn end_record(env: &Env, kv_key: &str, record: &SessionRecord) -> Result<(), ()> {

@@ -5,7 +5,9 @@
 //! cannot be brute-forced offline, and the plaintext key exists only in the creation response.
 //! Revocation is also recorded in a Durable Object, which is strongly consistent; see the shell.
 
+pub mod admin;
 pub mod format;
+pub mod store;
 
 use crate::authn::principal::{AuthMethod, Principal};
 use crate::identity::MappedIdentity;

@@ -23,6 +23,7 @@ pub mod signature;
 pub mod strict_json;
 pub mod token;
 pub mod verified_cache;
+pub mod verifier;
 
 // The suites verify with the pure-Rust algorithms, which build for the host only.
 #[cfg(all(test, not(target_arch = "wasm32")))]

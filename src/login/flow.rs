@@ -1,0 +1,350 @@
+//! The authorisation code flow of the relying party, as a typestate (RFC 6749 §4.1, OIDC Core
+//! 3.1, RFC 7636, RFC 9207, RFC 9700): each step consumes the one before, so no step can run out
+//! of order or be skipped.
+//!
+//! ```text
+//! begin ──▶ (browser at the provider) ──▶ TicketOpened ──▶ Started ──▶ CallbackChecked
+//!   ──▶ CodeRedeemed ──▶ IdentityVerified ──▶ SessionIssued
+//! ```
+//!
+//! - [`begin`]: PKCE S256, `state`, `nonce` and the sealed ticket cookie.
+//! - [`open_ticket`]: the callback's ticket, sealed by this gateway and at most
+//!   [`TICKET_MAX_AGE_S`] old, names the provider the flow began with.
+//! - [`TicketOpened::start`]: the answer arrived at that provider's redirect URI (mix-up).
+//! - [`Started::check`]: `iss` (RFC 9207), `state` against the ticket, the provider's `error`, the
+//!   code.
+//! - [`CallbackChecked::redeem`]: `state` and code each used once, ever (the [`Ledger`]), then
+//!   the code redeemed with the PKCE verifier.
+//! - [`CodeRedeemed::verify`]: the ID token (readable only with the ticket's nonce), userinfo,
+//!   required claims, verified email, allowed domains.
+//! - [`IdentityVerified::issue`]: a fresh session in the [`SessionStore`].
+//!
+//! I/O goes through the ports; where the provider's endpoints come from (and how discovery is
+//! cached) is the caller's business.
+
+use super::config::{LoginConfig, Provider, ProviderKind};
+use super::error::LoginError;
+use super::id_token::{FlowNonce, VerifiedIdToken};
+use super::oidc::{self, AuthorizationRequest, CallbackError, LoginTicket};
+use super::profile::{self, Profile, TokenResponse};
+use super::provider_api::{self, Endpoints, Grant};
+use crate::authn::jwt::issuer::JwksCachePolicy;
+use crate::authn::jwt::verifier::TokenVerifier;
+use crate::ports::{Clock, Entropy, HttpClient, Ledger, Unavailable};
+use crate::secret::{SecretBytes, SecretString};
+use crate::session::store::SessionStore;
+use crate::session::{SessionCookie, SessionRecord, UpstreamTokens};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+/// How long a login may take from `/auth/login` to `/auth/callback`.
+pub const TICKET_MAX_AGE_S: i64 = 600;
+/// How long a used `state` or code is remembered: beyond any ticket's life.
+pub const ONCE_TTL_MS: u64 = 2 * TICKET_MAX_AGE_S as u64 * 1000;
+
+/// Why a flow step stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowError {
+    /// The login is refused; the browser is told why.
+    Refused(LoginError),
+    /// A dependency of the gateway (randomness, the ledger, the session store) did not answer.
+    Unavailable(Unavailable),
+}
+
+impl From<LoginError> for FlowError {
+    fn from(error: LoginError) -> Self {
+        FlowError::Refused(error)
+    }
+}
+
+impl From<Unavailable> for FlowError {
+    fn from(unavailable: Unavailable) -> Self {
+        FlowError::Unavailable(unavailable)
+    }
+}
+
+/// Where `/auth/login` sends the browser, and the ticket cookie it sets.
+#[derive(Debug)]
+pub struct Begun {
+    /// The provider's authorisation URL.
+    pub location: String,
+    /// The `Set-Cookie` value of the flow's sealed ticket.
+    pub ticket_cookie: String,
+}
+
+/// Starts a flow with `provider`: `return_to` must already be safe
+/// ([`oidc::safe_return_to`]).
+#[allow(clippy::too_many_arguments, reason = "each is one input of the authorisation request")]
+pub fn begin(
+    login: &LoginConfig,
+    provider: &Provider,
+    endpoints: &Endpoints,
+    return_to: String,
+    login_hint: Option<&str>,
+    key: &SecretBytes,
+    entropy: &impl Entropy,
+    clock: &impl Clock,
+) -> Result<Begun, FlowError> {
+    let state = entropy.token()?;
+    let nonce = entropy.token()?;
+    let pkce = oidc::pkce(&entropy.bytes::<32>()?);
+    let is_oidc = matches!(provider.kind, ProviderKind::Oidc { .. });
+    let verifier = String::from_utf8(pkce.verifier.expose().to_vec())
+        .map_err(|_| Unavailable("the PKCE verifier is not text".into()))?;
+    let redirect_uri = login.redirect_uri_for(provider);
+    let request = AuthorizationRequest {
+        client_id: &provider.client_id,
+        redirect_uri: &redirect_uri,
+        scopes: &provider.scopes,
+        state: &state,
+        nonce: is_oidc.then_some(nonce.as_str()),
+        challenge: &pkce.challenge,
+        login_hint,
+        extra: &provider.authorization_params,
+    };
+    let location = oidc::authorization_url(&endpoints.authorization, &request)
+        .map_err(|reason| Unavailable(format!("authorization endpoint: {reason}")))?;
+    let cookie_name = oidc::ticket_cookie_name(&state);
+    let ticket =
+        LoginTicket { provider: provider.id.clone(), state, nonce, verifier, return_to, issued_at_s: clock.now_s() };
+    let sealed = oidc::seal(&ticket, key, &entropy.bytes::<12>()?);
+    let ticket_cookie =
+        format!("{cookie_name}={sealed}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={TICKET_MAX_AGE_S}");
+    Ok(Begun { location, ticket_cookie })
+}
+
+/// The `Set-Cookie` value that clears the ticket of the flow with `state`.
+pub fn clear_ticket(state: &str) -> String {
+    format!("{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0", oidc::ticket_cookie_name(state))
+}
+
+/// A callback whose ticket this gateway sealed, within its age.
+#[derive(Debug)]
+pub struct TicketOpened {
+    ticket: LoginTicket,
+}
+
+/// Opens the callback's ticket: `sealed` is the value of the cookie named for the callback's
+/// `state` ([`oidc::ticket_cookie_name`]), if the browser sent one.
+pub fn open_ticket(sealed: Option<&str>, key: &SecretBytes, clock: &impl Clock) -> Result<TicketOpened, LoginError> {
+    let sealed = sealed.ok_or(LoginError::StateInvalid)?;
+    let ticket = oidc::open(sealed, key, clock.now_s(), TICKET_MAX_AGE_S).map_err(|_| LoginError::StateInvalid)?;
+    Ok(TicketOpened { ticket })
+}
+
+fn url_path(url: &str) -> String {
+    url::Url::parse(url).map(|u| u.path().to_owned()).unwrap_or_default()
+}
+
+impl TicketOpened {
+    /// The id of the provider the flow began with, for the audit line.
+    pub fn provider_id(&self) -> &str {
+        &self.ticket.provider
+    }
+
+    /// Binds the flow to its provider: still configured, and the answer arrived (`arrived_at`, the
+    /// callback's URL) at that provider's redirect URI, so a provider with its own URI cannot have
+    /// its answer taken for another's (mix-up).
+    pub fn start<'a>(self, login: &'a LoginConfig, arrived_at: &str) -> Result<Started<'a>, LoginError> {
+        let provider = login.provider(&self.ticket.provider).ok_or(LoginError::StateInvalid)?;
+        if url_path(arrived_at) != url_path(&login.redirect_uri_for(provider)) {
+            return Err(LoginError::IssuerMismatch);
+        }
+        Ok(Started { login, provider, ticket: self.ticket })
+    }
+}
+
+/// A callback bound to the provider its flow began with.
+#[derive(Debug)]
+pub struct Started<'a> {
+    login: &'a LoginConfig,
+    provider: &'a Provider,
+    ticket: LoginTicket,
+}
+
+impl<'a> Started<'a> {
+    /// The provider, whose endpoints the next step needs.
+    pub fn provider(&self) -> &'a Provider {
+        self.provider
+    }
+
+    /// Checks the authorisation response (`query`) against the ticket and the provider's
+    /// `endpoints`: RFC 9207 `iss`, then `state`, then the provider's `error`, then the code.
+    pub fn check(self, query: &[(String, String)], endpoints: Endpoints) -> Result<CallbackChecked<'a>, LoginError> {
+        let code =
+            oidc::check_callback(query, &self.ticket, endpoints.expected_issuer()).map_err(|error| match error {
+                CallbackError::Provider(code) => LoginError::ProviderRefused(code),
+                CallbackError::MissingCode => LoginError::MissingCode,
+                CallbackError::StateMismatch => LoginError::StateInvalid,
+                CallbackError::IssuerMismatch => LoginError::IssuerMismatch,
+            })?;
+        Ok(CallbackChecked { started: self, endpoints, code: SecretString::new(code) })
+    }
+}
+
+/// A checked authorisation response and its code.
+#[derive(Debug)]
+pub struct CallbackChecked<'a> {
+    started: Started<'a>,
+    endpoints: Endpoints,
+    code: SecretString,
+}
+
+fn digest(text: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes()))
+}
+
+async fn claim_once(ledger: &impl Ledger, id: String) -> Result<(), FlowError> {
+    match ledger.claim_once(&id, ONCE_TTL_MS).await? {
+        true => Ok(()),
+        false => Err(LoginError::Replayed.into()),
+    }
+}
+
+impl<'a> CallbackChecked<'a> {
+    /// Uses the `state`, then the code, once ever (recorded in `ledger`, which every location
+    /// sees; the code only for a fresh state, so a used ticket cannot be replayed to write more),
+    /// then redeems the code at the token endpoint with the PKCE verifier.
+    pub async fn redeem(
+        self,
+        ledger: &impl Ledger,
+        http: &impl HttpClient,
+        client_secret: &SecretString,
+    ) -> Result<CodeRedeemed<'a>, FlowError> {
+        let Self { started, endpoints, code } = self;
+        claim_once(ledger, format!("state:{}", digest(&started.ticket.state))).await?;
+        claim_once(ledger, format!("code:{}", digest(code.expose()))).await?;
+        let redirect_uri = started.login.redirect_uri_for(started.provider);
+        let verifier = SecretString::new(started.ticket.verifier.clone());
+        let grant = Grant::Code { code: &code, verifier: &verifier, redirect_uri: &redirect_uri };
+        let tokens = provider_api::redeem(http, started.provider, client_secret, &endpoints.token, grant).await?;
+        Ok(CodeRedeemed { started, endpoints, tokens })
+    }
+}
+
+/// The provider's tokens for this flow.
+#[derive(Debug)]
+pub struct CodeRedeemed<'a> {
+    started: Started<'a>,
+    endpoints: Endpoints,
+    tokens: TokenResponse,
+}
+
+impl<'a> CodeRedeemed<'a> {
+    /// Who signed in: for OIDC, the ID token's claims (verified by `verifier`, read with the
+    /// flow's nonce), merged with userinfo when the provider is set to use it; for OAuth 2.0, the
+    /// userinfo endpoint. Then the provider's required claims, the claim mapping, GitHub-style
+    /// verified emails, and the allowed email domains.
+    pub async fn verify(
+        self,
+        verifier: &impl TokenVerifier,
+        http: &impl HttpClient,
+        jwks_cache: &JwksCachePolicy,
+    ) -> Result<IdentityVerified<'a>, FlowError> {
+        let Self { started, endpoints, tokens } = self;
+        let provider = started.provider;
+        let invalid = |error: profile::ProfileError| LoginError::ProfileInvalid(format!("{error:?}"));
+        let not_object = || LoginError::ProfileInvalid("userinfo is not an object".into());
+        let claims = match &provider.kind {
+            ProviderKind::Oidc { userinfo, .. } => {
+                let id_token = tokens.id_token.as_deref().ok_or(LoginError::IdTokenInvalid("no id_token".into()))?;
+                let nonce = FlowNonce::from_ticket(&started.ticket.nonce);
+                let claims = VerifiedIdToken::verify(verifier, provider, &endpoints, jwks_cache, id_token)
+                    .await?
+                    .claims(&nonce)?;
+                match (&endpoints.userinfo, userinfo) {
+                    (Some(url), true) => {
+                        let info = provider_api::get_with_token(http, url, &tokens.access_token).await?;
+                        profile::merge_userinfo(&claims, info.as_object().ok_or_else(not_object)?).map_err(invalid)?
+                    }
+                    _ => claims,
+                }
+            }
+            ProviderKind::OAuth2 { userinfo_endpoint, .. } => {
+                let info = provider_api::get_with_token(http, userinfo_endpoint, &tokens.access_token).await?;
+                info.as_object().cloned().ok_or_else(not_object)?
+            }
+        };
+        if !provider.meets_required_claims(&claims) {
+            return Err(LoginError::AccountNotAllowed.into());
+        }
+        let mut profile = profile::profile_from_claims(&claims, &provider.claims).map_err(invalid)?;
+        if let ProviderKind::OAuth2 { emails_endpoint: Some(emails), .. } = &provider.kind {
+            if profile.email.is_none() || provider.claims.email_verified.is_none() {
+                // GitHub's profile email is public, not necessarily verified: only the verified
+                // primary address counts.
+                let list = provider_api::get_with_token(http, emails, &tokens.access_token).await?;
+                profile.email = profile::primary_verified_email(&list);
+            }
+        }
+        if !provider.allows_email(profile.email.as_deref()) {
+            return Err(LoginError::EmailNotAllowed.into());
+        }
+        Ok(IdentityVerified { started, tokens, profile })
+    }
+}
+
+/// A verified identity, allowed to sign in.
+#[derive(Debug)]
+pub struct IdentityVerified<'a> {
+    started: Started<'a>,
+    tokens: TokenResponse,
+    profile: Profile,
+}
+
+impl IdentityVerified<'_> {
+    /// Who signed in.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The session record for this identity, beginning now.
+    fn session_record(&self, clock: &impl Clock) -> SessionRecord {
+        let policy = &self.started.login.session;
+        let now = clock.now_s();
+        let profile = &self.profile;
+        SessionRecord {
+            subject: profile.subject.clone(),
+            email: profile.email.clone(),
+            name: profile.name.clone(),
+            groups: profile.groups.clone(),
+            tenant: profile.tenant.clone(),
+            provider: self.started.provider.id.clone(),
+            created_at_s: now,
+            created_at_ms: clock.now_ms() as i64,
+            last_seen_s: now,
+            expires_at_s: now + policy.absolute_lifetime_s,
+            tokens: Some(UpstreamTokens::issued(
+                self.tokens.access_token.clone(),
+                self.tokens.expires_in,
+                self.tokens.refresh_token.clone(),
+                self.tokens.id_token.clone(),
+                now,
+                policy.refresh_margin_s,
+            )),
+        }
+    }
+
+    /// Stores a fresh session (a login never reuses a session id: the caller ends any session
+    /// the browser still carried).
+    pub async fn issue(self, store: &impl SessionStore, clock: &impl Clock) -> Result<SessionIssued, FlowError> {
+        let record = self.session_record(clock);
+        let cookie = store.create(&record).await?;
+        Ok(SessionIssued { profile: self.profile, cookie, return_to: self.started.ticket.return_to })
+    }
+}
+
+/// The end of a flow: a session, and where the browser goes next.
+#[derive(Debug)]
+pub struct SessionIssued {
+    /// Who signed in.
+    pub profile: Profile,
+    /// The new session's cookie.
+    pub cookie: SessionCookie,
+    /// Where to send the browser (checked when the flow began).
+    pub return_to: String,
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;

@@ -1,0 +1,441 @@
+//! The login flow against the in-memory ports: a real sealed ticket, real ES256 ID tokens
+//! verified by the pure-Rust verifier, a ledger, a session store, and a provider that answers from
+//! a table (forging the answers an attacker or a broken provider would give).
+
+use super::*;
+use crate::authn::jwt::keys::KeySet;
+use crate::authn::jwt::verifier::KeySetVerifier;
+use crate::deploy::Environment;
+use crate::ports::memory::{block_on, ManualClock, MemoryLedger, TablePeer};
+use crate::ports::SystemEntropy;
+use crate::session::store::MemorySessionStore;
+use jwt_compact::alg::Es256;
+use jwt_compact::{Algorithm, AlgorithmSignature};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+const NOW_MS: u64 = 1_800_000_000_000;
+const ISSUER: &str = "https://idp.test";
+/// RFC 7515 Appendix A.3's P-256 key.
+const EC_D: &str = "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI";
+const EC_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+const EC_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+const CALLBACK: &str = "https://app.test/auth/callback";
+
+fn login() -> LoginConfig {
+    let value = json!({
+        "redirect_uri": CALLBACK,
+        "providers": [
+            { "id": "corp", "type": "oidc", "issuer": ISSUER, "client_id": "c1", "client_secret": "CORP_SECRET",
+              "allowed_email_domains": ["corp.test"] },
+            { "id": "github", "type": "oauth2", "client_id": "c2", "client_secret": "GITHUB_SECRET",
+              "authorization_endpoint": "https://github.test/authorize",
+              "token_endpoint": "https://github.test/token",
+              "userinfo_endpoint": "https://api.github.test/user",
+              "emails_endpoint": "https://api.github.test/user/emails" }
+        ]
+    });
+    LoginConfig::from_value(&value, Environment::Production, "/auth").expect("a valid login configuration")
+}
+
+fn corp_endpoints() -> Endpoints {
+    Endpoints {
+        authorization: format!("{ISSUER}/authorize"),
+        token: format!("{ISSUER}/token"),
+        userinfo: None,
+        end_session: None,
+        revocation: None,
+        jwks_uri: Some(format!("{ISSUER}/jwks")),
+        issuer: Some(ISSUER.into()),
+        iss_parameter_supported: true,
+    }
+}
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn es256(claims: &Value) -> String {
+    let input = format!("{}.{}", b64(json!({ "alg": "ES256", "kid": "ec" }).to_string()), b64(claims.to_string()));
+    let key = p256::ecdsa::SigningKey::from_slice(&URL_SAFE_NO_PAD.decode(EC_D).unwrap()).unwrap();
+    let signature = Es256.sign(&key, input.as_bytes());
+    format!("{input}.{}", b64(signature.as_bytes()))
+}
+
+/// The ports and the login secret of one test.
+struct World {
+    login: LoginConfig,
+    clock: ManualClock,
+    ledger: MemoryLedger,
+    peer: TablePeer,
+    sessions: MemorySessionStore<SystemEntropy>,
+    key: SecretBytes,
+    keys: KeySet,
+}
+
+/// What the browser carries back from the provider.
+struct Flow {
+    state: String,
+    nonce: String,
+    challenge: String,
+    sealed: String,
+}
+
+fn world() -> World {
+    let jwks = json!({ "keys": [{ "kty": "EC", "crv": "P-256", "kid": "ec", "x": EC_X, "y": EC_Y }] });
+    World {
+        login: login(),
+        clock: ManualClock::at_ms(NOW_MS),
+        ledger: MemoryLedger::default(),
+        peer: TablePeer::default(),
+        sessions: MemorySessionStore::new(SystemEntropy),
+        key: SecretBytes::new(vec![7; 32]),
+        keys: KeySet::from_jwks(jwks.to_string().as_bytes()).expect("a key set").0,
+    }
+}
+
+fn query_of(url: &str) -> Vec<(String, String)> {
+    url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
+}
+
+fn param(pairs: &[(String, String)], name: &str) -> String {
+    crate::http::pair_value(pairs, name).unwrap_or_default().to_owned()
+}
+
+impl World {
+    fn begin(&self, provider: &str, endpoints: &Endpoints) -> Flow {
+        let provider = self.login.provider(provider).unwrap();
+        let begun =
+            begin(&self.login, provider, endpoints, "/app".into(), None, &self.key, &SystemEntropy, &self.clock)
+                .expect("a flow begins");
+        let query = query_of(&begun.location);
+        let (name, rest) = begun.ticket_cookie.split_once('=').unwrap();
+        assert_eq!(name, oidc::ticket_cookie_name(&param(&query, "state")));
+        Flow {
+            state: param(&query, "state"),
+            nonce: param(&query, "nonce"),
+            challenge: param(&query, "code_challenge"),
+            sealed: rest.split(';').next().unwrap().to_owned(),
+        }
+    }
+
+    fn id_token(&self, nonce: &str, overrides: Value) -> String {
+        let now = (self.clock.now_ms() / 1000) as i64;
+        let mut claims = json!({ "iss": ISSUER, "aud": "c1", "sub": "alice", "iat": now, "exp": now + 300,
+                                 "nonce": nonce, "email": "alice@corp.test", "email_verified": true });
+        // A claim overridden with null is one the provider left out.
+        for (name, value) in overrides.as_object().unwrap() {
+            match value {
+                Value::Null => drop(claims.as_object_mut().unwrap().remove(name)),
+                _ => claims[name] = value.clone(),
+            }
+        }
+        es256(&claims)
+    }
+
+    fn answer_tokens(&self, id_token: &str) {
+        let body = json!({ "access_token": "at-1", "token_type": "Bearer", "expires_in": 300,
+                           "refresh_token": "rt-1", "id_token": id_token });
+        self.peer.answer(&format!("{ISSUER}/token"), 200, &body);
+    }
+
+    /// Runs the callback, with the ticket `sealed` (if any) and the response `query`, arriving at
+    /// `arrived_at`, through every step.
+    fn callback_at(
+        &self,
+        arrived_at: &str,
+        sealed: Option<&str>,
+        query: &[(&str, &str)],
+        endpoints: Endpoints,
+    ) -> Result<SessionIssued, FlowError> {
+        let query: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let verifier = KeySetVerifier::new(self.keys.clone(), &self.clock);
+        let secret = SecretString::new("client-secret".into());
+        block_on(async {
+            let started = open_ticket(sealed, &self.key, &self.clock)?.start(&self.login, arrived_at)?;
+            let checked = started.check(&query, endpoints)?;
+            let redeemed = checked.redeem(&self.ledger, &self.peer, &secret).await?;
+            let verified = redeemed.verify(&verifier, &self.peer, &JwksCachePolicy::default()).await?;
+            verified.issue(&self.sessions, &self.clock).await
+        })
+    }
+
+    fn callback(&self, flow: &Flow, query: &[(&str, &str)]) -> Result<SessionIssued, FlowError> {
+        self.callback_at(CALLBACK, Some(&flow.sealed), query, corp_endpoints())
+    }
+
+    fn token_requests(&self) -> usize {
+        self.peer.sent().iter().filter(|r| r.url.ends_with("/token")).count()
+    }
+}
+
+fn refused(error: LoginError) -> Result<(), FlowError> {
+    Err(FlowError::Refused(error))
+}
+
+fn outcome(result: Result<SessionIssued, FlowError>) -> Result<(), FlowError> {
+    result.map(|_| ())
+}
+
+#[test]
+fn a_complete_flow_issues_a_session_bound_to_the_verified_identity() {
+    let w = world();
+    let flow = w.begin("corp", &corp_endpoints());
+    w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+    let issued = w.callback(&flow, &[("code", "code-1"), ("state", &flow.state), ("iss", ISSUER)]).expect("a session");
+    assert_eq!(issued.return_to, "/app");
+    assert_eq!(issued.profile.subject, "alice");
+    let record = w.sessions.open(&issued.cookie).expect("the store holds the session");
+    assert_eq!((record.subject.as_str(), record.provider.as_str()), ("alice", "corp"));
+    assert_eq!(record.email.as_deref(), Some("alice@corp.test"));
+    assert_eq!(record.created_at_ms, NOW_MS as i64);
+    assert_eq!(record.expires_at_s, (NOW_MS / 1000) as i64 + w.login.session.absolute_lifetime_s);
+    assert_eq!(record.tokens.as_ref().map(|t| t.access_token.as_str()), Some("at-1"));
+    // The code went to the token endpoint with the verifier whose S256 hash was the challenge.
+    let sent = w.peer.sent();
+    let form: Vec<(String, String)> =
+        url::form_urlencoded::parse(sent[0].body.as_deref().unwrap().as_bytes()).into_owned().collect();
+    assert_eq!(param(&form, "code"), "code-1");
+    assert_eq!(param(&form, "redirect_uri"), CALLBACK);
+    assert_eq!(b64(Sha256::digest(param(&form, "code_verifier").as_bytes())), flow.challenge);
+    assert!(sent[0].headers.iter().any(|(name, value)| name == "authorization" && value.starts_with("Basic ")));
+    assert!(!format!("{:?}", sent[0]).contains("code-1"), "a request's Debug never shows its body");
+}
+
+#[test]
+fn a_state_or_a_code_works_once() {
+    let w = world();
+    let flow = w.begin("corp", &corp_endpoints());
+    w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+    let query = [("code", "code-1"), ("state", flow.state.as_str()), ("iss", ISSUER)];
+    assert!(w.callback(&flow, &query).is_ok());
+    assert_eq!(outcome(w.callback(&flow, &query)), refused(LoginError::Replayed), "the same response twice");
+    // A second flow presenting the first one's code.
+    let second = w.begin("corp", &corp_endpoints());
+    let query = [("code", "code-1"), ("state", second.state.as_str()), ("iss", ISSUER)];
+    assert_eq!(outcome(w.callback(&second, &query)), refused(LoginError::Replayed), "a used code");
+    assert_eq!(w.token_requests(), 1, "a replay never reaches the token endpoint");
+    assert_eq!(w.sessions.len(), 1);
+}
+
+#[test]
+fn the_ledger_down_fails_closed_before_the_code_is_redeemed() {
+    let w = world();
+    let flow = w.begin("corp", &corp_endpoints());
+    w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+    w.ledger.set_available(false);
+    let result = w.callback(&flow, &[("code", "c"), ("state", &flow.state), ("iss", ISSUER)]);
+    assert!(matches!(result, Err(FlowError::Unavailable(_))));
+    assert_eq!(w.token_requests(), 0);
+    assert!(w.sessions.is_empty());
+}
+
+/// A good callback query for `flow`, with `changes` applied (an empty value removes the
+/// parameter).
+fn query_with(flow: &Flow, changes: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut query = vec![("code".to_owned(), "c".to_owned()), ("state".into(), flow.state.clone())];
+    query.push(("iss".into(), ISSUER.into()));
+    for (name, value) in changes {
+        query.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            query.push((name.to_string(), value.to_string()));
+        }
+    }
+    query
+}
+
+/// Each row: what is wrong with the callback (ticket, query, where it arrived), and the one
+/// refusal it must get, before the code is redeemed.
+#[test]
+fn bad_callbacks_are_refused_with_one_reason() {
+    type Tamper = fn(&Flow) -> (Option<String>, Vec<(String, String)>, String);
+    let cases: Vec<(&str, Tamper, LoginError)> = vec![
+        ("no ticket cookie", |f| (None, query_with(f, &[]), CALLBACK.into()), LoginError::StateInvalid),
+        (
+            "a tampered ticket",
+            |f| {
+                let mut sealed = f.sealed.clone().into_bytes();
+                let last = sealed.len() - 2;
+                sealed[last] = if sealed[last] == b'A' { b'B' } else { b'A' };
+                (Some(String::from_utf8(sealed).unwrap()), query_with(f, &[]), CALLBACK.into())
+            },
+            LoginError::StateInvalid,
+        ),
+        (
+            "another flow's state",
+            |f| (Some(f.sealed.clone()), query_with(f, &[("state", "someone-elses")]), CALLBACK.into()),
+            LoginError::StateInvalid,
+        ),
+        (
+            "no state",
+            |f| (Some(f.sealed.clone()), query_with(f, &[("state", "")]), CALLBACK.into()),
+            LoginError::StateInvalid,
+        ),
+        (
+            "another issuer's iss",
+            |f| (Some(f.sealed.clone()), query_with(f, &[("iss", "https://evil.test")]), CALLBACK.into()),
+            LoginError::IssuerMismatch,
+        ),
+        (
+            "no iss where promised",
+            |f| (Some(f.sealed.clone()), query_with(f, &[("iss", "")]), CALLBACK.into()),
+            LoginError::IssuerMismatch,
+        ),
+        (
+            "another redirect path",
+            |f| (Some(f.sealed.clone()), query_with(f, &[]), format!("{CALLBACK}/github")),
+            LoginError::IssuerMismatch,
+        ),
+        (
+            "the provider's error",
+            |f| (Some(f.sealed.clone()), query_with(f, &[("error", "access_denied"), ("code", "")]), CALLBACK.into()),
+            LoginError::ProviderRefused("access_denied".into()),
+        ),
+        (
+            "no code",
+            |f| (Some(f.sealed.clone()), query_with(f, &[("code", "")]), CALLBACK.into()),
+            LoginError::MissingCode,
+        ),
+    ];
+    for (name, tamper, expected) in cases {
+        let w = world();
+        let flow = w.begin("corp", &corp_endpoints());
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+        let (sealed, query, arrived_at) = tamper(&flow);
+        let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let result = w.callback_at(&arrived_at, sealed.as_deref(), &query, corp_endpoints());
+        assert_eq!(outcome(result), refused(expected), "{name}");
+        assert_eq!(w.token_requests(), 0, "{name}: refused before the code is redeemed");
+        assert!(w.sessions.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn an_expired_ticket_is_refused() {
+    let w = world();
+    let flow = w.begin("corp", &corp_endpoints());
+    w.clock.advance_ms((TICKET_MAX_AGE_S as u64 + 1) * 1000);
+    w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+    let result = w.callback(&flow, &[("code", "c"), ("state", &flow.state), ("iss", ISSUER)]);
+    assert_eq!(outcome(result), refused(LoginError::StateInvalid));
+}
+
+/// Each row: how the provider's ID token is wrong, and the refusal it gets. None may issue a
+/// session.
+#[test]
+fn bad_id_tokens_never_issue_a_session() {
+    let cases: &[(&str, Value, fn(&LoginError) -> bool)] = &[
+        (
+            "another nonce",
+            json!({ "nonce": "replayed-nonce" }),
+            |e| matches!(e, LoginError::IdTokenInvalid(r) if r.contains("Nonce")),
+        ),
+        ("no nonce", json!({ "nonce": null }), |e| matches!(e, LoginError::IdTokenInvalid(_))),
+        ("another audience", json!({ "aud": "c2" }), |e| matches!(e, LoginError::IdTokenInvalid(_))),
+        ("another issuer", json!({ "iss": "https://evil.test" }), |e| matches!(e, LoginError::IdTokenInvalid(_))),
+        ("expired", json!({ "exp": 1_000 }), |e| matches!(e, LoginError::IdTokenInvalid(_))),
+        (
+            "another authorised party",
+            json!({ "aud": ["c1", "c9"], "azp": "c9" }),
+            |e| matches!(e, LoginError::IdTokenInvalid(r) if r.contains("AuthorizedParty")),
+        ),
+        ("several audiences, no azp", json!({ "aud": ["c1", "c9"] }), |e| matches!(e, LoginError::IdTokenInvalid(_))),
+        ("no subject", json!({ "sub": null }), |e| matches!(e, LoginError::IdTokenInvalid(_))),
+        ("an email outside the allowed domains", json!({ "email": "mallory@evil.test" }), |e| {
+            *e == LoginError::EmailNotAllowed
+        }),
+        ("an unverified email", json!({ "email_verified": false }), |e| *e == LoginError::EmailNotAllowed),
+    ];
+    for (name, overrides, expected) in cases {
+        let w = world();
+        let flow = w.begin("corp", &corp_endpoints());
+        let token = w.id_token(&flow.nonce, overrides.clone());
+        w.answer_tokens(&token);
+        match w.callback(&flow, &[("code", "c"), ("state", &flow.state), ("iss", ISSUER)]) {
+            Err(FlowError::Refused(error)) => assert!(expected(&error), "{name}: {error:?}"),
+            other => panic!("{name}: {:?}", other.map(|issued| issued.profile)),
+        }
+        assert!(w.sessions.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn an_id_token_signed_by_another_key_is_refused() {
+    let w = world();
+    let flow = w.begin("corp", &corp_endpoints());
+    let token = w.id_token(&flow.nonce, json!({}));
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    signature[10] ^= 1;
+    w.answer_tokens(&format!("{input}.{}", b64(signature)));
+    let result = w.callback(&flow, &[("code", "c"), ("state", &flow.state), ("iss", ISSUER)]);
+    assert!(matches!(result, Err(FlowError::Refused(LoginError::IdTokenInvalid(_)))));
+}
+
+#[test]
+fn a_refused_or_broken_token_endpoint_ends_the_flow() {
+    let cases: &[(u16, Value, fn(&LoginError) -> bool)] = &[
+        (400, json!({ "error": "invalid_grant" }), |e| *e == LoginError::TokenExchangeFailed("invalid_grant".into())),
+        (200, json!({ "error": "bad_verification_code" }), |e| matches!(e, LoginError::TokenExchangeFailed(_))),
+        (200, json!({ "access_token": "x", "token_type": "mac" }), |e| matches!(e, LoginError::TokenExchangeFailed(_))),
+        (503, json!({}), |e| matches!(e, LoginError::ProviderUnavailable(_))),
+        (200, json!({ "access_token": "x", "token_type": "Bearer" }), |e| matches!(e, LoginError::IdTokenInvalid(_))),
+    ];
+    for (status, body, expected) in cases {
+        let w = world();
+        let flow = w.begin("corp", &corp_endpoints());
+        w.peer.answer(&format!("{ISSUER}/token"), *status, body);
+        match w.callback(&flow, &[("code", "c"), ("state", &flow.state), ("iss", ISSUER)]) {
+            Err(FlowError::Refused(error)) => assert!(expected(&error), "{status} {body}: {error:?}"),
+            other => panic!("{status} {body}: {:?}", other.map(|issued| issued.profile)),
+        }
+    }
+}
+
+#[test]
+fn an_oauth2_provider_signs_in_with_its_verified_primary_email_at_its_own_redirect_uri() {
+    let w = world();
+    let github = Endpoints::configured(w.login.provider("github").unwrap()).unwrap();
+    let flow = w.begin("github", &github);
+    assert!(flow.nonce.is_empty(), "no nonce for a provider without ID tokens");
+    w.peer.answer("https://github.test/token", 200, &json!({ "access_token": "gh", "token_type": "bearer" }));
+    w.peer.answer("https://api.github.test/user", 200, &json!({ "id": 42, "email": "public@corp.test" }));
+    let emails = json!([{ "email": "public@corp.test", "primary": false, "verified": false },
+                        { "email": "Alice@Corp.test", "primary": true, "verified": true }]);
+    w.peer.answer("https://api.github.test/user/emails", 200, &emails);
+    let own = format!("{CALLBACK}/github");
+    let query = [("code", "c"), ("state", flow.state.as_str())];
+    assert_eq!(
+        outcome(w.callback_at(CALLBACK, Some(&flow.sealed), &query, github.clone())),
+        refused(LoginError::IssuerMismatch),
+        "its answer at the shared redirect URI is another provider's"
+    );
+    let issued = w.callback_at(&own, Some(&flow.sealed), &query, github).expect("a session");
+    assert_eq!(issued.profile.subject, "42");
+    assert_eq!(issued.profile.email.as_deref(), Some("alice@corp.test"));
+}
+
+proptest! {
+    /// Whatever an attacker puts in the callback's query, no session is issued unless the
+    /// `state` is the ticket's, and nothing panics.
+    #[test]
+    fn arbitrary_callbacks_never_issue_a_session_without_the_state(
+        pairs in proptest::collection::vec(("(code|state|iss|error|x)", ".{0,40}"), 0..6)
+    ) {
+        let w = world();
+        let flow = w.begin("corp", &corp_endpoints());
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+        let query: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let result = w.callback(&flow, &query);
+        let first_state = pairs.iter().find(|(k, _)| k == "state").map(|(_, v)| v.as_str());
+        prop_assert!(result.is_err() || first_state == Some(flow.state.as_str()));
+    }
+
+    /// Arbitrary bytes as the ticket cookie are refused, never a panic.
+    #[test]
+    fn arbitrary_tickets_are_refused(sealed in ".{0,300}") {
+        let w = world();
+        let opened = open_ticket(Some(&sealed), &w.key, &w.clock);
+        prop_assert_eq!(opened.err(), Some(LoginError::StateInvalid));
+    }
+}
