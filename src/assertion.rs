@@ -276,8 +276,15 @@ pub fn signing_input_for(alg: &str, kid: &str, claims: &Value) -> String {
 }
 
 /// A signed identity assertion, as a compact JWS: made only by [`compact`] from a signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` never prints it: it is a live credential for the origin until it expires.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignedAssertion(String);
+
+impl fmt::Debug for SignedAssertion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignedAssertion([redacted])")
+    }
+}
 
 impl SignedAssertion {
     /// The compact JWS, for the assertion header.

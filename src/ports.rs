@@ -78,7 +78,8 @@ pub trait Ledger {
     async fn claim_once(&self, id: &str, ttl_ms: u64) -> Result<bool, Unavailable>;
 
     /// Records that `id` stops working at `at_ms`, kept until `keep_until_ms` (`None`: for good).
-    /// Once this answers, every location sees it.
+    /// Once this answers, every location sees it. The earliest time wins: a later revocation (a
+    /// rotation's grace) never brings back a key that was already revoked.
     async fn revoke(&self, id: &str, at_ms: u64, keep_until_ms: Option<u64>) -> Result<(), Unavailable>;
 }
 
@@ -112,12 +113,19 @@ impl fmt::Debug for OutboundRequest {
 }
 
 /// A peer's answer: its status and its (bounded) body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct InboundResponse {
     /// The status code.
     pub status: u16,
     /// The body.
     pub body: Vec<u8>,
+}
+
+impl fmt::Debug for InboundResponse {
+    /// The status and the body's length: a token endpoint's body holds tokens.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} bytes)", self.status, self.body.len())
+    }
 }
 
 /// An HTTP client for calls to peers. Implementations bound the time and the answer's size, never

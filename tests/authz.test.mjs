@@ -7,7 +7,8 @@ import { startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
 import { startIssuer } from "./support/idp-keys.mjs";
 import { assertionVerifier } from "./support/assertion-verifier.mjs";
-import { TEST_ADMIN_KEY, createApiKey } from "./support/api-keys.mjs";
+import { createApiKey } from "./support/api-keys.mjs";
+import { TEST_ADMIN_KEY, baseConfig, jwtIssuer } from "./support/config.mjs";
 
 let origin;
 let idp;
@@ -19,22 +20,21 @@ before(async () => {
   idp = await startIssuer();
   idp2 = await startIssuer();
   gateway = await startGateway({
-    config: {
-      environment: "development",
-      origin: origin.url,
-      api_keys: { prefix: "pk_test" },
-      jwt: {
-        issuers: [idp, idp2].map((i) => ({ issuer: i.issuer, audiences: ["api://portcullis"], jwks_url: i.jwksUrl, algorithms: ["ES256"] })),
-      },
-      roles: { "billing-admin": { permissions: ["invoices:write"], groups: ["finance"] } },
-      routes: [
+    config: baseConfig(
+      origin,
+      [
         { id: "tenant-read", path: "/tenants/:tenant/invoices/*", methods: ["GET"], policy: "authenticated", tenant: "path:tenant" },
         { id: "keys-only", path: "/keys-only/*", policy: "authenticated", authenticators: ["api_key"] },
         { id: "idp-only", path: "/idp-only/*", policy: "authenticated", authenticators: [`jwt:${idp.issuer}`] },
         { id: "any-jwt", path: "/any-jwt/*", policy: "authenticated", authenticators: ["jwt"] },
         { id: "tenant-write", path: "/tenants/:tenant/invoices/*", methods: ["POST"], policy: "authenticated", tenant: "path:tenant", permissions: ["invoices:write"] },
       ],
-    },
+      {
+        api_keys: { prefix: "pk_test" },
+        jwt: { issuers: [idp, idp2].map((i) => jwtIssuer(i)) },
+        roles: { "billing-admin": { permissions: ["invoices:write"], groups: ["finance"] } },
+      },
+    ),
     secrets: { PORTCULLIS_ADMIN_KEY: TEST_ADMIN_KEY },
   });
   origin.verifyAssertionsWith(assertionVerifier({ jwksUrl: `${gateway.url}/.well-known/jwks.json`, audience: origin.url }));

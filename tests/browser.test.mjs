@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
+import { baseConfig } from "./support/config.mjs";
 import { launchBrowser, openPage, screenshotDir } from "./support/browser.mjs";
 
 let origin;
@@ -14,14 +15,10 @@ let browser;
 before(async () => {
   origin = await startOrigin();
   gateway = await startGateway({
-    config: {
-      environment: "development",
-      origin: origin.url,
-      routes: [
-        { id: "public", path: "/public/*", policy: "public" },
-        { id: "app", path: "/app/*", policy: "authenticated" },
-      ],
-    },
+    config: baseConfig(origin, [
+      { id: "public", path: "/public/*", policy: "public" },
+      { id: "app", path: "/app/*", policy: "authenticated" },
+    ]),
   });
   browser = await launchBrowser();
 });

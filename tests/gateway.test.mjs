@@ -7,6 +7,8 @@ import http from "node:http";
 import net from "node:net";
 import { startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
+import { baseConfig } from "./support/config.mjs";
+import { jsonError, originRequestsDuring as during } from "./support/assertions.mjs";
 
 /** A port on 127.0.0.1 with nothing listening. */
 async function closedPort() {
@@ -24,12 +26,9 @@ before(async () => {
   origin = await startOrigin();
   const deadPort = await closedPort();
   gateway = await startGateway({
-    config: {
-      environment: "development",
-      origin: origin.url,
-      strip_headers: ["X-User-Id"],
-      limits: { max_url_bytes: 1024, max_header_bytes: 4096 },
-      routes: [
+    config: baseConfig(
+      origin,
+      [
         { id: "public", path: "/public/*", policy: "public" },
         { id: "app", path: "/app/*", policy: "authenticated" },
         { id: "tenant-docs", path: "/tenants/:tenant/docs/*", methods: ["GET"], policy: "public" },
@@ -50,7 +49,8 @@ before(async () => {
         { id: "slow", path: "/slow/*", policy: "public", timeout_ms: 300 },
         { id: "dead", path: "/dead/*", policy: "public", origin: `http://127.0.0.1:${deadPort}` },
       ],
-    },
+      { strip_headers: ["X-User-Id"], limits: { max_url_bytes: 1024, max_header_bytes: 4096 } },
+    ),
   });
 });
 
@@ -60,20 +60,7 @@ after(async () => {
 });
 
 /** Runs `action` and returns the origin requests it caused. */
-async function originRequestsDuring(action) {
-  const before = origin.requests.length;
-  const result = await action();
-  return { result, seen: origin.requests.slice(before) };
-}
-
-async function jsonError(response) {
-  assert.match(response.headers.get("content-type"), /^application\/json/);
-  const body = await response.json();
-  assert.equal(typeof body.error, "string");
-  assert.equal(typeof body.error_description, "string");
-  assert.equal(body.request_id, response.headers.get("x-request-id"));
-  return body;
-}
+const originRequestsDuring = (action) => during(origin, action);
 
 describe("forwarding", () => {
   test("a public route reaches the origin with method, path, query, headers and body intact", async () => {

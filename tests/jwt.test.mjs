@@ -8,6 +8,8 @@ import { startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
 import { ALGORITHMS, rawToken, signRaw, startIssuer } from "./support/idp-keys.mjs";
 import { assertionVerifier } from "./support/assertion-verifier.mjs";
+import { baseConfig, jwtIssuer } from "./support/config.mjs";
+import { assertRefused } from "./support/assertions.mjs";
 
 let origin;
 let idp;
@@ -15,18 +17,11 @@ let gateway;
 let assertionKeys;
 
 function jwtConfig(overrides = {}) {
-  return {
-    environment: "development",
-    origin: origin.url,
-    routes: [
-      { id: "public", path: "/public/*", policy: "public" },
-      { id: "api", path: "/api/*", policy: "authenticated" },
-    ],
-    jwt: {
-      issuers: [{ issuer: idp.issuer, audiences: ["api://portcullis"], jwks_url: idp.jwksUrl, algorithms: ALGORITHMS }],
-      ...overrides,
-    },
-  };
+  const routes = [
+    { id: "public", path: "/public/*", policy: "public" },
+    { id: "api", path: "/api/*", policy: "authenticated" },
+  ];
+  return baseConfig(origin, routes, { jwt: { issuers: [jwtIssuer(idp, { algorithms: ALGORITHMS })], ...overrides } });
 }
 
 async function signingKeySecret(kids) {
@@ -58,16 +53,7 @@ async function call(target, token, init = {}) {
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   const response = await fetch(`${target.url}${init.path ?? "/api/orders"}`, { ...init, headers });
   const body = await response.text();
-  return { response, body, seen: origin.requests.slice(before) };
-}
-
-function assertRefused({ response, body, seen }, status = 401, code = "invalid_token") {
-  assert.equal(response.status, status, body);
-  assert.equal(JSON.parse(body).error, code);
-  assert.equal(seen.length, 0, "the origin saw nothing");
-  if (code === "invalid_token") {
-    assert.equal(response.headers.get("www-authenticate"), 'Bearer realm="portcullis", error="invalid_token"');
-  }
+  return { response, status: response.status, headers: response.headers, body, seen: origin.requests.slice(before) };
 }
 
 describe("valid tokens", () => {

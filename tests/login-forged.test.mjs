@@ -11,9 +11,9 @@ import { createHmac, createPublicKey, randomBytes } from "node:crypto";
 import { freePort, startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
 import { Browser } from "./support/login.mjs";
+import { TEST_LOGIN_SECRET, baseConfig } from "./support/config.mjs";
 import { followAuthorize, startForgingProvider } from "./support/forging-provider.mjs";
 
-const LOGIN_SECRET = "login-secret-for-tests-0123456789abcdef";
 const SUBJECT = "user-1"; // the forging provider's one user
 const TICKET_PREFIX = "__Host-portcullis-login-";
 const now = () => Math.floor(Date.now() / 1000);
@@ -29,10 +29,7 @@ let gateway;
 async function startForgedGateway({ session = {} } = {}) {
   const port = await freePort();
   const gatewayUrl = `http://127.0.0.1:${port}`;
-  const config = {
-    environment: "development",
-    origin: origin.url,
-    routes: [{ id: "app", path: "/*", policy: "authenticated" }],
+  const config = baseConfig(origin, [{ id: "app", path: "/*", policy: "authenticated" }], {
     login: {
       redirect_uri: `${gatewayUrl}/auth/callback`,
       providers: [
@@ -48,11 +45,11 @@ async function startForgedGateway({ session = {} } = {}) {
       session,
       rate_limits: [{ id: "login", key: "ip", limit: 100000, period_s: 60 }],
     },
-  };
+  });
   const started = await startGateway({
     config,
     port,
-    secrets: { FORGED_CLIENT_SECRET: "forged-client-secret", PORTCULLIS_LOGIN_SECRET: LOGIN_SECRET },
+    secrets: { FORGED_CLIENT_SECRET: "forged-client-secret", PORTCULLIS_LOGIN_SECRET: TEST_LOGIN_SECRET },
   });
   assert.equal(started.url, gatewayUrl);
   return started;
@@ -92,14 +89,7 @@ function sessionCookiesSet(response) {
 }
 
 /** The structured event of this kind for this request (the log can trail the response a little). */
-async function eventFor(gw, kind, requestId) {
-  for (let i = 0; i < 40; i++) {
-    const event = gw.events(kind).find((e) => e.request_id === requestId);
-    if (event) return event;
-    await sleep(25);
-  }
-  assert.fail(`no ${kind} event for request ${requestId}; logs:\n${gw.logs.map((l) => l.message).join("\n")}`);
-}
+const eventFor = (gw, kind, requestId) => gw.eventFor(kind, requestId);
 
 /** The error code of an error response, JSON or the HTML error page, checked to be of the kind expected. */
 function errorCode(response, body, kind) {

@@ -5,7 +5,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startOrigin } from "./support/origin.mjs";
-import { ADMIN_KEY, Browser, rawRequest, sessionSetCookie, startLoginStack } from "./support/login.mjs";
+import { Browser, rawRequest, sessionSetCookie, startLoginStack } from "./support/login.mjs";
+import { TEST_ADMIN_KEY as ADMIN_KEY } from "./support/config.mjs";
 import { loginAtProvider } from "./support/oidc-provider.mjs";
 import { assertionVerifier } from "./support/assertion-verifier.mjs";
 

@@ -4,17 +4,14 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
-import { TEST_ADMIN_KEY, createApiKey } from "./support/api-keys.mjs";
+import { createApiKey } from "./support/api-keys.mjs";
+import { TEST_ADMIN_KEY, baseConfig } from "./support/config.mjs";
 
 let origin;
 let gateway;
 
 function config(overrides = {}) {
-  return {
-    environment: "development",
-    origin: origin.url,
-    api_keys: { prefix: "pk_test" },
-    routes: [
+  const routes = [
       { id: "burst", path: "/burst/*", policy: "public", rate_limits: [{ id: "route-wide", key: "route", limit: 100, period_s: 600 }] },
       { id: "slow", path: "/slow/*", policy: "public", rate_limits: [{ id: "per-ip", key: "ip", limit: 2, period_s: 2 }] },
       {
@@ -34,9 +31,8 @@ function config(overrides = {}) {
       },
       { id: "closed", path: "/closed/*", policy: "public", rate_limits: [{ id: "c", key: "ip", limit: 1000, period_s: 60 }] },
       { id: "open", path: "/open/*", policy: "public", rate_limit_failure: "open", rate_limits: [{ id: "o", key: "ip", limit: 1000, period_s: 60 }] },
-    ],
-    ...overrides,
-  };
+  ];
+  return baseConfig(origin, routes, { api_keys: { prefix: "pk_test" }, ...overrides });
 }
 
 before(async () => {

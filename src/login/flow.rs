@@ -65,12 +65,18 @@ impl From<Unavailable> for FlowError {
 }
 
 /// Where `/auth/login` sends the browser, and the ticket cookie it sets.
-#[derive(Debug)]
 pub struct Begun {
     /// The provider's authorisation URL.
     pub location: String,
     /// The `Set-Cookie` value of the flow's sealed ticket.
     pub ticket_cookie: String,
+}
+
+impl std::fmt::Debug for Begun {
+    /// Neither the location (it holds the `state`) nor the sealed ticket.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Begun([redacted])")
+    }
 }
 
 /// Starts a flow with `provider`: `return_to` must already be safe

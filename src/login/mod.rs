@@ -11,3 +11,4 @@ pub mod oidc;
 pub mod pages;
 pub mod profile;
 pub mod provider_api;
+pub mod session_upkeep;

@@ -90,7 +90,6 @@ pub async fn discover(http: &impl HttpClient, issuer: &str, environment: Environ
 }
 
 /// A grant to redeem at the token endpoint.
-#[derive(Debug)]
 pub enum Grant<'a> {
     /// An authorisation code, with the PKCE verifier and the redirect URI it was issued for.
     Code {
@@ -103,6 +102,16 @@ pub enum Grant<'a> {
     },
     /// A refresh token (RFC 6749 §6).
     Refresh(&'a str),
+}
+
+impl std::fmt::Debug for Grant<'_> {
+    /// The kind of grant only: never the code, the verifier or the refresh token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Grant::Code { .. } => "Grant::Code([redacted])",
+            Grant::Refresh(_) => "Grant::Refresh([redacted])",
+        })
+    }
 }
 
 /// A form POST authenticated as the client (RFC 6749 §2.3.1): `client_secret_basic` puts the

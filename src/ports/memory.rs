@@ -56,6 +56,11 @@ impl MemoryLedger {
         self.revoked.borrow().get(id).map(|(at, _)| *at)
     }
 
+    /// How many ids were revoked.
+    pub fn revocations(&self) -> usize {
+        self.revoked.borrow().len()
+    }
+
     /// Whether `id` was claimed.
     pub fn is_used(&self, id: &str) -> bool {
         self.used.borrow().contains_key(id)
@@ -83,7 +88,9 @@ impl Ledger for MemoryLedger {
 
     async fn revoke(&self, id: &str, at_ms: u64, keep_until_ms: Option<u64>) -> Result<(), Unavailable> {
         self.answer()?;
-        self.revoked.borrow_mut().insert(id.to_owned(), (at_ms, keep_until_ms));
+        let mut revoked = self.revoked.borrow_mut();
+        let earliest = revoked.get(id).map_or(at_ms, |(at, _)| (*at).min(at_ms));
+        revoked.insert(id.to_owned(), (earliest, keep_until_ms));
         Ok(())
     }
 }

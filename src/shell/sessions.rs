@@ -24,6 +24,7 @@ use crate::http::RequestHead;
 use crate::login::config::{LoginConfig, Provider};
 use crate::login::error::LoginError;
 use crate::login::provider_api::{self, Grant};
+use crate::login::session_upkeep;
 use crate::ports::Unavailable;
 use crate::random;
 use crate::session::store::SessionStore;
@@ -213,12 +214,7 @@ pub async fn open(
     let mut record = load(env, &cookie, login).await?;
     let now = now_s();
     record.check_lifetimes(now, login.session.idle_timeout_s).map_err(AuthnError::InvalidSession)?;
-    // The configuration decides, not the session: a provider removed, or a domain no longer
-    // allowed, ends the sessions it made.
-    match login.provider(&record.provider) {
-        Some(provider) if provider.allows_email(record.email.as_deref()) => {}
-        _ => return Err(AuthnError::InvalidSession(SessionError::Revoked)),
-    }
+    session_upkeep::admitting_provider(login, &record).map_err(AuthnError::InvalidSession)?;
     if upkeep == Upkeep::None {
         return Ok(Some(LiveSession { cookie, record }));
     }
@@ -337,15 +333,8 @@ impl Leader<'_> {
             Ok(answer) => {
                 let now = now_s();
                 let mut refreshed = record;
-                refreshed.tokens = Some(UpstreamTokens::issued(
-                    answer.access_token,
-                    answer.expires_in,
-                    // RFC 6749 §6: a provider may rotate the refresh token; keep the old one if not.
-                    answer.refresh_token.or_else(|| Some(refresh_token.to_owned())),
-                    answer.id_token.or_else(|| tokens.id_token.clone()),
-                    now,
-                    self.login.session.refresh_margin_s,
-                ));
+                let margin_s = self.login.session.refresh_margin_s;
+                refreshed.tokens = Some(session_upkeep::refreshed_tokens(answer, tokens, now, margin_s));
                 // The provider may have rotated the refresh token already: the new tokens must
                 // not be lost to one failed write.
                 let mut written = write(env, self.cookie, &refreshed).await;

@@ -1,7 +1,6 @@
 // Creating API keys through the management API, as an administrator would.
 
-/** The admin key the tests give the gateway as its PORTCULLIS_ADMIN_KEY secret. */
-export const TEST_ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijkl";
+import { TEST_ADMIN_KEY } from "./config.mjs";
 
 /** Creates a key and returns the full management API answer (with `key`, shown once). */
 export async function createApiKey(gatewayUrl, fields, adminKey = TEST_ADMIN_KEY) {

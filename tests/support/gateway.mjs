@@ -45,6 +45,18 @@ export async function startGateway({ config, secrets = {}, port = 0 } = {}) {
         }
       });
     },
+    /**
+     * The first event of `kind` for the request with `requestId`, waiting up to a second for it:
+     * audit lines are written as the response leaves, and may arrive just after it.
+     */
+    async eventFor(kind, requestId) {
+      for (let attempt = 0; attempt < 40; attempt++) {
+        const event = this.events(kind).find((e) => e.request_id === requestId);
+        if (event) return event;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error(`no ${kind} event for request ${requestId}; logs:\n${logs.map((l) => l.message).join("\n")}`);
+    },
     /** Audit events logged so far, parsed. */
     auditEvents() {
       return logs.flatMap(({ message }) => {

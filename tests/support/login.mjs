@@ -5,10 +5,10 @@ import http from "node:http";
 import { CookieJar, loginAtProvider, startOidcProvider } from "./oidc-provider.mjs";
 import { startGithubProvider } from "./github-provider.mjs";
 import { freePort, startGateway } from "./gateway.mjs";
+import { TEST_ADMIN_KEY, TEST_LOGIN_SECRET, baseConfig } from "./config.mjs";
 
 export const OIDC_SECRET = "corp-client-secret-0123456789";
 export const GITHUB_SECRET = "github-client-secret-0123456789";
-export const ADMIN_KEY = "admin-key-for-tests-0123456789abcdef";
 
 export const ACCOUNTS = {
   alice: { email: "alice@corp.test", email_verified: true, name: "Alice Liddell", groups: ["eng", "admins"], tenant: "acme" },
@@ -102,26 +102,24 @@ export async function startLoginStack({ origin, session = {}, idpOptions = {}, r
   const github = withGithub
     ? await startGithubProvider({ client_id: "gh-client", client_secret: GITHUB_SECRET, users: GITHUB_USERS })
     : null;
-  const config = {
-    environment: "development",
-    origin: origin.url,
-    routes: routes ?? [
-      { id: "home", path: "/", methods: ["GET"], policy: "public" },
-      { id: "api-only", path: "/api/*", policy: "authenticated", authenticators: ["jwt", "api_key"] },
-      { id: "admin", path: "/admin/*", policy: "authenticated", roles: ["admin"] },
-      { id: "app", path: "/*", policy: "authenticated" },
-    ],
+  const defaultRoutes = [
+    { id: "home", path: "/", methods: ["GET"], policy: "public" },
+    { id: "api-only", path: "/api/*", policy: "authenticated", authenticators: ["jwt", "api_key"] },
+    { id: "admin", path: "/admin/*", policy: "authenticated", roles: ["admin"] },
+    { id: "app", path: "/*", policy: "authenticated" },
+  ];
+  const config = baseConfig(origin, routes ?? defaultRoutes, {
     roles: { admin: { groups: ["admins"] } },
     login: loginSection({ gatewayUrl, idp, github, session, rateLimits }),
-  };
+  });
   const gateway = await startGateway({
     config,
     port,
     secrets: {
       CORP_CLIENT_SECRET: OIDC_SECRET,
       GITHUB_CLIENT_SECRET: GITHUB_SECRET,
-      PORTCULLIS_LOGIN_SECRET: "login-secret-for-tests-0123456789abcdef",
-      PORTCULLIS_ADMIN_KEY: ADMIN_KEY,
+      PORTCULLIS_LOGIN_SECRET: TEST_LOGIN_SECRET,
+      PORTCULLIS_ADMIN_KEY: TEST_ADMIN_KEY,
     },
   });
   return {

@@ -22,8 +22,8 @@ const EC_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
 const EC_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
 const CALLBACK: &str = "https://app.test/auth/callback";
 
-fn login() -> LoginConfig {
-    let value = json!({
+fn login(corp_extra: &Value) -> LoginConfig {
+    let mut value = json!({
         "redirect_uri": CALLBACK,
         "providers": [
             { "id": "corp", "type": "oidc", "issuer": ISSUER, "client_id": "c1", "client_secret": "CORP_SECRET",
@@ -35,6 +35,9 @@ fn login() -> LoginConfig {
               "emails_endpoint": "https://api.github.test/user/emails" }
         ]
     });
+    for (name, field) in corp_extra.as_object().unwrap() {
+        value["providers"][0][name] = field.clone();
+    }
     LoginConfig::from_value(&value, Environment::Production, "/auth").expect("a valid login configuration")
 }
 
@@ -82,9 +85,14 @@ struct Flow {
 }
 
 fn world() -> World {
+    world_with(&json!({}))
+}
+
+/// A world whose `corp` provider has `corp_extra` in its configuration.
+fn world_with(corp_extra: &Value) -> World {
     let jwks = json!({ "keys": [{ "kty": "EC", "crv": "P-256", "kid": "ec", "x": EC_X, "y": EC_Y }] });
     World {
-        login: login(),
+        login: login(corp_extra),
         clock: ManualClock::at_ms(NOW_MS),
         ledger: MemoryLedger::default(),
         peer: TablePeer::default(),
@@ -415,20 +423,171 @@ fn an_oauth2_provider_signs_in_with_its_verified_primary_email_at_its_own_redire
     assert_eq!(issued.profile.email.as_deref(), Some("alice@corp.test"));
 }
 
+#[test]
+fn a_replayed_state_never_records_its_code() {
+    let w = world();
+    let flow = w.begin("corp", &corp_endpoints());
+    w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+    assert!(w.callback(&flow, &[("code", "first"), ("state", &flow.state), ("iss", ISSUER)]).is_ok());
+    let again = w.callback(&flow, &[("code", "second"), ("state", &flow.state), ("iss", ISSUER)]);
+    assert_eq!(outcome(again), refused(LoginError::Replayed));
+    assert!(w.ledger.is_used(&format!("code:{}", digest("first"))));
+    assert!(!w.ledger.is_used(&format!("code:{}", digest("second"))), "a used ticket writes nothing more");
+}
+
+#[test]
+fn the_authorisation_request_and_the_ticket_cookie_are_what_rfc_9700_asks() {
+    let w = world();
+    let provider = w.login.provider("corp").unwrap();
+    let begun = begin(
+        &w.login,
+        provider,
+        &corp_endpoints(),
+        "/app".into(),
+        Some("a@corp.test"),
+        &w.key,
+        &SystemEntropy,
+        &w.clock,
+    )
+    .unwrap();
+    let query = query_of(&begun.location);
+    for (name, value) in [
+        ("response_type", "code"),
+        ("client_id", "c1"),
+        ("redirect_uri", CALLBACK),
+        ("code_challenge_method", "S256"),
+        ("login_hint", "a@corp.test"),
+    ] {
+        assert_eq!(param(&query, name), value, "{name}");
+    }
+    assert_eq!(param(&query, "state").len(), 43);
+    assert_eq!(param(&query, "nonce").len(), 43);
+    assert!(
+        begun.ticket_cookie.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600"),
+        "{}",
+        begun.ticket_cookie
+    );
+    assert!(!begun.ticket_cookie.contains(&param(&query, "nonce")), "the nonce is sealed, not readable");
+    assert_eq!(format!("{begun:?}"), "Begun([redacted])");
+}
+
+#[test]
+fn a_ticket_from_the_future_is_refused() {
+    let w = world();
+    let flow = w.begin("corp", &corp_endpoints());
+    let earlier = ManualClock::at_ms(NOW_MS - 5_000);
+    assert_eq!(open_ticket(Some(&flow.sealed), &w.key, &earlier).err(), Some(LoginError::StateInvalid));
+}
+
+#[test]
+fn an_error_response_from_a_mixed_up_provider_is_refused_for_its_issuer_first() {
+    let w = world();
+    let flow = w.begin("corp", &corp_endpoints());
+    let result = w.callback(&flow, &[("error", "access_denied"), ("state", "wrong"), ("iss", "https://evil.test")]);
+    assert_eq!(outcome(result), refused(LoginError::IssuerMismatch));
+}
+
+#[test]
+fn userinfo_about_someone_else_is_refused() {
+    let w = world();
+    let flow = w.begin("corp", &corp_endpoints());
+    w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+    let endpoints = Endpoints { userinfo: Some(format!("{ISSUER}/me")), ..corp_endpoints() };
+    w.peer.answer(&format!("{ISSUER}/me"), 200, &json!({ "sub": "mallory", "email": "m@corp.test" }));
+    let query = [("code", "c"), ("state", flow.state.as_str()), ("iss", ISSUER)];
+    let result = w.callback_at(CALLBACK, Some(&flow.sealed), &query, endpoints);
+    assert!(
+        matches!(result, Err(FlowError::Refused(LoginError::ProfileInvalid(_)))),
+        "{:?}",
+        result.map(|i| i.profile)
+    );
+    assert!(w.sessions.is_empty());
+}
+
+#[test]
+fn an_account_without_the_required_claims_is_refused() {
+    let w = world_with(&json!({ "required_claims": { "hd": "corp.test" } }));
+    for (hd, expected) in [
+        (json!("corp.test"), None),
+        (json!("other.test"), Some(LoginError::AccountNotAllowed)),
+        (Value::Null, Some(LoginError::AccountNotAllowed)),
+    ] {
+        let flow = w.begin("corp", &corp_endpoints());
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({ "hd": hd })));
+        let result = w.callback(&flow, &[("code", &flow.state), ("state", &flow.state), ("iss", ISSUER)]);
+        assert_eq!(result.err(), expected.clone().map(FlowError::Refused), "hd {hd}");
+    }
+}
+
+#[test]
+fn an_id_token_with_another_algorithm_or_without_iat_is_refused() {
+    let unsigned =
+        |claims: &Value| format!("{}.{}.", b64(json!({ "alg": "none" }).to_string()), b64(claims.to_string()));
+    let hmac = |claims: &Value| {
+        let header = b64(json!({ "alg": "HS256", "kid": "ec" }).to_string());
+        format!("{header}.{}.{}", b64(claims.to_string()), b64([1u8; 32]))
+    };
+    let cases: &[(&str, fn(&Value) -> String, &[&str])] =
+        &[("alg none", unsigned, &[]), ("HS256 under the EC key's kid", hmac, &[]), ("no iat", es256, &["iat"])];
+    for (name, sign, left_out) in cases {
+        let w = world();
+        let flow = w.begin("corp", &corp_endpoints());
+        let now = (NOW_MS / 1000) as i64;
+        let mut claims = json!({ "iss": ISSUER, "aud": "c1", "sub": "alice", "iat": now, "exp": now + 300,
+                                 "nonce": flow.nonce, "email": "alice@corp.test", "email_verified": true });
+        for claim in *left_out {
+            claims.as_object_mut().unwrap().remove(*claim);
+        }
+        w.answer_tokens(&sign(&claims));
+        let result = w.callback(&flow, &[("code", "c"), ("state", &flow.state), ("iss", ISSUER)]);
+        assert!(matches!(result, Err(FlowError::Refused(LoginError::IdTokenInvalid(_)))), "{name}");
+        assert!(w.sessions.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn client_secret_post_puts_the_credentials_in_the_form_only() {
+    let w = world_with(&json!({ "client_auth": "client_secret_post" }));
+    let flow = w.begin("corp", &corp_endpoints());
+    w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+    assert!(w.callback(&flow, &[("code", "c"), ("state", &flow.state), ("iss", ISSUER)]).is_ok());
+    let sent = w.peer.sent();
+    let form: Vec<(String, String)> =
+        url::form_urlencoded::parse(sent[0].body.as_deref().unwrap().as_bytes()).into_owned().collect();
+    assert_eq!((param(&form, "client_id"), param(&form, "client_secret")), ("c1".into(), "client-secret".into()));
+    assert!(!sent[0].headers.iter().any(|(name, _)| name == "authorization"));
+}
+
 proptest! {
-    /// Whatever an attacker puts in the callback's query, no session is issued unless the
-    /// `state` is the ticket's, and nothing panics.
+    /// Whatever an attacker puts in the callback's query (arbitrary values, and the flow's real
+    /// `state` and issuer, repeated or not), a session is issued only when the first `state` is
+    /// the ticket's and the first `iss` the provider's; nothing panics.
     #[test]
     fn arbitrary_callbacks_never_issue_a_session_without_the_state(
-        pairs in proptest::collection::vec(("(code|state|iss|error|x)", ".{0,40}"), 0..6)
+        pairs in proptest::collection::vec(("(code|state|iss|error|x)", 0..3usize, ".{0,40}"), 0..7)
     ) {
         let w = world();
         let flow = w.begin("corp", &corp_endpoints());
         w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+        let pairs: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(name, pick, random)| {
+                let value = match pick {
+                    0 => flow.state.clone(),
+                    1 => ISSUER.to_owned(),
+                    _ => random,
+                };
+                (name, value)
+            })
+            .collect();
         let query: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let result = w.callback(&flow, &query);
-        let first_state = pairs.iter().find(|(k, _)| k == "state").map(|(_, v)| v.as_str());
-        prop_assert!(result.is_err() || first_state == Some(flow.state.as_str()));
+        let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        if result.is_ok() {
+            prop_assert_eq!(first("state"), Some(flow.state.as_str()));
+            prop_assert_eq!(first("iss"), Some(ISSUER));
+            prop_assert!(first("error").is_none());
+        }
     }
 
     /// Arbitrary bytes as the ticket cookie are refused, never a panic.
@@ -437,5 +596,38 @@ proptest! {
         let w = world();
         let opened = open_ticket(Some(&sealed), &w.key, &w.clock);
         prop_assert_eq!(opened.err(), Some(LoginError::StateInvalid));
+    }
+}
+
+#[test]
+fn no_step_prints_the_flows_secrets() {
+    let w = world();
+    let flow = w.begin("corp", &corp_endpoints());
+    w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+    let query: Vec<(String, String)> = [("code", "the-code"), ("state", flow.state.as_str()), ("iss", ISSUER)]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let secret = SecretString::new("client-secret".into());
+    let verifier = KeySetVerifier::new(w.keys.clone(), &w.clock);
+    let mut printed = Vec::new();
+    block_on(async {
+        let opened = open_ticket(Some(&flow.sealed), &w.key, &w.clock).unwrap();
+        printed.push(format!("{opened:?}"));
+        let started = opened.start(&w.login, CALLBACK).unwrap();
+        printed.push(format!("{started:?}"));
+        let checked = started.check(&query, corp_endpoints()).unwrap();
+        printed.push(format!("{checked:?}"));
+        let redeemed = checked.redeem(&w.ledger, &w.peer, &secret).await.unwrap();
+        printed.push(format!("{redeemed:?}"));
+        let verified = redeemed.verify(&verifier, &w.peer, &JwksCachePolicy::default()).await.unwrap();
+        printed.push(format!("{verified:?}"));
+        printed.push(format!("{:?}", verified.issue(&w.sessions, &w.clock).await.unwrap()));
+    });
+    printed.push(format!("{:?}", w.peer.sent()));
+    for text in &printed {
+        for secret in [flow.state.as_str(), flow.nonce.as_str(), "the-code", "client-secret", "at-1", "rt-1"] {
+            assert!(!text.contains(secret), "{secret:?} printed in {text}");
+        }
     }
 }

@@ -146,10 +146,10 @@ fn refused_rotations_change_nothing() {
         let w = world();
         let key = w.create("svc");
         let (id, request) = setup(&w, &key.record.id);
-        let before = w.store.get(&key.record.id);
+        let before = (w.store.get(&key.record.id), w.ledger.revocations());
         let result = block_on(w.admin().rotate(&id, request));
         assert!(result.as_ref().is_err_and(expected), "{name}: {:?}", result.map(|r| r.previous_id));
-        assert_eq!(w.store.get(&key.record.id), before, "{name}: the record is unchanged");
+        assert_eq!((w.store.get(&key.record.id), w.ledger.revocations()), before, "{name}: nothing changed");
     }
 }
 
@@ -197,4 +197,17 @@ fn only_jwts_with_the_admin_scope_administer_keys() {
     for (method, scopes, config, expected) in cases {
         assert_eq!(may_administer(&principal(*method, scopes), *config), *expected, "{method:?} {scopes:?}");
     }
+}
+
+#[test]
+fn a_revoked_key_whose_record_write_was_lost_stays_dead_through_a_rotation() {
+    let w = world();
+    let key = w.create("svc");
+    w.store.set_writes_fail(true);
+    assert!(block_on(w.admin().revoke(&key.record.id)).is_err(), "the ledger answered, the store did not");
+    w.store.set_writes_fail(false);
+    // KV still says active, so a rotation goes ahead; the ledger keeps the earlier revocation.
+    let rotated = block_on(w.admin().rotate(&key.record.id, RotateRequest { grace_s: Some(3600) })).unwrap();
+    assert_eq!(w.check(&key.key), Err(ApiKeyError::RotatedOut));
+    assert_eq!(w.check(&rotated.minted.key), Ok("svc".into()));
 }

@@ -1,0 +1,35 @@
+// The assertions the integration tests share.
+import assert from "node:assert/strict";
+
+/** Runs `action` and returns its result with the origin requests it caused. */
+export async function originRequestsDuring(origin, action) {
+  const before = origin.requests.length;
+  const result = await action();
+  return { result, seen: origin.requests.slice(before) };
+}
+
+/**
+ * A refusal: `status`, the stable error `code`, nothing reached the origin, and, for
+ * `invalid_token`, the RFC 6750 challenge. `result` is `{ status, headers?, body, seen }`; `body`
+ * is the parsed JSON or its text.
+ */
+export function assertRefused(result, status = 401, code = "invalid_token") {
+  const text = typeof result.body === "string" ? result.body : JSON.stringify(result.body);
+  const body = typeof result.body === "string" ? JSON.parse(result.body) : result.body;
+  assert.equal(result.status, status, text);
+  assert.equal(body.error, code, text);
+  assert.equal(result.seen.length, 0, "the origin saw nothing");
+  if (code === "invalid_token" && result.headers) {
+    assert.equal(result.headers.get("www-authenticate"), 'Bearer realm="portcullis", error="invalid_token"');
+  }
+}
+
+/** A JSON error response's body, checked for its shape: code, description, and this request's id. */
+export async function jsonError(response) {
+  assert.match(response.headers.get("content-type"), /^application\/json/);
+  const body = await response.json();
+  assert.equal(typeof body.error, "string");
+  assert.equal(typeof body.error_description, "string");
+  assert.equal(body.request_id, response.headers.get("x-request-id"));
+  return body;
+}
