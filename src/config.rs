@@ -15,13 +15,13 @@ use crate::authz::{ClaimCondition, Needs, Requirements, RoleDefinition, Roles, T
 use crate::deploy::Environment;
 use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
 use crate::gateway::limits::Limits;
-use crate::gateway::routes::{FailureMode, RateLimits};
-use crate::gateway::routes::{HostPattern, PathPattern, Policy, Route, RouteTable};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::gateway::upstream::Upstream;
 use crate::http::headers::is_token;
 use crate::identity::is_scope_token;
 use crate::login::config::LoginConfig;
+use crate::policy::routes::{FailureMode, RateLimits};
+use crate::policy::routes::{HostPattern, PathPattern, Policy, Route, RouteTable};
 use crate::ratelimit::rules::{RawRule, Rule};
 use crate::ratelimit::RateLimitingConfig;
 use serde::de::DeserializeOwned;

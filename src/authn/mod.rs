@@ -2,7 +2,7 @@
 //!
 //! Only this module can construct a [`principal::Principal`] (its constructor is visible in
 //! `authn` only, and called by the authenticators here), so holding one is proof that
-//! authentication happened. Public routes get a [`crate::gateway::access::PublicPass`] instead.
+//! authentication happened. Public routes get a [`crate::policy::access::PublicPass`] instead.
 
 pub mod api_key;
 pub mod bearer;
@@ -28,8 +28,9 @@ pub enum AuthnError {
     InvalidToken(JwtError),
     /// An API key was refused (also `invalid_token` to the client).
     InvalidApiKey(api_key::ApiKeyError),
-    /// The keys needed to verify could not be had (JWKS outage): fail closed.
-    KeysUnavailable,
+    /// A dependency the verification needs did not answer (the JWKS endpoint, KV, the ledger's
+    /// Durable Object, the CSPRNG): fail closed. Audit lines keep calling it `keys_unavailable`.
+    Unavailable,
     /// A session cookie was presented but does not name a live session.
     InvalidSession(crate::session::SessionError),
 }
@@ -44,7 +45,7 @@ impl fmt::Display for AuthnError {
             AuthnError::MalformedAuthorization => f.write_str("invalid_request: malformed authorization header"),
             AuthnError::InvalidToken(reason) => write!(f, "invalid_token: {reason}"),
             AuthnError::InvalidApiKey(reason) => write!(f, "invalid_token: {reason}"),
-            AuthnError::KeysUnavailable => f.write_str("keys_unavailable"),
+            AuthnError::Unavailable => f.write_str("keys_unavailable"),
             AuthnError::InvalidSession(reason) => write!(f, "invalid_session: {reason:?}"),
         }
     }

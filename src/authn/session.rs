@@ -1,13 +1,27 @@
-//! The session authenticator's pure part: the principal a valid session record stands for.
+//! The session authenticator's pure part: the checks a session record opened by its cookie must
+//! pass, and the principal it then stands for.
 
 use super::principal::{AuthMethod, Principal};
 use crate::identity::MappedIdentity;
-use crate::session::SessionRecord;
+use crate::session::{SessionError, SessionRecord};
 use serde_json::{json, Map, Value};
 
-/// The principal for a session whose cookie opened its record and whose lifetimes, revocation
-/// state and upstream grant were checked. `issuer` is the provider's (OIDC) issuer, if any.
-pub fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
+/// The principal for a record its cookie opened (and whose revocation state was checked), at
+/// `now_s`: the only way to one for a session. The idle timeout and the absolute lifetime come
+/// first; then `admission`, the login configuration's say (a provider removed or a domain no
+/// longer allowed refuses), which names the issuer who vouches for the subject.
+pub fn verify(
+    record: &SessionRecord,
+    now_s: i64,
+    idle_timeout_s: i64,
+    admission: impl FnOnce(&SessionRecord) -> Result<String, SessionError>,
+) -> Result<Principal, SessionError> {
+    record.check_lifetimes(now_s, idle_timeout_s)?;
+    let issuer = admission(record)?;
+    Ok(principal(record, Some(issuer)))
+}
+
+fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
     let identity = MappedIdentity {
         subject: record.subject.clone(),
         email: record.email.clone(),
@@ -48,7 +62,11 @@ mod tests {
             expires_at_s: 10,
             tokens: None,
         };
-        let principal = principal(&record, Some("https://idp.test".into()));
+        let admit = |_: &SessionRecord| Ok("https://idp.test".to_owned());
+        assert_eq!(verify(&record, 10, 100, admit).err(), Some(SessionError::Expired));
+        assert_eq!(verify(&record, 9, 100, |_| Err(SessionError::Revoked)).err(), Some(SessionError::Revoked));
+        let principal = verify(&record, 9, 100, admit).expect("a live session");
+        assert_eq!(principal.issuer(), Some("https://idp.test"));
         assert_eq!(principal.method(), AuthMethod::Session);
         assert_eq!(principal.claims()["provider"], "corp");
         assert!(principal.claims().get("name").is_none());

@@ -1,12 +1,10 @@
-//! The gateway's stages below the pipeline: edge guard (limits, path, refusals), routes, CORS,
-//! security headers, the upstream, and the access that forwarding takes. The pipeline that runs
-//! them in order is [`crate::pipeline`].
+//! The gateway's stages below the pipeline: edge guard (limits, path, refusals), CORS, security
+//! headers and the upstream. Routes and the access they grant are [`crate::policy`]'s; the
+//! pipeline that runs the stages in order is [`crate::pipeline`].
 
-pub mod access;
 pub mod cors;
 pub mod limits;
 pub mod path;
 pub mod refusals;
-pub mod routes;
 pub mod security_headers;
 pub mod upstream;

@@ -7,9 +7,9 @@ use crate::edge::{self, EdgeEndpoint};
 use crate::error::Failure;
 use crate::gateway::path::CanonicalPath;
 use crate::gateway::refusals::{GuardError, RouteError};
-use crate::gateway::routes::{Lookup, Route};
 use crate::http::headers::HeaderList;
 use crate::http::RequestHead;
+use crate::policy::routes::{Lookup, Route};
 
 /// Where the request is going, once parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use crate::authn::jwt::issuer::JwtConfig;
 use crate::authn::jwt::verifier::TokenVerifier;
 use crate::authn::principal::Principal;
 use crate::authn::AuthnError;
-use crate::claims::ClaimOp;
+use crate::ledger::ClaimOp;
 use crate::ports::{Clock, HttpClient, InboundResponse, Ledger, Method, OutboundRequest, Unavailable};
 use worker::{Env, Headers, Request, RequestInit, RequestRedirect};
 

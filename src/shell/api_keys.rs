@@ -102,7 +102,7 @@ pub async fn authenticate(
     credential: &str,
 ) -> std::result::Result<Principal, AuthnError> {
     let parsed = format::parse(&keys.prefix, credential).map_err(ApiKeyError::Malformed)?;
-    let pepper = pepper(env, config).ok_or(AuthnError::KeysUnavailable)?;
+    let pepper = pepper(env, config).ok_or(AuthnError::Unavailable)?;
     let now = now_ms() as u64;
     let ttl_ms = keys.cache_ttl_s * 1000;
     let cached = CACHE
@@ -110,10 +110,8 @@ pub async fn authenticate(
     let (record, revoked_at_ms) = match cached {
         Some(pair) => pair,
         None => {
-            let (record, revoked_at_ms) = load(env, &parsed.id)
-                .await
-                .map_err(|()| AuthnError::KeysUnavailable)?
-                .ok_or(ApiKeyError::UnknownKey)?;
+            let (record, revoked_at_ms) =
+                load(env, &parsed.id).await.map_err(|()| AuthnError::Unavailable)?.ok_or(ApiKeyError::UnknownKey)?;
             if ttl_ms > 0 {
                 let entry = Cached { record: record.clone(), revoked_at_ms };
                 CACHE.with(|cache| cache.borrow_mut().insert(parsed.id.clone(), entry, now + ttl_ms, now));

@@ -10,9 +10,9 @@ use crate::authn::principal::Principal;
 use crate::authn::select::{select, Credential, Offered};
 use crate::authn::AuthnError;
 use crate::config::Config;
-use crate::gateway::access::{public_pass, Access};
-use crate::gateway::routes::Route;
 use crate::http::RequestHead;
+use crate::policy::access::{public_pass, Access};
+use crate::policy::routes::Route;
 use worker::{Context, Env};
 
 /// Authenticates a request for a route: public routes pass; on the others, the one
@@ -46,7 +46,7 @@ pub async fn authenticate(
             let value = session_cookie.unwrap_or_default();
             let session = sessions::open(env, ctx, config, &value, sessions::Upkeep::Full).await?;
             let session = session.ok_or(AuthnError::Missing)?;
-            sessions::principal(config, &session)
+            session.principal
         }
     };
     Ok(Access::Authenticated(principal))

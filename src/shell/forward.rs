@@ -4,11 +4,11 @@
 use super::http::{fetch_with_timeout, FetchFailure};
 use super::respond;
 use crate::config::Config;
-use crate::gateway::access::Forwarding;
 use crate::gateway::upstream::ForwardError;
 use crate::http::headers::{self, ForwardedFor, HeaderList, REQUEST_ID};
 use crate::http::RequestHead;
 use crate::pipeline::ProxyRequest;
+use crate::policy::access::Forwarding;
 use worker::{Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// What the gateway adds to a forwarded exchange.

@@ -43,6 +43,9 @@ struct Entry {
 /// How often a request waiting for another request's fetch looks again.
 const POLL_MS: u64 = 5;
 
+// Plain maps, not `BoundedCache`: every key is a configured issuer's key URL or secret, so the
+// configuration bounds them (no request can add one), and an entry past its freshness must stay
+// usable as stale while the issuer is down, which an expiring cache would drop.
 thread_local! {
     static ENTRIES: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
     /// Loads under way, by (URL, bypassing the Cache API), with their start time.
@@ -86,7 +89,7 @@ pub async fn keys_for(env: &Env, issuer: &Issuer, policy: &JwksCachePolicy) -> R
                             console_warn!("{}", serde_json::json!({ "event": "jwks_serving_stale", "jwks_url": url }));
                             Ok(IssuerKeys { keys, generation })
                         }
-                        _ => Err(AuthnError::KeysUnavailable),
+                        _ => Err(AuthnError::Unavailable),
                     }
                 }
             }
@@ -119,11 +122,11 @@ fn hmac_keys(env: &Env, name: &str) -> Result<Keys, AuthnError> {
     }
     let secret = env.secret(name).map(|s| s.to_string()).map_err(|_| {
         console_error!("{}", serde_json::json!({ "event": "hmac_secret_missing", "secret": name }));
-        AuthnError::KeysUnavailable
+        AuthnError::Unavailable
     })?;
     let key = VerificationKey::hmac(SecretBytes::new(secret.into_bytes())).map_err(|reason| {
         console_error!("{}", serde_json::json!({ "event": "hmac_secret_unusable", "secret": name, "reason": reason }));
-        AuthnError::KeysUnavailable
+        AuthnError::Unavailable
     })?;
     let keys = Arc::new(KeySet::new(vec![key]));
     SECRETS.with(|s| s.borrow_mut().insert(name.to_owned(), Arc::clone(&keys)));

@@ -7,7 +7,7 @@
 //! KV replicates slowly (up to about 60 s), so KV alone cannot revoke at once. Records are sharded
 //! over [`SHARDS`] objects by a hash of their id; each holds `revoked:<id>` → milliseconds.
 
-use crate::claims::{self, Claim, ClaimOp, Held};
+use crate::ledger::{self, Claim, ClaimOp, Held};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, ListOptions, Method, Request, Response, Result, State};
 
@@ -102,7 +102,7 @@ impl DurableObject for KeyRevocations {
                 let claim: Claim = req.json().await?;
                 let key = format!("claim:{}", claim.id);
                 let stored = storage.get::<Held>(&key).await?;
-                let (answer, change) = claims::decide(op, stored.as_ref(), &claim);
+                let (answer, change) = ledger::decide(op, stored.as_ref(), &claim);
                 match change {
                     Some(Some(held)) => {
                         storage.put(&key, held).await?;
@@ -150,7 +150,7 @@ impl DurableObject for KeyRevocations {
                 let lapsed = if prefix == "claim:" {
                     let until_ms = js_sys::Reflect::get(&value, &"until_ms".into()).ok().and_then(|v| v.as_f64());
                     until_ms.is_some_and(|until| {
-                        claims::expired(&Held { until_ms: until as u64, owner: String::new() }, now)
+                        ledger::expired(&Held { until_ms: until as u64, owner: String::new() }, now)
                     })
                 } else {
                     value.as_f64().is_some_and(|until| (until as u64) <= now)
@@ -179,7 +179,7 @@ impl DurableObject for KeyRevocations {
 /// A client for the revocation objects, from the worker.
 pub mod client {
     use super::{shard_name, RevokeRequest, Statuses};
-    use crate::claims::{Claim, ClaimOp, Claimed};
+    use crate::ledger::{Claim, ClaimOp, Claimed};
     use serde::de::DeserializeOwned;
     use serde::Serialize;
     use worker::{Env, Method, Request, RequestInit, Result};

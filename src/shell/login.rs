@@ -280,7 +280,7 @@ async fn logout_page(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Respo
             headers::set(&mut list, "referrer-policy", "same-origin");
             respond::build_text(200, &list, &page).map_err(|_| Failure::Unavailable)
         }
-        Err(AuthnError::KeysUnavailable) => Err(Failure::Unavailable),
+        Err(AuthnError::Unavailable) => Err(Failure::Unavailable),
         _ => redirect(cx, 303, &format!("{}/logged-out", cx.config.edge_prefix), &[session::clear_cookie()]),
     }
 }
@@ -301,7 +301,7 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
     let session = match sessions::current(cx.env, cx.ctx, cx.config, cx.head, Upkeep::None).await {
         Ok(session) => session,
         // A dead session is already logged out; a store outage must not keep anyone in.
-        Err(AuthnError::KeysUnavailable) => return Err(Failure::Unavailable),
+        Err(AuthnError::Unavailable) => return Err(Failure::Unavailable),
         Err(_) => None,
     };
     let mut location = login.post_logout_redirect_uri.clone();

@@ -30,12 +30,12 @@ use crate::authz;
 use crate::config::Config;
 use crate::edge::EdgeEndpoint;
 use crate::error::Failure;
-use crate::gateway::access::{Access, Authenticated, Forwarding};
-use crate::gateway::routes::{FailureMode, Route};
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::http::headers::{self, HeaderList, REQUEST_ID};
 use crate::http::RequestHead;
 use crate::pipeline::{self, Admission};
+use crate::policy::access::{Access, Authenticated, Forwarding};
+use crate::policy::routes::{FailureMode, Route};
 use crate::random;
 use worker::{console_log, event, Context, Env, Request, Response, Result};
 

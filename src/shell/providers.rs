@@ -18,6 +18,8 @@ use worker::{console_warn, Env};
 const DISCOVERY_FRESH_MS: f64 = 3_600_000.0;
 const DISCOVERY_STALE_MS: f64 = 86_400_000.0;
 
+// A plain map, not `BoundedCache`: the keys are configured issuers (no request adds one), and a
+// document past its freshness stays usable as stale while the provider is down.
 thread_local! {
     static DISCOVERY: RefCell<HashMap<String, (Rc<Discovery>, f64)>> = RefCell::new(HashMap::new());
 }

@@ -18,9 +18,9 @@ use super::providers;
 use crate::authn::principal::Principal;
 use crate::authn::{session as session_authn, AuthnError};
 use crate::cache::BoundedCache;
-use crate::claims::ClaimOp;
 use crate::config::Config;
 use crate::http::RequestHead;
+use crate::ledger::ClaimOp;
 use crate::login::config::{LoginConfig, Provider};
 use crate::login::error::LoginError;
 use crate::login::provider_api::{self, Grant};
@@ -75,6 +75,8 @@ pub struct LiveSession {
     pub cookie: SessionCookie,
     /// The record.
     pub record: SessionRecord,
+    /// Who the session stands for.
+    pub principal: Principal,
 }
 
 impl LiveSession {
@@ -90,10 +92,10 @@ fn subject_id(provider: &str, subject: &str) -> String {
 }
 
 async fn read_sealed(env: &Env, kv_key: &str) -> Result<Option<Vec<u8>>, AuthnError> {
-    let kv = env.kv(KV_BINDING).map_err(|_| AuthnError::KeysUnavailable)?;
+    let kv = env.kv(KV_BINDING).map_err(|_| AuthnError::Unavailable)?;
     kv.get(kv_key).bytes().await.map_err(|error| {
         console_warn!("{}", serde_json::json!({ "event": "session_store_unavailable", "reason": error.to_string() }));
-        AuthnError::KeysUnavailable
+        AuthnError::Unavailable
     })
 }
 
@@ -155,7 +157,7 @@ async fn load(env: &Env, cookie: &SessionCookie, login: &LoginConfig) -> Result<
                     "{}",
                     serde_json::json!({ "event": "session_revocations_unavailable", "reason": error.to_string() })
                 );
-                AuthnError::KeysUnavailable
+                AuthnError::Unavailable
             })?;
         let session = statuses.first().copied().flatten();
         let subject = statuses.get(1).copied().flatten();
@@ -213,10 +215,13 @@ pub async fn open(
     let cookie = SessionCookie::from_value(value).map_err(AuthnError::InvalidSession)?;
     let mut record = load(env, &cookie, login).await?;
     let now = now_s();
-    record.check_lifetimes(now, login.session.idle_timeout_s).map_err(AuthnError::InvalidSession)?;
-    session_upkeep::admitting_provider(login, &record).map_err(AuthnError::InvalidSession)?;
+    let admission = |record: &SessionRecord| {
+        session_upkeep::admitting_provider(login, record).map(|provider| provider.identity_issuer())
+    };
+    let principal = session_authn::verify(&record, now, login.session.idle_timeout_s, admission)
+        .map_err(AuthnError::InvalidSession)?;
     if upkeep == Upkeep::None {
-        return Ok(Some(LiveSession { cookie, record }));
+        return Ok(Some(LiveSession { cookie, record, principal }));
     }
     let mut refresh_due = false;
     if let Some(tokens) = record.tokens.clone() {
@@ -238,7 +243,7 @@ pub async fn open(
             }
         });
     }
-    Ok(Some(LiveSession { cookie, record }))
+    Ok(Some(LiveSession { cookie, record, principal }))
 }
 
 fn update_cached(kv_key: &str, sealed: Vec<u8>) {
@@ -247,13 +252,6 @@ fn update_cached(kv_key: &str, sealed: Vec<u8>) {
             entry.sealed = sealed;
         }
     });
-}
-
-/// The principal for a live session.
-pub fn principal(config: &Config, session: &LiveSession) -> Principal {
-    let issuer =
-        config.login.as_ref().and_then(|login| login.provider(&session.record.provider)).map(Provider::identity_issuer);
-    session_authn::principal(&session.record, issuer)
 }
 
 /// Refreshes the provider's access token, once across isolates. A provider that refuses the
@@ -312,12 +310,12 @@ impl Leader<'_> {
         let env = self.env;
         let kv_key = self.cookie.kv_key();
         let lease_id = format!("refresh:{kv_key}");
-        let owner = random::token().map_err(|_| AuthnError::KeysUnavailable)?;
+        let owner = random::token().map_err(|_| AuthnError::Unavailable)?;
         match revocations::claim(env, ClaimOp::Lease, &lease_id, REFRESH_LEASE_MS, &owner).await {
             Ok(true) => {}
             // Someone else is refreshing, or just did: this isolate's copy may be stale.
             Ok(false) => return wait_for_refresh(env, self.login, self.cookie, tokens).await,
-            Err(_) => return Err(AuthnError::KeysUnavailable),
+            Err(_) => return Err(AuthnError::Unavailable),
         }
         let answer = match providers::endpoints(self.provider, self.config.environment).await {
             Ok(endpoints) => match providers::client_secret(env, self.provider) {
@@ -375,7 +373,7 @@ impl Leader<'_> {
                     self.login.session.revalidate,
                 ) {
                     AfterRefreshFailure::Keep => Ok(record),
-                    _ => Err(AuthnError::KeysUnavailable),
+                    _ => Err(AuthnError::Unavailable),
                 }
             }
         }
@@ -409,7 +407,7 @@ async fn wait_for_refresh(
             return Ok(latest);
         }
         if now_ms() >= deadline {
-            return Err(AuthnError::KeysUnavailable);
+            return Err(AuthnError::Unavailable);
         }
         Delay::from(Duration::from_millis(POLL_MS * 5)).await;
     }

@@ -2,7 +2,7 @@
 //! meant. Unknown scopes and roles are configuration errors already (see `crate::config`).
 
 use crate::config::Config;
-use crate::gateway::routes::{HostPattern, Policy, Route};
+use crate::policy::routes::{HostPattern, Policy, Route};
 use serde::Serialize;
 
 /// How serious a finding is.

@@ -6,10 +6,10 @@ use crate::authn::AuthnError;
 use crate::authz::{authorize, RequestFacts};
 use crate::config::Config;
 use crate::error::Failure;
-use crate::gateway::routes::Policy;
 use crate::http::RequestHead;
 use crate::identity::MappedIdentity;
 use crate::pipeline::{admit, Admission};
+use crate::policy::routes::Policy;
 use serde::{Deserialize, Serialize};
 
 /// A principal to simulate, as JSON: `{"method": "jwt", "subject": "...", ...}`. Without

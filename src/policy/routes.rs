@@ -12,9 +12,9 @@
 //!
 //! No regular expressions are involved: patterns are segment lists, matched left to right.
 
-use super::cors::CorsPolicy;
-use super::path::CanonicalPath;
-use super::upstream::Upstream;
+use crate::gateway::cors::CorsPolicy;
+use crate::gateway::path::CanonicalPath;
+use crate::gateway::upstream::Upstream;
 
 /// Which hosts a route applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
