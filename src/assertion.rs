@@ -19,6 +19,7 @@
 //! must check `typ` so no other JWT can pass as an assertion (RFC 8725 §3.11).
 
 use crate::authn::principal::Principal;
+use crate::ports::Unavailable;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
@@ -275,8 +276,8 @@ pub fn signing_input_for(alg: &str, kid: &str, claims: &Value) -> String {
     format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()))
 }
 
-/// A signed identity assertion, as a compact JWS: made only by [`compact`] from a signature.
-/// `Debug` never prints it: it is a live credential for the origin until it expires.
+/// A signed identity assertion, as a compact JWS: made only by [`sign`], from a signer's
+/// signature. `Debug` never prints it: it is a live credential for the origin until it expires.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignedAssertion(String);
 
@@ -293,9 +294,56 @@ impl SignedAssertion {
     }
 }
 
-/// The compact JWS.
-pub fn compact(signing_input: &str, signature: &[u8]) -> SignedAssertion {
-    SignedAssertion(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+impl SignedAssertion {
+    /// Any text, for tests of what carries an assertion.
+    #[cfg(test)]
+    pub(crate) fn for_tests(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+}
+
+/// The assertion signer port: the active signing key (Web Crypto in the worker, [`RustSigner`]
+/// on the host).
+#[allow(async_fn_in_trait, reason = "the worker is single-threaded: no port future needs to be Send")]
+pub trait AssertionSigner {
+    /// The key's JWS algorithm name.
+    fn alg(&self) -> &'static str;
+    /// The key's id.
+    fn kid(&self) -> &str;
+    /// The signature over `signing_input`.
+    async fn signature(&self, signing_input: &[u8]) -> Result<Vec<u8>, Unavailable>;
+}
+
+/// Signs the assertion of `input` with `signer`: the only way to a [`SignedAssertion`].
+pub async fn sign(
+    signer: &impl AssertionSigner,
+    config: &AssertionConfig,
+    input: &AssertionInput<'_>,
+) -> Result<SignedAssertion, Unavailable> {
+    let signing_input = signing_input_for(signer.alg(), signer.kid(), &claims(config, input));
+    let signature = signer.signature(signing_input.as_bytes()).await?;
+    Ok(SignedAssertion(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))))
+}
+
+/// Signs with the pure-Rust algorithms (on the host; the worker signs with Web Crypto).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug)]
+pub struct RustSigner(pub SigningKey);
+
+#[cfg(not(target_arch = "wasm32"))]
+impl AssertionSigner for RustSigner {
+    fn alg(&self) -> &'static str {
+        self.0.alg.name()
+    }
+
+    fn kid(&self) -> &str {
+        &self.0.kid
+    }
+
+    async fn signature(&self, signing_input: &[u8]) -> Result<Vec<u8>, Unavailable> {
+        let text = std::str::from_utf8(signing_input).map_err(|_| Unavailable("a signing input is ASCII".into()))?;
+        sign_rust(&self.0, text).map_err(Unavailable)
+    }
 }
 
 /// Signs in pure Rust (jwt-compact's ES256, ed25519-compact's Ed25519); on the host only, the
@@ -363,9 +411,9 @@ pub(crate) mod tests {
                 now_s: 1_700_000_000,
                 jti: "j1",
             };
-            let claims = claims(&AssertionConfig::default(), &input);
-            let signing_input = signing_input(key, &claims);
-            let token = compact(&signing_input, &sign_rust(key, &signing_input).unwrap()).as_str().to_owned();
+            let signer = RustSigner(key.clone());
+            let signed = crate::ports::memory::block_on(sign(&signer, &AssertionConfig::default(), &input));
+            let token = signed.expect("signed").as_str().to_owned();
 
             // Verify with the same verifier that checks inbound tokens.
             let jwks = public_jwks(&keys);

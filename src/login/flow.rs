@@ -22,11 +22,12 @@
 //! I/O goes through the ports; where the provider's endpoints come from (and how discovery is
 //! cached) is the caller's business.
 
-use super::config::{LoginConfig, Provider, ProviderKind};
+use super::config::LoginConfig;
 use super::error::LoginError;
 use super::id_token::{FlowNonce, VerifiedIdToken};
 use super::oidc::{self, AuthorizationRequest, CallbackError, LoginTicket};
 use super::profile::{self, Profile, TokenResponse};
+use super::provider::{Provider, ProviderKind};
 use super::provider_api::{self, Endpoints, Grant};
 use crate::authn::jwt::issuer::JwksCachePolicy;
 use crate::authn::jwt::verifier::TokenVerifier;

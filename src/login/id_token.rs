@@ -3,9 +3,9 @@
 //! only with the login flow's `nonce`, after the `azp` and `nonce` checks. No code path can read an
 //! ID token's claims without those checks.
 
-use super::config::{Provider, ProviderKind};
 use super::error::LoginError;
 use super::oidc;
+use super::provider::{Provider, ProviderKind};
 use super::provider_api::Endpoints;
 use crate::authn::jwt::issuer::{ClaimNames, Issuer, JwksCachePolicy, JwtConfig, KeySource};
 use crate::authn::jwt::verifier::TokenVerifier;

@@ -10,5 +10,6 @@ pub mod id_token;
 pub mod oidc;
 pub mod pages;
 pub mod profile;
+pub mod provider;
 pub mod provider_api;
 pub mod session_upkeep;

@@ -2,7 +2,8 @@
 //! in. Every value is HTML-escaped here; the templates hold no script and no inline style, so
 //! they work under the strict CSP of edge pages.
 
-use super::config::{LoginConfig, Provider};
+use super::config::LoginConfig;
+use super::provider::Provider;
 use url::form_urlencoded;
 
 /// Escapes text for HTML content and attribute values.

@@ -1,7 +1,7 @@
 //! What a provider says about the user: token responses (RFC 6749 §5), the profile read through
 //! the provider's claim mapping, and GitHub-style verified emails.
 
-use super::config::ProfileClaims;
+use super::provider::ProfileClaims;
 use crate::authn::jwt::claims::lookup;
 use serde::Deserialize;
 use serde_json::{Map, Value};

@@ -2,10 +2,10 @@
 //! (RFC 6749 §4.1.3 and §6, client authentication per §2.3.1), userinfo, GitHub-style emails, and
 //! token revocation (RFC 7009). Caching discovery documents is the caller's business.
 
-use super::config::{ClientAuth, Provider, ProviderKind};
 use super::error::LoginError;
 use super::oidc::{self, Discovery, ExpectedIssuer};
 use super::profile::{self, TokenError, TokenResponse};
+use super::provider::{ClientAuth, Provider, ProviderKind};
 use crate::deploy::Environment;
 use crate::ports::{HttpClient, InboundResponse, Method, OutboundRequest};
 use crate::secret::SecretString;

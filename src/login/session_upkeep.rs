@@ -2,8 +2,9 @@
 //! admits the session (the configuration decides, not the session), and the tokens a refresh
 //! leaves it with.
 
-use super::config::{LoginConfig, Provider};
+use super::config::LoginConfig;
 use super::profile::TokenResponse;
+use super::provider::Provider;
 use crate::session::{SessionError, SessionRecord, UpstreamTokens};
 
 /// The provider that made `record`, if the configuration still admits it: a provider removed, or

@@ -98,7 +98,7 @@ mod tests {
     }
 
     fn assertion() -> SignedAssertion {
-        crate::assertion::compact("e30.e30", b"signature")
+        SignedAssertion::for_tests("e30.e30.c2lnbmF0dXJl")
     }
 
     #[test]

@@ -4,13 +4,13 @@
 //! logged as such); in production the secret is required, and its absence fails closed.
 
 use super::webcrypto;
-use crate::assertion::{self, AssertionInput, SignedAssertion, SigningKey};
+use crate::assertion::{self, AssertionSigner, SigningKey};
 use crate::config::Config;
 use crate::deploy::Environment;
+use crate::ports::Unavailable;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
 use web_sys::CryptoKey;
 use worker::{console_error, console_warn, Env};
 
@@ -81,12 +81,16 @@ pub async fn signer(env: &Env, config: &Config) -> Result<Rc<Signer>, ()> {
     }
 }
 
-impl Signer {
-    /// Signs an assertion.
-    pub async fn sign(&self, config: &Config, input: &AssertionInput<'_>) -> Result<SignedAssertion, JsValue> {
-        let claims = assertion::claims(&config.assertion, input);
-        let signing_input = assertion::signing_input_for(self.alg, &self.kid, &claims);
-        let signature = webcrypto::sign(self.alg, &self.key, signing_input.as_bytes()).await?;
-        Ok(assertion::compact(&signing_input, &signature))
+impl AssertionSigner for Signer {
+    fn alg(&self) -> &'static str {
+        self.alg
+    }
+
+    fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    async fn signature(&self, signing_input: &[u8]) -> Result<Vec<u8>, Unavailable> {
+        webcrypto::sign(self.alg, &self.key, signing_input).await.map_err(|e| Unavailable(format!("{e:?}")))
     }
 }

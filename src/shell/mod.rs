@@ -23,7 +23,7 @@ mod respond;
 mod sessions;
 mod webcrypto;
 
-use crate::assertion::{AssertionInput, SignedAssertion};
+use crate::assertion::{self, AssertionInput, SignedAssertion};
 use crate::audit::{self, AuditEvent, Decision};
 use crate::authn::AuthnError;
 use crate::authz;
@@ -270,7 +270,7 @@ async fn sign_assertion(
         now_s: (js_sys::Date::now() / 1000.0) as i64,
         jti: &jti,
     };
-    signer.sign(config, &input).await.ok()
+    assertion::sign(&*signer, &config.assertion, &input).await.ok()
 }
 
 async fn serve_edge(

@@ -4,9 +4,9 @@
 
 use super::adapters::FetchClient;
 use crate::deploy::Environment;
-use crate::login::config::{Provider, ProviderKind};
 use crate::login::error::LoginError;
 use crate::login::oidc::Discovery;
+use crate::login::provider::{Provider, ProviderKind};
 use crate::login::provider_api::{self, Endpoints};
 use crate::secret::SecretString;
 use std::cell::RefCell;

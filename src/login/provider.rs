@@ -1,0 +1,425 @@
+//! One identity provider of the `login` section: how it is spoken to (OpenID Connect or OAuth 2.0),
+//! its client, the claims of its profiles, and who may sign in through it; raw configuration to
+//! compiled [`Provider`].
+
+use crate::authn::jwt::alg::Alg;
+use crate::deploy::Environment;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Problems found while reading the section: (path relative to `login`, message).
+pub type Problems = Vec<(String, String)>;
+/// How a provider is spoken to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenID Connect: endpoints and keys from `{issuer}/.well-known/openid-configuration`.
+    Oidc {
+        /// The exact issuer identifier.
+        issuer: String,
+        /// ID token algorithms accepted.
+        algorithms: Vec<Alg>,
+        /// Clock leeway for the ID token's times.
+        leeway_s: i64,
+        /// Also read the userinfo endpoint (OIDC Core 5.3), merging its claims; its `sub` must
+        /// match the ID token's.
+        userinfo: bool,
+    },
+    /// OAuth 2.0 without ID tokens: identity from the userinfo endpoint.
+    OAuth2 {
+        /// Where browsers are sent.
+        authorization_endpoint: String,
+        /// Where codes are exchanged.
+        token_endpoint: String,
+        /// Who the access token belongs to.
+        userinfo_endpoint: String,
+        /// A list of `{email, primary, verified}` (GitHub's `/user/emails`), for a verified
+        /// primary email when the profile has none.
+        emails_endpoint: Option<String>,
+    },
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// HTTP Basic with the form-encoded id and secret.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+/// Where a provider's profile claims are (names or dotted paths).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileClaims {
+    /// The stable subject (`sub` for OIDC, `id` for GitHub). Numbers are accepted.
+    pub subject: String,
+    /// The email address.
+    pub email: String,
+    /// Whether the email is verified; an email marked unverified is dropped. `None`: the
+    /// provider only returns verified addresses.
+    pub email_verified: Option<String>,
+    /// The display name.
+    pub name: String,
+    /// Groups: an array, or a space-separated string.
+    pub groups: String,
+    /// The tenant.
+    pub tenant: String,
+}
+
+impl ProfileClaims {
+    fn defaults(oidc: bool) -> Self {
+        Self {
+            subject: if oidc { "sub" } else { "id" }.into(),
+            email: "email".into(),
+            email_verified: oidc.then(|| "email_verified".into()),
+            name: "name".into(),
+            groups: "groups".into(),
+            tenant: "tenant".into(),
+        }
+    }
+}
+
+/// One identity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// A short id, used in URLs and the session.
+    pub id: String,
+    /// OIDC or OAuth 2.0.
+    pub kind: ProviderKind,
+    /// Shown on the login page.
+    pub display_name: String,
+    /// An icon for the login page: a same-origin path or a `data:` URL.
+    pub icon: Option<String>,
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// The name of the secret binding holding the client secret.
+    pub client_secret_binding: String,
+    /// How the client authenticates at the token endpoint.
+    pub client_auth: ClientAuth,
+    /// Scopes requested.
+    pub scopes: Vec<String>,
+    /// Where the profile's claims are.
+    pub claims: ProfileClaims,
+    /// When not empty, only users whose verified email is in one of these domains may log in.
+    pub allowed_email_domains: Vec<String>,
+    /// Home-realm discovery: an email in one of these domains selects this provider.
+    pub email_domains: Vec<String>,
+    /// Extra authorisation request parameters (`hd`, `prompt`, `access_type`, ...).
+    pub authorization_params: BTreeMap<String, String>,
+    /// Whether the provider has a redirect URI of its own, `{redirect_uri}/{id}` (the default for
+    /// `oauth2` providers, which cannot say who answered: RFC 9700 §4.4.2's mix-up defence).
+    pub own_redirect_uri: bool,
+    /// Claims the profile must carry with exactly these values (Google's `hd` for a Workspace
+    /// domain, an Entra `tid`); checked on the verified claims, never on request parameters.
+    pub required_claims: BTreeMap<String, String>,
+}
+
+/// Parameters Portcullis sets itself, which `authorization_params` may not override.
+pub const RESERVED_AUTHORIZATION_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "login_hint",
+    "response_mode",
+    "request",
+    "request_uri",
+];
+
+impl Provider {
+    /// Whether verified claims carry every required value.
+    pub fn meets_required_claims(&self, claims: &serde_json::Map<String, Value>) -> bool {
+        self.required_claims.iter().all(|(path, expected)| {
+            crate::authn::jwt::claims::lookup(claims, path).and_then(Value::as_str) == Some(expected.as_str())
+        })
+    }
+
+    /// Whether a user with this (verified) email may log in through this provider.
+    pub fn allows_email(&self, email: Option<&str>) -> bool {
+        if self.allowed_email_domains.is_empty() {
+            return true;
+        }
+        email.and_then(email_domain).is_some_and(|domain| self.allowed_email_domains.contains(&domain))
+    }
+
+    /// Who vouches for a session's subject, for the origin (`X-Auth-Issuer`, the assertion's
+    /// `idp`): the OIDC issuer, or an OAuth 2.0 provider's authorisation server origin. Subjects
+    /// are only unique per issuer, so the origin must key users on both.
+    pub fn identity_issuer(&self) -> String {
+        match &self.kind {
+            ProviderKind::Oidc { issuer, .. } => issuer.clone(),
+            ProviderKind::OAuth2 { authorization_endpoint, .. } => url::Url::parse(authorization_endpoint)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_else(|_| format!("urn:portcullis:provider:{}", self.id)),
+        }
+    }
+}
+
+/// The lower-cased domain of an email address (`None` unless it has exactly one `@`).
+pub fn email_domain(email: &str) -> Option<String> {
+    let (local, domain) = email.trim().split_once('@')?;
+    if local.is_empty() || domain.is_empty() || domain.contains('@') {
+        return None;
+    }
+    Some(domain.to_ascii_lowercase())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProvider {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    display_name: Option<String>,
+    icon: Option<String>,
+    issuer: Option<String>,
+    algorithms: Option<Vec<String>>,
+    leeway_s: Option<u32>,
+    userinfo: Option<bool>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
+    emails_endpoint: Option<String>,
+    client_id: String,
+    client_secret: String,
+    client_auth: Option<ClientAuth>,
+    scopes: Option<Vec<String>>,
+    claims: Option<Value>,
+    #[serde(default)]
+    allowed_email_domains: Vec<String>,
+    #[serde(default)]
+    email_domains: Vec<String>,
+    own_redirect_uri: Option<bool>,
+    #[serde(default)]
+    authorization_params: BTreeMap<String, String>,
+    #[serde(default)]
+    required_claims: BTreeMap<String, String>,
+}
+
+pub(super) fn check_url(problems: &mut Problems, path: &str, text: &str, environment: Environment) {
+    match url::Url::parse(text) {
+        Ok(url) if url.scheme() == "https" => {}
+        Ok(url) if url.scheme() == "http" && environment == Environment::Development => {}
+        Ok(_) => problems.push((path.into(), format!("{text:?} must be an https URL"))),
+        Err(_) => problems.push((path.into(), format!("{text:?} is not a URL"))),
+    }
+}
+
+pub(super) fn is_page_asset(text: &str) -> bool {
+    (text.starts_with('/') && !text.starts_with("//")) || text.starts_with("data:image/")
+}
+
+fn is_domain(text: &str) -> bool {
+    !text.is_empty()
+        && text == text.to_ascii_lowercase()
+        && text
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+pub(super) fn parse_provider(
+    path: &str,
+    raw: RawProvider,
+    environment: Environment,
+    problems: &mut Problems,
+) -> Option<Provider> {
+    let before = problems.len();
+    let id_ok = !raw.id.is_empty()
+        && raw.id.len() <= 32
+        && raw.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !id_ok {
+        problems.push((format!("{path}.id"), "1 to 32 characters of a-z, 0-9, - and _".into()));
+    }
+    let oidc = raw.kind == "oidc";
+    let kind = match raw.kind.as_str() {
+        "oidc" => {
+            for (field, present) in [
+                ("authorization_endpoint", raw.authorization_endpoint.is_some()),
+                ("token_endpoint", raw.token_endpoint.is_some()),
+                ("userinfo_endpoint", raw.userinfo_endpoint.is_some()),
+                ("emails_endpoint", raw.emails_endpoint.is_some()),
+            ] {
+                if present {
+                    problems
+                        .push((format!("{path}.{field}"), "an oidc provider's endpoints come from discovery".into()));
+                }
+            }
+            let issuer = raw.issuer.clone().unwrap_or_default();
+            if issuer.is_empty() {
+                problems.push((format!("{path}.issuer"), "an oidc provider needs its issuer".into()));
+            } else {
+                check_url(problems, &format!("{path}.issuer"), &issuer, environment);
+            }
+            let names = raw.algorithms.clone().unwrap_or_else(|| vec!["RS256".into(), "ES256".into()]);
+            let mut algorithms = Vec::new();
+            for (index, name) in names.iter().enumerate() {
+                match Alg::parse(name).filter(|alg| !alg.is_symmetric()) {
+                    Some(alg) => algorithms.push(alg),
+                    None => problems.push((
+                        format!("{path}.algorithms[{index}]"),
+                        format!("{name:?} is not an asymmetric JWS algorithm"),
+                    )),
+                }
+            }
+            let leeway_s = raw.leeway_s.unwrap_or(30);
+            if leeway_s > 300 {
+                problems.push((format!("{path}.leeway_s"), "at most 300 seconds".into()));
+            }
+            ProviderKind::Oidc {
+                issuer,
+                algorithms,
+                leeway_s: i64::from(leeway_s),
+                userinfo: raw.userinfo.unwrap_or(true),
+            }
+        }
+        "oauth2" => {
+            if raw.issuer.is_some() || raw.algorithms.is_some() {
+                problems.push((format!("{path}.issuer"), "an oauth2 provider has no issuer or ID tokens".into()));
+            }
+            let mut endpoint = |field: &str, value: &Option<String>, required: bool| -> Option<String> {
+                match value {
+                    Some(text) => {
+                        check_url(problems, &format!("{path}.{field}"), text, environment);
+                        Some(text.clone())
+                    }
+                    None if required => {
+                        problems.push((format!("{path}.{field}"), "an oauth2 provider needs this endpoint".into()));
+                        None
+                    }
+                    None => None,
+                }
+            };
+            let authorization_endpoint = endpoint("authorization_endpoint", &raw.authorization_endpoint, true);
+            let token_endpoint = endpoint("token_endpoint", &raw.token_endpoint, true);
+            let userinfo_endpoint = endpoint("userinfo_endpoint", &raw.userinfo_endpoint, true);
+            let emails_endpoint = endpoint("emails_endpoint", &raw.emails_endpoint, false);
+            ProviderKind::OAuth2 {
+                authorization_endpoint: authorization_endpoint.unwrap_or_default(),
+                token_endpoint: token_endpoint.unwrap_or_default(),
+                userinfo_endpoint: userinfo_endpoint.unwrap_or_default(),
+                emails_endpoint,
+            }
+        }
+        other => {
+            problems.push((format!("{path}.type"), format!("{other:?}: expected \"oidc\" or \"oauth2\"")));
+            return None;
+        }
+    };
+    if raw.client_id.is_empty() {
+        problems.push((format!("{path}.client_id"), "must not be empty".into()));
+    }
+    if raw.client_secret.is_empty() || !raw.client_secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        problems.push((
+            format!("{path}.client_secret"),
+            "the name of the secret binding that holds the client secret, such as \"OIDC_CORP_SECRET\"".into(),
+        ));
+    }
+    let scopes = raw.scopes.unwrap_or_else(|| {
+        if oidc {
+            vec!["openid".into(), "email".into(), "profile".into()]
+        } else {
+            Vec::new()
+        }
+    });
+    if oidc && !scopes.iter().any(|s| s == "openid") {
+        problems.push((format!("{path}.scopes"), "an oidc provider needs the openid scope".into()));
+    }
+    if scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
+        problems.push((format!("{path}.scopes"), "scopes are tokens without spaces".into()));
+    }
+    let verified_mapped = raw.claims.as_ref().and_then(|c| c.get("email_verified")).is_some_and(Value::is_string);
+    let claims = match raw.claims {
+        None => ProfileClaims::defaults(oidc),
+        Some(value) => {
+            let mut merged =
+                serde_json::to_value(ProfileClaimsDefaults::from(ProfileClaims::defaults(oidc))).unwrap_or(Value::Null);
+            if let (Some(base), Some(overrides)) = (merged.as_object_mut(), value.as_object()) {
+                for (key, value) in overrides {
+                    base.insert(key.clone(), value.clone());
+                }
+            }
+            match serde_path_to_error::deserialize::<_, ProfileClaims>(&merged) {
+                Ok(claims) => claims,
+                Err(error) => {
+                    problems.push((format!("{path}.claims.{}", error.path()), error.into_inner().to_string()));
+                    ProfileClaims::defaults(oidc)
+                }
+            }
+        }
+    };
+    for (field, list) in [("allowed_email_domains", &raw.allowed_email_domains), ("email_domains", &raw.email_domains)]
+    {
+        for (index, domain) in list.iter().enumerate() {
+            if !is_domain(domain) {
+                problems.push((format!("{path}.{field}[{index}]"), format!("{domain:?} is not a lower-case domain")));
+            }
+        }
+    }
+    if !oidc && !raw.allowed_email_domains.is_empty() && raw.emails_endpoint.is_none() && !verified_mapped {
+        problems.push((
+            format!("{path}.allowed_email_domains"),
+            "an oauth2 provider's profile email may be unverified: set emails_endpoint, or map claims.email_verified"
+                .into(),
+        ));
+    }
+    for name in raw.authorization_params.keys() {
+        if RESERVED_AUTHORIZATION_PARAMS.contains(&name.as_str()) {
+            problems
+                .push((format!("{path}.authorization_params.{name}"), "Portcullis sets this parameter itself".into()));
+        }
+    }
+    if let Some(icon) = &raw.icon {
+        if !is_page_asset(icon) {
+            problems.push((format!("{path}.icon"), "a same-origin path or a data:image/ URL".into()));
+        }
+    }
+    if problems.len() != before {
+        return None;
+    }
+    Some(Provider {
+        display_name: raw.display_name.unwrap_or_else(|| raw.id.clone()),
+        id: raw.id,
+        kind,
+        icon: raw.icon,
+        client_id: raw.client_id,
+        client_secret_binding: raw.client_secret,
+        client_auth: raw.client_auth.unwrap_or(ClientAuth::ClientSecretBasic),
+        scopes,
+        claims,
+        allowed_email_domains: raw.allowed_email_domains,
+        email_domains: raw.email_domains,
+        authorization_params: raw.authorization_params,
+        required_claims: raw.required_claims,
+        own_redirect_uri: raw.own_redirect_uri.unwrap_or(!oidc),
+    })
+}
+
+/// Serializable twin of [`ProfileClaims`], so overrides merge onto the defaults.
+#[derive(serde::Serialize)]
+struct ProfileClaimsDefaults {
+    subject: String,
+    email: String,
+    email_verified: Option<String>,
+    name: String,
+    groups: String,
+    tenant: String,
+}
+
+impl From<ProfileClaims> for ProfileClaimsDefaults {
+    fn from(c: ProfileClaims) -> Self {
+        Self {
+            subject: c.subject,
+            email: c.email,
+            email_verified: c.email_verified,
+            name: c.name,
+            groups: c.groups,
+            tenant: c.tenant,
+        }
+    }
+}
