@@ -19,6 +19,9 @@ pub mod claims;
 pub mod error;
 pub mod issuer;
 pub mod keys;
+// Used by the suites that sign with the host-only algorithms.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) mod rfc_keys;
 pub mod signature;
 pub mod strict_json;
 pub mod token;

@@ -6,6 +6,7 @@ use super::error::JwtError;
 use super::error::SignatureProblem;
 use super::issuer::{ClaimNames, Issuer, JwtConfig, KeySource};
 use super::keys::{KeySet, Selection, VerificationKey};
+use super::rfc_keys::{EC_D, EC_X, EC_Y, ED_D, ED_X};
 use super::signature;
 use super::token::UntrustedJws;
 use super::{precheck, KeyLookup};
@@ -22,13 +23,6 @@ use std::sync::OnceLock;
 const NOW: i64 = 1_800_000_000;
 const ISSUER: &str = "https://idp.example.com/";
 const AUDIENCE: &str = "api://portcullis";
-/// RFC 7515 Appendix A.3's P-256 key.
-const EC_D: &str = "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI";
-const EC_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
-const EC_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
-/// RFC 8037 Appendix A.1's Ed25519 key.
-const ED_D: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
-const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
 const HMAC_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {

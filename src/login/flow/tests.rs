@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::authn::jwt::keys::KeySet;
+use crate::authn::jwt::rfc_keys::{EC_D, EC_X, EC_Y};
 use crate::authn::jwt::verifier::KeySetVerifier;
 use crate::deploy::Environment;
 use crate::ports::memory::{block_on, ManualClock, MemoryLedger, TablePeer};
@@ -16,10 +17,6 @@ use serde_json::{json, Value};
 
 const NOW_MS: u64 = 1_800_000_000_000;
 const ISSUER: &str = "https://idp.test";
-/// RFC 7515 Appendix A.3's P-256 key.
-const EC_D: &str = "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI";
-const EC_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
-const EC_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
 const CALLBACK: &str = "https://app.test/auth/callback";
 
 fn login(corp_extra: &Value) -> LoginConfig {
@@ -252,6 +249,19 @@ fn query_with(flow: &Flow, changes: &[(&str, &str)]) -> Vec<(String, String)> {
     query
 }
 
+/// The flow's ticket, a good query with `changes`, at the shared redirect URI.
+fn at_callback(flow: &Flow, changes: &[(&str, &str)]) -> (Option<String>, Vec<(String, String)>, String) {
+    (Some(flow.sealed.clone()), query_with(flow, changes), CALLBACK.into())
+}
+
+/// `sealed` with one base64url character changed.
+fn tampered(sealed: &str) -> String {
+    let mut bytes = sealed.as_bytes().to_vec();
+    let last = bytes.len() - 2;
+    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
 /// Each row: what is wrong with the callback (ticket, query, where it arrived), and the one
 /// refusal it must get, before the code is redeemed.
 #[test]
@@ -261,34 +271,13 @@ fn bad_callbacks_are_refused_with_one_reason() {
         ("no ticket cookie", |f| (None, query_with(f, &[]), CALLBACK.into()), LoginError::StateInvalid),
         (
             "a tampered ticket",
-            |f| {
-                let mut sealed = f.sealed.clone().into_bytes();
-                let last = sealed.len() - 2;
-                sealed[last] = if sealed[last] == b'A' { b'B' } else { b'A' };
-                (Some(String::from_utf8(sealed).unwrap()), query_with(f, &[]), CALLBACK.into())
-            },
+            |f| (Some(tampered(&f.sealed)), query_with(f, &[]), CALLBACK.into()),
             LoginError::StateInvalid,
         ),
-        (
-            "another flow's state",
-            |f| (Some(f.sealed.clone()), query_with(f, &[("state", "someone-elses")]), CALLBACK.into()),
-            LoginError::StateInvalid,
-        ),
-        (
-            "no state",
-            |f| (Some(f.sealed.clone()), query_with(f, &[("state", "")]), CALLBACK.into()),
-            LoginError::StateInvalid,
-        ),
-        (
-            "another issuer's iss",
-            |f| (Some(f.sealed.clone()), query_with(f, &[("iss", "https://evil.test")]), CALLBACK.into()),
-            LoginError::IssuerMismatch,
-        ),
-        (
-            "no iss where promised",
-            |f| (Some(f.sealed.clone()), query_with(f, &[("iss", "")]), CALLBACK.into()),
-            LoginError::IssuerMismatch,
-        ),
+        ("another flow's state", |f| at_callback(f, &[("state", "someone-elses")]), LoginError::StateInvalid),
+        ("no state", |f| at_callback(f, &[("state", "")]), LoginError::StateInvalid),
+        ("another issuer's iss", |f| at_callback(f, &[("iss", "https://evil.test")]), LoginError::IssuerMismatch),
+        ("no iss where promised", |f| at_callback(f, &[("iss", "")]), LoginError::IssuerMismatch),
         (
             "another redirect path",
             |f| (Some(f.sealed.clone()), query_with(f, &[]), format!("{CALLBACK}/github")),
@@ -296,14 +285,10 @@ fn bad_callbacks_are_refused_with_one_reason() {
         ),
         (
             "the provider's error",
-            |f| (Some(f.sealed.clone()), query_with(f, &[("error", "access_denied"), ("code", "")]), CALLBACK.into()),
+            |f| at_callback(f, &[("error", "access_denied"), ("code", "")]),
             LoginError::ProviderRefused("access_denied".into()),
         ),
-        (
-            "no code",
-            |f| (Some(f.sealed.clone()), query_with(f, &[("code", "")]), CALLBACK.into()),
-            LoginError::MissingCode,
-        ),
+        ("no code", |f| at_callback(f, &[("code", "")]), LoginError::MissingCode),
     ];
     for (name, tamper, expected) in cases {
         let w = world();
