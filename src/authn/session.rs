@@ -65,6 +65,8 @@ mod tests {
         let admit = |_: &SessionRecord| Ok("https://idp.test".to_owned());
         assert_eq!(verify(&record, 10, 100, admit).err(), Some(SessionError::Expired));
         assert_eq!(verify(&record, 9, 100, |_| Err(SessionError::Revoked)).err(), Some(SessionError::Revoked));
+        // Lifetimes come first: an expired session of a removed provider is expired.
+        assert_eq!(verify(&record, 10, 100, |_| Err(SessionError::Revoked)).err(), Some(SessionError::Expired));
         let principal = verify(&record, 9, 100, admit).expect("a live session");
         assert_eq!(principal.issuer(), Some("https://idp.test"));
         assert_eq!(principal.method(), AuthMethod::Session);

@@ -46,7 +46,7 @@ pub async fn authenticate(
             let value = session_cookie.unwrap_or_default();
             let session = sessions::open(env, ctx, config, &value, sessions::Upkeep::Full).await?;
             let session = session.ok_or(AuthnError::Missing)?;
-            session.principal
+            session.into_principal()
         }
     };
     Ok(Access::Authenticated(principal))

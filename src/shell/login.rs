@@ -269,7 +269,7 @@ async fn logout_page(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Respo
         Ok(Some(session)) => {
             let key = login_secret(cx.env, cx.config, login)?;
             let token = csrf::token(&key, &session.kv_key());
-            let user = session.record.email.clone().unwrap_or_else(|| session.record.subject.clone());
+            let user = session.record().email.clone().unwrap_or_else(|| session.record().subject.clone());
             let return_to = oidc::safe_return_to(
                 pair_value(&cx.head.query_pairs(), "return_to").unwrap_or("/"),
                 &login.app_origins(),
@@ -312,8 +312,8 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
             return Err(LoginError::CsrfRejected.into());
         }
         sessions::end(cx.env, session).await.map_err(|()| Failure::Unavailable)?;
-        audit_login(cx, "logout", Some(&session.record.provider), Some(&session.record.subject), "session ended");
-        if let Some(provider) = login.provider(&session.record.provider) {
+        audit_login(cx, "logout", Some(&session.record().provider), Some(&session.record().subject), "session ended");
+        if let Some(provider) = login.provider(&session.record().provider) {
             if let Ok(endpoints) = providers::endpoints(provider, cx.config.environment).await {
                 revoke_upstream_tokens(cx, provider, &endpoints, session);
                 if let Some(url) = end_session_url(login, provider, &endpoints, session) {
@@ -335,7 +335,7 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
 /// Revokes the provider's refresh token (RFC 7009) when the provider has a revocation endpoint,
 /// after the response: best effort, since the session itself is already over.
 fn revoke_upstream_tokens(cx: &LoginContext<'_>, provider: &Provider, endpoints: &Endpoints, session: &LiveSession) {
-    let Some(tokens) = session.record.tokens.as_ref() else { return };
+    let Some(tokens) = session.record().tokens.as_ref() else { return };
     let Some(endpoint) = endpoints.revocation.clone() else { return };
     let (token, hint) = match &tokens.refresh_token {
         Some(refresh) => (refresh.clone(), "refresh_token"),
@@ -358,7 +358,7 @@ fn end_session_url(
     let mut url = url::Url::parse(endpoints.end_session.as_deref()?).ok()?;
     {
         let mut pairs = url.query_pairs_mut();
-        if let Some(id_token) = session.record.tokens.as_ref().and_then(|t| t.id_token.as_deref()) {
+        if let Some(id_token) = session.record().tokens.as_ref().and_then(|t| t.id_token.as_deref()) {
             pairs.append_pair("id_token_hint", id_token);
         }
         pairs.append_pair("client_id", &provider.client_id);
@@ -372,7 +372,7 @@ async fn session_info(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Resp
     match sessions::current(cx.env, cx.ctx, cx.config, cx.head, Upkeep::Full).await {
         Ok(Some(session)) => {
             let key = login_secret(cx.env, cx.config, login).map_err(|f| (f, Vec::new()))?;
-            let r = &session.record;
+            let r = session.record();
             let body = serde_json::json!({
                 "authenticated": true,
                 "subject": r.subject,

@@ -70,17 +70,25 @@ fn now_s() -> i64 {
     (now_ms() / 1000.0) as i64
 }
 
-/// A session whose cookie opened a live record.
+/// A session whose cookie opened a live record: only [`open`] makes one, and its principal is
+/// always the one its final record (after any refresh) stands for.
 pub struct LiveSession {
-    /// The browser's cookie.
-    pub cookie: SessionCookie,
-    /// The record.
-    pub record: SessionRecord,
-    /// Who the session stands for.
-    pub principal: Principal,
+    cookie: SessionCookie,
+    record: SessionRecord,
+    principal: Principal,
 }
 
 impl LiveSession {
+    /// The record.
+    pub fn record(&self) -> &SessionRecord {
+        &self.record
+    }
+
+    /// Who the session stands for.
+    pub fn into_principal(self) -> Principal {
+        self.principal
+    }
+
     /// The KV key, which also names the session in revocations and logs.
     pub fn kv_key(&self) -> String {
         self.cookie.kv_key()
@@ -219,8 +227,11 @@ pub async fn open(
     let admission = |record: &SessionRecord| {
         session_upkeep::admitting_provider(login, record).map(|provider| provider.identity_issuer())
     };
-    let principal = session_authn::verify(&record, now, login.session.idle_timeout_s, admission)
-        .map_err(AuthnError::InvalidSession)?;
+    let verify = |record: &SessionRecord| {
+        session_authn::verify(record, now, login.session.idle_timeout_s, admission).map_err(AuthnError::InvalidSession)
+    };
+    // Checked before any upkeep: a dead session refreshes nothing.
+    let principal = verify(&record)?;
     if upkeep == Upkeep::None {
         return Ok(Some(LiveSession { cookie, record, principal }));
     }
@@ -244,6 +255,8 @@ pub async fn open(
             }
         });
     }
+    // The principal of the record as it now is: upkeep may have replaced it.
+    let principal = verify(&record)?;
     Ok(Some(LiveSession { cookie, record, principal }))
 }
 
@@ -446,7 +459,7 @@ async fn end_record(env: &Env, kv_key: &str, record: &SessionRecord) -> Result<(
 
 /// Ends a session at once (logout).
 pub async fn end(env: &Env, session: &LiveSession) -> Result<(), ()> {
-    end_record(env, &session.kv_key(), &session.record).await
+    end_record(env, &session.kv_key(), session.record()).await
 }
 
 /// Ends every session a user has with a provider that began before now (admin revocation).
