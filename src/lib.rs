@@ -14,6 +14,7 @@ pub mod authz;
 pub mod cache;
 pub mod config;
 pub mod deploy;
+pub mod directory;
 pub mod edge;
 pub mod error;
 pub mod gateway;

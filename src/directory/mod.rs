@@ -1,0 +1,80 @@
+//! The user directory: tenants, users, the identities linked to them and the roles their groups
+//! map to; just-in-time provisioning on federated login ([`provision`]). Stored in D1 in the
+//! worker, in memory for the host tests, behind the [`store::Directory`] port, whose every
+//! operation is scoped by a [`TenantScope`].
+
+pub mod provision;
+pub mod scim;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A tenant: the customer whose users and connections these are. Every directory operation takes
+/// one, so no query can forget which tenant it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TenantScope(String);
+
+impl TenantScope {
+    /// The scope of the tenant with `id` (resolved from a connection, a domain, a SCIM token or an
+    /// administrator's grant, never from request data alone).
+    pub fn of(id: &str) -> Self {
+        Self(id.to_owned())
+    }
+
+    /// The tenant's id.
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    /// May sign in.
+    Active,
+    /// Blocked by an administrator.
+    Blocked,
+    /// Deprovisioned (SCIM `active: false`, or deleted at the IdP).
+    Deprovisioned,
+}
+
+/// A user of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The directory id: stable for the user's life, whatever identities it links.
+    pub id: String,
+    /// The email, lower-cased, if known.
+    pub email: Option<String>,
+    /// The display name.
+    pub name: Option<String>,
+    /// The lifecycle state.
+    pub status: UserStatus,
+    /// The groups the user is in (from the last login or SCIM).
+    pub groups: Vec<String>,
+    /// Custom attributes mapped from the IdP's claims.
+    pub attributes: Map<String, Value>,
+    /// When the user was created.
+    pub created_at_ms: u64,
+    /// When the user last changed.
+    pub updated_at_ms: u64,
+}
+
+/// A group → role mapping of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleMapping {
+    /// The group, as the IdP names it.
+    pub group: String,
+    /// The application role it grants.
+    pub role: String,
+}
+
+/// The roles `groups` are granted under `mappings`, sorted and without repeats.
+pub fn roles_for(groups: &[String], mappings: &[RoleMapping]) -> Vec<String> {
+    let mut roles: Vec<String> =
+        mappings.iter().filter(|m| groups.contains(&m.group)).map(|m| m.role.clone()).collect();
+    roles.sort();
+    roles.dedup();
+    roles
+}

@@ -1,0 +1,153 @@
+//! Just-in-time provisioning: on every federated login, the verified identity creates its user,
+//! or updates the user it is linked to, and the user's groups decide its roles afresh.
+//!
+//! Linking a new identity to an existing user by email is off unless the connection says so, and
+//! then needs a verified email: otherwise whoever controls an IdP that asserts someone's address
+//! (a tenant's own misconfigured connection, a social provider that does not verify) would take
+//! over that person's account.
+
+use super::store::Directory;
+use super::{roles_for, TenantScope, User, UserStatus};
+use crate::ports::{Clock, Entropy, Unavailable};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{Map, Value};
+
+/// What a federated login says about the user, once its identity was verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedIdentity {
+    /// The connection that verified it.
+    pub connection: String,
+    /// The subject at that connection.
+    pub subject: String,
+    /// The email, lower-cased, if the connection gave one.
+    pub email: Option<String>,
+    /// Whether the connection vouches for the email.
+    pub email_verified: bool,
+    /// The display name.
+    pub name: Option<String>,
+    /// The groups the IdP says the user is in.
+    pub groups: Vec<String>,
+    /// Custom attributes mapped from the IdP's claims.
+    pub attributes: Map<String, Value>,
+}
+
+/// A connection's provisioning rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProvisioningPolicy {
+    /// Link a new identity to the tenant's user with the same verified email.
+    pub link_by_email: bool,
+}
+
+/// What provisioning did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new user.
+    Created,
+    /// A new identity, linked to an existing user by its verified email.
+    Linked,
+    /// A known identity; its user updated.
+    Updated,
+}
+
+/// The provisioned user and the roles its groups grant now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    /// The user, as stored.
+    pub user: User,
+    /// The roles its groups map to.
+    pub roles: Vec<String>,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Why provisioning refused the login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProvisionError {
+    /// The user is blocked or deprovisioned.
+    AccountDisabled,
+    /// Another user of the tenant has this email, and this identity may not be linked to it.
+    EmailInUse,
+    /// The directory did not answer: the login fails closed.
+    Unavailable(Unavailable),
+}
+
+impl From<Unavailable> for ProvisionError {
+    fn from(unavailable: Unavailable) -> Self {
+        ProvisionError::Unavailable(unavailable)
+    }
+}
+
+fn updated(mut user: User, identity: &FederatedIdentity, now_ms: u64) -> User {
+    if identity.email.is_some() {
+        user.email = identity.email.clone();
+    }
+    if identity.name.is_some() {
+        user.name = identity.name.clone();
+    }
+    // The IdP is the source of the groups: one it no longer lists is gone, and so are its roles.
+    user.groups = identity.groups.clone();
+    user.attributes = identity.attributes.clone();
+    user.updated_at_ms = now_ms;
+    user
+}
+
+fn ensure_active(user: &User) -> Result<(), ProvisionError> {
+    match user.status {
+        UserStatus::Active => Ok(()),
+        UserStatus::Blocked | UserStatus::Deprovisioned => Err(ProvisionError::AccountDisabled),
+    }
+}
+
+/// Provisions `identity` in `scope`'s directory.
+pub async fn provision(
+    directory: &impl Directory,
+    entropy: &impl Entropy,
+    clock: &impl Clock,
+    scope: &TenantScope,
+    policy: ProvisioningPolicy,
+    identity: &FederatedIdentity,
+) -> Result<Provisioned, ProvisionError> {
+    let now = clock.now_ms();
+    let mappings = directory.role_mappings(scope).await?;
+    let finish = |user: User, outcome| {
+        let roles = roles_for(&user.groups, &mappings);
+        Provisioned { user, roles, outcome }
+    };
+    if let Some(user) = directory.linked_user(scope, &identity.connection, &identity.subject).await? {
+        ensure_active(&user)?;
+        let user = updated(user, identity, now);
+        directory.save_user(scope, &user).await?;
+        return Ok(finish(user, Outcome::Updated));
+    }
+    let holder = match &identity.email {
+        Some(email) => directory.user_by_email(scope, email).await?,
+        None => None,
+    };
+    if let Some(existing) = holder {
+        if !(policy.link_by_email && identity.email_verified) {
+            return Err(ProvisionError::EmailInUse);
+        }
+        ensure_active(&existing)?;
+        directory.link(scope, &identity.connection, &identity.subject, &existing.id).await?;
+        let user = updated(existing, identity, now);
+        directory.save_user(scope, &user).await?;
+        return Ok(finish(user, Outcome::Linked));
+    }
+    let fresh = User {
+        id: format!("usr_{}", URL_SAFE_NO_PAD.encode(entropy.bytes::<16>()?)),
+        email: None,
+        name: None,
+        status: UserStatus::Active,
+        groups: Vec::new(),
+        attributes: Map::new(),
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    let user = updated(fresh, identity, now);
+    directory.create_linked(scope, &user, &identity.connection, &identity.subject).await?;
+    Ok(finish(user, Outcome::Created))
+}
+
+#[cfg(test)]
+mod tests;
