@@ -255,6 +255,7 @@ pub fn claims(config: &AssertionConfig, input: &AssertionInput<'_>) -> Value {
         ("email", identity.email.as_deref()),
         ("tenant", identity.tenant.as_deref()),
         ("key_id", principal.key_id()),
+        ("uid", principal.user_id()),
         ("tier", principal.tier()),
     ];
     for (name, value) in optional {

@@ -80,6 +80,11 @@ fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
             (502, "provider_unavailable", "the sign-in provider could not be reached")
         }
         LoginError::CsrfRejected => (403, "csrf_rejected", "the request did not come from this site"),
+        LoginError::AccountDisabled => (403, "account_disabled", "this account is disabled"),
+        LoginError::EmailInUse => {
+            (409, "email_in_use", "another account uses this email; sign in with the provider you used before")
+        }
+        LoginError::DirectoryUnavailable(_) => (503, "directory_unavailable", "the user directory is unavailable"),
     }
 }
 
@@ -260,6 +265,9 @@ mod tests {
             (LoginError::AccountNotAllowed.into(), 403, "account_not_allowed"),
             (LoginError::ProviderUnavailable("timeout".into()).into(), 502, "provider_unavailable"),
             (LoginError::CsrfRejected.into(), 403, "csrf_rejected"),
+            (LoginError::AccountDisabled.into(), 403, "account_disabled"),
+            (LoginError::EmailInUse.into(), 409, "email_in_use"),
+            (LoginError::DirectoryUnavailable("d1".into()).into(), 503, "directory_unavailable"),
         ];
         for (failure, status, code) in cases {
             let reply = failure.reply();

@@ -33,6 +33,7 @@ pub struct Principal {
     method: AuthMethod,
     issuer: Option<String>,
     key_id: Option<String>,
+    user_id: Option<String>,
     tier: Option<String>,
     claims: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
     roles: Vec<String>,
@@ -49,7 +50,16 @@ fn header_value(value: &str) -> String {
 impl Principal {
     /// Only authenticators call this.
     pub(in crate::authn) fn new(identity: MappedIdentity, method: AuthMethod, issuer: Option<String>) -> Self {
-        Self { identity, method, issuer, key_id: None, tier: None, claims: Default::default(), roles: Vec::new() }
+        Self {
+            identity,
+            method,
+            issuer,
+            key_id: None,
+            user_id: None,
+            tier: None,
+            claims: Default::default(),
+            roles: Vec::new(),
+        }
     }
 
     /// Keeps the verified token's claims, for claim conditions; only authenticators call this.
@@ -80,6 +90,17 @@ impl Principal {
         self.key_id = Some(key_id);
         self.tier = tier;
         self
+    }
+
+    /// Adds the directory id of the user; only the session authenticator calls this.
+    pub(in crate::authn) fn with_user_id(mut self, user_id: Option<String>) -> Self {
+        self.user_id = user_id;
+        self
+    }
+
+    /// The user's directory id, when a directory provisioned the user.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
     }
 
     /// Sets the rate-limit tier; only authenticators call this.
@@ -141,6 +162,7 @@ impl Principal {
         );
         optional("x-auth-tenant", id.tenant.as_deref().map(header_value));
         optional("x-auth-key-id", self.key_id.clone());
+        optional("x-auth-user-id", self.user_id.as_deref().map(header_value));
         optional("x-auth-roles", Some(self.roles.iter().map(|r| header_value(r)).collect::<Vec<_>>().join(",")));
         headers
     }

@@ -40,7 +40,7 @@ fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
         }
     }
     claims.insert("groups".into(), json!(record.groups));
-    Principal::new(identity, AuthMethod::Session, issuer).with_claims(claims)
+    Principal::new(identity, AuthMethod::Session, issuer).with_claims(claims).with_user_id(record.user_id.clone())
 }
 
 #[cfg(test)]
@@ -61,6 +61,7 @@ mod tests {
             last_seen_s: 0,
             expires_at_s: 10,
             tokens: None,
+            user_id: None,
         };
         let admit = |_: &SessionRecord| Ok("https://idp.test".to_owned());
         assert_eq!(verify(&record, 10, 100, admit).err(), Some(SessionError::Expired));

@@ -31,4 +31,10 @@ pub enum LoginError {
     ProviderUnavailable(String),
     /// A state-changing request came from another origin or without the session's token.
     CsrfRejected,
+    /// The directory's user is blocked or deprovisioned.
+    AccountDisabled,
+    /// Another user of the tenant has this email, and this identity may not be linked to it.
+    EmailInUse,
+    /// The directory could not be reached: the login fails closed.
+    DirectoryUnavailable(String),
 }

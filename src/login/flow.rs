@@ -31,6 +31,9 @@ use super::provider::{Provider, ProviderKind};
 use super::provider_api::{self, Endpoints, Grant};
 use crate::authn::jwt::issuer::JwksCachePolicy;
 use crate::authn::jwt::verifier::TokenVerifier;
+use crate::directory::provision::{provision, FederatedIdentity, ProvisionError, ProvisioningPolicy};
+use crate::directory::store::Directory;
+use crate::directory::TenantScope;
 use crate::ports::{Clock, Entropy, HttpClient, Ledger, Unavailable};
 use crate::secret::{SecretBytes, SecretString};
 use crate::session::store::SessionStore;
@@ -288,7 +291,7 @@ impl<'a> CodeRedeemed<'a> {
         if !provider.allows_email(profile.email.as_deref()) {
             return Err(LoginError::EmailNotAllowed.into());
         }
-        Ok(IdentityVerified { started, tokens, profile })
+        Ok(IdentityVerified { started, tokens, profile, user: None })
     }
 }
 
@@ -298,12 +301,45 @@ pub struct IdentityVerified<'a> {
     started: Started<'a>,
     tokens: TokenResponse,
     profile: Profile,
+    user: Option<(String, String)>,
 }
 
 impl IdentityVerified<'_> {
     /// Who signed in.
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    /// Just-in-time provisioning, when the provider names a directory tenant: the user is created
+    /// or updated there, and the session carries its directory id and the tenant. A blocked or
+    /// deprovisioned user, or an email another user holds, ends the flow here.
+    pub async fn provision(
+        mut self,
+        directory: &impl Directory,
+        entropy: &impl Entropy,
+        clock: &impl Clock,
+    ) -> Result<Self, FlowError> {
+        let Some(link) = &self.started.provider.directory else { return Ok(self) };
+        let scope = TenantScope::of(&link.tenant);
+        let policy = ProvisioningPolicy { link_by_email: link.link_by_email };
+        let identity = FederatedIdentity {
+            connection: self.started.provider.id.clone(),
+            subject: self.profile.subject.clone(),
+            // A profile keeps only verified emails.
+            email_verified: self.profile.email.is_some(),
+            email: self.profile.email.clone(),
+            name: self.profile.name.clone(),
+            groups: self.profile.groups.clone(),
+            attributes: serde_json::Map::new(),
+        };
+        let provisioned =
+            provision(directory, entropy, clock, &scope, policy, &identity).await.map_err(|error| match error {
+                ProvisionError::AccountDisabled => FlowError::Refused(LoginError::AccountDisabled),
+                ProvisionError::EmailInUse => FlowError::Refused(LoginError::EmailInUse),
+                ProvisionError::Unavailable(reason) => FlowError::Refused(LoginError::DirectoryUnavailable(reason.0)),
+            })?;
+        self.user = Some((provisioned.user.id, link.tenant.clone()));
+        Ok(self)
     }
 
     /// The session record for this identity, beginning now.
@@ -316,7 +352,8 @@ impl IdentityVerified<'_> {
             email: profile.email.clone(),
             name: profile.name.clone(),
             groups: profile.groups.clone(),
-            tenant: profile.tenant.clone(),
+            // A directory's tenant is the one its provider names, whatever the claims say.
+            tenant: self.user.as_ref().map(|(_, tenant)| tenant.clone()).or_else(|| profile.tenant.clone()),
             provider: self.started.provider.id.clone(),
             created_at_s: now,
             created_at_ms: clock.now_ms() as i64,
@@ -330,6 +367,7 @@ impl IdentityVerified<'_> {
                 now,
                 policy.refresh_margin_s,
             )),
+            user_id: self.user.as_ref().map(|(id, _)| id.clone()),
         }
     }
 

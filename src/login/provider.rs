@@ -114,6 +114,20 @@ pub struct Provider {
     /// Claims the profile must carry with exactly these values (Google's `hd` for a Workspace
     /// domain, an Entra `tid`); checked on the verified claims, never on request parameters.
     pub required_claims: BTreeMap<String, String>,
+    /// The tenant whose directory this provider's logins are provisioned into, if any.
+    pub directory: Option<DirectoryLink>,
+}
+
+/// Where a provider's users live in the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryLink {
+    /// The tenant's id.
+    pub tenant: String,
+    /// Link a new identity to the tenant's user with the same verified email (off by default:
+    /// see the README's "Directory").
+    #[serde(default)]
+    pub link_by_email: bool,
 }
 
 /// Parameters Portcullis sets itself, which `authorization_params` may not override.
@@ -200,6 +214,7 @@ pub(super) struct RawProvider {
     authorization_params: BTreeMap<String, String>,
     #[serde(default)]
     required_claims: BTreeMap<String, String>,
+    directory: Option<DirectoryLink>,
 }
 
 pub(super) fn check_url(problems: &mut Problems, path: &str, text: &str, environment: Environment) {
@@ -235,6 +250,14 @@ pub(super) fn parse_provider(
         && raw.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !id_ok {
         problems.push((format!("{path}.id"), "1 to 32 characters of a-z, 0-9, - and _".into()));
+    }
+    if let Some(link) = &raw.directory {
+        let tenant_ok = !link.tenant.is_empty()
+            && link.tenant.len() <= 64
+            && link.tenant.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !tenant_ok {
+            problems.push((format!("{path}.directory.tenant"), "1 to 64 characters of a-z, 0-9, - and _".into()));
+        }
     }
     let oidc = raw.kind == "oidc";
     let kind = match raw.kind.as_str() {
@@ -397,6 +420,7 @@ pub(super) fn parse_provider(
         authorization_params: raw.authorization_params,
         required_claims: raw.required_claims,
         own_redirect_uri: raw.own_redirect_uri.unwrap_or(!oidc),
+        directory: raw.directory,
     })
 }
 

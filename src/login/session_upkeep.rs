@@ -57,6 +57,7 @@ mod tests {
             last_seen_s: 0,
             expires_at_s: 100,
             tokens: None,
+            user_id: None,
         }
     }
 

@@ -238,6 +238,9 @@ pub struct SessionRecord {
     /// The provider's tokens.
     #[serde(default)]
     pub tokens: Option<UpstreamTokens>,
+    /// The directory id of the user, when the provider provisions into a directory.
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 impl SessionRecord {
@@ -330,6 +333,7 @@ mod tests {
                 id_token: None,
                 refresh_at_s: None,
             }),
+            user_id: Some("usr_1".into()),
         }
     }
 

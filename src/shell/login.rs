@@ -8,6 +8,7 @@
 
 use super::adapters::{DurableLedger, FetchClient, WorkerClock, WorkerTokenVerifier};
 use super::body::{parse_body, read_bounded};
+use super::directory::D1Directory;
 use super::key_admin::administrator;
 use super::providers;
 use super::rate_limit::{self, Verdict};
@@ -258,6 +259,8 @@ async fn complete(
     let redeemed = checked.redeem(&DurableLedger(cx.env), &FetchClient, &client_secret).await.map_err(flow_failure)?;
     let verifier = WorkerTokenVerifier(cx.env);
     let verified = redeemed.verify(&verifier, &FetchClient, &cx.config.jwt.jwks_cache).await.map_err(flow_failure)?;
+    let directory = D1Directory(cx.env);
+    let verified = verified.provision(&directory, &SystemEntropy, &WorkerClock).await.map_err(flow_failure)?;
     // A login never keeps the old session: end it; the new one has a fresh id.
     sessions::end_previous(cx.env, cx.config, cx.head).await;
     verified.issue(&KvSessions(cx.env), &WorkerClock).await.map_err(flow_failure)

@@ -9,6 +9,7 @@ mod authenticate;
 mod bindings;
 mod body;
 mod config_cache;
+mod directory;
 mod forward;
 mod http;
 mod jwks_cache;

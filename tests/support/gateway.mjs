@@ -1,9 +1,10 @@
-// Runs the built worker in workerd through Miniflare, with local KV and Durable Objects, and
+// Runs the built worker in workerd through Miniflare, with local KV, Durable Objects and D1 (its
+// migrations applied), and
 // collects what it logs (the audit lines among them).
 import { Miniflare } from "miniflare";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { miniflareOptions, repoRoot } from "./wrangler-config.mjs";
+import { applyD1Migrations, miniflareOptions, repoRoot } from "./wrangler-config.mjs";
 
 /** A free TCP port on 127.0.0.1 (for a gateway whose own URL must be in its configuration). */
 export async function freePort() {
@@ -30,6 +31,7 @@ export async function startGateway({ config, secrets = {}, port = 0 } = {}) {
     miniflareOptions({ bindings, port, handleStructuredLogs: ({ level, message }) => { logs.push({ level, message }); } }),
   );
   const url = (await mf.ready).toString().replace(/\/$/, "");
+  await applyD1Migrations(mf);
   return {
     url,
     mf,

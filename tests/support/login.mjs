@@ -69,7 +69,8 @@ export function loginSection({ gatewayUrl, idp, github, session = {}, extraProvi
       scopes: ["read:user", "user:email"],
     });
   }
-  providers.push(...extraProviders);
+  // Extra providers, or a function of the started IdP giving them.
+  providers.push(...(typeof extraProviders === "function" ? extraProviders({ idp }) : extraProviders));
   return {
     redirect_uri: `${gatewayUrl}/auth/callback`,
     providers,
@@ -84,7 +85,7 @@ export function loginSection({ gatewayUrl, idp, github, session = {}, extraProvi
  * Starts the providers and a gateway with login. `session` overrides the session policy;
  * `idpOptions` go to the OpenID Provider.
  */
-export async function startLoginStack({ origin, session = {}, idpOptions = {}, routes, withGithub = true, rateLimits } = {}) {
+export async function startLoginStack({ origin, session = {}, idpOptions = {}, routes, withGithub = true, rateLimits, extraProviders = [] } = {}) {
   const port = await freePort();
   const gatewayUrl = `http://127.0.0.1:${port}`;
   const idp = await startOidcProvider({
@@ -110,7 +111,7 @@ export async function startLoginStack({ origin, session = {}, idpOptions = {}, r
   ];
   const config = baseConfig(origin, routes ?? defaultRoutes, {
     roles: { admin: { groups: ["admins"] } },
-    login: loginSection({ gatewayUrl, idp, github, session, rateLimits }),
+    login: loginSection({ gatewayUrl, idp, github, session, rateLimits, extraProviders }),
   });
   const gateway = await startGateway({
     config,
@@ -157,8 +158,8 @@ export class Browser {
   }
 
   /** Logs in through the gateway and the OpenID Provider; returns the final redirect's response. */
-  async loginWithOidc(gatewayUrl, { login = "alice", returnTo = "/app/dashboard" } = {}) {
-    const start = await this.request(`${gatewayUrl}/auth/login?provider=corp&return_to=${encodeURIComponent(returnTo)}`);
+  async loginWithOidc(gatewayUrl, { login = "alice", returnTo = "/app/dashboard", provider = "corp" } = {}) {
+    const start = await this.request(`${gatewayUrl}/auth/login?provider=${provider}&return_to=${encodeURIComponent(returnTo)}`);
     if (start.status !== 302) throw new Error(`login start answered ${start.status}: ${await start.text()}`);
     const callbackUrl = await loginAtProvider(start.headers.get("location"), { login, jar: this.idpJar });
     const callback = await this.request(callbackUrl);

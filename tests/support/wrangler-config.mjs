@@ -1,6 +1,6 @@
 // Reads wrangler.toml, so that tests, the dev server and the benchmark run the worker with the
 // same bindings that `wrangler deploy` would create.
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { parse } from "smol-toml";
@@ -13,6 +13,8 @@ export function readWranglerConfig() {
     compatibilityDate: toml.compatibility_date,
     compatibilityFlags: toml.compatibility_flags ?? [],
     kvNamespaces: (toml.kv_namespaces ?? []).map((kv) => kv.binding),
+    d1Databases: (toml.d1_databases ?? []).map((db) => db.binding),
+    d1Migrations: (toml.d1_databases ?? []).map((db) => ({ binding: db.binding, dir: path.join(repoRoot, db.migrations_dir ?? "migrations") })),
     durableObjects: Object.fromEntries(
       (toml.durable_objects?.bindings ?? []).map((b) => [b.name, { className: b.class_name, useSQLite: true }]),
     ),
@@ -34,6 +36,7 @@ export function miniflareOptions({ bindings = {}, persistTo, port = 0, handleStr
     compatibilityDate: wrangler.compatibilityDate,
     compatibilityFlags: wrangler.compatibilityFlags,
     kvNamespaces: wrangler.kvNamespaces,
+    d1Databases: wrangler.d1Databases,
     durableObjects: wrangler.durableObjects,
     assets: {
       directory: path.join(repoRoot, assets.directory),
@@ -45,8 +48,36 @@ export function miniflareOptions({ bindings = {}, persistTo, port = 0, handleStr
     host: "127.0.0.1",
     port,
     ...(persistTo
-      ? { kvPersist: path.join(persistTo, "kv"), durableObjectsPersist: path.join(persistTo, "do"), cachePersist: path.join(persistTo, "cache") }
+      ? {
+          kvPersist: path.join(persistTo, "kv"),
+          durableObjectsPersist: path.join(persistTo, "do"),
+          cachePersist: path.join(persistTo, "cache"),
+          d1Persist: path.join(persistTo, "d1"),
+        }
       : {}),
     ...(handleStructuredLogs ? { handleStructuredLogs } : {}),
   };
+}
+
+/** The SQL statements of a migration file, in order (comments dropped, split at `;`). */
+export function migrationStatements(sql) {
+  return sql
+    .split("\n")
+    .map((line) => line.replace(/--.*$/, ""))
+    .join("\n")
+    .split(";")
+    .map((statement) => statement.trim())
+    .filter((statement) => statement.length > 0);
+}
+
+/** Applies every D1 migration of wrangler.toml, in file order, to a started Miniflare. */
+export async function applyD1Migrations(mf) {
+  for (const { binding, dir } of readWranglerConfig().d1Migrations) {
+    const db = await mf.getD1Database(binding);
+    for (const file of readdirSync(dir).filter((name) => name.endsWith(".sql")).sort()) {
+      for (const statement of migrationStatements(readFileSync(path.join(dir, file), "utf8"))) {
+        await db.prepare(statement).run();
+      }
+    }
+  }
 }

@@ -616,3 +616,43 @@ fn no_step_prints_the_flows_secrets() {
         }
     }
 }
+
+#[test]
+fn a_provider_with_a_directory_provisions_the_user_into_its_tenant() {
+    use crate::directory::store::{Directory, MemoryDirectory};
+    use crate::directory::{TenantScope, UserStatus};
+    let w = world_with(&json!({ "directory": { "tenant": "acme" } }));
+    let directory = MemoryDirectory::default();
+    let login_once = |tenant_claim: &str| {
+        let flow = w.begin("corp", &corp_endpoints());
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({ "tenant": tenant_claim })));
+        let query: Vec<(String, String)> =
+            [("code", flow.state.as_str()), ("state", flow.state.as_str()), ("iss", ISSUER)]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let verifier = KeySetVerifier::new(w.keys.clone(), &w.clock);
+        let secret = SecretString::new("client-secret".into());
+        block_on(async {
+            let started = open_ticket(Some(&flow.sealed), &w.key, &w.clock)?.start(&w.login, CALLBACK)?;
+            let redeemed = started.check(&query, corp_endpoints())?.redeem(&w.ledger, &w.peer, &secret).await?;
+            let verified = redeemed.verify(&verifier, &w.peer, &JwksCachePolicy::default()).await?;
+            verified.provision(&directory, &SystemEntropy, &w.clock).await?.issue(&w.sessions, &w.clock).await
+        })
+    };
+    let first = login_once("globex").expect("a session");
+    let record = w.sessions.open(&first.cookie).unwrap();
+    let user_id = record.user_id.clone().expect("a directory id");
+    assert!(user_id.starts_with("usr_"));
+    assert_eq!(record.tenant.as_deref(), Some("acme"), "the provider's tenant, not the claim's");
+    let second = login_once("acme").expect("a session");
+    assert_eq!(w.sessions.open(&second.cookie).unwrap().user_id, Some(user_id.clone()), "the same user");
+    let scope = TenantScope::of("acme");
+    let mut user = directory.users(&scope).pop().unwrap();
+    user.status = UserStatus::Blocked;
+    block_on(directory.save_user(&scope, &user)).unwrap();
+    assert_eq!(login_once("acme").err(), Some(FlowError::Refused(LoginError::AccountDisabled)));
+    directory.set_available(false);
+    assert!(matches!(login_once("acme").err(), Some(FlowError::Refused(LoginError::DirectoryUnavailable(_)))));
+    assert_eq!(w.sessions.len(), 2, "no session for a refused login");
+}
