@@ -32,12 +32,13 @@ CREATE TABLE users (
   tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
   user_name TEXT,                    -- SCIM userName (unique per tenant, case-insensitive)
   external_id TEXT,                  -- SCIM externalId, the IdP's id for the user
-  email TEXT,
+  email TEXT CHECK (email = lower(email)),
   name TEXT,                         -- SCIM displayName
   status TEXT NOT NULL CHECK (status IN ('active', 'blocked', 'deprovisioned')),
   attributes TEXT NOT NULL DEFAULT '{}',
   created_at_ms INTEGER NOT NULL,
-  updated_at_ms INTEGER NOT NULL
+  updated_at_ms INTEGER NOT NULL,
+  UNIQUE (tenant_id, id)
 );
 CREATE UNIQUE INDEX users_by_email ON users (tenant_id, email) WHERE email IS NOT NULL;
 CREATE UNIQUE INDEX users_by_user_name ON users (tenant_id, user_name COLLATE NOCASE) WHERE user_name IS NOT NULL;
@@ -47,16 +48,18 @@ CREATE TABLE identities (
   tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
   connection_id TEXT NOT NULL,
   subject TEXT NOT NULL,
-  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-  PRIMARY KEY (tenant_id, connection_id, subject)
+  user_id TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, connection_id, subject),
+  FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
 );
 CREATE INDEX identities_by_user ON identities (tenant_id, user_id);
 
 CREATE TABLE memberships (
   tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  user_id TEXT NOT NULL,
   group_name TEXT NOT NULL,
-  PRIMARY KEY (tenant_id, user_id, group_name)
+  PRIMARY KEY (tenant_id, user_id, group_name),
+  FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
 );
 
 CREATE TABLE role_mappings (

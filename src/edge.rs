@@ -3,6 +3,7 @@
 //! `/.well-known/jwks.json` also belongs to Portcullis. Every path under the prefix belongs to Portcullis and never reaches the origin: an unknown one is
 //! a 404 `not_found`, not a pass-through.
 
+use crate::directory::{tenant_id_ok, user_id_ok, UserStatus};
 use crate::gateway::path::CanonicalPath;
 use crate::gateway::refusals::RouteError;
 
@@ -19,6 +20,29 @@ pub enum EdgeEndpoint {
     KeyAdmin(KeyAdmin),
     /// Browser login and sessions (404 unless `login` is configured).
     Login(LoginEndpoint),
+    /// The directory's administration under `{prefix}/directory`.
+    DirectoryAdmin(DirectoryAdmin),
+}
+
+/// A directory administration operation, always within one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryAdmin {
+    /// `GET {prefix}/directory/tenants/:tenant/users[?filter=&count=]`: search users with a SCIM
+    /// filter.
+    ListUsers {
+        /// The tenant.
+        tenant: String,
+    },
+    /// `POST {prefix}/directory/tenants/:tenant/users/:id/block` (ends the user's sessions at once)
+    /// or `.../unblock`.
+    SetStatus {
+        /// The tenant.
+        tenant: String,
+        /// The user's directory id.
+        user: String,
+        /// The new status.
+        status: UserStatus,
+    },
 }
 
 /// A browser login endpoint.
@@ -97,6 +121,30 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
     if let Some(admin) = admin {
         return Some(admin.map(EdgeEndpoint::KeyAdmin));
     }
+    let directory = match (rest.as_slice(), method) {
+        (["directory", "tenants", tenant, "users"], "GET") if tenant_id_ok(tenant) => {
+            Some(Ok(DirectoryAdmin::ListUsers { tenant: (*tenant).to_owned() }))
+        }
+        (["directory", "tenants", tenant, "users", user, action @ ("block" | "unblock")], "POST")
+            if tenant_id_ok(tenant) && user_id_ok(user) =>
+        {
+            let status = if *action == "block" { UserStatus::Blocked } else { UserStatus::Active };
+            Some(Ok(DirectoryAdmin::SetStatus { tenant: (*tenant).to_owned(), user: (*user).to_owned(), status }))
+        }
+        (["directory", "tenants", tenant, "users"], _) if tenant_id_ok(tenant) => {
+            Some(Err(RouteError::MethodNotAllowed))
+        }
+        (["directory", "tenants", tenant, "users", user, "block" | "unblock"], _)
+            if tenant_id_ok(tenant) && user_id_ok(user) =>
+        {
+            Some(Err(RouteError::MethodNotAllowed))
+        }
+        (["directory", ..], _) => Some(Err(RouteError::UnknownEdgePath)),
+        _ => None,
+    };
+    if let Some(directory) = directory {
+        return Some(directory.map(EdgeEndpoint::DirectoryAdmin));
+    }
     let login = match (rest.as_slice(), method) {
         (["logout"], "POST") => Some(Ok(LoginEndpoint::Logout)),
         (["sessions", "revoke"], "POST") => Some(Ok(LoginEndpoint::RevokeSessions)),
@@ -134,6 +182,29 @@ mod tests {
     fn edge_dispatch_table() {
         let cases: &[(&str, &str, Option<Result<EdgeEndpoint, RouteError>>)] = &[
             ("GET", "/auth/health", Some(Ok(EdgeEndpoint::Health))),
+            (
+                "GET",
+                "/auth/directory/tenants/acme/users",
+                Some(Ok(EdgeEndpoint::DirectoryAdmin(DirectoryAdmin::ListUsers { tenant: "acme".into() }))),
+            ),
+            (
+                "POST",
+                "/auth/directory/tenants/acme/users/usr_AAAAAAAAAAAAAAAAAAAAAA/block",
+                Some(Ok(EdgeEndpoint::DirectoryAdmin(DirectoryAdmin::SetStatus {
+                    tenant: "acme".into(),
+                    user: "usr_AAAAAAAAAAAAAAAAAAAAAA".into(),
+                    status: UserStatus::Blocked,
+                }))),
+            ),
+            ("POST", "/auth/directory/tenants/acme/users", Some(Err(RouteError::MethodNotAllowed))),
+            (
+                "GET",
+                "/auth/directory/tenants/acme/users/usr_AAAAAAAAAAAAAAAAAAAAAA/block",
+                Some(Err(RouteError::MethodNotAllowed)),
+            ),
+            ("GET", "/auth/directory/tenants/Acme/users", Some(Err(RouteError::UnknownEdgePath))),
+            ("POST", "/auth/directory/tenants/acme/users/usr_short/block", Some(Err(RouteError::UnknownEdgePath))),
+            ("GET", "/auth/directory/tenants/acme", Some(Err(RouteError::UnknownEdgePath))),
             ("HEAD", "/auth/health", Some(Ok(EdgeEndpoint::Health))),
             ("POST", "/auth/health", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/auth/static/portcullis.css", Some(Ok(EdgeEndpoint::Asset("/static/portcullis.css".into())))),

@@ -6,6 +6,7 @@
 
 use crate::authn::AuthnError;
 use crate::authz::AuthzError;
+use crate::directory::DirectoryError;
 use crate::gateway::cors::CorsError;
 use crate::gateway::refusals::{GuardError, RouteError};
 use crate::gateway::upstream::ForwardError;
@@ -46,6 +47,8 @@ pub enum Failure {
     Unavailable,
     /// See [`LoginError`].
     Login(LoginError),
+    /// See [`DirectoryError`].
+    Directory(DirectoryError),
 }
 
 macro_rules! failure_from {
@@ -57,7 +60,7 @@ macro_rules! failure_from {
         })*
     };
 }
-failure_from!(GuardError => Guard, RouteError => Route, AuthnError => Authn, AuthzError => Authz, CorsError => Cors, ForwardError => Forward, LoginError => Login);
+failure_from!(GuardError => Guard, RouteError => Route, AuthnError => Authn, AuthzError => Authz, CorsError => Cors, ForwardError => Forward, LoginError => Login, DirectoryError => Directory);
 
 fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
     match error {
@@ -141,6 +144,13 @@ impl Failure {
                 (401, "invalid_session", "the session is invalid or has ended; sign in again")
             }
             Failure::Login(error) => login_reply(error),
+            Failure::Directory(DirectoryError::UserNotFound) => (404, "user_not_found", "no such user in this tenant"),
+            Failure::Directory(DirectoryError::InvalidFilter(_)) => {
+                (400, "invalid_filter", "the filter is malformed or names an attribute that cannot be filtered on")
+            }
+            Failure::Directory(DirectoryError::Unavailable(_)) => {
+                (503, "directory_unavailable", "the user directory is unavailable")
+            }
             Failure::Authz(error) => (
                 403,
                 error.code(),
@@ -215,6 +225,7 @@ impl fmt::Display for Failure {
             Failure::Authz(error) => error.fmt(f),
             Failure::RateLimited { rule, .. } => write!(f, "rate_limited: {rule}"),
             Failure::Login(error) => write!(f, "{}: {error:?}", self.reply().code),
+            Failure::Directory(DirectoryError::InvalidFilter(reason)) => write!(f, "invalid_filter: {reason}"),
             other => f.write_str(other.reply().code),
         }
     }
@@ -252,6 +263,9 @@ mod tests {
             (ForwardError::Unreachable.into(), 502, "origin_unreachable"),
             (ForwardError::Timeout.into(), 504, "origin_timeout"),
             (AuthnError::InvalidSession(crate::session::SessionError::Revoked).into(), 401, "invalid_session"),
+            (DirectoryError::UserNotFound.into(), 404, "user_not_found"),
+            (DirectoryError::InvalidFilter("x".into()).into(), 400, "invalid_filter"),
+            (DirectoryError::Unavailable(crate::ports::Unavailable("d1".into())).into(), 503, "directory_unavailable"),
             (LoginError::UnknownProvider.into(), 400, "unknown_provider"),
             (LoginError::StateInvalid.into(), 400, "login_state_invalid"),
             (LoginError::Replayed.into(), 400, "login_replayed"),

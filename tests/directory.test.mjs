@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { startOrigin } from "./support/origin.mjs";
 import { Browser, startLoginStack } from "./support/login.mjs";
 import { assertionVerifier } from "./support/assertion-verifier.mjs";
+import { TEST_ADMIN_KEY } from "./support/config.mjs";
 
 let origin;
 let stack;
@@ -15,17 +16,21 @@ let db;
 before(async () => {
   origin = await startOrigin();
   // The same real IdP as the stack's "corp" provider, provisioning into tenant "acme".
+  // Two more connections of the same tenant: one that may link by verified email, one that may not.
+  const connection = (idp, id, directory) => ({
+    id,
+    type: "oidc",
+    display_name: id,
+    issuer: idp.issuer,
+    client_id: "portcullis",
+    client_secret: "CORP_CLIENT_SECRET",
+    scopes: ["openid", "email", "profile", "groups", "tenant"],
+    directory,
+  });
   const provisioned = ({ idp }) => [
-    {
-      id: "corp-dir",
-      type: "oidc",
-      display_name: "Corp directory",
-      issuer: idp.issuer,
-      client_id: "portcullis",
-      client_secret: "CORP_CLIENT_SECRET",
-      scopes: ["openid", "email", "profile", "groups", "tenant"],
-      directory: { tenant: "acme" },
-    },
+    connection(idp, "corp-dir", { tenant: "acme" }),
+    connection(idp, "corp-other", { tenant: "acme" }),
+    connection(idp, "corp-link", { tenant: "acme", link_by_email: true }),
   ];
   stack = await startLoginStack({ origin, withGithub: false, extraProviders: provisioned });
   gw = stack.gateway.url;
@@ -53,6 +58,13 @@ async function seenByOrigin(browser, path = "/app/whoami") {
   const seen = origin.requests.slice(before);
   assert.equal(seen.length, 1);
   return seen[0];
+}
+
+/** Calls the directory API with `token` (the admin key unless given; `null` sends none). */
+async function admin(method, path, token = TEST_ADMIN_KEY) {
+  const headers = token === null ? {} : { authorization: `Bearer ${token}` };
+  const response = await fetch(`${gw}/auth/directory${path}`, { method, headers });
+  return { status: response.status, body: await response.json() };
 }
 
 const rows = async (sql, ...params) => (await db.prepare(sql).bind(...params).all()).results;
@@ -88,6 +100,17 @@ describe("just-in-time provisioning", () => {
     assert.equal((await rows("SELECT id FROM users WHERE email = 'bob@partner.test'")).length, 1);
   });
 
+  test("another connection asserting a user's email gets 409 email_in_use, unless it links by verified email", async () => {
+    const original = (await seenByOrigin((await signIn("alice")).browser)).headers["x-auth-user-id"];
+    const refused = await signIn("alice", "corp-other");
+    assert.equal(refused.callback.status, 409);
+    assert.match(await refused.callback.text(), /email_in_use/);
+    const linked = await seenByOrigin((await signIn("alice", "corp-link")).browser);
+    assert.equal(linked.headers["x-auth-user-id"], original, "linked to the same user");
+    const identities = await rows("SELECT connection_id FROM identities WHERE user_id = ? ORDER BY connection_id", original);
+    assert.deepEqual(identities.map((i) => i.connection_id), ["corp-dir", "corp-link"]);
+  });
+
   test("a provider without a directory provisions nobody", async () => {
     const before = (await rows("SELECT count(*) AS n FROM users"))[0].n;
     const seen = await seenByOrigin((await signIn("alice", "corp")).browser);
@@ -106,12 +129,69 @@ describe("just-in-time provisioning", () => {
     assert.equal(callback.headers.getSetCookie().some((line) => line.startsWith("__Host-portcullis=")), false);
   });
 
+  test("an administrator finds a tenant's users with a SCIM filter, and only that tenant's", async () => {
+    await signIn("alice");
+    const found = await admin("GET", `/tenants/acme/users?filter=${encodeURIComponent('emails.value eq "Alice@corp.test"')}`);
+    assert.equal(found.status, 200, JSON.stringify(found.body));
+    assert.deepEqual(found.body.users.map((u) => [u.email, u.user_name, u.status]), [["alice@corp.test", "alice@corp.test", "active"]]);
+    const all = await admin("GET", "/tenants/acme/users?filter=id%20pr");
+    assert.ok(all.body.users.length >= 2);
+    const elsewhere = await admin("GET", "/tenants/globex/users?filter=id%20pr");
+    assert.deepEqual(elsewhere.body.users, [], "another tenant sees none of acme's users");
+  });
+
+  test("filters that are not SCIM, or name what cannot be filtered on, get 400 invalid_filter; injections are only values", async () => {
+    const before = (await rows("SELECT count(*) AS n FROM users"))[0].n;
+    for (const filter of ['userName eq "x" OR 1=1', "userName eq x", 'password eq "x"', "userName eq \"a\"; DROP TABLE users; --", "(".repeat(40) + "id pr" + ")".repeat(40)]) {
+      const refused = await admin("GET", `/tenants/acme/users?filter=${encodeURIComponent(filter)}`);
+      assert.equal(refused.status, 400, `${filter}: ${JSON.stringify(refused.body)}`);
+      assert.equal(refused.body.error, "invalid_filter");
+    }
+    for (const value of ["x\" OR 1=1 --", "'; DROP TABLE users; --", "%", "_"]) {
+      const filter = `userName eq ${JSON.stringify(value)} or emails.value co ${JSON.stringify(value)}`;
+      const answered = await admin("GET", `/tenants/acme/users?filter=${encodeURIComponent(filter)}`);
+      assert.equal(answered.status, 200, JSON.stringify(answered.body));
+      assert.deepEqual(answered.body.users, [], `${value} matched as SQL, not as text`);
+    }
+    assert.equal((await rows("SELECT count(*) AS n FROM users"))[0].n, before, "the database is unchanged");
+  });
+
+  test("only a deployment administrator may use the directory API", async () => {
+    assert.equal((await admin("GET", "/tenants/acme/users", null)).status, 401);
+    assert.equal((await admin("GET", "/tenants/acme/users", "wrong-admin-key-0123456789abcdefghijkl")).status, 401);
+    const { browser } = await signIn("alice");
+    const asUser = await browser.request(`${gw}/auth/directory/tenants/acme/users`, { api: true });
+    assert.equal(asUser.status, 401, "a session is not an administrator");
+  });
+
+  test("blocking a user ends their live sessions at once, and unblocking lets them sign in again", async () => {
+    const { browser } = await signIn("alice");
+    const userId = (await seenByOrigin(browser)).headers["x-auth-user-id"];
+    const blocked = await admin("POST", `/tenants/acme/users/${userId}/block`);
+    assert.equal(blocked.status, 200, JSON.stringify(blocked.body));
+    assert.equal(blocked.body.status, "blocked");
+    const before = origin.requests.length;
+    const after = await browser.request(`${gw}/app/whoami`, { api: true });
+    assert.equal(after.status, 401, "the live session ended at once");
+    assert.equal(origin.requests.length, before);
+    assert.equal((await signIn("alice")).callback.status, 403);
+    const [stored] = await rows("SELECT status FROM users WHERE id = ?", userId);
+    assert.equal(stored.status, "blocked", "a refused login leaves the block in place");
+    assert.equal((await admin("POST", `/tenants/acme/users/${userId}/unblock`)).body.status, "active");
+    await seenByOrigin((await signIn("alice")).browser);
+    const missing = await admin("POST", "/tenants/globex/users/" + userId + "/block");
+    assert.equal(missing.status, 404, "another tenant's user is not found");
+    assert.equal(missing.body.error, "user_not_found");
+  });
+
   test("with the directory unreachable, a provisioning login fails closed with 503 directory_unavailable", async () => {
     // Last in this file: the directory's tables go away.
     await db.prepare("DROP TABLE identities").run();
     const { callback } = await signIn("alice");
     assert.equal(callback.status, 503);
-    assert.match(await callback.text(), /directory_unavailable/);
+    const page = await callback.text();
+    assert.match(page, /directory_unavailable/);
+    assert.doesNotMatch(page, /identities|SELECT|sqlite|D1_/i, "nothing internal reaches the client");
     const seen = await seenByOrigin((await signIn("alice", "corp")).browser);
     assert.equal(seen.headers["x-auth-subject"], "alice", "logins that need no directory still work");
   });

@@ -3,10 +3,12 @@
 //! worker, in memory for the host tests, behind the [`store::Directory`] port, whose every
 //! operation is scoped by a [`TenantScope`].
 
+pub mod lifecycle;
 pub mod provision;
 pub mod scim;
 pub mod store;
 
+use crate::ports::Unavailable;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -59,6 +61,38 @@ pub struct User {
     pub created_at_ms: u64,
     /// When the user last changed.
     pub updated_at_ms: u64,
+}
+
+/// Why a directory operation did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryError {
+    /// No such user in the tenant.
+    UserNotFound,
+    /// A SCIM filter the directory cannot run (RFC 7644 `invalidFilter`); the message is safe to
+    /// show.
+    InvalidFilter(String),
+    /// The directory did not answer: nothing was promised.
+    Unavailable(Unavailable),
+}
+
+impl From<Unavailable> for DirectoryError {
+    fn from(unavailable: Unavailable) -> Self {
+        DirectoryError::Unavailable(unavailable)
+    }
+}
+
+/// Whether a tenant id is well formed: 1 to 64 characters of a-z, 0-9, `-` and `_`.
+pub fn tenant_id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Whether a user id is one the directory makes: `usr_` and 22 base64url characters.
+pub fn user_id_ok(id: &str) -> bool {
+    id.len() == 26
+        && id.starts_with("usr_")
+        && id[4..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A group → role mapping of a tenant.

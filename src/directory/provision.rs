@@ -78,15 +78,22 @@ impl From<Unavailable> for ProvisionError {
     }
 }
 
-fn updated(mut user: User, identity: &FederatedIdentity, now_ms: u64) -> User {
-    if identity.email.is_some() {
-        user.email = identity.email.clone();
+/// The most groups kept for a user: beyond, the login would cost the directory too many writes.
+pub const MAX_GROUPS: usize = 256;
+
+fn updated(mut user: User, identity: &FederatedIdentity, email: Option<&String>, now_ms: u64) -> User {
+    if let Some(email) = email {
+        user.email = Some(email.clone());
     }
     if identity.name.is_some() {
         user.name = identity.name.clone();
     }
     // The IdP is the source of the groups: one it no longer lists is gone, and so are its roles.
-    user.groups = identity.groups.clone();
+    let mut groups = identity.groups.clone();
+    groups.sort();
+    groups.dedup();
+    groups.truncate(MAX_GROUPS);
+    user.groups = groups;
     user.attributes = identity.attributes.clone();
     user.updated_at_ms = now_ms;
     user
@@ -100,6 +107,11 @@ fn ensure_active(user: &User) -> Result<(), ProvisionError> {
 }
 
 /// Provisions `identity` in `scope`'s directory.
+///
+/// Only a verified email is stored, looked up or linked by. An identity whose email another user
+/// holds is refused, unless the connection links by email; an update never takes an email another
+/// user holds (the user keeps the one it had). Provisioning never writes a user's status, so a
+/// login racing an administrator's block cannot undo it.
 pub async fn provision(
     directory: &impl Directory,
     entropy: &impl Entropy,
@@ -114,24 +126,25 @@ pub async fn provision(
         let roles = roles_for(&user.groups, &mappings);
         Provisioned { user, roles, outcome }
     };
-    if let Some(user) = directory.linked_user(scope, &identity.connection, &identity.subject).await? {
-        ensure_active(&user)?;
-        let user = updated(user, identity, now);
-        directory.save_user(scope, &user).await?;
-        return Ok(finish(user, Outcome::Updated));
-    }
-    let holder = match &identity.email {
+    let email = identity.email.as_ref().filter(|_| identity.email_verified);
+    let holder = match email {
         Some(email) => directory.user_by_email(scope, email).await?,
         None => None,
     };
+    if let Some(user) = directory.linked_user(scope, &identity.connection, &identity.subject).await? {
+        ensure_active(&user)?;
+        let email = email.filter(|_| holder.as_ref().is_none_or(|h| h.id == user.id));
+        let user = updated(user, identity, email, now);
+        directory.save_user(scope, &user).await?;
+        return Ok(finish(user, Outcome::Updated));
+    }
     if let Some(existing) = holder {
-        if !(policy.link_by_email && identity.email_verified) {
+        if !policy.link_by_email {
             return Err(ProvisionError::EmailInUse);
         }
         ensure_active(&existing)?;
-        directory.link(scope, &identity.connection, &identity.subject, &existing.id).await?;
-        let user = updated(existing, identity, now);
-        directory.save_user(scope, &user).await?;
+        let user = updated(existing, identity, email, now);
+        directory.link(scope, &identity.connection, &identity.subject, &user).await?;
         return Ok(finish(user, Outcome::Linked));
     }
     let fresh = User {
@@ -144,7 +157,7 @@ pub async fn provision(
         created_at_ms: now,
         updated_at_ms: now,
     };
-    let user = updated(fresh, identity, now);
+    let user = updated(fresh, identity, email, now);
     directory.create_linked(scope, &user, &identity.connection, &identity.subject).await?;
     Ok(finish(user, Outcome::Created))
 }

@@ -1,6 +1,6 @@
 //! The directory port, and the directory in memory for the host tests.
 
-use super::{RoleMapping, TenantScope, User};
+use super::{RoleMapping, TenantScope, User, UserStatus};
 use crate::ports::Unavailable;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -25,16 +25,24 @@ pub trait Directory {
         connection: &str,
         subject: &str,
     ) -> Result<(), Unavailable>;
-    /// Replaces a user's stored attributes.
+    /// Replaces an active user's email, name, groups and attributes (never its status: a user
+    /// blocked meanwhile stays blocked and is left as it is).
     async fn save_user(&self, scope: &TenantScope, user: &User) -> Result<(), Unavailable>;
-    /// Links the (connection, subject) identity to a user.
-    async fn link(
+    /// Links the (connection, subject) identity to an existing user and saves the user, both or
+    /// neither.
+    async fn link(&self, scope: &TenantScope, connection: &str, subject: &str, user: &User) -> Result<(), Unavailable>;
+    /// Sets a user's status.
+    async fn set_status(
         &self,
         scope: &TenantScope,
-        connection: &str,
-        subject: &str,
         user_id: &str,
+        status: UserStatus,
+        now_ms: u64,
     ) -> Result<(), Unavailable>;
+    /// The user with this directory id, if any.
+    async fn user(&self, scope: &TenantScope, user_id: &str) -> Result<Option<User>, Unavailable>;
+    /// The (connection, subject) identities linked to a user.
+    async fn identities(&self, scope: &TenantScope, user_id: &str) -> Result<Vec<(String, String)>, Unavailable>;
     /// The tenant's group → role mappings.
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable>;
 }
@@ -118,21 +126,50 @@ impl Directory for MemoryDirectory {
 
     async fn save_user(&self, scope: &TenantScope, user: &User) -> Result<(), Unavailable> {
         self.answer()?;
-        self.users.borrow_mut().insert((scope.id().to_owned(), user.id.clone()), user.clone());
+        let mut users = self.users.borrow_mut();
+        if let Some(stored) = users.get_mut(&(scope.id().to_owned(), user.id.clone())) {
+            if stored.status == UserStatus::Active {
+                *stored = User { status: stored.status, created_at_ms: stored.created_at_ms, ..user.clone() };
+            }
+        }
         Ok(())
     }
 
-    async fn link(
-        &self,
-        scope: &TenantScope,
-        connection: &str,
-        subject: &str,
-        user_id: &str,
-    ) -> Result<(), Unavailable> {
+    async fn link(&self, scope: &TenantScope, connection: &str, subject: &str, user: &User) -> Result<(), Unavailable> {
         self.answer()?;
         let key = (scope.id().to_owned(), connection.to_owned(), subject.to_owned());
-        self.identities.borrow_mut().insert(key, user_id.to_owned());
+        if self.identities.borrow().contains_key(&key) {
+            return Err(Unavailable("the identity is already linked".into()));
+        }
+        self.identities.borrow_mut().insert(key, user.id.clone());
+        self.save_user(scope, user).await
+    }
+
+    async fn set_status(
+        &self,
+        scope: &TenantScope,
+        user_id: &str,
+        status: UserStatus,
+        now_ms: u64,
+    ) -> Result<(), Unavailable> {
+        self.answer()?;
+        if let Some(user) = self.users.borrow_mut().get_mut(&(scope.id().to_owned(), user_id.to_owned())) {
+            user.status = status;
+            user.updated_at_ms = now_ms;
+        }
         Ok(())
+    }
+
+    async fn user(&self, scope: &TenantScope, user_id: &str) -> Result<Option<User>, Unavailable> {
+        self.answer()?;
+        Ok(self.users.borrow().get(&(scope.id().to_owned(), user_id.to_owned())).cloned())
+    }
+
+    async fn identities(&self, scope: &TenantScope, user_id: &str) -> Result<Vec<(String, String)>, Unavailable> {
+        self.answer()?;
+        let identities = self.identities.borrow();
+        let linked = identities.iter().filter(|((tenant, _, _), user)| tenant == scope.id() && *user == user_id);
+        Ok(linked.map(|((_, connection, subject), _)| (connection.clone(), subject.clone())).collect())
     }
 
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable> {

@@ -366,6 +366,29 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_needs_a_provider_that_vouches_for_emails() {
+        let cases: &[(usize, Value, bool)] =
+            &[(0, json!(null), true), (0, json!({ "email_verified": null }), false), (1, json!(null), true)];
+        for (index, claims, accepted) in cases {
+            let mut value = base();
+            value["providers"][*index]["directory"] = json!({ "tenant": "acme" });
+            if !claims.is_null() {
+                value["providers"][*index]["claims"] = claims.clone();
+            }
+            let result = parse(&value);
+            assert_eq!(result.is_ok(), *accepted, "{index} {claims}: {:?}", result.err());
+        }
+        let mut github = base();
+        github["providers"][1]["directory"] = json!({ "tenant": "acme" });
+        github["providers"][1].as_object_mut().unwrap().remove("emails_endpoint");
+        github["providers"][1]["claims"] = json!({ "email_verified": "verified" });
+        assert!(parse(&github).is_ok(), "a mapped email_verified claim vouches");
+        github["providers"][1].as_object_mut().unwrap().remove("claims");
+        let problems = parse(&github).unwrap_err();
+        assert!(problems.iter().any(|(path, _)| path == "providers[1].directory"), "{problems:?}");
+    }
+
+    #[test]
     fn problems_are_reported_with_paths() {
         let cases: &[(&str, Value, &str)] = &[
             ("/redirect_uri", json!("https://app.test/callback"), "redirect_uri"),
@@ -382,6 +405,8 @@ mod tests {
             ("/providers/0/allowed_email_domains", json!(["Corp.test"]), "providers[0].allowed_email_domains[0]"),
             ("/providers/0/icon", json!("https://cdn.test/i.svg"), "providers[0].icon"),
             ("/providers/0/claims", json!({ "nickname": "x" }), "providers[0].claims"),
+            ("/providers/0/directory", json!({ "tenant": "Acme" }), "providers[0].directory.tenant"),
+            ("/providers/0/directory", json!({ "tenant": "acme", "extra": 1 }), "providers[0]"),
             (
                 "/providers/0/authorization_params",
                 json!({ "state": "fixed" }),

@@ -252,10 +252,20 @@ pub(super) fn parse_provider(
         problems.push((format!("{path}.id"), "1 to 32 characters of a-z, 0-9, - and _".into()));
     }
     if let Some(link) = &raw.directory {
-        let tenant_ok = !link.tenant.is_empty()
-            && link.tenant.len() <= 64
-            && link.tenant.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if !tenant_ok {
+        // The directory stores and links by email: the provider must vouch for it.
+        let verified_claim = raw.claims.as_ref().and_then(|claims| claims.get("email_verified"));
+        let vouches = match raw.kind.as_str() {
+            // OIDC's email_verified claim is mapped by default; mapping it away is refused here.
+            "oidc" => !verified_claim.is_some_and(Value::is_null),
+            _ => raw.emails_endpoint.is_some() || verified_claim.is_some_and(Value::is_string),
+        };
+        if !vouches {
+            problems.push((
+                format!("{path}.directory"),
+                "the provider's emails may be unverified: map claims.email_verified (or, for oauth2, set emails_endpoint)".into(),
+            ));
+        }
+        if !crate::directory::tenant_id_ok(&link.tenant) {
             problems.push((format!("{path}.directory.tenant"), "1 to 64 characters of a-z, 0-9, - and _".into()));
         }
     }

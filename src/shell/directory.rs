@@ -1,7 +1,8 @@
 //! The directory over D1 (`PORTCULLIS_DB`): every statement names its tenant, every value is a
-//! bound parameter, and a user's row, identity and memberships are written in one batch (D1 runs a
-//! batch as one transaction).
+//! bound parameter, and each write (a user with its identity and memberships) is one batch, which
+//! D1 runs as one transaction.
 
+use crate::directory::scim::sql::{Clause, SqlValue};
 use crate::directory::store::Directory;
 use crate::directory::{RoleMapping, TenantScope, User, UserStatus};
 use crate::ports::Unavailable;
@@ -55,7 +56,43 @@ fn number(value: u64) -> JsValue {
 
 const USER_COLUMNS: &str = "u.id, u.email, u.name, u.status, u.attributes, u.created_at_ms, u.updated_at_ms";
 
+/// One user as the administration API lists it.
+#[derive(Debug, Deserialize, serde::Serialize)]
+pub struct ListedUser {
+    id: String,
+    user_name: Option<String>,
+    external_id: Option<String>,
+    email: Option<String>,
+    name: Option<String>,
+    status: String,
+}
+
 impl D1Directory<'_> {
+    /// A tenant's users that `clause` (a SCIM filter's SQL, see
+    /// [`crate::directory::scim::sql`]) selects, at most `count`, in id order.
+    pub async fn list_users(
+        &self,
+        scope: &TenantScope,
+        clause: Option<&Clause>,
+        count: u32,
+    ) -> Result<Vec<ListedUser>, Unavailable> {
+        let db = self.db()?;
+        let mut values = vec![text(scope.id())];
+        let condition = match clause {
+            Some(clause) => {
+                values.extend(clause.params.iter().map(|SqlValue::Text(value)| text(value)));
+                format!(" AND ({})", clause.sql)
+            }
+            None => String::new(),
+        };
+        values.push(JsValue::from_f64(f64::from(count)));
+        let sql = format!(
+            "SELECT id, user_name, external_id, email, name, status FROM users WHERE tenant_id = ?{condition} \
+             ORDER BY id LIMIT ?"
+        );
+        self.statement(&db, &sql, &values)?.all().await.map_err(failed)?.results::<ListedUser>().map_err(failed)
+    }
+
     fn db(&self) -> Result<D1Database, Unavailable> {
         self.0.d1(DIRECTORY_BINDING).map_err(failed)
     }
@@ -103,24 +140,50 @@ impl D1Directory<'_> {
         }
     }
 
+    /// The user's memberships replaced by its groups: two statements whatever their number.
     fn membership_statements(
         &self,
         db: &D1Database,
         scope: &TenantScope,
         user: &User,
     ) -> Result<Vec<D1PreparedStatement>, Unavailable> {
+        let groups = serde_json::to_string(&user.groups).map_err(failed)?;
+        Ok(vec![
+            self.statement(
+                db,
+                "DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?",
+                &[text(scope.id()), text(&user.id)],
+            )?,
+            self.statement(
+                db,
+                "INSERT OR IGNORE INTO memberships (tenant_id, user_id, group_name) SELECT ?, ?, value FROM json_each(?)",
+                &[text(scope.id()), text(&user.id), text(&groups)],
+            )?,
+        ])
+    }
+
+    /// An active user's attributes and memberships; a user blocked meanwhile is left as it is.
+    fn update_statements(
+        &self,
+        db: &D1Database,
+        scope: &TenantScope,
+        user: &User,
+    ) -> Result<Vec<D1PreparedStatement>, Unavailable> {
+        let attributes = serde_json::to_string(&user.attributes).map_err(failed)?;
         let mut statements = vec![self.statement(
             db,
-            "DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?",
-            &[text(scope.id()), text(&user.id)],
+            "UPDATE users SET email = ?, name = ?, attributes = ?, updated_at_ms = ? \
+             WHERE tenant_id = ? AND id = ? AND status = 'active'",
+            &[
+                optional(&user.email),
+                optional(&user.name),
+                text(&attributes),
+                number(user.updated_at_ms),
+                text(scope.id()),
+                text(&user.id),
+            ],
         )?];
-        for group in &user.groups {
-            statements.push(self.statement(
-                db,
-                "INSERT OR IGNORE INTO memberships (tenant_id, user_id, group_name) VALUES (?, ?, ?)",
-                &[text(scope.id()), text(&user.id), text(group)],
-            )?);
-        }
+        statements.extend(self.membership_statements(db, scope, user)?);
         Ok(statements)
     }
 
@@ -139,8 +202,8 @@ impl D1Directory<'_> {
         )
     }
 
-    fn status_text(user: &User) -> Result<String, Unavailable> {
-        match serde_json::to_value(user.status).map_err(failed)? {
+    fn status_text(status: UserStatus) -> Result<String, Unavailable> {
+        match serde_json::to_value(status).map_err(failed)? {
             serde_json::Value::String(status) => Ok(status),
             _ => Err(failed("a status is text")),
         }
@@ -184,14 +247,16 @@ impl Directory for D1Directory<'_> {
             )?,
             self.statement(
                 &db,
-                "INSERT INTO users (id, tenant_id, email, name, status, attributes, created_at_ms, updated_at_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                // A provisioned user's userName is its email when it first signs in.
+                "INSERT INTO users (id, tenant_id, user_name, email, name, status, attributes, created_at_ms, \
+                 updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 &[
                     text(&user.id),
                     text(scope.id()),
                     optional(&user.email),
+                    optional(&user.email),
                     optional(&user.name),
-                    text(&Self::status_text(user)?),
+                    text(&Self::status_text(user.status)?),
                     text(&attributes),
                     number(user.created_at_ms),
                     number(user.updated_at_ms),
@@ -206,36 +271,62 @@ impl Directory for D1Directory<'_> {
 
     async fn save_user(&self, scope: &TenantScope, user: &User) -> Result<(), Unavailable> {
         let db = self.db()?;
-        let attributes = serde_json::to_string(&user.attributes).map_err(failed)?;
-        let mut statements = vec![self.statement(
-            &db,
-            "UPDATE users SET email = ?, name = ?, status = ?, attributes = ?, updated_at_ms = ? \
-             WHERE tenant_id = ? AND id = ?",
-            &[
-                optional(&user.email),
-                optional(&user.name),
-                text(&Self::status_text(user)?),
-                text(&attributes),
-                number(user.updated_at_ms),
-                text(scope.id()),
-                text(&user.id),
-            ],
-        )?];
-        statements.extend(self.membership_statements(&db, scope, user)?);
+        db.batch(self.update_statements(&db, scope, user)?).await.map_err(failed)?;
+        Ok(())
+    }
+
+    async fn link(&self, scope: &TenantScope, connection: &str, subject: &str, user: &User) -> Result<(), Unavailable> {
+        let db = self.db()?;
+        let mut statements = vec![self.identity_statement(&db, scope, connection, subject, &user.id)?];
+        statements.extend(self.update_statements(&db, scope, user)?);
         db.batch(statements).await.map_err(failed)?;
         Ok(())
     }
 
-    async fn link(
+    async fn set_status(
         &self,
         scope: &TenantScope,
-        connection: &str,
-        subject: &str,
         user_id: &str,
+        status: UserStatus,
+        now_ms: u64,
     ) -> Result<(), Unavailable> {
         let db = self.db()?;
-        self.identity_statement(&db, scope, connection, subject, user_id)?.run().await.map_err(failed)?;
+        let status = Self::status_text(status)?;
+        self.statement(
+            &db,
+            "UPDATE users SET status = ?, updated_at_ms = ? WHERE tenant_id = ? AND id = ?",
+            &[text(&status), number(now_ms), text(scope.id()), text(user_id)],
+        )?
+        .run()
+        .await
+        .map_err(failed)?;
         Ok(())
+    }
+
+    async fn user(&self, scope: &TenantScope, user_id: &str) -> Result<Option<User>, Unavailable> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = ? AND u.id = ?");
+        self.first_user(scope, &sql, &[text(scope.id()), text(user_id)]).await
+    }
+
+    async fn identities(&self, scope: &TenantScope, user_id: &str) -> Result<Vec<(String, String)>, Unavailable> {
+        #[derive(Deserialize)]
+        struct IdentityRow {
+            connection_id: String,
+            subject: String,
+        }
+        let db = self.db()?;
+        let rows = self
+            .statement(
+                &db,
+                "SELECT connection_id, subject FROM identities WHERE tenant_id = ? AND user_id = ?",
+                &[text(scope.id()), text(user_id)],
+            )?
+            .all()
+            .await
+            .map_err(failed)?
+            .results::<IdentityRow>()
+            .map_err(failed)?;
+        Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
     }
 
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable> {

@@ -10,6 +10,7 @@ mod bindings;
 mod body;
 mod config_cache;
 mod directory;
+mod directory_admin;
 mod forward;
 mod http;
 mod jwks_cache;
@@ -293,6 +294,15 @@ async fn serve_edge(
                 respond::failure(env, head, &failure, request_id, security, Vec::new()).await
             }
         },
+        EdgeEndpoint::DirectoryAdmin(op) => {
+            match directory_admin::serve(env, ctx, config, head, op, request_id).await {
+                Ok(response) => Ok(response),
+                Err(failure) => {
+                    audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
+                    respond::failure(env, head, &failure, request_id, security, Vec::new()).await
+                }
+            }
+        }
         EdgeEndpoint::AssertionKeys => match assertion_signer::signer(env, config).await {
             Ok(signer) => {
                 let mut list = respond::edge_headers(security, request_id, "application/jwk-set+json");

@@ -82,8 +82,8 @@ fn blocked_and_deprovisioned_users_are_refused_and_left_as_they_are() {
         let w = world();
         let who = identity("okta", "00u1", Some("a@acme.test"), &["eng"]);
         let mut user = w.login(&acme(), ProvisioningPolicy::default(), &who).unwrap().user;
+        block_on(w.directory.set_status(&acme(), &user.id, status, NOW_MS)).unwrap();
         user.status = status;
-        block_on(w.directory.save_user(&acme(), &user)).unwrap();
         let renamed = FederatedIdentity { name: Some("changed".into()), ..who };
         assert_eq!(
             w.login(&acme(), ProvisioningPolicy::default(), &renamed).err(),
@@ -94,13 +94,14 @@ fn blocked_and_deprovisioned_users_are_refused_and_left_as_they_are() {
 }
 
 /// Each row: the connection's policy, whether the new identity's email is verified, and what a
-/// second connection asserting an existing user's email gets.
+/// second connection asserting an existing user's email gets. An unverified email is never stored
+/// nor looked up: that identity becomes a user of its own, without an email.
 #[test]
 fn a_new_identity_joins_an_existing_user_only_by_a_verified_email_on_a_linking_connection() {
     let cases: &[(bool, bool, Result<Outcome, ProvisionError>)] = &[
         (false, true, Err(ProvisionError::EmailInUse)),
-        (false, false, Err(ProvisionError::EmailInUse)),
-        (true, false, Err(ProvisionError::EmailInUse)),
+        (false, false, Ok(Outcome::Created)),
+        (true, false, Ok(Outcome::Created)),
         (true, true, Ok(Outcome::Linked)),
     ];
     for (link_by_email, verified, expected) in cases {
@@ -112,12 +113,19 @@ fn a_new_identity_joins_an_existing_user_only_by_a_verified_email_on_a_linking_c
         other.email_verified = *verified;
         let result = w.login(&acme(), ProvisioningPolicy { link_by_email: *link_by_email }, &other);
         assert_eq!(result.as_ref().map(|p| p.outcome).map_err(Clone::clone), *expected, "{link_by_email} {verified}");
-        if let Ok(linked) = result {
-            assert_eq!(linked.user.id, original.user.id);
-            let again = w.login(&acme(), ProvisioningPolicy::default(), &other).unwrap();
-            assert_eq!((again.outcome, again.user.id), (Outcome::Updated, original.user.id.clone()));
+        match result {
+            Ok(linked) if linked.outcome == Outcome::Linked => {
+                assert_eq!(linked.user.id, original.user.id);
+                let again = w.login(&acme(), ProvisioningPolicy::default(), &other).unwrap();
+                assert_eq!((again.outcome, again.user.id), (Outcome::Updated, original.user.id.clone()));
+                assert_eq!(w.directory.users(&acme()).len(), 1);
+            }
+            Ok(created) => {
+                assert_eq!(created.user.email, None, "an unverified email is not stored");
+                assert_eq!(w.directory.users(&acme()).len(), 2);
+            }
+            Err(_) => assert_eq!(w.directory.users(&acme()).len(), 1),
         }
-        assert_eq!(w.directory.users(&acme()).len(), 1);
     }
 }
 
@@ -152,4 +160,38 @@ fn a_login_without_an_email_still_provisions_and_keeps_the_known_email() {
     let later = w.login(&acme(), ProvisioningPolicy::default(), &identity("okta", "00u1", None, &[])).unwrap();
     assert_eq!(later.user.id, first.user.id);
     assert_eq!(later.user.email.as_deref(), Some("a@acme.test"));
+}
+
+#[test]
+fn an_update_never_takes_an_email_another_user_holds() {
+    let w = world();
+    let alice =
+        w.login(&acme(), ProvisioningPolicy::default(), &identity("okta", "a", Some("a@acme.test"), &[])).unwrap();
+    w.login(&acme(), ProvisioningPolicy::default(), &identity("okta", "b", Some("b@acme.test"), &[])).unwrap();
+    let moved =
+        w.login(&acme(), ProvisioningPolicy::default(), &identity("okta", "a", Some("b@acme.test"), &[])).unwrap();
+    assert_eq!(moved.user.id, alice.user.id);
+    assert_eq!(moved.user.email.as_deref(), Some("a@acme.test"), "kept, not taken from b");
+}
+
+#[test]
+fn a_login_racing_a_block_does_not_undo_it() {
+    let w = world();
+    let who = identity("okta", "00u1", Some("a@acme.test"), &["eng"]);
+    let user = w.login(&acme(), ProvisioningPolicy::default(), &who).unwrap().user;
+    // The login read the user while active; the administrator blocks before it writes.
+    block_on(w.directory.set_status(&acme(), &user.id, UserStatus::Blocked, NOW_MS)).unwrap();
+    block_on(w.directory.save_user(&acme(), &user)).unwrap();
+    assert_eq!(w.directory.users(&acme())[0].status, UserStatus::Blocked);
+}
+
+#[test]
+fn groups_are_deduplicated_and_bounded() {
+    let w = world();
+    let many: Vec<String> =
+        (0..MAX_GROUPS + 50).map(|i| format!("g{i:04}")).chain(["eng".to_owned(), "eng".to_owned()]).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let user = w.login(&acme(), ProvisioningPolicy::default(), &identity("okta", "x", None, &refs)).unwrap().user;
+    assert_eq!(user.groups.len(), MAX_GROUPS);
+    assert_eq!(user.groups.iter().filter(|g| *g == "eng").count(), 1);
 }

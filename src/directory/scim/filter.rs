@@ -18,6 +18,9 @@ use std::fmt;
 pub const MAX_FILTER_BYTES: usize = 4096;
 /// The deepest nesting of parentheses, `not` and value paths accepted.
 pub const MAX_DEPTH: usize = 16;
+/// The most comparisons one filter may hold: enough for any IdP's query, and few enough that its
+/// SQL stays within D1's 100 bound parameters and SQLite's parser stack.
+pub const MAX_COMPARISONS: usize = 30;
 
 /// An attribute path: an optional schema URN, a name and an optional sub-attribute, with the
 /// names lower-cased (SCIM attribute names are case-insensitive).
@@ -214,6 +217,7 @@ fn truncated(text: &str) -> String {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    comparisons: usize,
 }
 
 impl Parser {
@@ -291,6 +295,10 @@ impl Parser {
     }
 
     fn comparison(&mut self, path: AttrPath) -> Result<Filter, FilterError> {
+        self.comparisons += 1;
+        if self.comparisons > MAX_COMPARISONS {
+            return Err(FilterError(format!("more than {MAX_COMPARISONS} comparisons")));
+        }
         let Some(Token::Word(op)) = self.next() else {
             return Err(FilterError(format!("expected an operator after {path}")));
         };
@@ -324,7 +332,7 @@ pub fn parse(text: &str) -> Result<Filter, FilterError> {
     if text.len() > MAX_FILTER_BYTES {
         return Err(FilterError(format!("longer than {MAX_FILTER_BYTES} bytes")));
     }
-    let mut parser = Parser { tokens: tokens(text)?, at: 0 };
+    let mut parser = Parser { tokens: tokens(text)?, at: 0, comparisons: 0 };
     let filter = parser.or(0)?;
     if parser.at != parser.tokens.len() {
         return Err(FilterError("unexpected text after the filter".into()));

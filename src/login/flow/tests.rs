@@ -648,9 +648,8 @@ fn a_provider_with_a_directory_provisions_the_user_into_its_tenant() {
     let second = login_once("acme").expect("a session");
     assert_eq!(w.sessions.open(&second.cookie).unwrap().user_id, Some(user_id.clone()), "the same user");
     let scope = TenantScope::of("acme");
-    let mut user = directory.users(&scope).pop().unwrap();
-    user.status = UserStatus::Blocked;
-    block_on(directory.save_user(&scope, &user)).unwrap();
+    let user = directory.users(&scope).pop().unwrap();
+    block_on(directory.set_status(&scope, &user.id, UserStatus::Blocked, 0)).unwrap();
     assert_eq!(login_once("acme").err(), Some(FlowError::Refused(LoginError::AccountDisabled)));
     directory.set_available(false);
     assert!(matches!(login_once("acme").err(), Some(FlowError::Refused(LoginError::DirectoryUnavailable(_)))));

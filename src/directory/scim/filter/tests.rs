@@ -113,9 +113,11 @@ fn length_and_depth_are_bounded() {
     assert!(parse(&ok).is_ok());
     let long = format!(r#"a eq "{}""#, "x".repeat(MAX_FILTER_BYTES));
     assert!(parse(&long).unwrap_err().0.contains("longer than"));
-    // A long flat chain is not deep: and/or are loops, not recursion.
-    let chain = vec![r#"a eq "1""#; 200].join(" or ");
+    // A flat chain is a loop, not recursion, but its comparisons are counted.
+    let chain = vec![r#"a eq "1""#; MAX_COMPARISONS].join(" or ");
     assert!(parse(&chain).is_ok());
+    let longer = vec![r#"a eq "1""#; MAX_COMPARISONS + 1].join(" or ");
+    assert!(parse(&longer).unwrap_err().0.contains("comparisons"));
 }
 
 proptest! {
