@@ -18,6 +18,13 @@ use std::fmt;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Unavailable(pub String);
 
+impl Unavailable {
+    /// The dependency's own error, as the reason (for the log, never for a client).
+    pub fn because(error: impl fmt::Display) -> Self {
+        Self(error.to_string())
+    }
+}
+
 impl fmt::Debug for Unavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "unavailable: {}", self.0)

@@ -1,23 +1,11 @@
-//! Randomness from the platform CSPRNG (Web Crypto on Workers, the OS on the host).
+//! Request ids from the platform CSPRNG (Web Crypto on Workers, the OS on the host); other
+//! randomness comes through [`crate::ports::Entropy`].
 
 /// A fresh 128-bit request id, as 32 lower-case hex digits.
 pub fn request_id() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// `N` fresh random bytes.
-pub fn bytes<const N: usize>() -> Result<[u8; N], getrandom::Error> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes)?;
-    Ok(bytes)
-}
-
-/// A fresh 256-bit value as 43 base64url characters (a `state` or `nonce`).
-pub fn token() -> Result<String, getrandom::Error> {
-    use base64::Engine;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes::<32>()?))
 }
 
 #[cfg(test)]

@@ -6,19 +6,33 @@ use crate::identity::MappedIdentity;
 use crate::session::{SessionError, SessionRecord};
 use serde_json::{json, Map, Value};
 
-/// The principal for a record its cookie opened (and whose revocation state was checked), at
-/// `now_s`: the only way to one for a session. The idle timeout and the absolute lifetime come
-/// first; then `admission`, the login configuration's say (a provider removed or a domain no
-/// longer allowed refuses), which names the issuer who vouches for the subject.
-pub fn verify(
+/// Proof that a session record passed its checks; only [`admit`] makes one, and only an
+/// admitted record becomes a principal.
+#[derive(Debug)]
+pub struct Admitted {
+    issuer: String,
+}
+
+/// Checks a record its cookie opened (and whose revocation state was checked), at `now_s`. The
+/// idle timeout and the absolute lifetime come first; then `admission`, the login configuration's
+/// say (a provider removed or a domain no longer allowed refuses), which names the issuer who
+/// vouches for the subject.
+pub fn admit(
     record: &SessionRecord,
     now_s: i64,
     idle_timeout_s: i64,
     admission: impl FnOnce(&SessionRecord) -> Result<String, SessionError>,
-) -> Result<Principal, SessionError> {
+) -> Result<Admitted, SessionError> {
     record.check_lifetimes(now_s, idle_timeout_s)?;
-    let issuer = admission(record)?;
-    Ok(principal(record, Some(issuer)))
+    Ok(Admitted { issuer: admission(record)? })
+}
+
+impl Admitted {
+    /// The principal the admitted session stands for, read from `record` as upkeep left it (a
+    /// refresh or a touch changes its tokens and last use): the only way to one for a session.
+    pub fn principal(self, record: &SessionRecord) -> Principal {
+        principal(record, Some(self.issuer))
+    }
 }
 
 fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
@@ -63,12 +77,15 @@ mod tests {
             tokens: None,
             user_id: None,
         };
-        let admit = |_: &SessionRecord| Ok("https://idp.test".to_owned());
-        assert_eq!(verify(&record, 10, 100, admit).err(), Some(SessionError::Expired));
-        assert_eq!(verify(&record, 9, 100, |_| Err(SessionError::Revoked)).err(), Some(SessionError::Revoked));
+        let admit = |_: &SessionRecord| -> Result<String, SessionError> { Ok("https://idp.test".to_owned()) };
+        let verify = |now_s, admission: &dyn Fn(&SessionRecord) -> Result<String, SessionError>| {
+            super::admit(&record, now_s, 100, admission).map(|admitted| admitted.principal(&record))
+        };
+        assert_eq!(verify(10, &admit).err(), Some(SessionError::Expired));
+        assert_eq!(verify(9, &|_| Err(SessionError::Revoked)).err(), Some(SessionError::Revoked));
         // Lifetimes come first: an expired session of a removed provider is expired.
-        assert_eq!(verify(&record, 10, 100, |_| Err(SessionError::Revoked)).err(), Some(SessionError::Expired));
-        let principal = verify(&record, 9, 100, admit).expect("a live session");
+        assert_eq!(verify(10, &|_| Err(SessionError::Revoked)).err(), Some(SessionError::Expired));
+        let principal = verify(9, &admit).expect("a live session");
         assert_eq!(principal.issuer(), Some("https://idp.test"));
         assert_eq!(principal.method(), AuthMethod::Session);
         assert_eq!(principal.claims()["provider"], "corp");

@@ -26,11 +26,11 @@ pub struct DurableLedger<'a>(pub &'a Env);
 
 impl Ledger for DurableLedger<'_> {
     async fn claim_once(&self, id: &str, ttl_ms: u64) -> Result<bool, Unavailable> {
-        revocations::claim(self.0, ClaimOp::Once, id, ttl_ms, "").await.map_err(|e| Unavailable(e.to_string()))
+        revocations::claim(self.0, ClaimOp::Once, id, ttl_ms, "").await.map_err(Unavailable::because)
     }
 
     async fn revoke(&self, id: &str, at_ms: u64, keep_until_ms: Option<u64>) -> Result<(), Unavailable> {
-        revocations::revoke(self.0, id, id, at_ms, keep_until_ms).await.map_err(|e| Unavailable(e.to_string()))
+        revocations::revoke(self.0, id, id, at_ms, keep_until_ms).await.map_err(Unavailable::because)
     }
 }
 
@@ -46,7 +46,6 @@ pub struct FetchClient;
 
 impl HttpClient for FetchClient {
     async fn send(&self, request: OutboundRequest) -> Result<InboundResponse, Unavailable> {
-        let failed = |reason: String| Unavailable(reason);
         let headers = Headers::new();
         // A value that is no header value (a provider's malformed access token) is left out, and
         // the peer refuses the call: the answer the caller already handles.
@@ -54,9 +53,9 @@ impl HttpClient for FetchClient {
             let _ = headers.set(name, value);
         }
         if !headers.has("accept").unwrap_or(false) {
-            headers.set("accept", "application/json").map_err(|e| failed(e.to_string()))?;
+            headers.set("accept", "application/json").map_err(Unavailable::because)?;
         }
-        headers.set("user-agent", "Portcullis").map_err(|e| failed(e.to_string()))?;
+        headers.set("user-agent", "Portcullis").map_err(Unavailable::because)?;
         let method = match request.method {
             Method::Get => worker::Method::Get,
             Method::Post => worker::Method::Post,
@@ -66,16 +65,17 @@ impl HttpClient for FetchClient {
         if let Some(body) = request.body {
             init.with_body(Some(body.into()));
         }
-        let outbound = Request::new_with_init(&request.url, &init).map_err(|e| failed(e.to_string()))?;
-        let mut response =
-            fetch_with_timeout(outbound, CALL_TIMEOUT_MS).await.map_err(|failure| failed(format!("{failure:?}")))?;
+        let outbound = Request::new_with_init(&request.url, &init).map_err(Unavailable::because)?;
+        let mut response = fetch_with_timeout(outbound, CALL_TIMEOUT_MS)
+            .await
+            .map_err(|failure| Unavailable(format!("{failure:?}")))?;
         let declared = response.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
         if declared.is_some_and(|length| length > MAX_ANSWER_BYTES) {
-            return Err(failed("answer too large".into()));
+            return Err(Unavailable("answer too large".into()));
         }
-        let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
+        let body = response.bytes().await.map_err(Unavailable::because)?;
         if body.len() > MAX_ANSWER_BYTES {
-            return Err(failed("answer too large".into()));
+            return Err(Unavailable("answer too large".into()));
         }
         Ok(InboundResponse { status: response.status_code(), body })
     }

@@ -39,7 +39,7 @@ struct MappingRow {
 }
 
 fn failed(error: impl std::fmt::Display) -> Unavailable {
-    Unavailable(format!("directory: {error}"))
+    Unavailable::because(format_args!("directory: {error}"))
 }
 
 fn text(value: &str) -> JsValue {

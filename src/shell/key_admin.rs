@@ -29,16 +29,15 @@ struct KvKeys<'a>(&'a Env);
 
 impl KeyStore for KvKeys<'_> {
     async fn read(&self, id: &str) -> Result<Option<KeyRecord>, Unavailable> {
-        read_record(self.0, id).await.map_err(|e| Unavailable(e.to_string()))
+        read_record(self.0, id).await.map_err(Unavailable::because)
     }
 
     async fn write(&self, record: &KeyRecord) -> Result<(), Unavailable> {
-        let failed = |reason: String| Unavailable(reason);
-        let json = serde_json::to_string(record).map_err(|e| failed(e.to_string()))?;
-        let kv = self.0.kv(KV_BINDING).map_err(|e| failed(e.to_string()))?;
-        let put = kv.put(&api_key::record_key(&record.id), json).map_err(|e| failed(e.to_string()))?;
-        let put = put.metadata(summary(record)).map_err(|e| failed(e.to_string()))?;
-        put.execute().await.map_err(|e| failed(e.to_string()))
+        let json = serde_json::to_string(record).map_err(Unavailable::because)?;
+        let kv = self.0.kv(KV_BINDING).map_err(Unavailable::because)?;
+        let put = kv.put(&api_key::record_key(&record.id), json).map_err(Unavailable::because)?;
+        let put = put.metadata(summary(record)).map_err(Unavailable::because)?;
+        put.execute().await.map_err(Unavailable::because)
     }
 }
 

@@ -26,8 +26,7 @@ use crate::login::error::LoginError;
 use crate::login::provider::Provider;
 use crate::login::provider_api::{self, Grant};
 use crate::login::session_upkeep;
-use crate::ports::Unavailable;
-use crate::random;
+use crate::ports::{Entropy, SystemEntropy, Unavailable};
 use crate::session::store::SessionStore;
 use crate::session::{
     after_refresh_failure, cookie_value, is_revoked, AfterRefreshFailure, RefreshFailure, SessionCookie, SessionError,
@@ -110,7 +109,7 @@ async fn read_sealed(env: &Env, kv_key: &str) -> Result<Option<Vec<u8>>, AuthnEr
 
 /// Writes a record under the cookie's KV key, expiring with the session.
 async fn write(env: &Env, cookie: &SessionCookie, record: &SessionRecord) -> Result<Vec<u8>, ()> {
-    let nonce = random::bytes::<12>().map_err(|_| ())?;
+    let nonce = SystemEntropy.bytes::<12>().map_err(|_| ())?;
     let sealed = cookie.seal(record, &nonce);
     let ttl_s = (record.expires_at_s - now_s()).max(60) as u64;
     let kv = env.kv(KV_BINDING).map_err(|_| ())?;
@@ -227,12 +226,11 @@ pub async fn open(
     let admission = |record: &SessionRecord| {
         session_upkeep::admitting_provider(login, record).map(|provider| provider.identity_issuer())
     };
-    let verify = |record: &SessionRecord| {
-        session_authn::verify(record, now, login.session.idle_timeout_s, admission).map_err(AuthnError::InvalidSession)
-    };
     // Checked before any upkeep: a dead session refreshes nothing.
-    let principal = verify(&record)?;
+    let admitted = session_authn::admit(&record, now, login.session.idle_timeout_s, admission)
+        .map_err(AuthnError::InvalidSession)?;
     if upkeep == Upkeep::None {
+        let principal = admitted.principal(&record);
         return Ok(Some(LiveSession { cookie, record, principal }));
     }
     let mut refresh_due = false;
@@ -255,8 +253,8 @@ pub async fn open(
             }
         });
     }
-    // The principal of the record as it now is: upkeep may have replaced it.
-    let principal = verify(&record)?;
+    // The principal of the record as upkeep left it.
+    let principal = admitted.principal(&record);
     Ok(Some(LiveSession { cookie, record, principal }))
 }
 
@@ -324,23 +322,20 @@ impl Leader<'_> {
         let env = self.env;
         let kv_key = self.cookie.kv_key();
         let lease_id = format!("refresh:{kv_key}");
-        let owner = random::token().map_err(|_| AuthnError::Unavailable)?;
+        let owner = SystemEntropy.token().map_err(|_| AuthnError::Unavailable)?;
         match revocations::claim(env, ClaimOp::Lease, &lease_id, REFRESH_LEASE_MS, &owner).await {
             Ok(true) => {}
             // Someone else is refreshing, or just did: this isolate's copy may be stale.
             Ok(false) => return wait_for_refresh(env, self.login, self.cookie, tokens).await,
             Err(_) => return Err(AuthnError::Unavailable),
         }
-        let answer = match providers::endpoints(self.provider, self.config.environment).await {
-            Ok(endpoints) => match providers::client_secret(env, self.provider) {
-                Ok(secret) => {
-                    let grant = Grant::Refresh(refresh_token);
-                    provider_api::redeem(&FetchClient, self.provider, &secret, &endpoints.token, grant).await
-                }
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        };
+        let answer = async {
+            let endpoints = providers::endpoints(self.provider, self.config.environment).await?;
+            let secret = providers::client_secret(env, self.provider)?;
+            let grant = Grant::Refresh(refresh_token);
+            provider_api::redeem(&FetchClient, self.provider, &secret, &endpoints.token, grant).await
+        }
+        .await;
         match answer {
             Ok(answer) => {
                 let now = now_s();
@@ -430,7 +425,7 @@ async fn wait_for_refresh(
 /// Stores a new session and returns its cookie. The id is always fresh: a login never reuses a
 /// session id (session fixation).
 pub async fn create(env: &Env, record: &SessionRecord) -> Result<SessionCookie, ()> {
-    let cookie = SessionCookie::from_random(&random::bytes::<48>().map_err(|_| ())?);
+    let cookie = SessionCookie::from_random(&SystemEntropy.bytes::<48>().map_err(|_| ())?);
     write(env, &cookie, record).await?;
     Ok(cookie)
 }
