@@ -75,6 +75,12 @@ pub enum DirectoryError {
     Unavailable(Unavailable),
 }
 
+impl From<scim::filter::FilterError> for DirectoryError {
+    fn from(error: scim::filter::FilterError) -> Self {
+        DirectoryError::InvalidFilter(error.0)
+    }
+}
+
 impl From<Unavailable> for DirectoryError {
     fn from(unavailable: Unavailable) -> Self {
         DirectoryError::Unavailable(unavailable)

@@ -47,10 +47,8 @@ pub async fn serve(
             let clause = match pair_value(&query, "filter") {
                 None => None,
                 Some(text) => {
-                    let parsed = filter::parse(text).map_err(|e| DirectoryError::InvalidFilter(e.0))?;
-                    let clause = sql::where_clause(&parsed, sql::USER_COLUMNS)
-                        .map_err(|e| DirectoryError::InvalidFilter(e.0))?;
-                    Some(clause)
+                    let parsed = filter::parse(text).map_err(DirectoryError::from)?;
+                    Some(sql::where_clause(&parsed, sql::USER_COLUMNS).map_err(DirectoryError::from)?)
                 }
             };
             let users = directory
