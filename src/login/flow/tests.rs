@@ -7,6 +7,7 @@ use crate::authn::jwt::keys::KeySet;
 use crate::authn::jwt::rfc_keys::{EC_D, EC_X, EC_Y};
 use crate::authn::jwt::verifier::KeySetVerifier;
 use crate::deploy::Environment;
+use crate::directory::store::MemoryDirectory;
 use crate::ports::memory::{block_on, ManualClock, MemoryLedger, TablePeer};
 use crate::ports::SystemEntropy;
 use crate::session::store::MemorySessionStore;
@@ -69,6 +70,7 @@ struct World {
     ledger: MemoryLedger,
     peer: TablePeer,
     sessions: MemorySessionStore<SystemEntropy>,
+    directory: MemoryDirectory,
     key: SecretBytes,
     keys: KeySet,
 }
@@ -94,6 +96,7 @@ fn world_with(corp_extra: &Value) -> World {
         ledger: MemoryLedger::default(),
         peer: TablePeer::default(),
         sessions: MemorySessionStore::new(SystemEntropy),
+        directory: MemoryDirectory::default(),
         key: SecretBytes::new(vec![7; 32]),
         keys: KeySet::from_jwks(jwks.to_string().as_bytes()).expect("a key set").0,
     }
@@ -145,7 +148,8 @@ impl World {
     }
 
     /// Runs the callback, with the ticket `sealed` (if any) and the response `query`, arriving at
-    /// `arrived_at`, through every step.
+    /// `arrived_at`, through every step the shell runs (provisioning does nothing for a provider
+    /// without a directory).
     fn callback_at(
         &self,
         arrived_at: &str,
@@ -161,6 +165,7 @@ impl World {
             let checked = started.check(&query, endpoints)?;
             let redeemed = checked.redeem(&self.ledger, &self.peer, &secret).await?;
             let verified = redeemed.verify(&verifier, &self.peer, &JwksCachePolicy::default()).await?;
+            let verified = verified.provision(&self.directory, &SystemEntropy, &self.clock).await?;
             verified.issue(&self.sessions, &self.clock).await
         })
     }
@@ -619,26 +624,14 @@ fn no_step_prints_the_flows_secrets() {
 
 #[test]
 fn a_provider_with_a_directory_provisions_the_user_into_its_tenant() {
-    use crate::directory::store::{Directory, MemoryDirectory};
+    use crate::directory::store::Directory;
     use crate::directory::{TenantScope, UserStatus};
     let w = world_with(&json!({ "directory": { "tenant": "acme" } }));
-    let directory = MemoryDirectory::default();
+    let directory = &w.directory;
     let login_once = |tenant_claim: &str| {
         let flow = w.begin("corp", &corp_endpoints());
         w.answer_tokens(&w.id_token(&flow.nonce, json!({ "tenant": tenant_claim })));
-        let query: Vec<(String, String)> =
-            [("code", flow.state.as_str()), ("state", flow.state.as_str()), ("iss", ISSUER)]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-        let verifier = KeySetVerifier::new(w.keys.clone(), &w.clock);
-        let secret = SecretString::new("client-secret".into());
-        block_on(async {
-            let started = open_ticket(Some(&flow.sealed), &w.key, &w.clock)?.start(&w.login, CALLBACK)?;
-            let redeemed = started.check(&query, corp_endpoints())?.redeem(&w.ledger, &w.peer, &secret).await?;
-            let verified = redeemed.verify(&verifier, &w.peer, &JwksCachePolicy::default()).await?;
-            verified.provision(&directory, &SystemEntropy, &w.clock).await?.issue(&w.sessions, &w.clock).await
-        })
+        w.callback(&flow, &[("code", &flow.state), ("state", &flow.state), ("iss", ISSUER)])
     };
     let first = login_once("globex").expect("a session");
     let record = w.sessions.open(&first.cookie).unwrap();
