@@ -13,6 +13,7 @@ use crate::authn::jwt::issuer::JwtConfig;
 use crate::authn::select::Authenticator;
 use crate::authz::{ClaimCondition, Needs, Requirements, RoleDefinition, Roles, TenantBinding};
 use crate::deploy::Environment;
+use crate::directory::config::DirectoryConfig;
 use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
 use crate::gateway::limits::Limits;
 use crate::gateway::security_headers::SecurityHeaders;
@@ -98,6 +99,8 @@ pub struct Config {
     pub roles: Roles,
     /// Browser login and sessions, when enabled.
     pub login: Option<LoginConfig>,
+    /// The user directory's administration and domain verification.
+    pub directory: DirectoryConfig,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +152,7 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "roles",
     "scopes",
     "login",
+    "directory",
 ];
 
 /// Collects problems while a configuration is checked.
@@ -284,6 +288,10 @@ impl Config {
                 })
                 .ok()
         });
+        let directory: DirectoryConfig = problems.field(document, "directory", DirectoryConfig::default());
+        for (field, message) in directory.problems(environment) {
+            problems.add(format!("directory.{field}"), message);
+        }
         let declared_scopes: Option<Vec<String>> = problems.field(document, "scopes", None);
         let catalogue = Catalogue { scopes: declared_scopes.as_deref(), roles: &roles };
 
@@ -342,6 +350,7 @@ impl Config {
             rate_limiting,
             roles,
             login,
+            directory,
         })
     }
 }

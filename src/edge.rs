@@ -3,6 +3,7 @@
 //! `/.well-known/jwks.json` also belongs to Portcullis. Every path under the prefix belongs to Portcullis and never reaches the origin: an unknown one is
 //! a 404 `not_found`, not a pass-through.
 
+use crate::directory::domains::normalize_domain;
 use crate::directory::{tenant_id_ok, user_id_ok, UserStatus};
 use crate::gateway::path::CanonicalPath;
 use crate::gateway::refusals::RouteError;
@@ -24,9 +25,41 @@ pub enum EdgeEndpoint {
     DirectoryAdmin(DirectoryAdmin),
 }
 
-/// A directory administration operation, always within one tenant.
+/// A directory administration operation: creating a tenant, or an operation within one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DirectoryAdmin {
+    /// `POST {prefix}/directory/tenants`: create a tenant (deployment administrators only).
+    CreateTenant,
+    /// `GET {prefix}/directory/tenants/:tenant`: the tenant, its domains and role mappings.
+    GetTenant {
+        /// The tenant.
+        tenant: String,
+    },
+    /// `POST {prefix}/directory/tenants/:tenant/domains`: claim a domain; the answer holds the TXT
+    /// record that proves it.
+    ClaimDomain {
+        /// The tenant.
+        tenant: String,
+    },
+    /// `POST {prefix}/directory/tenants/:tenant/domains/:domain/verify`: look the TXT record up.
+    VerifyDomain {
+        /// The tenant.
+        tenant: String,
+        /// The domain, as stored.
+        domain: String,
+    },
+    /// `DELETE {prefix}/directory/tenants/:tenant/domains/:domain`: drop the claim.
+    ReleaseDomain {
+        /// The tenant.
+        tenant: String,
+        /// The domain, as stored.
+        domain: String,
+    },
+    /// `PUT {prefix}/directory/tenants/:tenant/role-mappings`: replace the group → role mappings.
+    SetRoleMappings {
+        /// The tenant.
+        tenant: String,
+    },
     /// `GET {prefix}/directory/tenants/:tenant/users[?filter=&count=]`: search users with a SCIM
     /// filter.
     ListUsers {
@@ -82,6 +115,44 @@ pub enum KeyAdmin {
     Revoke(String),
 }
 
+/// The directory administration endpoint of a path under `{prefix}/directory`.
+fn directory_endpoint(rest: &[&str], method: &str) -> Option<Result<DirectoryAdmin, RouteError>> {
+    let domain_ok = |domain: &str| normalize_domain(domain).is_ok_and(|stored| stored == domain);
+    let on = |wanted: &str, op: DirectoryAdmin| {
+        Some(if method == wanted { Ok(op) } else { Err(RouteError::MethodNotAllowed) })
+    };
+    let owned = |text: &str| text.to_owned();
+    match rest {
+        ["directory", "tenants"] => on("POST", DirectoryAdmin::CreateTenant),
+        ["directory", "tenants", tenant] if tenant_id_ok(tenant) => {
+            on("GET", DirectoryAdmin::GetTenant { tenant: owned(tenant) })
+        }
+        ["directory", "tenants", tenant, "users"] if tenant_id_ok(tenant) => {
+            on("GET", DirectoryAdmin::ListUsers { tenant: owned(tenant) })
+        }
+        ["directory", "tenants", tenant, "users", user, action @ ("block" | "unblock")]
+            if tenant_id_ok(tenant) && user_id_ok(user) =>
+        {
+            let status = if *action == "block" { UserStatus::Blocked } else { UserStatus::Active };
+            on("POST", DirectoryAdmin::SetStatus { tenant: owned(tenant), user: owned(user), status })
+        }
+        ["directory", "tenants", tenant, "domains"] if tenant_id_ok(tenant) => {
+            on("POST", DirectoryAdmin::ClaimDomain { tenant: owned(tenant) })
+        }
+        ["directory", "tenants", tenant, "domains", domain] if tenant_id_ok(tenant) && domain_ok(domain) => {
+            on("DELETE", DirectoryAdmin::ReleaseDomain { tenant: owned(tenant), domain: owned(domain) })
+        }
+        ["directory", "tenants", tenant, "domains", domain, "verify"] if tenant_id_ok(tenant) && domain_ok(domain) => {
+            on("POST", DirectoryAdmin::VerifyDomain { tenant: owned(tenant), domain: owned(domain) })
+        }
+        ["directory", "tenants", tenant, "role-mappings"] if tenant_id_ok(tenant) => {
+            on("PUT", DirectoryAdmin::SetRoleMappings { tenant: owned(tenant) })
+        }
+        ["directory", ..] => Some(Err(RouteError::UnknownEdgePath)),
+        _ => None,
+    }
+}
+
 fn read_only(method: &str) -> bool {
     matches!(method, "GET" | "HEAD")
 }
@@ -121,27 +192,7 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
     if let Some(admin) = admin {
         return Some(admin.map(EdgeEndpoint::KeyAdmin));
     }
-    let directory = match (rest.as_slice(), method) {
-        (["directory", "tenants", tenant, "users"], "GET") if tenant_id_ok(tenant) => {
-            Some(Ok(DirectoryAdmin::ListUsers { tenant: (*tenant).to_owned() }))
-        }
-        (["directory", "tenants", tenant, "users", user, action @ ("block" | "unblock")], "POST")
-            if tenant_id_ok(tenant) && user_id_ok(user) =>
-        {
-            let status = if *action == "block" { UserStatus::Blocked } else { UserStatus::Active };
-            Some(Ok(DirectoryAdmin::SetStatus { tenant: (*tenant).to_owned(), user: (*user).to_owned(), status }))
-        }
-        (["directory", "tenants", tenant, "users"], _) if tenant_id_ok(tenant) => {
-            Some(Err(RouteError::MethodNotAllowed))
-        }
-        (["directory", "tenants", tenant, "users", user, "block" | "unblock"], _)
-            if tenant_id_ok(tenant) && user_id_ok(user) =>
-        {
-            Some(Err(RouteError::MethodNotAllowed))
-        }
-        (["directory", ..], _) => Some(Err(RouteError::UnknownEdgePath)),
-        _ => None,
-    };
+    let directory = directory_endpoint(&rest, method);
     if let Some(directory) = directory {
         return Some(directory.map(EdgeEndpoint::DirectoryAdmin));
     }
@@ -180,6 +231,7 @@ mod tests {
 
     #[test]
     fn edge_dispatch_table() {
+        let directory = EdgeEndpoint::DirectoryAdmin;
         let cases: &[(&str, &str, Option<Result<EdgeEndpoint, RouteError>>)] = &[
             ("GET", "/auth/health", Some(Ok(EdgeEndpoint::Health))),
             (
@@ -204,7 +256,41 @@ mod tests {
             ),
             ("GET", "/auth/directory/tenants/Acme/users", Some(Err(RouteError::UnknownEdgePath))),
             ("POST", "/auth/directory/tenants/acme/users/usr_short/block", Some(Err(RouteError::UnknownEdgePath))),
-            ("GET", "/auth/directory/tenants/acme", Some(Err(RouteError::UnknownEdgePath))),
+            (
+                "GET",
+                "/auth/directory/tenants/acme",
+                Some(Ok(directory(DirectoryAdmin::GetTenant { tenant: "acme".into() }))),
+            ),
+            ("POST", "/auth/directory/tenants", Some(Ok(directory(DirectoryAdmin::CreateTenant)))),
+            ("GET", "/auth/directory/tenants", Some(Err(RouteError::MethodNotAllowed))),
+            (
+                "POST",
+                "/auth/directory/tenants/acme/domains",
+                Some(Ok(directory(DirectoryAdmin::ClaimDomain { tenant: "acme".into() }))),
+            ),
+            (
+                "POST",
+                "/auth/directory/tenants/acme/domains/acme.test/verify",
+                Some(Ok(directory(DirectoryAdmin::VerifyDomain { tenant: "acme".into(), domain: "acme.test".into() }))),
+            ),
+            (
+                "DELETE",
+                "/auth/directory/tenants/acme/domains/acme.test",
+                Some(Ok(directory(DirectoryAdmin::ReleaseDomain {
+                    tenant: "acme".into(),
+                    domain: "acme.test".into(),
+                }))),
+            ),
+            ("POST", "/auth/directory/tenants/acme/domains/Acme.Test/verify", Some(Err(RouteError::UnknownEdgePath))),
+            ("POST", "/auth/directory/tenants/acme/domains/localhost/verify", Some(Err(RouteError::UnknownEdgePath))),
+            ("GET", "/auth/directory/tenants/acme/domains/acme.test", Some(Err(RouteError::MethodNotAllowed))),
+            (
+                "PUT",
+                "/auth/directory/tenants/acme/role-mappings",
+                Some(Ok(directory(DirectoryAdmin::SetRoleMappings { tenant: "acme".into() }))),
+            ),
+            ("POST", "/auth/directory/tenants/acme/role-mappings", Some(Err(RouteError::MethodNotAllowed))),
+            ("GET", "/auth/directory/tenants/acme/groups", Some(Err(RouteError::UnknownEdgePath))),
             ("HEAD", "/auth/health", Some(Ok(EdgeEndpoint::Health))),
             ("POST", "/auth/health", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/auth/static/portcullis.css", Some(Ok(EdgeEndpoint::Asset("/static/portcullis.css".into())))),

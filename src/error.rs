@@ -6,6 +6,7 @@
 
 use crate::authn::AuthnError;
 use crate::authz::AuthzError;
+use crate::directory::tenancy::TenancyError;
 use crate::directory::DirectoryError;
 use crate::gateway::cors::CorsError;
 use crate::gateway::refusals::{GuardError, RouteError};
@@ -61,6 +62,15 @@ macro_rules! failure_from {
     };
 }
 failure_from!(GuardError => Guard, RouteError => Route, AuthnError => Authn, AuthzError => Authz, CorsError => Cors, ForwardError => Forward, LoginError => Login, DirectoryError => Directory);
+
+impl From<TenancyError> for Failure {
+    fn from(error: TenancyError) -> Self {
+        match error {
+            TenancyError::Invalid(problems) => Failure::InvalidBody(problems),
+            TenancyError::Directory(error) => Failure::Directory(error),
+        }
+    }
+}
 
 fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
     match error {
@@ -145,6 +155,20 @@ impl Failure {
             }
             Failure::Login(error) => login_reply(error),
             Failure::Directory(DirectoryError::UserNotFound) => (404, "user_not_found", "no such user in this tenant"),
+            Failure::Directory(DirectoryError::TenantNotFound) => (404, "tenant_not_found", "no such tenant"),
+            Failure::Directory(DirectoryError::TenantExists) => (409, "tenant_exists", "a tenant with this id exists"),
+            Failure::Directory(DirectoryError::DomainClaimed) => {
+                (409, "domain_claimed", "another tenant has verified this domain")
+            }
+            Failure::Directory(DirectoryError::DomainNotFound) => {
+                (404, "domain_not_found", "this tenant has not claimed this domain")
+            }
+            Failure::Directory(DirectoryError::DomainNotVerified { .. }) => {
+                (409, "domain_not_verified", "the domain's TXT record was not found; publish it and try again")
+            }
+            Failure::Directory(DirectoryError::ResolverUnavailable(_)) => {
+                (503, "dns_unavailable", "the DNS resolver did not answer; try again")
+            }
             Failure::Directory(DirectoryError::InvalidFilter(_)) => {
                 (400, "invalid_filter", "the filter is malformed or names an attribute that cannot be filtered on")
             }
@@ -209,6 +233,9 @@ impl Failure {
         if let Failure::InvalidBody(problems) = self {
             body["problems"] = serde_json::json!(problems);
         }
+        if let Failure::Directory(DirectoryError::DomainNotVerified { found }) = self {
+            body["found"] = serde_json::json!(found);
+        }
         body.to_string()
     }
 }
@@ -264,6 +291,16 @@ mod tests {
             (ForwardError::Timeout.into(), 504, "origin_timeout"),
             (AuthnError::InvalidSession(crate::session::SessionError::Revoked).into(), 401, "invalid_session"),
             (DirectoryError::UserNotFound.into(), 404, "user_not_found"),
+            (DirectoryError::TenantNotFound.into(), 404, "tenant_not_found"),
+            (DirectoryError::TenantExists.into(), 409, "tenant_exists"),
+            (DirectoryError::DomainClaimed.into(), 409, "domain_claimed"),
+            (DirectoryError::DomainNotFound.into(), 404, "domain_not_found"),
+            (DirectoryError::DomainNotVerified { found: vec![] }.into(), 409, "domain_not_verified"),
+            (
+                DirectoryError::ResolverUnavailable(crate::ports::Unavailable("doh".into())).into(),
+                503,
+                "dns_unavailable",
+            ),
             (DirectoryError::InvalidFilter("x".into()).into(), 400, "invalid_filter"),
             (DirectoryError::Unavailable(crate::ports::Unavailable("d1".into())).into(), 503, "directory_unavailable"),
             (LoginError::UnknownProvider.into(), 400, "unknown_provider"),

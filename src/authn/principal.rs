@@ -34,6 +34,7 @@ pub struct Principal {
     issuer: Option<String>,
     key_id: Option<String>,
     user_id: Option<String>,
+    directory_roles: Vec<String>,
     tier: Option<String>,
     claims: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
     roles: Vec<String>,
@@ -56,6 +57,7 @@ impl Principal {
             issuer,
             key_id: None,
             user_id: None,
+            directory_roles: Vec::new(),
             tier: None,
             claims: Default::default(),
             roles: Vec::new(),
@@ -92,10 +94,18 @@ impl Principal {
         self
     }
 
-    /// Adds the directory id of the user; only the session authenticator calls this.
-    pub(in crate::authn) fn with_user_id(mut self, user_id: Option<String>) -> Self {
+    /// Adds the directory id of the user and the roles its tenant's group mappings grant; only
+    /// the session authenticator calls this.
+    pub(in crate::authn) fn with_directory_user(mut self, user_id: Option<String>, roles: Vec<String>) -> Self {
         self.user_id = user_id;
+        self.directory_roles = roles;
         self
+    }
+
+    /// The roles the directory's group mappings granted (authorisation honours only those in the
+    /// role catalogue).
+    pub fn directory_roles(&self) -> &[String] {
+        &self.directory_roles
     }
 
     /// The user's directory id, when a directory provisioned the user.

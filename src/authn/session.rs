@@ -54,7 +54,9 @@ fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
         }
     }
     claims.insert("groups".into(), json!(record.groups));
-    Principal::new(identity, AuthMethod::Session, issuer).with_claims(claims).with_user_id(record.user_id.clone())
+    Principal::new(identity, AuthMethod::Session, issuer)
+        .with_claims(claims)
+        .with_directory_user(record.user_id.clone(), record.directory_roles.clone())
 }
 
 #[cfg(test)]
@@ -76,6 +78,7 @@ mod tests {
             expires_at_s: 10,
             tokens: None,
             user_id: None,
+            directory_roles: Vec::new(),
         };
         let admit = |_: &SessionRecord| -> Result<String, SessionError> { Ok("https://idp.test".to_owned()) };
         let verify = |now_s, admission: &dyn Fn(&SessionRecord) -> Result<String, SessionError>| {

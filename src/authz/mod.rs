@@ -215,12 +215,17 @@ pub struct Grant {
     pub permissions: Vec<String>,
 }
 
-/// The roles a principal holds: those whose groups it is in, and those it is in by name.
+/// The roles a principal holds: those whose groups it is in, those it is in by name, and those
+/// its tenant's directory maps its groups to. Only roles of the catalogue are ever held: a tenant
+/// maps its groups to the deployment's roles, it cannot invent one.
 pub fn effective_roles<'r>(roles: &'r Roles, principal: &Principal) -> BTreeSet<&'r str> {
     let groups = &principal.identity().groups;
+    let granted = principal.directory_roles();
     roles
         .iter()
-        .filter(|(name, role)| groups.contains(name) || role.groups.iter().any(|g| groups.contains(g)))
+        .filter(|(name, role)| {
+            groups.contains(name) || granted.contains(name) || role.groups.iter().any(|g| groups.contains(g))
+        })
         .map(|(name, _)| name.as_str())
         .collect()
 }

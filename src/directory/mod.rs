@@ -3,10 +3,16 @@
 //! worker, in memory for the host tests, behind the [`store::Directory`] port, whose every
 //! operation is scoped by a [`TenantScope`].
 
+pub mod administrator;
+pub mod config;
+pub mod dns;
+pub mod domains;
 pub mod lifecycle;
 pub mod provision;
 pub mod scim;
 pub mod store;
+pub mod tenancy;
+pub mod tenants;
 
 use crate::ports::Unavailable;
 use serde::{Deserialize, Serialize};
@@ -68,6 +74,21 @@ pub struct User {
 pub enum DirectoryError {
     /// No such user in the tenant.
     UserNotFound,
+    /// No such tenant.
+    TenantNotFound,
+    /// A tenant with this id exists.
+    TenantExists,
+    /// Another tenant has verified the domain.
+    DomainClaimed,
+    /// The tenant has not claimed the domain.
+    DomainNotFound,
+    /// The domain's TXT record is not (yet) there.
+    DomainNotVerified {
+        /// The values found under the challenge name, so the admin can see a typo.
+        found: Vec<String>,
+    },
+    /// The DNS resolver did not answer usefully: nothing is known either way.
+    ResolverUnavailable(Unavailable),
     /// A SCIM filter the directory cannot run (RFC 7644 `invalidFilter`); the message is safe to
     /// show.
     InvalidFilter(String),
@@ -102,7 +123,7 @@ pub fn user_id_ok(id: &str) -> bool {
 }
 
 /// A group → role mapping of a tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoleMapping {
     /// The group, as the IdP names it.
     pub group: String,

@@ -1,5 +1,7 @@
-//! The directory port, and the directory in memory for the host tests.
+//! The directory port, and the directory (with its tenants) in memory for the host tests.
 
+use super::domains::DomainClaim;
+use super::tenants::{Claim, Tenant, TenantStore};
 use super::{RoleMapping, TenantScope, User, UserStatus};
 use crate::ports::Unavailable;
 use std::cell::{Cell, RefCell};
@@ -50,15 +52,19 @@ pub trait Directory {
 /// A directory in memory; [`MemoryDirectory::set_available`] simulates an outage.
 #[derive(Debug)]
 pub struct MemoryDirectory {
+    pub(super) tenants: RefCell<BTreeMap<String, Tenant>>,
+    pub(super) claims: RefCell<Vec<DomainClaim>>,
+    pub(super) mappings: RefCell<BTreeMap<String, Vec<RoleMapping>>>,
     users: RefCell<BTreeMap<(String, String), User>>,
     identities: RefCell<BTreeMap<(String, String, String), String>>,
-    mappings: RefCell<BTreeMap<String, Vec<RoleMapping>>>,
     available: Cell<bool>,
 }
 
 impl Default for MemoryDirectory {
     fn default() -> Self {
         Self {
+            tenants: RefCell::default(),
+            claims: RefCell::default(),
             users: RefCell::default(),
             identities: RefCell::default(),
             mappings: RefCell::default(),
@@ -83,7 +89,7 @@ impl MemoryDirectory {
         self.users.borrow().iter().filter(|((tenant, _), _)| tenant == scope.id()).map(|(_, u)| u.clone()).collect()
     }
 
-    fn answer(&self) -> Result<(), Unavailable> {
+    pub(super) fn answer(&self) -> Result<(), Unavailable> {
         if self.available.get() {
             Ok(())
         } else {
@@ -175,5 +181,76 @@ impl Directory for MemoryDirectory {
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable> {
         self.answer()?;
         Ok(self.mappings.borrow().get(scope.id()).cloned().unwrap_or_default())
+    }
+}
+
+impl TenantStore for MemoryDirectory {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, Unavailable> {
+        self.answer()?;
+        let mut tenants = self.tenants.borrow_mut();
+        if tenants.contains_key(&tenant.id) {
+            return Ok(false);
+        }
+        tenants.insert(tenant.id.clone(), tenant.clone());
+        Ok(true)
+    }
+
+    async fn tenant(&self, scope: &TenantScope) -> Result<Option<Tenant>, Unavailable> {
+        self.answer()?;
+        Ok(self.tenants.borrow().get(scope.id()).cloned())
+    }
+
+    async fn claim_domain(&self, scope: &TenantScope, domain: &str, token: &str) -> Result<Claim, Unavailable> {
+        self.answer()?;
+        let mut claims = self.claims.borrow_mut();
+        if claims.iter().any(|c| c.domain == domain && c.tenant != scope.id() && c.verified_at_ms.is_some()) {
+            return Ok(Claim::TakenByAnother);
+        }
+        if let Some(held) = claims.iter().find(|c| c.domain == domain && c.tenant == scope.id()) {
+            return Ok(Claim::Held(held.clone()));
+        }
+        let claim =
+            DomainClaim { domain: domain.into(), tenant: scope.id().into(), token: token.into(), verified_at_ms: None };
+        claims.push(claim.clone());
+        Ok(Claim::Held(claim))
+    }
+
+    async fn domains(&self, scope: &TenantScope) -> Result<Vec<DomainClaim>, Unavailable> {
+        self.answer()?;
+        Ok(self.claims.borrow().iter().filter(|c| c.tenant == scope.id()).cloned().collect())
+    }
+
+    async fn mark_verified(&self, scope: &TenantScope, domain: &str, now_ms: u64) -> Result<bool, Unavailable> {
+        self.answer()?;
+        let mut claims = self.claims.borrow_mut();
+        if claims.iter().any(|c| c.domain == domain && c.tenant != scope.id() && c.verified_at_ms.is_some()) {
+            return Ok(false);
+        }
+        let Some(own) = claims.iter_mut().find(|c| c.domain == domain && c.tenant == scope.id()) else {
+            return Ok(false);
+        };
+        own.verified_at_ms = Some(now_ms);
+        claims.retain(|c| c.domain != domain || c.tenant == scope.id());
+        Ok(true)
+    }
+
+    async fn release_domain(&self, scope: &TenantScope, domain: &str) -> Result<bool, Unavailable> {
+        self.answer()?;
+        let mut claims = self.claims.borrow_mut();
+        let before = claims.len();
+        claims.retain(|c| c.domain != domain || c.tenant != scope.id());
+        Ok(claims.len() != before)
+    }
+
+    async fn verified_owner(&self, domain: &str) -> Result<Option<TenantScope>, Unavailable> {
+        self.answer()?;
+        let claims = self.claims.borrow();
+        Ok(claims.iter().find(|c| c.domain == domain && c.verified_at_ms.is_some()).map(|c| TenantScope::of(&c.tenant)))
+    }
+
+    async fn set_role_mappings(&self, scope: &TenantScope, mappings: &[RoleMapping]) -> Result<(), Unavailable> {
+        self.answer()?;
+        self.mappings.borrow_mut().insert(scope.id().to_owned(), mappings.to_vec());
+        Ok(())
     }
 }

@@ -120,6 +120,11 @@ impl LoginConfig {
         self.providers.iter().find(|p| p.email_domains.contains(&domain))
     }
 
+    /// The first provider that provisions into `tenant`'s directory.
+    pub fn provider_for_tenant(&self, tenant: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.directory.as_ref().is_some_and(|link| link.tenant == tenant))
+    }
+
     /// The redirect URI registered for a provider.
     pub fn redirect_uri_for(&self, provider: &Provider) -> String {
         if provider.own_redirect_uri {

@@ -301,7 +301,15 @@ pub struct IdentityVerified<'a> {
     started: Started<'a>,
     tokens: TokenResponse,
     profile: Profile,
-    user: Option<(String, String)>,
+    user: Option<ProvisionedUser>,
+}
+
+/// The directory user a login provisioned, with the roles its groups map to now.
+#[derive(Debug)]
+struct ProvisionedUser {
+    id: String,
+    tenant: String,
+    roles: Vec<String>,
 }
 
 impl IdentityVerified<'_> {
@@ -338,7 +346,8 @@ impl IdentityVerified<'_> {
                 ProvisionError::EmailInUse => FlowError::Refused(LoginError::EmailInUse),
                 ProvisionError::Unavailable(reason) => FlowError::Refused(LoginError::DirectoryUnavailable(reason.0)),
             })?;
-        self.user = Some((provisioned.user.id, link.tenant.clone()));
+        self.user =
+            Some(ProvisionedUser { id: provisioned.user.id, tenant: link.tenant.clone(), roles: provisioned.roles });
         Ok(self)
     }
 
@@ -353,7 +362,7 @@ impl IdentityVerified<'_> {
             name: profile.name.clone(),
             groups: profile.groups.clone(),
             // A directory's tenant is the one its provider names, whatever the claims say.
-            tenant: self.user.as_ref().map(|(_, tenant)| tenant.clone()).or_else(|| profile.tenant.clone()),
+            tenant: self.user.as_ref().map(|user| user.tenant.clone()).or_else(|| profile.tenant.clone()),
             provider: self.started.provider.id.clone(),
             created_at_s: now,
             created_at_ms: clock.now_ms() as i64,
@@ -367,7 +376,8 @@ impl IdentityVerified<'_> {
                 now,
                 policy.refresh_margin_s,
             )),
-            user_id: self.user.as_ref().map(|(id, _)| id.clone()),
+            user_id: self.user.as_ref().map(|user| user.id.clone()),
+            directory_roles: self.user.as_ref().map(|user| user.roles.clone()).unwrap_or_default(),
         }
     }
 

@@ -58,6 +58,7 @@ mod tests {
             expires_at_s: 100,
             tokens: None,
             user_id: None,
+            directory_roles: Vec::new(),
         }
     }
 

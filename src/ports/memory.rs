@@ -110,6 +110,12 @@ impl TablePeer {
         self.answers.borrow_mut().insert(url.to_owned(), response);
     }
 
+    /// Answers `url` with `status` and `body` as they are.
+    pub fn answer_raw(&self, url: &str, status: u16, body: &[u8]) {
+        let response = InboundResponse { status, body: body.to_vec() };
+        self.answers.borrow_mut().insert(url.to_owned(), response);
+    }
+
     /// Everything sent so far.
     pub fn sent(&self) -> Vec<OutboundRequest> {
         self.sent.borrow().clone()

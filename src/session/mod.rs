@@ -241,6 +241,9 @@ pub struct SessionRecord {
     /// The directory id of the user, when the provider provisions into a directory.
     #[serde(default)]
     pub user_id: Option<String>,
+    /// The roles the tenant's group mappings granted at login, from the directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directory_roles: Vec<String>,
 }
 
 impl SessionRecord {
@@ -334,6 +337,7 @@ mod tests {
                 refresh_at_s: None,
             }),
             user_id: Some("usr_1".into()),
+            directory_roles: Vec::new(),
         }
     }
 

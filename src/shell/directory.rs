@@ -2,6 +2,7 @@
 //! bound parameter, and each write (a user with its identity and memberships) is one batch, which
 //! D1 runs as one transaction.
 
+use super::d1::{database, failed, number, optional, statement, text};
 use crate::directory::scim::sql::{Clause, SqlValue};
 use crate::directory::store::Directory;
 use crate::directory::{RoleMapping, TenantScope, User, UserStatus};
@@ -9,9 +10,6 @@ use crate::ports::Unavailable;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
-
-/// The D1 binding.
-pub const DIRECTORY_BINDING: &str = "PORTCULLIS_DB";
 
 /// The directory in D1.
 pub struct D1Directory<'a>(pub &'a Env);
@@ -38,22 +36,6 @@ struct MappingRow {
     role: String,
 }
 
-fn failed(error: impl std::fmt::Display) -> Unavailable {
-    Unavailable::because(format_args!("directory: {error}"))
-}
-
-fn text(value: &str) -> JsValue {
-    JsValue::from_str(value)
-}
-
-fn optional(value: &Option<String>) -> JsValue {
-    value.as_deref().map_or(JsValue::NULL, JsValue::from_str)
-}
-
-fn number(value: u64) -> JsValue {
-    JsValue::from_f64(value as f64)
-}
-
 const USER_COLUMNS: &str = "u.id, u.email, u.name, u.status, u.attributes, u.created_at_ms, u.updated_at_ms";
 
 /// One user as the administration API lists it.
@@ -76,7 +58,7 @@ impl D1Directory<'_> {
         clause: Option<&Clause>,
         count: u32,
     ) -> Result<Vec<ListedUser>, Unavailable> {
-        let db = self.db()?;
+        let db = database(self.0)?;
         let mut values = vec![text(scope.id())];
         let condition = match clause {
             Some(clause) => {
@@ -90,29 +72,20 @@ impl D1Directory<'_> {
             "SELECT id, user_name, external_id, email, name, status FROM users WHERE tenant_id = ?{condition} \
              ORDER BY id LIMIT ?"
         );
-        self.statement(&db, &sql, &values)?.all().await.map_err(failed)?.results::<ListedUser>().map_err(failed)
-    }
-
-    fn db(&self) -> Result<D1Database, Unavailable> {
-        self.0.d1(DIRECTORY_BINDING).map_err(failed)
-    }
-
-    fn statement(&self, db: &D1Database, sql: &str, values: &[JsValue]) -> Result<D1PreparedStatement, Unavailable> {
-        db.prepare(sql).bind(values).map_err(failed)
+        statement(&db, &sql, &values)?.all().await.map_err(failed)?.results::<ListedUser>().map_err(failed)
     }
 
     async fn user_from(&self, db: &D1Database, scope: &TenantScope, row: UserRow) -> Result<User, Unavailable> {
-        let groups = self
-            .statement(
-                db,
-                "SELECT group_name FROM memberships WHERE tenant_id = ? AND user_id = ? ORDER BY group_name",
-                &[text(scope.id()), text(&row.id)],
-            )?
-            .all()
-            .await
-            .map_err(failed)?
-            .results::<GroupRow>()
-            .map_err(failed)?;
+        let groups = statement(
+            db,
+            "SELECT group_name FROM memberships WHERE tenant_id = ? AND user_id = ? ORDER BY group_name",
+            &[text(scope.id()), text(&row.id)],
+        )?
+        .all()
+        .await
+        .map_err(failed)?
+        .results::<GroupRow>()
+        .map_err(failed)?;
         let status: UserStatus = serde_json::from_value(serde_json::Value::String(row.status)).map_err(failed)?;
         Ok(User {
             id: row.id,
@@ -132,8 +105,8 @@ impl D1Directory<'_> {
         sql: &str,
         values: &[JsValue],
     ) -> Result<Option<User>, Unavailable> {
-        let db = self.db()?;
-        let row = self.statement(&db, sql, values)?.first::<UserRow>(None).await.map_err(failed)?;
+        let db = database(self.0)?;
+        let row = statement(&db, sql, values)?.first::<UserRow>(None).await.map_err(failed)?;
         match row {
             Some(row) => Ok(Some(self.user_from(&db, scope, row).await?)),
             None => Ok(None),
@@ -149,12 +122,12 @@ impl D1Directory<'_> {
     ) -> Result<Vec<D1PreparedStatement>, Unavailable> {
         let groups = serde_json::to_string(&user.groups).map_err(failed)?;
         Ok(vec![
-            self.statement(
+            statement(
                 db,
                 "DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?",
                 &[text(scope.id()), text(&user.id)],
             )?,
-            self.statement(
+            statement(
                 db,
                 "INSERT OR IGNORE INTO memberships (tenant_id, user_id, group_name) SELECT ?, ?, value FROM json_each(?)",
                 &[text(scope.id()), text(&user.id), text(&groups)],
@@ -170,7 +143,7 @@ impl D1Directory<'_> {
         user: &User,
     ) -> Result<Vec<D1PreparedStatement>, Unavailable> {
         let attributes = serde_json::to_string(&user.attributes).map_err(failed)?;
-        let mut statements = vec![self.statement(
+        let mut statements = vec![statement(
             db,
             "UPDATE users SET email = ?, name = ?, attributes = ?, updated_at_ms = ? \
              WHERE tenant_id = ? AND id = ? AND status = 'active'",
@@ -195,7 +168,7 @@ impl D1Directory<'_> {
         subject: &str,
         user_id: &str,
     ) -> Result<D1PreparedStatement, Unavailable> {
-        self.statement(
+        statement(
             db,
             "INSERT INTO identities (tenant_id, connection_id, subject, user_id) VALUES (?, ?, ?, ?)",
             &[text(scope.id()), text(connection), text(subject), text(user_id)],
@@ -236,16 +209,16 @@ impl Directory for D1Directory<'_> {
         connection: &str,
         subject: &str,
     ) -> Result<(), Unavailable> {
-        let db = self.db()?;
+        let db = database(self.0)?;
         let attributes = serde_json::to_string(&user.attributes).map_err(failed)?;
         let mut statements = vec![
             // A tenant named by a configured provider exists once a user is provisioned into it.
-            self.statement(
+            statement(
                 &db,
                 "INSERT OR IGNORE INTO tenants (id, name, created_at_ms) VALUES (?, ?, ?)",
                 &[text(scope.id()), text(scope.id()), number(user.created_at_ms)],
             )?,
-            self.statement(
+            statement(
                 &db,
                 // A provisioned user's userName is its email when it first signs in.
                 "INSERT INTO users (id, tenant_id, user_name, email, name, status, attributes, created_at_ms, \
@@ -270,13 +243,13 @@ impl Directory for D1Directory<'_> {
     }
 
     async fn save_user(&self, scope: &TenantScope, user: &User) -> Result<(), Unavailable> {
-        let db = self.db()?;
+        let db = database(self.0)?;
         db.batch(self.update_statements(&db, scope, user)?).await.map_err(failed)?;
         Ok(())
     }
 
     async fn link(&self, scope: &TenantScope, connection: &str, subject: &str, user: &User) -> Result<(), Unavailable> {
-        let db = self.db()?;
+        let db = database(self.0)?;
         let mut statements = vec![self.identity_statement(&db, scope, connection, subject, &user.id)?];
         statements.extend(self.update_statements(&db, scope, user)?);
         db.batch(statements).await.map_err(failed)?;
@@ -290,9 +263,9 @@ impl Directory for D1Directory<'_> {
         status: UserStatus,
         now_ms: u64,
     ) -> Result<(), Unavailable> {
-        let db = self.db()?;
+        let db = database(self.0)?;
         let status = Self::status_text(status)?;
-        self.statement(
+        statement(
             &db,
             "UPDATE users SET status = ?, updated_at_ms = ? WHERE tenant_id = ? AND id = ?",
             &[text(&status), number(now_ms), text(scope.id()), text(user_id)],
@@ -314,30 +287,29 @@ impl Directory for D1Directory<'_> {
             connection_id: String,
             subject: String,
         }
-        let db = self.db()?;
-        let rows = self
-            .statement(
-                &db,
-                "SELECT connection_id, subject FROM identities WHERE tenant_id = ? AND user_id = ?",
-                &[text(scope.id()), text(user_id)],
-            )?
-            .all()
-            .await
-            .map_err(failed)?
-            .results::<IdentityRow>()
-            .map_err(failed)?;
+        let db = database(self.0)?;
+        let rows = statement(
+            &db,
+            "SELECT connection_id, subject FROM identities WHERE tenant_id = ? AND user_id = ?",
+            &[text(scope.id()), text(user_id)],
+        )?
+        .all()
+        .await
+        .map_err(failed)?
+        .results::<IdentityRow>()
+        .map_err(failed)?;
         Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
     }
 
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable> {
-        let db = self.db()?;
-        let rows = self
-            .statement(&db, "SELECT group_name, role FROM role_mappings WHERE tenant_id = ?", &[text(scope.id())])?
-            .all()
-            .await
-            .map_err(failed)?
-            .results::<MappingRow>()
-            .map_err(failed)?;
+        let db = database(self.0)?;
+        let rows =
+            statement(&db, "SELECT group_name, role FROM role_mappings WHERE tenant_id = ?", &[text(scope.id())])?
+                .all()
+                .await
+                .map_err(failed)?
+                .results::<MappingRow>()
+                .map_err(failed)?;
         Ok(rows.into_iter().map(|row| RoleMapping { group: row.group_name, role: row.role }).collect())
     }
 }

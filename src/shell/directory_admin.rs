@@ -1,27 +1,78 @@
-//! The directory's administration API, for deployment administrators (the bootstrap admin key or
-//! a JWT with the admin scope): search a tenant's users with a SCIM filter, and block or unblock
-//! a user. Blocking ends the user's live sessions at once, everywhere, through the ledger's
+//! The directory's administration API. Deployment administrators (the bootstrap admin key, or a
+//! JWT with the admin scope) manage every tenant; a tenant administrator (a JWT with the
+//! tenant-admin scope) only the tenant of its `tenant` claim, and cannot create tenants.
+//!
+//! Tenants, their domains (claimed, then verified by a DNS TXT record looked up over
+//! DNS-over-HTTPS), their group → role mappings and their users: search with a SCIM filter, block
+//! and unblock. Blocking ends the user's live sessions at once, everywhere, through the ledger's
 //! revocation path that logout uses.
 
-use super::adapters::WorkerClock;
+use super::adapters::{FetchClient, WorkerClock};
+use super::body::{parse_body, read_bounded};
 use super::directory::D1Directory;
-use super::key_admin::administrator;
+use super::key_admin::{admin_caller, AdminCaller};
 use super::respond;
 use super::sessions;
+use super::tenants::D1Tenants;
+use crate::authn::api_key::admin::may_administer;
 use crate::config::Config;
+use crate::directory::administrator::{tenant_administrator, Administrator, NotYours};
 use crate::directory::lifecycle::set_status;
 use crate::directory::scim::{filter, sql};
-use crate::directory::{DirectoryError, TenantScope};
+use crate::directory::store::Directory;
+use crate::directory::tenancy::{self, existing_tenant};
+use crate::directory::tenants::TenantStore;
+use crate::directory::DirectoryError;
 use crate::edge::DirectoryAdmin;
 use crate::error::Failure;
 use crate::http::{pair_value, RequestHead};
-use worker::{console_log, Context, Env, Response};
+use crate::ports::SystemEntropy;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use worker::{console_log, Context, Env, Request, Response};
 
 /// The most users one search returns.
 const MAX_COUNT: u32 = 200;
 
+impl From<NotYours> for Failure {
+    fn from(_: NotYours) -> Self {
+        Failure::Forbidden
+    }
+}
+
+/// The directory administrator the caller is, if it is one.
+async fn administrator(
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    head: &RequestHead,
+) -> Result<Administrator, Failure> {
+    match admin_caller(env, ctx, config, head).await? {
+        AdminCaller::Bootstrap => Ok(Administrator::Deployment { name: "bootstrap-admin".into() }),
+        AdminCaller::Token(principal) if may_administer(&principal, config.api_keys.as_ref()) => {
+            Ok(Administrator::Deployment { name: principal.subject().to_owned() })
+        }
+        AdminCaller::Token(principal) => {
+            tenant_administrator(&principal, &config.directory.tenant_admin_scope).ok_or(Failure::Forbidden)
+        }
+    }
+}
+
+fn body_of<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
+    parse_body(body)?.ok_or_else(|| Failure::InvalidBody(vec!["body: a JSON object is required".into()]))
+}
+
+/// One audit line for a change an administrator made.
+fn audit(event: &str, admin: &Administrator, tenant: &str, detail: Value, request_id: &str) {
+    console_log!(
+        "{}",
+        json!({ "event": event, "tenant": tenant, "actor": admin.name(), "detail": detail, "request_id": request_id })
+    );
+}
+
 /// Serves a directory administration request.
 pub async fn serve(
+    mut req: Request,
     env: &Env,
     ctx: &Context,
     config: &Config,
@@ -29,13 +80,69 @@ pub async fn serve(
     op: DirectoryAdmin,
     request_id: &str,
 ) -> Result<Response, Failure> {
-    let actor = administrator(env, ctx, config, head).await?;
-    let directory = D1Directory(env);
-    let respond = |body: serde_json::Value| {
-        respond::json(200, &body, &config.security_headers, request_id).map_err(|_| Failure::Unavailable)
+    // Read the (bounded) body before answering anything, so a refusal never cuts off an upload.
+    let body = read_bounded(&mut req, config.limits.max_edge_body_bytes).await?;
+    let admin = administrator(env, ctx, config, head).await?;
+    let (directory, tenants) = (D1Directory(env), D1Tenants(env));
+    let respond = |status: u16, body: Value| {
+        respond::json(status, &body, &config.security_headers, request_id).map_err(|_| Failure::Unavailable)
     };
     match op {
+        DirectoryAdmin::CreateTenant => {
+            admin.manages_the_deployment()?;
+            let tenant = tenancy::create_tenant(&tenants, &WorkerClock, body_of(&body)?).await?;
+            audit("directory_tenant_created", &admin, &tenant.id, json!({ "name": tenant.name }), request_id);
+            respond(201, json!(tenant))
+        }
+        DirectoryAdmin::GetTenant { tenant } => {
+            let scope = admin.scope(&tenant)?;
+            let found = existing_tenant(&tenants, &scope).await?;
+            let domains = tenants.domains(&scope).await.map_err(DirectoryError::Unavailable)?;
+            let mappings = directory.role_mappings(&scope).await.map_err(DirectoryError::Unavailable)?;
+            let domains: Vec<Value> = domains.iter().map(domain_view).collect();
+            respond(
+                200,
+                json!({ "id": found.id, "name": found.name, "created_at_ms": found.created_at_ms,
+                                 "domains": domains, "role_mappings": mappings }),
+            )
+        }
+        DirectoryAdmin::ClaimDomain { tenant } => {
+            let scope = admin.scope(&tenant)?;
+            let claim = tenancy::claim_domain(&tenants, &SystemEntropy, &scope, body_of(&body)?).await?;
+            audit("directory_domain_claimed", &admin, &tenant, json!({ "domain": claim.domain }), request_id);
+            respond(201, domain_view(&claim))
+        }
+        DirectoryAdmin::VerifyDomain { tenant, domain } => {
+            let scope = admin.scope(&tenant)?;
+            let resolver = &config.directory.dns_resolver;
+            let verified =
+                tenancy::verify_domain(&tenants, &FetchClient, &WorkerClock, resolver, &scope, &domain).await;
+            let outcome = if verified.is_ok() { "verified" } else { "not_verified" };
+            audit(
+                "directory_domain_verification",
+                &admin,
+                &tenant,
+                json!({ "domain": domain, "outcome": outcome }),
+                request_id,
+            );
+            respond(200, domain_view(&verified?))
+        }
+        DirectoryAdmin::ReleaseDomain { tenant, domain } => {
+            let scope = admin.scope(&tenant)?;
+            if !tenants.release_domain(&scope, &domain).await.map_err(DirectoryError::Unavailable)? {
+                return Err(DirectoryError::DomainNotFound.into());
+            }
+            audit("directory_domain_released", &admin, &tenant, json!({ "domain": domain }), request_id);
+            respond(200, json!({ "domain": domain, "released": true }))
+        }
+        DirectoryAdmin::SetRoleMappings { tenant } => {
+            let scope = admin.scope(&tenant)?;
+            let mappings = tenancy::set_role_mappings(&tenants, &config.roles, &scope, body_of(&body)?).await?;
+            audit("directory_role_mappings_set", &admin, &tenant, json!({ "count": mappings.len() }), request_id);
+            respond(200, json!({ "tenant": tenant, "role_mappings": mappings }))
+        }
         DirectoryAdmin::ListUsers { tenant } => {
+            let scope = admin.scope(&tenant)?;
             let query = head.query_pairs();
             let count = match pair_value(&query, "count") {
                 None => 50,
@@ -51,14 +158,12 @@ pub async fn serve(
                     Some(sql::where_clause(&parsed, sql::USER_COLUMNS).map_err(DirectoryError::from)?)
                 }
             };
-            let users = directory
-                .list_users(&TenantScope::of(&tenant), clause.as_ref(), count)
-                .await
-                .map_err(DirectoryError::Unavailable)?;
-            respond(serde_json::json!({ "tenant": tenant, "users": users }))
+            let users =
+                directory.list_users(&scope, clause.as_ref(), count).await.map_err(DirectoryError::Unavailable)?;
+            respond(200, json!({ "tenant": tenant, "users": users }))
         }
         DirectoryAdmin::SetStatus { tenant, user, status } => {
-            let scope = TenantScope::of(&tenant);
+            let scope = admin.scope(&tenant)?;
             let change = set_status(&directory, &WorkerClock, &scope, &user, status).await?;
             for (connection, subject) in &change.identities_to_end {
                 // The session revocation key is the provider's id, which a configured provider's
@@ -66,14 +171,20 @@ pub async fn serve(
                 sessions::revoke_subject(env, connection, subject).await.map_err(|()| Failure::Unavailable)?;
             }
             let status_name = serde_json::to_value(change.user.status).unwrap_or_default();
-            console_log!(
-                "{}",
-                serde_json::json!({ "event": "directory_user_status", "tenant": tenant, "user_id": user,
-                                    "status": status_name, "sessions_ended_for": change.identities_to_end.len(),
-                                    "actor": actor, "request_id": request_id })
-            );
-            respond(serde_json::json!({ "tenant": tenant, "id": user, "status": status_name,
-                                        "identities_signed_out": change.identities_to_end.len() }))
+            let detail = json!({ "user_id": user, "status": status_name,
+                                 "sessions_ended_for": change.identities_to_end.len() });
+            audit("directory_user_status", &admin, &tenant, detail, request_id);
+            respond(
+                200,
+                json!({ "tenant": tenant, "id": user, "status": status_name,
+                                 "identities_signed_out": change.identities_to_end.len() }),
+            )
         }
     }
+}
+
+/// A domain claim as the API shows it: the record to publish, and whether it was found.
+fn domain_view(claim: &crate::directory::domains::DomainClaim) -> Value {
+    json!({ "domain": claim.domain, "verified": claim.verified_at_ms.is_some(),
+            "verified_at_ms": claim.verified_at_ms, "challenge": claim.challenge() })
 }

@@ -8,6 +8,7 @@ use super::respond;
 use crate::authn::api_key::admin::{may_administer, AdminError, KeyAdmin as Admin};
 use crate::authn::api_key::store::KeyStore;
 use crate::authn::api_key::{self, CreateRequest, KeyRecord, RotateRequest};
+use crate::authn::principal::Principal;
 use crate::authn::AuthnError;
 use crate::config::Config;
 use crate::edge::KeyAdmin;
@@ -64,19 +65,39 @@ pub(super) async fn administrator(
     config: &Config,
     head: &RequestHead,
 ) -> Result<String, Failure> {
+    match admin_caller(env, ctx, config, head).await? {
+        AdminCaller::Bootstrap => Ok("bootstrap-admin".into()),
+        AdminCaller::Token(principal) if may_administer(&principal, config.api_keys.as_ref()) => {
+            Ok(principal.subject().to_owned())
+        }
+        AdminCaller::Token(_) => Err(Failure::Forbidden),
+    }
+}
+
+/// Who called an administration endpoint: the bootstrap admin key, or the principal of a bearer
+/// token (whose rights the endpoint decides).
+pub(super) enum AdminCaller {
+    /// The bootstrap admin key (`PORTCULLIS_ADMIN_KEY`).
+    Bootstrap,
+    /// A verified bearer token's principal.
+    Token(Principal),
+}
+
+/// Authenticates the caller of an administration endpoint; no credential is 401.
+pub(super) async fn admin_caller(
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    head: &RequestHead,
+) -> Result<AdminCaller, Failure> {
     let token = crate::authn::bearer::bearer_token(head)?.ok_or(AuthnError::Missing)?;
     if let Ok(admin) = env.secret(ADMIN_KEY_SECRET) {
         let admin = admin.to_string();
         if admin.len() >= 32 && bool::from(admin.as_bytes().ct_eq(token.as_bytes())) {
-            return Ok("bootstrap-admin".into());
+            return Ok(AdminCaller::Bootstrap);
         }
     }
-    let principal = super::authenticate::principal_for(env, ctx, config, token).await?;
-    if may_administer(&principal, config.api_keys.as_ref()) {
-        Ok(principal.subject().to_owned())
-    } else {
-        Err(Failure::Forbidden)
-    }
+    Ok(AdminCaller::Token(super::authenticate::principal_for(env, ctx, config, token).await?))
 }
 
 /// Serves the management API.

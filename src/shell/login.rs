@@ -14,10 +14,12 @@ use super::providers;
 use super::rate_limit::{self, Verdict};
 use super::respond;
 use super::sessions::{self, KvSessions, LiveSession, Upkeep};
+use super::tenants::D1Tenants;
 use crate::audit;
 use crate::authn::AuthnError;
 use crate::config::Config;
 use crate::deploy::Environment;
+use crate::directory::tenants::TenantStore;
 use crate::edge::LoginEndpoint;
 use crate::error::Failure;
 use crate::gateway::refusals::RouteError;
@@ -170,7 +172,7 @@ async fn start(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, F
     let email = pair_value(&query, "email").map(str::trim).unwrap_or("");
     let mut notice = Notice::None;
     if !email.is_empty() {
-        match login.provider_for_email(email) {
+        match home_realm(cx, login, email).await? {
             Some(provider) => return begin_flow(cx, login, provider, return_to, Some(email)).await,
             None => notice = Notice::UnknownDomain,
         }
@@ -186,6 +188,27 @@ async fn start(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, F
         email,
     );
     html(cx, login, &page)
+}
+
+/// The provider an email signs in with: the one configured for its domain, else a connection of
+/// the tenant that has verified the domain in the directory. An unverified claim routes nobody.
+async fn home_realm<'a>(
+    cx: &LoginContext<'_>,
+    login: &'a LoginConfig,
+    email: &str,
+) -> Result<Option<&'a Provider>, Failure> {
+    if let Some(provider) = login.provider_for_email(email) {
+        return Ok(Some(provider));
+    }
+    let Some(domain) = crate::login::provider::email_domain(email) else { return Ok(None) };
+    if !login.providers.iter().any(|p| p.directory.is_some()) {
+        return Ok(None);
+    }
+    let owner = D1Tenants(cx.env)
+        .verified_owner(&domain)
+        .await
+        .map_err(|unavailable| LoginError::DirectoryUnavailable(unavailable.0))?;
+    Ok(owner.and_then(|tenant| login.provider_for_tenant(tenant.id())))
 }
 
 /// Sends the browser to the provider, with PKCE, `state`, `nonce` and the sealed ticket.

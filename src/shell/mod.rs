@@ -9,6 +9,7 @@ mod authenticate;
 mod bindings;
 mod body;
 mod config_cache;
+mod d1;
 mod directory;
 mod directory_admin;
 mod forward;
@@ -23,6 +24,7 @@ mod rate_limit;
 mod rate_limiter;
 mod respond;
 mod sessions;
+mod tenants;
 mod webcrypto;
 
 use crate::assertion::{self, AssertionInput, SignedAssertion};
@@ -295,7 +297,7 @@ async fn serve_edge(
             }
         },
         EdgeEndpoint::DirectoryAdmin(op) => {
-            match directory_admin::serve(env, ctx, config, head, op, request_id).await {
+            match directory_admin::serve(req, env, ctx, config, head, op, request_id).await {
                 Ok(response) => Ok(response),
                 Err(failure) => {
                     audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);

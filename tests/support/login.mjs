@@ -29,7 +29,7 @@ export const GITHUB_USERS = {
 };
 
 /** The `login` section for a gateway at `gatewayUrl`. */
-export function loginSection({ gatewayUrl, idp, github, session = {}, extraProviders = [], rateLimits }) {
+export function loginSection({ gatewayUrl, idp, idps = [], github, session = {}, extraProviders = [], rateLimits }) {
   const providers = [
     {
       id: "corp",
@@ -70,7 +70,7 @@ export function loginSection({ gatewayUrl, idp, github, session = {}, extraProvi
     });
   }
   // Extra providers, or a function of the started IdP giving them.
-  providers.push(...(typeof extraProviders === "function" ? extraProviders({ idp }) : extraProviders));
+  providers.push(...(typeof extraProviders === "function" ? extraProviders({ idp, idps }) : extraProviders));
   return {
     redirect_uri: `${gatewayUrl}/auth/callback`,
     providers,
@@ -83,23 +83,34 @@ export function loginSection({ gatewayUrl, idp, github, session = {}, extraProvi
 
 /**
  * Starts the providers and a gateway with login. `session` overrides the session policy;
- * `idpOptions` go to the OpenID Provider.
+ * `idpOptions` go to the OpenID Provider. `extraIdps` ([{ accounts }]) starts more real OpenID
+ * Providers with the same client, which an `extraProviders` function gets as `idps`;
+ * `configFields` adds top-level configuration sections (`roles` replaces the default catalogue).
  */
-export async function startLoginStack({ origin, session = {}, idpOptions = {}, routes, withGithub = true, rateLimits, extraProviders = [] } = {}) {
+export async function startLoginStack({
+  origin,
+  session = {},
+  idpOptions = {},
+  routes,
+  withGithub = true,
+  rateLimits,
+  extraProviders = [],
+  extraIdps = [],
+  configFields = {},
+} = {}) {
   const port = await freePort();
   const gatewayUrl = `http://127.0.0.1:${port}`;
-  const idp = await startOidcProvider({
-    clients: [
-      {
-        client_id: "portcullis",
-        client_secret: OIDC_SECRET,
-        redirect_uris: [`${gatewayUrl}/auth/callback`],
-        post_logout_redirect_uris: [`${gatewayUrl}/auth/logged-out`],
-      },
-    ],
-    accounts: ACCOUNTS,
-    ...idpOptions,
-  });
+  const clients = [
+    {
+      client_id: "portcullis",
+      client_secret: OIDC_SECRET,
+      redirect_uris: [`${gatewayUrl}/auth/callback`],
+      post_logout_redirect_uris: [`${gatewayUrl}/auth/logged-out`],
+    },
+  ];
+  const idp = await startOidcProvider({ clients, accounts: ACCOUNTS, ...idpOptions });
+  const idps = [];
+  for (const options of extraIdps) idps.push(await startOidcProvider({ clients, ...options }));
   const github = withGithub
     ? await startGithubProvider({ client_id: "gh-client", client_secret: GITHUB_SECRET, users: GITHUB_USERS })
     : null;
@@ -111,7 +122,8 @@ export async function startLoginStack({ origin, session = {}, idpOptions = {}, r
   ];
   const config = baseConfig(origin, routes ?? defaultRoutes, {
     roles: { admin: { groups: ["admins"] } },
-    login: loginSection({ gatewayUrl, idp, github, session, rateLimits, extraProviders }),
+    login: loginSection({ gatewayUrl, idp, idps, github, session, rateLimits, extraProviders }),
+    ...configFields,
   });
   const gateway = await startGateway({
     config,
@@ -125,12 +137,14 @@ export async function startLoginStack({ origin, session = {}, idpOptions = {}, r
   });
   return {
     idp,
+    idps,
     github,
     gateway,
     config,
     async close() {
       await gateway.close();
       await idp.close();
+      for (const extra of idps) await extra.close();
       await github?.close();
     },
   };
@@ -158,8 +172,10 @@ export class Browser {
   }
 
   /** Logs in through the gateway and the OpenID Provider; returns the final redirect's response. */
-  async loginWithOidc(gatewayUrl, { login = "alice", returnTo = "/app/dashboard", provider = "corp" } = {}) {
-    const start = await this.request(`${gatewayUrl}/auth/login?provider=${provider}&return_to=${encodeURIComponent(returnTo)}`);
+  async loginWithOidc(gatewayUrl, { login = "alice", returnTo = "/app/dashboard", provider = "corp", email } = {}) {
+    // With `email`, home-realm discovery picks the provider.
+    const choice = email === undefined ? `provider=${provider}` : `email=${encodeURIComponent(email)}`;
+    const start = await this.request(`${gatewayUrl}/auth/login?${choice}&return_to=${encodeURIComponent(returnTo)}`);
     if (start.status !== 302) throw new Error(`login start answered ${start.status}: ${await start.text()}`);
     const callbackUrl = await loginAtProvider(start.headers.get("location"), { login, jar: this.idpJar });
     const callback = await this.request(callbackUrl);

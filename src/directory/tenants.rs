@@ -1,0 +1,54 @@
+//! The tenants port: tenants, their domain claims and their group → role mappings
+//! (the in-memory directory of the host tests keeps them too).
+//!
+//! Every operation is scoped by a tenant but one: [`TenantStore::verified_owner`], which is how
+//! home-realm discovery finds a tenant from an email, and answers only for verified domains.
+
+use super::domains::DomainClaim;
+use super::{RoleMapping, TenantScope};
+use crate::ports::Unavailable;
+use serde::Serialize;
+
+/// A tenant: a customer of the deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tenant {
+    /// Its id, as in URLs and sessions.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// When it was created.
+    pub created_at_ms: u64,
+}
+
+/// What claiming a domain did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The tenant's claim, new or as it already was.
+    Held(DomainClaim),
+    /// Another tenant has verified the domain: it is theirs.
+    TakenByAnother,
+}
+
+/// The storage of tenants and what belongs to them directly.
+#[allow(async_fn_in_trait, reason = "the worker is single-threaded: no port future needs to be Send")]
+pub trait TenantStore {
+    /// Creates a tenant; `false` when one with its id exists (and is left as it is).
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, Unavailable>;
+    /// The tenant, if it exists.
+    async fn tenant(&self, scope: &TenantScope) -> Result<Option<Tenant>, Unavailable>;
+    /// Records the tenant's claim on `domain` with `token`, unless it has one (then that one is
+    /// kept) or another tenant has verified the domain. Unverified claims of other tenants do not
+    /// stand in the way: a squatter cannot keep the owner out.
+    async fn claim_domain(&self, scope: &TenantScope, domain: &str, token: &str) -> Result<Claim, Unavailable>;
+    /// The tenant's claims, verified or not.
+    async fn domains(&self, scope: &TenantScope) -> Result<Vec<DomainClaim>, Unavailable>;
+    /// Marks the tenant's claim verified, and drops every other tenant's claim of the domain;
+    /// `false` when another tenant verified it first (the claim is left unverified).
+    async fn mark_verified(&self, scope: &TenantScope, domain: &str, now_ms: u64) -> Result<bool, Unavailable>;
+    /// Drops the tenant's claim; `false` when it had none.
+    async fn release_domain(&self, scope: &TenantScope, domain: &str) -> Result<bool, Unavailable>;
+    /// The tenant that has verified `domain`, if one has.
+    async fn verified_owner(&self, domain: &str) -> Result<Option<TenantScope>, Unavailable>;
+    /// Replaces the tenant's group → role mappings.
+    async fn set_role_mappings(&self, scope: &TenantScope, mappings: &[RoleMapping]) -> Result<(), Unavailable>;
+}

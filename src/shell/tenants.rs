@@ -1,0 +1,184 @@
+//! Tenants, domain claims and role mappings over D1. The schema's unique index on verified
+//! domains makes "one tenant per domain" hold even when two verifications race.
+
+use super::d1::{database, failed, number, statement, text};
+use crate::directory::domains::DomainClaim;
+use crate::directory::tenants::{Claim, Tenant, TenantStore};
+use crate::directory::{RoleMapping, TenantScope};
+use crate::ports::Unavailable;
+use serde::Deserialize;
+use worker::Env;
+
+/// Tenants in D1.
+pub struct D1Tenants<'a>(pub &'a Env);
+
+#[derive(Deserialize)]
+struct TenantRow {
+    id: String,
+    name: String,
+    created_at_ms: f64,
+}
+
+#[derive(Deserialize)]
+struct ClaimRow {
+    tenant_id: String,
+    domain: String,
+    verification_token: String,
+    verified_at_ms: Option<f64>,
+}
+
+impl From<ClaimRow> for DomainClaim {
+    fn from(row: ClaimRow) -> Self {
+        DomainClaim {
+            domain: row.domain,
+            tenant: row.tenant_id,
+            token: row.verification_token,
+            verified_at_ms: row.verified_at_ms.map(|ms| ms as u64),
+        }
+    }
+}
+
+const CLAIM_COLUMNS: &str = "tenant_id, domain, verification_token, verified_at_ms";
+
+impl TenantStore for D1Tenants<'_> {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, Unavailable> {
+        let db = database(self.0)?;
+        let result = statement(
+            &db,
+            "INSERT INTO tenants (id, name, created_at_ms) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            &[text(&tenant.id), text(&tenant.name), number(tenant.created_at_ms)],
+        )?
+        .run()
+        .await
+        .map_err(failed)?;
+        let changes = result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0);
+        Ok(changes == 1)
+    }
+
+    async fn tenant(&self, scope: &TenantScope) -> Result<Option<Tenant>, Unavailable> {
+        let db = database(self.0)?;
+        let row = statement(&db, "SELECT id, name, created_at_ms FROM tenants WHERE id = ?", &[text(scope.id())])?
+            .first::<TenantRow>(None)
+            .await
+            .map_err(failed)?;
+        Ok(row.map(|row| Tenant { id: row.id, name: row.name, created_at_ms: row.created_at_ms as u64 }))
+    }
+
+    async fn claim_domain(&self, scope: &TenantScope, domain: &str, token: &str) -> Result<Claim, Unavailable> {
+        let db = database(self.0)?;
+        let insert = statement(
+            &db,
+            "INSERT INTO domain_claims (tenant_id, domain, verification_token) \
+             SELECT ?1, ?2, ?3 WHERE NOT EXISTS \
+               (SELECT 1 FROM domain_claims WHERE domain = ?2 AND verified_at_ms IS NOT NULL AND tenant_id != ?1) \
+             ON CONFLICT (tenant_id, domain) DO NOTHING",
+            &[text(scope.id()), text(domain), text(token)],
+        )?;
+        let read = statement(
+            &db,
+            &format!("SELECT {CLAIM_COLUMNS} FROM domain_claims WHERE tenant_id = ? AND domain = ?"),
+            &[text(scope.id()), text(domain)],
+        )?;
+        let results = db.batch(vec![insert, read]).await.map_err(failed)?;
+        let held = match results.get(1) {
+            Some(result) => result.results::<ClaimRow>().map_err(failed)?.into_iter().next(),
+            None => None,
+        };
+        Ok(held.map_or(Claim::TakenByAnother, |row| Claim::Held(row.into())))
+    }
+
+    async fn domains(&self, scope: &TenantScope) -> Result<Vec<DomainClaim>, Unavailable> {
+        let db = database(self.0)?;
+        let rows = statement(
+            &db,
+            &format!("SELECT {CLAIM_COLUMNS} FROM domain_claims WHERE tenant_id = ? ORDER BY domain"),
+            &[text(scope.id())],
+        )?
+        .all()
+        .await
+        .map_err(failed)?
+        .results::<ClaimRow>()
+        .map_err(failed)?;
+        Ok(rows.into_iter().map(DomainClaim::from).collect())
+    }
+
+    async fn mark_verified(&self, scope: &TenantScope, domain: &str, now_ms: u64) -> Result<bool, Unavailable> {
+        let db = database(self.0)?;
+        // The unique index on verified domains fails the batch if another tenant won a race.
+        let verify = statement(
+            &db,
+            "UPDATE domain_claims SET verified_at_ms = ? WHERE tenant_id = ? AND domain = ? AND verified_at_ms IS NULL",
+            &[number(now_ms), text(scope.id()), text(domain)],
+        )?;
+        let drop_others = statement(
+            &db,
+            "DELETE FROM domain_claims WHERE domain = ?1 AND tenant_id != ?2 \
+             AND EXISTS (SELECT 1 FROM domain_claims WHERE domain = ?1 AND tenant_id = ?2 AND verified_at_ms IS NOT NULL)",
+            &[text(domain), text(scope.id())],
+        )?;
+        let owner = statement(
+            &db,
+            "SELECT tenant_id FROM domain_claims WHERE domain = ? AND verified_at_ms IS NOT NULL",
+            &[text(domain)],
+        )?;
+        let results = match db.batch(vec![verify, drop_others, owner]).await {
+            Ok(results) => results,
+            Err(error) if error.to_string().contains("UNIQUE") => return Ok(false),
+            Err(error) => return Err(failed(error)),
+        };
+        #[derive(Deserialize)]
+        struct Owner {
+            tenant_id: String,
+        }
+        let owners = match results.get(2) {
+            Some(result) => result.results::<Owner>().map_err(failed)?,
+            None => Vec::new(),
+        };
+        Ok(owners.iter().any(|owner| owner.tenant_id == scope.id()))
+    }
+
+    async fn release_domain(&self, scope: &TenantScope, domain: &str) -> Result<bool, Unavailable> {
+        let db = database(self.0)?;
+        let result = statement(
+            &db,
+            "DELETE FROM domain_claims WHERE tenant_id = ? AND domain = ?",
+            &[text(scope.id()), text(domain)],
+        )?
+        .run()
+        .await
+        .map_err(failed)?;
+        Ok(result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0) > 0)
+    }
+
+    async fn verified_owner(&self, domain: &str) -> Result<Option<TenantScope>, Unavailable> {
+        #[derive(Deserialize)]
+        struct Owner {
+            tenant_id: String,
+        }
+        let db = database(self.0)?;
+        let owner = statement(
+            &db,
+            "SELECT tenant_id FROM domain_claims WHERE domain = ? AND verified_at_ms IS NOT NULL",
+            &[text(domain)],
+        )?
+        .first::<Owner>(None)
+        .await
+        .map_err(failed)?;
+        Ok(owner.map(|owner| TenantScope::of(&owner.tenant_id)))
+    }
+
+    async fn set_role_mappings(&self, scope: &TenantScope, mappings: &[RoleMapping]) -> Result<(), Unavailable> {
+        let db = database(self.0)?;
+        let pairs: Vec<[&str; 2]> = mappings.iter().map(|m| [m.group.as_str(), m.role.as_str()]).collect();
+        let pairs = serde_json::to_string(&pairs).map_err(failed)?;
+        let clear = statement(&db, "DELETE FROM role_mappings WHERE tenant_id = ?", &[text(scope.id())])?;
+        let insert = statement(
+            &db,
+            "INSERT OR IGNORE INTO role_mappings (tenant_id, group_name, role) \
+             SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)",
+            &[text(scope.id()), text(&pairs)],
+        )?;
+        db.batch(vec![clear, insert]).await.map_err(failed)?;
+        Ok(())
+    }
+}
