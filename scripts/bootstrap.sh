@@ -4,17 +4,22 @@
 #   scripts/bootstrap.sh                 toolchain and npm dependencies
 #   scripts/bootstrap.sh --with-browser  also Debian's Chromium, for the browser tests
 #   scripts/bootstrap.sh --with-bench    also Debian's wrk, the load generator of `npm run bench`
+#   scripts/bootstrap.sh --with-scim     also the SCIM compliance checker scim2-tester (pip), in
+#                                        .venv-scim, for tests/scim.test.mjs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 WORKER_BUILD_VERSION=0.8.7
+SCIM_TESTER_VERSION=0.5.2
 with_browser=0
 with_bench=0
+with_scim=0
 for arg in "$@"; do
   case "$arg" in
     --with-browser) with_browser=1 ;;
     --with-bench) with_bench=1 ;;
+    --with-scim) with_scim=1 ;;
     *) printf 'bootstrap: unknown option %s\n' "$arg" >&2; exit 2 ;;
   esac
 done
@@ -61,4 +66,16 @@ if [[ $with_bench == 1 ]] && ! command -v wrk >/dev/null; then
   say "installing Debian's wrk"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq wrk >/dev/null
+fi
+
+if [[ $with_scim == 1 ]] && ! .venv-scim/bin/python -c "import scim2_tester" 2>/dev/null; then
+  say "installing scim2-tester $SCIM_TESTER_VERSION into .venv-scim"
+  if ! python3 -m venv .venv-scim 2>/dev/null; then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv .venv-scim
+  fi
+  # scim2-client's HTTP engine (httpx2) is an extra that scim2-tester does not pull in.
+  .venv-scim/bin/pip install --quiet --disable-pip-version-check "scim2-tester==$SCIM_TESTER_VERSION" \
+    "scim2-client[httpx2]==0.13.2" "httpx2==2.16.2"
 fi

@@ -4,6 +4,7 @@
 //! a 404 `not_found`, not a pass-through.
 
 use crate::directory::domains::normalize_domain;
+use crate::directory::scim::token::token_id_ok;
 use crate::directory::{tenant_id_ok, user_id_ok, UserStatus};
 use crate::gateway::path::CanonicalPath;
 use crate::gateway::refusals::RouteError;
@@ -23,6 +24,32 @@ pub enum EdgeEndpoint {
     Login(LoginEndpoint),
     /// The directory's administration under `{prefix}/directory`.
     DirectoryAdmin(DirectoryAdmin),
+    /// The SCIM 2.0 service provider of a tenant, under `/scim/v2/:tenant`.
+    Scim {
+        /// The tenant the path names (its token must be this tenant's).
+        tenant: String,
+        /// What the rest of the path names.
+        resource: ScimResource,
+    },
+}
+
+/// A SCIM endpoint of a tenant (the method is the handler's to check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScimResource {
+    /// `/ServiceProviderConfig`.
+    ServiceProviderConfig,
+    /// `/ResourceTypes`, or one of them.
+    ResourceTypes(Option<String>),
+    /// `/Schemas`, or one of them.
+    Schemas(Option<String>),
+    /// `/Users`.
+    Users,
+    /// `POST /Users/.search`: a list whose query is in the body.
+    UsersSearch,
+    /// `/Users/:id`.
+    User(String),
+    /// Anything else: a SCIM 404.
+    Unknown,
 }
 
 /// A directory administration operation: creating a tenant, or an operation within one.
@@ -59,6 +86,21 @@ pub enum DirectoryAdmin {
     SetRoleMappings {
         /// The tenant.
         tenant: String,
+    },
+    /// `POST {prefix}/directory/tenants/:tenant/scim-tokens`: issue a SCIM token (shown once), or
+    /// `GET`: list them (never the tokens).
+    ScimTokens {
+        /// The tenant.
+        tenant: String,
+        /// Issue one (`POST`) rather than list (`GET`).
+        issue: bool,
+    },
+    /// `DELETE {prefix}/directory/tenants/:tenant/scim-tokens/:id`: revoke a SCIM token.
+    RevokeScimToken {
+        /// The tenant.
+        tenant: String,
+        /// The token's id.
+        id: String,
     },
     /// `GET {prefix}/directory/tenants/:tenant/users[?filter=&count=]`: search users with a SCIM
     /// filter.
@@ -148,6 +190,13 @@ fn directory_endpoint(rest: &[&str], method: &str) -> Option<Result<DirectoryAdm
         ["directory", "tenants", tenant, "role-mappings"] if tenant_id_ok(tenant) => {
             on("PUT", DirectoryAdmin::SetRoleMappings { tenant: owned(tenant) })
         }
+        ["directory", "tenants", tenant, "scim-tokens"] if tenant_id_ok(tenant) => match method {
+            "POST" | "GET" => Some(Ok(DirectoryAdmin::ScimTokens { tenant: owned(tenant), issue: method == "POST" })),
+            _ => Some(Err(RouteError::MethodNotAllowed)),
+        },
+        ["directory", "tenants", tenant, "scim-tokens", id] if tenant_id_ok(tenant) && token_id_ok(id) => {
+            on("DELETE", DirectoryAdmin::RevokeScimToken { tenant: owned(tenant), id: owned(id) })
+        }
         ["directory", ..] => Some(Err(RouteError::UnknownEdgePath)),
         _ => None,
     }
@@ -168,6 +217,23 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
         } else {
             Err(RouteError::MethodNotAllowed)
         });
+    }
+    if let ["scim", "v2", tenant, rest @ ..] = segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        let resource = match rest {
+            _ if !tenant_id_ok(tenant) => ScimResource::Unknown,
+            ["ServiceProviderConfig"] => ScimResource::ServiceProviderConfig,
+            // Users are the only resources: a search of all of them is a search of Users.
+            [".search"] => ScimResource::UsersSearch,
+            ["ResourceTypes"] => ScimResource::ResourceTypes(None),
+            ["ResourceTypes", id] => ScimResource::ResourceTypes(Some((*id).to_owned())),
+            ["Schemas"] => ScimResource::Schemas(None),
+            ["Schemas", id] => ScimResource::Schemas(Some((*id).to_owned())),
+            ["Users"] => ScimResource::Users,
+            ["Users", ".search"] => ScimResource::UsersSearch,
+            ["Users", id] => ScimResource::User((*id).to_owned()),
+            _ => ScimResource::Unknown,
+        };
+        return Some(Ok(EdgeEndpoint::Scim { tenant: (*tenant).to_owned(), resource }));
     }
     if segments.first().map(String::as_str) != Some(prefix_segment) {
         return None;
@@ -291,6 +357,27 @@ mod tests {
             ),
             ("POST", "/auth/directory/tenants/acme/role-mappings", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/auth/directory/tenants/acme/groups", Some(Err(RouteError::UnknownEdgePath))),
+            (
+                "GET",
+                "/scim/v2/acme/Users",
+                Some(Ok(EdgeEndpoint::Scim { tenant: "acme".into(), resource: ScimResource::Users })),
+            ),
+            (
+                "PATCH",
+                "/scim/v2/acme/Users/usr_1",
+                Some(Ok(EdgeEndpoint::Scim { tenant: "acme".into(), resource: ScimResource::User("usr_1".into()) })),
+            ),
+            (
+                "GET",
+                "/scim/v2/Acme/Users",
+                Some(Ok(EdgeEndpoint::Scim { tenant: "Acme".into(), resource: ScimResource::Unknown })),
+            ),
+            (
+                "GET",
+                "/scim/v2/acme/Users/usr_1/extra",
+                Some(Ok(EdgeEndpoint::Scim { tenant: "acme".into(), resource: ScimResource::Unknown })),
+            ),
+            ("GET", "/scim/v1/acme/Users", None),
             ("HEAD", "/auth/health", Some(Ok(EdgeEndpoint::Health))),
             ("POST", "/auth/health", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/auth/static/portcullis.css", Some(Ok(EdgeEndpoint::Asset("/static/portcullis.css".into())))),

@@ -53,6 +53,11 @@ pub enum UserStatus {
 pub struct User {
     /// The directory id: stable for the user's life, whatever identities it links.
     pub id: String,
+    /// SCIM's `userName`: unique in the tenant, case-insensitively (a provisioned user's first
+    /// email).
+    pub user_name: Option<String>,
+    /// SCIM's `externalId`: the IdP's id for the user.
+    pub external_id: Option<String>,
     /// The email, lower-cased, if known.
     pub email: Option<String>,
     /// The display name.
@@ -63,6 +68,9 @@ pub struct User {
     pub groups: Vec<String>,
     /// Custom attributes mapped from the IdP's claims.
     pub attributes: Map<String, Value>,
+    /// The SCIM document as the IdP last wrote it (canonical, see [`scim::schema`]); empty for a
+    /// user only ever provisioned at login.
+    pub profile: Map<String, Value>,
     /// When the user was created.
     pub created_at_ms: u64,
     /// When the user last changed.

@@ -149,6 +149,9 @@ pub async fn provision(
     }
     let fresh = User {
         id: format!("usr_{}", URL_SAFE_NO_PAD.encode(entropy.bytes::<16>()?)),
+        user_name: email.cloned(),
+        external_id: None,
+        profile: Map::new(),
         email: None,
         name: None,
         status: UserStatus::Active,

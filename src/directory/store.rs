@@ -1,7 +1,7 @@
 //! The directory port, and the directory (with its tenants) in memory for the host tests.
 
 use super::domains::DomainClaim;
-use super::tenants::{Claim, Tenant, TenantStore};
+use super::tenants::{Claim, ScimTokenInfo, Tenant, TenantStore};
 use super::{RoleMapping, TenantScope, User, UserStatus};
 use crate::ports::Unavailable;
 use std::cell::{Cell, RefCell};
@@ -55,8 +55,10 @@ pub struct MemoryDirectory {
     pub(super) tenants: RefCell<BTreeMap<String, Tenant>>,
     pub(super) claims: RefCell<Vec<DomainClaim>>,
     pub(super) mappings: RefCell<BTreeMap<String, Vec<RoleMapping>>>,
-    users: RefCell<BTreeMap<(String, String), User>>,
-    identities: RefCell<BTreeMap<(String, String, String), String>>,
+    /// SCIM tokens: (tenant, id, hash, created at).
+    scim_tokens: RefCell<Vec<(String, String, String, u64)>>,
+    pub(super) users: RefCell<BTreeMap<(String, String), User>>,
+    pub(super) identities: RefCell<BTreeMap<(String, String, String), String>>,
     available: Cell<bool>,
 }
 
@@ -65,6 +67,7 @@ impl Default for MemoryDirectory {
         Self {
             tenants: RefCell::default(),
             claims: RefCell::default(),
+            scim_tokens: RefCell::default(),
             users: RefCell::default(),
             identities: RefCell::default(),
             mappings: RefCell::default(),
@@ -252,5 +255,31 @@ impl TenantStore for MemoryDirectory {
         self.answer()?;
         self.mappings.borrow_mut().insert(scope.id().to_owned(), mappings.to_vec());
         Ok(())
+    }
+
+    async fn add_scim_token(&self, scope: &TenantScope, id: &str, hash: &str, now_ms: u64) -> Result<(), Unavailable> {
+        self.answer()?;
+        self.scim_tokens.borrow_mut().push((scope.id().into(), id.into(), hash.into(), now_ms));
+        Ok(())
+    }
+
+    async fn scim_token_tenant(&self, hash: &str) -> Result<Option<TenantScope>, Unavailable> {
+        self.answer()?;
+        Ok(self.scim_tokens.borrow().iter().find(|t| t.2 == hash).map(|t| TenantScope::of(&t.0)))
+    }
+
+    async fn scim_tokens(&self, scope: &TenantScope) -> Result<Vec<ScimTokenInfo>, Unavailable> {
+        self.answer()?;
+        let tokens = self.scim_tokens.borrow();
+        let own = tokens.iter().filter(|t| t.0 == scope.id());
+        Ok(own.map(|t| ScimTokenInfo { id: t.1.clone(), created_at_ms: t.3 }).collect())
+    }
+
+    async fn remove_scim_token(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable> {
+        self.answer()?;
+        let mut tokens = self.scim_tokens.borrow_mut();
+        let before = tokens.len();
+        tokens.retain(|t| !(t.0 == scope.id() && t.1 == id));
+        Ok(tokens.len() != before)
     }
 }

@@ -2,6 +2,7 @@
 //! groups to the deployment's roles. Each request's every problem is reported at once.
 
 use super::domains::{normalize_domain, verify, DomainClaim, Verification};
+use super::scim::token::{self, IssuedToken};
 use super::tenants::{Claim, Tenant, TenantStore};
 use super::{tenant_id_ok, DirectoryError, RoleMapping, TenantScope};
 use crate::authz::Roles;
@@ -117,6 +118,19 @@ pub async fn verify_domain(
             Ok(DomainClaim { verified_at_ms: Some(now), ..claim })
         }
     }
+}
+
+/// Issues a SCIM bearer token for the tenant; the answer is the only time the token is seen.
+pub async fn issue_scim_token(
+    store: &impl TenantStore,
+    entropy: &impl Entropy,
+    clock: &impl Clock,
+    scope: &TenantScope,
+) -> Result<IssuedToken, TenancyError> {
+    existing_tenant(store, scope).await?;
+    let issued = token::issue(entropy)?;
+    store.add_scim_token(scope, &issued.id, &issued.hash, clock.now_ms()).await?;
+    Ok(issued)
 }
 
 /// `PUT .../role-mappings`.

@@ -20,6 +20,15 @@ pub struct Tenant {
     pub created_at_ms: u64,
 }
 
+/// A SCIM token as listed: never the token, nor its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ScimTokenInfo {
+    /// The token's id.
+    pub id: String,
+    /// When it was issued.
+    pub created_at_ms: u64,
+}
+
 /// What claiming a domain did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -51,4 +60,12 @@ pub trait TenantStore {
     async fn verified_owner(&self, domain: &str) -> Result<Option<TenantScope>, Unavailable>;
     /// Replaces the tenant's group → role mappings.
     async fn set_role_mappings(&self, scope: &TenantScope, mappings: &[RoleMapping]) -> Result<(), Unavailable>;
+    /// Stores a SCIM token's hash for the tenant.
+    async fn add_scim_token(&self, scope: &TenantScope, id: &str, hash: &str, now_ms: u64) -> Result<(), Unavailable>;
+    /// The tenant whose SCIM token has this hash.
+    async fn scim_token_tenant(&self, hash: &str) -> Result<Option<TenantScope>, Unavailable>;
+    /// The tenant's SCIM tokens: (id, created at).
+    async fn scim_tokens(&self, scope: &TenantScope) -> Result<Vec<ScimTokenInfo>, Unavailable>;
+    /// Revokes one of the tenant's SCIM tokens; `false` when it had none with this id.
+    async fn remove_scim_token(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable>;
 }

@@ -3,7 +3,10 @@
 //! D1 runs as one transaction.
 
 use super::d1::{database, failed, number, optional, statement, text};
+use crate::directory::scim::filter::Filter;
+use crate::directory::scim::sql::{where_clause, USER_COLUMNS as SCIM_USER_COLUMNS};
 use crate::directory::scim::sql::{Clause, SqlValue};
+use crate::directory::scim::users::{Page, ScimUsers, Written};
 use crate::directory::store::Directory;
 use crate::directory::{RoleMapping, TenantScope, User, UserStatus};
 use crate::ports::Unavailable;
@@ -17,12 +20,34 @@ pub struct D1Directory<'a>(pub &'a Env);
 #[derive(Deserialize)]
 struct UserRow {
     id: String,
+    user_name: Option<String>,
+    external_id: Option<String>,
+    scim_profile: String,
     email: Option<String>,
     name: Option<String>,
     status: String,
     attributes: String,
     created_at_ms: f64,
     updated_at_ms: f64,
+}
+
+impl UserRow {
+    fn into_user(self, groups: Vec<String>) -> Result<User, Unavailable> {
+        let status: UserStatus = serde_json::from_value(serde_json::Value::String(self.status)).map_err(failed)?;
+        Ok(User {
+            id: self.id,
+            user_name: self.user_name,
+            external_id: self.external_id,
+            profile: serde_json::from_str(&self.scim_profile).map_err(failed)?,
+            email: self.email,
+            name: self.name,
+            status,
+            groups,
+            attributes: serde_json::from_str(&self.attributes).map_err(failed)?,
+            created_at_ms: self.created_at_ms as u64,
+            updated_at_ms: self.updated_at_ms as u64,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -36,7 +61,8 @@ struct MappingRow {
     role: String,
 }
 
-const USER_COLUMNS: &str = "u.id, u.email, u.name, u.status, u.attributes, u.created_at_ms, u.updated_at_ms";
+const USER_COLUMNS: &str = "u.id, u.user_name, u.external_id, u.scim_profile, u.email, u.name, u.status, \
+                            u.attributes, u.created_at_ms, u.updated_at_ms";
 
 /// One user as the administration API lists it.
 #[derive(Debug, Deserialize, serde::Serialize)]
@@ -86,17 +112,7 @@ impl D1Directory<'_> {
         .map_err(failed)?
         .results::<GroupRow>()
         .map_err(failed)?;
-        let status: UserStatus = serde_json::from_value(serde_json::Value::String(row.status)).map_err(failed)?;
-        Ok(User {
-            id: row.id,
-            email: row.email,
-            name: row.name,
-            status,
-            groups: groups.into_iter().map(|g| g.group_name).collect(),
-            attributes: serde_json::from_str(&row.attributes).map_err(failed)?,
-            created_at_ms: row.created_at_ms as u64,
-            updated_at_ms: row.updated_at_ms as u64,
-        })
+        row.into_user(groups.into_iter().map(|g| g.group_name).collect())
     }
 
     async fn first_user(
@@ -311,5 +327,144 @@ impl Directory for D1Directory<'_> {
                 .results::<MappingRow>()
                 .map_err(failed)?;
         Ok(rows.into_iter().map(|row| RoleMapping { group: row.group_name, role: row.role }).collect())
+    }
+}
+
+/// Which unique value a D1 constraint failure is about, if it is one.
+fn unique_violation(error: &worker::Error) -> Option<&'static str> {
+    let message = error.to_string();
+    if !message.contains("UNIQUE constraint failed") {
+        return None;
+    }
+    Some(if message.contains("user_name") { "userName" } else { "email" })
+}
+
+impl ScimUsers for D1Directory<'_> {
+    async fn insert_user(&self, scope: &TenantScope, user: &User) -> Result<Written, Unavailable> {
+        let db = database(self.0)?;
+        let profile = serde_json::to_string(&user.profile).map_err(failed)?;
+        let attributes = serde_json::to_string(&user.attributes).map_err(failed)?;
+        let insert = statement(
+            &db,
+            "INSERT INTO users (id, tenant_id, user_name, external_id, email, name, status, attributes, scim_profile, \
+             created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                text(&user.id),
+                text(scope.id()),
+                optional(&user.user_name),
+                optional(&user.external_id),
+                optional(&user.email),
+                optional(&user.name),
+                text(&Self::status_text(user.status)?),
+                text(&attributes),
+                text(&profile),
+                number(user.created_at_ms),
+                number(user.updated_at_ms),
+            ],
+        )?;
+        match insert.run().await {
+            Ok(_) => Ok(Written::Done),
+            Err(error) => unique_violation(&error).map(Written::Taken).ok_or_else(|| failed(error)),
+        }
+    }
+
+    async fn replace_user(&self, scope: &TenantScope, user: &User) -> Result<Written, Unavailable> {
+        let db = database(self.0)?;
+        let profile = serde_json::to_string(&user.profile).map_err(failed)?;
+        let update = statement(
+            &db,
+            "UPDATE users SET user_name = ?, external_id = ?, email = ?, name = ?, status = ?, scim_profile = ?, \
+             updated_at_ms = ? WHERE tenant_id = ? AND id = ?",
+            &[
+                optional(&user.user_name),
+                optional(&user.external_id),
+                optional(&user.email),
+                optional(&user.name),
+                text(&Self::status_text(user.status)?),
+                text(&profile),
+                number(user.updated_at_ms),
+                text(scope.id()),
+                text(&user.id),
+            ],
+        )?;
+        match update.run().await {
+            Ok(result) => {
+                let changes = result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0);
+                Ok(if changes == 0 { Written::Missing } else { Written::Done })
+            }
+            Err(error) => unique_violation(&error).map(Written::Taken).ok_or_else(|| failed(error)),
+        }
+    }
+
+    async fn delete_user(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable> {
+        let db = database(self.0)?;
+        let values = [text(scope.id()), text(id)];
+        let results = db
+            .batch(vec![
+                statement(&db, "DELETE FROM identities WHERE tenant_id = ? AND user_id = ?", &values)?,
+                statement(&db, "DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?", &values)?,
+                statement(&db, "DELETE FROM users WHERE tenant_id = ? AND id = ?", &values)?,
+            ])
+            .await
+            .map_err(failed)?;
+        let deleted = match results.get(2) {
+            Some(result) => result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0),
+            None => 0,
+        };
+        Ok(deleted > 0)
+    }
+
+    /// A page's users come without their groups: the Users listing does not show them, and one
+    /// query per user would make a long list slow.
+    async fn page(
+        &self,
+        scope: &TenantScope,
+        filter: Option<&Filter>,
+        start_index: u32,
+        count: u32,
+    ) -> Result<Page, Unavailable> {
+        #[derive(Deserialize)]
+        struct Total {
+            total: f64,
+        }
+        let db = database(self.0)?;
+        let clause = match filter {
+            Some(filter) => Some(where_clause(filter, SCIM_USER_COLUMNS).map_err(|e| failed(e.0))?),
+            None => None,
+        };
+        let mut values = vec![text(scope.id())];
+        let condition = match &clause {
+            Some(clause) => {
+                values.extend(clause.params.iter().map(|SqlValue::Text(value)| text(value)));
+                format!(" AND ({})", clause.sql)
+            }
+            None => String::new(),
+        };
+        let total = statement(
+            &db,
+            &format!("SELECT COUNT(*) AS total FROM users u WHERE u.tenant_id = ?{condition}"),
+            &values,
+        )?;
+        let mut paged = values.clone();
+        paged.push(number(u64::from(count)));
+        paged.push(number(u64::from(start_index.saturating_sub(1))));
+        let rows = statement(
+            &db,
+            &format!(
+                "SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = ?{condition} ORDER BY u.id LIMIT ? OFFSET ?"
+            ),
+            &paged,
+        )?;
+        let results = db.batch(vec![total, rows]).await.map_err(failed)?;
+        let total = match results.first() {
+            Some(result) => result.results::<Total>().map_err(failed)?.first().map_or(0, |t| t.total as u32),
+            None => 0,
+        };
+        let rows = match results.get(1) {
+            Some(result) => result.results::<UserRow>().map_err(failed)?,
+            None => Vec::new(),
+        };
+        let users = rows.into_iter().map(|row| row.into_user(Vec::new())).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { total, users })
     }
 }

@@ -141,6 +141,27 @@ pub async fn serve(
             audit("directory_role_mappings_set", &admin, &tenant, json!({ "count": mappings.len() }), request_id);
             respond(200, json!({ "tenant": tenant, "role_mappings": mappings }))
         }
+        DirectoryAdmin::ScimTokens { tenant, issue: true } => {
+            let scope = admin.scope(&tenant)?;
+            let issued = tenancy::issue_scim_token(&tenants, &SystemEntropy, &WorkerClock, &scope).await?;
+            audit("directory_scim_token_issued", &admin, &tenant, json!({ "id": issued.id }), request_id);
+            let base_url = format!("{}/scim/v2/{tenant}", origin_of(&head.url));
+            respond(201, json!({ "id": issued.id, "token": issued.token.expose(), "scim_base_url": base_url }))
+        }
+        DirectoryAdmin::ScimTokens { tenant, issue: false } => {
+            let scope = admin.scope(&tenant)?;
+            existing_tenant(&tenants, &scope).await?;
+            let tokens = tenants.scim_tokens(&scope).await.map_err(DirectoryError::Unavailable)?;
+            respond(200, json!({ "tenant": tenant, "scim_tokens": tokens }))
+        }
+        DirectoryAdmin::RevokeScimToken { tenant, id } => {
+            let scope = admin.scope(&tenant)?;
+            if !tenants.remove_scim_token(&scope, &id).await.map_err(DirectoryError::Unavailable)? {
+                return Err(Failure::NotFound);
+            }
+            audit("directory_scim_token_revoked", &admin, &tenant, json!({ "id": id }), request_id);
+            respond(200, json!({ "id": id, "revoked": true }))
+        }
         DirectoryAdmin::ListUsers { tenant } => {
             let scope = admin.scope(&tenant)?;
             let query = head.query_pairs();
@@ -181,6 +202,11 @@ pub async fn serve(
             )
         }
     }
+}
+
+/// `scheme://host[:port]` of a request URL.
+pub(super) fn origin_of(url: &str) -> String {
+    url::Url::parse(url).map(|url| url.origin().ascii_serialization()).unwrap_or_default()
 }
 
 /// A domain claim as the API shows it: the record to publish, and whether it was found.

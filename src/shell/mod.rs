@@ -23,6 +23,7 @@ mod providers;
 mod rate_limit;
 mod rate_limiter;
 mod respond;
+mod scim;
 mod sessions;
 mod tenants;
 mod webcrypto;
@@ -296,6 +297,9 @@ async fn serve_edge(
                 respond::failure(env, head, &failure, request_id, security, Vec::new()).await
             }
         },
+        EdgeEndpoint::Scim { tenant, resource } => {
+            scim::serve(req, env, config, head, tenant, resource, request_id).await
+        }
         EdgeEndpoint::DirectoryAdmin(op) => {
             match directory_admin::serve(req, env, ctx, config, head, op, request_id).await {
                 Ok(response) => Ok(response),

@@ -3,7 +3,7 @@
 
 use super::d1::{database, failed, number, statement, text};
 use crate::directory::domains::DomainClaim;
-use crate::directory::tenants::{Claim, Tenant, TenantStore};
+use crate::directory::tenants::{Claim, ScimTokenInfo, Tenant, TenantStore};
 use crate::directory::{RoleMapping, TenantScope};
 use crate::ports::Unavailable;
 use serde::Deserialize;
@@ -180,5 +180,61 @@ impl TenantStore for D1Tenants<'_> {
         )?;
         db.batch(vec![clear, insert]).await.map_err(failed)?;
         Ok(())
+    }
+
+    async fn add_scim_token(&self, scope: &TenantScope, id: &str, hash: &str, now_ms: u64) -> Result<(), Unavailable> {
+        let db = database(self.0)?;
+        statement(
+            &db,
+            "INSERT INTO scim_tokens (id, tenant_id, token_hash, created_at_ms) VALUES (?, ?, ?, ?)",
+            &[text(id), text(scope.id()), text(hash), number(now_ms)],
+        )?
+        .run()
+        .await
+        .map_err(failed)?;
+        Ok(())
+    }
+
+    async fn scim_token_tenant(&self, hash: &str) -> Result<Option<TenantScope>, Unavailable> {
+        #[derive(Deserialize)]
+        struct Owner {
+            tenant_id: String,
+        }
+        let db = database(self.0)?;
+        let owner = statement(&db, "SELECT tenant_id FROM scim_tokens WHERE token_hash = ?", &[text(hash)])?
+            .first::<Owner>(None)
+            .await
+            .map_err(failed)?;
+        Ok(owner.map(|owner| TenantScope::of(&owner.tenant_id)))
+    }
+
+    async fn scim_tokens(&self, scope: &TenantScope) -> Result<Vec<ScimTokenInfo>, Unavailable> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+            created_at_ms: f64,
+        }
+        let db = database(self.0)?;
+        let rows = statement(
+            &db,
+            "SELECT id, created_at_ms FROM scim_tokens WHERE tenant_id = ? ORDER BY created_at_ms, id",
+            &[text(scope.id())],
+        )?
+        .all()
+        .await
+        .map_err(failed)?
+        .results::<Row>()
+        .map_err(failed)?;
+        Ok(rows.into_iter().map(|row| ScimTokenInfo { id: row.id, created_at_ms: row.created_at_ms as u64 }).collect())
+    }
+
+    async fn remove_scim_token(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable> {
+        let db = database(self.0)?;
+        let result =
+            statement(&db, "DELETE FROM scim_tokens WHERE tenant_id = ? AND id = ?", &[text(scope.id()), text(id)])?
+                .run()
+                .await
+                .map_err(failed)?;
+        Ok(result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0) > 0)
     }
 }

@@ -190,7 +190,8 @@ fn attr_name_ok(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$')
 }
 
-fn attr_path(word: &str) -> Result<AttrPath, FilterError> {
+/// Parses an attribute path (`name`, `name.sub`, or either after a schema URN and `:`).
+pub fn attr_path(word: &str) -> Result<AttrPath, FilterError> {
     let invalid = || FilterError(format!("{:?} is not an attribute path", truncated(word)));
     // A fully qualified path: the URN is everything up to the last ':'.
     let (schema, rest) = match word.rfind(':') {

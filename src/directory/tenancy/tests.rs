@@ -4,6 +4,7 @@
 use super::*;
 use crate::authz::RoleDefinition;
 use crate::directory::store::{Directory, MemoryDirectory};
+use crate::directory::tenants::TenantStore;
 use crate::ports::memory::{block_on, ManualClock, TablePeer};
 use crate::ports::SystemEntropy;
 
@@ -132,4 +133,20 @@ fn role_mappings_name_only_the_deployments_roles_and_replace_the_old_ones() {
         block_on(store.role_mappings(&acme)).unwrap(),
         vec![RoleMapping { group: "ops".into(), role: "admin".into() }]
     );
+}
+
+#[test]
+fn a_scim_token_names_its_tenant_and_only_its_hash_is_kept() {
+    let store = MemoryDirectory::default();
+    let acme = tenant(&store, "acme");
+    let clock = ManualClock::at_ms(NOW_MS);
+    let issued = block_on(issue_scim_token(&store, &SystemEntropy, &clock, &acme)).unwrap();
+    let hash = crate::directory::scim::token::lookup_hash(issued.token.expose()).unwrap();
+    assert_eq!(block_on(store.scim_token_tenant(&hash)).unwrap(), Some(acme.clone()));
+    let listed = block_on(store.scim_tokens(&acme)).unwrap();
+    assert_eq!(listed, vec![crate::directory::tenants::ScimTokenInfo { id: issued.id.clone(), created_at_ms: NOW_MS }]);
+    assert!(block_on(store.remove_scim_token(&acme, &issued.id)).unwrap());
+    assert_eq!(block_on(store.scim_token_tenant(&hash)).unwrap(), None);
+    let nobody = block_on(issue_scim_token(&store, &SystemEntropy, &clock, &TenantScope::of("nobody")));
+    assert_eq!(nobody.unwrap_err(), TenancyError::Directory(DirectoryError::TenantNotFound));
 }

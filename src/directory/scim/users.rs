@@ -1,0 +1,305 @@
+//! SCIM Users (RFC 7644 §3): create, get, list with a filter, replace, PATCH and delete, over
+//! the [`ScimUsers`] port. `active: false` deprovisions the user, and deleting removes it; either
+//! way the caller gets the identities whose sessions it must end at once.
+
+use super::error::ScimError;
+use super::filter::{self, Filter};
+use super::patch::patch_user;
+use super::schema::{canonical_user, primary_email, ENTERPRISE_SCHEMA, USER_SCHEMA};
+use super::sql::{where_clause, USER_COLUMNS};
+use crate::directory::store::Directory;
+use crate::directory::{user_id_ok, TenantScope, User, UserStatus};
+use crate::ports::{Clock, Entropy, Unavailable};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+/// The schema URN of a list response.
+pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// The most resources one page holds.
+pub const MAX_PAGE: u32 = 200;
+/// A page's size when the IdP does not say.
+pub const DEFAULT_PAGE: u32 = 100;
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Stored.
+    Done,
+    /// Another user of the tenant holds this unique value (`userName`, or the email).
+    Taken(&'static str),
+    /// No such user (a replace of one deleted meanwhile).
+    Missing,
+}
+
+/// A page of users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// How many users match the filter in all.
+    pub total: u32,
+    /// This page's users.
+    pub users: Vec<User>,
+}
+
+/// The storage SCIM needs, scoped by tenant like the rest of the directory.
+#[allow(async_fn_in_trait, reason = "the worker is single-threaded: no port future needs to be Send")]
+pub trait ScimUsers {
+    /// Stores a new user.
+    async fn insert_user(&self, scope: &TenantScope, user: &User) -> Result<Written, Unavailable>;
+    /// Replaces a user's SCIM attributes and status (never its groups, which logins and SCIM
+    /// Groups keep).
+    async fn replace_user(&self, scope: &TenantScope, user: &User) -> Result<Written, Unavailable>;
+    /// Deletes a user, its identities and memberships; `false` when there was none.
+    async fn delete_user(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable>;
+    /// The users `filter` selects, in id order, from the 1-based `start_index`.
+    async fn page(
+        &self,
+        scope: &TenantScope,
+        filter: Option<&Filter>,
+        start_index: u32,
+        count: u32,
+    ) -> Result<Page, Unavailable>;
+}
+
+/// The result of a write, and whose sessions must end now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The user as stored.
+    pub user: User,
+    /// The (connection, subject) identities whose sessions end: the user was deprovisioned.
+    pub identities_to_end: Vec<(String, String)>,
+}
+
+impl From<Unavailable> for ScimError {
+    fn from(_: Unavailable) -> Self {
+        ScimError::unavailable()
+    }
+}
+
+fn status_after(profile: &Map<String, Value>, before: Option<UserStatus>) -> UserStatus {
+    match (profile.get("active"), before) {
+        // An administrator's block is not the IdP's to lift, nor to turn into something else.
+        (_, Some(UserStatus::Blocked)) => UserStatus::Blocked,
+        (Some(Value::Bool(false)), _) => UserStatus::Deprovisioned,
+        _ => UserStatus::Active,
+    }
+}
+
+/// The user a canonical document describes.
+fn user_from(id: String, profile: Map<String, Value>, before: Option<&User>, now_ms: u64) -> User {
+    let text = |name: &str| profile.get(name).and_then(Value::as_str).map(str::to_owned);
+    let status = status_after(&profile, before.map(|user| user.status));
+    User {
+        id,
+        user_name: text("userName").map(|name| name.trim().to_owned()),
+        external_id: text("externalId"),
+        email: primary_email(&profile),
+        name: text("displayName"),
+        status,
+        groups: before.map(|user| user.groups.clone()).unwrap_or_default(),
+        attributes: before.map(|user| user.attributes.clone()).unwrap_or_default(),
+        created_at_ms: before.map_or(now_ms, |user| user.created_at_ms),
+        updated_at_ms: now_ms,
+        profile,
+    }
+}
+
+/// A user as SCIM shows it; its columns are the source of what they hold.
+pub fn render(user: &User, base_url: &str) -> Value {
+    let mut document = user.profile.clone();
+    document.remove("active");
+    let mut set = |name: &str, value: Option<&String>| match value {
+        Some(value) => {
+            document.insert(name.into(), json!(value));
+        }
+        None => {
+            document.remove(name);
+        }
+    };
+    set("userName", user.user_name.as_ref().or(user.email.as_ref()));
+    set("externalId", user.external_id.as_ref());
+    set("displayName", user.name.as_ref());
+    if !document.contains_key("emails") {
+        if let Some(email) = &user.email {
+            document.insert("emails".into(), json!([{ "value": email, "primary": true }]));
+        }
+    }
+    let mut schemas = vec![json!(USER_SCHEMA)];
+    if document.contains_key(ENTERPRISE_SCHEMA) {
+        schemas.push(json!(ENTERPRISE_SCHEMA));
+    }
+    document.insert("schemas".into(), Value::Array(schemas));
+    document.insert("id".into(), json!(user.id));
+    // `active` as the IdP last wrote it; a user it never wrote (provisioned at login) or that
+    // cannot sign in shows its state. One the IdP removed `active` from stays without it.
+    let wrote_active = user.profile.contains_key("active");
+    if wrote_active || user.profile.is_empty() || user.status != UserStatus::Active {
+        document.insert("active".into(), json!(user.status == UserStatus::Active));
+    }
+    document.insert(
+        "meta".into(),
+        json!({ "resourceType": "User", "created": rfc3339(user.created_at_ms),
+                "lastModified": rfc3339(user.updated_at_ms), "location": format!("{base_url}/Users/{}", user.id) }),
+    );
+    Value::Object(document)
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC, such as `2026-12-02T19:26:49.123Z`.
+pub fn rfc3339(ms: u64) -> String {
+    let (days, rest) = ((ms / 86_400_000) as i64, ms % 86_400_000);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (hours, minutes, seconds, millis) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}.{millis:03}Z")
+}
+
+fn taken(written: Written) -> Result<(), ScimError> {
+    match written {
+        Written::Done => Ok(()),
+        Written::Taken(what) => Err(ScimError::uniqueness(format!("another user of this tenant has this {what}"))),
+        Written::Missing => Err(ScimError::not_found()),
+    }
+}
+
+/// `POST /Users`.
+pub async fn create(
+    users: &impl ScimUsers,
+    entropy: &impl Entropy,
+    clock: &impl Clock,
+    scope: &TenantScope,
+    body: &Value,
+) -> Result<User, ScimError> {
+    let profile = canonical_user(body)?;
+    let id = format!("usr_{}", URL_SAFE_NO_PAD.encode(entropy.bytes::<16>().map_err(|_| ScimError::unavailable())?));
+    let user = user_from(id, profile, None, clock.now_ms());
+    taken(users.insert_user(scope, &user).await?)?;
+    Ok(user)
+}
+
+/// The user, or 404.
+pub async fn get(directory: &impl Directory, scope: &TenantScope, id: &str) -> Result<User, ScimError> {
+    if !user_id_ok(id) {
+        return Err(ScimError::not_found());
+    }
+    directory.user(scope, id).await?.ok_or_else(ScimError::not_found)
+}
+
+async fn store(
+    users: &impl ScimUsers,
+    directory: &impl Directory,
+    scope: &TenantScope,
+    before: &User,
+    user: User,
+) -> Result<Change, ScimError> {
+    taken(users.replace_user(scope, &user).await?)?;
+    let deprovisioned = before.status == UserStatus::Active && user.status != UserStatus::Active;
+    let identities_to_end = if deprovisioned { directory.identities(scope, &user.id).await? } else { Vec::new() };
+    Ok(Change { user, identities_to_end })
+}
+
+/// `PUT /Users/:id`: the document replaces the user's SCIM attributes.
+pub async fn replace(
+    users: &impl ScimUsers,
+    directory: &impl Directory,
+    clock: &impl Clock,
+    scope: &TenantScope,
+    id: &str,
+    body: &Value,
+) -> Result<Change, ScimError> {
+    let before = get(directory, scope, id).await?;
+    let profile = canonical_user(body)?;
+    let user = user_from(before.id.clone(), profile, Some(&before), clock.now_ms());
+    store(users, directory, scope, &before, user).await
+}
+
+/// `PATCH /Users/:id`.
+pub async fn patch(
+    users: &impl ScimUsers,
+    directory: &impl Directory,
+    clock: &impl Clock,
+    scope: &TenantScope,
+    id: &str,
+    body: &Value,
+) -> Result<Change, ScimError> {
+    let before = get(directory, scope, id).await?;
+    let mut current = render(&before, "");
+    if let Value::Object(document) = &mut current {
+        for server_owned in ["id", "meta", "schemas"] {
+            document.remove(server_owned);
+        }
+    }
+    let current = canonical_user(&current)?;
+    let profile = patch_user(&current, body)?;
+    let user = user_from(before.id.clone(), profile, Some(&before), clock.now_ms());
+    store(users, directory, scope, &before, user).await
+}
+
+/// `DELETE /Users/:id`: the identities whose sessions end.
+pub async fn delete(
+    users: &impl ScimUsers,
+    directory: &impl Directory,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<Vec<(String, String)>, ScimError> {
+    let before = get(directory, scope, id).await?;
+    let identities = directory.identities(scope, &before.id).await?;
+    if !users.delete_user(scope, &before.id).await? {
+        return Err(ScimError::not_found());
+    }
+    Ok(identities)
+}
+
+/// A list request's query: `filter`, `startIndex`, `count`.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery<'a> {
+    /// The filter, if any.
+    pub filter: Option<&'a str>,
+    /// `startIndex`, 1-based.
+    pub start_index: Option<&'a str>,
+    /// `count`.
+    pub count: Option<&'a str>,
+}
+
+/// `GET /Users`: a list response.
+pub async fn list(
+    users: &impl ScimUsers,
+    scope: &TenantScope,
+    query: ListQuery<'_>,
+    base_url: &str,
+) -> Result<Value, ScimError> {
+    let parsed = match query.filter {
+        Some(text) => {
+            let parsed = filter::parse(text).map_err(|e| ScimError::invalid_filter(e.0))?;
+            // What the directory cannot filter on is refused here, before any storage.
+            where_clause(&parsed, USER_COLUMNS).map_err(|e| ScimError::invalid_filter(e.0))?;
+            Some(parsed)
+        }
+        None => None,
+    };
+    // RFC 7644 §3.4.2.4: an index below 1 means 1, a negative count means 0.
+    let number = |text: Option<&str>, default: i64| match text {
+        None => Ok(default),
+        Some(text) => {
+            text.trim().parse::<i64>().map_err(|_| ScimError::invalid_value("startIndex and count are integers"))
+        }
+    };
+    let start_index = number(query.start_index, 1)?.clamp(1, i64::from(u32::MAX)) as u32;
+    let count = number(query.count, i64::from(DEFAULT_PAGE))?.clamp(0, i64::from(MAX_PAGE)) as u32;
+    let page = users.page(scope, parsed.as_ref(), start_index, count).await?;
+    let resources: Vec<Value> = page.users.iter().map(|user| render(user, base_url)).collect();
+    Ok(json!({ "schemas": [LIST_SCHEMA], "totalResults": page.total, "startIndex": start_index,
+               "itemsPerPage": resources.len(), "Resources": resources }))
+}
+
+pub mod memory;
+
+#[cfg(test)]
+mod tests;
