@@ -292,6 +292,14 @@ impl Config {
         for (field, message) in directory.problems(environment) {
             problems.add(format!("directory.{field}"), message);
         }
+        for (index, issuer) in directory.tenant_admin_issuers.iter().enumerate() {
+            if !jwt.issuers.iter().any(|trusted| &trusted.issuer == issuer) {
+                problems.add(
+                    format!("directory.tenant_admin_issuers[{index}]"),
+                    format!("{issuer:?} is not an issuer of jwt.issuers"),
+                );
+            }
+        }
         let declared_scopes: Option<Vec<String>> = problems.field(document, "scopes", None);
         let catalogue = Catalogue { scopes: declared_scopes.as_deref(), roles: &roles };
 

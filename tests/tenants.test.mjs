@@ -17,19 +17,24 @@ let gw;
 let db;
 let resolver;
 let issuer;
+let otherIssuer;
 
 // Tenant acme signs in at the stack's IdP; tenant globex at its own.
 const GLOBEX_ACCOUNTS = {
   gina: { email: "gina@globex.test", email_verified: true, name: "Gina", groups: ["finance"] },
+  // Globex's IdP asserting an address in a domain acme has verified.
+  spy: { email: "ceo@acme.test", email_verified: true, name: "Not the CEO", groups: [] },
 };
 const ACME_ACCOUNTS = {
-  ann: { email: "ann@acme.test", email_verified: true, name: "Ann", groups: ["finance", "eng"] },
+  // "admins" names a deployment role, which a tenant's IdP can never confer.
+  ann: { email: "ann@acme.test", email_verified: true, name: "Ann", groups: ["finance", "eng", "admins"] },
 };
 
 before(async () => {
   origin = await startOrigin();
   resolver = await startDohResolver();
   issuer = await startIssuer();
+  otherIssuer = await startIssuer();
   const connection = (idp, id, tenant) => ({
     id,
     type: "oidc",
@@ -48,13 +53,14 @@ before(async () => {
     extraProviders: ({ idp, idps }) => [connection(idp, "acme-sso", "acme"), connection(idps[0], "globex-sso", "globex")],
     routes: [
       { id: "billing", path: "/billing/*", policy: "authenticated", roles: ["billing-admin"] },
+      { id: "admin", path: "/admin/*", policy: "authenticated", roles: ["admin"] },
       { id: "app", path: "/*", policy: "authenticated" },
     ],
     configFields: {
-      roles: { admin: { groups: ["admins"] }, "billing-admin": { permissions: ["invoices:write"] } },
-      jwt: { issuers: [jwtIssuer(issuer)] },
+      roles: { admin: { groups: ["admins"] }, "billing-admin": { permissions: ["invoices:write"], tenant_assignable: true } },
+      jwt: { issuers: [jwtIssuer(issuer), jwtIssuer(otherIssuer)] },
       api_keys: { prefix: "pk_test" },
-      directory: { dns_resolver: resolver.url },
+      directory: { dns_resolver: resolver.url, tenant_admin_issuers: [issuer.issuer] },
     },
   });
   gw = stack.gateway.url;
@@ -66,6 +72,7 @@ after(async () => {
   await origin?.close();
   await resolver?.close();
   await issuer?.close();
+  await otherIssuer?.close();
 });
 
 /** Calls the directory API as `token` (the deployment admin key unless given; `null`: none). */
@@ -137,7 +144,7 @@ describe("tenants and their domains", () => {
     assert.equal(claimed.body.domain, "acme.test");
     assert.equal(claimed.body.verified, false);
     assert.equal(claimed.body.challenge.name, "_portcullis-challenge.acme.test");
-    assert.match(claimed.body.challenge.value, /^portcullis-domain-verification=[A-Za-z0-9_-]{32}$/);
+    assert.match(claimed.body.challenge.value, /^portcullis-domain-verification=acme\.[A-Za-z0-9_-]{32}$/, "names the tenant");
     const claimedAgain = await api("POST", "/tenants/acme/domains", { domain: "acme.test" });
     assert.equal(claimedAgain.body.challenge.value, claimed.body.challenge.value, "one claim, one token");
 
@@ -184,9 +191,11 @@ describe("tenants and their domains", () => {
   });
 
   test("a domain another tenant verified cannot be claimed, and a squatter's claim keeps nobody out", async () => {
-    const taken = await api("POST", "/tenants/globex/domains", { domain: "acme.test" });
-    assert.equal(taken.status, 409);
-    assert.equal(taken.body.error, "domain_claimed");
+    for (const domain of ["acme.test", "sso.acme.test"]) {
+      const taken = await api("POST", "/tenants/globex/domains", { domain });
+      assert.equal(taken.status, 409, domain);
+      assert.equal(taken.body.error, "domain_claimed", "a domain another tenant verified, and what is under it");
+    }
 
     // globex squats initech.test first; initech proves it, and the squat is gone.
     assert.equal((await api("POST", "/tenants", { id: "initech" })).status, 201);
@@ -240,11 +249,12 @@ describe("tenants and their domains", () => {
 describe("group → role mappings", () => {
   test("a tenant maps its groups to the deployment's roles; a group removed at the IdP removes the role", async () => {
     const invented = await api("PUT", "/tenants/acme/role-mappings", {
-      mappings: [{ group: "finance", role: "root" }, { group: "", role: "admin" }],
+      mappings: [{ group: "finance", role: "root" }, { group: "", role: "billing-admin" }, { group: "eng", role: "admin" }],
     });
     assert.equal(invented.status, 400);
-    assert.equal(invented.body.problems.length, 2, "every problem at once");
+    assert.equal(invented.body.problems.length, 3, "every problem at once");
     assert.match(invented.body.problems[0], /"root" is not a role of this deployment/);
+    assert.match(invented.body.problems[2], /"admin" is not tenant_assignable/);
     const set = await api("PUT", "/tenants/acme/role-mappings", { mappings: [{ group: "finance", role: "billing-admin" }] });
     assert.equal(set.status, 200, JSON.stringify(set.body));
     assert.deepEqual(set.body.role_mappings, [{ group: "finance", role: "billing-admin" }]);
@@ -254,6 +264,8 @@ describe("group → role mappings", () => {
     const allowed = await seenByOrigin(first, "/billing/invoices");
     assert.equal(allowed.status, 200, "finance maps to billing-admin");
     assert.equal(allowed.seen.headers["x-auth-roles"], "billing-admin");
+    const deployment = await first.request(`${gw}/admin/panel`);
+    assert.equal(deployment.status, 403, "the tenant's IdP says ann is in admins: that confers nothing");
 
     ACME_ACCOUNTS.ann.groups = ["eng"];
     try {
@@ -271,6 +283,35 @@ describe("group → role mappings", () => {
     const gina = new Browser();
     await gina.loginWithOidc(gw, { email: "gina@globex.test", login: "gina" });
     assert.equal((await gina.request(`${gw}/billing/invoices`)).status, 403);
+  });
+});
+
+describe("what a tenant's IdP may say", () => {
+  test("an email in a domain another tenant verified is not kept, nor sent to the origin", async () => {
+    const browser = new Browser();
+    const { callback } = await browser.loginWithOidc(gw, { provider: "globex-sso", login: "spy" });
+    assert.equal(callback.status, 302, await callback.clone().text());
+    const { seen } = await seenByOrigin(browser);
+    assert.equal(seen.headers["x-auth-tenant"], "globex");
+    assert.equal(seen.headers["x-auth-email"], undefined, "globex's IdP does not speak for acme.test");
+    const [spy] = await rows("SELECT email FROM users WHERE id = ?", seen.headers["x-auth-user-id"]);
+    assert.equal(spy.email, null);
+  });
+
+  test("removing a mapping ends the sessions of the members who lose its role", async () => {
+    await api("PUT", "/tenants/acme/role-mappings", { mappings: [{ group: "finance", role: "billing-admin" }] });
+    const browser = new Browser();
+    await browser.loginWithOidc(gw, { email: "ann@acme.test", login: "ann" });
+    assert.equal((await browser.request(`${gw}/billing/invoices`)).status, 200);
+    const removed = await api("PUT", "/tenants/acme/role-mappings", { mappings: [] });
+    assert.equal(removed.status, 200);
+    assert.ok(removed.body.identities_signed_out >= 1, JSON.stringify(removed.body));
+    assert.equal(removed.body.more_sessions_keep_old_roles, false);
+    const after = await browser.request(`${gw}/billing/invoices`, { api: true });
+    assert.equal(after.status, 401, "the session that carried the role has ended");
+    const again = new Browser();
+    await again.loginWithOidc(gw, { email: "ann@acme.test", login: "ann" });
+    assert.equal((await again.request(`${gw}/billing/invoices`)).status, 403, "and the next one lacks it");
   });
 });
 
@@ -305,7 +346,7 @@ describe("who administers which tenant", () => {
     assert.deepEqual(own.body.domains.filter((d) => d.verified).map((d) => d.domain), ["acme.test"]);
     const users = await api("GET", "/tenants/acme/users", undefined, acmeAdmin);
     assert.deepEqual(users.body.users.map((u) => u.email), ["ann@acme.test"]);
-    const mapped = await api("PUT", "/tenants/acme/role-mappings", { mappings: [{ group: "eng", role: "admin" }] }, acmeAdmin);
+    const mapped = await api("PUT", "/tenants/acme/role-mappings", { mappings: [{ group: "eng", role: "billing-admin" }] }, acmeAdmin);
     assert.equal(mapped.status, 200);
   });
 
@@ -313,7 +354,11 @@ describe("who administers which tenant", () => {
     const noTenant = await issuer.sign("ES256", { claims: { scope: "portcullis:tenant-admin", tenant: undefined } });
     const noScope = await issuer.sign("ES256", { claims: { scope: "read", tenant: "acme" } });
     const badTenant = await tenantAdmin("ACME CORP");
-    for (const token of [noTenant, noScope, badTenant]) {
+    // A trusted issuer for API traffic, but not one of directory.tenant_admin_issuers: it could
+    // be a tenant's own IdP, which must not administer any tenant.
+    const unlisted = await otherIssuer.sign("ES256", { claims: { scope: "portcullis:tenant-admin", tenant: "acme" } });
+    assert.equal((await fetch(`${gw}/app/x`, { headers: { authorization: `Bearer ${unlisted}` } })).status, 200);
+    for (const token of [noTenant, noScope, badTenant, unlisted]) {
       const refused = await api("GET", "/tenants/acme", undefined, token);
       assert.equal(refused.status, 403);
     }

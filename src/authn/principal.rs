@@ -195,6 +195,12 @@ pub fn imagined(
     }
 }
 
+/// An imagined principal as a tenant's directory user with `roles` from its group mappings.
+#[cfg(any(test, feature = "cli"))]
+pub fn imagined_directory_user(principal: Principal, user_id: &str, roles: Vec<String>) -> Principal {
+    principal.with_directory_user(Some(user_id.to_owned()), roles)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

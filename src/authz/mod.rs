@@ -201,6 +201,10 @@ pub struct RoleDefinition {
     /// Groups whose members hold the role.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Whether a tenant may grant the role: map its groups to it, and have its own IdP's users
+    /// hold it. Off by default: a tenant's IdP can never confer a deployment's role.
+    #[serde(default)]
+    pub tenant_assignable: bool,
 }
 
 /// The role catalogue (RBAC).
@@ -217,12 +221,16 @@ pub struct Grant {
 
 /// The roles a principal holds: those whose groups it is in, those it is in by name, and those
 /// its tenant's directory maps its groups to. Only roles of the catalogue are ever held: a tenant
-/// maps its groups to the deployment's roles, it cannot invent one.
+/// maps its groups to the deployment's roles, it cannot invent one. A user of a tenant's
+/// directory (whose groups its tenant's IdP asserts) holds only roles marked
+/// `tenant_assignable`, however its groups are named.
 pub fn effective_roles<'r>(roles: &'r Roles, principal: &Principal) -> BTreeSet<&'r str> {
     let groups = &principal.identity().groups;
     let granted = principal.directory_roles();
+    let tenants_user = principal.user_id().is_some();
     roles
         .iter()
+        .filter(|(_, role)| role.tenant_assignable || !tenants_user)
         .filter(|(name, role)| {
             groups.contains(name) || granted.contains(name) || role.groups.iter().any(|g| groups.contains(g))
         })

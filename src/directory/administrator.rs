@@ -53,10 +53,11 @@ impl Administrator {
 }
 
 /// The tenant administrator `principal` is, if it is one: a JWT (never an API key or a session)
-/// carrying `scope` and a well-formed `tenant` claim.
-pub fn tenant_administrator(principal: &Principal, scope: &str) -> Option<Administrator> {
+/// from one of `issuers`, carrying `scope` and a well-formed `tenant` claim.
+pub fn tenant_administrator(principal: &Principal, scope: &str, issuers: &[String]) -> Option<Administrator> {
     let identity = principal.identity();
-    if principal.method() != AuthMethod::Jwt || !identity.scopes.iter().any(|s| s == scope) {
+    let trusted = principal.issuer().is_some_and(|issuer| issuers.iter().any(|i| i == issuer));
+    if principal.method() != AuthMethod::Jwt || !trusted || !identity.scopes.iter().any(|s| s == scope) {
         return None;
     }
     let tenant = identity.tenant.as_deref().filter(|tenant| tenant_id_ok(tenant))?;
@@ -76,5 +77,40 @@ mod tests {
         let deployment = Administrator::Deployment { name: "ops".into() };
         assert_eq!(deployment.scope("globex"), Ok(TenantScope::of("globex")));
         assert_eq!(deployment.manages_the_deployment(), Ok(()));
+    }
+
+    #[test]
+    fn only_a_jwt_of_a_listed_issuer_with_the_scope_and_a_tenant_is_a_tenant_administrator() {
+        use crate::authn::principal::imagined;
+        use crate::identity::MappedIdentity;
+        let who = |method, issuer: Option<&str>, scopes: &[&str], tenant: Option<&str>| {
+            let identity = MappedIdentity {
+                subject: "it@acme".into(),
+                email: None,
+                groups: Vec::new(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                tenant: tenant.map(str::to_owned),
+            };
+            imagined(identity, method, issuer.map(str::to_owned), Default::default(), None)
+        };
+        let issuers = vec!["https://auth.saas.test/".to_owned()];
+        let scope = "portcullis:tenant-admin";
+        let admin = who(AuthMethod::Jwt, Some("https://auth.saas.test/"), &[scope], Some("acme"));
+        assert_eq!(
+            tenant_administrator(&admin, scope, &issuers),
+            Some(Administrator::Tenant { tenant: "acme".into(), name: "it@acme".into() })
+        );
+        let refused = [
+            who(AuthMethod::Jwt, Some("https://acme-idp.test/"), &[scope], Some("globex")),
+            who(AuthMethod::Jwt, Some("https://auth.saas.test/"), &["read"], Some("acme")),
+            who(AuthMethod::Jwt, Some("https://auth.saas.test/"), &[scope], None),
+            who(AuthMethod::Jwt, Some("https://auth.saas.test/"), &[scope], Some("Not A Tenant")),
+            who(AuthMethod::ApiKey, None, &[scope], Some("acme")),
+            who(AuthMethod::Session, Some("https://auth.saas.test/"), &[scope], Some("acme")),
+        ];
+        for principal in refused {
+            assert_eq!(tenant_administrator(&principal, scope, &issuers), None, "{principal:?}");
+        }
+        assert_eq!(tenant_administrator(&admin, scope, &[]), None, "no listed issuer: no tenant administrators");
     }
 }

@@ -15,15 +15,23 @@ pub const DEFAULT_TENANT_ADMIN_SCOPE: &str = "portcullis:tenant-admin";
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DirectoryConfig {
-    /// A JWT with this scope administers the tenant of its `tenant` claim, and only that one.
+    /// A JWT with this scope administers the tenant of its `tenant` claim, and only that one...
     pub tenant_admin_scope: String,
+    /// ...when one of these issuers signed it. Empty (the default): there are no tenant
+    /// administrators. List only issuers the deployment controls (its own authorisation
+    /// server), never a tenant's IdP: any listed issuer can name any tenant.
+    pub tenant_admin_issuers: Vec<String>,
     /// The DNS-over-HTTPS resolver (JSON API) that domain verification asks.
     pub dns_resolver: String,
 }
 
 impl Default for DirectoryConfig {
     fn default() -> Self {
-        Self { tenant_admin_scope: DEFAULT_TENANT_ADMIN_SCOPE.into(), dns_resolver: DEFAULT_DNS_RESOLVER.into() }
+        Self {
+            tenant_admin_scope: DEFAULT_TENANT_ADMIN_SCOPE.into(),
+            tenant_admin_issuers: Vec::new(),
+            dns_resolver: DEFAULT_DNS_RESOLVER.into(),
+        }
     }
 }
 
@@ -54,7 +62,11 @@ mod tests {
         let local = DirectoryConfig { dns_resolver: "http://127.0.0.1:5353/dns-query".into(), ..Default::default() };
         assert!(local.problems(Environment::Development).is_empty());
         assert_eq!(local.problems(Environment::Production).len(), 1);
-        let bad = DirectoryConfig { tenant_admin_scope: "two words".into(), dns_resolver: "dns.test".into() };
+        let bad = DirectoryConfig {
+            tenant_admin_scope: "two words".into(),
+            dns_resolver: "dns.test".into(),
+            tenant_admin_issuers: Vec::new(),
+        };
         assert_eq!(bad.problems(Environment::Development).len(), 2);
     }
 }

@@ -44,7 +44,8 @@ impl DomainClaim {
         Challenge {
             name: format!("{CHALLENGE_LABEL}.{}", self.domain),
             kind: "TXT",
-            value: format!("{CHALLENGE_PREFIX}{}", self.token),
+            // The tenant is named, so whoever publishes the record sees whose claim it proves.
+            value: format!("{CHALLENGE_PREFIX}{}.{}", self.tenant, self.token),
         }
     }
 }
@@ -83,9 +84,6 @@ pub enum Verification {
         found: Vec<String>,
     },
 }
-
-/// The largest DoH answer read.
-pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Looks the claim's challenge record up through the DNS-over-HTTPS `resolver` (JSON API).
 /// `Err` when the resolver did not answer usefully: nothing is known, and the claim stays as it is.
@@ -147,7 +145,7 @@ mod tests {
     fn the_challenge_is_a_txt_record_under_the_label() {
         let challenge = claim().challenge();
         assert_eq!(challenge.name, "_portcullis-challenge.acme.test");
-        assert_eq!(challenge.value, "portcullis-domain-verification=tok123");
+        assert_eq!(challenge.value, "portcullis-domain-verification=acme.tok123");
     }
 
     fn resolver_answering(status: u16, body: &str) -> TablePeer {
@@ -159,7 +157,7 @@ mod tests {
     #[test]
     fn the_record_proves_the_claim_and_anything_else_does_not() {
         let proven = r#"{"Status":0,"Answer":[{"name":"_portcullis-challenge.acme.test.","type":16,
-            "data":"\"portcullis-domain-verification=tok123\""}]}"#;
+            "data":"\"portcullis-domain-verification=acme.tok123\""}]}"#;
         let peer = resolver_answering(200, proven);
         assert_eq!(block_on(verify(&peer, "https://dns.test/dns-query", &claim())), Ok(Verification::Proven));
         let asked = &peer.sent()[0];
@@ -167,9 +165,9 @@ mod tests {
         assert_eq!(asked.headers, vec![("accept".to_owned(), "application/dns-json".to_owned())]);
 
         let wrong = r#"{"Status":0,"Answer":[{"name":"_portcullis-challenge.acme.test","type":16,
-            "data":"\"portcullis-domain-verification=tok1234\""}]}"#;
+            "data":"\"portcullis-domain-verification=acme.tok1234\""}]}"#;
         let peer = resolver_answering(200, wrong);
-        let found = vec!["portcullis-domain-verification=tok1234".to_owned()];
+        let found = vec!["portcullis-domain-verification=acme.tok1234".to_owned()];
         assert_eq!(
             block_on(verify(&peer, "https://dns.test/dns-query", &claim())),
             Ok(Verification::NotFound { found })
@@ -177,7 +175,7 @@ mod tests {
 
         // A record for another name (a resolver confused or lying) proves nothing.
         let elsewhere = r#"{"Status":0,"Answer":[{"name":"_portcullis-challenge.evil.test","type":16,
-            "data":"\"portcullis-domain-verification=tok123\""}]}"#;
+            "data":"\"portcullis-domain-verification=acme.tok123\""}]}"#;
         let peer = resolver_answering(200, elsewhere);
         let verdict = block_on(verify(&peer, "https://dns.test/dns-query", &claim()));
         assert_eq!(verdict, Ok(Verification::NotFound { found: Vec::new() }));

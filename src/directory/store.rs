@@ -47,6 +47,14 @@ pub trait Directory {
     async fn identities(&self, scope: &TenantScope, user_id: &str) -> Result<Vec<(String, String)>, Unavailable>;
     /// The tenant's group → role mappings.
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable>;
+    /// The (connection, subject) identities of the tenant's users in any of `groups`, at most
+    /// `limit`.
+    async fn identities_in_groups(
+        &self,
+        scope: &TenantScope,
+        groups: &[String],
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, Unavailable>;
 }
 
 /// A directory in memory; [`MemoryDirectory::set_available`] simulates an outage.
@@ -184,6 +192,27 @@ impl Directory for MemoryDirectory {
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable> {
         self.answer()?;
         Ok(self.mappings.borrow().get(scope.id()).cloned().unwrap_or_default())
+    }
+
+    async fn identities_in_groups(
+        &self,
+        scope: &TenantScope,
+        groups: &[String],
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, Unavailable> {
+        self.answer()?;
+        let members: Vec<String> = self
+            .users(scope)
+            .into_iter()
+            .filter(|user| user.groups.iter().any(|group| groups.contains(group)))
+            .map(|user| user.id)
+            .collect();
+        let identities = self.identities.borrow();
+        let linked = identities.iter().filter(|((tenant, _, _), user)| tenant == scope.id() && members.contains(user));
+        Ok(linked
+            .map(|((_, connection, subject), _)| (connection.clone(), subject.clone()))
+            .take(limit as usize)
+            .collect())
     }
 }
 

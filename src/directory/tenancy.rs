@@ -3,6 +3,7 @@
 
 use super::domains::{normalize_domain, verify, DomainClaim, Verification};
 use super::scim::token::{self, IssuedToken};
+use super::store::Directory;
 use super::tenants::{Claim, Tenant, TenantStore};
 use super::{tenant_id_ok, DirectoryError, RoleMapping, TenantScope};
 use crate::authz::Roles;
@@ -68,6 +69,9 @@ pub async fn existing_tenant(store: &impl TenantStore, scope: &TenantScope) -> R
     store.tenant(scope).await?.ok_or(TenancyError::Directory(DirectoryError::TenantNotFound))
 }
 
+/// The most domains a tenant claims.
+pub const MAX_DOMAINS: usize = 50;
+
 /// `POST .../domains`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +90,21 @@ pub async fn claim_domain(
     let domain =
         normalize_domain(&request.domain).map_err(|why| TenancyError::Invalid(vec![format!("domain: {why}")]))?;
     existing_tenant(store, scope).await?;
+    let held = store.domains(scope).await?;
+    if held.len() >= MAX_DOMAINS && !held.iter().any(|claim| claim.domain == domain) {
+        return Err(TenancyError::Invalid(vec![format!("domain: a tenant claims at most {MAX_DOMAINS} domains")]));
+    }
+    // A domain under one another tenant has verified is theirs to delegate, not anyone's to claim.
+    let mut parent = domain.as_str();
+    while let Some((_, rest)) = parent.split_once('.') {
+        if !rest.contains('.') {
+            break;
+        }
+        if store.verified_owner(rest).await?.is_some_and(|owner| &owner != scope) {
+            return Err(DirectoryError::DomainClaimed.into());
+        }
+        parent = rest;
+    }
     let token = URL_SAFE_NO_PAD.encode(entropy.bytes::<24>()?);
     match store.claim_domain(scope, &domain, &token).await? {
         Claim::Held(claim) => Ok(claim),
@@ -154,14 +173,25 @@ pub struct MappingEntry {
 /// The most mappings a tenant has.
 pub const MAX_MAPPINGS: usize = 500;
 
-/// Replaces the tenant's mappings. Every role must be one of the deployment's: a tenant maps its
-/// groups to the roles the routes know, it cannot invent one.
+/// What replacing the mappings did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingChange {
+    /// The mappings now.
+    pub mappings: Vec<RoleMapping>,
+    /// The groups whose members lost a role: their sessions must end, since a session carries
+    /// the roles of its login.
+    pub groups_losing_roles: Vec<String>,
+}
+
+/// Replaces the tenant's mappings. Every role must be one of the deployment's, and one it lets
+/// tenants assign: a tenant maps its groups to the roles the routes know, it cannot invent one.
 pub async fn set_role_mappings(
     store: &impl TenantStore,
+    directory: &impl Directory,
     catalogue: &Roles,
     scope: &TenantScope,
     request: RoleMappings,
-) -> Result<Vec<RoleMapping>, TenancyError> {
+) -> Result<MappingChange, TenancyError> {
     let mut problems = Vec::new();
     if request.mappings.len() > MAX_MAPPINGS {
         problems.push(format!("mappings: at most {MAX_MAPPINGS}"));
@@ -170,8 +200,13 @@ pub async fn set_role_mappings(
         if entry.group.is_empty() || entry.group.len() > 256 || entry.group.chars().any(char::is_control) {
             problems.push(format!("mappings[{index}].group: 1 to 256 bytes, no control characters"));
         }
-        if !catalogue.contains_key(&entry.role) {
-            problems.push(format!("mappings[{index}].role: {:?} is not a role of this deployment", entry.role));
+        match catalogue.get(&entry.role) {
+            None => problems.push(format!("mappings[{index}].role: {:?} is not a role of this deployment", entry.role)),
+            Some(role) if !role.tenant_assignable => problems.push(format!(
+                "mappings[{index}].role: {:?} is not tenant_assignable: only the deployment grants it",
+                entry.role
+            )),
+            Some(_) => {}
         }
     }
     if !problems.is_empty() {
@@ -182,8 +217,13 @@ pub async fn set_role_mappings(
         request.mappings.into_iter().map(|e| RoleMapping { group: e.group, role: e.role }).collect();
     mappings.sort_by(|a, b| (&a.group, &a.role).cmp(&(&b.group, &b.role)));
     mappings.dedup();
+    let before = directory.role_mappings(scope).await?;
     store.set_role_mappings(scope, &mappings).await?;
-    Ok(mappings)
+    let mut groups_losing_roles: Vec<String> =
+        before.into_iter().filter(|old| !mappings.contains(old)).map(|old| old.group).collect();
+    groups_losing_roles.sort();
+    groups_losing_roles.dedup();
+    Ok(MappingChange { mappings, groups_losing_roles })
 }
 
 #[cfg(test)]

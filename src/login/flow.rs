@@ -27,12 +27,13 @@ use super::error::LoginError;
 use super::id_token::{FlowNonce, VerifiedIdToken};
 use super::oidc::{self, AuthorizationRequest, CallbackError, LoginTicket};
 use super::profile::{self, Profile, TokenResponse};
-use super::provider::{Provider, ProviderKind};
+use super::provider::{email_domain, Provider, ProviderKind};
 use super::provider_api::{self, Endpoints, Grant};
 use crate::authn::jwt::issuer::JwksCachePolicy;
 use crate::authn::jwt::verifier::TokenVerifier;
 use crate::directory::provision::{provision, FederatedIdentity, ProvisionError, ProvisioningPolicy};
 use crate::directory::store::Directory;
+use crate::directory::tenants::TenantStore;
 use crate::directory::TenantScope;
 use crate::ports::{Clock, Entropy, HttpClient, Ledger, Unavailable};
 use crate::secret::{SecretBytes, SecretString};
@@ -324,11 +325,25 @@ impl IdentityVerified<'_> {
     pub async fn provision(
         mut self,
         directory: &impl Directory,
+        tenants: &impl TenantStore,
         entropy: &impl Entropy,
         clock: &impl Clock,
     ) -> Result<Self, FlowError> {
         let Some(link) = &self.started.provider.directory else { return Ok(self) };
         let scope = TenantScope::of(&link.tenant);
+        let unavailable = |reason: Unavailable| FlowError::Refused(LoginError::DirectoryUnavailable(reason.0));
+        // A tenant's IdP speaks for its own domains only: an email in a domain another tenant has
+        // verified (or, with `verified_domains_only`, one this tenant has not) is not kept.
+        if let Some(domain) = self.profile.email.as_deref().and_then(email_domain) {
+            let owner = tenants.verified_owner(&domain).await.map_err(unavailable)?;
+            let trusted = match owner {
+                Some(owner) => owner == scope,
+                None => !link.verified_domains_only,
+            };
+            if !trusted {
+                self.profile.email = None;
+            }
+        }
         let policy = ProvisioningPolicy { link_by_email: link.link_by_email };
         let identity = FederatedIdentity {
             connection: self.started.provider.id.clone(),

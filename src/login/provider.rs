@@ -128,6 +128,10 @@ pub struct DirectoryLink {
     /// see the README's "Directory").
     #[serde(default)]
     pub link_by_email: bool,
+    /// Trust an email only when its domain is one the tenant has verified. Off: trust it unless
+    /// another tenant has verified its domain (a tenant's IdP never speaks for another's users).
+    #[serde(default)]
+    pub verified_domains_only: bool,
 }
 
 /// Parameters Portcullis sets itself, which `authorization_params` may not override.

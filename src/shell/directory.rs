@@ -317,6 +317,34 @@ impl Directory for D1Directory<'_> {
         Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
     }
 
+    async fn identities_in_groups(
+        &self,
+        scope: &TenantScope,
+        groups: &[String],
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, Unavailable> {
+        #[derive(Deserialize)]
+        struct IdentityRow {
+            connection_id: String,
+            subject: String,
+        }
+        let db = database(self.0)?;
+        let groups = serde_json::to_string(groups).map_err(failed)?;
+        let rows = statement(
+            &db,
+            "SELECT DISTINCT i.connection_id, i.subject FROM identities i JOIN memberships m \
+             ON m.tenant_id = i.tenant_id AND m.user_id = i.user_id \
+             WHERE i.tenant_id = ? AND m.group_name IN (SELECT value FROM json_each(?)) LIMIT ?",
+            &[text(scope.id()), text(&groups), number(u64::from(limit))],
+        )?
+        .all()
+        .await
+        .map_err(failed)?
+        .results::<IdentityRow>()
+        .map_err(failed)?;
+        Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
+    }
+
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable> {
         let db = database(self.0)?;
         let rows =

@@ -34,6 +34,9 @@ use worker::{console_log, Context, Env, Request, Response};
 /// The most users one search returns.
 const MAX_COUNT: u32 = 200;
 
+/// The most identities one role-mapping change signs out (each is a Durable Object call).
+const MAX_SIGN_OUTS: u32 = 500;
+
 impl From<NotYours> for Failure {
     fn from(_: NotYours) -> Self {
         Failure::Forbidden
@@ -53,7 +56,9 @@ async fn administrator(
             Ok(Administrator::Deployment { name: principal.subject().to_owned() })
         }
         AdminCaller::Token(principal) => {
-            tenant_administrator(&principal, &config.directory.tenant_admin_scope).ok_or(Failure::Forbidden)
+            let directory = &config.directory;
+            tenant_administrator(&principal, &directory.tenant_admin_scope, &directory.tenant_admin_issuers)
+                .ok_or(Failure::Forbidden)
         }
     }
 }
@@ -137,9 +142,26 @@ pub async fn serve(
         }
         DirectoryAdmin::SetRoleMappings { tenant } => {
             let scope = admin.scope(&tenant)?;
-            let mappings = tenancy::set_role_mappings(&tenants, &config.roles, &scope, body_of(&body)?).await?;
-            audit("directory_role_mappings_set", &admin, &tenant, json!({ "count": mappings.len() }), request_id);
-            respond(200, json!({ "tenant": tenant, "role_mappings": mappings }))
+            let request = body_of(&body)?;
+            let change = tenancy::set_role_mappings(&tenants, &directory, &config.roles, &scope, request).await?;
+            // A session carries the roles of its login: those who lost one sign in again.
+            let losing = directory
+                .identities_in_groups(&scope, &change.groups_losing_roles, MAX_SIGN_OUTS + 1)
+                .await
+                .map_err(DirectoryError::Unavailable)?;
+            let ended = losing.iter().take(MAX_SIGN_OUTS as usize);
+            for (connection, subject) in ended.clone() {
+                sessions::revoke_subject(env, connection, subject).await.map_err(|()| Failure::Unavailable)?;
+            }
+            let signed_out = ended.count();
+            let more = losing.len() > MAX_SIGN_OUTS as usize;
+            let detail = json!({ "count": change.mappings.len(), "identities_signed_out": signed_out, "more": more });
+            audit("directory_role_mappings_set", &admin, &tenant, detail, request_id);
+            respond(
+                200,
+                json!({ "tenant": tenant, "role_mappings": change.mappings,
+                                 "identities_signed_out": signed_out, "more_sessions_keep_old_roles": more }),
+            )
         }
         DirectoryAdmin::ScimTokens { tenant, issue: true } => {
             let scope = admin.scope(&tenant)?;

@@ -283,7 +283,8 @@ async fn complete(
     let verifier = WorkerTokenVerifier(cx.env);
     let verified = redeemed.verify(&verifier, &FetchClient, &cx.config.jwt.jwks_cache).await.map_err(flow_failure)?;
     let directory = D1Directory(cx.env);
-    let verified = verified.provision(&directory, &SystemEntropy, &WorkerClock).await.map_err(flow_failure)?;
+    let verified =
+        verified.provision(&directory, &D1Tenants(cx.env), &SystemEntropy, &WorkerClock).await.map_err(flow_failure)?;
     // A login never keeps the old session: end it; the new one has a fresh id.
     sessions::end_previous(cx.env, cx.config, cx.head).await;
     verified.issue(&KvSessions(cx.env), &WorkerClock).await.map_err(flow_failure)

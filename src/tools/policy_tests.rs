@@ -179,3 +179,33 @@ fn requirements_are_validated_against_the_catalogue() {
     }
     assert_eq!(problems.len(), expected.len(), "{problems:#?}");
 }
+
+#[test]
+fn a_tenants_directory_user_holds_only_the_roles_a_tenant_may_assign() {
+    let config = Config::parse(
+        &json!({
+            "environment": "development",
+            "origin": "http://127.0.0.1:1",
+            "roles": {
+                "admin": { "groups": ["admins"] },
+                "billing-admin": { "groups": ["finance"], "tenant_assignable": true }
+            },
+            "routes": [
+                { "id": "admin", "path": "/admin/*", "policy": "authenticated", "roles": ["admin"] },
+                { "id": "billing", "path": "/billing/*", "policy": "authenticated", "roles": ["billing-admin"] }
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    // A tenant's IdP says its user is in "admins" and "finance"; its mapping grants "admin" too
+    // (a row written before the role stopped being assignable).
+    let tenant_user = principal(json!({ "method": "session", "subject": "ann", "tenant": "acme",
+        "groups": ["admins", "finance"], "user_id": "usr_AAAAAAAAAAAAAAAAAAAAAA", "directory_roles": ["admin"] }));
+    let staff = principal(json!({ "method": "session", "subject": "ops", "groups": ["admins"] }));
+    let cases = [(&tenant_user, "/admin/x", 403), (&tenant_user, "/billing/x", 200), (&staff, "/admin/x", 200)];
+    for (who, path, status) in cases {
+        let verdict = simulate(&config, "GET", &format!("https://gw.test{path}"), &[], who).unwrap();
+        assert_eq!(verdict.status, status, "{} {path}: {verdict:?}", who.subject);
+    }
+}

@@ -1,7 +1,7 @@
 //! The policy checker's core: what the gateway would decide for a request and a principal,
 //! computed by the same functions the worker runs (route matching, edge guard, authorisation).
 
-use crate::authn::principal::{imagined, AuthMethod, Principal};
+use crate::authn::principal::{imagined, imagined_directory_user, AuthMethod, Principal};
 use crate::authn::AuthnError;
 use crate::authz::{authorize, RequestFacts};
 use crate::config::Config;
@@ -39,6 +39,11 @@ pub struct PrincipalSpec {
     /// Token claims, for claim conditions.
     #[serde(default)]
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The directory id, for a session of a tenant's directory user.
+    pub user_id: Option<String>,
+    /// The roles the tenant's group mappings granted that user.
+    #[serde(default)]
+    pub directory_roles: Vec<String>,
 }
 
 /// What the gateway would do.
@@ -74,7 +79,11 @@ fn principal(spec: &PrincipalSpec) -> Result<Option<Principal>, String> {
         tenant: spec.tenant.clone(),
     };
     let key = spec.key_id.clone().map(|key_id| (key_id, None));
-    Ok(Some(imagined(identity, method, spec.issuer.clone(), spec.claims.clone(), key)))
+    let principal = imagined(identity, method, spec.issuer.clone(), spec.claims.clone(), key);
+    Ok(Some(match &spec.user_id {
+        Some(user_id) => imagined_directory_user(principal, user_id, spec.directory_roles.clone()),
+        None => principal,
+    }))
 }
 
 fn refused(failure: &Failure, route: Option<String>, reason: String) -> Verdict {

@@ -115,20 +115,26 @@ fn bad_domains_unknown_tenants_and_an_absent_resolver_are_refused() {
 fn role_mappings_name_only_the_deployments_roles_and_replace_the_old_ones() {
     let store = MemoryDirectory::default();
     let acme = tenant(&store, "acme");
-    let catalogue: Roles = [("admin".to_owned(), RoleDefinition::default())].into_iter().collect();
+    let assignable = RoleDefinition { tenant_assignable: true, ..RoleDefinition::default() };
+    let catalogue: Roles =
+        [("admin".to_owned(), assignable), ("root".to_owned(), RoleDefinition::default())].into_iter().collect();
     let entry = |group: &str, role: &str| MappingEntry { group: group.into(), role: role.into() };
-    let bad = RoleMappings { mappings: vec![entry("admins", "root"), entry("", "admin")] };
-    let Err(TenancyError::Invalid(problems)) = block_on(set_role_mappings(&store, &catalogue, &acme, bad)) else {
+    let bad = RoleMappings { mappings: vec![entry("admins", "nope"), entry("", "admin"), entry("ops", "root")] };
+    let Err(TenancyError::Invalid(problems)) = block_on(set_role_mappings(&store, &store, &catalogue, &acme, bad))
+    else {
         panic!("refused")
     };
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems[2].contains("not tenant_assignable"), "{problems:?}");
     let good =
         RoleMappings { mappings: vec![entry("admins", "admin"), entry("admins", "admin"), entry("ops", "admin")] };
-    let set = block_on(set_role_mappings(&store, &catalogue, &acme, good)).unwrap();
-    assert_eq!(set.len(), 2, "repeats dropped");
-    assert_eq!(block_on(store.role_mappings(&acme)).unwrap(), set);
+    let set = block_on(set_role_mappings(&store, &store, &catalogue, &acme, good)).unwrap();
+    assert_eq!(set.mappings.len(), 2, "repeats dropped");
+    assert!(set.groups_losing_roles.is_empty());
+    assert_eq!(block_on(store.role_mappings(&acme)).unwrap(), set.mappings);
     let fewer = RoleMappings { mappings: vec![entry("ops", "admin")] };
-    block_on(set_role_mappings(&store, &catalogue, &acme, fewer)).unwrap();
+    let change = block_on(set_role_mappings(&store, &store, &catalogue, &acme, fewer)).unwrap();
+    assert_eq!(change.groups_losing_roles, vec!["admins".to_owned()], "admins lost admin: their sessions end");
     assert_eq!(
         block_on(store.role_mappings(&acme)).unwrap(),
         vec![RoleMapping { group: "ops".into(), role: "admin".into() }]
@@ -149,4 +155,23 @@ fn a_scim_token_names_its_tenant_and_only_its_hash_is_kept() {
     assert_eq!(block_on(store.scim_token_tenant(&hash)).unwrap(), None);
     let nobody = block_on(issue_scim_token(&store, &SystemEntropy, &clock, &TenantScope::of("nobody")));
     assert_eq!(nobody.unwrap_err(), TenancyError::Directory(DirectoryError::TenantNotFound));
+}
+
+#[test]
+fn a_subdomain_of_another_tenants_domain_is_theirs_and_claims_are_bounded() {
+    let store = MemoryDirectory::default();
+    let (acme, evil) = (tenant(&store, "acme"), tenant(&store, "evil"));
+    let held = claim(&store, &acme, "acme.test").unwrap();
+    assert_eq!(held.challenge().value, format!("portcullis-domain-verification=acme.{}", held.token));
+    verify_with(&store, &resolver_publishing("acme.test", &held.challenge().value), &acme, "acme.test").unwrap();
+    for under in ["dev.acme.test", "a.b.acme.test"] {
+        assert_eq!(claim(&store, &evil, under), Err(TenancyError::Directory(DirectoryError::DomainClaimed)), "{under}");
+    }
+    assert!(claim(&store, &acme, "dev.acme.test").is_ok(), "the owner may claim its own subdomains");
+    assert!(claim(&store, &evil, "notacme.test").is_ok());
+    for i in 0..(MAX_DOMAINS - 1) {
+        claim(&store, &evil, &format!("d{i}.evil.test")).unwrap();
+    }
+    assert!(matches!(claim(&store, &evil, "one-too-many.test"), Err(TenancyError::Invalid(_))));
+    assert!(claim(&store, &evil, "d0.evil.test").is_ok(), "an existing claim is still answered");
 }

@@ -165,7 +165,7 @@ impl World {
             let checked = started.check(&query, endpoints)?;
             let redeemed = checked.redeem(&self.ledger, &self.peer, &secret).await?;
             let verified = redeemed.verify(&verifier, &self.peer, &JwksCachePolicy::default()).await?;
-            let verified = verified.provision(&self.directory, &SystemEntropy, &self.clock).await?;
+            let verified = verified.provision(&self.directory, &self.directory, &SystemEntropy, &self.clock).await?;
             verified.issue(&self.sessions, &self.clock).await
         })
     }
@@ -647,4 +647,38 @@ fn a_provider_with_a_directory_provisions_the_user_into_its_tenant() {
     directory.set_available(false);
     assert!(matches!(login_once("acme").err(), Some(FlowError::Refused(LoginError::DirectoryUnavailable(_)))));
     assert_eq!(w.sessions.len(), 2, "no session for a refused login");
+}
+
+#[test]
+fn a_tenants_idp_never_speaks_for_another_tenants_verified_domain() {
+    use crate::directory::tenants::{Tenant, TenantStore};
+    use crate::directory::TenantScope;
+    let verify = |directory: &MemoryDirectory, tenant: &str, domain: &str| {
+        let scope = TenantScope::of(tenant);
+        let tenant = Tenant { id: tenant.into(), name: tenant.into(), created_at_ms: 0 };
+        block_on(directory.create_tenant(&tenant)).unwrap();
+        block_on(directory.claim_domain(&scope, domain, "t")).unwrap();
+        assert!(block_on(directory.mark_verified(&scope, domain, 1)).unwrap());
+    };
+    for (link, owner, kept) in [
+        // Another tenant owns corp.test: acme's IdP may not assert an address there.
+        (json!({ "tenant": "acme" }), Some("globex"), false),
+        (json!({ "tenant": "acme" }), Some("acme"), true),
+        (json!({ "tenant": "acme" }), None, true),
+        (json!({ "tenant": "acme", "verified_domains_only": true }), None, false),
+        (json!({ "tenant": "acme", "verified_domains_only": true }), Some("acme"), true),
+    ] {
+        let w = world_with(&json!({ "directory": link }));
+        if let Some(owner) = owner {
+            verify(&w.directory, owner, "corp.test");
+        }
+        let flow = w.begin("corp", &corp_endpoints());
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+        let issued = w.callback(&flow, &[("code", "c"), ("state", &flow.state), ("iss", ISSUER)]).expect("a session");
+        let record = w.sessions.open(&issued.cookie).unwrap();
+        let expected = kept.then(|| "alice@corp.test".to_owned());
+        assert_eq!(record.email, expected, "{link} with corp.test verified by {owner:?}");
+        let user = w.directory.users(&TenantScope::of("acme")).pop().unwrap();
+        assert_eq!(user.email, expected, "the directory keeps what the session does");
+    }
 }
