@@ -33,6 +33,17 @@ pub enum EdgeEndpoint {
     },
 }
 
+/// What a SCIM search looks through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchOf {
+    /// Users, then Groups (`/.search`).
+    All,
+    /// Users.
+    Users,
+    /// Groups.
+    Groups,
+}
+
 /// A SCIM endpoint of a tenant (the method is the handler's to check).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScimResource {
@@ -44,10 +55,14 @@ pub enum ScimResource {
     Schemas(Option<String>),
     /// `/Users`.
     Users,
-    /// `POST /Users/.search`: a list whose query is in the body.
-    UsersSearch,
+    /// `POST /.search`, `/Users/.search` or `/Groups/.search`: a list whose query is in the body.
+    Search(SearchOf),
     /// `/Users/:id`.
     User(String),
+    /// `/Groups`.
+    Groups,
+    /// `/Groups/:id`.
+    Group(String),
     /// Anything else: a SCIM 404.
     Unknown,
 }
@@ -222,15 +237,17 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
         let resource = match rest {
             _ if !tenant_id_ok(tenant) => ScimResource::Unknown,
             ["ServiceProviderConfig"] => ScimResource::ServiceProviderConfig,
-            // Users are the only resources: a search of all of them is a search of Users.
-            [".search"] => ScimResource::UsersSearch,
+            [".search"] => ScimResource::Search(SearchOf::All),
             ["ResourceTypes"] => ScimResource::ResourceTypes(None),
             ["ResourceTypes", id] => ScimResource::ResourceTypes(Some((*id).to_owned())),
             ["Schemas"] => ScimResource::Schemas(None),
             ["Schemas", id] => ScimResource::Schemas(Some((*id).to_owned())),
             ["Users"] => ScimResource::Users,
-            ["Users", ".search"] => ScimResource::UsersSearch,
+            ["Users", ".search"] => ScimResource::Search(SearchOf::Users),
+            ["Groups", ".search"] => ScimResource::Search(SearchOf::Groups),
             ["Users", id] => ScimResource::User((*id).to_owned()),
+            ["Groups"] => ScimResource::Groups,
+            ["Groups", id] => ScimResource::Group((*id).to_owned()),
             _ => ScimResource::Unknown,
         };
         return Some(Ok(EdgeEndpoint::Scim { tenant: (*tenant).to_owned(), resource }));

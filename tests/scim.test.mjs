@@ -33,9 +33,19 @@ before(async () => {
     client_id: "portcullis",
     client_secret: "CORP_CLIENT_SECRET",
     scopes: ["openid", "email", "profile", "groups"],
-    directory: { tenant: "acme" },
+    // The tenant keeps its groups with SCIM Groups: logins leave memberships alone.
+    directory: { tenant: "acme", groups_from_scim: true },
   });
-  stack = await startLoginStack({ origin, withGithub: false, extraProviders: ({ idp }) => [connection(idp)] });
+  stack = await startLoginStack({
+    origin,
+    withGithub: false,
+    extraProviders: ({ idp }) => [connection(idp)],
+    routes: [
+      { id: "billing", path: "/billing/*", policy: "authenticated", roles: ["billing-admin"] },
+      { id: "app", path: "/*", policy: "authenticated" },
+    ],
+    configFields: { roles: { "billing-admin": { tenant_assignable: true } } },
+  });
   gw = stack.gateway.url;
   db = await stack.gateway.mf.getD1Database("PORTCULLIS_DB");
   for (const tenant of ["acme", "globex"]) {
@@ -90,9 +100,13 @@ describe("SCIM discovery and authentication", () => {
     assert.equal(config.body.patch.supported, true);
     assert.equal(config.body.bulk.supported, false);
     const types = await scim("GET", "/ResourceTypes");
-    assert.deepEqual(types.body.Resources.map((r) => r.id), ["User"]);
+    assert.deepEqual(types.body.Resources.map((r) => r.id), ["User", "Group"]);
     const schemas = await scim("GET", "/Schemas");
-    assert.deepEqual(schemas.body.Resources.map((s) => s.id), [USER, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]);
+    assert.deepEqual(schemas.body.Resources.map((s) => s.id), [
+      USER,
+      "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+      "urn:ietf:params:scim:schemas:core:2.0:Group",
+    ]);
     assert.equal((await scim("GET", `/Schemas/${USER}`)).body.name, "User");
     assert.equal((await scim("GET", "/Schemas/urn:nope")).status, 404);
   });
@@ -236,6 +250,71 @@ describe("SCIM Users", () => {
     assert.match(await again.callback.text(), /account_disabled/);
     const [row] = await rows("SELECT status FROM users WHERE id = ?", id);
     assert.equal(row.status, "deprovisioned");
+  });
+});
+
+describe("SCIM Groups", () => {
+  const GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group";
+  const members = (group) => rows("SELECT user_id FROM memberships m JOIN scim_groups g ON g.tenant_id = m.tenant_id AND g.display_name = m.group_name WHERE g.id = ? ORDER BY user_id", group);
+  const userIds = async (n) => {
+    const ids = [];
+    for (let i = 0; i < n; i += 1) {
+      const made = await scim("POST", "/Users", { body: { schemas: [USER], userName: `member${i}-${Date.now()}@acme.test` } });
+      ids.push(made.body.id);
+    }
+    return ids.sort();
+  };
+
+  test("PATCH as Okta and Entra ID send it, stored as memberships", async () => {
+    const [a, b, c] = await userIds(3);
+    const made = await scim("POST", "/Groups", { body: { schemas: [GROUP], displayName: "Engineering", members: [{ value: a }] } });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const id = made.body.id;
+    assert.equal(made.headers.get("location"), `${gw}/scim/v2/acme/Groups/${id}`);
+    const cases = [
+      ["Okta adds", [{ op: "add", path: "members", value: [{ value: b }, { value: c }] }], [a, b, c]],
+      ["Okta removes by filter", [{ op: "remove", path: `members[value eq "${a}"]` }], [b, c]],
+      ["Entra removes by value", [{ op: "Remove", path: "members", value: [{ value: b }] }], [c]],
+      ["Entra adds", [{ op: "Add", path: "members", value: [{ value: a }] }], [a, c]],
+      ["Okta renames", [{ op: "replace", value: { id, displayName: "Eng" } }], [a, c]],
+      ["Entra renames", [{ op: "Replace", path: "displayName", value: "Engineering" }], [a, c]],
+    ];
+    for (const [dialect, operations, expected] of cases) {
+      const patched = await scim("PATCH", `/Groups/${id}`, { body: { schemas: [PATCH], Operations: operations } });
+      assert.equal(patched.status, 200, `${dialect}: ${JSON.stringify(patched.body)}`);
+      assert.deepEqual((await members(id)).map((m) => m.user_id), expected.sort(), dialect);
+    }
+    const listed = await scim("GET", `/Groups?filter=${encodeURIComponent('displayName eq "engineering"')}&excludedAttributes=members`);
+    assert.equal(listed.body.totalResults, 1);
+    assert.equal(listed.body.Resources[0].members, undefined, "Entra ID's excludedAttributes=members");
+    assert.equal((await scim("GET", `/Groups/${id}`, { tenant: "globex" })).status, 404, "another tenant sees nothing");
+    const stranger = await scim("PATCH", `/Groups/${id}`, {
+      body: { schemas: [PATCH], Operations: [{ op: "add", path: "members", value: [{ value: "usr_AAAAAAAAAAAAAAAAAAAAAA" }] }] },
+    });
+    assertScimError(stranger, 400, "invalidValue");
+    assertScimError(await scim("POST", "/Groups", { body: { schemas: [GROUP], displayName: "ENGINEERING" } }), 409, "uniqueness");
+    assert.equal((await scim("DELETE", `/Groups/${id}`)).status, 204);
+    assert.deepEqual(await members(id), []);
+  });
+
+  test("leaving a group that maps to a role ends the member's sessions at once", async () => {
+    const browser = new Browser();
+    await browser.loginWithOidc(gw, { login: "bob", provider: "acme-sso" });
+    const found = await scim("GET", `/Users?filter=${encodeURIComponent('userName eq "bob@partner.test"')}`);
+    const bob = found.body.Resources[0].id;
+    const group = await scim("POST", "/Groups", { body: { schemas: [GROUP], displayName: "Finance", members: [{ value: bob }] } });
+    const mapped = await admin("PUT", "/tenants/acme/role-mappings", { mappings: [{ group: "Finance", role: "billing-admin" }] });
+    assert.equal(mapped.status, 200, JSON.stringify(mapped.body));
+    await browser.loginWithOidc(gw, { login: "bob", provider: "acme-sso" });
+    assert.equal((await browser.request(`${gw}/billing/x`)).status, 200, "the SCIM group grants the role; the login kept it");
+    const removed = await scim("PATCH", `/Groups/${group.body.id}`, {
+      body: { schemas: [PATCH], Operations: [{ op: "remove", path: `members[value eq "${bob}"]` }] },
+    });
+    assert.equal(removed.status, 200);
+    assert.equal((await browser.request(`${gw}/billing/x`, { api: true })).status, 401, "the session ended at once");
+    const again = new Browser();
+    await again.loginWithOidc(gw, { login: "bob", provider: "acme-sso" });
+    assert.equal((await again.request(`${gw}/billing/x`)).status, 403, "and the next one lacks the role");
   });
 });
 

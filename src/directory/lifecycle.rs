@@ -56,7 +56,7 @@ mod tests {
             groups: Vec::new(),
             attributes: Default::default(),
         };
-        let policy = ProvisioningPolicy { link_by_email: true };
+        let policy = ProvisioningPolicy { link_by_email: true, ..ProvisioningPolicy::default() };
         block_on(provision(directory, &SystemEntropy, clock, scope, policy, &who)).unwrap().user
     }
 

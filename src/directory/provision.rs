@@ -6,7 +6,7 @@
 //! (a tenant's own misconfigured connection, a social provider that does not verify) would take
 //! over that person's account.
 
-use super::store::Directory;
+use super::store::{Directory, Memberships};
 use super::{roles_for, TenantScope, User, UserStatus};
 use crate::ports::{Clock, Entropy, Unavailable};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -37,6 +37,8 @@ pub struct FederatedIdentity {
 pub struct ProvisioningPolicy {
     /// Link a new identity to the tenant's user with the same verified email.
     pub link_by_email: bool,
+    /// Keep the user's memberships as SCIM Groups set them, rather than the login's groups.
+    pub groups_from_scim: bool,
 }
 
 /// What provisioning did.
@@ -81,19 +83,28 @@ impl From<Unavailable> for ProvisionError {
 /// The most groups kept for a user: beyond, the login would cost the directory too many writes.
 pub const MAX_GROUPS: usize = 256;
 
-fn updated(mut user: User, identity: &FederatedIdentity, email: Option<&String>, now_ms: u64) -> User {
+fn updated(
+    mut user: User,
+    identity: &FederatedIdentity,
+    email: Option<&String>,
+    policy: ProvisioningPolicy,
+    now_ms: u64,
+) -> User {
     if let Some(email) = email {
         user.email = Some(email.clone());
     }
     if identity.name.is_some() {
         user.name = identity.name.clone();
     }
-    // The IdP is the source of the groups: one it no longer lists is gone, and so are its roles.
-    let mut groups = identity.groups.clone();
-    groups.sort();
-    groups.dedup();
-    groups.truncate(MAX_GROUPS);
-    user.groups = groups;
+    // The IdP is the source of the groups: one it no longer lists is gone, and so are its roles
+    // (unless SCIM Groups are their source).
+    if !policy.groups_from_scim {
+        let mut groups = identity.groups.clone();
+        groups.sort();
+        groups.dedup();
+        groups.truncate(MAX_GROUPS);
+        user.groups = groups;
+    }
     user.attributes = identity.attributes.clone();
     user.updated_at_ms = now_ms;
     user
@@ -121,6 +132,7 @@ pub async fn provision(
     identity: &FederatedIdentity,
 ) -> Result<Provisioned, ProvisionError> {
     let now = clock.now_ms();
+    let memberships = if policy.groups_from_scim { Memberships::Keep } else { Memberships::Replace };
     let mappings = directory.role_mappings(scope).await?;
     let finish = |user: User, outcome| {
         let roles = roles_for(&user.groups, &mappings);
@@ -134,8 +146,8 @@ pub async fn provision(
     if let Some(user) = directory.linked_user(scope, &identity.connection, &identity.subject).await? {
         ensure_active(&user)?;
         let email = email.filter(|_| holder.as_ref().is_none_or(|h| h.id == user.id));
-        let user = updated(user, identity, email, now);
-        directory.save_user(scope, &user).await?;
+        let user = updated(user, identity, email, policy, now);
+        directory.save_user(scope, &user, memberships).await?;
         return Ok(finish(user, Outcome::Updated));
     }
     if let Some(existing) = holder {
@@ -143,8 +155,8 @@ pub async fn provision(
             return Err(ProvisionError::EmailInUse);
         }
         ensure_active(&existing)?;
-        let user = updated(existing, identity, email, now);
-        directory.link(scope, &identity.connection, &identity.subject, &user).await?;
+        let user = updated(existing, identity, email, policy, now);
+        directory.link(scope, &identity.connection, &identity.subject, &user, memberships).await?;
         return Ok(finish(user, Outcome::Linked));
     }
     let fresh = User {
@@ -160,7 +172,7 @@ pub async fn provision(
         created_at_ms: now,
         updated_at_ms: now,
     };
-    let user = updated(fresh, identity, email, now);
+    let user = updated(fresh, identity, email, policy, now);
     directory.create_linked(scope, &user, &identity.connection, &identity.subject).await?;
     Ok(finish(user, Outcome::Created))
 }

@@ -27,12 +27,19 @@ pub trait Directory {
         connection: &str,
         subject: &str,
     ) -> Result<(), Unavailable>;
-    /// Replaces an active user's email, name, groups and attributes (never its status: a user
-    /// blocked meanwhile stays blocked and is left as it is).
-    async fn save_user(&self, scope: &TenantScope, user: &User) -> Result<(), Unavailable>;
+    /// Replaces an active user's email, name and attributes, and its groups unless `memberships`
+    /// keeps them (never its status: a user blocked meanwhile stays blocked and is left as it is).
+    async fn save_user(&self, scope: &TenantScope, user: &User, memberships: Memberships) -> Result<(), Unavailable>;
     /// Links the (connection, subject) identity to an existing user and saves the user, both or
     /// neither.
-    async fn link(&self, scope: &TenantScope, connection: &str, subject: &str, user: &User) -> Result<(), Unavailable>;
+    async fn link(
+        &self,
+        scope: &TenantScope,
+        connection: &str,
+        subject: &str,
+        user: &User,
+        memberships: Memberships,
+    ) -> Result<(), Unavailable>;
     /// Sets a user's status.
     async fn set_status(
         &self,
@@ -57,12 +64,23 @@ pub trait Directory {
     ) -> Result<Vec<(String, String)>, Unavailable>;
 }
 
+/// Whether a save writes the user's groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Memberships {
+    /// The user's groups replace its memberships (the login's IdP is their source).
+    Replace,
+    /// Its memberships stay as they are (SCIM Groups are their source).
+    Keep,
+}
+
 /// A directory in memory; [`MemoryDirectory::set_available`] simulates an outage.
 #[derive(Debug)]
 pub struct MemoryDirectory {
     pub(super) tenants: RefCell<BTreeMap<String, Tenant>>,
     pub(super) claims: RefCell<Vec<DomainClaim>>,
     pub(super) mappings: RefCell<BTreeMap<String, Vec<RoleMapping>>>,
+    /// SCIM groups: (tenant, group without members).
+    pub(super) groups: RefCell<Vec<(String, super::scim::group::Group)>>,
     /// SCIM tokens: (tenant, id, hash, created at).
     scim_tokens: RefCell<Vec<(String, String, String, u64)>>,
     pub(super) users: RefCell<BTreeMap<(String, String), User>>,
@@ -76,6 +94,7 @@ impl Default for MemoryDirectory {
             tenants: RefCell::default(),
             claims: RefCell::default(),
             scim_tokens: RefCell::default(),
+            groups: RefCell::default(),
             users: RefCell::default(),
             identities: RefCell::default(),
             mappings: RefCell::default(),
@@ -141,25 +160,36 @@ impl Directory for MemoryDirectory {
         Ok(())
     }
 
-    async fn save_user(&self, scope: &TenantScope, user: &User) -> Result<(), Unavailable> {
+    async fn save_user(&self, scope: &TenantScope, user: &User, memberships: Memberships) -> Result<(), Unavailable> {
         self.answer()?;
         let mut users = self.users.borrow_mut();
         if let Some(stored) = users.get_mut(&(scope.id().to_owned(), user.id.clone())) {
             if stored.status == UserStatus::Active {
-                *stored = User { status: stored.status, created_at_ms: stored.created_at_ms, ..user.clone() };
+                let groups = match memberships {
+                    Memberships::Replace => user.groups.clone(),
+                    Memberships::Keep => stored.groups.clone(),
+                };
+                *stored = User { status: stored.status, created_at_ms: stored.created_at_ms, groups, ..user.clone() };
             }
         }
         Ok(())
     }
 
-    async fn link(&self, scope: &TenantScope, connection: &str, subject: &str, user: &User) -> Result<(), Unavailable> {
+    async fn link(
+        &self,
+        scope: &TenantScope,
+        connection: &str,
+        subject: &str,
+        user: &User,
+        memberships: Memberships,
+    ) -> Result<(), Unavailable> {
         self.answer()?;
         let key = (scope.id().to_owned(), connection.to_owned(), subject.to_owned());
         if self.identities.borrow().contains_key(&key) {
             return Err(Unavailable("the identity is already linked".into()));
         }
         self.identities.borrow_mut().insert(key, user.id.clone());
-        self.save_user(scope, user).await
+        self.save_user(scope, user, memberships).await
     }
 
     async fn set_status(

@@ -344,7 +344,7 @@ impl IdentityVerified<'_> {
                 self.profile.email = None;
             }
         }
-        let policy = ProvisioningPolicy { link_by_email: link.link_by_email };
+        let policy = ProvisioningPolicy { link_by_email: link.link_by_email, groups_from_scim: link.groups_from_scim };
         let identity = FederatedIdentity {
             connection: self.started.provider.id.clone(),
             subject: self.profile.subject.clone(),

@@ -132,6 +132,10 @@ pub struct DirectoryLink {
     /// another tenant has verified its domain (a tenant's IdP never speaks for another's users).
     #[serde(default)]
     pub verified_domains_only: bool,
+    /// The tenant keeps its groups with SCIM Groups: a login leaves the user's memberships as
+    /// they are, rather than replacing them with the login's groups.
+    #[serde(default)]
+    pub groups_from_scim: bool,
 }
 
 /// Parameters Portcullis sets itself, which `authorization_params` may not override.

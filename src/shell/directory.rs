@@ -7,7 +7,7 @@ use crate::directory::scim::filter::Filter;
 use crate::directory::scim::sql::{where_clause, USER_COLUMNS as SCIM_USER_COLUMNS};
 use crate::directory::scim::sql::{Clause, SqlValue};
 use crate::directory::scim::users::{Page, ScimUsers, Written};
-use crate::directory::store::Directory;
+use crate::directory::store::{Directory, Memberships};
 use crate::directory::{RoleMapping, TenantScope, User, UserStatus};
 use crate::ports::Unavailable;
 use serde::Deserialize;
@@ -157,6 +157,7 @@ impl D1Directory<'_> {
         db: &D1Database,
         scope: &TenantScope,
         user: &User,
+        memberships: Memberships,
     ) -> Result<Vec<D1PreparedStatement>, Unavailable> {
         let attributes = serde_json::to_string(&user.attributes).map_err(failed)?;
         let mut statements = vec![statement(
@@ -172,7 +173,9 @@ impl D1Directory<'_> {
                 text(&user.id),
             ],
         )?];
-        statements.extend(self.membership_statements(db, scope, user)?);
+        if memberships == Memberships::Replace {
+            statements.extend(self.membership_statements(db, scope, user)?);
+        }
         Ok(statements)
     }
 
@@ -258,16 +261,23 @@ impl Directory for D1Directory<'_> {
         Ok(())
     }
 
-    async fn save_user(&self, scope: &TenantScope, user: &User) -> Result<(), Unavailable> {
+    async fn save_user(&self, scope: &TenantScope, user: &User, memberships: Memberships) -> Result<(), Unavailable> {
         let db = database(self.0)?;
-        db.batch(self.update_statements(&db, scope, user)?).await.map_err(failed)?;
+        db.batch(self.update_statements(&db, scope, user, memberships)?).await.map_err(failed)?;
         Ok(())
     }
 
-    async fn link(&self, scope: &TenantScope, connection: &str, subject: &str, user: &User) -> Result<(), Unavailable> {
+    async fn link(
+        &self,
+        scope: &TenantScope,
+        connection: &str,
+        subject: &str,
+        user: &User,
+        memberships: Memberships,
+    ) -> Result<(), Unavailable> {
         let db = database(self.0)?;
         let mut statements = vec![self.identity_statement(&db, scope, connection, subject, &user.id)?];
-        statements.extend(self.update_statements(&db, scope, user)?);
+        statements.extend(self.update_statements(&db, scope, user, memberships)?);
         db.batch(statements).await.map_err(failed)?;
         Ok(())
     }

@@ -13,6 +13,7 @@ mod d1;
 mod directory;
 mod directory_admin;
 mod forward;
+mod groups;
 mod http;
 mod jwks_cache;
 mod jwt_verifier;

@@ -13,12 +13,13 @@ use super::tenants::D1Tenants;
 use crate::config::Config;
 use crate::directory::scim::discovery::{listed, project, resource_types, service_provider_config};
 use crate::directory::scim::error::ScimError;
+use crate::directory::scim::groups;
 use crate::directory::scim::schema::schemas;
 use crate::directory::scim::token::lookup_hash;
 use crate::directory::scim::users::{self, render, Change, ListQuery};
 use crate::directory::tenants::TenantStore;
 use crate::directory::TenantScope;
-use crate::edge::ScimResource;
+use crate::edge::{ScimResource, SearchOf};
 use crate::error::Failure;
 use crate::gateway::refusals::GuardError;
 use crate::http::headers;
@@ -163,7 +164,7 @@ async fn handle(
             }
             Ok((200, page, None))
         }
-        ScimResource::UsersSearch if method == "POST" => {
+        ScimResource::Search(of) if method == "POST" => {
             let search = parse_json(body)?;
             let text = |name: &str| -> std::result::Result<Option<String>, ScimError> {
                 match search.get(name) {
@@ -179,7 +180,13 @@ async fn handle(
             let (filter, start, count) = (text("filter")?, text("startIndex")?, text("count")?);
             let (attributes, excluded) = (text("attributes")?, text("excludedAttributes")?);
             let list = ListQuery { filter: filter.as_deref(), start_index: start.as_deref(), count: count.as_deref() };
-            let mut page = users::list(&directory, &scope, list, &base_url).await?;
+            let with_members =
+                !excluded.as_deref().unwrap_or("").split(',').any(|n| n.trim().eq_ignore_ascii_case("members"));
+            let mut page = match of {
+                SearchOf::Users => users::list(&directory, &scope, list, &base_url).await?,
+                SearchOf::Groups => groups::list(&directory, &scope, list, with_members, &base_url).await?,
+                SearchOf::All => search_all(&directory, &scope, list, with_members, &base_url).await?,
+            };
             if let Some(Value::Array(resources)) = page.get_mut("Resources") {
                 for resource in resources.iter_mut() {
                     *resource = project(std::mem::take(resource), attributes.as_deref(), excluded.as_deref());
@@ -210,6 +217,61 @@ async fn handle(
             audit("scim_user_updated", tenant, &change.user.id, detail, request_id);
             Ok((200, shown(render(&change.user, &base_url)), None))
         }
+        ScimResource::Groups if read_only => {
+            let list = ListQuery {
+                filter: pair_value(&query, "filter"),
+                start_index: pair_value(&query, "startIndex"),
+                count: pair_value(&query, "count"),
+            };
+            let excluded = pair_value(&query, "excludedAttributes").unwrap_or("");
+            let with_members = !excluded.split(',').any(|name| name.trim().eq_ignore_ascii_case("members"));
+            let mut page = groups::list(&directory, &scope, list, with_members, &base_url).await?;
+            if let Some(Value::Array(resources)) = page.get_mut("Resources") {
+                for resource in resources.iter_mut() {
+                    *resource = shown(std::mem::take(resource));
+                }
+            }
+            Ok((200, page, None))
+        }
+        ScimResource::Groups if method == "POST" => {
+            let body = parse_json(body)?;
+            let change = groups::create(&directory, &directory, &SystemEntropy, &WorkerClock, &scope, &body).await?;
+            audit(
+                "scim_group_created",
+                tenant,
+                &change.group.id,
+                json!({ "members": change.group.members.len() }),
+                request_id,
+            );
+            let location = format!("{base_url}/Groups/{}", change.group.id);
+            Ok((201, shown(groups::render(&change.group, &base_url, true)), Some(location)))
+        }
+        ScimResource::Group(id) if read_only => {
+            let excluded = pair_value(&query, "excludedAttributes").unwrap_or("");
+            let with_members = !excluded.split(',').any(|name| name.trim().eq_ignore_ascii_case("members"));
+            let group = groups::get(&directory, &scope, &id, with_members).await?;
+            Ok((200, shown(groups::render(&group, &base_url, with_members)), None))
+        }
+        ScimResource::Group(id) if method == "PUT" || method == "PATCH" => {
+            let document = parse_json(body)?;
+            let change = if method == "PUT" {
+                groups::replace(&directory, &directory, &WorkerClock, &scope, &id, &document).await?
+            } else {
+                groups::patch(&directory, &directory, &WorkerClock, &scope, &id, &document).await?
+            };
+            end_sessions(env, &change.identities_to_end).await?;
+            let detail = json!({ "method": method, "members": change.group.members.len(),
+                                 "sessions_ended_for": change.identities_to_end.len() });
+            audit("scim_group_updated", tenant, &change.group.id, detail, request_id);
+            // Okta and Entra ID accept 204 for a group PATCH; the group is answered all the same.
+            Ok((200, shown(groups::render(&change.group, &base_url, true)), None))
+        }
+        ScimResource::Group(id) if method == "DELETE" => {
+            let identities = groups::delete(&directory, &directory, &scope, &id).await?;
+            end_sessions(env, &identities).await?;
+            audit("scim_group_deleted", tenant, &id, json!({ "sessions_ended_for": identities.len() }), request_id);
+            Ok((204, Value::Null, None))
+        }
         ScimResource::User(id) if method == "DELETE" => {
             let identities = users::delete(&directory, &directory, &scope, &id).await?;
             end_sessions(env, &identities).await?;
@@ -218,4 +280,48 @@ async fn handle(
         }
         _ => Err(method_not_allowed()),
     }
+}
+
+/// `POST /.search`: Users, then Groups, as one list. A filter that names what one type lacks
+/// selects none of that type; one that neither has is an `invalidFilter`.
+async fn search_all(
+    directory: &D1Directory<'_>,
+    scope: &TenantScope,
+    list: ListQuery<'_>,
+    with_members: bool,
+    base_url: &str,
+) -> std::result::Result<Value, ScimError> {
+    let number = |text: Option<&str>, default: i64| match text {
+        None => Ok(default),
+        Some(text) => {
+            text.trim().parse::<i64>().map_err(|_| ScimError::invalid_value("startIndex and count are integers"))
+        }
+    };
+    let start = number(list.start_index, 1)?.clamp(1, i64::from(u32::MAX));
+    let count = number(list.count, i64::from(users::DEFAULT_PAGE))?.clamp(0, i64::from(users::MAX_PAGE));
+    let part = |start: i64, count: i64| (start.to_string(), count.to_string());
+    let (user_start, user_count) = part(start, count);
+    let users_query = ListQuery { filter: list.filter, start_index: Some(&user_start), count: Some(&user_count) };
+    let users_page = users::list(directory, scope, users_query, base_url).await;
+    let (user_total, mut resources) = match &users_page {
+        Ok(page) => {
+            (page["totalResults"].as_i64().unwrap_or(0), page["Resources"].as_array().cloned().unwrap_or_default())
+        }
+        Err(error) if error.scim_type == Some("invalidFilter") => (0, Vec::new()),
+        Err(error) => return Err(error.clone()),
+    };
+    let remaining = count - resources.len() as i64;
+    let (group_start, group_count) = part((start - user_total).max(1), remaining.max(0));
+    let groups_query = ListQuery { filter: list.filter, start_index: Some(&group_start), count: Some(&group_count) };
+    let groups_page = groups::list(directory, scope, groups_query, with_members, base_url).await;
+    let group_total = match (&groups_page, &users_page) {
+        (Ok(page), _) => {
+            resources.extend(page["Resources"].as_array().cloned().unwrap_or_default());
+            page["totalResults"].as_i64().unwrap_or(0)
+        }
+        (Err(error), Ok(_)) if error.scim_type == Some("invalidFilter") => 0,
+        (Err(error), _) => return Err(error.clone()),
+    };
+    Ok(json!({ "schemas": [users::LIST_SCHEMA], "totalResults": user_total + group_total, "startIndex": start,
+               "itemsPerPage": resources.len(), "Resources": resources }))
 }

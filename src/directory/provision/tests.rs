@@ -111,7 +111,11 @@ fn a_new_identity_joins_an_existing_user_only_by_a_verified_email_on_a_linking_c
             .unwrap();
         let mut other = identity("google", "1099", Some("a@acme.test"), &["eng"]);
         other.email_verified = *verified;
-        let result = w.login(&acme(), ProvisioningPolicy { link_by_email: *link_by_email }, &other);
+        let result = w.login(
+            &acme(),
+            ProvisioningPolicy { link_by_email: *link_by_email, ..ProvisioningPolicy::default() },
+            &other,
+        );
         assert_eq!(result.as_ref().map(|p| p.outcome).map_err(Clone::clone), *expected, "{link_by_email} {verified}");
         match result {
             Ok(linked) if linked.outcome == Outcome::Linked => {
@@ -133,9 +137,11 @@ fn a_new_identity_joins_an_existing_user_only_by_a_verified_email_on_a_linking_c
 fn tenants_never_share_users() {
     let w = world();
     let who = identity("okta", "00u1", Some("a@acme.test"), &["eng"]);
-    let in_acme = w.login(&acme(), ProvisioningPolicy { link_by_email: true }, &who).unwrap();
+    let in_acme =
+        w.login(&acme(), ProvisioningPolicy { link_by_email: true, ..ProvisioningPolicy::default() }, &who).unwrap();
     let globex = TenantScope::of("globex");
-    let in_globex = w.login(&globex, ProvisioningPolicy { link_by_email: true }, &who).unwrap();
+    let in_globex =
+        w.login(&globex, ProvisioningPolicy { link_by_email: true, ..ProvisioningPolicy::default() }, &who).unwrap();
     assert_eq!(in_globex.outcome, Outcome::Created, "the same identity and email in another tenant is another user");
     assert_ne!(in_acme.user.id, in_globex.user.id);
     assert!(in_globex.roles.is_empty(), "acme's role mappings do not apply in globex");
@@ -181,7 +187,7 @@ fn a_login_racing_a_block_does_not_undo_it() {
     let user = w.login(&acme(), ProvisioningPolicy::default(), &who).unwrap().user;
     // The login read the user while active; the administrator blocks before it writes.
     block_on(w.directory.set_status(&acme(), &user.id, UserStatus::Blocked, NOW_MS)).unwrap();
-    block_on(w.directory.save_user(&acme(), &user)).unwrap();
+    block_on(w.directory.save_user(&acme(), &user, crate::directory::store::Memberships::Replace)).unwrap();
     assert_eq!(w.directory.users(&acme())[0].status, UserStatus::Blocked);
 }
 
@@ -194,4 +200,18 @@ fn groups_are_deduplicated_and_bounded() {
     let user = w.login(&acme(), ProvisioningPolicy::default(), &identity("okta", "x", None, &refs)).unwrap().user;
     assert_eq!(user.groups.len(), MAX_GROUPS);
     assert_eq!(user.groups.iter().filter(|g| *g == "eng").count(), 1);
+}
+
+#[test]
+fn a_tenant_that_keeps_groups_with_scim_keeps_them_across_logins() {
+    let w = world();
+    let who = identity("okta", "00u1", Some("ann@acme.test"), &["eng"]);
+    let first = w.login(&acme(), ProvisioningPolicy::default(), &who).unwrap();
+    assert_eq!(first.user.groups, vec!["eng".to_owned()]);
+    let scim = ProvisioningPolicy { groups_from_scim: true, ..ProvisioningPolicy::default() };
+    let without = identity("okta", "00u1", Some("ann@acme.test"), &[]);
+    let second = w.login(&acme(), scim, &without).unwrap();
+    assert_eq!(second.user.groups, vec!["eng".to_owned()], "the login's groups do not replace SCIM's");
+    assert_eq!(second.roles, vec!["developer".to_owned()], "and the roles follow the kept groups");
+    assert_eq!(w.directory.users(&acme())[0].groups, vec!["eng".to_owned()]);
 }

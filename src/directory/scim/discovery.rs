@@ -2,7 +2,7 @@
 //! [`super::schema::schemas`]) `Schemas`; and the `attributes` / `excludedAttributes` projection
 //! of §3.4.2.5 that every read honours.
 
-use super::schema::{ENTERPRISE_SCHEMA, USER_SCHEMA};
+use super::schema::{ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 use super::users::MAX_PAGE;
 use serde_json::{json, Map, Value};
 
@@ -26,13 +26,21 @@ pub fn service_provider_config(base_url: &str) -> Value {
 
 /// `GET /ResourceTypes`.
 pub fn resource_types(base_url: &str) -> Vec<Value> {
-    vec![json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-        "id": "User", "name": "User", "endpoint": "/Users", "description": "User Account",
-        "schema": USER_SCHEMA,
-        "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
-        "meta": { "resourceType": "ResourceType", "location": format!("{base_url}/ResourceTypes/User") },
-    })]
+    vec![
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "User", "name": "User", "endpoint": "/Users", "description": "User Account",
+            "schema": USER_SCHEMA,
+            "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+            "meta": { "resourceType": "ResourceType", "location": format!("{base_url}/ResourceTypes/User") },
+        }),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "Group", "name": "Group", "endpoint": "/Groups", "description": "Group",
+            "schema": GROUP_SCHEMA,
+            "meta": { "resourceType": "ResourceType", "location": format!("{base_url}/ResourceTypes/Group") },
+        }),
+    ]
 }
 
 /// A list response of discovery resources.

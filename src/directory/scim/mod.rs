@@ -7,6 +7,8 @@ pub mod discovery;
 pub mod error;
 pub mod evaluate;
 pub mod filter;
+pub mod group;
+pub mod groups;
 pub mod patch;
 pub mod schema;
 pub mod sql;

@@ -12,6 +12,8 @@ use serde_json::{json, Map, Value};
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// The enterprise User extension.
 pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// The core Group schema.
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 /// An attribute's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +24,8 @@ pub enum Kind {
     Boolean,
     /// An object of sub-attributes.
     Complex,
+    /// A URI of a resource (`$ref`); kept as text.
+    Reference,
 }
 
 /// Whether a client may write an attribute.
@@ -31,6 +35,8 @@ pub enum Mutability {
     ReadWrite,
     /// Only the server sets it; a client's value is ignored.
     ReadOnly,
+    /// Written once with the value it names (a member's id); a client writes it.
+    Immutable,
 }
 
 /// One attribute of the schema.
@@ -52,6 +58,12 @@ pub struct Attr {
     pub uniqueness: &'static str,
     /// Sub-attributes of a complex attribute.
     pub sub: &'static [Attr],
+    /// The most values of a multi-valued attribute.
+    pub max_values: usize,
+    /// The resource types a reference may name.
+    pub reference_types: &'static [&'static str],
+    /// The values a string may take, when only some may (compared case-insensitively).
+    pub canonical_values: &'static [&'static str],
     /// For the `/Schemas` endpoint.
     pub description: &'static str,
 }
@@ -66,6 +78,9 @@ const fn text(name: &'static str, description: &'static str) -> Attr {
         case_exact: false,
         uniqueness: "none",
         sub: &[],
+        max_values: MAX_VALUES,
+        reference_types: &[],
+        canonical_values: &[],
         description,
     }
 }
@@ -135,6 +150,35 @@ pub const ENTERPRISE_ATTRIBUTES: &[Attr] = &[
     complex("manager", false, MANAGER, "The user's manager."),
 ];
 
+const MEMBER: &[Attr] = &[
+    Attr { mutability: Mutability::Immutable, case_exact: true, ..text("value", "The member's id.") },
+    Attr {
+        kind: Kind::Reference,
+        mutability: Mutability::Immutable,
+        reference_types: &["User"],
+        ..text("$ref", "The member's URI.")
+    },
+    Attr { mutability: Mutability::ReadOnly, ..text("display", "The member's userName.") },
+    Attr {
+        mutability: Mutability::Immutable,
+        canonical_values: &["User"],
+        ..text("type", "User: the only kind of member.")
+    },
+];
+
+/// The most members one Group document or PATCH operation names.
+pub const MAX_MEMBERS: usize = 1000;
+
+/// The Group attributes kept.
+pub const GROUP_ATTRIBUTES: &[Attr] = &[
+    Attr {
+        required: true,
+        uniqueness: "server",
+        ..text("displayName", "The group's name, as role mappings name it; unique in the tenant, case-insensitively.")
+    },
+    Attr { max_values: MAX_MEMBERS, ..complex("members", true, MEMBER, "The users in the group.") },
+];
+
 /// The longest string value kept.
 pub const MAX_STRING: usize = 1024;
 /// The most values of a multi-valued attribute.
@@ -161,17 +205,25 @@ pub fn lookup(name: &str, extension: bool) -> Option<(&'static Attr, Option<&'st
 
 fn scalar(attr: &Attr, path: &str, value: &Value) -> Result<Value, ScimError> {
     match (attr.kind, value) {
-        (Kind::String, Value::String(text)) if text.len() <= MAX_STRING && !text.chars().any(char::is_control) => {
+        (Kind::String, Value::String(text))
+            if !attr.canonical_values.is_empty()
+                && !attr.canonical_values.iter().any(|c| c.eq_ignore_ascii_case(text)) =>
+        {
+            Err(ScimError::invalid_value(format!("{path}: one of {}", attr.canonical_values.join(", "))))
+        }
+        (Kind::String | Kind::Reference, Value::String(text))
+            if text.len() <= MAX_STRING && !text.chars().any(char::is_control) =>
+        {
             Ok(value.clone())
         }
-        (Kind::String, Value::String(_)) => {
+        (Kind::String | Kind::Reference, Value::String(_)) => {
             Err(ScimError::invalid_value(format!("{path}: at most {MAX_STRING} bytes, no control characters")))
         }
         // Entra ID sends booleans as "True" and "False".
         (Kind::Boolean, Value::String(text)) if text.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
         (Kind::Boolean, Value::String(text)) if text.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
         (Kind::Boolean, Value::Bool(_)) => Ok(value.clone()),
-        (Kind::String, _) => Err(ScimError::invalid_value(format!("{path}: a string is required"))),
+        (Kind::String | Kind::Reference, _) => Err(ScimError::invalid_value(format!("{path}: a string is required"))),
         (Kind::Boolean, _) => Err(ScimError::invalid_value(format!("{path}: a boolean is required"))),
         (Kind::Complex, _) => Err(ScimError::invalid_value(format!("{path}: an object is required"))),
     }
@@ -210,8 +262,8 @@ pub fn one_attribute(attr: &Attr, path: &str, value: &Value) -> Result<Value, Sc
     let Value::Array(items) = value else {
         return Err(ScimError::invalid_value(format!("{path}: a list is required")));
     };
-    if items.len() > MAX_VALUES {
-        return Err(ScimError::invalid_value(format!("{path}: at most {MAX_VALUES} values")));
+    if items.len() > attr.max_values {
+        return Err(ScimError::invalid_value(format!("{path}: at most {} values", attr.max_values)));
     }
     items.iter().map(|item| single(attr, path, item)).collect::<Result<Vec<_>, _>>().map(Value::Array)
 }
@@ -262,6 +314,55 @@ pub fn canonical_user(document: &Value) -> Result<Map<String, Value>, ScimError>
     Ok(core)
 }
 
+/// A Group document as kept: `displayName` (required) and `externalId`, and the members' ids.
+pub fn canonical_group(document: &Value) -> Result<(Map<String, Value>, Vec<String>), ScimError> {
+    let Value::Object(input) = document else {
+        return Err(ScimError::invalid_syntax("a Group is a JSON object"));
+    };
+    let mut core = Map::new();
+    let mut external_id = None;
+    for (key, value) in input {
+        if ["schemas", "id", "meta"].iter().any(|k| k.eq_ignore_ascii_case(key)) {
+            continue;
+        }
+        if key.eq_ignore_ascii_case("externalId") {
+            external_id = Some(value.clone());
+            continue;
+        }
+        core.extend(object(GROUP_ATTRIBUTES, "", &Map::from_iter([(key.clone(), value.clone())]))?);
+    }
+    let name = core.get("displayName").and_then(Value::as_str).map(str::trim).unwrap_or("");
+    if name.is_empty() || name.len() > 256 {
+        return Err(ScimError::invalid_value("displayName: required, at most 256 bytes"));
+    }
+    match external_id {
+        Some(Value::String(text)) if text.len() <= MAX_STRING => {
+            core.insert("externalId".into(), Value::String(text));
+        }
+        None | Some(Value::Null) => {}
+        Some(_) => return Err(ScimError::invalid_value("externalId: a string of at most 1024 bytes")),
+    }
+    let members = member_ids(core.remove("members").as_ref())?;
+    Ok((core, members))
+}
+
+/// The ids of a `members` value (absent: none), each once.
+pub fn member_ids(members: Option<&Value>) -> Result<Vec<String>, ScimError> {
+    let mut ids = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for member in members.and_then(Value::as_array).into_iter().flatten() {
+        let by_ref = || member.get("$ref").and_then(Value::as_str).and_then(|uri| uri.rsplit('/').next());
+        let id = member.get("value").and_then(Value::as_str).or_else(by_ref).map(str::trim).unwrap_or("");
+        if id.is_empty() {
+            return Err(ScimError::invalid_value("members: each member needs a value"));
+        }
+        if seen.insert(id.to_owned()) {
+            ids.push(id.to_owned());
+        }
+    }
+    Ok(ids)
+}
+
 /// The primary email of a canonical User (else the first), lower-cased.
 pub fn primary_email(user: &Map<String, Value>) -> Option<String> {
     let emails = user.get("emails")?.as_array()?;
@@ -274,10 +375,12 @@ fn describe(attr: &Attr) -> Value {
         Kind::String => "string",
         Kind::Boolean => "boolean",
         Kind::Complex => "complex",
+        Kind::Reference => "reference",
     };
     let mutability = match attr.mutability {
         Mutability::ReadWrite => "readWrite",
         Mutability::ReadOnly => "readOnly",
+        Mutability::Immutable => "immutable",
     };
     let mut described = json!({
         "name": attr.name, "type": kind, "multiValued": attr.multi, "description": attr.description,
@@ -286,6 +389,12 @@ fn describe(attr: &Attr) -> Value {
     });
     if attr.kind == Kind::Complex {
         described["subAttributes"] = Value::Array(attr.sub.iter().map(describe).collect());
+    }
+    if attr.kind == Kind::Reference {
+        described["referenceTypes"] = json!(attr.reference_types);
+    }
+    if !attr.canonical_values.is_empty() {
+        described["canonicalValues"] = json!(attr.canonical_values);
     }
     described
 }
@@ -303,6 +412,7 @@ pub fn schemas(base_url: &str) -> Vec<Value> {
     vec![
         schema(USER_SCHEMA, "User", "User Account", USER_ATTRIBUTES),
         schema(ENTERPRISE_SCHEMA, "EnterpriseUser", "Enterprise User", ENTERPRISE_ATTRIBUTES),
+        schema(GROUP_SCHEMA, "Group", "Group", GROUP_ATTRIBUTES),
     ]
 }
 

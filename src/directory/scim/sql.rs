@@ -5,6 +5,8 @@ use super::filter::{AttrPath, CompValue, CompareOp, Filter, FilterError};
 
 /// The core User schema, which unqualified paths belong to.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:user";
+/// The core Group schema, which may qualify a Group's paths.
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:group";
 
 /// How a column compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +47,8 @@ pub struct Clause {
 }
 
 fn column_for<'c>(path: &AttrPath, prefix: Option<&str>, columns: &'c [Column]) -> Result<&'c Column, FilterError> {
-    if path.schema.as_deref().is_some_and(|schema| !schema.eq_ignore_ascii_case(USER_SCHEMA)) {
+    let core = |schema: &str| schema.eq_ignore_ascii_case(USER_SCHEMA) || schema.eq_ignore_ascii_case(GROUP_SCHEMA);
+    if path.schema.as_deref().is_some_and(|schema| !core(schema)) {
         return Err(FilterError(format!("{path} is not an attribute of this resource")));
     }
     let name = match (prefix, &path.sub) {
@@ -209,6 +212,13 @@ pub const USER_COLUMNS: &[Column] = &[
     Column { attribute: "displayname", column: "name", kind: ColumnKind::Text },
     Column { attribute: "emails.value", column: "email", kind: ColumnKind::Text },
     Column { attribute: "active", column: "status", kind: ColumnKind::Active },
+];
+
+/// The filterable attributes of SCIM Groups in the directory's `scim_groups` table.
+pub const GROUP_COLUMNS: &[Column] = &[
+    Column { attribute: "id", column: "id", kind: ColumnKind::ExactText },
+    Column { attribute: "displayname", column: "display_name", kind: ColumnKind::Text },
+    Column { attribute: "externalid", column: "external_id", kind: ColumnKind::ExactText },
 ];
 
 #[cfg(test)]

@@ -1,0 +1,411 @@
+//! SCIM Groups (RFC 7644 §3) over the [`ScimGroups`] port. A group is a name the tenant's role
+//! mappings use and its members, the tenant's users; its memberships are the ones logins keep
+//! too. A write is computed in memory as the members added and removed, and stored in one batch,
+//! so a PATCH applies all of its operations or none. Members who leave a group that maps to a
+//! role are named, so that the caller ends their sessions (a session carries its login's roles).
+
+use super::error::ScimError;
+use super::filter::{self, Filter};
+use super::schema::{canonical_group, member_ids, GROUP_SCHEMA};
+use super::sql::{where_clause, GROUP_COLUMNS};
+use super::users::{rfc3339, Written, DEFAULT_PAGE, LIST_SCHEMA, MAX_PAGE};
+use crate::directory::store::Directory;
+use crate::directory::TenantScope;
+use crate::ports::{Clock, Entropy, Unavailable};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeSet;
+
+pub use super::group::{Group, Member};
+
+/// The most members a group has.
+pub const MAX_GROUP_SIZE: usize = 100_000;
+
+/// A write of a group: its row as it is to be, and the members it gains and loses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupWrite {
+    /// The group as it is to be (its `members` are not read: see `added` and `removed`).
+    pub group: Group,
+    /// Its name before, when it exists and the write renames it.
+    pub renamed_from: Option<String>,
+    /// Whether the group is new.
+    pub create: bool,
+    /// The user ids that join.
+    pub added: Vec<String>,
+    /// The user ids that leave.
+    pub removed: Vec<String>,
+}
+
+/// A page of groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupPage {
+    /// How many groups match the filter in all.
+    pub total: u32,
+    /// This page's groups.
+    pub groups: Vec<Group>,
+}
+
+/// The storage SCIM Groups need, scoped by tenant.
+#[allow(async_fn_in_trait, reason = "the worker is single-threaded: no port future needs to be Send")]
+pub trait ScimGroups {
+    /// The group, with its members when `members` is set.
+    async fn group(&self, scope: &TenantScope, id: &str, members: bool) -> Result<Option<Group>, Unavailable>;
+    /// The groups `filter` selects, in id order, from the 1-based `start_index`.
+    async fn group_page(
+        &self,
+        scope: &TenantScope,
+        filter: Option<&Filter>,
+        start_index: u32,
+        count: u32,
+        members: bool,
+    ) -> Result<GroupPage, Unavailable>;
+    /// The ids of `ids` that are no user of the tenant.
+    async fn unknown_users(&self, scope: &TenantScope, ids: &[String]) -> Result<Vec<String>, Unavailable>;
+    /// Stores a write, all of it or none; `Taken` when another group has the name.
+    async fn write_group(&self, scope: &TenantScope, write: &GroupWrite) -> Result<Written, Unavailable>;
+    /// Deletes a group and its memberships; `false` when there was none.
+    async fn delete_group(&self, scope: &TenantScope, group: &Group) -> Result<bool, Unavailable>;
+}
+
+/// What a write did: the group, and the members whose sessions must end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupChange {
+    /// The group as stored, with its members.
+    pub group: Group,
+    /// The (connection, subject) identities of members who lost a role.
+    pub identities_to_end: Vec<(String, String)>,
+}
+
+/// A group as SCIM shows it.
+pub fn render(group: &Group, base_url: &str, with_members: bool) -> Value {
+    let mut document = json!({
+        "schemas": [GROUP_SCHEMA], "id": group.id, "displayName": group.display_name,
+        "meta": { "resourceType": "Group", "created": rfc3339(group.created_at_ms),
+                  "lastModified": rfc3339(group.updated_at_ms), "location": format!("{base_url}/Groups/{}", group.id) },
+    });
+    if let Some(external_id) = &group.external_id {
+        document["externalId"] = json!(external_id);
+    }
+    if with_members && !group.members.is_empty() {
+        let members: Vec<Value> = group
+            .members
+            .iter()
+            // No `display`: IdPs compare the members they sent with the ones they get back.
+            .map(|member| json!({ "value": member.id, "$ref": format!("{base_url}/Users/{}", member.id), "type": "User" }))
+            .collect();
+        document["members"] = Value::Array(members);
+    }
+    document
+}
+
+fn taken(written: Written) -> Result<(), ScimError> {
+    match written {
+        Written::Done => Ok(()),
+        Written::Taken(_) => Err(ScimError::uniqueness("another group of this tenant has this displayName")),
+        Written::Missing => Err(ScimError::not_found()),
+    }
+}
+
+/// Whether `id` is a group id this module makes.
+pub fn group_id_ok(id: &str) -> bool {
+    id.len() == 26
+        && id.starts_with("grp_")
+        && id[4..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+async fn stored(
+    groups: &impl ScimGroups,
+    directory: &impl Directory,
+    scope: &TenantScope,
+    write: GroupWrite,
+) -> Result<GroupChange, ScimError> {
+    if !write.added.is_empty() {
+        let unknown = groups.unknown_users(scope, &write.added).await?;
+        if !unknown.is_empty() {
+            let listed: Vec<&str> = unknown.iter().take(5).map(String::as_str).collect();
+            return Err(ScimError::invalid_value(format!(
+                "members: no such users in this tenant: {}",
+                listed.join(", ")
+            )));
+        }
+    }
+    taken(groups.write_group(scope, &write).await?)?;
+    let mut identities_to_end = Vec::new();
+    if !write.removed.is_empty() || write.renamed_from.is_some() {
+        // Those who left, or all members when the name their roles hang on changed.
+        let old_name = write.renamed_from.as_deref().unwrap_or(&write.group.display_name);
+        let mappings = directory.role_mappings(scope).await?;
+        if mappings.iter().any(|mapping| mapping.group == old_name) {
+            let leaving: Vec<&String> = if write.renamed_from.is_some() {
+                write.removed.iter().chain(write.group.members.iter().map(|m| &m.id)).collect()
+            } else {
+                write.removed.iter().collect()
+            };
+            for user in leaving {
+                identities_to_end.extend(directory.identities(scope, user).await?);
+            }
+        }
+    }
+    let group = groups.group(scope, &write.group.id, true).await?.ok_or_else(ScimError::not_found)?;
+    Ok(GroupChange { group, identities_to_end })
+}
+
+/// `POST /Groups`.
+pub async fn create(
+    groups: &impl ScimGroups,
+    directory: &impl Directory,
+    entropy: &impl Entropy,
+    clock: &impl Clock,
+    scope: &TenantScope,
+    body: &Value,
+) -> Result<GroupChange, ScimError> {
+    let (document, members) = canonical_group(body)?;
+    let id = format!("grp_{}", URL_SAFE_NO_PAD.encode(entropy.bytes::<16>().map_err(|_| ScimError::unavailable())?));
+    let now = clock.now_ms();
+    let group = Group {
+        id,
+        display_name: text(&document, "displayName").unwrap_or_default(),
+        external_id: text(&document, "externalId"),
+        members: Vec::new(),
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    let write = GroupWrite { group, renamed_from: None, create: true, added: members, removed: Vec::new() };
+    stored(groups, directory, scope, write).await
+}
+
+fn text(document: &Map<String, Value>, name: &str) -> Option<String> {
+    document.get(name).and_then(Value::as_str).map(|text| text.trim().to_owned())
+}
+
+/// The group, or 404.
+pub async fn get(groups: &impl ScimGroups, scope: &TenantScope, id: &str, members: bool) -> Result<Group, ScimError> {
+    if !group_id_ok(id) {
+        return Err(ScimError::not_found());
+    }
+    groups.group(scope, id, members).await?.ok_or_else(ScimError::not_found)
+}
+
+/// The write that turns `before` into a group named `name` with `members`.
+fn diff(
+    before: &Group,
+    name: String,
+    external_id: Option<String>,
+    members: &BTreeSet<String>,
+    now_ms: u64,
+) -> GroupWrite {
+    let had: BTreeSet<&String> = before.members.iter().map(|m| &m.id).collect();
+    let added = members.iter().filter(|id| !had.contains(id)).cloned().collect();
+    let removed = had.iter().filter(|id| !members.contains(**id)).map(|id| (*id).clone()).collect();
+    let renamed_from = (name != before.display_name).then(|| before.display_name.clone());
+    let group = Group { display_name: name, external_id, updated_at_ms: now_ms, ..before.clone() };
+    GroupWrite { group, renamed_from, create: false, added, removed }
+}
+
+/// `PUT /Groups/:id`.
+pub async fn replace(
+    groups: &impl ScimGroups,
+    directory: &impl Directory,
+    clock: &impl Clock,
+    scope: &TenantScope,
+    id: &str,
+    body: &Value,
+) -> Result<GroupChange, ScimError> {
+    let before = get(groups, scope, id, true).await?;
+    let (document, members) = canonical_group(body)?;
+    let name = text(&document, "displayName").unwrap_or_default();
+    let write = diff(&before, name, text(&document, "externalId"), &members.into_iter().collect(), clock.now_ms());
+    stored(groups, directory, scope, write).await
+}
+
+fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    object.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value)
+}
+
+/// The member ids a `members[value eq "..."]` path names (`or` of `eq`s too).
+fn filtered_members(filter: &Filter, into: &mut Vec<String>) -> Result<(), ScimError> {
+    use super::filter::{CompValue, CompareOp};
+    match filter {
+        Filter::Compare(path, CompareOp::Eq, CompValue::Str(id)) if path.name == "value" && path.sub.is_none() => {
+            into.push(id.clone());
+            Ok(())
+        }
+        Filter::Or(a, b) => {
+            filtered_members(a, into)?;
+            filtered_members(b, into)
+        }
+        _ => Err(ScimError::invalid_filter("a members filter is value eq \"<id>\", or several joined by or")),
+    }
+}
+
+/// `PATCH /Groups/:id`, in the dialects of Okta (`members[value eq "id"]` to remove; a path-less
+/// `replace` of `displayName`) and Entra ID (`Remove` of `members` with a list of values).
+pub async fn patch(
+    groups: &impl ScimGroups,
+    directory: &impl Directory,
+    clock: &impl Clock,
+    scope: &TenantScope,
+    id: &str,
+    body: &Value,
+) -> Result<GroupChange, ScimError> {
+    let before = get(groups, scope, id, true).await?;
+    let Value::Object(request) = body else { return Err(ScimError::invalid_syntax("a PATCH body is a JSON object")) };
+    let patch_schema = super::patch::PATCH_SCHEMA;
+    let schemas_ok = field(request, "schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|list| list.iter().any(|s| s.as_str() == Some(patch_schema)));
+    if !schemas_ok {
+        return Err(ScimError::invalid_syntax(format!("schemas must list {patch_schema}")));
+    }
+    let Some(Value::Array(operations)) = field(request, "Operations") else {
+        return Err(ScimError::invalid_syntax("Operations: a list is required"));
+    };
+    if operations.is_empty() || operations.len() > super::patch::MAX_OPERATIONS {
+        return Err(ScimError::invalid_value(format!("Operations: 1 to {}", super::patch::MAX_OPERATIONS)));
+    }
+    let mut name = before.display_name.clone();
+    let mut external_id = before.external_id.clone();
+    let mut members: BTreeSet<String> = before.members.iter().map(|m| m.id.clone()).collect();
+    for operation in operations {
+        let Value::Object(operation) = operation else {
+            return Err(ScimError::invalid_syntax("an operation is a JSON object"));
+        };
+        let op = field(operation, "op").and_then(Value::as_str).map(str::to_ascii_lowercase).unwrap_or_default();
+        let value = field(operation, "value");
+        let path = match field(operation, "path") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(path)) => Some(path.trim().to_owned()),
+            Some(_) => return Err(ScimError::invalid_path("path: a string is required")),
+        };
+        let set_text = |target: &mut String, value: Option<&Value>| match value {
+            Some(Value::String(text)) if !text.trim().is_empty() && text.len() <= 256 => {
+                *target = text.trim().to_owned();
+                Ok(())
+            }
+            _ => Err(ScimError::invalid_value("displayName: a non-empty string of at most 256 bytes")),
+        };
+        match (op.as_str(), path.as_deref().map(str::to_ascii_lowercase).as_deref()) {
+            ("add" | "replace", None) => {
+                let Some(Value::Object(object)) = value else {
+                    return Err(ScimError::invalid_value("an operation without a path needs an object value"));
+                };
+                for (key, item) in object {
+                    match key.to_ascii_lowercase().as_str() {
+                        "displayname" => set_text(&mut name, Some(item))?,
+                        "externalid" => external_id = item.as_str().map(str::to_owned),
+                        "members" => {
+                            let ids = member_ids(Some(item))?;
+                            if op == "replace" {
+                                members.clear();
+                            }
+                            members.extend(ids);
+                        }
+                        "id" | "schemas" | "meta" => {}
+                        other => {
+                            return Err(ScimError::invalid_path(format!("{other} is not an attribute of a Group")))
+                        }
+                    }
+                }
+            }
+            ("add" | "replace", Some("displayname")) => set_text(&mut name, value)?,
+            ("add" | "replace", Some("externalid")) => external_id = value.and_then(Value::as_str).map(str::to_owned),
+            ("remove", Some("externalid")) => external_id = None,
+            ("add", Some("members")) => members.extend(member_ids(value)?),
+            ("replace", Some("members")) => members = member_ids(value)?.into_iter().collect(),
+            // Entra ID names the members to remove in the value; with none, all go.
+            ("remove", Some("members")) => match value {
+                Some(value) => {
+                    for id in member_ids(Some(value))? {
+                        members.remove(&id);
+                    }
+                }
+                None => members.clear(),
+            },
+            ("remove", Some(lower)) if lower.starts_with("members[") && lower.ends_with(']') => {
+                // Parsed as the IdP wrote it: ids compare exactly.
+                let parsed = filter::parse(&filter_of(operation)).map_err(|e| ScimError::invalid_filter(e.0))?;
+                let mut ids = Vec::new();
+                filtered_members(&parsed, &mut ids)?;
+                for id in ids {
+                    members.remove(&id);
+                }
+            }
+            ("remove", Some("displayname")) => return Err(ScimError::mutability("displayName is required")),
+            ("add" | "replace" | "remove", Some(other)) => {
+                return Err(ScimError::invalid_path(format!("{other} is not an attribute of a Group")))
+            }
+            _ => return Err(ScimError::invalid_syntax("op: add, replace or remove")),
+        }
+    }
+    if members.len() > MAX_GROUP_SIZE {
+        return Err(ScimError::invalid_value(format!("members: a group has at most {MAX_GROUP_SIZE}")));
+    }
+    let write = diff(&before, name, external_id, &members, clock.now_ms());
+    stored(groups, directory, scope, write).await
+}
+
+/// The filter inside a `members[...]` path, as the IdP wrote it.
+fn filter_of(operation: &Map<String, Value>) -> String {
+    let path = field(operation, "path").and_then(Value::as_str).unwrap_or_default().trim();
+    let start = path.find('[').map_or(0, |at| at + 1);
+    let end = path.rfind(']').unwrap_or(path.len()).max(start);
+    path[start..end].to_owned()
+}
+
+/// `DELETE /Groups/:id`: the identities of members who lost a role.
+pub async fn delete(
+    groups: &impl ScimGroups,
+    directory: &impl Directory,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<Vec<(String, String)>, ScimError> {
+    let before = get(groups, scope, id, true).await?;
+    let mappings = directory.role_mappings(scope).await?;
+    let mut identities = Vec::new();
+    if mappings.iter().any(|mapping| mapping.group == before.display_name) {
+        for member in &before.members {
+            identities.extend(directory.identities(scope, &member.id).await?);
+        }
+    }
+    if !groups.delete_group(scope, &before).await? {
+        return Err(ScimError::not_found());
+    }
+    Ok(identities)
+}
+
+/// `GET /Groups`: a list response; `excludedAttributes=members` (as Entra ID asks) skips loading
+/// the members.
+pub async fn list(
+    groups: &impl ScimGroups,
+    scope: &TenantScope,
+    query: super::users::ListQuery<'_>,
+    with_members: bool,
+    base_url: &str,
+) -> Result<Value, ScimError> {
+    let parsed = match query.filter {
+        Some(text) => {
+            let parsed = filter::parse(text).map_err(|e| ScimError::invalid_filter(e.0))?;
+            where_clause(&parsed, GROUP_COLUMNS).map_err(|e| ScimError::invalid_filter(e.0))?;
+            Some(parsed)
+        }
+        None => None,
+    };
+    let number = |text: Option<&str>, default: i64| match text {
+        None => Ok(default),
+        Some(text) => {
+            text.trim().parse::<i64>().map_err(|_| ScimError::invalid_value("startIndex and count are integers"))
+        }
+    };
+    let start_index = number(query.start_index, 1)?.clamp(1, i64::from(u32::MAX)) as u32;
+    let count = number(query.count, i64::from(DEFAULT_PAGE))?.clamp(0, i64::from(MAX_PAGE)) as u32;
+    let page = groups.group_page(scope, parsed.as_ref(), start_index, count, with_members).await?;
+    let resources: Vec<Value> = page.groups.iter().map(|group| render(group, base_url, with_members)).collect();
+    Ok(json!({ "schemas": [LIST_SCHEMA], "totalResults": page.total, "startIndex": start_index,
+               "itemsPerPage": resources.len(), "Resources": resources }))
+}
+
+pub mod memory;
+
+#[cfg(test)]
+mod tests;
