@@ -3,7 +3,7 @@
 // answer SERVFAIL, as a resolver that cannot reach the authoritative servers does.
 import http from "node:http";
 
-export async function startDohResolver() {
+export async function startDohResolver({ port = 0 } = {}) {
   const records = new Map();
   const state = { failing: false, questions: [] };
   const server = http.createServer((req, res) => {
@@ -27,7 +27,10 @@ export async function startDohResolver() {
       Answer: values.map((value) => ({ name: `${name}.`, type: 16, TTL: 300, data: quoted(value) })),
     });
   });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
   return {
     url: `http://127.0.0.1:${server.address().port}/dns-query`,
     records,
