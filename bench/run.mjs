@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { bundleSize } from "./bundle-size.mjs";
 import { measureColdStart } from "./cold-start.mjs";
+import { directoryTable, measureDirectory } from "./directory.mjs";
 import { AUDIENCE, ISSUER, SUBJECT, makeJwtMaterial } from "./keys.mjs";
 import { USAGE, readOptions } from "./options.mjs";
 import { startBenchOrigin } from "./origin.mjs";
@@ -102,6 +103,9 @@ async function main() {
   }
 
   await runLoad(rows.filter((row) => row.state === "ready"));
+  const directory = !options.only || options.only.includes("directory")
+    ? await measureDirectory({ samples: options.quick ? 5 : 15, log: say })
+    : [];
 
   const results = summarise(rows);
   const bundle = { ...bundleSize(), jose_peer_bytes: peer.bundleBytes };
@@ -117,6 +121,7 @@ async function main() {
       bundleTable(bundle),
       "",
       coldStartTable(coldStart),
+      ...(directory.length ? ["", directoryTable(directory)] : []),
     ].join("\n"),
   );
 
@@ -129,6 +134,7 @@ async function main() {
     scenarios: results.map(({ seed, headers, url, ...rest }) => rest),
     bundle,
     cold_start_ms: coldStart,
+    directory_ms: directory,
   };
   mkdirSync(path.dirname(options.out), { recursive: true });
   writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);

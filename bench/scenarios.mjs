@@ -87,13 +87,23 @@ export function benchSession(ctx) {
   const kvKey = `session:${createHash("sha256").update(id).digest("base64url")}`;
   return { id, key, kvKey, cookie: `__Host-portcullis=${id.toString("base64url")}.${key.toString("base64url")}` };
 }
-async function seedSession(mf, ctx) {
+/** The same session as a tenant's directory user: its provider provisions into tenant
+ *  "bench", and the record carries the directory id and the roles the tenant's group mappings
+ *  granted at login, which the route requires. No request reads D1. */
+function directorySessionConfig(ctx) {
+  const config = sessionConfig(ctx, "session-directory", 10);
+  config.login.providers[0].directory = { tenant: "bench" };
+  config.roles = { "bench-role": { tenant_assignable: true } };
+  config.routes[0].roles = ["bench-role"];
+  return config;
+}
+async function seedSession(mf, ctx, directory = {}) {
   const { key, kvKey } = benchSession(ctx);
   const now = Date.now();
   const record = {
     subject: ctx.subject, email: "bench@example.com", name: "Bench", groups: [], tenant: null, provider: "bench",
     created_at_s: Math.floor(now / 1000), created_at_ms: now, last_seen_s: Math.floor(now / 1000),
-    expires_at_s: Math.floor(now / 1000) + 3600, tokens: null,
+    expires_at_s: Math.floor(now / 1000) + 3600, tokens: null, ...directory,
   };
   const nonce = randomBytes(12);
   const cipher = createCipheriv("aes-256-gcm", key, nonce);
@@ -142,6 +152,8 @@ export function scenarios(ctx) {
     ...jwtRows,
     { id: "api-key", label: "API key", gateway: "portcullis", path: "/apikey/x", headers: { "x-api-key": benchApiKey().key }, credential: true, config: apiKeyConfig(), seed: (mf) => seedApiKey(mf, ctx) },
     { id: "session", label: "session cookie", gateway: "portcullis", path: "/session/x", headers: { cookie: benchSession(ctx).cookie }, credential: true, config: sessionConfig(ctx, "session", 10), seed: (mf) => seedSession(mf, ctx) },
+    { id: "session-directory", label: "session cookie, directory user", gateway: "portcullis", path: "/session-directory/x", headers: { cookie: benchSession(ctx).cookie }, credential: true, config: directorySessionConfig(ctx),
+      seed: (mf) => seedSession(mf, ctx, { tenant: "bench", user_id: "usr_benchbenchbenchbenchbe", directory_roles: ["bench-role"] }), reference: "session" },
     { id: "session-nocache", label: "session cookie, KV + DO read each time", gateway: "portcullis", path: "/session-nocache/x", headers: { cookie: benchSession(ctx).cookie }, credential: true, config: sessionConfig(ctx, "session-nocache", 0), seed: (mf) => seedSession(mf, ctx), reference: "session" },
     { id: "rate-limited", label: "rate-limited route", gateway: "portcullis", path: "/limited/x", config: rateLimitConfig() },
     { id: "policy-10", label: "policy, 10 rules", gateway: "portcullis", path: "/policy/x", headers: bearer("ES256"), credential: true, config: policyConfig(ctx, 10) },
