@@ -29,7 +29,7 @@ if (existsSync(devVars)) {
   }
 }
 const secret = () => randomBytes(32).toString("base64url");
-for (const name of ["PORTCULLIS_ADMIN_KEY", "PORTCULLIS_API_KEY_PEPPER", "PORTCULLIS_LOGIN_SECRET", "DEMO_IDP_CLIENT_SECRET"]) {
+for (const name of ["PORTCULLIS_ADMIN_KEY", "PORTCULLIS_API_KEY_PEPPER", "PORTCULLIS_LOGIN_SECRET", "PORTCULLIS_DIRECTORY_KEY", "DEMO_IDP_CLIENT_SECRET"]) {
   if (!vars.has(name)) vars.set(name, secret());
 }
 const demoConfig = {

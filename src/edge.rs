@@ -3,6 +3,7 @@
 //! `/.well-known/jwks.json` also belongs to Portcullis. Every path under the prefix belongs to Portcullis and never reaches the origin: an unknown one is
 //! a 404 `not_found`, not a pass-through.
 
+use crate::directory::connections::connection_id_ok;
 use crate::directory::domains::normalize_domain;
 use crate::directory::scim::token::token_id_ok;
 use crate::directory::{tenant_id_ok, user_id_ok, UserStatus};
@@ -110,6 +111,21 @@ pub enum DirectoryAdmin {
         /// Issue one (`POST`) rather than list (`GET`).
         issue: bool,
     },
+    /// `POST {prefix}/directory/tenants/:tenant/connections`: create a connection to the tenant's
+    /// IdP (its client secret sealed), or `GET`: list them (never the secrets).
+    Connections {
+        /// The tenant.
+        tenant: String,
+        /// Create one (`POST`) rather than list (`GET`).
+        create: bool,
+    },
+    /// `DELETE {prefix}/directory/tenants/:tenant/connections/:id`.
+    RemoveConnection {
+        /// The tenant.
+        tenant: String,
+        /// The connection's id.
+        id: String,
+    },
     /// `DELETE {prefix}/directory/tenants/:tenant/scim-tokens/:id`: revoke a SCIM token.
     RevokeScimToken {
         /// The tenant.
@@ -209,6 +225,13 @@ fn directory_endpoint(rest: &[&str], method: &str) -> Option<Result<DirectoryAdm
             "POST" | "GET" => Some(Ok(DirectoryAdmin::ScimTokens { tenant: owned(tenant), issue: method == "POST" })),
             _ => Some(Err(RouteError::MethodNotAllowed)),
         },
+        ["directory", "tenants", tenant, "connections"] if tenant_id_ok(tenant) => match method {
+            "POST" | "GET" => Some(Ok(DirectoryAdmin::Connections { tenant: owned(tenant), create: method == "POST" })),
+            _ => Some(Err(RouteError::MethodNotAllowed)),
+        },
+        ["directory", "tenants", tenant, "connections", id] if tenant_id_ok(tenant) && connection_id_ok(id) => {
+            on("DELETE", DirectoryAdmin::RemoveConnection { tenant: owned(tenant), id: owned(id) })
+        }
         ["directory", "tenants", tenant, "scim-tokens", id] if tenant_id_ok(tenant) && token_id_ok(id) => {
             on("DELETE", DirectoryAdmin::RevokeScimToken { tenant: owned(tenant), id: owned(id) })
         }

@@ -10,6 +10,7 @@ import { Browser, startLoginStack } from "./support/login.mjs";
 import { startIssuer } from "./support/idp-keys.mjs";
 import { startDohResolver } from "./support/doh-resolver.mjs";
 import { TEST_ADMIN_KEY, jwtIssuer } from "./support/config.mjs";
+import { OIDC_SECRET } from "./support/login.mjs";
 
 let origin;
 let stack;
@@ -24,6 +25,9 @@ const GLOBEX_ACCOUNTS = {
   gina: { email: "gina@globex.test", email_verified: true, name: "Gina", groups: ["finance"] },
   // Globex's IdP asserting an address in a domain acme has verified.
   spy: { email: "ceo@acme.test", email_verified: true, name: "Not the CEO", groups: [] },
+};
+const INITECH_ACCOUNTS = {
+  ivan: { email: "ivan@initech.test", email_verified: true, name: "Ivan", groups: ["tps"] },
 };
 const ACME_ACCOUNTS = {
   // "admins" names a deployment role, which a tenant's IdP can never confer.
@@ -49,7 +53,7 @@ before(async () => {
     origin,
     withGithub: false,
     idpOptions: { accounts: ACME_ACCOUNTS },
-    extraIdps: [{ accounts: GLOBEX_ACCOUNTS }],
+    extraIdps: [{ accounts: GLOBEX_ACCOUNTS }, { accounts: INITECH_ACCOUNTS }],
     extraProviders: ({ idp, idps }) => [connection(idp, "acme-sso", "acme"), connection(idps[0], "globex-sso", "globex")],
     routes: [
       { id: "billing", path: "/billing/*", policy: "authenticated", roles: ["billing-admin"] },
@@ -365,6 +369,72 @@ describe("who administers which tenant", () => {
     const forged = `${(await tenantAdmin("acme")).slice(0, -4)}AAAA`;
     assert.equal((await api("GET", "/tenants/acme", undefined, forged)).status, 401);
     assert.equal((await api("GET", "/tenants/acme", undefined, null)).status, 401);
+  });
+});
+
+describe("a tenant's own connections, stored in the directory", () => {
+  let connectionId;
+
+  test("a connection is created with its secret sealed, and lists without it", async () => {
+    const body = {
+      type: "oidc", display_name: "Initech SSO", issuer: stack.idps[1].issuer, client_id: "portcullis",
+      client_secret: OIDC_SECRET, scopes: ["openid", "email", "profile", "groups"],
+    };
+    const refused = await api("POST", "/tenants/initech/connections", { ...body, client_secret: "", id: "mine", directory: { tenant: "acme" } });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.problems.length, 3, JSON.stringify(refused.body.problems));
+    const made = await api("POST", "/tenants/initech/connections", body);
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    connectionId = made.body.id;
+    assert.match(connectionId, /^con_[a-z2-7]{16}$/);
+    assert.equal(made.body.redirect_uri, `${gw}/auth/callback/${connectionId}`, "its own redirect URI, to paste into the IdP");
+    assert.doesNotMatch(JSON.stringify(made.body), new RegExp(OIDC_SECRET));
+    const [row] = await rows("SELECT tenant_id, settings, sealed_secret FROM connections WHERE id = ?", connectionId);
+    assert.equal(row.tenant_id, "initech");
+    assert.doesNotMatch(row.settings, new RegExp(OIDC_SECRET));
+    assert.doesNotMatch(Buffer.from(row.sealed_secret, "base64url").toString("latin1"), new RegExp(OIDC_SECRET), "sealed at rest");
+    const listed = await api("GET", "/tenants/initech/connections");
+    assert.deepEqual(listed.body.connections.map((c) => c.id), [connectionId]);
+    assert.doesNotMatch(JSON.stringify(listed.body), new RegExp(OIDC_SECRET));
+    assert.equal((await api("GET", "/tenants/initech/connections", undefined, await tenantAdmin("acme"))).status, 403);
+  });
+
+  test("the tenant's verified domain routes to its stored connection, which provisions into it", async () => {
+    const browser = new Browser();
+    const { start, callback } = await browser.loginWithOidc(gw, { email: "ivan@initech.test", login: "ivan" });
+    const location = new URL(start.headers.get("location"));
+    assert.equal(location.origin, new URL(stack.idps[1].issuer).origin, "sent to initech's IdP");
+    assert.equal(location.searchParams.get("redirect_uri"), `${gw}/auth/callback/${connectionId}`);
+    assert.equal(callback.status, 302, await callback.clone().text());
+    const { status, seen } = await seenByOrigin(browser);
+    assert.equal(status, 200, "the session of a stored connection is admitted without the configuration");
+    assert.equal(seen.headers["x-auth-tenant"], "initech");
+    const [user] = await rows("SELECT tenant_id FROM users WHERE id = ?", seen.headers["x-auth-user-id"]);
+    assert.equal(user.tenant_id, "initech");
+    const [identity] = await rows("SELECT connection_id FROM identities WHERE user_id = ?", seen.headers["x-auth-user-id"]);
+    assert.equal(identity.connection_id, connectionId);
+  });
+
+  test("a sealed secret that was tampered with opens nothing (another row's id: see the host tests)", async () => {
+    const [row] = await rows("SELECT sealed_secret FROM connections WHERE id = ?", connectionId);
+    const tampered = Buffer.from(row.sealed_secret, "base64url");
+    tampered[20] ^= 1;
+    await db.prepare("UPDATE connections SET sealed_secret = ? WHERE id = ?").bind(tampered.toString("base64url"), connectionId).run();
+    try {
+      const refused = await new Browser().request(`${gw}/auth/login?provider=${connectionId}`);
+      assert.equal(refused.status, 400);
+      assert.match(await refused.text(), /unknown_provider/);
+    } finally {
+      await db.prepare("UPDATE connections SET sealed_secret = ? WHERE id = ?").bind(row.sealed_secret, connectionId).run();
+    }
+    assert.equal((await new Browser().request(`${gw}/auth/login?provider=${connectionId}`)).status, 302);
+  });
+
+  test("a removed connection signs nobody in", async () => {
+    assert.equal((await api("DELETE", `/tenants/initech/connections/${connectionId}`)).status, 200);
+    assert.equal((await api("DELETE", `/tenants/initech/connections/${connectionId}`)).status, 404);
+    const refused = await new Browser().request(`${gw}/auth/login?provider=${connectionId}`);
+    assert.equal(refused.status, 400);
   });
 });
 

@@ -79,6 +79,7 @@ mod tests {
             tokens: None,
             user_id: None,
             directory_roles: Vec::new(),
+            connection_issuer: None,
         };
         let admit = |_: &SessionRecord| -> Result<String, SessionError> { Ok("https://idp.test".to_owned()) };
         let verify = |now_s, admission: &dyn Fn(&SessionRecord) -> Result<String, SessionError>| {

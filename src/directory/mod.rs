@@ -5,6 +5,7 @@
 
 pub mod administrator;
 pub mod config;
+pub mod connections;
 pub mod dns;
 pub mod domains;
 pub mod lifecycle;

@@ -1,5 +1,6 @@
 //! The directory port, and the directory (with its tenants) in memory for the host tests.
 
+use super::connections::Connection;
 use super::domains::DomainClaim;
 use super::tenants::{Claim, ScimTokenInfo, Tenant, TenantStore};
 use super::{RoleMapping, TenantScope, User, UserStatus};
@@ -79,6 +80,8 @@ pub struct MemoryDirectory {
     pub(super) tenants: RefCell<BTreeMap<String, Tenant>>,
     pub(super) claims: RefCell<Vec<DomainClaim>>,
     pub(super) mappings: RefCell<BTreeMap<String, Vec<RoleMapping>>>,
+    /// Connections.
+    connections: RefCell<Vec<Connection>>,
     /// SCIM groups: (tenant, group without members).
     pub(super) groups: RefCell<Vec<(String, super::scim::group::Group)>>,
     /// SCIM tokens: (tenant, id, hash, created at).
@@ -95,6 +98,7 @@ impl Default for MemoryDirectory {
             claims: RefCell::default(),
             scim_tokens: RefCell::default(),
             groups: RefCell::default(),
+            connections: RefCell::default(),
             users: RefCell::default(),
             identities: RefCell::default(),
             mappings: RefCell::default(),
@@ -340,5 +344,30 @@ impl TenantStore for MemoryDirectory {
         let before = tokens.len();
         tokens.retain(|t| !(t.0 == scope.id() && t.1 == id));
         Ok(tokens.len() != before)
+    }
+
+    async fn add_connection(&self, scope: &TenantScope, connection: &Connection) -> Result<(), Unavailable> {
+        self.answer()?;
+        let stored = Connection { tenant: scope.id().to_owned(), ..connection.clone() };
+        self.connections.borrow_mut().push(stored);
+        Ok(())
+    }
+
+    async fn connections(&self, scope: &TenantScope) -> Result<Vec<Connection>, Unavailable> {
+        self.answer()?;
+        Ok(self.connections.borrow().iter().filter(|c| c.tenant == scope.id()).cloned().collect())
+    }
+
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, Unavailable> {
+        self.answer()?;
+        Ok(self.connections.borrow().iter().find(|c| c.id == id).cloned())
+    }
+
+    async fn remove_connection(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable> {
+        self.answer()?;
+        let mut connections = self.connections.borrow_mut();
+        let before = connections.len();
+        connections.retain(|c| !(c.tenant == scope.id() && c.id == id));
+        Ok(connections.len() != before)
     }
 }

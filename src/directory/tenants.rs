@@ -4,6 +4,7 @@
 //! Every operation is scoped by a tenant but one: [`TenantStore::verified_owner`], which is how
 //! home-realm discovery finds a tenant from an email, and answers only for verified domains.
 
+use super::connections::Connection;
 use super::domains::DomainClaim;
 use super::{RoleMapping, TenantScope};
 use crate::ports::Unavailable;
@@ -68,4 +69,13 @@ pub trait TenantStore {
     async fn scim_tokens(&self, scope: &TenantScope) -> Result<Vec<ScimTokenInfo>, Unavailable>;
     /// Revokes one of the tenant's SCIM tokens; `false` when it had none with this id.
     async fn remove_scim_token(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable>;
+    /// Stores a connection of the tenant.
+    async fn add_connection(&self, scope: &TenantScope, connection: &Connection) -> Result<(), Unavailable>;
+    /// The tenant's connections, oldest first.
+    async fn connections(&self, scope: &TenantScope) -> Result<Vec<Connection>, Unavailable>;
+    /// The connection with this id, whatever its tenant: a login callback knows only the id, and
+    /// the connection names its tenant.
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, Unavailable>;
+    /// Deletes one of the tenant's connections; `false` when it had none with this id.
+    async fn remove_connection(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable>;
 }

@@ -31,6 +31,7 @@ use super::provider::{email_domain, Provider, ProviderKind};
 use super::provider_api::{self, Endpoints, Grant};
 use crate::authn::jwt::issuer::JwksCachePolicy;
 use crate::authn::jwt::verifier::TokenVerifier;
+use crate::directory::connections::connection_id_ok;
 use crate::directory::provision::{provision, FederatedIdentity, ProvisionError, ProvisioningPolicy};
 use crate::directory::store::Directory;
 use crate::directory::tenants::TenantStore;
@@ -159,6 +160,20 @@ impl TicketOpened {
     /// its answer taken for another's (mix-up).
     pub fn start<'a>(self, login: &'a LoginConfig, arrived_at: &str) -> Result<Started<'a>, LoginError> {
         let provider = login.provider(&self.ticket.provider).ok_or(LoginError::StateInvalid)?;
+        self.start_with(login, provider, arrived_at)
+    }
+
+    /// [`TicketOpened::start`] with a provider that is not in the configuration (a tenant's
+    /// stored connection), which must be the one the flow began with.
+    pub fn start_with<'a>(
+        self,
+        login: &'a LoginConfig,
+        provider: &'a Provider,
+        arrived_at: &str,
+    ) -> Result<Started<'a>, LoginError> {
+        if provider.id != self.ticket.provider {
+            return Err(LoginError::StateInvalid);
+        }
         if url_path(arrived_at) != url_path(&login.redirect_uri_for(provider)) {
             return Err(LoginError::IssuerMismatch);
         }
@@ -393,6 +408,9 @@ impl IdentityVerified<'_> {
             )),
             user_id: self.user.as_ref().map(|user| user.id.clone()),
             directory_roles: self.user.as_ref().map(|user| user.roles.clone()).unwrap_or_default(),
+            // A stored connection is not in the configuration: the session keeps its issuer.
+            connection_issuer: connection_id_ok(&self.started.provider.id)
+                .then(|| self.started.provider.identity_issuer()),
         }
     }
 

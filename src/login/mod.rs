@@ -3,6 +3,7 @@
 //! profiles, CSRF and the pages. The routes that drive them are in the worker shell.
 
 pub mod config;
+pub mod connection;
 pub mod csrf;
 pub mod error;
 pub mod flow;

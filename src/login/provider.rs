@@ -225,6 +225,21 @@ pub(super) struct RawProvider {
     directory: Option<DirectoryLink>,
 }
 
+/// A provider from a stored connection's settings (a provider's configuration object whose
+/// `client_secret` names no binding: the shell holds the sealed secret). Every problem at once.
+pub fn provider_from_settings(settings: &Value, environment: Environment) -> Result<Provider, Problems> {
+    let raw: RawProvider = serde_path_to_error::deserialize(settings)
+        .map_err(|error| vec![(error.path().to_string(), error.into_inner().to_string())])?;
+    let mut problems = Problems::new();
+    match parse_provider("", raw, environment, &mut problems) {
+        Some(provider) if problems.is_empty() => Ok(provider),
+        _ => Err(problems
+            .into_iter()
+            .map(|(path, message)| (path.trim_start_matches('.').to_owned(), message))
+            .collect()),
+    }
+}
+
 pub(super) fn check_url(problems: &mut Problems, path: &str, text: &str, environment: Environment) {
     match url::Url::parse(text) {
         Ok(url) if url.scheme() == "https" => {}

@@ -5,6 +5,7 @@
 use super::config::LoginConfig;
 use super::profile::TokenResponse;
 use super::provider::Provider;
+use crate::directory::connections::connection_id_ok;
 use crate::session::{SessionError, SessionRecord, UpstreamTokens};
 
 /// The provider that made `record`, if the configuration still admits it: a provider removed, or
@@ -13,6 +14,18 @@ pub fn admitting_provider<'a>(login: &'a LoginConfig, record: &SessionRecord) ->
     match login.provider(&record.provider) {
         Some(provider) if provider.allows_email(record.email.as_deref()) => Ok(provider),
         _ => Err(SessionError::Revoked),
+    }
+}
+
+/// The issuer of the identity `record` holds, if its provider still admits it: a configured
+/// provider (see [`admitting_provider`]), or a tenant's stored connection, whose issuer the
+/// record carries (reading the connection on every request would cost a D1 query each; it is
+/// read when the session refreshes).
+pub fn admitted_issuer(login: &LoginConfig, record: &SessionRecord) -> Result<String, SessionError> {
+    match (login.provider(&record.provider), &record.connection_issuer) {
+        (Some(_), _) => admitting_provider(login, record).map(Provider::identity_issuer),
+        (None, Some(issuer)) if connection_id_ok(&record.provider) => Ok(issuer.clone()),
+        (None, _) => Err(SessionError::Revoked),
     }
 }
 
@@ -59,6 +72,7 @@ mod tests {
             tokens: None,
             user_id: None,
             directory_roles: Vec::new(),
+            connection_issuer: None,
         }
     }
 

@@ -244,6 +244,10 @@ pub struct SessionRecord {
     /// The roles the tenant's group mappings granted at login, from the directory.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub directory_roles: Vec<String>,
+    /// The identity issuer, for a session of a tenant's stored connection (a configured
+    /// provider's comes from the configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_issuer: Option<String>,
 }
 
 impl SessionRecord {
@@ -338,6 +342,7 @@ mod tests {
             }),
             user_id: Some("usr_1".into()),
             directory_roles: Vec::new(),
+            connection_issuer: None,
         }
     }
 

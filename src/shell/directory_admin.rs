@@ -9,6 +9,7 @@
 
 use super::adapters::{FetchClient, WorkerClock};
 use super::body::{parse_body, read_bounded};
+use super::connections;
 use super::directory::D1Directory;
 use super::key_admin::{admin_caller, AdminCaller};
 use super::respond;
@@ -17,6 +18,7 @@ use super::tenants::D1Tenants;
 use crate::authn::api_key::admin::may_administer;
 use crate::config::Config;
 use crate::directory::administrator::{tenant_administrator, Administrator, NotYours};
+use crate::directory::connections::{new_connection_id, Connection};
 use crate::directory::lifecycle::set_status;
 use crate::directory::scim::{filter, sql};
 use crate::directory::store::Directory;
@@ -26,7 +28,8 @@ use crate::directory::DirectoryError;
 use crate::edge::DirectoryAdmin;
 use crate::error::Failure;
 use crate::http::{pair_value, RequestHead};
-use crate::ports::SystemEntropy;
+use crate::login::connection;
+use crate::ports::{Clock, Entropy, SystemEntropy};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use worker::{console_log, Context, Env, Request, Response};
@@ -184,6 +187,53 @@ pub async fn serve(
             audit("directory_scim_token_revoked", &admin, &tenant, json!({ "id": id }), request_id);
             respond(200, json!({ "id": id, "revoked": true }))
         }
+        DirectoryAdmin::Connections { tenant, create: true } => {
+            let scope = admin.scope(&tenant)?;
+            let login = config.login.as_ref().ok_or(Failure::NotFound)?;
+            existing_tenant(&tenants, &scope).await?;
+            let key = connections::directory_key(env)?;
+            let id = new_connection_id(SystemEntropy.bytes::<16>().map_err(|_| Failure::Unavailable)?);
+            let body: serde_json::Value = body_of(&body)?;
+            let (settings, secret, provider) =
+                connection::settings_for(&body, &id, &scope, config.environment).map_err(Failure::InvalidBody)?;
+            let nonce = SystemEntropy.bytes::<12>().map_err(|_| Failure::Unavailable)?;
+            let stored = Connection {
+                id: id.clone(),
+                tenant: tenant.clone(),
+                kind: settings["type"].as_str().unwrap_or("oidc").to_owned(),
+                sealed_secret: connection::seal(&key, &id, &secret, nonce),
+                settings,
+                created_at_ms: WorkerClock.now_ms(),
+            };
+            tenants.add_connection(&scope, &stored).await.map_err(DirectoryError::Unavailable)?;
+            audit("directory_connection_created", &admin, &tenant, json!({ "id": id }), request_id);
+            respond(201, connection_view(&stored, Some(&login.redirect_uri_for(&provider))))
+        }
+        DirectoryAdmin::Connections { tenant, create: false } => {
+            let scope = admin.scope(&tenant)?;
+            existing_tenant(&tenants, &scope).await?;
+            let login = config.login.as_ref();
+            let listed: Vec<Value> = tenants
+                .connections(&scope)
+                .await
+                .map_err(DirectoryError::Unavailable)?
+                .iter()
+                .map(|stored| {
+                    let provider = connection::provider_of(stored, config.environment);
+                    let redirect = login.zip(provider.as_ref()).map(|(login, p)| login.redirect_uri_for(p));
+                    connection_view(stored, redirect.as_deref())
+                })
+                .collect();
+            respond(200, json!({ "tenant": tenant, "connections": listed }))
+        }
+        DirectoryAdmin::RemoveConnection { tenant, id } => {
+            let scope = admin.scope(&tenant)?;
+            if !tenants.remove_connection(&scope, &id).await.map_err(DirectoryError::Unavailable)? {
+                return Err(Failure::NotFound);
+            }
+            audit("directory_connection_removed", &admin, &tenant, json!({ "id": id }), request_id);
+            respond(200, json!({ "id": id, "removed": true }))
+        }
         DirectoryAdmin::ListUsers { tenant } => {
             let scope = admin.scope(&tenant)?;
             let query = head.query_pairs();
@@ -224,6 +274,16 @@ pub async fn serve(
             )
         }
     }
+}
+
+/// A connection as the API shows it: its settings (which never hold the secret).
+fn connection_view(stored: &Connection, redirect_uri: Option<&str>) -> Value {
+    let mut settings = stored.settings.clone();
+    if let Value::Object(fields) = &mut settings {
+        fields.remove("client_secret");
+    }
+    json!({ "id": stored.id, "tenant": stored.tenant, "type": stored.kind, "settings": settings,
+            "redirect_uri": redirect_uri, "created_at_ms": stored.created_at_ms })
 }
 
 /// `scheme://host[:port]` of a request URL.

@@ -8,6 +8,7 @@
 
 use super::adapters::{DurableLedger, FetchClient, WorkerClock, WorkerTokenVerifier};
 use super::body::{parse_body, read_bounded};
+use super::connections;
 use super::directory::D1Directory;
 use super::key_admin::administrator;
 use super::providers;
@@ -34,9 +35,11 @@ use crate::login::pages::{self, Notice};
 use crate::login::provider::Provider;
 use crate::login::provider_api::Endpoints;
 use crate::ports::SystemEntropy;
+use crate::ports::Unavailable;
 use crate::secret::SecretBytes;
 use crate::session;
 use serde::Deserialize;
+use std::borrow::Cow;
 use worker::{console_log, console_warn, Context, Env, Request, Response};
 
 const DEVELOPMENT_LOGIN_SECRET: &[u8] = b"portcullis-development-login-secret, not a secret";
@@ -166,14 +169,18 @@ async fn start(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, F
     let query = cx.head.query_pairs();
     let return_to = oidc::safe_return_to(pair_value(&query, "return_to").unwrap_or("/"), &login.app_origins());
     if let Some(id) = pair_value(&query, "provider") {
-        let provider = login.provider(id).ok_or(LoginError::UnknownProvider)?;
-        return begin_flow(cx, login, provider, return_to, None).await;
+        if let Some(provider) = login.provider(id) {
+            return begin_flow(cx, login, provider, return_to, None).await;
+        }
+        let (provider, _) =
+            connections::stored_provider(cx.env, cx.config, id).await?.ok_or(LoginError::UnknownProvider)?;
+        return begin_flow(cx, login, &provider, return_to, None).await;
     }
     let email = pair_value(&query, "email").map(str::trim).unwrap_or("");
     let mut notice = Notice::None;
     if !email.is_empty() {
         match home_realm(cx, login, email).await? {
-            Some(provider) => return begin_flow(cx, login, provider, return_to, Some(email)).await,
+            Some(provider) => return begin_flow(cx, login, &provider, return_to, Some(email)).await,
             None => notice = Notice::UnknownDomain,
         }
     } else if pair_value(&query, "reason") == Some("session_ended") {
@@ -196,19 +203,21 @@ async fn home_realm<'a>(
     cx: &LoginContext<'_>,
     login: &'a LoginConfig,
     email: &str,
-) -> Result<Option<&'a Provider>, Failure> {
+) -> Result<Option<Cow<'a, Provider>>, Failure> {
     if let Some(provider) = login.provider_for_email(email) {
-        return Ok(Some(provider));
+        return Ok(Some(Cow::Borrowed(provider)));
     }
     let Some(domain) = crate::login::provider::email_domain(email) else { return Ok(None) };
-    if !login.providers.iter().any(|p| p.directory.is_some()) {
-        return Ok(None);
+    let unavailable = |unavailable: Unavailable| LoginError::DirectoryUnavailable(unavailable.0);
+    let tenants = D1Tenants(cx.env);
+    let Some(owner) = tenants.verified_owner(&domain).await.map_err(unavailable)? else { return Ok(None) };
+    // The tenant's own connections first, oldest first; then a configured provider naming it.
+    for stored in tenants.connections(&owner).await.map_err(unavailable)? {
+        if let Some((provider, _)) = connections::stored_provider(cx.env, cx.config, &stored.id).await? {
+            return Ok(Some(Cow::Owned(provider)));
+        }
     }
-    let owner = D1Tenants(cx.env)
-        .verified_owner(&domain)
-        .await
-        .map_err(|unavailable| LoginError::DirectoryUnavailable(unavailable.0))?;
-    Ok(owner.and_then(|tenant| login.provider_for_tenant(tenant.id())))
+    Ok(login.provider_for_tenant(owner.id()).map(Cow::Borrowed))
 }
 
 /// Sends the browser to the provider, with PKCE, `state`, `nonce` and the sealed ticket.
@@ -274,11 +283,26 @@ async fn complete(
     let sealed = cx.head.header("cookie").and_then(|header| session::cookie_value(header, &ticket_name));
     let opened = flow::open_ticket(sealed.as_deref(), &key, &WorkerClock)?;
     *provider_id = Some(opened.provider_id().to_owned());
-    let started = opened.start(login, &cx.head.url)?;
+    // A configured provider, or a tenant's stored connection (whose secret is sealed in D1).
+    let stored = match login.provider(opened.provider_id()) {
+        Some(_) => None,
+        None => Some(
+            connections::stored_provider(cx.env, cx.config, opened.provider_id())
+                .await?
+                .ok_or(LoginError::StateInvalid)?,
+        ),
+    };
+    let started = match &stored {
+        None => opened.start(login, &cx.head.url)?,
+        Some((provider, _)) => opened.start_with(login, provider, &cx.head.url)?,
+    };
     let provider = started.provider();
     let endpoints = providers::endpoints(provider, cx.config.environment).await?;
     let checked = started.check(query, endpoints)?;
-    let client_secret = providers::client_secret(cx.env, provider)?;
+    let client_secret = match &stored {
+        Some((_, secret)) => secret.clone(),
+        None => providers::client_secret(cx.env, provider)?,
+    };
     let redeemed = checked.redeem(&DurableLedger(cx.env), &FetchClient, &client_secret).await.map_err(flow_failure)?;
     let verifier = WorkerTokenVerifier(cx.env);
     let verified = redeemed.verify(&verifier, &FetchClient, &cx.config.jwt.jwks_cache).await.map_err(flow_failure)?;

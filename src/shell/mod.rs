@@ -9,6 +9,7 @@ mod authenticate;
 mod bindings;
 mod body;
 mod config_cache;
+mod connections;
 mod d1;
 mod directory;
 mod directory_admin;

@@ -27,6 +27,7 @@ use crate::login::provider::Provider;
 use crate::login::provider_api::{self, Grant};
 use crate::login::session_upkeep;
 use crate::ports::{Entropy, SystemEntropy, Unavailable};
+use crate::secret::SecretString;
 use crate::session::store::SessionStore;
 use crate::session::{
     after_refresh_failure, cookie_value, is_revoked, AfterRefreshFailure, RefreshFailure, SessionCookie, SessionError,
@@ -223,9 +224,7 @@ pub async fn open(
     let cookie = SessionCookie::from_value(value).map_err(AuthnError::InvalidSession)?;
     let mut record = load(env, &cookie, login).await?;
     let now = now_s();
-    let admission = |record: &SessionRecord| {
-        session_upkeep::admitting_provider(login, record).map(|provider| provider.identity_issuer())
-    };
+    let admission = |record: &SessionRecord| session_upkeep::admitted_issuer(login, record);
     // Checked before any upkeep: a dead session refreshes nothing.
     let admitted = session_authn::admit(&record, now, login.session.idle_timeout_s, admission)
         .map_err(AuthnError::InvalidSession)?;
@@ -288,8 +287,18 @@ async fn refresh(
     let Some(refresh_token) = tokens.refresh_token.clone() else {
         return keep_or_end(record, "no refresh token");
     };
-    let Some(provider) = login.provider(&record.provider) else {
-        return keep_or_end(record, "provider no longer configured");
+    // A tenant's stored connection is read from D1 here, on a refresh, never on every request.
+    let stored = match login.provider(&record.provider) {
+        Some(_) => None,
+        None => match super::connections::stored_provider(env, config, &record.provider).await {
+            Ok(found) => found,
+            Err(_) => return Err(AuthnError::Unavailable),
+        },
+    };
+    let (provider, stored_secret) = match (login.provider(&record.provider), &stored) {
+        (Some(provider), _) => (provider, None),
+        (None, Some((provider, secret))) => (provider, Some(secret)),
+        (None, None) => return keep_or_end(record, "provider no longer configured"),
     };
     // Within this isolate: one refresh per session at a time.
     let started_ms = now_ms() as u64;
@@ -297,7 +306,7 @@ async fn refresh(
         return wait_for_refresh(env, login, cookie, tokens).await;
     }
     REFRESHING.with(|r| r.borrow_mut().insert(kv_key.clone(), (), started_ms + REFRESH_LEASE_MS, started_ms));
-    let leader = Leader { env, config, login, provider, cookie };
+    let leader = Leader { env, config, login, provider, stored_secret, cookie };
     let result = leader.refresh(record, tokens, &refresh_token).await;
     REFRESHING.with(|r| r.borrow_mut().remove(&kv_key));
     result
@@ -309,6 +318,8 @@ struct Leader<'a> {
     config: &'a Config,
     login: &'a LoginConfig,
     provider: &'a Provider,
+    /// The client secret of a stored connection (a configured provider's is a binding).
+    stored_secret: Option<&'a SecretString>,
     cookie: &'a SessionCookie,
 }
 
@@ -331,7 +342,10 @@ impl Leader<'_> {
         }
         let answer = async {
             let endpoints = providers::endpoints(self.provider, self.config.environment).await?;
-            let secret = providers::client_secret(env, self.provider)?;
+            let secret = match self.stored_secret {
+                Some(secret) => secret.clone(),
+                None => providers::client_secret(env, self.provider)?,
+            };
             let grant = Grant::Refresh(refresh_token);
             provider_api::redeem(&FetchClient, self.provider, &secret, &endpoints.token, grant).await
         }

@@ -2,10 +2,13 @@
 //! domains makes "one tenant per domain" hold even when two verifications race.
 
 use super::d1::{database, failed, number, statement, text};
+use crate::directory::connections::Connection;
 use crate::directory::domains::DomainClaim;
 use crate::directory::tenants::{Claim, ScimTokenInfo, Tenant, TenantStore};
 use crate::directory::{RoleMapping, TenantScope};
 use crate::ports::Unavailable;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::Deserialize;
 use worker::Env;
 
@@ -236,5 +239,87 @@ impl TenantStore for D1Tenants<'_> {
                 .await
                 .map_err(failed)?;
         Ok(result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0) > 0)
+    }
+
+    async fn add_connection(&self, scope: &TenantScope, connection: &Connection) -> Result<(), Unavailable> {
+        let db = database(self.0)?;
+        let settings = serde_json::to_string(&connection.settings).map_err(failed)?;
+        let sealed = URL_SAFE_NO_PAD.encode(&connection.sealed_secret);
+        statement(
+            &db,
+            "INSERT INTO connections (id, tenant_id, kind, settings, sealed_secret, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            &[
+                text(&connection.id),
+                text(scope.id()),
+                text(&connection.kind),
+                text(&settings),
+                text(&sealed),
+                number(connection.created_at_ms),
+            ],
+        )?
+        .run()
+        .await
+        .map_err(failed)?;
+        Ok(())
+    }
+
+    async fn connections(&self, scope: &TenantScope) -> Result<Vec<Connection>, Unavailable> {
+        let db = database(self.0)?;
+        let rows = statement(
+            &db,
+            &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = ? ORDER BY created_at_ms, id"),
+            &[text(scope.id())],
+        )?
+        .all()
+        .await
+        .map_err(failed)?
+        .results::<ConnectionRow>()
+        .map_err(failed)?;
+        rows.into_iter().map(ConnectionRow::into_connection).collect()
+    }
+
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, Unavailable> {
+        let db = database(self.0)?;
+        let row = statement(&db, &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?"), &[text(id)])?
+            .first::<ConnectionRow>(None)
+            .await
+            .map_err(failed)?;
+        row.map(ConnectionRow::into_connection).transpose()
+    }
+
+    async fn remove_connection(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable> {
+        let db = database(self.0)?;
+        let result =
+            statement(&db, "DELETE FROM connections WHERE tenant_id = ? AND id = ?", &[text(scope.id()), text(id)])?
+                .run()
+                .await
+                .map_err(failed)?;
+        Ok(result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0) > 0)
+    }
+}
+
+const CONNECTION_COLUMNS: &str = "id, tenant_id, kind, settings, sealed_secret, created_at_ms";
+
+#[derive(Deserialize)]
+struct ConnectionRow {
+    id: String,
+    tenant_id: String,
+    kind: String,
+    settings: String,
+    sealed_secret: Option<String>,
+    created_at_ms: f64,
+}
+
+impl ConnectionRow {
+    fn into_connection(self) -> Result<Connection, Unavailable> {
+        let sealed_secret = URL_SAFE_NO_PAD.decode(self.sealed_secret.unwrap_or_default()).map_err(failed)?;
+        Ok(Connection {
+            id: self.id,
+            tenant: self.tenant_id,
+            kind: self.kind,
+            settings: serde_json::from_str(&self.settings).map_err(failed)?,
+            sealed_secret,
+            created_at_ms: self.created_at_ms as u64,
+        })
     }
 }

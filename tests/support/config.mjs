@@ -6,6 +6,8 @@ export const TEST_ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijkl";
 export const TEST_PEPPER = "pepper-for-tests-0123456789abcdefghijklmnop";
 /** The login secret (PORTCULLIS_LOGIN_SECRET) that seals tickets and derives CSRF tokens. */
 export const TEST_LOGIN_SECRET = "login-secret-for-tests-0123456789abcdef";
+/** The directory key (PORTCULLIS_DIRECTORY_KEY) that seals connections' client secrets. */
+export const TEST_DIRECTORY_KEY = "directory-key-for-tests-0123456789abcdef";
 /** The audience every test issuer's tokens are for. */
 export const TEST_AUDIENCE = "api://portcullis";
 

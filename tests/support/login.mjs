@@ -5,7 +5,7 @@ import http from "node:http";
 import { CookieJar, loginAtProvider, startOidcProvider } from "./oidc-provider.mjs";
 import { startGithubProvider } from "./github-provider.mjs";
 import { freePort, startGateway } from "./gateway.mjs";
-import { TEST_ADMIN_KEY, TEST_LOGIN_SECRET, baseConfig } from "./config.mjs";
+import { TEST_ADMIN_KEY, TEST_DIRECTORY_KEY, TEST_LOGIN_SECRET, baseConfig } from "./config.mjs";
 
 export const OIDC_SECRET = "corp-client-secret-0123456789";
 export const GITHUB_SECRET = "github-client-secret-0123456789";
@@ -110,7 +110,8 @@ export async function startLoginStack({
   ];
   const idp = await startOidcProvider({ clients, accounts: ACCOUNTS, ...idpOptions });
   const idps = [];
-  for (const options of extraIdps) idps.push(await startOidcProvider({ clients, ...options }));
+  const redirectUriPrefix = `${gatewayUrl}/auth/callback/`;
+  for (const options of extraIdps) idps.push(await startOidcProvider({ clients, redirectUriPrefix, ...options }));
   const github = withGithub
     ? await startGithubProvider({ client_id: "gh-client", client_secret: GITHUB_SECRET, users: GITHUB_USERS })
     : null;
@@ -133,6 +134,7 @@ export async function startLoginStack({
       GITHUB_CLIENT_SECRET: GITHUB_SECRET,
       PORTCULLIS_LOGIN_SECRET: TEST_LOGIN_SECRET,
       PORTCULLIS_ADMIN_KEY: TEST_ADMIN_KEY,
+      PORTCULLIS_DIRECTORY_KEY: TEST_DIRECTORY_KEY,
     },
   });
   return {

@@ -106,6 +106,7 @@ const escapeHtml = (text) =>
  * client metadata }]. `accounts`: { id: { email, email_verified, name, groups, tenant } }, where id is the login to
  * type on the login page and becomes `sub`. Unknown logins are refused: the login page comes back (and
  * loginAtProvider throws). `accounts` is read live, so tests may change claims or delete accounts.
+ * `redirectUriPrefix`: every redirect URI under it is registered too.
  */
 export async function startOidcProvider({
   clients,
@@ -116,6 +117,7 @@ export async function startOidcProvider({
   refreshTokenTtlS = 14 * 24 * 3600,
   rotateRefreshTokens = false,
   port = 0,
+  redirectUriPrefix,
 }) {
   if (!["RS256", "ES256"].includes(idTokenAlg)) throw new Error(`idTokenAlg must be RS256 or ES256, not ${idTokenAlg}`);
   let current = null;
@@ -241,6 +243,14 @@ export async function startOidcProvider({
         ctx.body = ctx.body.replace(/@import url\(https:\/\/fonts\.googleapis\.com[^)]*\);?/g, "");
       }
     });
+    // As if the IdP's administrator had registered each new redirect URI under the prefix (a
+    // connection made in the directory gets its own, `/auth/callback/<connection-id>`).
+    if (redirectUriPrefix) {
+      const allowed = provider.Client.prototype.redirectUriAllowed;
+      provider.Client.prototype.redirectUriAllowed = function (value) {
+        return value.startsWith(redirectUriPrefix) || allowed.call(this, value);
+      };
+    }
     return { provider, handler: provider.callback() };
   }
 
