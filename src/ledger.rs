@@ -57,6 +57,22 @@ pub struct Claimed {
 /// leaves it.
 pub type Change = Option<Option<Held>>;
 
+/// What the ids of "every session of a user, created before" revocations start with.
+pub const SUBJECT_REVOCATION_PREFIX: &str = "subject:";
+
+/// The time a revocation keeps when it is recorded again. A credential's revocation (a key, one
+/// session) means "invalid from then on": the earliest time wins, so a revoke during a
+/// rotation's grace period ends it. A user's revocation means "every session created before
+/// then ends": the latest wins, so a user signed out, signed in again and deprovisioned loses
+/// the new session too.
+pub fn combined_revocation(id: &str, existing: Option<u64>, at_ms: u64) -> u64 {
+    match existing {
+        None => at_ms,
+        Some(existing) if id.starts_with(SUBJECT_REVOCATION_PREFIX) => existing.max(at_ms),
+        Some(existing) => existing.min(at_ms),
+    }
+}
+
 /// Decides a claim operation against what is stored.
 pub fn decide(op: ClaimOp, stored: Option<&Held>, claim: &Claim) -> (Claimed, Change) {
     let free = stored.is_none_or(|held| held.until_ms <= claim.now_ms);
@@ -80,6 +96,16 @@ pub fn expired(held: &Held, now_ms: u64) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_credential_keeps_its_earliest_revocation_and_a_user_the_latest() {
+        assert_eq!(combined_revocation("revoked-key", None, 5), 5);
+        assert_eq!(combined_revocation("apikey:k1", Some(10), 20), 10);
+        assert_eq!(combined_revocation("session:abc", Some(20), 10), 10);
+        assert_eq!(combined_revocation("subject:okta:abc", Some(10), 20), 20, "signed in again, then deprovisioned");
+        assert_eq!(combined_revocation("subject:okta:abc", Some(20), 10), 20);
+    }
+
     use super::*;
 
     fn claim(now_ms: u64, owner: &str) -> Claim {

@@ -85,8 +85,8 @@ pub trait Ledger {
     async fn claim_once(&self, id: &str, ttl_ms: u64) -> Result<bool, Unavailable>;
 
     /// Records that `id` stops working at `at_ms`, kept until `keep_until_ms` (`None`: for good).
-    /// Once this answers, every location sees it. The earliest time wins: a later revocation (a
-    /// rotation's grace) never brings back a key that was already revoked.
+    /// Once this answers, every location sees it. Recorded again, a credential's revocation keeps
+    /// the earliest time and a user's the latest ([`crate::ledger::combined_revocation`]).
     async fn revoke(&self, id: &str, at_ms: u64, keep_until_ms: Option<u64>) -> Result<(), Unavailable>;
 }
 

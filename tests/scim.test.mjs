@@ -232,13 +232,26 @@ describe("SCIM Users", () => {
   });
 
   test("active: false from the IdP ends the user's live sessions at once, and refuses their next login", async () => {
-    const browser = new Browser();
-    const { callback } = await browser.loginWithOidc(gw, { login: "alice", provider: "acme-sso" });
-    assert.equal(callback.status, 302, await callback.clone().text());
-    assert.equal((await browser.request(`${gw}/app/whoami`)).status, 200);
+    const first = new Browser();
+    const { callback: firstCallback } = await first.loginWithOidc(gw, { login: "alice", provider: "acme-sso" });
+    assert.equal(firstCallback.status, 302, await firstCallback.clone().text());
     const found = await scim("GET", `/Users?filter=${encodeURIComponent('emails.value eq "alice@corp.test"')}`);
     assert.equal(found.body.totalResults, 1, "the user provisioned at login is the IdP's to manage");
     const id = found.body.Resources[0].id;
+    // Her sessions were ended once already (a block, lifted): the revocation a deprovisioning
+    // records later must still end the session she started in between.
+    assert.equal((await admin("POST", `/tenants/acme/users/${id}/block`)).status, 200);
+    assert.equal((await admin("POST", `/tenants/acme/users/${id}/unblock`)).status, 200);
+    const deleteBlocked = async () => {
+      await admin("POST", `/tenants/acme/users/${id}/block`);
+      const refused = await scim("DELETE", `/Users/${id}`);
+      await admin("POST", `/tenants/acme/users/${id}/unblock`);
+      return refused;
+    };
+    assert.equal((await deleteBlocked()).status, 409, "deleting would drop an administrator's block");
+    const browser = new Browser();
+    await browser.loginWithOidc(gw, { login: "alice", provider: "acme-sso" });
+    assert.equal((await browser.request(`${gw}/app/whoami`)).status, 200);
 
     const off = await scim("PATCH", `/Users/${id}`, { body: { schemas: [PATCH], Operations: [{ op: "replace", value: { active: false } }] } });
     assert.equal(off.status, 200);

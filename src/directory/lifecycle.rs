@@ -25,6 +25,11 @@ pub async fn set_status(
     status: UserStatus,
 ) -> Result<StatusChange, DirectoryError> {
     let mut user = directory.user(scope, user_id).await?.ok_or(DirectoryError::UserNotFound)?;
+    // Unblocking lifts an administrator's block only: a user the IdP deprovisioned stays so.
+    let status = match (user.status, status) {
+        (UserStatus::Deprovisioned, UserStatus::Active) => UserStatus::Deprovisioned,
+        (_, wanted) => wanted,
+    };
     if user.status != status {
         let now = clock.now_ms();
         directory.set_status(scope, user_id, status, now).await?;

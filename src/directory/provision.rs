@@ -147,16 +147,27 @@ pub async fn provision(
         ensure_active(&user)?;
         let email = email.filter(|_| holder.as_ref().is_none_or(|h| h.id == user.id));
         let user = updated(user, identity, email, policy, now);
-        directory.save_user(scope, &user, memberships).await?;
+        if !directory.save_user(scope, &user, memberships).await? {
+            // Blocked or deprovisioned since it was read: no session for it.
+            return Err(ProvisionError::AccountDisabled);
+        }
         return Ok(finish(user, Outcome::Updated));
     }
     if let Some(existing) = holder {
         if !policy.link_by_email {
             return Err(ProvisionError::EmailInUse);
         }
+        // An email SCIM wrote is the IdP's word, not a login's proof: a user SCIM manages links
+        // by email only before its first sign-in (otherwise whoever holds the SCIM token could
+        // point a signed-in user's email at an address they control, and sign in as that user).
+        if !existing.profile.is_empty() && !directory.identities(scope, &existing.id).await?.is_empty() {
+            return Err(ProvisionError::EmailInUse);
+        }
         ensure_active(&existing)?;
         let user = updated(existing, identity, email, policy, now);
-        directory.link(scope, &identity.connection, &identity.subject, &user, memberships).await?;
+        if !directory.link(scope, &identity.connection, &identity.subject, &user, memberships).await? {
+            return Err(ProvisionError::AccountDisabled);
+        }
         return Ok(finish(user, Outcome::Linked));
     }
     let fresh = User {

@@ -29,10 +29,11 @@ pub trait Directory {
         subject: &str,
     ) -> Result<(), Unavailable>;
     /// Replaces an active user's email, name and attributes, and its groups unless `memberships`
-    /// keeps them (never its status: a user blocked meanwhile stays blocked and is left as it is).
-    async fn save_user(&self, scope: &TenantScope, user: &User, memberships: Memberships) -> Result<(), Unavailable>;
+    /// keeps them (never its status: a user blocked meanwhile stays blocked and is left as it is);
+    /// `false` when the user was no longer active, and nothing was written.
+    async fn save_user(&self, scope: &TenantScope, user: &User, memberships: Memberships) -> Result<bool, Unavailable>;
     /// Links the (connection, subject) identity to an existing user and saves the user, both or
-    /// neither.
+    /// neither; `false` when the user was no longer active, and nothing was written.
     async fn link(
         &self,
         scope: &TenantScope,
@@ -40,7 +41,7 @@ pub trait Directory {
         subject: &str,
         user: &User,
         memberships: Memberships,
-    ) -> Result<(), Unavailable>;
+    ) -> Result<bool, Unavailable>;
     /// Sets a user's status.
     async fn set_status(
         &self,
@@ -55,6 +56,13 @@ pub trait Directory {
     async fn identities(&self, scope: &TenantScope, user_id: &str) -> Result<Vec<(String, String)>, Unavailable>;
     /// The tenant's group → role mappings.
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable>;
+    /// The (connection, subject) identities of the tenant's users with these ids, at most `limit`.
+    async fn identities_of_users(
+        &self,
+        scope: &TenantScope,
+        user_ids: &[String],
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, Unavailable>;
     /// The (connection, subject) identities of the tenant's users in any of `groups`, at most
     /// `limit`.
     async fn identities_in_groups(
@@ -164,19 +172,19 @@ impl Directory for MemoryDirectory {
         Ok(())
     }
 
-    async fn save_user(&self, scope: &TenantScope, user: &User, memberships: Memberships) -> Result<(), Unavailable> {
+    async fn save_user(&self, scope: &TenantScope, user: &User, memberships: Memberships) -> Result<bool, Unavailable> {
         self.answer()?;
         let mut users = self.users.borrow_mut();
-        if let Some(stored) = users.get_mut(&(scope.id().to_owned(), user.id.clone())) {
-            if stored.status == UserStatus::Active {
-                let groups = match memberships {
-                    Memberships::Replace => user.groups.clone(),
-                    Memberships::Keep => stored.groups.clone(),
-                };
-                *stored = User { status: stored.status, created_at_ms: stored.created_at_ms, groups, ..user.clone() };
-            }
+        let Some(stored) = users.get_mut(&(scope.id().to_owned(), user.id.clone())) else { return Ok(false) };
+        if stored.status != UserStatus::Active {
+            return Ok(false);
         }
-        Ok(())
+        let groups = match memberships {
+            Memberships::Replace => user.groups.clone(),
+            Memberships::Keep => stored.groups.clone(),
+        };
+        *stored = User { status: stored.status, created_at_ms: stored.created_at_ms, groups, ..user.clone() };
+        Ok(true)
     }
 
     async fn link(
@@ -186,14 +194,17 @@ impl Directory for MemoryDirectory {
         subject: &str,
         user: &User,
         memberships: Memberships,
-    ) -> Result<(), Unavailable> {
+    ) -> Result<bool, Unavailable> {
         self.answer()?;
         let key = (scope.id().to_owned(), connection.to_owned(), subject.to_owned());
         if self.identities.borrow().contains_key(&key) {
             return Err(Unavailable("the identity is already linked".into()));
         }
+        if !self.save_user(scope, user, memberships).await? {
+            return Ok(false);
+        }
         self.identities.borrow_mut().insert(key, user.id.clone());
-        self.save_user(scope, user, memberships).await
+        Ok(true)
     }
 
     async fn set_status(
@@ -226,6 +237,21 @@ impl Directory for MemoryDirectory {
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable> {
         self.answer()?;
         Ok(self.mappings.borrow().get(scope.id()).cloned().unwrap_or_default())
+    }
+
+    async fn identities_of_users(
+        &self,
+        scope: &TenantScope,
+        user_ids: &[String],
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, Unavailable> {
+        self.answer()?;
+        let identities = self.identities.borrow();
+        let linked = identities.iter().filter(|((tenant, _, _), user)| tenant == scope.id() && user_ids.contains(user));
+        Ok(linked
+            .map(|((_, connection, subject), _)| (connection.clone(), subject.clone()))
+            .take(limit as usize)
+            .collect())
     }
 
     async fn identities_in_groups(
@@ -326,9 +352,9 @@ impl TenantStore for MemoryDirectory {
         Ok(())
     }
 
-    async fn scim_token_tenant(&self, hash: &str) -> Result<Option<TenantScope>, Unavailable> {
+    async fn scim_token_tenant(&self, hash: &str) -> Result<Option<(TenantScope, String)>, Unavailable> {
         self.answer()?;
-        Ok(self.scim_tokens.borrow().iter().find(|t| t.2 == hash).map(|t| TenantScope::of(&t.0)))
+        Ok(self.scim_tokens.borrow().iter().find(|t| t.2 == hash).map(|t| (TenantScope::of(&t.0), t.1.clone())))
     }
 
     async fn scim_tokens(&self, scope: &TenantScope) -> Result<Vec<ScimTokenInfo>, Unavailable> {

@@ -139,6 +139,9 @@ pub async fn verify_domain(
     }
 }
 
+/// The most SCIM tokens a tenant holds at once (one per IdP, and one more while rotating).
+pub const MAX_SCIM_TOKENS: usize = 10;
+
 /// Issues a SCIM bearer token for the tenant; the answer is the only time the token is seen.
 pub async fn issue_scim_token(
     store: &impl TenantStore,
@@ -147,6 +150,11 @@ pub async fn issue_scim_token(
     scope: &TenantScope,
 ) -> Result<IssuedToken, TenancyError> {
     existing_tenant(store, scope).await?;
+    if store.scim_tokens(scope).await?.len() >= MAX_SCIM_TOKENS {
+        return Err(TenancyError::Invalid(vec![format!(
+            "a tenant has at most {MAX_SCIM_TOKENS} SCIM tokens: revoke one first"
+        )]));
+    }
     let issued = token::issue(entropy)?;
     store.add_scim_token(scope, &issued.id, &issued.hash, clock.now_ms()).await?;
     Ok(issued)

@@ -63,8 +63,8 @@ pub trait TenantStore {
     async fn set_role_mappings(&self, scope: &TenantScope, mappings: &[RoleMapping]) -> Result<(), Unavailable>;
     /// Stores a SCIM token's hash for the tenant.
     async fn add_scim_token(&self, scope: &TenantScope, id: &str, hash: &str, now_ms: u64) -> Result<(), Unavailable>;
-    /// The tenant whose SCIM token has this hash.
-    async fn scim_token_tenant(&self, hash: &str) -> Result<Option<TenantScope>, Unavailable>;
+    /// The tenant whose SCIM token has this hash, and the token's id (for the audit log).
+    async fn scim_token_tenant(&self, hash: &str) -> Result<Option<(TenantScope, String)>, Unavailable>;
     /// The tenant's SCIM tokens: (id, created at).
     async fn scim_tokens(&self, scope: &TenantScope) -> Result<Vec<ScimTokenInfo>, Unavailable>;
     /// Revokes one of the tenant's SCIM tokens; `false` when it had none with this id.

@@ -89,8 +89,8 @@ impl Ledger for MemoryLedger {
     async fn revoke(&self, id: &str, at_ms: u64, keep_until_ms: Option<u64>) -> Result<(), Unavailable> {
         self.answer()?;
         let mut revoked = self.revoked.borrow_mut();
-        let earliest = revoked.get(id).map_or(at_ms, |(at, _)| (*at).min(at_ms));
-        revoked.insert(id.to_owned(), (earliest, keep_until_ms));
+        let at = crate::ledger::combined_revocation(id, revoked.get(id).map(|(at, _)| *at), at_ms);
+        revoked.insert(id.to_owned(), (at, keep_until_ms));
         Ok(())
     }
 }

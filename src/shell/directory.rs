@@ -261,10 +261,11 @@ impl Directory for D1Directory<'_> {
         Ok(())
     }
 
-    async fn save_user(&self, scope: &TenantScope, user: &User, memberships: Memberships) -> Result<(), Unavailable> {
+    async fn save_user(&self, scope: &TenantScope, user: &User, memberships: Memberships) -> Result<bool, Unavailable> {
         let db = database(self.0)?;
-        db.batch(self.update_statements(&db, scope, user, memberships)?).await.map_err(failed)?;
-        Ok(())
+        let results = db.batch(self.update_statements(&db, scope, user, memberships)?).await.map_err(failed)?;
+        // The update names only an active user: no change means it was blocked meanwhile.
+        changed_rows(results.first())
     }
 
     async fn link(
@@ -274,12 +275,18 @@ impl Directory for D1Directory<'_> {
         subject: &str,
         user: &User,
         memberships: Memberships,
-    ) -> Result<(), Unavailable> {
+    ) -> Result<bool, Unavailable> {
         let db = database(self.0)?;
-        let mut statements = vec![self.identity_statement(&db, scope, connection, subject, &user.id)?];
-        statements.extend(self.update_statements(&db, scope, user, memberships)?);
-        db.batch(statements).await.map_err(failed)?;
-        Ok(())
+        // The update first: the link is made only if it found the user active.
+        let mut statements = self.update_statements(&db, scope, user, memberships)?;
+        statements.push(statement(
+            &db,
+            "INSERT INTO identities (tenant_id, connection_id, subject, user_id) SELECT ?1, ?2, ?3, ?4 \
+             WHERE EXISTS (SELECT 1 FROM users WHERE tenant_id = ?1 AND id = ?4 AND status = 'active')",
+            &[text(scope.id()), text(connection), text(subject), text(&user.id)],
+        )?);
+        let results = db.batch(statements).await.map_err(failed)?;
+        changed_rows(results.first())
     }
 
     async fn set_status(
@@ -318,6 +325,33 @@ impl Directory for D1Directory<'_> {
             &db,
             "SELECT connection_id, subject FROM identities WHERE tenant_id = ? AND user_id = ?",
             &[text(scope.id()), text(user_id)],
+        )?
+        .all()
+        .await
+        .map_err(failed)?
+        .results::<IdentityRow>()
+        .map_err(failed)?;
+        Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
+    }
+
+    async fn identities_of_users(
+        &self,
+        scope: &TenantScope,
+        user_ids: &[String],
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, Unavailable> {
+        #[derive(Deserialize)]
+        struct IdentityRow {
+            connection_id: String,
+            subject: String,
+        }
+        let db = database(self.0)?;
+        let ids = serde_json::to_string(user_ids).map_err(failed)?;
+        let rows = statement(
+            &db,
+            "SELECT connection_id, subject FROM identities \
+             WHERE tenant_id = ? AND user_id IN (SELECT value FROM json_each(?)) LIMIT ?",
+            &[text(scope.id()), text(&ids), number(u64::from(limit))],
         )?
         .all()
         .await
@@ -411,7 +445,9 @@ impl ScimUsers for D1Directory<'_> {
         let profile = serde_json::to_string(&user.profile).map_err(failed)?;
         let update = statement(
             &db,
-            "UPDATE users SET user_name = ?, external_id = ?, email = ?, name = ?, status = ?, scim_profile = ?, \
+            // A block an administrator made meanwhile stays: the IdP's write never lifts it.
+            "UPDATE users SET user_name = ?, external_id = ?, email = ?, name = ?, \
+             status = CASE WHEN status = 'blocked' THEN 'blocked' ELSE ? END, scim_profile = ?, \
              updated_at_ms = ? WHERE tenant_id = ? AND id = ?",
             &[
                 optional(&user.user_name),
@@ -505,4 +541,13 @@ impl ScimUsers for D1Directory<'_> {
         let users = rows.into_iter().map(|row| row.into_user(Vec::new())).collect::<Result<Vec<_>, _>>()?;
         Ok(Page { total, users })
     }
+}
+
+/// Whether a statement's result changed any row.
+fn changed_rows(result: Option<&worker::D1Result>) -> Result<bool, Unavailable> {
+    let changes = match result {
+        Some(result) => result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0),
+        None => 0,
+    };
+    Ok(changes > 0)
 }

@@ -118,11 +118,8 @@ impl DurableObject for KeyRevocations {
             (Method::Post, "/revoke") => {
                 let request: RevokeRequest = req.json().await?;
                 let key = format!("revoked:{}", request.id);
-                // The earliest time wins: a revoke during a rotation's grace period ends it.
-                let at_ms = match storage.get::<u64>(&key).await? {
-                    Some(existing) => existing.min(request.at_ms),
-                    None => request.at_ms,
-                };
+                let existing = storage.get::<u64>(&key).await?;
+                let at_ms = ledger::combined_revocation(&request.id, existing, request.at_ms);
                 storage.put(&key, at_ms).await?;
                 if let Some(keep_until_ms) = request.keep_until_ms {
                     storage.put(&format!("forget:{}", request.id), keep_until_ms).await?;
@@ -203,7 +200,7 @@ pub mod client {
         response.json::<T>().await
     }
 
-    /// Records that `id` stops working at `at_ms` (the earliest time recorded wins), in the
+    /// Records that `id` stops working at `at_ms` (see `ledger::combined_revocation` for which time a repeat keeps), in the
     /// shard of `shard_key`; the record may be forgotten after `keep_until_ms`, if given.
     pub async fn revoke(env: &Env, shard_key: &str, id: &str, at_ms: u64, keep_until_ms: Option<u64>) -> Result<()> {
         let body = RevokeRequest { id: id.to_owned(), at_ms, keep_until_ms };

@@ -31,19 +31,23 @@ use worker::{console_log, Env, Request, Response, Result};
 const SCIM_JSON: &str = "application/scim+json; charset=utf-8";
 
 /// The tenant the bearer token belongs to, when it is the tenant the path names.
-async fn authenticated(env: &Env, head: &RequestHead, tenant: &str) -> std::result::Result<TenantScope, ScimError> {
+async fn authenticated(
+    env: &Env,
+    head: &RequestHead,
+    tenant: &str,
+) -> std::result::Result<(TenantScope, String), ScimError> {
     let presented = head
         .header("authorization")
         .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
         .map(str::trim)
         .ok_or_else(ScimError::unauthorized)?;
     let hash = lookup_hash(presented).ok_or_else(ScimError::unauthorized)?;
-    let owner = D1Tenants(env).scim_token_tenant(&hash).await?.ok_or_else(ScimError::unauthorized)?;
+    let (owner, token_id) = D1Tenants(env).scim_token_tenant(&hash).await?.ok_or_else(ScimError::unauthorized)?;
     // Another tenant's token is no token here: the same 401, so tokens reveal no tenants.
     if owner.id() != tenant {
         return Err(ScimError::unauthorized());
     }
-    Ok(owner)
+    Ok((owner, token_id))
 }
 
 fn answer(status: u16, body: &Value, config: &Config, request_id: &str, location: Option<&str>) -> Result<Response> {
@@ -74,10 +78,11 @@ async fn end_sessions(env: &Env, identities: &[(String, String)]) -> std::result
     Ok(())
 }
 
-fn audit(event: &str, tenant: &str, user_id: &str, detail: Value, request_id: &str) {
+/// One audit line for a change the tenant's IdP made, naming the token it used.
+fn audit(event: &str, tenant: &str, token: &str, subject_id: &str, detail: Value, request_id: &str) {
     console_log!(
         "{}",
-        json!({ "event": event, "tenant": tenant, "user_id": user_id, "actor": "scim", "detail": detail,
+        json!({ "event": event, "tenant": tenant, "id": subject_id, "actor": format!("scim:{token}"), "detail": detail,
                 "request_id": request_id })
     );
 }
@@ -129,13 +134,14 @@ async fn handle(
     if resource == ScimResource::Unknown {
         return Err(ScimError::not_found());
     }
-    let scope = authenticated(env, head, tenant).await?;
+    let (scope, token) = authenticated(env, head, tenant).await?;
     let base_url = format!("{}/scim/v2/{tenant}", origin_of(&head.url));
     let query = head.query_pairs();
     let shown =
         |value: Value| project(value, pair_value(&query, "attributes"), pair_value(&query, "excludedAttributes"));
     let method = head.method.as_str();
     let directory = D1Directory(env);
+    let tenants = D1Tenants(env);
     let read_only = matches!(method, "GET" | "HEAD");
     match resource {
         ScimResource::Unknown => Err(ScimError::not_found()),
@@ -195,8 +201,9 @@ async fn handle(
             Ok((200, page, None))
         }
         ScimResource::Users if method == "POST" => {
-            let user = users::create(&directory, &SystemEntropy, &WorkerClock, &scope, &parse_json(body)?).await?;
-            audit("scim_user_created", tenant, &user.id, json!({}), request_id);
+            let body = parse_json(body)?;
+            let user = users::create(&directory, &tenants, &SystemEntropy, &WorkerClock, &scope, &body).await?;
+            audit("scim_user_created", tenant, &token, &user.id, json!({}), request_id);
             let location = format!("{base_url}/Users/{}", user.id);
             Ok((201, shown(render(&user, &base_url)), Some(location)))
         }
@@ -207,14 +214,14 @@ async fn handle(
         ScimResource::User(id) if method == "PUT" || method == "PATCH" => {
             let document = parse_json(body)?;
             let change: Change = if method == "PUT" {
-                users::replace(&directory, &directory, &WorkerClock, &scope, &id, &document).await?
+                users::replace(&directory, &directory, &tenants, &WorkerClock, &scope, &id, &document).await?
             } else {
-                users::patch(&directory, &directory, &WorkerClock, &scope, &id, &document).await?
+                users::patch(&directory, &directory, &tenants, &WorkerClock, &scope, &id, &document).await?
             };
             end_sessions(env, &change.identities_to_end).await?;
             let detail = json!({ "method": method, "active": change.user.status == crate::directory::UserStatus::Active,
                                  "sessions_ended_for": change.identities_to_end.len() });
-            audit("scim_user_updated", tenant, &change.user.id, detail, request_id);
+            audit("scim_user_updated", tenant, &token, &change.user.id, detail, request_id);
             Ok((200, shown(render(&change.user, &base_url)), None))
         }
         ScimResource::Groups if read_only => {
@@ -235,16 +242,18 @@ async fn handle(
         }
         ScimResource::Groups if method == "POST" => {
             let body = parse_json(body)?;
-            let change = groups::create(&directory, &directory, &SystemEntropy, &WorkerClock, &scope, &body).await?;
+            let pending = groups::create(&directory, &directory, &SystemEntropy, &WorkerClock, &scope, &body).await?;
+            let group = groups::commit(&directory, &scope, pending).await?;
             audit(
                 "scim_group_created",
                 tenant,
-                &change.group.id,
-                json!({ "members": change.group.members.len() }),
+                &token,
+                &group.id,
+                json!({ "members": group.members.len() }),
                 request_id,
             );
-            let location = format!("{base_url}/Groups/{}", change.group.id);
-            Ok((201, shown(groups::render(&change.group, &base_url, true)), Some(location)))
+            let location = format!("{base_url}/Groups/{}", group.id);
+            Ok((201, shown(groups::render(&group, &base_url, true)), Some(location)))
         }
         ScimResource::Group(id) if read_only => {
             let excluded = pair_value(&query, "excludedAttributes").unwrap_or("");
@@ -254,28 +263,47 @@ async fn handle(
         }
         ScimResource::Group(id) if method == "PUT" || method == "PATCH" => {
             let document = parse_json(body)?;
-            let change = if method == "PUT" {
+            let pending = if method == "PUT" {
                 groups::replace(&directory, &directory, &WorkerClock, &scope, &id, &document).await?
             } else {
                 groups::patch(&directory, &directory, &WorkerClock, &scope, &id, &document).await?
             };
-            end_sessions(env, &change.identities_to_end).await?;
-            let detail = json!({ "method": method, "members": change.group.members.len(),
-                                 "sessions_ended_for": change.identities_to_end.len() });
-            audit("scim_group_updated", tenant, &change.group.id, detail, request_id);
-            // Okta and Entra ID accept 204 for a group PATCH; the group is answered all the same.
-            Ok((200, shown(groups::render(&change.group, &base_url, true)), None))
+            // Sessions end before the write: a write whose revocations failed would leave a
+            // retry nothing to do, and members their roles.
+            let ended = pending.identities_to_end.len();
+            end_sessions(env, &pending.identities_to_end).await?;
+            let group = groups::commit(&directory, &scope, pending).await?;
+            let detail = json!({ "method": method, "members": group.members.len(), "sessions_ended_for": ended });
+            audit("scim_group_updated", tenant, &token, &group.id, detail, request_id);
+            Ok((200, shown(groups::render(&group, &base_url, true)), None))
         }
         ScimResource::Group(id) if method == "DELETE" => {
-            let identities = groups::delete(&directory, &directory, &scope, &id).await?;
+            let (group, identities) = groups::before_delete(&directory, &directory, &scope, &id).await?;
             end_sessions(env, &identities).await?;
-            audit("scim_group_deleted", tenant, &id, json!({ "sessions_ended_for": identities.len() }), request_id);
+            groups::delete(&directory, &scope, &group).await?;
+            audit(
+                "scim_group_deleted",
+                tenant,
+                &token,
+                &id,
+                json!({ "sessions_ended_for": identities.len() }),
+                request_id,
+            );
             Ok((204, Value::Null, None))
         }
         ScimResource::User(id) if method == "DELETE" => {
-            let identities = users::delete(&directory, &directory, &scope, &id).await?;
+            // Sessions end before the user and its identities go: afterwards nothing could end them.
+            let (user, identities) = users::before_delete(&directory, &scope, &id).await?;
             end_sessions(env, &identities).await?;
-            audit("scim_user_deleted", tenant, &id, json!({ "sessions_ended_for": identities.len() }), request_id);
+            users::delete(&directory, &scope, &user).await?;
+            audit(
+                "scim_user_deleted",
+                tenant,
+                &token,
+                &id,
+                json!({ "sessions_ended_for": identities.len() }),
+                request_id,
+            );
             Ok((204, Value::Null, None))
         }
         _ => Err(method_not_allowed()),

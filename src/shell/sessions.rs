@@ -97,7 +97,8 @@ impl LiveSession {
 
 /// The id under which all of a user's sessions are revoked, hashed so any subject fits a URL.
 fn subject_id(provider: &str, subject: &str) -> String {
-    format!("subject:{provider}:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(subject.as_bytes())))
+    let prefix = crate::ledger::SUBJECT_REVOCATION_PREFIX;
+    format!("{prefix}{provider}:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(subject.as_bytes())))
 }
 
 async fn read_sealed(env: &Env, kv_key: &str) -> Result<Option<Vec<u8>>, AuthnError> {

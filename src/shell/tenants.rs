@@ -198,17 +198,18 @@ impl TenantStore for D1Tenants<'_> {
         Ok(())
     }
 
-    async fn scim_token_tenant(&self, hash: &str) -> Result<Option<TenantScope>, Unavailable> {
+    async fn scim_token_tenant(&self, hash: &str) -> Result<Option<(TenantScope, String)>, Unavailable> {
         #[derive(Deserialize)]
         struct Owner {
             tenant_id: String,
+            id: String,
         }
         let db = database(self.0)?;
-        let owner = statement(&db, "SELECT tenant_id FROM scim_tokens WHERE token_hash = ?", &[text(hash)])?
+        let owner = statement(&db, "SELECT tenant_id, id FROM scim_tokens WHERE token_hash = ?", &[text(hash)])?
             .first::<Owner>(None)
             .await
             .map_err(failed)?;
-        Ok(owner.map(|owner| TenantScope::of(&owner.tenant_id)))
+        Ok(owner.map(|owner| (TenantScope::of(&owner.tenant_id), owner.id)))
     }
 
     async fn scim_tokens(&self, scope: &TenantScope) -> Result<Vec<ScimTokenInfo>, Unavailable> {

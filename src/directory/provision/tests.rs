@@ -215,3 +215,22 @@ fn a_tenant_that_keeps_groups_with_scim_keeps_them_across_logins() {
     assert_eq!(second.roles, vec!["developer".to_owned()], "and the roles follow the kept groups");
     assert_eq!(w.directory.users(&acme())[0].groups, vec!["eng".to_owned()]);
 }
+
+#[test]
+fn a_user_scim_manages_links_by_email_only_before_its_first_sign_in() {
+    use crate::directory::scim::users::ScimUsers;
+    let w = world();
+    let link = ProvisioningPolicy { link_by_email: true, ..ProvisioningPolicy::default() };
+    // SCIM created ann; her first SSO login links to her.
+    let mut ann = w
+        .login(&acme(), ProvisioningPolicy::default(), &identity("okta", "00u1", Some("ann@acme.test"), &[]))
+        .unwrap()
+        .user;
+    ann.profile.insert("userName".into(), "ann@acme.test".into());
+    block_on(w.directory.replace_user(&acme(), &ann)).unwrap();
+    // With the SCIM token, someone points her email at their own address and signs in elsewhere.
+    ann.email = Some("mallory@acme.test".into());
+    block_on(w.directory.replace_user(&acme(), &ann)).unwrap();
+    let takeover = w.login(&acme(), link, &identity("social", "m-1", Some("mallory@acme.test"), &[]));
+    assert_eq!(takeover, Err(ProvisionError::EmailInUse), "a signed-in SCIM user is not linked by an email SCIM wrote");
+}

@@ -49,9 +49,14 @@ pub fn listed(resources: Vec<Value>) -> Value {
             "itemsPerPage": resources.len(), "Resources": resources })
 }
 
+/// The most attribute names a projection takes (the schema has fewer).
+const MAX_NAMES: usize = 64;
+
 fn names(list: Option<&str>) -> Vec<String> {
-    list.map(|list| list.split(',').map(|name| name.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect())
-        .unwrap_or_default()
+    list.map(|list| {
+        list.split(',').map(|name| name.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).take(MAX_NAMES).collect()
+    })
+    .unwrap_or_default()
 }
 
 /// The attribute's name relative to the core schema: `urn:...:User:name.givenName` → `name.givenname`.

@@ -68,15 +68,6 @@ pub trait ScimGroups {
     async fn delete_group(&self, scope: &TenantScope, group: &Group) -> Result<bool, Unavailable>;
 }
 
-/// What a write did: the group, and the members whose sessions must end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupChange {
-    /// The group as stored, with its members.
-    pub group: Group,
-    /// The (connection, subject) identities of members who lost a role.
-    pub identities_to_end: Vec<(String, String)>,
-}
-
 /// A group as SCIM shows it.
 pub fn render(group: &Group, base_url: &str, with_members: bool) -> Value {
     let mut document = json!({
@@ -114,12 +105,25 @@ pub fn group_id_ok(id: &str) -> bool {
         && id[4..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-async fn stored(
+/// The most identities one group change signs out (each is a Durable Object call): a change
+/// that would sign out more is refused, to be made in smaller steps.
+pub const MAX_SIGN_OUTS: u32 = 500;
+
+/// A group write checked and ready, with the sessions that must end before it is stored (ended
+/// first, a write that could not end them would lose them: a retry finds nothing left to do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingWrite {
+    write: GroupWrite,
+    /// The (connection, subject) identities of members who lose a role by the write.
+    pub identities_to_end: Vec<(String, String)>,
+}
+
+async fn planned(
     groups: &impl ScimGroups,
     directory: &impl Directory,
     scope: &TenantScope,
     write: GroupWrite,
-) -> Result<GroupChange, ScimError> {
+) -> Result<PendingWrite, ScimError> {
     if !write.added.is_empty() {
         let unknown = groups.unknown_users(scope, &write.added).await?;
         if !unknown.is_empty() {
@@ -130,25 +134,31 @@ async fn stored(
             )));
         }
     }
-    taken(groups.write_group(scope, &write).await?)?;
     let mut identities_to_end = Vec::new();
     if !write.removed.is_empty() || write.renamed_from.is_some() {
-        // Those who left, or all members when the name their roles hang on changed.
+        // Those who leave, or every member when the name their roles hang on changes.
         let old_name = write.renamed_from.as_deref().unwrap_or(&write.group.display_name);
         let mappings = directory.role_mappings(scope).await?;
         if mappings.iter().any(|mapping| mapping.group == old_name) {
-            let leaving: Vec<&String> = if write.renamed_from.is_some() {
-                write.removed.iter().chain(write.group.members.iter().map(|m| &m.id)).collect()
-            } else {
-                write.removed.iter().collect()
-            };
-            for user in leaving {
-                identities_to_end.extend(directory.identities(scope, user).await?);
+            let mut leaving = write.removed.clone();
+            if write.renamed_from.is_some() {
+                leaving.extend(write.group.members.iter().map(|m| m.id.clone()));
+            }
+            identities_to_end = directory.identities_of_users(scope, &leaving, MAX_SIGN_OUTS + 1).await?;
+            if identities_to_end.len() > MAX_SIGN_OUTS as usize {
+                return Err(ScimError::invalid_value(format!(
+                    "members: more than {MAX_SIGN_OUTS} sign-ins would lose a role at once; make the change in smaller steps"
+                )));
             }
         }
     }
-    let group = groups.group(scope, &write.group.id, true).await?.ok_or_else(ScimError::not_found)?;
-    Ok(GroupChange { group, identities_to_end })
+    Ok(PendingWrite { write, identities_to_end })
+}
+
+/// Stores a pending write, once its sessions have ended; the group as stored.
+pub async fn commit(groups: &impl ScimGroups, scope: &TenantScope, pending: PendingWrite) -> Result<Group, ScimError> {
+    taken(groups.write_group(scope, &pending.write).await?)?;
+    groups.group(scope, &pending.write.group.id, true).await?.ok_or_else(ScimError::not_found)
 }
 
 /// `POST /Groups`.
@@ -159,7 +169,7 @@ pub async fn create(
     clock: &impl Clock,
     scope: &TenantScope,
     body: &Value,
-) -> Result<GroupChange, ScimError> {
+) -> Result<PendingWrite, ScimError> {
     let (document, members) = canonical_group(body)?;
     let id = format!("grp_{}", URL_SAFE_NO_PAD.encode(entropy.bytes::<16>().map_err(|_| ScimError::unavailable())?));
     let now = clock.now_ms();
@@ -172,7 +182,7 @@ pub async fn create(
         updated_at_ms: now,
     };
     let write = GroupWrite { group, renamed_from: None, create: true, added: members, removed: Vec::new() };
-    stored(groups, directory, scope, write).await
+    planned(groups, directory, scope, write).await
 }
 
 fn text(document: &Map<String, Value>, name: &str) -> Option<String> {
@@ -211,12 +221,12 @@ pub async fn replace(
     scope: &TenantScope,
     id: &str,
     body: &Value,
-) -> Result<GroupChange, ScimError> {
+) -> Result<PendingWrite, ScimError> {
     let before = get(groups, scope, id, true).await?;
     let (document, members) = canonical_group(body)?;
     let name = text(&document, "displayName").unwrap_or_default();
     let write = diff(&before, name, text(&document, "externalId"), &members.into_iter().collect(), clock.now_ms());
-    stored(groups, directory, scope, write).await
+    planned(groups, directory, scope, write).await
 }
 
 fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
@@ -248,7 +258,7 @@ pub async fn patch(
     scope: &TenantScope,
     id: &str,
     body: &Value,
-) -> Result<GroupChange, ScimError> {
+) -> Result<PendingWrite, ScimError> {
     let before = get(groups, scope, id, true).await?;
     let Value::Object(request) = body else { return Err(ScimError::invalid_syntax("a PATCH body is a JSON object")) };
     let patch_schema = super::patch::PATCH_SCHEMA;
@@ -342,7 +352,7 @@ pub async fn patch(
         return Err(ScimError::invalid_value(format!("members: a group has at most {MAX_GROUP_SIZE}")));
     }
     let write = diff(&before, name, external_id, &members, clock.now_ms());
-    stored(groups, directory, scope, write).await
+    planned(groups, directory, scope, write).await
 }
 
 /// The filter inside a `members[...]` path, as the IdP wrote it.
@@ -353,25 +363,35 @@ fn filter_of(operation: &Map<String, Value>) -> String {
     path[start..end].to_owned()
 }
 
-/// `DELETE /Groups/:id`: the identities of members who lost a role.
-pub async fn delete(
+/// `DELETE /Groups/:id`, first half: the group, and the identities of members who lose a role,
+/// whose sessions the caller ends before [`delete`].
+pub async fn before_delete(
     groups: &impl ScimGroups,
     directory: &impl Directory,
     scope: &TenantScope,
     id: &str,
-) -> Result<Vec<(String, String)>, ScimError> {
-    let before = get(groups, scope, id, true).await?;
+) -> Result<(Group, Vec<(String, String)>), ScimError> {
+    let group = get(groups, scope, id, true).await?;
     let mappings = directory.role_mappings(scope).await?;
     let mut identities = Vec::new();
-    if mappings.iter().any(|mapping| mapping.group == before.display_name) {
-        for member in &before.members {
-            identities.extend(directory.identities(scope, &member.id).await?);
+    if mappings.iter().any(|mapping| mapping.group == group.display_name) {
+        let members: Vec<String> = group.members.iter().map(|m| m.id.clone()).collect();
+        identities = directory.identities_of_users(scope, &members, MAX_SIGN_OUTS + 1).await?;
+        if identities.len() > MAX_SIGN_OUTS as usize {
+            return Err(ScimError::invalid_value(format!(
+                "more than {MAX_SIGN_OUTS} sign-ins would lose a role at once; remove members in smaller steps first"
+            )));
         }
     }
-    if !groups.delete_group(scope, &before).await? {
+    Ok((group, identities))
+}
+
+/// `DELETE /Groups/:id`, second half.
+pub async fn delete(groups: &impl ScimGroups, scope: &TenantScope, group: &Group) -> Result<(), ScimError> {
+    if !groups.delete_group(scope, group).await? {
         return Err(ScimError::not_found());
     }
-    Ok(identities)
+    Ok(())
 }
 
 /// `GET /Groups`: a list response; `excludedAttributes=members` (as Entra ID asks) skips loading

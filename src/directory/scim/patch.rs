@@ -129,6 +129,10 @@ fn apply(document: &mut Map<String, Value>, op: Op, target: &Target, value: Opti
                     Value::Array(items) => items.clone(),
                     other => vec![other.clone()],
                 };
+                let present = container.get(name).and_then(Value::as_array).map_or(0, Vec::len);
+                if present + added.len() > target.attr.max_values {
+                    return Err(ScimError::invalid_value(format!("{name}: at most {} values", target.attr.max_values)));
+                }
                 let list = container.entry(name).or_insert_with(|| Value::Array(Vec::new()));
                 if let Value::Array(list) = list {
                     for item in added {

@@ -367,7 +367,7 @@ pub fn member_ids(members: Option<&Value>) -> Result<Vec<String>, ScimError> {
 pub fn primary_email(user: &Map<String, Value>) -> Option<String> {
     let emails = user.get("emails")?.as_array()?;
     let primary = emails.iter().find(|e| e.get("primary") == Some(&Value::Bool(true))).or_else(|| emails.first())?;
-    primary.get("value")?.as_str().map(|email| email.trim().to_lowercase()).filter(|email| !email.is_empty())
+    primary.get("value")?.as_str().map(|email| email.trim().to_ascii_lowercase()).filter(|email| !email.is_empty())
 }
 
 fn describe(attr: &Attr) -> Value {

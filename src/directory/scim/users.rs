@@ -8,6 +8,7 @@ use super::patch::patch_user;
 use super::schema::{canonical_user, primary_email, ENTERPRISE_SCHEMA, USER_SCHEMA};
 use super::sql::{where_clause, USER_COLUMNS};
 use crate::directory::store::Directory;
+use crate::directory::tenants::TenantStore;
 use crate::directory::{user_id_ok, TenantScope, User, UserStatus};
 use crate::ports::{Clock, Entropy, Unavailable};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -81,6 +82,9 @@ fn status_after(profile: &Map<String, Value>, before: Option<UserStatus>) -> Use
         // An administrator's block is not the IdP's to lift, nor to turn into something else.
         (_, Some(UserStatus::Blocked)) => UserStatus::Blocked,
         (Some(Value::Bool(false)), _) => UserStatus::Deprovisioned,
+        // Only an explicit `active: true` brings a deprovisioned user back.
+        (Some(Value::Bool(true)), _) => UserStatus::Active,
+        (_, Some(UserStatus::Deprovisioned)) => UserStatus::Deprovisioned,
         _ => UserStatus::Active,
     }
 }
@@ -161,6 +165,20 @@ pub fn rfc3339(ms: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}.{millis:03}Z")
 }
 
+/// A tenant's IdP speaks for its own domains only: an email in a domain another tenant has
+/// verified is refused, as logins drop it.
+async fn email_is_the_tenants(tenants: &impl TenantStore, scope: &TenantScope, user: &User) -> Result<(), ScimError> {
+    let Some(domain) = user.email.as_deref().and_then(|email| email.rsplit_once('@')).map(|(_, domain)| domain) else {
+        return Ok(());
+    };
+    match tenants.verified_owner(domain).await? {
+        Some(owner) if &owner != scope => {
+            Err(ScimError::invalid_value("emails: the domain belongs to another tenant of this deployment"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn taken(written: Written) -> Result<(), ScimError> {
     match written {
         Written::Done => Ok(()),
@@ -172,6 +190,7 @@ fn taken(written: Written) -> Result<(), ScimError> {
 /// `POST /Users`.
 pub async fn create(
     users: &impl ScimUsers,
+    tenants: &impl TenantStore,
     entropy: &impl Entropy,
     clock: &impl Clock,
     scope: &TenantScope,
@@ -180,6 +199,7 @@ pub async fn create(
     let profile = canonical_user(body)?;
     let id = format!("usr_{}", URL_SAFE_NO_PAD.encode(entropy.bytes::<16>().map_err(|_| ScimError::unavailable())?));
     let user = user_from(id, profile, None, clock.now_ms());
+    email_is_the_tenants(tenants, scope, &user).await?;
     taken(users.insert_user(scope, &user).await?)?;
     Ok(user)
 }
@@ -195,13 +215,16 @@ pub async fn get(directory: &impl Directory, scope: &TenantScope, id: &str) -> R
 async fn store(
     users: &impl ScimUsers,
     directory: &impl Directory,
+    tenants: &impl TenantStore,
     scope: &TenantScope,
-    before: &User,
     user: User,
 ) -> Result<Change, ScimError> {
+    email_is_the_tenants(tenants, scope, &user).await?;
     taken(users.replace_user(scope, &user).await?)?;
-    let deprovisioned = before.status == UserStatus::Active && user.status != UserStatus::Active;
-    let identities_to_end = if deprovisioned { directory.identities(scope, &user.id).await? } else { Vec::new() };
+    // Whenever the user may not sign in, not only when it stops: an IdP that retries after a
+    // failed revocation gets the identities again, so its retry finishes the job.
+    let identities_to_end =
+        if user.status == UserStatus::Active { Vec::new() } else { directory.identities(scope, &user.id).await? };
     Ok(Change { user, identities_to_end })
 }
 
@@ -209,6 +232,7 @@ async fn store(
 pub async fn replace(
     users: &impl ScimUsers,
     directory: &impl Directory,
+    tenants: &impl TenantStore,
     clock: &impl Clock,
     scope: &TenantScope,
     id: &str,
@@ -217,13 +241,14 @@ pub async fn replace(
     let before = get(directory, scope, id).await?;
     let profile = canonical_user(body)?;
     let user = user_from(before.id.clone(), profile, Some(&before), clock.now_ms());
-    store(users, directory, scope, &before, user).await
+    store(users, directory, tenants, scope, user).await
 }
 
 /// `PATCH /Users/:id`.
 pub async fn patch(
     users: &impl ScimUsers,
     directory: &impl Directory,
+    tenants: &impl TenantStore,
     clock: &impl Clock,
     scope: &TenantScope,
     id: &str,
@@ -239,22 +264,32 @@ pub async fn patch(
     let current = canonical_user(&current)?;
     let profile = patch_user(&current, body)?;
     let user = user_from(before.id.clone(), profile, Some(&before), clock.now_ms());
-    store(users, directory, scope, &before, user).await
+    store(users, directory, tenants, scope, user).await
 }
 
-/// `DELETE /Users/:id`: the identities whose sessions end.
-pub async fn delete(
-    users: &impl ScimUsers,
+/// `DELETE /Users/:id`, first half: the user, and the identities whose sessions the caller must
+/// end before [`delete`] removes them (a deletion that could not end them would lose them). An
+/// administrator's block is refused: deleting would drop it with the identities, and the next
+/// login would make a new, active user.
+pub async fn before_delete(
     directory: &impl Directory,
     scope: &TenantScope,
     id: &str,
-) -> Result<Vec<(String, String)>, ScimError> {
-    let before = get(directory, scope, id).await?;
-    let identities = directory.identities(scope, &before.id).await?;
-    if !users.delete_user(scope, &before.id).await? {
+) -> Result<(User, Vec<(String, String)>), ScimError> {
+    let user = get(directory, scope, id).await?;
+    if user.status == UserStatus::Blocked {
+        return Err(ScimError::status(409, "the user is blocked by an administrator; unblock it first"));
+    }
+    let identities = directory.identities(scope, &user.id).await?;
+    Ok((user, identities))
+}
+
+/// `DELETE /Users/:id`, second half, once the user's sessions have ended.
+pub async fn delete(users: &impl ScimUsers, scope: &TenantScope, user: &User) -> Result<(), ScimError> {
+    if !users.delete_user(scope, &user.id).await? {
         return Err(ScimError::not_found());
     }
-    Ok(identities)
+    Ok(())
 }
 
 /// A list request's query: `filter`, `startIndex`, `count`.

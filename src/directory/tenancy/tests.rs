@@ -148,7 +148,7 @@ fn a_scim_token_names_its_tenant_and_only_its_hash_is_kept() {
     let clock = ManualClock::at_ms(NOW_MS);
     let issued = block_on(issue_scim_token(&store, &SystemEntropy, &clock, &acme)).unwrap();
     let hash = crate::directory::scim::token::lookup_hash(issued.token.expose()).unwrap();
-    assert_eq!(block_on(store.scim_token_tenant(&hash)).unwrap(), Some(acme.clone()));
+    assert_eq!(block_on(store.scim_token_tenant(&hash)).unwrap(), Some((acme.clone(), issued.id.clone())));
     let listed = block_on(store.scim_tokens(&acme)).unwrap();
     assert_eq!(listed, vec![crate::directory::tenants::ScimTokenInfo { id: issued.id.clone(), created_at_ms: NOW_MS }]);
     assert!(block_on(store.remove_scim_token(&acme, &issued.id)).unwrap());

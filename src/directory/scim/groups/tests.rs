@@ -27,20 +27,34 @@ fn world() -> World {
     let users = (0..3)
         .map(|i| {
             let body = json!({ "userName": format!("user{i}@acme.test") });
-            block_on(users::create(&directory, &SystemEntropy, &clock, &acme(), &body)).unwrap().id
+            block_on(users::create(&directory, &directory, &SystemEntropy, &clock, &acme(), &body)).unwrap().id
         })
         .collect();
     World { directory, clock, users }
 }
 
+/// A write as the shell makes it: planned, its sessions ended, committed.
+#[derive(Debug)]
+struct Done {
+    group: Group,
+    identities_to_end: Vec<(String, String)>,
+}
+
 impl World {
-    fn create(&self, body: Value) -> Result<GroupChange, ScimError> {
-        block_on(create(&self.directory, &self.directory, &SystemEntropy, &self.clock, &acme(), &body))
+    fn commit(&self, pending: Result<PendingWrite, ScimError>) -> Result<Done, ScimError> {
+        let pending = pending?;
+        let identities_to_end = pending.identities_to_end.clone();
+        let group = block_on(commit(&self.directory, &acme(), pending))?;
+        Ok(Done { group, identities_to_end })
     }
 
-    fn patch(&self, id: &str, operations: Value) -> Result<GroupChange, ScimError> {
+    fn create(&self, body: Value) -> Result<Done, ScimError> {
+        self.commit(block_on(create(&self.directory, &self.directory, &SystemEntropy, &self.clock, &acme(), &body)))
+    }
+
+    fn patch(&self, id: &str, operations: Value) -> Result<Done, ScimError> {
         let body = json!({ "schemas": [PATCH], "Operations": operations });
-        block_on(patch(&self.directory, &self.directory, &self.clock, &acme(), id, &body))
+        self.commit(block_on(patch(&self.directory, &self.directory, &self.clock, &acme(), id, &body)))
     }
 
     fn member_ids(&self, id: &str) -> Vec<String> {
@@ -145,8 +159,9 @@ fn members_who_leave_a_group_that_maps_to_a_role_are_named_for_their_sessions_to
     let left = w.patch(&id, json!([{ "op": "remove", "path": "members" }])).unwrap();
     assert_eq!(left.identities_to_end, vec![("okta".to_owned(), "00u1".to_owned())]);
     w.patch(&id, json!([{ "op": "add", "path": "members", "value": [{ "value": w.users[0] }] }])).unwrap();
-    let deleted = block_on(delete(&w.directory, &w.directory, &scope, &id)).unwrap();
-    assert_eq!(deleted, vec![("okta".to_owned(), "00u1".to_owned())]);
+    let (group, identities) = block_on(before_delete(&w.directory, &w.directory, &scope, &id)).unwrap();
+    assert_eq!(identities, vec![("okta".to_owned(), "00u1".to_owned())]);
+    block_on(delete(&w.directory, &scope, &group)).unwrap();
     assert!(block_on(w.directory.user(&scope, &w.users[0])).unwrap().unwrap().groups.is_empty());
     let _ = block_on(w.directory.page(&scope, None, 1, 1));
 }

@@ -5,7 +5,7 @@ use super::{render, Page, ScimUsers, Written};
 use crate::directory::scim::evaluate::matches;
 use crate::directory::scim::filter::Filter;
 use crate::directory::store::MemoryDirectory;
-use crate::directory::{TenantScope, User};
+use crate::directory::{TenantScope, User, UserStatus};
 use crate::ports::Unavailable;
 
 impl ScimUsers for MemoryDirectory {
@@ -27,7 +27,8 @@ impl ScimUsers for MemoryDirectory {
         let Some(stored) = users.get_mut(&(scope.id().to_owned(), user.id.clone())) else {
             return Ok(Written::Missing);
         };
-        *stored = User { groups: stored.groups.clone(), attributes: stored.attributes.clone(), ..user.clone() };
+        let status = if stored.status == UserStatus::Blocked { UserStatus::Blocked } else { user.status };
+        *stored = User { groups: stored.groups.clone(), attributes: stored.attributes.clone(), status, ..user.clone() };
         Ok(Written::Done)
     }
 

@@ -13,7 +13,7 @@ fn acme() -> TenantScope {
 }
 
 fn create_user(directory: &MemoryDirectory, body: Value) -> Result<User, ScimError> {
-    block_on(create(directory, &SystemEntropy, &ManualClock::at_ms(NOW_MS), &acme(), &body))
+    block_on(create(directory, directory, &SystemEntropy, &ManualClock::at_ms(NOW_MS), &acme(), &body))
 }
 
 fn ann(directory: &MemoryDirectory) -> User {
@@ -62,6 +62,7 @@ fn user_names_and_emails_are_unique_in_a_tenant() {
     assert_eq!(same_email.unwrap_err().scim_type, Some("uniqueness"));
     let elsewhere = block_on(create(
         &directory,
+        &directory,
         &SystemEntropy,
         &ManualClock::at_ms(NOW_MS),
         &TenantScope::of("globex"),
@@ -87,26 +88,65 @@ fn active_false_deprovisions_and_names_the_sessions_to_end_and_a_block_stays() {
         .unwrap()
         .user;
     let off = json!({ "schemas": [super::super::patch::PATCH_SCHEMA], "Operations": [{ "op": "replace", "value": { "active": false } }] });
-    let change = block_on(patch(&directory, &directory, &clock, &acme(), &user.id, &off)).unwrap();
+    let change = block_on(patch(&directory, &directory, &directory, &clock, &acme(), &user.id, &off)).unwrap();
     assert_eq!(change.user.status, UserStatus::Deprovisioned);
     assert_eq!(change.identities_to_end, vec![("okta".to_owned(), "00u1".to_owned())]);
     assert_eq!(change.user.groups, vec!["eng".to_owned()], "SCIM Users never touch memberships");
-    let again = block_on(patch(&directory, &directory, &clock, &acme(), &user.id, &off)).unwrap();
-    assert!(again.identities_to_end.is_empty(), "only the change from active ends sessions");
+    let again = block_on(patch(&directory, &directory, &directory, &clock, &acme(), &user.id, &off)).unwrap();
+    assert_eq!(again.identities_to_end, change.identities_to_end, "a retry ends them again: idempotent");
 
     block_on(directory.set_status(&acme(), &user.id, UserStatus::Blocked, NOW_MS)).unwrap();
     let on = json!({ "userName": "ann@acme.test", "active": true });
-    let still = block_on(replace(&directory, &directory, &clock, &acme(), &user.id, &on)).unwrap();
+    let still = block_on(replace(&directory, &directory, &directory, &clock, &acme(), &user.id, &on)).unwrap();
     assert_eq!(still.user.status, UserStatus::Blocked, "an administrator's block is not the IdP's to lift");
 }
 
 #[test]
-fn delete_removes_the_user_and_its_identities() {
+fn delete_names_the_sessions_to_end_first_and_refuses_a_blocked_user() {
     let directory = MemoryDirectory::default();
     let user = ann(&directory);
-    assert_eq!(block_on(delete(&directory, &directory, &acme(), &user.id)), Ok(vec![]));
+    let (found, identities) = block_on(before_delete(&directory, &acme(), &user.id)).unwrap();
+    assert_eq!(identities, vec![], "no identity linked yet");
+    block_on(delete(&directory, &acme(), &found)).unwrap();
     assert_eq!(block_on(get(&directory, &acme(), &user.id)).unwrap_err().status, 404);
-    assert_eq!(block_on(delete(&directory, &directory, &acme(), &user.id)).unwrap_err().status, 404);
+    assert_eq!(block_on(before_delete(&directory, &acme(), &user.id)).unwrap_err().status, 404);
+    let blocked = ann(&directory);
+    block_on(directory.set_status(&acme(), &blocked.id, UserStatus::Blocked, NOW_MS)).unwrap();
+    assert_eq!(block_on(before_delete(&directory, &acme(), &blocked.id)).unwrap_err().status, 409, "the block stays");
+}
+
+#[test]
+fn only_an_explicit_active_true_brings_a_deprovisioned_user_back() {
+    let directory = MemoryDirectory::default();
+    let clock = ManualClock::at_ms(NOW_MS);
+    let user = ann(&directory);
+    let put =
+        |body: Value| block_on(replace(&directory, &directory, &directory, &clock, &acme(), &user.id, &body)).unwrap();
+    assert_eq!(put(json!({ "userName": "ann@acme.test", "active": false })).user.status, UserStatus::Deprovisioned);
+    let silent = put(json!({ "userName": "ann@acme.test" }));
+    assert_eq!(silent.user.status, UserStatus::Deprovisioned, "a document without active leaves it so");
+    assert_eq!(put(json!({ "userName": "ann@acme.test", "active": true })).user.status, UserStatus::Active);
+}
+
+#[test]
+fn an_email_in_another_tenants_verified_domain_is_refused() {
+    use crate::directory::tenants::{Tenant, TenantStore};
+    let directory = MemoryDirectory::default();
+    let globex = TenantScope::of("globex");
+    block_on(directory.create_tenant(&Tenant { id: "globex".into(), name: "g".into(), created_at_ms: 0 })).unwrap();
+    block_on(directory.claim_domain(&globex, "globex.test", "t")).unwrap();
+    assert!(block_on(directory.mark_verified(&globex, "globex.test", 1)).unwrap());
+    let refused = create_user(&directory, json!({ "userName": "spy", "emails": [{ "value": "ceo@globex.test" }] }));
+    assert_eq!(refused.unwrap_err().scim_type, Some("invalidValue"));
+    let own = block_on(create(
+        &directory,
+        &directory,
+        &SystemEntropy,
+        &ManualClock::at_ms(NOW_MS),
+        &globex,
+        &json!({ "userName": "ceo", "emails": [{ "value": "ceo@globex.test" }] }),
+    ));
+    assert!(own.is_ok(), "globex's own IdP may");
 }
 
 #[test]
