@@ -401,8 +401,10 @@ describe("a tenant's own connections, stored in the directory", () => {
 
   test("the tenant's verified domain routes to its stored connection, which provisions into it", async () => {
     const browser = new Browser();
-    const { start, callback } = await browser.loginWithOidc(gw, { email: "ivan@initech.test", login: "ivan" });
-    const location = new URL(start.headers.get("location"));
+    const { start, authorizeUrl, callback } = await browser.loginWithOidc(gw, { email: "ivan@initech.test", login: "ivan" });
+    assert.equal(start.status, 200, "a page continues to the connection's IdP: form-action names configured providers only");
+    assert.match(start.headers.get("set-cookie"), /__Host-portcullis-login/);
+    const location = new URL(authorizeUrl);
     assert.equal(location.origin, new URL(stack.idps[1].issuer).origin, "sent to initech's IdP");
     assert.equal(location.searchParams.get("redirect_uri"), `${gw}/auth/callback/${connectionId}`);
     assert.equal(callback.status, 302, await callback.clone().text());

@@ -56,6 +56,13 @@ pub trait Directory {
     async fn identities(&self, scope: &TenantScope, user_id: &str) -> Result<Vec<(String, String)>, Unavailable>;
     /// The tenant's group → role mappings.
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable>;
+    /// The (connection, subject) identities of a connection, at most `limit`.
+    async fn identities_of_connection(
+        &self,
+        scope: &TenantScope,
+        connection: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, Unavailable>;
     /// The (connection, subject) identities of the tenant's users with these ids, at most `limit`.
     async fn identities_of_users(
         &self,
@@ -237,6 +244,18 @@ impl Directory for MemoryDirectory {
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable> {
         self.answer()?;
         Ok(self.mappings.borrow().get(scope.id()).cloned().unwrap_or_default())
+    }
+
+    async fn identities_of_connection(
+        &self,
+        scope: &TenantScope,
+        connection: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, Unavailable> {
+        self.answer()?;
+        let identities = self.identities.borrow();
+        let linked = identities.keys().filter(|(tenant, via, _)| tenant == scope.id() && via == connection);
+        Ok(linked.map(|(_, via, subject)| (via.clone(), subject.clone())).take(limit as usize).collect())
     }
 
     async fn identities_of_users(

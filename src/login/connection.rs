@@ -5,7 +5,8 @@
 //! Each connection provisions into its tenant and has its own redirect URI,
 //! `{redirect_uri}/<connection-id>`.
 
-use super::provider::{provider_from_settings, Provider};
+pub use super::provider::SEALED_SECRET;
+use super::provider::{provider_from_settings, Provider, ProviderKind};
 use crate::deploy::Environment;
 use crate::directory::connections::Connection;
 use crate::directory::TenantScope;
@@ -15,23 +16,35 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// The binding name stored in a connection's settings in place of a secret's: the secret is the
-/// sealed one of the row.
-pub const SEALED_SECRET: &str = "SEALED_IN_DIRECTORY";
-
 /// The fields a request may not set: the server's.
 const SERVER_FIELDS: &[&str] = &["id", "own_redirect_uri", "email_domains"];
 
 /// A connection as created from a request body: its settings (validated as a provider's) and
 /// its client secret. `Err` lists every problem.
+///
+/// A tenant's IdP is not the deployment's: its URLs may not point at the deployment's own hosts
+/// (`own_hosts`: the gateway's and its origins'), nor, in production, at IP addresses, local
+/// names, other ports or URLs with credentials (server-side request forgery); and its emails are
+/// kept only in the tenant's own verified domains (`directory.verified_domains_only` is forced).
 pub fn settings_for(
     body: &Value,
     id: &str,
     scope: &TenantScope,
     environment: Environment,
+    own_hosts: &[String],
 ) -> Result<(Value, SecretString, Provider), Vec<String>> {
     let Value::Object(input) = body else { return Err(vec!["body: a JSON object is required".into()]) };
+    if body.to_string().len() > MAX_SETTINGS_BYTES {
+        return Err(vec![format!("body: at most {MAX_SETTINGS_BYTES} bytes of settings")]);
+    }
     let mut problems = Vec::new();
+    for field in URL_FIELDS {
+        if let Some(Value::String(text)) = input.get(*field) {
+            if let Err(why) = outside_url(text, environment, own_hosts) {
+                problems.push(format!("{field}: {why}"));
+            }
+        }
+    }
     let mut settings: Map<String, Value> = Map::new();
     let mut secret = None;
     for (key, value) in input {
@@ -63,6 +76,7 @@ pub fn settings_for(
     let link = settings.entry("directory").or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(link) = link {
         link.insert("tenant".into(), Value::String(scope.id().into()));
+        link.insert("verified_domains_only".into(), Value::Bool(true));
     }
     let settings = Value::Object(settings);
     let provider = match provider_from_settings(&settings, environment) {
@@ -75,6 +89,57 @@ pub fn settings_for(
     match (provider, secret) {
         (Some(provider), Some(secret)) if problems.is_empty() => Ok((settings, secret, provider)),
         _ => Err(problems),
+    }
+}
+
+/// The most bytes of a connection's settings.
+pub const MAX_SETTINGS_BYTES: usize = 16 * 1024;
+
+/// The settings that are URLs the gateway fetches or sends browsers to.
+const URL_FIELDS: &[&str] =
+    &["issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "emails_endpoint"];
+
+/// Whether `text` is a URL a tenant's connection may use: not one of the deployment's own hosts
+/// (compared with the port, so local tests on 127.0.0.1 can tell the IdP from the gateway), and
+/// in production an https URL on the default port, without credentials, naming a public host.
+fn outside_url(text: &str, environment: Environment, own_hosts: &[String]) -> Result<(), &'static str> {
+    let url = url::Url::parse(text).map_err(|_| "not a URL")?;
+    let host = url.host_str().ok_or("a URL with a host is required")?.to_ascii_lowercase();
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.clone(),
+    };
+    if own_hosts.iter().any(|own| {
+        own.eq_ignore_ascii_case(&authority)
+            || (environment == Environment::Production && own.eq_ignore_ascii_case(&host))
+    }) {
+        return Err("one of this deployment's own hosts");
+    }
+    if environment == Environment::Production {
+        let local = host == "localhost"
+            || host.ends_with(".localhost")
+            || host.ends_with(".local")
+            || host.ends_with(".internal")
+            || !host.contains('.');
+        let ip = matches!(url.host(), Some(url::Host::Ipv4(_)) | Some(url::Host::Ipv6(_)));
+        if ip || local {
+            return Err("a public host name is required, not an IP address or a local name");
+        }
+        if url.port().is_some() || !url.username().is_empty() || url.password().is_some() {
+            return Err("no port and no credentials in the URL");
+        }
+    }
+    Ok(())
+}
+
+/// The issuer a stored connection's users are known by. An OIDC connection's is its issuer,
+/// whose keys sign its ID tokens. An OAuth 2.0 connection vouches only through endpoints its
+/// tenant chose, so its issuer is its own, `urn:portcullis:connection:<id>`: it can never pass
+/// for a configured provider (a tenant naming GitHub's authorisation endpoint is not GitHub).
+pub fn connection_issuer(provider: &Provider) -> String {
+    match &provider.kind {
+        ProviderKind::Oidc { issuer, .. } => issuer.clone(),
+        ProviderKind::OAuth2 { .. } => format!("urn:portcullis:connection:{}", provider.id),
     }
 }
 
@@ -92,23 +157,38 @@ fn cipher(key: &SecretBytes) -> Aes256Gcm {
     Aes256Gcm::new(&derived.into())
 }
 
-/// Seals a connection's secret: `nonce || ciphertext`, the id as associated data.
-pub fn seal(key: &SecretBytes, id: &str, secret: &SecretString, nonce: [u8; 12]) -> Vec<u8> {
-    let sealed = cipher(key)
-        .encrypt(&Nonce::from(nonce), Payload { msg: secret.expose().as_bytes(), aad: id.as_bytes() })
-        .unwrap_or_default();
-    [nonce.as_slice(), &sealed].concat()
+/// The version byte of a sealed secret.
+const SEALED_V1: u8 = 1;
+
+/// What a sealed secret is bound to: the connection's id, tenant and settings, so neither the
+/// secret moved to another row nor the row's settings changed (a token endpoint pointed
+/// elsewhere to collect the secret) opens it.
+fn associated_data(connection: &Connection) -> Vec<u8> {
+    let settings: [u8; 32] = Sha256::digest(connection.settings.to_string().as_bytes()).into();
+    [&[SEALED_V1], connection.id.as_bytes(), b"\0", connection.tenant.as_bytes(), b"\0", &settings].concat()
 }
 
-/// Opens a connection's sealed secret; `None` when it was sealed for another id or key, or was
-/// tampered with.
-pub fn unseal(key: &SecretBytes, id: &str, sealed: &[u8]) -> Option<SecretString> {
-    if sealed.len() < 12 + 16 {
+/// Seals a connection's secret: `version || nonce || ciphertext`.
+pub fn seal(key: &SecretBytes, connection: &Connection, secret: &SecretString, nonce: [u8; 12]) -> Vec<u8> {
+    let aad = associated_data(connection);
+    let sealed = cipher(key)
+        .encrypt(&Nonce::from(nonce), Payload { msg: secret.expose().as_bytes(), aad: &aad })
+        .unwrap_or_default();
+    [&[SEALED_V1], nonce.as_slice(), &sealed].concat()
+}
+
+/// Opens a connection's sealed secret; `None` when it was sealed for another row, key or
+/// settings, or was tampered with.
+pub fn unseal(key: &SecretBytes, connection: &Connection) -> Option<SecretString> {
+    let sealed = &connection.sealed_secret;
+    let (&version, rest) = sealed.split_first()?;
+    if version != SEALED_V1 || rest.len() < 12 + 16 {
         return None;
     }
-    let (nonce, ciphertext) = sealed.split_at(12);
+    let (nonce, ciphertext) = rest.split_at(12);
     let nonce: [u8; 12] = nonce.try_into().ok()?;
-    let plaintext = cipher(key).decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: id.as_bytes() }).ok()?;
+    let aad = associated_data(connection);
+    let plaintext = cipher(key).decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: &aad }).ok()?;
     String::from_utf8(plaintext).ok().map(SecretString::new)
 }
 
@@ -124,16 +204,35 @@ mod tests {
                 "client_id": "0oa1", "client_secret": "s3cr3t", "directory": { "link_by_email": false } })
     }
 
+    const OWN: &[&str] = &["gw.example.com", "app.example.com"];
+
+    fn own() -> Vec<String> {
+        OWN.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn stored(settings: Value) -> Connection {
+        Connection {
+            id: "con_a".into(),
+            tenant: "acme".into(),
+            kind: "oidc".into(),
+            settings,
+            sealed_secret: vec![],
+            created_at_ms: 0,
+        }
+    }
+
     #[test]
     fn a_connection_is_a_provider_of_its_tenant_at_its_own_redirect_uri() {
         let id = new_connection_id([7; 16]);
         assert!(connection_id_ok(&id), "{id}");
         let (settings, secret, provider) =
-            settings_for(&body(), &id, &TenantScope::of("acme"), Environment::Production).unwrap();
+            settings_for(&body(), &id, &TenantScope::of("acme"), Environment::Production, &own()).unwrap();
         assert_eq!(secret.expose(), "s3cr3t");
         assert_eq!(provider.id, id);
         assert!(provider.own_redirect_uri);
-        assert_eq!(provider.directory.as_ref().map(|link| link.tenant.as_str()), Some("acme"));
+        let link = provider.directory.as_ref().unwrap();
+        assert_eq!(link.tenant, "acme");
+        assert!(link.verified_domains_only, "a tenant's IdP speaks for the tenant's verified domains only");
         assert!(!settings.to_string().contains("s3cr3t"), "the settings never hold the secret");
         let stored = Connection {
             id: id.clone(),
@@ -157,38 +256,107 @@ mod tests {
         let bad = json!({ "type": "oidc", "issuer": "http://acme.okta.test", "client_id": "c", "id": "mine", "email_domains": ["x.test"],
                           "directory": { "tenant": "globex" } });
         let problems =
-            settings_for(&bad, "con_aaaaaaaaaaaaaaaa", &TenantScope::of("acme"), Environment::Production).unwrap_err();
+            settings_for(&bad, "con_aaaaaaaaaaaaaaaa", &TenantScope::of("acme"), Environment::Production, &own())
+                .unwrap_err();
         for expected in ["client_secret", "id:", "email_domains", "directory", "https"] {
             assert!(problems.iter().any(|p| p.contains(expected)), "{expected} in {problems:?}");
         }
     }
 
     #[test]
-    fn a_sealed_secret_opens_only_for_its_id_and_key() {
+    fn a_connection_cannot_point_at_the_deployment_or_at_internal_hosts() {
+        let scope = TenantScope::of("acme");
+        for url in [
+            "https://app.example.com/api/admin",
+            "https://10.0.0.1/",
+            "https://[::1]/",
+            "https://localhost/",
+            "https://metadata.google.internal/",
+            "https://router/",
+            "https://idp.test:8443/",
+            "https://user:pw@idp.test/",
+        ] {
+            let mut with = body();
+            with["issuer"] = json!(url);
+            let problems =
+                settings_for(&with, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Production, &own()).unwrap_err();
+            assert!(problems.iter().any(|p| p.starts_with("issuer: ")), "{url}: {problems:?}");
+        }
+        let mut local = body();
+        local["issuer"] = json!("http://127.0.0.1:9999");
+        let dev_own = vec!["127.0.0.1:8787".to_owned()];
+        assert!(settings_for(&local, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Development, &dev_own).is_ok());
+        local["issuer"] = json!("http://127.0.0.1:8787/auth");
+        assert!(
+            settings_for(&local, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Development, &dev_own).is_err(),
+            "the gateway itself"
+        );
+        let mut big = body();
+        big["display_name"] = json!("x".repeat(MAX_SETTINGS_BYTES));
+        assert!(settings_for(&big, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Production, &own()).is_err());
+    }
+
+    #[test]
+    fn a_configured_provider_cannot_take_a_connection_id() {
+        let configured = json!({ "id": "con_aaaaaaaaaaaaaaaa", "type": "oidc", "issuer": "https://idp.test",
+                                 "client_id": "c", "client_secret": "A_BINDING" });
+        let problems = provider_from_settings(&configured, Environment::Production).unwrap_err();
+        assert!(problems.iter().any(|(path, _)| path == "id"), "{problems:?}");
+    }
+
+    #[test]
+    fn an_oauth2_connection_has_an_issuer_of_its_own() {
+        let oauth2 = json!({ "type": "oauth2", "authorization_endpoint": "https://github.com/login/oauth/authorize",
+            "token_endpoint": "https://evil.test/t", "userinfo_endpoint": "https://evil.test/u", "emails_endpoint": "https://evil.test/e",
+            "client_id": "x", "client_secret": "y" });
+        let (_, _, provider) =
+            settings_for(&oauth2, "con_aaaaaaaaaaaaaaaa", &TenantScope::of("acme"), Environment::Production, &own())
+                .unwrap();
+        assert_eq!(
+            connection_issuer(&provider),
+            "urn:portcullis:connection:con_aaaaaaaaaaaaaaaa",
+            "never https://github.com"
+        );
+        let (_, _, oidc) =
+            settings_for(&body(), "con_aaaaaaaaaaaaaaaa", &TenantScope::of("acme"), Environment::Production, &own())
+                .unwrap();
+        assert_eq!(connection_issuer(&oidc), "https://acme.okta.test", "an OIDC issuer signs its ID tokens");
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_only_for_its_row_key_and_settings() {
         let key = SecretBytes::new(b"directory-key-for-tests-0123456789abcdef".to_vec());
         let secret = SecretString::new("s3cr3t".into());
-        let sealed = seal(&key, "con_a", &secret, [1; 12]);
-        assert_eq!(unseal(&key, "con_a", &sealed).map(|s| s.expose().to_owned()), Some("s3cr3t".into()));
-        assert_eq!(unseal(&key, "con_b", &sealed), None, "another row's id");
+        let mut connection = stored(json!({ "token_endpoint": "https://idp.test/token" }));
+        connection.sealed_secret = seal(&key, &connection, &secret, [1; 12]);
+        assert_eq!(unseal(&key, &connection).map(|s| s.expose().to_owned()), Some("s3cr3t".into()));
+        let other_id = Connection { id: "con_b".into(), ..connection.clone() };
+        assert_eq!(unseal(&key, &other_id), None, "another row's id");
+        let other_tenant = Connection { tenant: "globex".into(), ..connection.clone() };
+        assert_eq!(unseal(&key, &other_tenant), None, "another tenant");
+        let redirected =
+            Connection { settings: json!({ "token_endpoint": "https://evil.test/token" }), ..connection.clone() };
+        assert_eq!(unseal(&key, &redirected), None, "settings changed to collect the secret");
         let other = SecretBytes::new(b"another-directory-key-0123456789abcdef".to_vec());
-        assert_eq!(unseal(&other, "con_a", &sealed), None, "another key");
-        assert!(!sealed.windows(6).any(|w| w == b"s3cr3t"));
+        assert_eq!(unseal(&other, &connection), None, "another key");
+        assert!(!connection.sealed_secret.windows(6).any(|w| w == b"s3cr3t"));
     }
 
     proptest! {
         #[test]
-        fn a_tampered_seal_never_opens(index in 0usize..40, flip in 1u8..=255) {
+        fn a_tampered_seal_never_opens(index in 0usize..41, flip in 1u8..=255) {
             let key = SecretBytes::new(b"directory-key-for-tests-0123456789abcdef".to_vec());
-            let mut sealed = seal(&key, "con_a", &SecretString::new("a-secret".into()), [9; 12]);
-            let index = index % sealed.len();
-            sealed[index] ^= flip;
-            prop_assert_eq!(unseal(&key, "con_a", &sealed), None);
+            let mut connection = stored(json!({}));
+            connection.sealed_secret = seal(&key, &connection, &SecretString::new("a-secret".into()), [9; 12]);
+            let index = index % connection.sealed_secret.len();
+            connection.sealed_secret[index] ^= flip;
+            prop_assert_eq!(unseal(&key, &connection), None);
         }
 
         #[test]
         fn arbitrary_bodies_never_panic(text in ".{0,200}") {
             if let Ok(value) = serde_json::from_str::<Value>(&text) {
-                let _ = settings_for(&value, "con_aaaaaaaaaaaaaaaa", &TenantScope::of("acme"), Environment::Development);
+                let _ = settings_for(&value, "con_aaaaaaaaaaaaaaaa", &TenantScope::of("acme"), Environment::Development, &[]);
             }
         }
     }

@@ -410,7 +410,7 @@ impl IdentityVerified<'_> {
             directory_roles: self.user.as_ref().map(|user| user.roles.clone()).unwrap_or_default(),
             // A stored connection is not in the configuration: the session keeps its issuer.
             connection_issuer: connection_id_ok(&self.started.provider.id)
-                .then(|| self.started.provider.identity_issuer()),
+                .then(|| super::connection::connection_issuer(self.started.provider)),
         }
     }
 

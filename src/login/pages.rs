@@ -124,6 +124,18 @@ pub fn logged_out_page(template: &str, config: &LoginConfig) -> String {
     fill(template, &brand(config))
 }
 
+/// The page that sends the browser on to `location` (a provider's authorisation request) without
+/// script: a `meta` refresh, and a link for a browser that does not follow it.
+pub fn continue_page(location: &str, provider_name: &str) -> String {
+    let location = html_escape(location);
+    let name = html_escape(provider_name);
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={location}\">\
+         <title>Continuing to {name}</title></head><body><p>Continuing to <a id=\"continue\" href=\"{location}\">{name}</a>\u{2026}</p>\
+         </body></html>"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

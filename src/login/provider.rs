@@ -225,6 +225,10 @@ pub(super) struct RawProvider {
     directory: Option<DirectoryLink>,
 }
 
+/// The binding name a stored connection's settings hold in place of a secret's: the secret is the
+/// sealed one of its row (see `connection.rs`).
+pub const SEALED_SECRET: &str = "SEALED_IN_DIRECTORY";
+
 /// A provider from a stored connection's settings (a provider's configuration object whose
 /// `client_secret` names no binding: the shell holds the sealed secret). Every problem at once.
 pub fn provider_from_settings(settings: &Value, environment: Environment) -> Result<Provider, Problems> {
@@ -273,6 +277,11 @@ pub(super) fn parse_provider(
         && raw.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !id_ok {
         problems.push((format!("{path}.id"), "1 to 32 characters of a-z, 0-9, - and _".into()));
+    }
+    // `con_` ids are the directory's stored connections' (whose secret is sealed there); a
+    // configured provider never takes one, or its sessions would be admitted as a connection's.
+    if raw.id.starts_with("con_") && raw.client_secret != SEALED_SECRET {
+        problems.push((format!("{path}.id"), "ids starting with con_ are the directory's connections'".into()));
     }
     if let Some(link) = &raw.directory {
         // The directory stores and links by email: the provider must vouch for it.

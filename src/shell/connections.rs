@@ -43,7 +43,7 @@ pub async fn stored_provider(
     let key =
         directory_key(env).map_err(|_| LoginError::DirectoryUnavailable("the directory key is missing".into()))?;
     let Some(provider) = provider_of(&stored, config.environment) else { return Ok(None) };
-    let Some(secret) = unseal(&key, &stored.id, &stored.sealed_secret) else {
+    let Some(secret) = unseal(&key, &stored) else {
         console_warn!("{}", serde_json::json!({ "event": "connection_secret_unopenable", "connection": stored.id }));
         return Ok(None);
     };

@@ -334,6 +334,31 @@ impl Directory for D1Directory<'_> {
         Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
     }
 
+    async fn identities_of_connection(
+        &self,
+        scope: &TenantScope,
+        connection: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, Unavailable> {
+        #[derive(Deserialize)]
+        struct IdentityRow {
+            connection_id: String,
+            subject: String,
+        }
+        let db = database(self.0)?;
+        let rows = statement(
+            &db,
+            "SELECT connection_id, subject FROM identities WHERE tenant_id = ? AND connection_id = ? LIMIT ?",
+            &[text(scope.id()), text(connection), number(u64::from(limit))],
+        )?
+        .all()
+        .await
+        .map_err(failed)?
+        .results::<IdentityRow>()
+        .map_err(failed)?;
+        Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
+    }
+
     async fn identities_of_users(
         &self,
         scope: &TenantScope,

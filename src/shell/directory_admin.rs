@@ -37,8 +37,34 @@ use worker::{console_log, Context, Env, Request, Response};
 /// The most users one search returns.
 const MAX_COUNT: u32 = 200;
 
-/// The most identities one role-mapping change signs out (each is a Durable Object call).
+/// The most identities one role-mapping change or connection removal signs out (each is a
+/// Durable Object call).
 const MAX_SIGN_OUTS: u32 = 500;
+
+/// The most connections a tenant has.
+const MAX_CONNECTIONS: usize = 10;
+
+/// The deployment's own hosts, which a tenant's connection may not name: the gateway's (from the
+/// redirect URI), the app origins' and the routes' origins'.
+fn own_hosts(config: &Config, login: &crate::login::config::LoginConfig) -> Vec<String> {
+    let authority = |url: &str| {
+        url::Url::parse(url).ok().and_then(|url| {
+            let host = url.host_str()?.to_ascii_lowercase();
+            Some(match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+    };
+    let mut hosts: Vec<String> = std::iter::once(login.redirect_uri.clone())
+        .chain(login.app_origins())
+        .chain(config.routes.routes().iter().map(|route| route.upstream.origin()))
+        .filter_map(|url| authority(&url))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
 
 impl From<NotYours> for Failure {
     fn from(_: NotYours) -> Self {
@@ -194,17 +220,25 @@ pub async fn serve(
             let key = connections::directory_key(env)?;
             let id = new_connection_id(SystemEntropy.bytes::<16>().map_err(|_| Failure::Unavailable)?);
             let body: serde_json::Value = body_of(&body)?;
+            if tenants.connections(&scope).await.map_err(DirectoryError::Unavailable)?.len() >= MAX_CONNECTIONS {
+                return Err(Failure::InvalidBody(vec![format!(
+                    "a tenant has at most {MAX_CONNECTIONS} connections: remove one first"
+                )]));
+            }
+            let own_hosts = own_hosts(config, login);
             let (settings, secret, provider) =
-                connection::settings_for(&body, &id, &scope, config.environment).map_err(Failure::InvalidBody)?;
+                connection::settings_for(&body, &id, &scope, config.environment, &own_hosts)
+                    .map_err(Failure::InvalidBody)?;
             let nonce = SystemEntropy.bytes::<12>().map_err(|_| Failure::Unavailable)?;
-            let stored = Connection {
+            let mut stored = Connection {
                 id: id.clone(),
                 tenant: tenant.clone(),
                 kind: settings["type"].as_str().unwrap_or("oidc").to_owned(),
-                sealed_secret: connection::seal(&key, &id, &secret, nonce),
+                sealed_secret: Vec::new(),
                 settings,
                 created_at_ms: WorkerClock.now_ms(),
             };
+            stored.sealed_secret = connection::seal(&key, &stored, &secret, nonce);
             tenants.add_connection(&scope, &stored).await.map_err(DirectoryError::Unavailable)?;
             audit("directory_connection_created", &admin, &tenant, json!({ "id": id }), request_id);
             respond(201, connection_view(&stored, Some(&login.redirect_uri_for(&provider))))
@@ -228,11 +262,26 @@ pub async fn serve(
         }
         DirectoryAdmin::RemoveConnection { tenant, id } => {
             let scope = admin.scope(&tenant)?;
+            // No new sign-in from here on; then the live sessions of its identities end.
             if !tenants.remove_connection(&scope, &id).await.map_err(DirectoryError::Unavailable)? {
                 return Err(Failure::NotFound);
             }
-            audit("directory_connection_removed", &admin, &tenant, json!({ "id": id }), request_id);
-            respond(200, json!({ "id": id, "removed": true }))
+            let identities = directory
+                .identities_of_connection(&scope, &id, MAX_SIGN_OUTS + 1)
+                .await
+                .map_err(DirectoryError::Unavailable)?;
+            let ended = identities.iter().take(MAX_SIGN_OUTS as usize);
+            for (connection, subject) in ended.clone() {
+                sessions::revoke_subject(env, connection, subject).await.map_err(|()| Failure::Unavailable)?;
+            }
+            let (signed_out, more) = (ended.count(), identities.len() > MAX_SIGN_OUTS as usize);
+            let detail = json!({ "id": id, "identities_signed_out": signed_out, "more": more });
+            audit("directory_connection_removed", &admin, &tenant, detail, request_id);
+            respond(
+                200,
+                json!({ "id": id, "removed": true, "identities_signed_out": signed_out,
+                                 "more_sessions_keep_running": more }),
+            )
         }
         DirectoryAdmin::ListUsers { tenant } => {
             let scope = admin.scope(&tenant)?;

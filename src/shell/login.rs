@@ -180,7 +180,10 @@ async fn start(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, F
     let mut notice = Notice::None;
     if !email.is_empty() {
         match home_realm(cx, login, email).await? {
-            Some(provider) => return begin_flow(cx, login, &provider, return_to, Some(email)).await,
+            Some(Cow::Borrowed(provider)) => return begin_flow(cx, login, provider, return_to, Some(email)).await,
+            // The sign-in form's CSP `form-action` names only configured providers: a redirect
+            // to a stored connection's IdP after the form would be blocked, so a page continues.
+            Some(Cow::Owned(provider)) => return continue_flow(cx, login, &provider, return_to, email).await,
             None => notice = Notice::UnknownDomain,
         }
     } else if pair_value(&query, "reason") == Some("session_ended") {
@@ -234,6 +237,28 @@ async fn begin_flow(
         .map_err(flow_failure)?;
     audit_login(cx, "login_started", Some(&provider.id), None, "redirected to provider");
     redirect(cx, 302, &begun.location, &[begun.ticket_cookie])
+}
+
+/// Begins a flow with a page that sends the browser on (`meta` refresh, and a link), rather than
+/// a redirect.
+async fn continue_flow(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    provider: &Provider,
+    return_to: String,
+    login_hint: &str,
+) -> Result<Response, Failure> {
+    let endpoints = providers::endpoints(provider, cx.config.environment).await?;
+    let key = login_secret(cx.env, cx.config, login)?;
+    let begun =
+        flow::begin(login, provider, &endpoints, return_to, Some(login_hint), &key, &SystemEntropy, &WorkerClock)
+            .map_err(flow_failure)?;
+    audit_login(cx, "login_started", Some(&provider.id), None, "sent on to provider");
+    let mut list = page_headers(cx, login, "text/html; charset=utf-8");
+    list.push(("set-cookie".into(), begun.ticket_cookie));
+    headers::set(&mut list, "cache-control", "no-store");
+    let page = pages::continue_page(&begun.location, &provider.display_name);
+    respond::build_text(200, &list, &page).map_err(|_| Failure::Unavailable)
 }
 
 /// A stopped flow as the failure the browser gets.

@@ -178,10 +178,13 @@ export class Browser {
     // With `email`, home-realm discovery picks the provider.
     const choice = email === undefined ? `provider=${provider}` : `email=${encodeURIComponent(email)}`;
     const start = await this.request(`${gatewayUrl}/auth/login?${choice}&return_to=${encodeURIComponent(returnTo)}`);
-    if (start.status !== 302) throw new Error(`login start answered ${start.status}: ${await start.text()}`);
-    const callbackUrl = await loginAtProvider(start.headers.get("location"), { login, jar: this.idpJar });
+    // A redirect, or (to a tenant's stored connection) a page that continues with a link.
+    const continued = start.status === 200 ? /id="continue" href="([^"]+)"/.exec(await start.clone().text()) : null;
+    const authorizeUrl = continued ? continued[1].replaceAll("&amp;", "&") : start.headers.get("location");
+    if (start.status !== 302 && !continued) throw new Error(`login start answered ${start.status}: ${await start.text()}`);
+    const callbackUrl = await loginAtProvider(authorizeUrl, { login, jar: this.idpJar });
     const callback = await this.request(callbackUrl);
-    return { start, callbackUrl, callback };
+    return { start, authorizeUrl, callbackUrl, callback };
   }
 }
 

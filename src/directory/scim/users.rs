@@ -134,10 +134,11 @@ pub fn render(user: &User, base_url: &str) -> Value {
     }
     document.insert("schemas".into(), Value::Array(schemas));
     document.insert("id".into(), json!(user.id));
-    // `active` as the IdP last wrote it; a user it never wrote (provisioned at login) or that
-    // cannot sign in shows its state. One the IdP removed `active` from stays without it.
+    // `active` as the IdP last wrote it; a user it never wrote (provisioned at login) or that an
+    // administrator blocked shows its state. One the IdP removed `active` from stays without it
+    // (and, deprovisioned, stays so: only an explicit `active: true` brings it back).
     let wrote_active = user.profile.contains_key("active");
-    if wrote_active || user.profile.is_empty() || user.status != UserStatus::Active {
+    if wrote_active || user.profile.is_empty() || user.status == UserStatus::Blocked {
         document.insert("active".into(), json!(user.status == UserStatus::Active));
     }
     document.insert(

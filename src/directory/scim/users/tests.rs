@@ -44,8 +44,8 @@ fn a_created_user_is_rendered_with_its_columns_as_the_source() {
     let mut without = user.clone();
     without.profile.remove("active");
     assert_eq!(render(&without, "").get("active"), None, "an active the IdP removed stays removed");
-    without.status = UserStatus::Deprovisioned;
-    assert_eq!(render(&without, "")["active"], false, "a user who cannot sign in always says so");
+    without.status = UserStatus::Blocked;
+    assert_eq!(render(&without, "")["active"], false, "a blocked user always says so");
     assert_eq!(shown["meta"]["location"], format!("https://gw.test/scim/v2/acme/Users/{}", user.id));
     assert_eq!(shown["meta"]["created"], "2027-01-15T08:00:00.000Z");
     assert_eq!(block_on(get(&directory, &acme(), &user.id)).unwrap(), user);
