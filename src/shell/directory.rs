@@ -315,23 +315,13 @@ impl Directory for D1Directory<'_> {
     }
 
     async fn identities(&self, scope: &TenantScope, user_id: &str) -> Result<Vec<(String, String)>, Unavailable> {
-        #[derive(Deserialize)]
-        struct IdentityRow {
-            connection_id: String,
-            subject: String,
-        }
         let db = database(self.0)?;
-        let rows = statement(
+        identity_rows(
             &db,
             "SELECT connection_id, subject FROM identities WHERE tenant_id = ? AND user_id = ?",
             &[text(scope.id()), text(user_id)],
-        )?
-        .all()
+        )
         .await
-        .map_err(failed)?
-        .results::<IdentityRow>()
-        .map_err(failed)?;
-        Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
     }
 
     async fn identities_of_connection(
@@ -340,23 +330,13 @@ impl Directory for D1Directory<'_> {
         connection: &str,
         limit: u32,
     ) -> Result<Vec<(String, String)>, Unavailable> {
-        #[derive(Deserialize)]
-        struct IdentityRow {
-            connection_id: String,
-            subject: String,
-        }
         let db = database(self.0)?;
-        let rows = statement(
+        identity_rows(
             &db,
             "SELECT connection_id, subject FROM identities WHERE tenant_id = ? AND connection_id = ? LIMIT ?",
             &[text(scope.id()), text(connection), number(u64::from(limit))],
-        )?
-        .all()
+        )
         .await
-        .map_err(failed)?
-        .results::<IdentityRow>()
-        .map_err(failed)?;
-        Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
     }
 
     async fn identities_of_users(
@@ -365,25 +345,15 @@ impl Directory for D1Directory<'_> {
         user_ids: &[String],
         limit: u32,
     ) -> Result<Vec<(String, String)>, Unavailable> {
-        #[derive(Deserialize)]
-        struct IdentityRow {
-            connection_id: String,
-            subject: String,
-        }
         let db = database(self.0)?;
         let ids = serde_json::to_string(user_ids).map_err(failed)?;
-        let rows = statement(
+        identity_rows(
             &db,
             "SELECT connection_id, subject FROM identities \
              WHERE tenant_id = ? AND user_id IN (SELECT value FROM json_each(?)) LIMIT ?",
             &[text(scope.id()), text(&ids), number(u64::from(limit))],
-        )?
-        .all()
+        )
         .await
-        .map_err(failed)?
-        .results::<IdentityRow>()
-        .map_err(failed)?;
-        Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
     }
 
     async fn identities_in_groups(
@@ -392,26 +362,16 @@ impl Directory for D1Directory<'_> {
         groups: &[String],
         limit: u32,
     ) -> Result<Vec<(String, String)>, Unavailable> {
-        #[derive(Deserialize)]
-        struct IdentityRow {
-            connection_id: String,
-            subject: String,
-        }
         let db = database(self.0)?;
         let groups = serde_json::to_string(groups).map_err(failed)?;
-        let rows = statement(
+        identity_rows(
             &db,
             "SELECT DISTINCT i.connection_id, i.subject FROM identities i JOIN memberships m \
              ON m.tenant_id = i.tenant_id AND m.user_id = i.user_id \
              WHERE i.tenant_id = ? AND m.group_name IN (SELECT value FROM json_each(?)) LIMIT ?",
             &[text(scope.id()), text(&groups), number(u64::from(limit))],
-        )?
-        .all()
+        )
         .await
-        .map_err(failed)?
-        .results::<IdentityRow>()
-        .map_err(failed)?;
-        Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
     }
 
     async fn role_mappings(&self, scope: &TenantScope) -> Result<Vec<RoleMapping>, Unavailable> {
@@ -575,4 +535,16 @@ fn changed_rows(result: Option<&worker::D1Result>) -> Result<bool, Unavailable> 
         None => 0,
     };
     Ok(changes > 0)
+}
+
+#[derive(Deserialize)]
+struct IdentityRow {
+    connection_id: String,
+    subject: String,
+}
+
+/// The (connection, subject) pairs a query of `identities` selects.
+async fn identity_rows(db: &D1Database, sql: &str, values: &[JsValue]) -> Result<Vec<(String, String)>, Unavailable> {
+    let rows = statement(db, sql, values)?.all().await.map_err(failed)?.results::<IdentityRow>().map_err(failed)?;
+    Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
 }

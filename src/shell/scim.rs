@@ -319,14 +319,8 @@ async fn search_all(
     with_members: bool,
     base_url: &str,
 ) -> std::result::Result<Value, ScimError> {
-    let number = |text: Option<&str>, default: i64| match text {
-        None => Ok(default),
-        Some(text) => {
-            text.trim().parse::<i64>().map_err(|_| ScimError::invalid_value("startIndex and count are integers"))
-        }
-    };
-    let start = number(list.start_index, 1)?.clamp(1, i64::from(u32::MAX));
-    let count = number(list.count, i64::from(users::DEFAULT_PAGE))?.clamp(0, i64::from(users::MAX_PAGE));
+    let (start, count) = list.bounds()?;
+    let (start, count) = (i64::from(start), i64::from(count));
     let part = |start: i64, count: i64| (start.to_string(), count.to_string());
     let (user_start, user_count) = part(start, count);
     let users_query = ListQuery { filter: list.filter, start_index: Some(&user_start), count: Some(&user_count) };

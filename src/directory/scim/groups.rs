@@ -8,7 +8,7 @@ use super::error::ScimError;
 use super::filter::{self, Filter};
 use super::schema::{canonical_group, member_ids, GROUP_SCHEMA};
 use super::sql::{where_clause, GROUP_COLUMNS};
-use super::users::{rfc3339, Written, DEFAULT_PAGE, LIST_SCHEMA, MAX_PAGE};
+use super::users::{rfc3339, Written, LIST_SCHEMA};
 use crate::directory::store::Directory;
 use crate::directory::TenantScope;
 use crate::ports::{Clock, Entropy, Unavailable};
@@ -411,14 +411,7 @@ pub async fn list(
         }
         None => None,
     };
-    let number = |text: Option<&str>, default: i64| match text {
-        None => Ok(default),
-        Some(text) => {
-            text.trim().parse::<i64>().map_err(|_| ScimError::invalid_value("startIndex and count are integers"))
-        }
-    };
-    let start_index = number(query.start_index, 1)?.clamp(1, i64::from(u32::MAX)) as u32;
-    let count = number(query.count, i64::from(DEFAULT_PAGE))?.clamp(0, i64::from(MAX_PAGE)) as u32;
+    let (start_index, count) = query.bounds()?;
     let page = groups.group_page(scope, parsed.as_ref(), start_index, count, with_members).await?;
     let resources: Vec<Value> = page.groups.iter().map(|group| render(group, base_url, with_members)).collect();
     Ok(json!({ "schemas": [LIST_SCHEMA], "totalResults": page.total, "startIndex": start_index,

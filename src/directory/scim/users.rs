@@ -304,6 +304,22 @@ pub struct ListQuery<'a> {
     pub count: Option<&'a str>,
 }
 
+impl ListQuery<'_> {
+    /// `startIndex` and `count` as RFC 7644 §3.4.2.4 reads them: an index below 1 means 1, a
+    /// negative count means 0, and a count above [`MAX_PAGE`] means that many.
+    pub fn bounds(&self) -> Result<(u32, u32), ScimError> {
+        let number = |text: Option<&str>, default: i64| match text {
+            None => Ok(default),
+            Some(text) => {
+                text.trim().parse::<i64>().map_err(|_| ScimError::invalid_value("startIndex and count are integers"))
+            }
+        };
+        let start_index = number(self.start_index, 1)?.clamp(1, i64::from(u32::MAX)) as u32;
+        let count = number(self.count, i64::from(DEFAULT_PAGE))?.clamp(0, i64::from(MAX_PAGE)) as u32;
+        Ok((start_index, count))
+    }
+}
+
 /// `GET /Users`: a list response.
 pub async fn list(
     users: &impl ScimUsers,
@@ -320,15 +336,7 @@ pub async fn list(
         }
         None => None,
     };
-    // RFC 7644 §3.4.2.4: an index below 1 means 1, a negative count means 0.
-    let number = |text: Option<&str>, default: i64| match text {
-        None => Ok(default),
-        Some(text) => {
-            text.trim().parse::<i64>().map_err(|_| ScimError::invalid_value("startIndex and count are integers"))
-        }
-    };
-    let start_index = number(query.start_index, 1)?.clamp(1, i64::from(u32::MAX)) as u32;
-    let count = number(query.count, i64::from(DEFAULT_PAGE))?.clamp(0, i64::from(MAX_PAGE)) as u32;
+    let (start_index, count) = query.bounds()?;
     let page = users.page(scope, parsed.as_ref(), start_index, count).await?;
     let resources: Vec<Value> = page.users.iter().map(|user| render(user, base_url)).collect();
     Ok(json!({ "schemas": [LIST_SCHEMA], "totalResults": page.total, "startIndex": start_index,
