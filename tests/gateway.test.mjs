@@ -8,7 +8,7 @@ import net from "node:net";
 import { startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
 import { baseConfig } from "./support/config.mjs";
-import { jsonError, originRequestsDuring as during } from "./support/assertions.mjs";
+import { jsonError, originRequestsDuring as during, postOversized } from "./support/assertions.mjs";
 
 /** A port on 127.0.0.1 with nothing listening. */
 async function closedPort() {
@@ -251,9 +251,9 @@ describe("edge guard", () => {
   }
 
   test("an edge-route body over the limit gets 413", async () => {
-    const response = await fetch(`${gateway.url}/auth/health`, { method: "POST", body: "x".repeat(70 * 1024) });
+    const response = await postOversized(`${gateway.url}/auth/health`, 70 * 1024);
     assert.equal(response.status, 413);
-    assert.equal((await jsonError(response)).error, "body_too_large");
+    assert.equal(JSON.parse(response.body).error, "body_too_large");
   });
 
   test("percent-encoded and dot-segment spellings route like the decoded path", async () => {

@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { startOrigin } from "./support/origin.mjs";
 import { Browser, startLoginStack } from "./support/login.mjs";
 import { TEST_ADMIN_KEY } from "./support/config.mjs";
+import { postOversized } from "./support/assertions.mjs";
 
 const run = promisify(execFile);
 const SCIM_PYTHON = ".venv-scim/bin/python";
@@ -225,8 +226,9 @@ describe("SCIM Users", () => {
     assertScimError(await patch([{ op: "add", path: "groups", value: [{ value: "admins" }] }]), 400, "mutability");
     assertScimError(await patch([{ op: "replace", path: "nope", value: 1 }]), 400, "invalidPath");
     assertScimError(await patch([{ op: "explode", path: "active", value: true }]), 400, "invalidSyntax");
-    const big = await scim("POST", "/Users", { raw: JSON.stringify({ schemas: [USER], userName: "x".repeat(300_000) }) });
+    const big = await postOversized(`${gw}/scim/v2/acme/Users`, 300_000, { authorization: `Bearer ${tokens.acme}` });
     assert.equal(big.status, 413);
+    assert.match(big.headers["content-type"], /^application\/scim\+json/);
     assert.equal((await scim("PATCH", "/Users")).status, 405);
     assert.deepEqual(await usersTable(), before);
   });

@@ -1,5 +1,6 @@
 // The assertions the integration tests share.
 import assert from "node:assert/strict";
+import http from "node:http";
 
 /** Runs `action` and returns its result with the origin requests it caused. */
 export async function originRequestsDuring(origin, action) {
@@ -32,4 +33,23 @@ export async function jsonError(response) {
   assert.equal(typeof body.error_description, "string");
   assert.equal(body.request_id, response.headers.get("x-request-id"));
   return body;
+}
+
+/**
+ * POSTs `size` bytes to `url` on a connection of its own (the gateway answers an oversized body
+ * before reading it all and closes the connection, which would break the next request on a pooled
+ * one); resolves to { status, body } as text.
+ */
+export function postOversized(url, size, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const sent = { "content-length": size, "content-type": "application/json", ...headers };
+    const request = http.request(url, { method: "POST", agent: false, headers: sent }, (res) => {
+      let body = "";
+      res.on("data", (chunk) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode, body, headers: res.headers }));
+    });
+    // Closing before taking the whole body is the point, not a failure.
+    request.on("error", (error) => (["EPIPE", "ECONNRESET"].includes(error.code) ? undefined : reject(error)));
+    request.end("x".repeat(size));
+  });
 }
