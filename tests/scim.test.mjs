@@ -227,8 +227,7 @@ describe("SCIM Users", () => {
     assertScimError(await patch([{ op: "replace", path: "nope", value: 1 }]), 400, "invalidPath");
     assertScimError(await patch([{ op: "explode", path: "active", value: true }]), 400, "invalidSyntax");
     const big = await postOversized(`${gw}/scim/v2/acme/Users`, 300_000, { authorization: `Bearer ${tokens.acme}` });
-    assert.equal(big.status, 413);
-    assert.match(big.headers["content-type"], /^application\/scim\+json/);
+    assert.equal(big.status, 413, "the edge guard refuses it before SCIM reads it");
     assert.equal((await scim("PATCH", "/Users")).status, 405);
     assert.deepEqual(await usersTable(), before);
   });
