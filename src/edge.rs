@@ -5,6 +5,7 @@
 
 use crate::directory::connections::connection_id_ok;
 use crate::directory::domains::normalize_domain;
+use crate::directory::onboarding::setup_link_id_ok;
 use crate::directory::scim::token::token_id_ok;
 use crate::directory::{tenant_id_ok, user_id_ok, UserStatus};
 use crate::gateway::path::CanonicalPath;
@@ -25,6 +26,9 @@ pub enum EdgeEndpoint {
     Login(LoginEndpoint),
     /// The directory's administration under `{prefix}/directory`.
     DirectoryAdmin(DirectoryAdmin),
+    /// Self-service onboarding of a tenant's IdP under `{prefix}/setup` (404 unless login is
+    /// configured).
+    Setup(SetupEndpoint),
     /// The SCIM 2.0 service provider of a tenant, under `/scim/v2/:tenant`.
     Scim {
         /// The tenant the path names (its token must be this tenant's).
@@ -133,6 +137,22 @@ pub enum DirectoryAdmin {
         /// The token's id.
         id: String,
     },
+    /// `POST {prefix}/directory/tenants/:tenant/setup-links`: make a setup link (its URL shown
+    /// once), or `GET`: list them (never their tokens).
+    SetupLinks {
+        /// The tenant.
+        tenant: String,
+        /// Make one (`POST`) rather than list (`GET`).
+        issue: bool,
+    },
+    /// `DELETE {prefix}/directory/tenants/:tenant/setup-links/:id`: withdraw a link (ending its
+    /// session); the connection it saved stays.
+    RemoveSetupLink {
+        /// The tenant.
+        tenant: String,
+        /// The link's id.
+        id: String,
+    },
     /// `GET {prefix}/directory/tenants/:tenant/users[?filter=&count=]`: search users with a SCIM
     /// filter.
     ListUsers {
@@ -149,6 +169,28 @@ pub enum DirectoryAdmin {
         /// The new status.
         status: UserStatus,
     },
+}
+
+/// An endpoint of the onboarding page. Everything but the page and `open` needs the setup
+/// session's cookie; every `POST` and `PUT` must come from the page's own origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupEndpoint {
+    /// `GET {prefix}/setup`: the onboarding page (its token is in the URL's fragment).
+    Page,
+    /// `POST {prefix}/setup/open` `{"token"}`: spends the link; begins the setup session.
+    Open,
+    /// `GET {prefix}/setup/state`: the tenant, its connection, the last test and its domains.
+    State,
+    /// `PUT {prefix}/setup/connection`: saves the link's connection.
+    SaveConnection,
+    /// `GET {prefix}/setup/test`: a test sign-in with the saved connection.
+    Test,
+    /// `POST {prefix}/setup/domains` `{"domain"}`: claims a domain for the tenant.
+    ClaimDomain,
+    /// `POST {prefix}/setup/domains/:domain/verify`: looks the domain's TXT record up.
+    VerifyDomain(String),
+    /// `POST {prefix}/setup/finish`: ends the setup session.
+    Finish,
 }
 
 /// A browser login endpoint.
@@ -235,9 +277,37 @@ fn directory_endpoint(rest: &[&str], method: &str) -> Option<Result<DirectoryAdm
         ["directory", "tenants", tenant, "scim-tokens", id] if tenant_id_ok(tenant) && token_id_ok(id) => {
             on("DELETE", DirectoryAdmin::RevokeScimToken { tenant: owned(tenant), id: owned(id) })
         }
+        ["directory", "tenants", tenant, "setup-links"] if tenant_id_ok(tenant) => match method {
+            "POST" | "GET" => Some(Ok(DirectoryAdmin::SetupLinks { tenant: owned(tenant), issue: method == "POST" })),
+            _ => Some(Err(RouteError::MethodNotAllowed)),
+        },
+        ["directory", "tenants", tenant, "setup-links", id] if tenant_id_ok(tenant) && setup_link_id_ok(id) => {
+            on("DELETE", DirectoryAdmin::RemoveSetupLink { tenant: owned(tenant), id: owned(id) })
+        }
         ["directory", ..] => Some(Err(RouteError::UnknownEdgePath)),
         _ => None,
     }
+}
+
+/// The onboarding endpoint of a path under `{prefix}/setup`.
+fn setup_endpoint(rest: &[&str], method: &str) -> Option<Result<SetupEndpoint, RouteError>> {
+    let domain_ok = |domain: &str| normalize_domain(domain).is_ok_and(|stored| stored == domain);
+    let (wanted, endpoint) = match rest {
+        ["setup"] => ("GET", SetupEndpoint::Page),
+        ["setup", "open"] => ("POST", SetupEndpoint::Open),
+        ["setup", "state"] => ("GET", SetupEndpoint::State),
+        ["setup", "connection"] => ("PUT", SetupEndpoint::SaveConnection),
+        ["setup", "test"] => ("GET", SetupEndpoint::Test),
+        ["setup", "domains"] => ("POST", SetupEndpoint::ClaimDomain),
+        ["setup", "domains", domain, "verify"] if domain_ok(domain) => {
+            ("POST", SetupEndpoint::VerifyDomain((*domain).to_owned()))
+        }
+        ["setup", "finish"] => ("POST", SetupEndpoint::Finish),
+        ["setup", ..] => return Some(Err(RouteError::UnknownEdgePath)),
+        _ => return None,
+    };
+    let allowed = method == wanted || (wanted == "GET" && method == "HEAD");
+    Some(if allowed { Ok(endpoint) } else { Err(RouteError::MethodNotAllowed) })
 }
 
 fn read_only(method: &str) -> bool {
@@ -302,6 +372,9 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
     if let Some(directory) = directory {
         return Some(directory.map(EdgeEndpoint::DirectoryAdmin));
     }
+    if let Some(setup) = setup_endpoint(&rest, method) {
+        return Some(setup.map(EdgeEndpoint::Setup));
+    }
     let login = match (rest.as_slice(), method) {
         (["logout"], "POST") => Some(Ok(LoginEndpoint::Logout)),
         (["sessions", "revoke"], "POST") => Some(Ok(LoginEndpoint::RevokeSessions)),
@@ -340,6 +413,41 @@ mod tests {
         let directory = EdgeEndpoint::DirectoryAdmin;
         let cases: &[(&str, &str, Option<Result<EdgeEndpoint, RouteError>>)] = &[
             ("GET", "/auth/health", Some(Ok(EdgeEndpoint::Health))),
+            ("GET", "/auth/setup", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::Page)))),
+            ("POST", "/auth/setup", Some(Err(RouteError::MethodNotAllowed))),
+            ("POST", "/auth/setup/open", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::Open)))),
+            ("GET", "/auth/setup/open", Some(Err(RouteError::MethodNotAllowed))),
+            ("HEAD", "/auth/setup/state", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::State)))),
+            ("PUT", "/auth/setup/connection", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::SaveConnection)))),
+            ("POST", "/auth/setup/connection", Some(Err(RouteError::MethodNotAllowed))),
+            ("GET", "/auth/setup/test", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::Test)))),
+            ("POST", "/auth/setup/domains", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::ClaimDomain)))),
+            (
+                "POST",
+                "/auth/setup/domains/acme.test/verify",
+                Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::VerifyDomain("acme.test".into())))),
+            ),
+            ("POST", "/auth/setup/domains/ACME.test/verify", Some(Err(RouteError::UnknownEdgePath))),
+            ("POST", "/auth/setup/finish", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::Finish)))),
+            ("GET", "/auth/setup/elsewhere", Some(Err(RouteError::UnknownEdgePath))),
+            (
+                "POST",
+                "/auth/directory/tenants/acme/setup-links",
+                Some(Ok(directory(DirectoryAdmin::SetupLinks { tenant: "acme".into(), issue: true }))),
+            ),
+            (
+                "DELETE",
+                "/auth/directory/tenants/acme/setup-links/stl_abcdefghijklmnop",
+                Some(Ok(directory(DirectoryAdmin::RemoveSetupLink {
+                    tenant: "acme".into(),
+                    id: "stl_abcdefghijklmnop".into(),
+                }))),
+            ),
+            (
+                "DELETE",
+                "/auth/directory/tenants/acme/setup-links/con_abcdefghijklmnop",
+                Some(Err(RouteError::UnknownEdgePath)),
+            ),
             (
                 "GET",
                 "/auth/directory/tenants/acme/users",

@@ -172,6 +172,21 @@ impl Failure {
             Failure::Directory(DirectoryError::InvalidFilter(_)) => {
                 (400, "invalid_filter", "the filter is malformed or names an attribute that cannot be filtered on")
             }
+            Failure::Directory(DirectoryError::SetupLinkUnknown) => {
+                (404, "setup_link_invalid", "this setup link is not valid: ask for a new one")
+            }
+            Failure::Directory(DirectoryError::SetupLinkUsed) => {
+                (410, "setup_link_used", "this setup link was already used: ask for a new one")
+            }
+            Failure::Directory(DirectoryError::SetupLinkExpired) => {
+                (410, "setup_link_expired", "this setup link has expired: ask for a new one")
+            }
+            Failure::Directory(DirectoryError::SetupSessionRequired) => {
+                (401, "setup_session_required", "open a setup link to continue")
+            }
+            Failure::Directory(DirectoryError::ConnectionInUse) => {
+                (409, "connection_in_use", "users have signed in with this connection: it can no longer change")
+            }
             Failure::Directory(DirectoryError::Unavailable(_)) => {
                 (503, "directory_unavailable", "the user directory is unavailable")
             }

@@ -26,6 +26,9 @@ pub struct Connection {
     pub created_at_ms: u64,
 }
 
+/// The most connections a tenant has.
+pub const MAX_CONNECTIONS: usize = 10;
+
 /// Whether `id` is a connection id this module makes.
 pub fn connection_id_ok(id: &str) -> bool {
     id.len() == CONNECTION_PREFIX.len() + 16

@@ -9,6 +9,7 @@ pub mod connections;
 pub mod dns;
 pub mod domains;
 pub mod lifecycle;
+pub mod onboarding;
 pub mod provision;
 pub mod scim;
 pub mod store;
@@ -101,6 +102,17 @@ pub enum DirectoryError {
     /// A SCIM filter the directory cannot run (RFC 7644 `invalidFilter`); the message is safe to
     /// show.
     InvalidFilter(String),
+    /// No setup link has this token.
+    SetupLinkUnknown,
+    /// The setup link was opened before: it works once.
+    SetupLinkUsed,
+    /// The setup link expired unopened.
+    SetupLinkExpired,
+    /// The request needs a live setup session (opened from a setup link), and has none.
+    SetupSessionRequired,
+    /// The connection has signed users in: its issuer and client can no longer change, since a
+    /// new IdP's subjects could be taken for the old one's users.
+    ConnectionInUse,
     /// The directory did not answer: nothing was promised.
     Unavailable(Unavailable),
 }

@@ -391,11 +391,20 @@ impl TenantStore for MemoryDirectory {
         Ok(tokens.len() != before)
     }
 
-    async fn add_connection(&self, scope: &TenantScope, connection: &Connection) -> Result<(), Unavailable> {
+    async fn save_connection(&self, scope: &TenantScope, connection: &Connection) -> Result<bool, Unavailable> {
         self.answer()?;
         let stored = Connection { tenant: scope.id().to_owned(), ..connection.clone() };
-        self.connections.borrow_mut().push(stored);
-        Ok(())
+        let mut connections = self.connections.borrow_mut();
+        match connections.iter_mut().find(|c| c.id == stored.id) {
+            Some(existing) if existing.tenant != stored.tenant => return Ok(false),
+            Some(existing) => {
+                existing.kind = stored.kind;
+                existing.settings = stored.settings;
+                existing.sealed_secret = stored.sealed_secret;
+            }
+            None => connections.push(stored),
+        }
+        Ok(true)
     }
 
     async fn connections(&self, scope: &TenantScope) -> Result<Vec<Connection>, Unavailable> {

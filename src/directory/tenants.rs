@@ -69,8 +69,9 @@ pub trait TenantStore {
     async fn scim_tokens(&self, scope: &TenantScope) -> Result<Vec<ScimTokenInfo>, Unavailable>;
     /// Revokes one of the tenant's SCIM tokens; `false` when it had none with this id.
     async fn remove_scim_token(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable>;
-    /// Stores a connection of the tenant.
-    async fn add_connection(&self, scope: &TenantScope, connection: &Connection) -> Result<(), Unavailable>;
+    /// Stores a connection of the tenant, or replaces its settings and secret if the tenant has
+    /// one with this id; `false` (nothing stored) when another tenant's connection has the id.
+    async fn save_connection(&self, scope: &TenantScope, connection: &Connection) -> Result<bool, Unavailable>;
     /// The tenant's connections, oldest first.
     async fn connections(&self, scope: &TenantScope) -> Result<Vec<Connection>, Unavailable>;
     /// The connection with this id, whatever its tenant: a login callback knows only the id, and

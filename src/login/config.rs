@@ -128,10 +128,15 @@ impl LoginConfig {
     /// The redirect URI registered for a provider.
     pub fn redirect_uri_for(&self, provider: &Provider) -> String {
         if provider.own_redirect_uri {
-            format!("{}/{}", self.redirect_uri, provider.id)
+            self.own_redirect_uri(&provider.id)
         } else {
             self.redirect_uri.clone()
         }
+    }
+
+    /// The redirect URI of a provider (or stored connection) with its own: `{redirect_uri}/<id>`.
+    pub fn own_redirect_uri(&self, id: &str) -> String {
+        format!("{}/{}", self.redirect_uri, id)
     }
 
     /// The origins to which `return_to` and logout redirects may go.

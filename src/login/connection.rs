@@ -92,6 +92,42 @@ pub fn settings_for(
     }
 }
 
+/// What a connection is made of besides its settings: where it is stored, the key that seals its
+/// secret, a fresh nonce for the seal, and when it is made.
+pub struct Sealing<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its tenant.
+    pub scope: &'a TenantScope,
+    /// The deployment's environment (production forbids local URLs).
+    pub environment: Environment,
+    /// The deployment's own hosts, which the connection may not name.
+    pub own_hosts: &'a [String],
+    /// The directory key.
+    pub key: &'a SecretBytes,
+    /// 12 random bytes, never used before under the key.
+    pub nonce: [u8; 12],
+    /// Now.
+    pub now_ms: u64,
+}
+
+/// A connection ready to store, made from a request body ([`settings_for`]) with its secret
+/// sealed ([`seal`]), and the provider it is.
+pub fn sealed_connection(body: &Value, sealing: Sealing<'_>) -> Result<(Connection, Provider), Vec<String>> {
+    let (settings, secret, provider) =
+        settings_for(body, sealing.id, sealing.scope, sealing.environment, sealing.own_hosts)?;
+    let mut stored = Connection {
+        id: sealing.id.to_owned(),
+        tenant: sealing.scope.id().to_owned(),
+        kind: settings["type"].as_str().unwrap_or("oidc").to_owned(),
+        sealed_secret: Vec::new(),
+        settings,
+        created_at_ms: sealing.now_ms,
+    };
+    stored.sealed_secret = seal(sealing.key, &stored, &secret, sealing.nonce);
+    Ok((stored, provider))
+}
+
 /// The most bytes of a connection's settings.
 pub const MAX_SETTINGS_BYTES: usize = 16 * 1024;
 

@@ -85,14 +85,33 @@ impl std::fmt::Debug for Begun {
     }
 }
 
-/// Starts a flow with `provider`: `return_to` must already be safe
-/// ([`oidc::safe_return_to`]).
+/// What a flow is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// Signing in: a session, then `return_to`, which must already be safe
+    /// ([`oidc::safe_return_to`]).
+    SignIn {
+        /// Where the browser goes after login.
+        return_to: String,
+    },
+    /// Testing the connection of a setup link (`link`, its id): the identity is shown to the
+    /// tenant's IT administrator, nobody is provisioned and no session begins; the browser goes
+    /// back to `return_to`, the onboarding page.
+    SetupTest {
+        /// The setup link's id.
+        link: String,
+        /// The onboarding page.
+        return_to: String,
+    },
+}
+
+/// Starts a flow with `provider`.
 #[allow(clippy::too_many_arguments, reason = "each is one input of the authorisation request")]
 pub fn begin(
     login: &LoginConfig,
     provider: &Provider,
     endpoints: &Endpoints,
-    return_to: String,
+    purpose: Purpose,
     login_hint: Option<&str>,
     key: &SecretBytes,
     entropy: &impl Entropy,
@@ -118,8 +137,19 @@ pub fn begin(
     let location = oidc::authorization_url(&endpoints.authorization, &request)
         .map_err(|reason| Unavailable(format!("authorization endpoint: {reason}")))?;
     let cookie_name = oidc::ticket_cookie_name(&state);
-    let ticket =
-        LoginTicket { provider: provider.id.clone(), state, nonce, verifier, return_to, issued_at_s: clock.now_s() };
+    let (return_to, setup_link) = match purpose {
+        Purpose::SignIn { return_to } => (return_to, None),
+        Purpose::SetupTest { link, return_to } => (return_to, Some(link)),
+    };
+    let ticket = LoginTicket {
+        provider: provider.id.clone(),
+        state,
+        nonce,
+        verifier,
+        return_to,
+        issued_at_s: clock.now_s(),
+        setup_link,
+    };
     let sealed = oidc::seal(&ticket, key, &entropy.bytes::<12>()?);
     let ticket_cookie =
         format!("{cookie_name}={sealed}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={TICKET_MAX_AGE_S}");
@@ -153,6 +183,11 @@ impl TicketOpened {
     /// The id of the provider the flow began with, for the audit line.
     pub fn provider_id(&self) -> &str {
         &self.ticket.provider
+    }
+
+    /// The setup link whose connection the flow tests, if it is such a test.
+    pub fn setup_link(&self) -> Option<&str> {
+        self.ticket.setup_link.as_deref()
     }
 
     /// Binds the flow to its provider: still configured, and the answer arrived (`arrived_at`, the
@@ -334,6 +369,20 @@ impl IdentityVerified<'_> {
         &self.profile
     }
 
+    /// A setup test's result: the identity, and the onboarding page to go back to. `None` for a
+    /// sign-in, which goes on to [`IdentityVerified::provision`] and [`IdentityVerified::issue`].
+    pub fn setup_tested(self) -> Option<SetupTested> {
+        let link = self.started.ticket.setup_link?;
+        Some(SetupTested { link, profile: self.profile, return_to: self.started.ticket.return_to })
+    }
+
+    fn sign_in_only(&self) -> Result<(), FlowError> {
+        match self.started.ticket.setup_link {
+            None => Ok(()),
+            Some(_) => Err(LoginError::StateInvalid.into()),
+        }
+    }
+
     /// Just-in-time provisioning, when the provider names a directory tenant: the user is created
     /// or updated there, and the session carries its directory id and the tenant. A blocked or
     /// deprovisioned user, or an email another user holds, ends the flow here.
@@ -344,6 +393,7 @@ impl IdentityVerified<'_> {
         entropy: &impl Entropy,
         clock: &impl Clock,
     ) -> Result<Self, FlowError> {
+        self.sign_in_only()?;
         let Some(link) = &self.started.provider.directory else { return Ok(self) };
         let scope = TenantScope::of(&link.tenant);
         let unavailable = |reason: Unavailable| FlowError::Refused(LoginError::DirectoryUnavailable(reason.0));
@@ -417,10 +467,22 @@ impl IdentityVerified<'_> {
     /// Stores a fresh session (a login never reuses a session id: the caller ends any session
     /// the browser still carried).
     pub async fn issue(self, store: &impl SessionStore, clock: &impl Clock) -> Result<SessionIssued, FlowError> {
+        self.sign_in_only()?;
         let record = self.session_record(clock);
         let cookie = store.create(&record).await?;
         Ok(SessionIssued { profile: self.profile, cookie, return_to: self.started.ticket.return_to })
     }
+}
+
+/// The end of a setup test: who signed in, for the onboarding page only.
+#[derive(Debug)]
+pub struct SetupTested {
+    /// The setup link whose connection was tested.
+    pub link: String,
+    /// Who the IdP said signed in.
+    pub profile: Profile,
+    /// The onboarding page.
+    pub return_to: String,
 }
 
 /// The end of a flow: a session, and where the browser goes next.

@@ -154,6 +154,10 @@ pub struct LoginTicket {
     pub return_to: String,
     /// When the flow started, in seconds.
     pub issued_at_s: i64,
+    /// The setup link whose connection this flow tests: such a flow provisions nobody and starts
+    /// no session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_link: Option<String>,
 }
 
 impl std::fmt::Debug for LoginTicket {
@@ -163,6 +167,7 @@ impl std::fmt::Debug for LoginTicket {
             .field("provider", &self.provider)
             .field("return_to", &self.return_to)
             .field("issued_at_s", &self.issued_at_s)
+            .field("setup_link", &self.setup_link)
             .finish_non_exhaustive()
     }
 }
@@ -357,6 +362,7 @@ mod tests {
             verifier: "v".into(),
             return_to: "/app".into(),
             issued_at_s: 1_000,
+            setup_link: None,
         }
     }
 

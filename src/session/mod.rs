@@ -133,9 +133,13 @@ pub fn clear_cookie() -> String {
     format!("{COOKIE_NAME}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
-/// Whether a cookie name is one of Portcullis's own (the session, or a login ticket).
+/// The cookie of a setup session (see `directory::onboarding`).
+pub const SETUP_COOKIE_NAME: &str = "__Host-portcullis-setup";
+
+/// Whether a cookie name is one of Portcullis's own (the session, a login ticket, or a setup
+/// session).
 pub fn is_portcullis_cookie(name: &str) -> bool {
-    name == COOKIE_NAME || name.starts_with(TICKET_COOKIE_PREFIX)
+    name == COOKIE_NAME || name == SETUP_COOKIE_NAME || name.starts_with(TICKET_COOKIE_PREFIX)
 }
 
 /// The `Cookie` header without Portcullis's cookies, for the origin (`None` when nothing is
@@ -414,6 +418,7 @@ mod tests {
         let cases: &[(&str, Option<&str>)] = &[
             ("__Host-portcullis=a.b; theme=dark", Some("theme=dark")),
             ("a=1; __Host-portcullis-login-abc=x; b=2", Some("a=1; b=2")),
+            ("__Host-portcullis-setup=s; theme=dark", Some("theme=dark")),
             ("__Host-portcullis=a.b", None),
             ("__Host-portcullisX=1", Some("__Host-portcullisX=1")),
             ("theme=dark;;  lang=en", Some("theme=dark; lang=en")),

@@ -2,7 +2,7 @@
 
 use crate::ports::Unavailable;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 /// The D1 binding of the directory.
 pub const DIRECTORY_BINDING: &str = "PORTCULLIS_DB";
@@ -20,6 +20,11 @@ pub fn statement(db: &D1Database, sql: &str, values: &[JsValue]) -> Result<D1Pre
 /// A D1 failure, as the ports say it.
 pub fn failed(error: impl std::fmt::Display) -> Unavailable {
     Unavailable::because(format_args!("directory: {error}"))
+}
+
+/// How many rows a statement changed.
+pub fn changed_rows(result: &D1Result) -> Result<usize, Unavailable> {
+    Ok(result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0))
 }
 
 /// A text parameter.

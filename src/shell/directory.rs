@@ -2,7 +2,7 @@
 //! bound parameter, and each write (a user with its identity and memberships) is one batch, which
 //! D1 runs as one transaction.
 
-use super::d1::{database, failed, number, optional, statement, text};
+use super::d1::{changed_rows, database, failed, number, optional, statement, text};
 use crate::directory::scim::filter::Filter;
 use crate::directory::scim::sql::{where_clause, USER_COLUMNS as SCIM_USER_COLUMNS};
 use crate::directory::scim::sql::{Clause, SqlValue};
@@ -265,7 +265,7 @@ impl Directory for D1Directory<'_> {
         let db = database(self.0)?;
         let results = db.batch(self.update_statements(&db, scope, user, memberships)?).await.map_err(failed)?;
         // The update names only an active user: no change means it was blocked meanwhile.
-        changed_rows(results.first())
+        changed_any(results.first())
     }
 
     async fn link(
@@ -286,7 +286,7 @@ impl Directory for D1Directory<'_> {
             &[text(scope.id()), text(connection), text(subject), text(&user.id)],
         )?);
         let results = db.batch(statements).await.map_err(failed)?;
-        changed_rows(results.first())
+        changed_any(results.first())
     }
 
     async fn set_status(
@@ -448,7 +448,7 @@ impl ScimUsers for D1Directory<'_> {
         )?;
         match update.run().await {
             Ok(result) => {
-                let changes = result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0);
+                let changes = changed_rows(&result)?;
                 Ok(if changes == 0 { Written::Missing } else { Written::Done })
             }
             Err(error) => unique_violation(&error).map(Written::Taken).ok_or_else(|| failed(error)),
@@ -466,11 +466,7 @@ impl ScimUsers for D1Directory<'_> {
             ])
             .await
             .map_err(failed)?;
-        let deleted = match results.get(2) {
-            Some(result) => result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0),
-            None => 0,
-        };
-        Ok(deleted > 0)
+        changed_any(results.get(2))
     }
 
     /// A page's users come without their groups: the Users listing does not show them, and one
@@ -528,13 +524,12 @@ impl ScimUsers for D1Directory<'_> {
     }
 }
 
-/// Whether a statement's result changed any row.
-fn changed_rows(result: Option<&worker::D1Result>) -> Result<bool, Unavailable> {
-    let changes = match result {
-        Some(result) => result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0),
-        None => 0,
-    };
-    Ok(changes > 0)
+/// Whether a statement's result (if the batch had it) changed any row.
+fn changed_any(result: Option<&worker::D1Result>) -> Result<bool, Unavailable> {
+    Ok(match result {
+        Some(result) => changed_rows(result)? > 0,
+        None => false,
+    })
 }
 
 #[derive(Deserialize)]

@@ -14,21 +14,24 @@ use super::directory::D1Directory;
 use super::key_admin::{admin_caller, AdminCaller};
 use super::respond;
 use super::sessions;
+use super::setup_links::D1SetupLinks;
 use super::tenants::D1Tenants;
 use crate::authn::api_key::admin::may_administer;
 use crate::config::Config;
 use crate::directory::administrator::{tenant_administrator, Administrator, NotYours};
-use crate::directory::connections::{new_connection_id, Connection};
+use crate::directory::connections::{new_connection_id, Connection, MAX_CONNECTIONS};
 use crate::directory::lifecycle::set_status;
+use crate::directory::onboarding::{self, SetupLinkStore};
 use crate::directory::scim::{filter, sql};
 use crate::directory::store::Directory;
 use crate::directory::tenancy::{self, existing_tenant};
 use crate::directory::tenants::TenantStore;
-use crate::directory::DirectoryError;
+use crate::directory::{DirectoryError, TenantScope};
 use crate::edge::DirectoryAdmin;
 use crate::error::Failure;
 use crate::http::{pair_value, RequestHead};
 use crate::login::connection;
+use crate::login::provider::Provider;
 use crate::ports::{Clock, Entropy, SystemEntropy};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -41,8 +44,28 @@ const MAX_COUNT: u32 = 200;
 /// Durable Object call).
 const MAX_SIGN_OUTS: u32 = 500;
 
-/// The most connections a tenant has.
-const MAX_CONNECTIONS: usize = 10;
+/// A tenant's connection from a request body, its secret sealed under the directory key.
+pub(super) fn seal_connection(
+    env: &Env,
+    config: &Config,
+    login: &crate::login::config::LoginConfig,
+    body: &Value,
+    id: &str,
+    scope: &TenantScope,
+) -> Result<(Connection, Provider), Failure> {
+    let key = connections::directory_key(env)?;
+    let own_hosts = own_hosts(config, login);
+    let sealing = connection::Sealing {
+        id,
+        scope,
+        environment: config.environment,
+        own_hosts: &own_hosts,
+        key: &key,
+        nonce: SystemEntropy.bytes::<12>().map_err(|_| Failure::Unavailable)?,
+        now_ms: WorkerClock.now_ms(),
+    };
+    connection::sealed_connection(body, sealing).map_err(Failure::InvalidBody)
+}
 
 /// The deployment's own hosts, which a tenant's connection may not name: the gateway's (from the
 /// redirect URI), the app origins' and the routes' origins'.
@@ -217,7 +240,6 @@ pub async fn serve(
             let scope = admin.scope(&tenant)?;
             let login = config.login.as_ref().ok_or(Failure::NotFound)?;
             existing_tenant(&tenants, &scope).await?;
-            let key = connections::directory_key(env)?;
             let id = new_connection_id(SystemEntropy.bytes::<16>().map_err(|_| Failure::Unavailable)?);
             let body: serde_json::Value = body_of(&body)?;
             if tenants.connections(&scope).await.map_err(DirectoryError::Unavailable)?.len() >= MAX_CONNECTIONS {
@@ -225,21 +247,8 @@ pub async fn serve(
                     "a tenant has at most {MAX_CONNECTIONS} connections: remove one first"
                 )]));
             }
-            let own_hosts = own_hosts(config, login);
-            let (settings, secret, provider) =
-                connection::settings_for(&body, &id, &scope, config.environment, &own_hosts)
-                    .map_err(Failure::InvalidBody)?;
-            let nonce = SystemEntropy.bytes::<12>().map_err(|_| Failure::Unavailable)?;
-            let mut stored = Connection {
-                id: id.clone(),
-                tenant: tenant.clone(),
-                kind: settings["type"].as_str().unwrap_or("oidc").to_owned(),
-                sealed_secret: Vec::new(),
-                settings,
-                created_at_ms: WorkerClock.now_ms(),
-            };
-            stored.sealed_secret = connection::seal(&key, &stored, &secret, nonce);
-            tenants.add_connection(&scope, &stored).await.map_err(DirectoryError::Unavailable)?;
+            let (stored, provider) = seal_connection(env, config, login, &body, &id, &scope)?;
+            tenants.save_connection(&scope, &stored).await.map_err(DirectoryError::Unavailable)?;
             audit("directory_connection_created", &admin, &tenant, json!({ "id": id }), request_id);
             respond(201, connection_view(&stored, Some(&login.redirect_uri_for(&provider))))
         }
@@ -282,6 +291,64 @@ pub async fn serve(
                 json!({ "id": id, "removed": true, "identities_signed_out": signed_out,
                                  "more_sessions_keep_running": more }),
             )
+        }
+        DirectoryAdmin::SetupLinks { tenant, issue: true } => {
+            let scope = admin.scope(&tenant)?;
+            let login = config.login.as_ref().ok_or(Failure::NotFound)?;
+            let request = parse_body(&body)?.unwrap_or_default();
+            let links = D1SetupLinks(env);
+            let issued =
+                onboarding::issue_link(&links, &tenants, &SystemEntropy, &WorkerClock, &scope, admin.name(), request)
+                    .await?;
+            let link = &issued.link;
+            let detail =
+                json!({ "id": link.id, "expires_at_ms": link.expires_at_ms, "connection_id": link.connection_id });
+            audit("directory_setup_link_created", &admin, &tenant, detail, request_id);
+            // On the gateway's public origin, where the callback (and so the setup cookie) is;
+            // the token in the fragment, which browsers never send to a server.
+            let url = format!(
+                "{}{}/setup#token={}",
+                origin_of(&login.redirect_uri),
+                config.edge_prefix,
+                issued.token.expose()
+            );
+            respond(
+                201,
+                json!({ "id": link.id, "url": url, "expires_at_ms": link.expires_at_ms,
+                        "connection_id": link.connection_id,
+                        "redirect_uri": login.own_redirect_uri(&link.connection_id) }),
+            )
+        }
+        DirectoryAdmin::SetupLinks { tenant, issue: false } => {
+            let scope = admin.scope(&tenant)?;
+            existing_tenant(&tenants, &scope).await?;
+            let now = WorkerClock.now_ms();
+            let listed: Vec<Value> = D1SetupLinks(env)
+                .links(&scope)
+                .await
+                .map_err(DirectoryError::Unavailable)?
+                .iter()
+                .map(|link| {
+                    let status = match (link.opened_at_ms, link.session_live(now)) {
+                        (None, _) if link.openable(now) => "waiting",
+                        (None, _) => "expired",
+                        (Some(_), true) => "in_use",
+                        (Some(_), false) => "used",
+                    };
+                    let mut view = json!(link);
+                    view["status"] = json!(status);
+                    view
+                })
+                .collect();
+            respond(200, json!({ "tenant": tenant, "setup_links": listed }))
+        }
+        DirectoryAdmin::RemoveSetupLink { tenant, id } => {
+            let scope = admin.scope(&tenant)?;
+            if !D1SetupLinks(env).remove_link(&scope, &id).await.map_err(DirectoryError::Unavailable)? {
+                return Err(Failure::NotFound);
+            }
+            audit("directory_setup_link_removed", &admin, &tenant, json!({ "id": id }), request_id);
+            respond(200, json!({ "id": id, "removed": true }))
         }
         DirectoryAdmin::ListUsers { tenant } => {
             let scope = admin.scope(&tenant)?;
@@ -326,7 +393,7 @@ pub async fn serve(
 }
 
 /// A connection as the API shows it: its settings (which never hold the secret).
-fn connection_view(stored: &Connection, redirect_uri: Option<&str>) -> Value {
+pub(super) fn connection_view(stored: &Connection, redirect_uri: Option<&str>) -> Value {
     let mut settings = stored.settings.clone();
     if let Value::Object(fields) = &mut settings {
         fields.remove("client_secret");
@@ -341,7 +408,7 @@ pub(super) fn origin_of(url: &str) -> String {
 }
 
 /// A domain claim as the API shows it: the record to publish, and whether it was found.
-fn domain_view(claim: &crate::directory::domains::DomainClaim) -> Value {
+pub(super) fn domain_view(claim: &crate::directory::domains::DomainClaim) -> Value {
     json!({ "domain": claim.domain, "verified": claim.verified_at_ms.is_some(),
             "verified_at_ms": claim.verified_at_ms, "challenge": claim.challenge() })
 }

@@ -1,7 +1,7 @@
 //! SCIM Groups over D1: a row in `scim_groups` per group, and its members as the `memberships`
 //! rows that name it, which logins keep too. Every write is one batch.
 
-use super::d1::{database, failed, number, optional, statement, text};
+use super::d1::{changed_rows, database, failed, number, optional, statement, text};
 use super::directory::D1Directory;
 use crate::directory::scim::filter::Filter;
 use crate::directory::scim::groups::{Group, GroupPage, GroupWrite, Member, ScimGroups};
@@ -232,7 +232,7 @@ impl ScimGroups for D1Directory<'_> {
         match db.batch(statements).await {
             Ok(results) if !write.create => {
                 let changed = match results.first() {
-                    Some(result) => result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0),
+                    Some(result) => changed_rows(result)?,
                     None => 0,
                 };
                 Ok(if changed == 0 { Written::Missing } else { Written::Done })
@@ -261,7 +261,7 @@ impl ScimGroups for D1Directory<'_> {
             .await
             .map_err(failed)?;
         let deleted = match results.get(1) {
-            Some(result) => result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0),
+            Some(result) => changed_rows(result)?,
             None => 0,
         };
         Ok(deleted > 0)

@@ -11,25 +11,28 @@ use super::body::{parse_body, read_bounded};
 use super::connections;
 use super::directory::D1Directory;
 use super::key_admin::administrator;
+use super::login_context::LoginContext;
 use super::providers;
 use super::rate_limit::{self, Verdict};
 use super::respond;
 use super::sessions::{self, KvSessions, LiveSession, Upkeep};
+use super::setup_session;
 use super::tenants::D1Tenants;
 use crate::audit;
 use crate::authn::AuthnError;
 use crate::config::Config;
 use crate::deploy::Environment;
+use crate::directory::onboarding::SetupLink;
 use crate::directory::tenants::TenantStore;
 use crate::edge::LoginEndpoint;
 use crate::error::Failure;
 use crate::gateway::refusals::RouteError;
 use crate::http::headers::{self, HeaderList};
-use crate::http::{pair_value, RequestHead};
+use crate::http::pair_value;
 use crate::login::config::LoginConfig;
 use crate::login::csrf;
 use crate::login::error::LoginError;
-use crate::login::flow::{self, clear_ticket, FlowError, SessionIssued};
+use crate::login::flow::{self, clear_ticket, FlowError, Purpose, SessionIssued, SetupTested};
 use crate::login::oidc;
 use crate::login::pages::{self, Notice};
 use crate::login::provider::Provider;
@@ -40,23 +43,9 @@ use crate::secret::SecretBytes;
 use crate::session;
 use serde::Deserialize;
 use std::borrow::Cow;
-use worker::{console_log, console_warn, Context, Env, Request, Response};
+use worker::{console_log, console_warn, Env, Request, Response};
 
 const DEVELOPMENT_LOGIN_SECRET: &[u8] = b"portcullis-development-login-secret, not a secret";
-
-/// Everything a login route needs.
-pub struct LoginContext<'a> {
-    /// The runtime environment.
-    pub env: &'a Env,
-    /// The request context.
-    pub ctx: &'a Context,
-    /// The configuration.
-    pub config: &'a Config,
-    /// The request.
-    pub head: &'a RequestHead,
-    /// This request's id.
-    pub request_id: &'a str,
-}
 
 fn login_secret(env: &Env, config: &Config, login: &LoginConfig) -> Result<SecretBytes, Failure> {
     match env.secret(&login.secret_binding) {
@@ -170,17 +159,19 @@ async fn start(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, F
     let return_to = oidc::safe_return_to(pair_value(&query, "return_to").unwrap_or("/"), &login.app_origins());
     if let Some(id) = pair_value(&query, "provider") {
         if let Some(provider) = login.provider(id) {
-            return begin_flow(cx, login, provider, return_to, None).await;
+            return begin_flow(cx, login, provider, Purpose::SignIn { return_to }, None).await;
         }
         let (provider, _) =
             connections::stored_provider(cx.env, cx.config, id).await?.ok_or(LoginError::UnknownProvider)?;
-        return begin_flow(cx, login, &provider, return_to, None).await;
+        return begin_flow(cx, login, &provider, Purpose::SignIn { return_to }, None).await;
     }
     let email = pair_value(&query, "email").map(str::trim).unwrap_or("");
     let mut notice = Notice::None;
     if !email.is_empty() {
         match home_realm(cx, login, email).await? {
-            Some(Cow::Borrowed(provider)) => return begin_flow(cx, login, provider, return_to, Some(email)).await,
+            Some(Cow::Borrowed(provider)) => {
+                return begin_flow(cx, login, provider, Purpose::SignIn { return_to }, Some(email)).await
+            }
             // The sign-in form's CSP `form-action` names only configured providers: a redirect
             // to a stored connection's IdP after the form would be blocked, so a page continues.
             Some(Cow::Owned(provider)) => return continue_flow(cx, login, &provider, return_to, email).await,
@@ -224,16 +215,16 @@ async fn home_realm<'a>(
 }
 
 /// Sends the browser to the provider, with PKCE, `state`, `nonce` and the sealed ticket.
-async fn begin_flow(
+pub(super) async fn begin_flow(
     cx: &LoginContext<'_>,
     login: &LoginConfig,
     provider: &Provider,
-    return_to: String,
+    purpose: Purpose,
     login_hint: Option<&str>,
 ) -> Result<Response, Failure> {
     let endpoints = providers::endpoints(provider, cx.config.environment).await?;
     let key = login_secret(cx.env, cx.config, login)?;
-    let begun = flow::begin(login, provider, &endpoints, return_to, login_hint, &key, &SystemEntropy, &WorkerClock)
+    let begun = flow::begin(login, provider, &endpoints, purpose, login_hint, &key, &SystemEntropy, &WorkerClock)
         .map_err(flow_failure)?;
     audit_login(cx, "login_started", Some(&provider.id), None, "redirected to provider");
     redirect(cx, 302, &begun.location, &[begun.ticket_cookie])
@@ -250,9 +241,9 @@ async fn continue_flow(
 ) -> Result<Response, Failure> {
     let endpoints = providers::endpoints(provider, cx.config.environment).await?;
     let key = login_secret(cx.env, cx.config, login)?;
-    let begun =
-        flow::begin(login, provider, &endpoints, return_to, Some(login_hint), &key, &SystemEntropy, &WorkerClock)
-            .map_err(flow_failure)?;
+    let purpose = Purpose::SignIn { return_to };
+    let begun = flow::begin(login, provider, &endpoints, purpose, Some(login_hint), &key, &SystemEntropy, &WorkerClock)
+        .map_err(flow_failure)?;
     audit_login(cx, "login_started", Some(&provider.id), None, "sent on to provider");
     let mut list = page_headers(cx, login, "text/html; charset=utf-8");
     list.push(("set-cookie".into(), begun.ticket_cookie));
@@ -281,18 +272,41 @@ async fn callback(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response
     let state = pair_value(&query, "state").unwrap_or("").to_owned();
     let clear = vec![("set-cookie".to_owned(), clear_ticket(&state))];
     let mut provider_id = None;
-    match complete(cx, login, &query, &state, &mut provider_id).await {
-        Ok(issued) => {
+    let mut setup_link = None;
+    match complete(cx, login, &query, &state, &mut provider_id, &mut setup_link).await {
+        Ok(Completed::Session(issued)) => {
             let subject = Some(issued.profile.subject.as_str());
             audit_login(cx, "login_succeeded", provider_id.as_deref(), subject, "session created");
             let session_cookie = issued.cookie.set_cookie(login.session.absolute_lifetime_s as u64);
             redirect(cx, 302, &issued.return_to, &[session_cookie, clear_ticket(&state)]).map_err(|f| (f, clear))
         }
+        Ok(Completed::SetupTested(link, tested)) => {
+            let subject = Some(tested.profile.subject.as_str());
+            audit_login(cx, "login_tested", provider_id.as_deref(), subject, "setup test: no session");
+            setup_session::record_test(cx, &link, Ok(&tested)).await;
+            redirect(cx, 302, &tested.return_to, &[clear_ticket(&state)]).map_err(|f| (f, clear))
+        }
         Err(failure) => {
             audit_login(cx, "login_failed", provider_id.as_deref(), None, &failure.to_string());
-            Err((failure, clear))
+            match setup_link {
+                // A failed test goes back to the page, which shows why.
+                Some(link) => {
+                    setup_session::record_test(cx, &link, Err(&failure)).await;
+                    let page = format!("{}/setup", cx.config.edge_prefix);
+                    redirect(cx, 302, &page, &[clear_ticket(&state)]).map_err(|f| (f, clear))
+                }
+                None => Err((failure, clear)),
+            }
         }
     }
+}
+
+/// How a callback ended well.
+enum Completed {
+    /// A sign-in: a session.
+    Session(SessionIssued),
+    /// A setup link's test: who signed in, and no session.
+    SetupTested(SetupLink, SetupTested),
 }
 
 /// Runs the callback through the flow's steps; each step's I/O goes through the shell's ports.
@@ -302,12 +316,16 @@ async fn complete(
     query: &[(String, String)],
     state: &str,
     provider_id: &mut Option<String>,
-) -> Result<SessionIssued, Failure> {
+    setup_link: &mut Option<SetupLink>,
+) -> Result<Completed, Failure> {
     let key = login_secret(cx.env, cx.config, login)?;
     let ticket_name = oidc::ticket_cookie_name(state);
     let sealed = cx.head.header("cookie").and_then(|header| session::cookie_value(header, &ticket_name));
     let opened = flow::open_ticket(sealed.as_deref(), &key, &WorkerClock)?;
     *provider_id = Some(opened.provider_id().to_owned());
+    if let Some(link) = opened.setup_link() {
+        *setup_link = Some(setup_session::test_link(cx, link, opened.provider_id()).await?);
+    }
     // A configured provider, or a tenant's stored connection (whose secret is sealed in D1).
     let stored = match login.provider(opened.provider_id()) {
         Some(_) => None,
@@ -331,12 +349,16 @@ async fn complete(
     let redeemed = checked.redeem(&DurableLedger(cx.env), &FetchClient, &client_secret).await.map_err(flow_failure)?;
     let verifier = WorkerTokenVerifier(cx.env);
     let verified = redeemed.verify(&verifier, &FetchClient, &cx.config.jwt.jwks_cache).await.map_err(flow_failure)?;
+    if let Some(link) = setup_link.take() {
+        let tested = verified.setup_tested().ok_or(LoginError::StateInvalid)?;
+        return Ok(Completed::SetupTested(link, tested));
+    }
     let directory = D1Directory(cx.env);
     let verified =
         verified.provision(&directory, &D1Tenants(cx.env), &SystemEntropy, &WorkerClock).await.map_err(flow_failure)?;
     // A login never keeps the old session: end it; the new one has a fresh id.
     sessions::end_previous(cx.env, cx.config, cx.head).await;
-    verified.issue(&KvSessions(cx.env), &WorkerClock).await.map_err(flow_failure)
+    verified.issue(&KvSessions(cx.env), &WorkerClock).await.map(Completed::Session).map_err(flow_failure)
 }
 
 /// `GET /auth/logout`: the confirmation page (or straight to the logged-out page).

@@ -21,12 +21,16 @@ mod jwt_verifier;
 mod key_admin;
 mod key_revocations;
 mod login;
+mod login_context;
 mod providers;
 mod rate_limit;
 mod rate_limiter;
 mod respond;
 mod scim;
 mod sessions;
+mod setup;
+mod setup_links;
+mod setup_session;
 mod tenants;
 mod webcrypto;
 
@@ -325,8 +329,18 @@ async fn serve_edge(
             }
         },
         EdgeEndpoint::Login(endpoint) => {
-            let cx = login::LoginContext { env, ctx, config, head, request_id };
+            let cx = login_context::LoginContext { env, ctx, config, head, request_id };
             match login::serve(req, &cx, endpoint).await {
+                Ok(response) => Ok(response),
+                Err((failure, extra)) => {
+                    audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
+                    respond::failure(env, head, &failure, request_id, security, extra).await
+                }
+            }
+        }
+        EdgeEndpoint::Setup(endpoint) => {
+            let cx = login_context::LoginContext { env, ctx, config, head, request_id };
+            match setup::serve(req, &cx, endpoint).await {
                 Ok(response) => Ok(response),
                 Err((failure, extra)) => {
                     audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);

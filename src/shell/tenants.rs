@@ -1,7 +1,7 @@
 //! Tenants, domain claims and role mappings over D1. The schema's unique index on verified
 //! domains makes "one tenant per domain" hold even when two verifications race.
 
-use super::d1::{database, failed, number, statement, text};
+use super::d1::{changed_rows, database, failed, number, statement, text};
 use crate::directory::connections::Connection;
 use crate::directory::domains::DomainClaim;
 use crate::directory::tenants::{Claim, ScimTokenInfo, Tenant, TenantStore};
@@ -54,8 +54,7 @@ impl TenantStore for D1Tenants<'_> {
         .run()
         .await
         .map_err(failed)?;
-        let changes = result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0);
-        Ok(changes == 1)
+        Ok(changed_rows(&result)? == 1)
     }
 
     async fn tenant(&self, scope: &TenantScope) -> Result<Option<Tenant>, Unavailable> {
@@ -150,7 +149,7 @@ impl TenantStore for D1Tenants<'_> {
         .run()
         .await
         .map_err(failed)?;
-        Ok(result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0) > 0)
+        Ok(changed_rows(&result)? > 0)
     }
 
     async fn verified_owner(&self, domain: &str) -> Result<Option<TenantScope>, Unavailable> {
@@ -239,16 +238,18 @@ impl TenantStore for D1Tenants<'_> {
                 .run()
                 .await
                 .map_err(failed)?;
-        Ok(result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0) > 0)
+        Ok(changed_rows(&result)? > 0)
     }
 
-    async fn add_connection(&self, scope: &TenantScope, connection: &Connection) -> Result<(), Unavailable> {
+    async fn save_connection(&self, scope: &TenantScope, connection: &Connection) -> Result<bool, Unavailable> {
         let db = database(self.0)?;
         let settings = serde_json::to_string(&connection.settings).map_err(failed)?;
         let sealed = URL_SAFE_NO_PAD.encode(&connection.sealed_secret);
-        statement(
+        let result = statement(
             &db,
-            "INSERT INTO connections (id, tenant_id, kind, settings, sealed_secret, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO connections (id, tenant_id, kind, settings, sealed_secret, created_at_ms) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, settings = excluded.settings, \
+             sealed_secret = excluded.sealed_secret WHERE connections.tenant_id = excluded.tenant_id",
             &[
                 text(&connection.id),
                 text(scope.id()),
@@ -261,7 +262,7 @@ impl TenantStore for D1Tenants<'_> {
         .run()
         .await
         .map_err(failed)?;
-        Ok(())
+        Ok(changed_rows(&result)? == 1)
     }
 
     async fn connections(&self, scope: &TenantScope) -> Result<Vec<Connection>, Unavailable> {
@@ -295,7 +296,7 @@ impl TenantStore for D1Tenants<'_> {
                 .run()
                 .await
                 .map_err(failed)?;
-        Ok(result.meta().map_err(failed)?.and_then(|meta| meta.changes).unwrap_or(0) > 0)
+        Ok(changed_rows(&result)? > 0)
     }
 }
 

@@ -26,7 +26,7 @@ pub struct IssuedToken {
 pub fn issue(entropy: &impl Entropy) -> Result<IssuedToken, Unavailable> {
     let id = format!("sct_{}", URL_SAFE_NO_PAD.encode(entropy.bytes::<9>()?));
     let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(entropy.bytes::<32>()?));
-    let hash = hash(&token);
+    let hash = sha256_hex(&token);
     Ok(IssuedToken { id, token: SecretString::new(token), hash })
 }
 
@@ -35,10 +35,11 @@ pub fn issue(entropy: &impl Entropy) -> Result<IssuedToken, Unavailable> {
 pub fn lookup_hash(presented: &str) -> Option<String> {
     let body = presented.strip_prefix(TOKEN_PREFIX)?;
     let ok = body.len() == 43 && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    ok.then(|| hash(presented))
+    ok.then(|| sha256_hex(presented))
 }
 
-fn hash(token: &str) -> String {
+/// The hex SHA-256 of a token: what the directory stores in its place.
+pub fn sha256_hex(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 

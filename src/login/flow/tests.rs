@@ -112,10 +112,13 @@ fn param(pairs: &[(String, String)], name: &str) -> String {
 
 impl World {
     fn begin(&self, provider: &str, endpoints: &Endpoints) -> Flow {
+        self.begin_for(provider, endpoints, Purpose::SignIn { return_to: "/app".into() })
+    }
+
+    fn begin_for(&self, provider: &str, endpoints: &Endpoints, purpose: Purpose) -> Flow {
         let provider = self.login.provider(provider).unwrap();
-        let begun =
-            begin(&self.login, provider, endpoints, "/app".into(), None, &self.key, &SystemEntropy, &self.clock)
-                .expect("a flow begins");
+        let begun = begin(&self.login, provider, endpoints, purpose, None, &self.key, &SystemEntropy, &self.clock)
+            .expect("a flow begins");
         let query = query_of(&begun.location);
         let (name, rest) = begun.ticket_cookie.split_once('=').unwrap();
         assert_eq!(name, oidc::ticket_cookie_name(&param(&query, "state")));
@@ -210,6 +213,44 @@ fn a_complete_flow_issues_a_session_bound_to_the_verified_identity() {
     assert_eq!(b64(Sha256::digest(param(&form, "code_verifier").as_bytes())), flow.challenge);
     assert!(sent[0].headers.iter().any(|(name, value)| name == "authorization" && value.starts_with("Basic ")));
     assert!(!format!("{:?}", sent[0]).contains("code-1"), "a request's Debug never shows its body");
+}
+
+#[test]
+fn a_setup_test_shows_who_signed_in_and_can_neither_provision_nor_start_a_session() {
+    let w = world();
+    let purpose = Purpose::SetupTest { link: "stl_aaaaaaaaaaaaaaaa".into(), return_to: "/auth/setup".into() };
+    let run = |take_result: bool| {
+        let flow = w.begin_for("corp", &corp_endpoints(), purpose.clone());
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
+        let query: Vec<(String, String)> =
+            [("code", format!("code-{take_result}")), ("state", flow.state.clone()), ("iss", ISSUER.into())]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+        let verifier = KeySetVerifier::new(w.keys.clone(), &w.clock);
+        let secret = SecretString::new("client-secret".into());
+        block_on(async {
+            let opened = open_ticket(Some(&flow.sealed), &w.key, &w.clock).unwrap();
+            assert_eq!(opened.setup_link(), Some("stl_aaaaaaaaaaaaaaaa"));
+            let checked = opened.start(&w.login, CALLBACK).unwrap().check(&query, corp_endpoints()).unwrap();
+            let redeemed = checked.redeem(&w.ledger, &w.peer, &secret).await.unwrap();
+            let verified = redeemed.verify(&verifier, &w.peer, &JwksCachePolicy::default()).await.unwrap();
+            if take_result {
+                let tested = verified.setup_tested().expect("a setup test's result");
+                assert_eq!((tested.link.as_str(), tested.return_to.as_str()), ("stl_aaaaaaaaaaaaaaaa", "/auth/setup"));
+                assert_eq!(tested.profile.subject, "alice");
+                return;
+            }
+            let provisioned = verified.provision(&w.directory, &w.directory, &SystemEntropy, &w.clock).await;
+            assert_eq!(provisioned.err(), Some(FlowError::Refused(LoginError::StateInvalid)), "provisions nobody");
+        })
+    };
+    run(true);
+    run(false);
+    assert!(w.sessions.is_empty(), "no session");
+    // A sign-in is no setup test.
+    let flow = w.begin("corp", &corp_endpoints());
+    assert_eq!(open_ticket(Some(&flow.sealed), &w.key, &w.clock).unwrap().setup_link(), None);
 }
 
 #[test]
@@ -433,7 +474,7 @@ fn the_authorisation_request_and_the_ticket_cookie_are_what_rfc_9700_asks() {
         &w.login,
         provider,
         &corp_endpoints(),
-        "/app".into(),
+        Purpose::SignIn { return_to: "/app".into() },
         Some("a@corp.test"),
         &w.key,
         &SystemEntropy,
