@@ -77,9 +77,12 @@ const idp = await startOidcProvider({
       post_logout_redirect_uris: [`${url}/auth/logged-out`],
     },
   ],
+  // A tenant's own connection (such as the one the onboarding page saves) has its own redirect URI.
+  redirectUriPrefix: `${url}/auth/callback/`,
   accounts: {
     alice: { email: "alice@example.com", email_verified: true, name: "Alice Example", groups: ["admins"], tenant: "acme" },
     bob: { email: "bob@example.com", email_verified: true, name: "Bob Example", groups: ["staff"], tenant: "acme" },
+    gina: { email: "gina@globex.example", email_verified: true, name: "Gina Globex", groups: ["it"] },
   },
 }).catch((error) => {
   console.error(`Cannot start the demo identity provider on 127.0.0.1:${IDP_PORT}: ${error.message}`);
@@ -157,6 +160,9 @@ dns.records.set(claim.body.challenge.name, [claim.body.challenge.value]);
 const verified = await directoryApi("POST", "/tenants/acme/domains/example.com/verify");
 await directoryApi("PUT", "/tenants/acme/role-mappings", { mappings: [{ group: "admins", role: "app-admin" }] });
 console.log(`demo tenant     acme, example.com ${verified.body.verified ? "verified" : "NOT verified"}`);
+// A second tenant, globex, to onboard on the setup page: a fresh single-use link on every start.
+await directoryApi("POST", "/tenants", { id: "globex", name: "Globex (onboard me)" });
+const setupLink = await directoryApi("POST", "/tenants/globex/setup-links", { expires_in_s: 86400 });
 
 console.log(`
   Portcullis is running: ${url}/
@@ -169,6 +175,11 @@ console.log(`
                        the first sign-in provisions the user, and the origin shows X-Auth-User-Id
     ${url}/auth/session  who is signed in (JSON); ${url}/auth/logout to sign out
     ${url}/auth/health gateway health
+
+  Onboard tenant globex's SSO (a single-use link, new on every start):
+    ${setupLink.body.url ?? `<none: ${JSON.stringify(setupLink.body)}>`}
+    issuer ${idp.issuer}, client id portcullis-demo, client secret DEMO_IDP_CLIENT_SECRET in
+    .dev.vars; test the sign-in as gina (any password)
 
   An API key for the protected routes (the admin key is in .dev.vars):
     PORTCULLIS_ADMIN_KEY=${adminKey ?? "<see .dev.vars>"} npm run keys -- create --owner me
