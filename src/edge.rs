@@ -177,6 +177,8 @@ pub enum DirectoryAdmin {
 pub enum SetupEndpoint {
     /// `GET {prefix}/setup`: the onboarding page (its token is in the URL's fragment).
     Page,
+    /// `POST {prefix}/setup/peek` `{"token"}`: which tenant the link sets up, without spending it.
+    Peek,
     /// `POST {prefix}/setup/open` `{"token"}`: spends the link; begins the setup session.
     Open,
     /// `GET {prefix}/setup/state`: the tenant, its connection, the last test and its domains.
@@ -294,6 +296,7 @@ fn setup_endpoint(rest: &[&str], method: &str) -> Option<Result<SetupEndpoint, R
     let domain_ok = |domain: &str| normalize_domain(domain).is_ok_and(|stored| stored == domain);
     let (wanted, endpoint) = match rest {
         ["setup"] => ("GET", SetupEndpoint::Page),
+        ["setup", "peek"] => ("POST", SetupEndpoint::Peek),
         ["setup", "open"] => ("POST", SetupEndpoint::Open),
         ["setup", "state"] => ("GET", SetupEndpoint::State),
         ["setup", "connection"] => ("PUT", SetupEndpoint::SaveConnection),
@@ -416,6 +419,7 @@ mod tests {
             ("GET", "/auth/setup", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::Page)))),
             ("POST", "/auth/setup", Some(Err(RouteError::MethodNotAllowed))),
             ("POST", "/auth/setup/open", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::Open)))),
+            ("POST", "/auth/setup/peek", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::Peek)))),
             ("GET", "/auth/setup/open", Some(Err(RouteError::MethodNotAllowed))),
             ("HEAD", "/auth/setup/state", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::State)))),
             ("PUT", "/auth/setup/connection", Some(Ok(EdgeEndpoint::Setup(SetupEndpoint::SaveConnection)))),

@@ -92,6 +92,9 @@ fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
         LoginError::ProviderUnavailable(_) => {
             (502, "provider_unavailable", "the sign-in provider could not be reached")
         }
+        LoginError::EndpointRefused(_) => {
+            (502, "provider_endpoint_refused", "the provider names an endpoint this gateway may not call")
+        }
         LoginError::CsrfRejected => (403, "csrf_rejected", "the request did not come from this site"),
         LoginError::AccountDisabled => (403, "account_disabled", "this account is disabled"),
         LoginError::EmailInUse => {
@@ -330,6 +333,7 @@ mod tests {
             (LoginError::EmailNotAllowed.into(), 403, "email_not_allowed"),
             (LoginError::AccountNotAllowed.into(), 403, "account_not_allowed"),
             (LoginError::ProviderUnavailable("timeout".into()).into(), 502, "provider_unavailable"),
+            (LoginError::EndpointRefused("token_endpoint".into()).into(), 502, "provider_endpoint_refused"),
             (LoginError::CsrfRejected.into(), 403, "csrf_rejected"),
             (LoginError::AccountDisabled.into(), 403, "account_disabled"),
             (LoginError::EmailInUse.into(), 409, "email_in_use"),

@@ -12,6 +12,7 @@ import { Browser, OIDC_SECRET, sessionSetCookie, startLoginStack } from "./suppo
 import { loginAtProvider } from "./support/oidc-provider.mjs";
 import { startIssuer } from "./support/idp-keys.mjs";
 import { startDohResolver } from "./support/doh-resolver.mjs";
+import { startForgingProvider } from "./support/forging-provider.mjs";
 import { TEST_ADMIN_KEY, jwtIssuer } from "./support/config.mjs";
 import { launchBrowser, openPage, screenshotDir } from "./support/browser.mjs";
 
@@ -162,6 +163,20 @@ describe("setup links, as the administrators make them", () => {
 });
 
 describe("opening a link", () => {
+  test("a peek names the tenant and spends nothing", async () => {
+    const link = await newLink();
+    const peeked = await setup(new Browser(), "POST", "/peek", { token: link.token });
+    assert.equal(peeked.status, 200, JSON.stringify(peeked.body));
+    assert.deepEqual(peeked.body.tenant, { id: "umbrella", name: "Umbrella Corp" });
+    assert.equal(peeked.headers.getSetCookie().length, 0, "no session");
+    const [row] = await rows("SELECT opened_at_ms FROM setup_links WHERE id = ?", link.id);
+    assert.equal(row.opened_at_ms, null);
+    const crossSite = await setup(new Browser(), "POST", "/peek", { token: link.token }, { origin: "https://evil.test", "sec-fetch-site": "cross-site" });
+    assert.equal(crossSite.status, 403, "another site cannot learn whose link it is");
+    assert.equal((await setup(new Browser(), "POST", "/peek", { token: "setup_nope" })).status, 404);
+    await admin("DELETE", `/tenants/umbrella/setup-links/${link.id}`);
+  });
+
   test("the page's GET spends nothing; the POST does, once", async () => {
     const link = await newLink();
     const browser = new Browser();
@@ -272,7 +287,9 @@ describe("a setup session", () => {
     assert.deepEqual(settings.scopes, ["openid", "email", "profile"]);
     assert.equal(settings.directory.verified_domains_only, true, "its emails count only in the tenant's proven domains");
     const state = await setup(browser, "GET", "/state");
-    assert.deepEqual(state.body.connection.saved, { issuer: umbrellaIdp.issuer, client_id: "portcullis", display_name: "Umbrella SSO", in_use: false });
+    assert.deepEqual(state.body.connection.saved, {
+      issuer: umbrellaIdp.issuer, client_id: "portcullis", display_name: "Umbrella SSO", in_use: false, active: false,
+    });
     assert.doesNotMatch(JSON.stringify(state.body), new RegExp(OIDC_SECRET));
   });
 
@@ -337,26 +354,42 @@ describe("a setup session", () => {
     assert.deepEqual(state.body.domains.map((d) => [d.domain, d.verified]), [["umbrella.test", true]]);
   });
 
-  test("once someone signs in with the connection, the setup may no longer change it", async () => {
+  test("until the setup finishes, its connection signs nobody in", async () => {
+    const [row] = await rows("SELECT activated_at_ms FROM connections WHERE id = ?", link.connection_id);
+    assert.equal(row.activated_at_ms, null);
+    const byId = await new Browser().request(`${gw}/auth/login?provider=${link.connection_id}`);
+    assert.equal(byId.status, 400);
+    assert.match(await byId.text(), /unknown_provider/);
+    const byEmail = await new Browser().request(`${gw}/auth/login?email=wes%40umbrella.test`);
+    const page = await byEmail.text();
+    assert.equal(byEmail.status, 200);
+    assert.doesNotMatch(page, /id="continue" href/, "home-realm discovery does not send the domain there yet");
+    assert.match(page, /No sign-in is set up for that email domain/);
+  });
+
+  test("finishing needs a test that worked since the last save; then the connection signs users in", async () => {
+    assert.equal((await setup(browser, "PUT", "/connection", connectionBody())).status, 200, "a save clears the last test");
+    const untested = await setup(browser, "POST", "/finish");
+    assert.equal(untested.status, 400);
+    assert.match(untested.body.problems.join(), /test sign-in must work/);
+    assert.equal((await setup(browser, "GET", "/state")).status, 200, "the session goes on");
+    await testSignIn(browser, "wes");
+    const finished = await setup(browser, "POST", "/finish");
+    assert.equal(finished.status, 200, JSON.stringify(finished.body));
+    assert.equal(finished.body.connection_active, true);
+    assert.match(finished.headers.getSetCookie().join("\n"), /__Host-portcullis-setup=; .*Max-Age=0/);
+    assert.equal((await setup(browser, "GET", "/state")).status, 401, "the session ended");
+    const [row] = await rows("SELECT activated_at_ms FROM connections WHERE id = ?", link.connection_id);
+    assert.ok(row.activated_at_ms > 0);
+
     const user = new Browser();
     const { callback } = await user.loginWithOidc(gw, { email: "wes@umbrella.test", login: "wes" });
     assert.equal(callback.status, 302, await callback.clone().text());
     assert.ok(sessionSetCookie(callback), "a real sign-in starts a session");
     const [identity] = await rows("SELECT tenant_id FROM identities WHERE connection_id = ?", link.connection_id);
     assert.equal(identity.tenant_id, "umbrella");
-    const changed = await setup(browser, "PUT", "/connection", connectionBody({ issuer: "https://elsewhere.test" }));
-    assert.deepEqual([changed.status, changed.body.error], [409, "connection_in_use"]);
-    const [row] = await rows("SELECT settings FROM connections WHERE id = ?", link.connection_id);
-    assert.equal(JSON.parse(row.settings).issuer, umbrellaIdp.issuer, "unchanged");
-    assert.equal((await setup(browser, "GET", "/state")).body.connection.saved.in_use, true);
-  });
-
-  test("finishing ends the session; the connection and the domain stay", async () => {
-    const finished = await setup(browser, "POST", "/finish");
-    assert.equal(finished.status, 200);
-    assert.match(finished.headers.getSetCookie().join("\n"), /__Host-portcullis-setup=; .*Max-Age=0/);
-    assert.equal((await setup(browser, "GET", "/state")).status, 401);
-    assert.equal((await rows("SELECT id FROM connections WHERE id = ?", link.connection_id)).length, 1);
+    const [user_] = await rows("SELECT email FROM users WHERE tenant_id = 'umbrella'");
+    assert.equal(user_.email, "wes@umbrella.test", "kept: the domain is the tenant's");
   });
 
   test("withdrawing a link ends its session", async () => {
@@ -364,6 +397,46 @@ describe("a setup session", () => {
     assert.equal((await setup(holder, "GET", "/state")).status, 200);
     assert.equal((await admin("DELETE", `/tenants/umbrella/setup-links/${other.id}`)).status, 200);
     assert.equal((await setup(holder, "GET", "/state")).status, 401);
+  });
+});
+
+describe("a connection whose discovery document names the deployment's own hosts", () => {
+  let forger;
+
+  before(async () => {
+    forger = await startForgingProvider({ user: { sub: "mallory", email: "m@umbrella.test", email_verified: true, name: "M" } });
+  });
+
+  after(async () => {
+    await forger?.close();
+  });
+
+  test("is refused before any request goes there (server-side request forgery)", async () => {
+    const { browser } = await openedLink();
+    // The issuer is outside; the endpoints its document names are the origin's and the gateway's.
+    await forger.forge({
+      discovery: (doc) => {
+        doc.token_endpoint = `${origin.url}/internal/steal`;
+        doc.userinfo_endpoint = `${gw}/auth/session`;
+      },
+    });
+    const saved = await setup(browser, "PUT", "/connection", connectionBody({ issuer: forger.issuer ?? forger.url }));
+    assert.equal(saved.status, 200, JSON.stringify(saved.body));
+    const before = origin.requests.length;
+    const started = await browser.request(`${gw}/auth/setup/test`);
+    assert.equal(started.status, 502, await started.clone().text());
+    assert.match(await started.text(), /provider_endpoint_refused/);
+    assert.equal(origin.requests.slice(before).filter((r) => r.path === "/internal/steal").length, 0);
+    const logged = stack.gateway.logs.find((l) => l.message.includes("connection_endpoint_refused"));
+    assert.ok(logged && /token_endpoint/.test(logged.message) && /userinfo_endpoint/.test(logged.message), logged?.message);
+  });
+
+  test("a test sign-in is started only by a navigation from the page, never from another site", async () => {
+    const { browser } = await openedLink();
+    for (const site of ["cross-site", "same-site"]) {
+      const refused = await browser.request(`${gw}/auth/setup/test`, { headers: { "sec-fetch-site": site } });
+      assert.equal(refused.status, 403, site);
+    }
   });
 });
 
@@ -386,6 +459,7 @@ describe("the onboarding page in Chromium", () => {
     await page.goto(link.url);
     await page.waitForSelector("#begin-button");
     assert.ok(await page.isVisible("#begin-button"), "the link waits for a click: a scanner spends nothing");
+    assert.equal(await page.textContent("#begin-tenant"), "Hooli (hooli)", "whose setup it is, before anything is spent");
     assert.equal((await rows("SELECT opened_at_ms FROM setup_links WHERE id = ?", link.id))[0].opened_at_ms, null);
     await page.click("#begin-button");
     await page.waitForSelector("#steps:not([hidden])");
@@ -434,10 +508,10 @@ describe("the onboarding page in Chromium", () => {
     assert.equal((await setup(new Browser(), "POST", "/open", { token: link.token })).status, 200);
     const { page, problems } = await openPage(chromium);
     await page.goto(link.url);
-    await page.click("#begin-button");
     await page.waitForSelector("#no-link:not([hidden])");
+    assert.equal(await page.isVisible("#begin-button"), false);
     assert.match(await page.textContent("#message"), /already used/);
-    // Chromium logs the refused POST (410) and the page's look for a session of its own (401).
+    // Chromium logs the refused peek (410) and the page's look for a session of its own (401).
     assert.deepEqual(problems.filter((p) => !/status of (410|401)/.test(p)), []);
     await page.context().close();
   });

@@ -24,6 +24,10 @@ pub struct Connection {
     pub sealed_secret: Vec<u8>,
     /// When it was created.
     pub created_at_ms: u64,
+    /// Whether it signs users in. A connection saved by a setup link is not active until the
+    /// setup finishes after a successful test sign-in (only that link's test flow may use it
+    /// before then); one made through the admin API is active at once.
+    pub active: bool,
 }
 
 /// The most connections a tenant has.

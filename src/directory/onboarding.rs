@@ -16,7 +16,7 @@ use super::connections::{new_connection_id, Connection, MAX_CONNECTIONS};
 use super::scim::token::sha256_hex;
 use super::store::Directory;
 use super::tenancy::{existing_tenant, TenancyError};
-use super::tenants::TenantStore;
+use super::tenants::{Tenant, TenantStore};
 use super::{DirectoryError, TenantScope};
 use crate::ports::{Clock, Entropy, Unavailable};
 use crate::secret::SecretString;
@@ -108,6 +108,8 @@ pub trait SetupLinkStore {
         session_hash: &str,
         session_expires_at_ms: u64,
     ) -> Result<Opening, Unavailable>;
+    /// The link with this token's hash.
+    async fn link_of_token(&self, token_hash: &str) -> Result<Option<SetupLink>, Unavailable>;
     /// The link whose live session has this cookie hash.
     async fn link_of_session(&self, session_hash: &str, now_ms: u64) -> Result<Option<SetupLink>, Unavailable>;
     /// The link with this id, whatever its tenant (a test sign-in's callback knows only the id).
@@ -203,6 +205,27 @@ pub async fn open_link(
     }
 }
 
+/// Which tenant a link would set up, without spending it: the page shows it before the
+/// administrator begins, so a link for another tenant than the one they mean to set up is seen
+/// for what it is.
+pub async fn peek_link(
+    links: &impl SetupLinkStore,
+    tenants: &impl TenantStore,
+    clock: &impl Clock,
+    presented: &str,
+) -> Result<(SetupLink, Tenant), TenancyError> {
+    let Some(token_hash) = link_token_hash(presented) else { return Err(DirectoryError::SetupLinkUnknown.into()) };
+    let link = links.link_of_token(&token_hash).await?.ok_or(DirectoryError::SetupLinkUnknown)?;
+    if link.opened_at_ms.is_some() {
+        return Err(DirectoryError::SetupLinkUsed.into());
+    }
+    if !link.openable(clock.now_ms()) {
+        return Err(DirectoryError::SetupLinkExpired.into());
+    }
+    let tenant = existing_tenant(tenants, &TenantScope::of(&link.tenant)).await?;
+    Ok((link, tenant))
+}
+
 /// The link whose session the browser's cookie names, if that session is live.
 pub async fn session_link(
     links: &impl SetupLinkStore,
@@ -287,15 +310,20 @@ pub async fn save_connection(
     if connection.id != link.connection_id || connection.tenant != link.tenant {
         return Err(TenancyError::Invalid(vec!["connection: only the one this setup link reserved".into()]));
     }
+    if connection.active {
+        return Err(TenancyError::Invalid(vec!["connection: a setup saves it inactive, until it finishes".into()]));
+    }
     let scope = TenantScope::of(&link.tenant);
+    // Identities linked to this id, even those a removed connection left behind: a connection
+    // made again under their id would sign in as their users.
+    if !directory.identities_of_connection(&scope, &connection.id, 1).await?.is_empty() {
+        return Err(DirectoryError::ConnectionInUse.into());
+    }
     let saved = match tenants.connection(&connection.id).await? {
-        Some(existing) if existing.tenant != link.tenant => return Err(DirectoryError::ConnectionInUse.into()),
-        Some(_) => {
-            if !directory.identities_of_connection(&scope, &connection.id, 1).await?.is_empty() {
-                return Err(DirectoryError::ConnectionInUse.into());
-            }
-            Saved::Replaced
+        Some(existing) if existing.tenant != link.tenant || existing.active => {
+            return Err(DirectoryError::ConnectionInUse.into())
         }
+        Some(_) => Saved::Replaced,
         None => {
             if tenants.connections(&scope).await?.len() >= MAX_CONNECTIONS {
                 return Err(TenancyError::Invalid(vec![format!(
@@ -309,6 +337,39 @@ pub async fn save_connection(
         return Err(DirectoryError::ConnectionInUse.into());
     }
     Ok(saved)
+}
+
+/// What finishing a setup did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The connection now signs users in.
+    Activated,
+    /// No connection was saved: the session just ends.
+    NothingSaved,
+}
+
+/// Finishes a setup: the link's connection, if saved, becomes active, which needs a successful
+/// test sign-in since it was last saved (saving clears the result). The caller then ends the
+/// session.
+pub async fn finish(
+    tenants: &impl TenantStore,
+    clock: &impl Clock,
+    link: &SetupLink,
+) -> Result<Finished, TenancyError> {
+    let scope = TenantScope::of(&link.tenant);
+    let saved = tenants.connection(&link.connection_id).await?.filter(|connection| connection.tenant == link.tenant);
+    let Some(connection) = saved else { return Ok(Finished::NothingSaved) };
+    if !connection.active {
+        let tested =
+            link.test_result.as_ref().is_some_and(|result| result.get("identity").is_some_and(|i| !i.is_null()));
+        if !tested {
+            return Err(TenancyError::Invalid(vec![
+                "connection: a test sign-in must work before the setup finishes".into()
+            ]));
+        }
+        tenants.activate_connection(&scope, &connection.id, clock.now_ms()).await?;
+    }
+    Ok(Finished::Activated)
 }
 
 /// What a test sign-in showed, as the onboarding page displays it.

@@ -417,6 +417,13 @@ impl TenantStore for MemoryDirectory {
         Ok(self.connections.borrow().iter().find(|c| c.id == id).cloned())
     }
 
+    async fn activate_connection(&self, scope: &TenantScope, id: &str, _now_ms: u64) -> Result<bool, Unavailable> {
+        self.answer()?;
+        let mut connections = self.connections.borrow_mut();
+        let found = connections.iter_mut().find(|c| c.tenant == scope.id() && c.id == id);
+        Ok(found.map(|connection| connection.active = true).is_some())
+    }
+
     async fn remove_connection(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable> {
         self.answer()?;
         let mut connections = self.connections.borrow_mut();

@@ -77,6 +77,8 @@ pub trait TenantStore {
     /// The connection with this id, whatever its tenant: a login callback knows only the id, and
     /// the connection names its tenant.
     async fn connection(&self, id: &str) -> Result<Option<Connection>, Unavailable>;
+    /// Makes one of the tenant's connections sign users in; `false` when it had none with this id.
+    async fn activate_connection(&self, scope: &TenantScope, id: &str, now_ms: u64) -> Result<bool, Unavailable>;
     /// Deletes one of the tenant's connections; `false` when it had none with this id.
     async fn remove_connection(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable>;
 }

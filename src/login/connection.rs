@@ -7,6 +7,7 @@
 
 pub use super::provider::SEALED_SECRET;
 use super::provider::{provider_from_settings, Provider, ProviderKind};
+use super::provider_api::Endpoints;
 use crate::deploy::Environment;
 use crate::directory::connections::Connection;
 use crate::directory::TenantScope;
@@ -109,6 +110,8 @@ pub struct Sealing<'a> {
     pub nonce: [u8; 12],
     /// Now.
     pub now_ms: u64,
+    /// Whether it signs users in at once (see [`Connection::active`]).
+    pub active: bool,
 }
 
 /// A connection ready to store, made from a request body ([`settings_for`]) with its secret
@@ -123,6 +126,7 @@ pub fn sealed_connection(body: &Value, sealing: Sealing<'_>) -> Result<(Connecti
         sealed_secret: Vec::new(),
         settings,
         created_at_ms: sealing.now_ms,
+        active: sealing.active,
     };
     stored.sealed_secret = seal(sealing.key, &stored, &secret, sealing.nonce);
     Ok((stored, provider))
@@ -166,6 +170,35 @@ fn outside_url(text: &str, environment: Environment, own_hosts: &[String]) -> Re
         }
     }
     Ok(())
+}
+
+/// Whether the endpoints a stored connection's discovery document names are URLs it may use, as
+/// its own settings must be ([`outside_url`]): the issuer is checked when the connection is
+/// saved, but the document it serves could name the deployment's own hosts or, in production,
+/// internal addresses. Every problem, for the log.
+pub fn endpoints_outside(
+    endpoints: &Endpoints,
+    environment: Environment,
+    own_hosts: &[String],
+) -> Result<(), Vec<String>> {
+    let named = [
+        ("authorization_endpoint", Some(&endpoints.authorization)),
+        ("token_endpoint", Some(&endpoints.token)),
+        ("userinfo_endpoint", endpoints.userinfo.as_ref()),
+        ("end_session_endpoint", endpoints.end_session.as_ref()),
+        ("revocation_endpoint", endpoints.revocation.as_ref()),
+        ("jwks_uri", endpoints.jwks_uri.as_ref()),
+    ];
+    let problems: Vec<String> = named
+        .into_iter()
+        .filter_map(|(name, url)| Some((name, url?)))
+        .filter_map(|(name, url)| outside_url(url, environment, own_hosts).err().map(|why| format!("{name}: {why}")))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }
 
 /// The issuer a stored connection's users are known by. An OIDC connection's is its issuer,
@@ -254,6 +287,7 @@ mod tests {
             settings,
             sealed_secret: vec![],
             created_at_ms: 0,
+            active: true,
         }
     }
 
@@ -277,6 +311,7 @@ mod tests {
             settings,
             sealed_secret: vec![],
             created_at_ms: 0,
+            active: true,
         };
         assert_eq!(provider_of(&stored, Environment::Production), Some(provider));
         let moved = Connection { tenant: "globex".into(), ..stored };
@@ -285,6 +320,29 @@ mod tests {
             None,
             "settings moved to another tenant sign nobody in"
         );
+    }
+
+    #[test]
+    fn a_discovery_document_may_not_send_the_gateway_to_its_own_hosts_or_inside() {
+        let endpoints = |token: &str, jwks: &str| Endpoints {
+            authorization: "https://acme.okta.test/authorize".into(),
+            token: token.into(),
+            userinfo: None,
+            end_session: None,
+            revocation: Some("https://acme.okta.test/revoke".into()),
+            jwks_uri: Some(jwks.into()),
+            issuer: Some("https://acme.okta.test".into()),
+            iss_parameter_supported: true,
+        };
+        let fine = endpoints("https://acme.okta.test/token", "https://acme.okta.test/keys");
+        assert_eq!(endpoints_outside(&fine, Environment::Production, &own()), Ok(()));
+        let own_host = endpoints("https://gw.example.com/auth/session", "https://acme.okta.test/keys");
+        let problems = endpoints_outside(&own_host, Environment::Production, &own()).unwrap_err();
+        assert_eq!(problems, vec!["token_endpoint: one of this deployment's own hosts".to_owned()]);
+        let inside = endpoints("https://10.0.0.1/token", "http://metadata.internal/keys");
+        let problems = endpoints_outside(&inside, Environment::Production, &own()).unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[1].starts_with("jwks_uri: "), "{problems:?}");
     }
 
     #[test]

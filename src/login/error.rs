@@ -29,6 +29,9 @@ pub enum LoginError {
     AccountNotAllowed,
     /// The provider (discovery, token or userinfo endpoint) could not be reached.
     ProviderUnavailable(String),
+    /// A tenant's connection's discovery document names an endpoint the gateway may not call
+    /// (one of the deployment's own hosts, or in production an internal address).
+    EndpointRefused(String),
     /// A state-changing request came from another origin or without the session's token.
     CsrfRejected,
     /// The directory's user is blocked or deprovisioned.

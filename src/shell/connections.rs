@@ -28,18 +28,32 @@ pub fn directory_key(env: &Env) -> Result<SecretBytes, Failure> {
     }
 }
 
+/// What a stored connection is wanted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionUse {
+    /// Signing users in: only an active connection.
+    SignIn,
+    /// A setup link's test sign-in: also its connection while the setup is under way.
+    SetupTest,
+}
+
 /// A stored connection as a login provider, with its opened client secret; `None` when `id` is
-/// no stored connection (or one whose settings or secret no longer open).
+/// no stored connection (or one whose settings or secret no longer open, or one not active yet
+/// when it is wanted for signing in).
 pub async fn stored_provider(
     env: &Env,
     config: &Config,
     id: &str,
+    wanted_for: ConnectionUse,
 ) -> Result<Option<(Provider, SecretString)>, LoginError> {
     if !connection_id_ok(id) {
         return Ok(None);
     }
     let unavailable = |reason: crate::ports::Unavailable| LoginError::DirectoryUnavailable(reason.0);
     let Some(stored) = D1Tenants(env).connection(id).await.map_err(unavailable)? else { return Ok(None) };
+    if !stored.active && wanted_for == ConnectionUse::SignIn {
+        return Ok(None);
+    }
     let key =
         directory_key(env).map_err(|_| LoginError::DirectoryUnavailable("the directory key is missing".into()))?;
     let Some(provider) = provider_of(&stored, config.environment) else { return Ok(None) };
@@ -48,4 +62,26 @@ pub async fn stored_provider(
         return Ok(None);
     };
     Ok(Some((provider, secret)))
+}
+
+/// The deployment's own hosts, which a tenant's connection may not name: the gateway's (from the
+/// redirect URI), the app origins' and the routes' origins'.
+pub fn own_hosts(config: &Config, login: &crate::login::config::LoginConfig) -> Vec<String> {
+    let authority = |url: &str| {
+        url::Url::parse(url).ok().and_then(|url| {
+            let host = url.host_str()?.to_ascii_lowercase();
+            Some(match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+    };
+    let mut hosts: Vec<String> = std::iter::once(login.redirect_uri.clone())
+        .chain(login.app_origins())
+        .chain(config.routes.routes().iter().map(|route| route.upstream.origin()))
+        .filter_map(|url| authority(&url))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
 }

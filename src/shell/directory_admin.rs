@@ -52,9 +52,10 @@ pub(super) fn seal_connection(
     body: &Value,
     id: &str,
     scope: &TenantScope,
+    active: bool,
 ) -> Result<(Connection, Provider), Failure> {
     let key = connections::directory_key(env)?;
-    let own_hosts = own_hosts(config, login);
+    let own_hosts = connections::own_hosts(config, login);
     let sealing = connection::Sealing {
         id,
         scope,
@@ -63,30 +64,9 @@ pub(super) fn seal_connection(
         key: &key,
         nonce: SystemEntropy.bytes::<12>().map_err(|_| Failure::Unavailable)?,
         now_ms: WorkerClock.now_ms(),
+        active,
     };
     connection::sealed_connection(body, sealing).map_err(Failure::InvalidBody)
-}
-
-/// The deployment's own hosts, which a tenant's connection may not name: the gateway's (from the
-/// redirect URI), the app origins' and the routes' origins'.
-fn own_hosts(config: &Config, login: &crate::login::config::LoginConfig) -> Vec<String> {
-    let authority = |url: &str| {
-        url::Url::parse(url).ok().and_then(|url| {
-            let host = url.host_str()?.to_ascii_lowercase();
-            Some(match url.port() {
-                Some(port) => format!("{host}:{port}"),
-                None => host,
-            })
-        })
-    };
-    let mut hosts: Vec<String> = std::iter::once(login.redirect_uri.clone())
-        .chain(login.app_origins())
-        .chain(config.routes.routes().iter().map(|route| route.upstream.origin()))
-        .filter_map(|url| authority(&url))
-        .collect();
-    hosts.sort();
-    hosts.dedup();
-    hosts
 }
 
 impl From<NotYours> for Failure {
@@ -247,7 +227,7 @@ pub async fn serve(
                     "a tenant has at most {MAX_CONNECTIONS} connections: remove one first"
                 )]));
             }
-            let (stored, provider) = seal_connection(env, config, login, &body, &id, &scope)?;
+            let (stored, provider) = seal_connection(env, config, login, &body, &id, &scope, true)?;
             tenants.save_connection(&scope, &stored).await.map_err(DirectoryError::Unavailable)?;
             audit("directory_connection_created", &admin, &tenant, json!({ "id": id }), request_id);
             respond(201, connection_view(&stored, Some(&login.redirect_uri_for(&provider))))
@@ -399,7 +379,7 @@ pub(super) fn connection_view(stored: &Connection, redirect_uri: Option<&str>) -
         fields.remove("client_secret");
     }
     json!({ "id": stored.id, "tenant": stored.tenant, "type": stored.kind, "settings": settings,
-            "redirect_uri": redirect_uri, "created_at_ms": stored.created_at_ms })
+            "redirect_uri": redirect_uri, "created_at_ms": stored.created_at_ms, "active": stored.active })
 }
 
 /// `scheme://host[:port]` of a request URL.

@@ -8,7 +8,7 @@
 
 use super::adapters::{DurableLedger, FetchClient, WorkerClock, WorkerTokenVerifier};
 use super::body::{parse_body, read_bounded};
-use super::connections;
+use super::connections::{self, ConnectionUse};
 use super::directory::D1Directory;
 use super::key_admin::administrator;
 use super::login_context::LoginContext;
@@ -161,8 +161,9 @@ async fn start(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, F
         if let Some(provider) = login.provider(id) {
             return begin_flow(cx, login, provider, Purpose::SignIn { return_to }, None).await;
         }
-        let (provider, _) =
-            connections::stored_provider(cx.env, cx.config, id).await?.ok_or(LoginError::UnknownProvider)?;
+        let (provider, _) = connections::stored_provider(cx.env, cx.config, id, ConnectionUse::SignIn)
+            .await?
+            .ok_or(LoginError::UnknownProvider)?;
         return begin_flow(cx, login, &provider, Purpose::SignIn { return_to }, None).await;
     }
     let email = pair_value(&query, "email").map(str::trim).unwrap_or("");
@@ -207,7 +208,9 @@ async fn home_realm<'a>(
     let Some(owner) = tenants.verified_owner(&domain).await.map_err(unavailable)? else { return Ok(None) };
     // The tenant's own connections first, oldest first; then a configured provider naming it.
     for stored in tenants.connections(&owner).await.map_err(unavailable)? {
-        if let Some((provider, _)) = connections::stored_provider(cx.env, cx.config, &stored.id).await? {
+        if let Some((provider, _)) =
+            connections::stored_provider(cx.env, cx.config, &stored.id, ConnectionUse::SignIn).await?
+        {
             return Ok(Some(Cow::Owned(provider)));
         }
     }
@@ -222,7 +225,7 @@ pub(super) async fn begin_flow(
     purpose: Purpose,
     login_hint: Option<&str>,
 ) -> Result<Response, Failure> {
-    let endpoints = providers::endpoints(provider, cx.config.environment).await?;
+    let endpoints = providers::endpoints(provider, cx.config).await?;
     let key = login_secret(cx.env, cx.config, login)?;
     let begun = flow::begin(login, provider, &endpoints, purpose, login_hint, &key, &SystemEntropy, &WorkerClock)
         .map_err(flow_failure)?;
@@ -239,7 +242,7 @@ async fn continue_flow(
     return_to: String,
     login_hint: &str,
 ) -> Result<Response, Failure> {
-    let endpoints = providers::endpoints(provider, cx.config.environment).await?;
+    let endpoints = providers::endpoints(provider, cx.config).await?;
     let key = login_secret(cx.env, cx.config, login)?;
     let purpose = Purpose::SignIn { return_to };
     let begun = flow::begin(login, provider, &endpoints, purpose, Some(login_hint), &key, &SystemEntropy, &WorkerClock)
@@ -323,14 +326,18 @@ async fn complete(
     let sealed = cx.head.header("cookie").and_then(|header| session::cookie_value(header, &ticket_name));
     let opened = flow::open_ticket(sealed.as_deref(), &key, &WorkerClock)?;
     *provider_id = Some(opened.provider_id().to_owned());
-    if let Some(link) = opened.setup_link() {
-        *setup_link = Some(setup_session::test_link(cx, link, opened.provider_id()).await?);
-    }
+    let wanted_for = match opened.setup_link() {
+        Some(link) => {
+            *setup_link = Some(setup_session::test_link(cx, link, opened.provider_id()).await?);
+            ConnectionUse::SetupTest
+        }
+        None => ConnectionUse::SignIn,
+    };
     // A configured provider, or a tenant's stored connection (whose secret is sealed in D1).
     let stored = match login.provider(opened.provider_id()) {
         Some(_) => None,
         None => Some(
-            connections::stored_provider(cx.env, cx.config, opened.provider_id())
+            connections::stored_provider(cx.env, cx.config, opened.provider_id(), wanted_for)
                 .await?
                 .ok_or(LoginError::StateInvalid)?,
         ),
@@ -340,7 +347,7 @@ async fn complete(
         Some((provider, _)) => opened.start_with(login, provider, &cx.head.url)?,
     };
     let provider = started.provider();
-    let endpoints = providers::endpoints(provider, cx.config.environment).await?;
+    let endpoints = providers::endpoints(provider, cx.config).await?;
     let checked = started.check(query, endpoints)?;
     let client_secret = match &stored {
         Some((_, secret)) => secret.clone(),
@@ -412,7 +419,7 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
         sessions::end(cx.env, session).await.map_err(|()| Failure::Unavailable)?;
         audit_login(cx, "logout", Some(&session.record().provider), Some(&session.record().subject), "session ended");
         if let Some(provider) = login.provider(&session.record().provider) {
-            if let Ok(endpoints) = providers::endpoints(provider, cx.config.environment).await {
+            if let Ok(endpoints) = providers::endpoints(provider, cx.config).await {
                 revoke_upstream_tokens(cx, provider, &endpoints, session);
                 if let Some(url) = end_session_url(login, provider, &endpoints, session) {
                     location = url;

@@ -3,7 +3,10 @@
 //! [`crate::login::provider_api`]'s, over [`FetchClient`].
 
 use super::adapters::FetchClient;
+use crate::config::Config;
 use crate::deploy::Environment;
+use crate::directory::connections::connection_id_ok;
+use crate::login::connection::endpoints_outside;
 use crate::login::error::LoginError;
 use crate::login::oidc::Discovery;
 use crate::login::provider::{Provider, ProviderKind};
@@ -28,12 +31,25 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// The provider's endpoints; for OIDC, from its (cached) discovery document.
-pub async fn endpoints(provider: &Provider, environment: Environment) -> Result<Endpoints, LoginError> {
-    match &provider.kind {
-        ProviderKind::OAuth2 { .. } => Endpoints::configured(provider).ok_or(LoginError::UnknownProvider),
-        ProviderKind::Oidc { issuer, .. } => Ok(Endpoints::discovered(&*discovery(issuer, environment).await?)),
+/// The provider's endpoints; for OIDC, from its (cached) discovery document. A tenant's stored
+/// connection's endpoints must also keep clear of the deployment's own hosts (and, in
+/// production, of internal addresses), whatever its discovery document says.
+pub async fn endpoints(provider: &Provider, config: &Config) -> Result<Endpoints, LoginError> {
+    let endpoints = match &provider.kind {
+        ProviderKind::OAuth2 { .. } => Endpoints::configured(provider).ok_or(LoginError::UnknownProvider)?,
+        ProviderKind::Oidc { issuer, .. } => Endpoints::discovered(&*discovery(issuer, config.environment).await?),
+    };
+    if let (true, Some(login)) = (connection_id_ok(&provider.id), &config.login) {
+        let own_hosts = super::connections::own_hosts(config, login);
+        if let Err(problems) = endpoints_outside(&endpoints, config.environment, &own_hosts) {
+            console_warn!(
+                "{}",
+                serde_json::json!({ "event": "connection_endpoint_refused", "connection": provider.id, "problems": problems })
+            );
+            return Err(LoginError::EndpointRefused(problems.join("; ")));
+        }
     }
+    Ok(endpoints)
 }
 
 /// The endpoints a login or logout page may send the browser to, for its CSP `form-action`: the

@@ -291,7 +291,14 @@ async fn refresh(
     // A tenant's stored connection is read from D1 here, on a refresh, never on every request.
     let stored = match login.provider(&record.provider) {
         Some(_) => None,
-        None => match super::connections::stored_provider(env, config, &record.provider).await {
+        None => match super::connections::stored_provider(
+            env,
+            config,
+            &record.provider,
+            super::connections::ConnectionUse::SignIn,
+        )
+        .await
+        {
             Ok(found) => found,
             Err(_) => return Err(AuthnError::Unavailable),
         },
@@ -342,7 +349,7 @@ impl Leader<'_> {
             Err(_) => return Err(AuthnError::Unavailable),
         }
         let answer = async {
-            let endpoints = providers::endpoints(self.provider, self.config.environment).await?;
+            let endpoints = providers::endpoints(self.provider, self.config).await?;
             let secret = match self.stored_secret {
                 Some(secret) => secret.clone(),
                 None => providers::client_secret(env, self.provider)?,

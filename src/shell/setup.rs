@@ -10,7 +10,7 @@
 
 use super::adapters::{FetchClient, WorkerClock};
 use super::body::read_bounded;
-use super::connections;
+use super::connections::{self, ConnectionUse};
 use super::directory::D1Directory;
 use super::directory_admin::{connection_view, domain_view, origin_of, seal_connection};
 use super::login;
@@ -99,7 +99,16 @@ pub async fn serve(
         cx.config.login.as_ref().ok_or_else(|| plain(crate::gateway::refusals::RouteError::UnknownEdgePath.into()))?;
     // Read the (bounded) body before answering anything, so a refusal never cuts off an upload.
     let body = read_bounded(&mut req, MAX_BODY_BYTES).await.map_err(plain)?;
-    if matches!(endpoint, SetupEndpoint::Open | SetupEndpoint::Test) && !login.rate_limits.is_empty() {
+    // Each of these costs an outbound call (the IdP, the DNS resolver) or guards a token.
+    let limited = matches!(
+        endpoint,
+        SetupEndpoint::Peek
+            | SetupEndpoint::Open
+            | SetupEndpoint::Test
+            | SetupEndpoint::ClaimDomain
+            | SetupEndpoint::VerifyDomain(_)
+    );
+    if limited && !login.rate_limits.is_empty() {
         let client_ip = cx.head.header("cf-connecting-ip");
         match rate_limit::enforce_rules(cx.env, cx.config, "auth-setup", &login.rate_limits, None, client_ip).await {
             Verdict::Allowed(_) => {}
@@ -107,11 +116,31 @@ pub async fn serve(
             Verdict::Unavailable(_) => return Err(plain(Failure::Unavailable)),
         }
     }
-    if !matches!(endpoint, SetupEndpoint::Page | SetupEndpoint::State | SetupEndpoint::Test) {
-        same_origin_json(cx).map_err(plain)?;
+    match endpoint {
+        SetupEndpoint::Page | SetupEndpoint::State => {}
+        // A navigation, but one that starts a flow and overwrites the last result: from the page
+        // (or typed), never from another site.
+        SetupEndpoint::Test if matches!(cx.head.header("sec-fetch-site"), Some("cross-site" | "same-site")) => {
+            return Err(plain(LoginError::CsrfRejected.into()))
+        }
+        SetupEndpoint::Test => {}
+        _ => same_origin_json(cx).map_err(plain)?,
     }
     let result = match endpoint {
         SetupEndpoint::Page => page(cx).await,
+        SetupEndpoint::Peek => {
+            let request: OpenRequest = body_of(&body).map_err(plain)?;
+            let links = D1SetupLinks(cx.env);
+            match onboarding::peek_link(&links, &D1Tenants(cx.env), &WorkerClock, &request.token).await {
+                Ok((link, tenant)) => reply(
+                    cx,
+                    200,
+                    &json!({ "tenant": { "id": tenant.id, "name": tenant.name }, "expires_at_ms": link.expires_at_ms }),
+                    &[],
+                ),
+                Err(error) => Err(error.into()),
+            }
+        }
         SetupEndpoint::Open => open(cx, &body).await,
         SetupEndpoint::State => state(cx, login, &session_link(cx).await.map_err(plain)?).await,
         SetupEndpoint::SaveConnection => save(cx, login, &session_link(cx).await.map_err(plain)?, &body).await,
@@ -139,16 +168,7 @@ pub async fn serve(
             audit(cx, "setup_domain_verification", &link, json!({ "domain": domain, "outcome": outcome }));
             verified.map_err(Failure::from).and_then(|claim| reply(cx, 200, &domain_view(&claim), &[]))
         }
-        SetupEndpoint::Finish => {
-            let link = session_link(cx).await.map_err(plain)?;
-            match D1SetupLinks(cx.env).end_session(&link.id).await {
-                Ok(()) => {
-                    audit(cx, "setup_finished", &link, json!({ "connection_id": link.connection_id }));
-                    reply(cx, 200, &json!({ "finished": true }), &[setup_cookie("", 0)])
-                }
-                Err(reason) => Err(unavailable(reason)),
-            }
-        }
+        SetupEndpoint::Finish => finish(cx, &session_link(cx).await.map_err(plain)?).await,
     };
     result.map_err(plain)
 }
@@ -194,6 +214,16 @@ async fn open(cx: &LoginContext<'_>, body: &[u8]) -> Result<Response, Failure> {
     reply(cx, 200, &json!({ "opened": true, "tenant": session.link.tenant }), &[cookie])
 }
 
+/// `POST {prefix}/setup/finish`: the connection, if saved, starts signing users in (after a test
+/// that worked), and the session ends.
+async fn finish(cx: &LoginContext<'_>, link: &SetupLink) -> Result<Response, Failure> {
+    let finished = onboarding::finish(&D1Tenants(cx.env), &WorkerClock, link).await?;
+    D1SetupLinks(cx.env).end_session(&link.id).await.map_err(unavailable)?;
+    let active = finished == onboarding::Finished::Activated;
+    audit(cx, "setup_finished", link, json!({ "connection_id": link.connection_id, "connection_active": active }));
+    reply(cx, 200, &json!({ "finished": true, "connection_active": active }), &[setup_cookie("", 0)])
+}
+
 /// `GET {prefix}/setup/state`.
 async fn state(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink) -> Result<Response, Failure> {
     let scope = TenantScope::of(&link.tenant);
@@ -212,7 +242,7 @@ async fn state(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink) -> 
         let view = connection_view(connection, None);
         let settings = &view["settings"];
         json!({ "issuer": settings["issuer"], "client_id": settings["client_id"],
-                "display_name": settings["display_name"], "in_use": in_use })
+                "display_name": settings["display_name"], "in_use": in_use, "active": connection.active })
     });
     let domains: Vec<Value> = tenants.domains(&scope).await.map_err(unavailable)?.iter().map(domain_view).collect();
     let prefix = &cx.config.edge_prefix;
@@ -238,7 +268,7 @@ async fn save(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink, body
     let request: Value = body_of(body)?;
     let settings = connection_request(&request).map_err(Failure::InvalidBody)?;
     let scope = TenantScope::of(&link.tenant);
-    let (stored, provider) = seal_connection(cx.env, cx.config, login, &settings, &link.connection_id, &scope)?;
+    let (stored, provider) = seal_connection(cx.env, cx.config, login, &settings, &link.connection_id, &scope, false)?;
     let saved = onboarding::save_connection(&D1Tenants(cx.env), &D1Directory(cx.env), link, &stored).await?;
     let links = D1SetupLinks(cx.env);
     // A test of the settings it replaced says nothing about these.
@@ -255,7 +285,7 @@ async fn save(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink, body
 /// `GET {prefix}/setup/test`: a sign-in at the saved connection's IdP, whose callback shows who
 /// signed in and goes back to the page.
 async fn test(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink) -> Result<Response, Failure> {
-    let found = connections::stored_provider(cx.env, cx.config, &link.connection_id).await?;
+    let found = connections::stored_provider(cx.env, cx.config, &link.connection_id, ConnectionUse::SetupTest).await?;
     let Some((provider, _)) = found
         .filter(|(provider, _)| provider.directory.as_ref().is_some_and(|directory| directory.tenant == link.tenant))
     else {

@@ -120,14 +120,16 @@ impl SetupLinkStore for D1SetupLinks<'_> {
         if let Some(link) = opened {
             return Ok(Opening::Opened(link));
         }
-        let found = self
-            .one(&format!("SELECT {LINK_COLUMNS} FROM setup_links WHERE token_hash = ?"), &[text(token_hash)])
-            .await?;
+        let found = self.link_of_token(token_hash).await?;
         Ok(match found {
             None => Opening::Unknown,
             Some(link) if link.opened_at_ms.is_some() => Opening::AlreadyUsed,
             Some(_) => Opening::Expired,
         })
+    }
+
+    async fn link_of_token(&self, token_hash: &str) -> Result<Option<SetupLink>, Unavailable> {
+        self.one(&format!("SELECT {LINK_COLUMNS} FROM setup_links WHERE token_hash = ?"), &[text(token_hash)]).await
     }
 
     async fn link_of_session(&self, session_hash: &str, now_ms: u64) -> Result<Option<SetupLink>, Unavailable> {

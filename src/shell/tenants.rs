@@ -10,6 +10,7 @@ use crate::ports::Unavailable;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
+use wasm_bindgen::JsValue;
 use worker::Env;
 
 /// Tenants in D1.
@@ -247,9 +248,14 @@ impl TenantStore for D1Tenants<'_> {
         let sealed = URL_SAFE_NO_PAD.encode(&connection.sealed_secret);
         let result = statement(
             &db,
-            "INSERT INTO connections (id, tenant_id, kind, settings, sealed_secret, created_at_ms) VALUES (?, ?, ?, ?, ?, ?) \
+            // A replacement is refused in the same statement once the connection is active or an
+            // identity is linked to its id, so no sign-in can slip in between a check and the write.
+            "INSERT INTO connections (id, tenant_id, kind, settings, sealed_secret, created_at_ms, activated_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
              ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, settings = excluded.settings, \
-             sealed_secret = excluded.sealed_secret WHERE connections.tenant_id = excluded.tenant_id",
+             sealed_secret = excluded.sealed_secret \
+             WHERE connections.tenant_id = excluded.tenant_id AND connections.activated_at_ms IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM identities WHERE identities.connection_id = excluded.id)",
             &[
                 text(&connection.id),
                 text(scope.id()),
@@ -257,6 +263,7 @@ impl TenantStore for D1Tenants<'_> {
                 text(&settings),
                 text(&sealed),
                 number(connection.created_at_ms),
+                if connection.active { number(connection.created_at_ms) } else { JsValue::NULL },
             ],
         )?
         .run()
@@ -289,6 +296,19 @@ impl TenantStore for D1Tenants<'_> {
         row.map(ConnectionRow::into_connection).transpose()
     }
 
+    async fn activate_connection(&self, scope: &TenantScope, id: &str, now_ms: u64) -> Result<bool, Unavailable> {
+        let db = database(self.0)?;
+        let result = statement(
+            &db,
+            "UPDATE connections SET activated_at_ms = COALESCE(activated_at_ms, ?) WHERE tenant_id = ? AND id = ?",
+            &[number(now_ms), text(scope.id()), text(id)],
+        )?
+        .run()
+        .await
+        .map_err(failed)?;
+        Ok(changed_rows(&result)? == 1)
+    }
+
     async fn remove_connection(&self, scope: &TenantScope, id: &str) -> Result<bool, Unavailable> {
         let db = database(self.0)?;
         let result =
@@ -300,7 +320,7 @@ impl TenantStore for D1Tenants<'_> {
     }
 }
 
-const CONNECTION_COLUMNS: &str = "id, tenant_id, kind, settings, sealed_secret, created_at_ms";
+const CONNECTION_COLUMNS: &str = "id, tenant_id, kind, settings, sealed_secret, created_at_ms, activated_at_ms";
 
 #[derive(Deserialize)]
 struct ConnectionRow {
@@ -310,6 +330,7 @@ struct ConnectionRow {
     settings: String,
     sealed_secret: Option<String>,
     created_at_ms: f64,
+    activated_at_ms: Option<f64>,
 }
 
 impl ConnectionRow {
@@ -322,6 +343,7 @@ impl ConnectionRow {
             settings: serde_json::from_str(&self.settings).map_err(failed)?,
             sealed_secret,
             created_at_ms: self.created_at_ms as u64,
+            active: self.activated_at_ms.is_some(),
         })
     }
 }

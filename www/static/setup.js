@@ -203,6 +203,17 @@ async function load() {
   return false;
 }
 
+function refused(code) {
+  const codes = {
+    setup_link_used: "This setup link was already used. Ask for a new one.",
+    setup_link_expired: "This setup link has expired. Ask for a new one.",
+    setup_link_invalid: "This is not a setup link. Check that you opened the whole link.",
+  };
+  showMessage(codes[code] ?? "The setup link could not be opened.");
+  show("begin", false);
+  show("no-link", true);
+}
+
 async function begin(token) {
   $("begin-button").disabled = true;
   const result = await api("/open", { method: "POST", body: { token } });
@@ -213,14 +224,7 @@ async function begin(token) {
   }
   if (result.status !== 200) {
     $("begin-button").disabled = false;
-    const codes = {
-      setup_link_used: "This setup link was already used. Ask for a new one.",
-      setup_link_expired: "This setup link has expired. Ask for a new one.",
-      setup_link_invalid: "This is not a setup link. Check that you opened the whole link.",
-    };
-    showMessage(codes[result.body.error] ?? "The setup link could not be opened.");
-    show("begin", false);
-    show("no-link", true);
+    refused(result.body.error);
     return;
   }
   // The token is spent; it leaves the address bar and the history.
@@ -278,6 +282,9 @@ async function finish() {
     return;
   }
   show("steps", false);
+  $("finished-detail").textContent = result.body.connection_active
+    ? "The connection is live: your users can now sign in with their work email. You can close this page."
+    : "No connection was saved, so nothing changed. You can close this page.";
   show("finished", true);
 }
 
@@ -316,8 +323,17 @@ async function main() {
   wire();
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
   if (token) {
-    show("begin", true);
-    $("begin-button").addEventListener("click", () => begin(token));
+    // Which tenant this link sets up, before anything is spent.
+    const peeked = await api("/peek", { method: "POST", body: { token } });
+    if (peeked.status === 200) {
+      $("begin-tenant").textContent = `${peeked.body.tenant.name} (${peeked.body.tenant.id})`;
+      show("begin", true);
+      $("begin-button").addEventListener("click", () => begin(token));
+    } else if (!(peeked.body.error === "setup_link_used" && (await load()))) {
+      refused(peeked.body.error);
+    } else {
+      history.replaceState(null, "", location.pathname);
+    }
   } else if (!(await load())) {
     show("no-link", true);
   }

@@ -58,6 +58,10 @@ impl SetupLinkStore for MemorySetupLinks {
         Ok(Opening::Opened(link.clone()))
     }
 
+    async fn link_of_token(&self, token_hash: &str) -> Result<Option<SetupLink>, Unavailable> {
+        Ok(self.rows.borrow().iter().find(|(_, hash, _)| hash == token_hash).map(|(link, ..)| link.clone()))
+    }
+
     async fn link_of_session(&self, session_hash: &str, now_ms: u64) -> Result<Option<SetupLink>, Unavailable> {
         let rows = self.rows.borrow();
         let found = rows.iter().find(|(_, _, session)| session.as_deref() == Some(session_hash));

@@ -184,6 +184,7 @@ fn connection_of(link: &SetupLink, issuer: &str) -> Connection {
         settings: json!({ "issuer": issuer }),
         sealed_secret: vec![1, 2, 3],
         created_at_ms: NOW_MS,
+        active: false,
     }
 }
 
@@ -239,4 +240,82 @@ fn a_connection_id_another_tenant_holds_is_never_overwritten() {
     );
     let kept = block_on(f.tenants.connection(&link.connection_id)).unwrap().unwrap();
     assert_eq!((kept.tenant.as_str(), &kept.settings["issuer"]), ("globex", &json!("https://globex.test")));
+}
+
+#[test]
+fn identities_a_removed_connection_left_behind_keep_its_id_from_being_made_again() {
+    use crate::directory::tenants::TenantStore;
+    let f = fixture();
+    let link = issue(&f, "acme", None).unwrap().link;
+    let scope = TenantScope::of("acme");
+    let save = |connection: &Connection| block_on(save_connection(&f.tenants, &f.tenants, &link, connection));
+    assert_eq!(save(&connection_of(&link, "https://one.test")), Ok(Saved::Created));
+    let identity = crate::directory::provision::FederatedIdentity {
+        connection: link.connection_id.clone(),
+        subject: "victim".into(),
+        email: None,
+        email_verified: false,
+        name: None,
+        groups: vec![],
+        attributes: serde_json::Map::new(),
+    };
+    let policy = crate::directory::provision::ProvisioningPolicy { link_by_email: false, groups_from_scim: false };
+    block_on(crate::directory::provision::provision(&f.tenants, &SystemEntropy, &f.clock, &scope, policy, &identity))
+        .unwrap();
+    assert!(block_on(f.tenants.remove_connection(&scope, &link.connection_id)).unwrap());
+    assert_eq!(
+        save(&connection_of(&link, "https://attacker.test")),
+        Err(refused(DirectoryError::ConnectionInUse)),
+        "made again, it would sign in as the victim"
+    );
+    assert_eq!(block_on(f.tenants.connection(&link.connection_id)).unwrap(), None);
+}
+
+#[test]
+fn a_setup_finishes_only_after_a_test_worked_and_then_its_connection_signs_users_in() {
+    use crate::directory::tenants::TenantStore;
+    let f = fixture();
+    let link = issue(&f, "acme", None).unwrap().link;
+    assert_eq!(block_on(finish(&f.tenants, &f.clock, &link)), Ok(Finished::NothingSaved));
+    let active = Connection { active: true, ..connection_of(&link, "https://one.test") };
+    assert!(matches!(block_on(save_connection(&f.tenants, &f.tenants, &link, &active)), Err(TenancyError::Invalid(_))));
+    block_on(save_connection(&f.tenants, &f.tenants, &link, &connection_of(&link, "https://one.test"))).unwrap();
+    let stored = || block_on(f.tenants.connection(&link.connection_id)).unwrap().unwrap();
+    assert!(!stored().active, "a setup's connection waits");
+
+    let failed = SetupLink {
+        test_result: Some(json!({ "at_ms": 1, "identity": null, "error": { "code": "x" } })),
+        ..link.clone()
+    };
+    for untested in [&link, &failed] {
+        assert!(matches!(block_on(finish(&f.tenants, &f.clock, untested)), Err(TenancyError::Invalid(_))));
+        assert!(!stored().active);
+    }
+    let tested = SetupLink {
+        test_result: Some(json!({ "at_ms": 1, "identity": { "subject": "wes" }, "error": null })),
+        ..link.clone()
+    };
+    assert_eq!(block_on(finish(&f.tenants, &f.clock, &tested)), Ok(Finished::Activated));
+    assert!(stored().active);
+    assert_eq!(
+        block_on(save_connection(&f.tenants, &f.tenants, &link, &connection_of(&link, "https://two.test"))),
+        Err(refused(DirectoryError::ConnectionInUse)),
+        "an active connection is the administrators' to change"
+    );
+}
+
+#[test]
+fn peeking_names_the_tenant_and_spends_nothing() {
+    let f = fixture();
+    let issued = issue(&f, "acme", None).unwrap();
+    let token = issued.token.expose();
+    let (link, tenant) = block_on(peek_link(&f.links, &f.tenants, &f.clock, token)).unwrap();
+    assert_eq!((link.id.as_str(), tenant.id.as_str()), (issued.link.id.as_str(), "acme"));
+    assert!(open(&f, token).is_ok(), "a peek spends nothing");
+    let peek = |token: &str| block_on(peek_link(&f.links, &f.tenants, &f.clock, token)).map(|_| ());
+    assert_eq!(peek(token), Err(refused(DirectoryError::SetupLinkUsed)));
+    assert_eq!(peek("setup_nope"), Err(refused(DirectoryError::SetupLinkUnknown)));
+    let later = issue(&f, "acme", Some(60)).unwrap();
+    f.clock.advance_ms(60_000);
+    assert_eq!(peek(later.token.expose()), Err(refused(DirectoryError::SetupLinkExpired)));
 }
