@@ -123,6 +123,14 @@ pub enum DirectoryAdmin {
         /// Create one (`POST`) rather than list (`GET`).
         create: bool,
     },
+    /// `POST {prefix}/directory/tenants/:tenant/connections/:id/activate`: make a connection that
+    /// a setup link saved sign users in without its setup finishing.
+    ActivateConnection {
+        /// The tenant.
+        tenant: String,
+        /// The connection's id.
+        id: String,
+    },
     /// `DELETE {prefix}/directory/tenants/:tenant/connections/:id`.
     RemoveConnection {
         /// The tenant.
@@ -275,6 +283,11 @@ fn directory_endpoint(rest: &[&str], method: &str) -> Option<Result<DirectoryAdm
         },
         ["directory", "tenants", tenant, "connections", id] if tenant_id_ok(tenant) && connection_id_ok(id) => {
             on("DELETE", DirectoryAdmin::RemoveConnection { tenant: owned(tenant), id: owned(id) })
+        }
+        ["directory", "tenants", tenant, "connections", id, "activate"]
+            if tenant_id_ok(tenant) && connection_id_ok(id) =>
+        {
+            on("POST", DirectoryAdmin::ActivateConnection { tenant: owned(tenant), id: owned(id) })
         }
         ["directory", "tenants", tenant, "scim-tokens", id] if tenant_id_ok(tenant) && token_id_ok(id) => {
             on("DELETE", DirectoryAdmin::RevokeScimToken { tenant: owned(tenant), id: owned(id) })
@@ -451,6 +464,14 @@ mod tests {
                 "DELETE",
                 "/auth/directory/tenants/acme/setup-links/con_abcdefghijklmnop",
                 Some(Err(RouteError::UnknownEdgePath)),
+            ),
+            (
+                "POST",
+                "/auth/directory/tenants/acme/connections/con_abcdefghijklmnop/activate",
+                Some(Ok(directory(DirectoryAdmin::ActivateConnection {
+                    tenant: "acme".into(),
+                    id: "con_abcdefghijklmnop".into(),
+                }))),
             ),
             (
                 "GET",

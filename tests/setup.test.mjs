@@ -324,6 +324,15 @@ describe("a setup session", () => {
     assert.equal((await setup(browser, "PUT", "/connection", connectionBody())).status, 200);
   });
 
+  test("a test whose connection was saved over while it ran counts for nothing", async () => {
+    const started = await browser.request(`${gw}/auth/setup/test`);
+    const callbackUrl = await loginAtProvider(started.headers.get("location"), { login: "wes", jar: browser.idpJar });
+    assert.equal((await setup(browser, "PUT", "/connection", connectionBody())).status, 200, "saved again meanwhile");
+    const refused = await browser.request(callbackUrl);
+    assert.deepEqual([refused.status, /login_state_invalid/.test(await refused.text())], [400, true]);
+    assert.equal((await setup(browser, "GET", "/state")).body.test_result, null, "no result for the settings now saved");
+  });
+
   test("a test flow's callback needs the setup session that began it", async () => {
     const started = await browser.request(`${gw}/auth/setup/test`);
     const callbackUrl = await loginAtProvider(started.headers.get("location"), { login: "wes", jar: browser.idpJar });
@@ -390,6 +399,22 @@ describe("a setup session", () => {
     assert.equal(identity.tenant_id, "umbrella");
     const [user_] = await rows("SELECT email FROM users WHERE tenant_id = 'umbrella'");
     assert.equal(user_.email, "wes@umbrella.test", "kept: the domain is the tenant's");
+  });
+
+  test("an administrator may make a setup's connection live without its setup finishing", async () => {
+    const { link: other, browser: holder } = await openedLink();
+    assert.equal((await setup(holder, "PUT", "/connection", connectionBody())).status, 200);
+    assert.equal((await new Browser().request(`${gw}/auth/login?provider=${other.connection_id}`)).status, 400, "pending");
+    const otherTenant = await issuer.sign("ES256", { claims: { sub: "it@initech", scope: "portcullis:tenant-admin", tenant: "initech" } });
+    const activatePath = `/tenants/umbrella/connections/${other.connection_id}/activate`;
+    assert.equal((await admin("POST", activatePath, undefined, otherTenant)).status, 403);
+    const activated = await admin("POST", activatePath);
+    assert.deepEqual([activated.status, activated.body.active], [200, true]);
+    assert.equal((await new Browser().request(`${gw}/auth/login?provider=${other.connection_id}`)).status, 302, "live");
+    const listed = (await admin("GET", "/tenants/umbrella/connections")).body.connections.find((c) => c.id === other.connection_id);
+    assert.equal(listed.active, true);
+    assert.equal((await admin("POST", "/tenants/umbrella/connections/con_aaaaaaaaaaaaaaaa/activate")).status, 404);
+    await admin("DELETE", `/tenants/umbrella/connections/${other.connection_id}`);
   });
 
   test("withdrawing a link ends its session", async () => {

@@ -349,7 +349,7 @@ pub enum Finished {
 }
 
 /// Finishes a setup: the link's connection, if saved, becomes active, which needs a successful
-/// test sign-in since it was last saved (saving clears the result). The caller then ends the
+/// test sign-in of the connection as last saved ([`connection_revision`]). The caller then ends the
 /// session.
 pub async fn finish(
     tenants: &impl TenantStore,
@@ -360,16 +360,28 @@ pub async fn finish(
     let saved = tenants.connection(&link.connection_id).await?.filter(|connection| connection.tenant == link.tenant);
     let Some(connection) = saved else { return Ok(Finished::NothingSaved) };
     if !connection.active {
-        let tested =
-            link.test_result.as_ref().is_some_and(|result| result.get("identity").is_some_and(|i| !i.is_null()));
+        let revision = connection_revision(&connection);
+        let tested = link.test_result.as_ref().is_some_and(|result| {
+            result.get("identity").is_some_and(|identity| !identity.is_null())
+                && result.get("revision").and_then(Value::as_str) == Some(revision.as_str())
+        });
         if !tested {
             return Err(TenancyError::Invalid(vec![
-                "connection: a test sign-in must work before the setup finishes".into()
+                "connection: a test sign-in must work with the connection as last saved before the setup finishes"
+                    .into(),
             ]));
         }
-        tenants.activate_connection(&scope, &connection.id, clock.now_ms()).await?;
+        if !tenants.activate_connection(&scope, &connection.id, clock.now_ms()).await? {
+            return Ok(Finished::NothingSaved);
+        }
     }
     Ok(Finished::Activated)
+}
+
+/// The revision of a stored connection: any save makes a new one (its secret is sealed with a
+/// fresh nonce each time), so a test sign-in is tied to the settings it tested.
+pub fn connection_revision(connection: &Connection) -> String {
+    sha256_hex(&format!("{}\n{}", connection.settings, URL_SAFE_NO_PAD.encode(&connection.sealed_secret)))
 }
 
 /// What a test sign-in showed, as the onboarding page displays it.
@@ -377,6 +389,8 @@ pub async fn finish(
 pub struct TestResult {
     /// When the test ended.
     pub at_ms: u64,
+    /// The revision of the connection it tested ([`connection_revision`]).
+    pub revision: String,
     /// Who the IdP said signed in, when the sign-in worked.
     pub identity: Option<TestIdentity>,
     /// Why it failed, when it did: the stable code and its public message.

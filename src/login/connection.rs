@@ -189,9 +189,39 @@ pub fn endpoints_outside(
         ("revocation_endpoint", endpoints.revocation.as_ref()),
         ("jwks_uri", endpoints.jwks_uri.as_ref()),
     ];
+    urls_outside(&named, environment, own_hosts)
+}
+
+/// [`endpoints_outside`] for the URLs of a stored connection's own settings, checked again before
+/// each use as well as when it is saved: the deployment's own hosts may have grown since.
+pub fn provider_outside(
+    provider: &Provider,
+    environment: Environment,
+    own_hosts: &[String],
+) -> Result<(), Vec<String>> {
+    match &provider.kind {
+        ProviderKind::Oidc { issuer, .. } => urls_outside(&[("issuer", Some(issuer))], environment, own_hosts),
+        ProviderKind::OAuth2 { authorization_endpoint, token_endpoint, userinfo_endpoint, emails_endpoint } => {
+            let named = [
+                ("authorization_endpoint", Some(authorization_endpoint)),
+                ("token_endpoint", Some(token_endpoint)),
+                ("userinfo_endpoint", Some(userinfo_endpoint)),
+                ("emails_endpoint", emails_endpoint.as_ref()),
+            ];
+            urls_outside(&named, environment, own_hosts)
+        }
+    }
+}
+
+/// Every named URL that is not [`outside_url`], with why.
+fn urls_outside(
+    named: &[(&str, Option<&String>)],
+    environment: Environment,
+    own_hosts: &[String],
+) -> Result<(), Vec<String>> {
     let problems: Vec<String> = named
-        .into_iter()
-        .filter_map(|(name, url)| Some((name, url?)))
+        .iter()
+        .filter_map(|(name, url)| Some((name, (*url)?)))
         .filter_map(|(name, url)| outside_url(url, environment, own_hosts).err().map(|why| format!("{name}: {why}")))
         .collect();
     if problems.is_empty() {
@@ -343,6 +373,20 @@ mod tests {
         let problems = endpoints_outside(&inside, Environment::Production, &own()).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[1].starts_with("jwks_uri: "), "{problems:?}");
+    }
+
+    #[test]
+    fn a_stored_connection_s_own_urls_are_checked_again_at_use() {
+        let (_, _, provider) =
+            settings_for(&body(), "con_aaaaaaaaaaaaaaaa", &TenantScope::of("acme"), Environment::Production, &own())
+                .unwrap();
+        assert_eq!(provider_outside(&provider, Environment::Production, &own()), Ok(()));
+        // The deployment later serves its own app from the host the connection names.
+        let grown = [own(), vec!["acme.okta.test".to_owned()]].concat();
+        assert_eq!(
+            provider_outside(&provider, Environment::Production, &grown),
+            Err(vec!["issuer: one of this deployment's own hosts".to_owned()])
+        );
     }
 
     #[test]

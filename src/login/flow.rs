@@ -25,7 +25,7 @@
 use super::config::LoginConfig;
 use super::error::LoginError;
 use super::id_token::{FlowNonce, VerifiedIdToken};
-use super::oidc::{self, AuthorizationRequest, CallbackError, LoginTicket};
+use super::oidc::{self, AuthorizationRequest, CallbackError, LoginTicket, SetupTicket};
 use super::profile::{self, Profile, TokenResponse};
 use super::provider::{email_domain, Provider, ProviderKind};
 use super::provider_api::{self, Endpoints, Grant};
@@ -98,8 +98,8 @@ pub enum Purpose {
     /// tenant's IT administrator, nobody is provisioned and no session begins; the browser goes
     /// back to `return_to`, the onboarding page.
     SetupTest {
-        /// The setup link's id.
-        link: String,
+        /// The setup link and the connection's revision.
+        setup: SetupTicket,
         /// The onboarding page.
         return_to: String,
     },
@@ -137,9 +137,9 @@ pub fn begin(
     let location = oidc::authorization_url(&endpoints.authorization, &request)
         .map_err(|reason| Unavailable(format!("authorization endpoint: {reason}")))?;
     let cookie_name = oidc::ticket_cookie_name(&state);
-    let (return_to, setup_link) = match purpose {
+    let (return_to, setup) = match purpose {
         Purpose::SignIn { return_to } => (return_to, None),
-        Purpose::SetupTest { link, return_to } => (return_to, Some(link)),
+        Purpose::SetupTest { setup, return_to } => (return_to, Some(setup)),
     };
     let ticket = LoginTicket {
         provider: provider.id.clone(),
@@ -148,7 +148,7 @@ pub fn begin(
         verifier,
         return_to,
         issued_at_s: clock.now_s(),
-        setup_link,
+        setup,
     };
     let sealed = oidc::seal(&ticket, key, &entropy.bytes::<12>()?);
     let ticket_cookie =
@@ -185,9 +185,9 @@ impl TicketOpened {
         &self.ticket.provider
     }
 
-    /// The setup link whose connection the flow tests, if it is such a test.
-    pub fn setup_link(&self) -> Option<&str> {
-        self.ticket.setup_link.as_deref()
+    /// What the flow tests, if it is a setup link's test.
+    pub fn setup(&self) -> Option<&SetupTicket> {
+        self.ticket.setup.as_ref()
     }
 
     /// Binds the flow to its provider: still configured, and the answer arrived (`arrived_at`, the
@@ -372,12 +372,12 @@ impl IdentityVerified<'_> {
     /// A setup test's result: the identity, and the onboarding page to go back to. `None` for a
     /// sign-in, which goes on to [`IdentityVerified::provision`] and [`IdentityVerified::issue`].
     pub fn setup_tested(self) -> Option<SetupTested> {
-        let link = self.started.ticket.setup_link?;
-        Some(SetupTested { link, profile: self.profile, return_to: self.started.ticket.return_to })
+        let setup = self.started.ticket.setup?;
+        Some(SetupTested { setup, profile: self.profile, return_to: self.started.ticket.return_to })
     }
 
     fn sign_in_only(&self) -> Result<(), FlowError> {
-        match self.started.ticket.setup_link {
+        match self.started.ticket.setup {
             None => Ok(()),
             Some(_) => Err(LoginError::StateInvalid.into()),
         }
@@ -477,8 +477,8 @@ impl IdentityVerified<'_> {
 /// The end of a setup test: who signed in, for the onboarding page only.
 #[derive(Debug)]
 pub struct SetupTested {
-    /// The setup link whose connection was tested.
-    pub link: String,
+    /// The setup link, and the revision of its connection that was tested.
+    pub setup: SetupTicket,
     /// Who the IdP said signed in.
     pub profile: Profile,
     /// The onboarding page.

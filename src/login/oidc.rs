@@ -157,7 +157,18 @@ pub struct LoginTicket {
     /// The setup link whose connection this flow tests: such a flow provisions nobody and starts
     /// no session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub setup_link: Option<String>,
+    pub setup: Option<SetupTicket>,
+}
+
+/// What a setup test's ticket says it tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupTicket {
+    /// The setup link's id.
+    pub link: String,
+    /// The revision of the connection the test began with (a later save makes another): the
+    /// callback refuses the test if the connection changed since, and the result counts only for
+    /// this revision.
+    pub revision: String,
 }
 
 impl std::fmt::Debug for LoginTicket {
@@ -167,7 +178,7 @@ impl std::fmt::Debug for LoginTicket {
             .field("provider", &self.provider)
             .field("return_to", &self.return_to)
             .field("issued_at_s", &self.issued_at_s)
-            .field("setup_link", &self.setup_link)
+            .field("setup", &self.setup)
             .finish_non_exhaustive()
     }
 }
@@ -362,7 +373,7 @@ mod tests {
             verifier: "v".into(),
             return_to: "/app".into(),
             issued_at_s: 1_000,
-            setup_link: None,
+            setup: None,
         }
     }
 

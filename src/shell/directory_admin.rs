@@ -249,6 +249,15 @@ pub async fn serve(
                 .collect();
             respond(200, json!({ "tenant": tenant, "connections": listed }))
         }
+        DirectoryAdmin::ActivateConnection { tenant, id } => {
+            let scope = admin.scope(&tenant)?;
+            let now = WorkerClock.now_ms();
+            if !tenants.activate_connection(&scope, &id, now).await.map_err(DirectoryError::Unavailable)? {
+                return Err(Failure::NotFound);
+            }
+            audit("directory_connection_activated", &admin, &tenant, json!({ "id": id }), request_id);
+            respond(200, json!({ "id": id, "active": true }))
+        }
         DirectoryAdmin::RemoveConnection { tenant, id } => {
             let scope = admin.scope(&tenant)?;
             // No new sign-in from here on; then the live sessions of its identities end.

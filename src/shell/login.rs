@@ -286,15 +286,15 @@ async fn callback(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response
         Ok(Completed::SetupTested(link, tested)) => {
             let subject = Some(tested.profile.subject.as_str());
             audit_login(cx, "login_tested", provider_id.as_deref(), subject, "setup test: no session");
-            setup_session::record_test(cx, &link, Ok(&tested)).await;
+            setup_session::record_test(cx, &link, &tested.setup.revision, Ok(&tested)).await;
             redirect(cx, 302, &tested.return_to, &[clear_ticket(&state)]).map_err(|f| (f, clear))
         }
         Err(failure) => {
             audit_login(cx, "login_failed", provider_id.as_deref(), None, &failure.to_string());
             match setup_link {
                 // A failed test goes back to the page, which shows why.
-                Some(link) => {
-                    setup_session::record_test(cx, &link, Err(&failure)).await;
+                Some((link, revision)) => {
+                    setup_session::record_test(cx, &link, &revision, Err(&failure)).await;
                     let page = format!("{}/setup", cx.config.edge_prefix);
                     redirect(cx, 302, &page, &[clear_ticket(&state)]).map_err(|f| (f, clear))
                 }
@@ -319,16 +319,17 @@ async fn complete(
     query: &[(String, String)],
     state: &str,
     provider_id: &mut Option<String>,
-    setup_link: &mut Option<SetupLink>,
+    setup_link: &mut Option<(SetupLink, String)>,
 ) -> Result<Completed, Failure> {
     let key = login_secret(cx.env, cx.config, login)?;
     let ticket_name = oidc::ticket_cookie_name(state);
     let sealed = cx.head.header("cookie").and_then(|header| session::cookie_value(header, &ticket_name));
     let opened = flow::open_ticket(sealed.as_deref(), &key, &WorkerClock)?;
     *provider_id = Some(opened.provider_id().to_owned());
-    let wanted_for = match opened.setup_link() {
-        Some(link) => {
-            *setup_link = Some(setup_session::test_link(cx, link, opened.provider_id()).await?);
+    let wanted_for = match opened.setup() {
+        Some(ticket) => {
+            let link = setup_session::test_link(cx, ticket, opened.provider_id()).await?;
+            *setup_link = Some((link, ticket.revision.clone()));
             ConnectionUse::SetupTest
         }
         None => ConnectionUse::SignIn,
@@ -356,7 +357,7 @@ async fn complete(
     let redeemed = checked.redeem(&DurableLedger(cx.env), &FetchClient, &client_secret).await.map_err(flow_failure)?;
     let verifier = WorkerTokenVerifier(cx.env);
     let verified = redeemed.verify(&verifier, &FetchClient, &cx.config.jwt.jwks_cache).await.map_err(flow_failure)?;
-    if let Some(link) = setup_link.take() {
+    if let Some((link, _)) = setup_link.take() {
         let tested = verified.setup_tested().ok_or(LoginError::StateInvalid)?;
         return Ok(Completed::SetupTested(link, tested));
     }

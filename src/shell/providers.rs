@@ -6,7 +6,7 @@ use super::adapters::FetchClient;
 use crate::config::Config;
 use crate::deploy::Environment;
 use crate::directory::connections::connection_id_ok;
-use crate::login::connection::endpoints_outside;
+use crate::login::connection::{endpoints_outside, provider_outside};
 use crate::login::error::LoginError;
 use crate::login::oidc::Discovery;
 use crate::login::provider::{Provider, ProviderKind};
@@ -35,21 +35,29 @@ fn now_ms() -> f64 {
 /// connection's endpoints must also keep clear of the deployment's own hosts (and, in
 /// production, of internal addresses), whatever its discovery document says.
 pub async fn endpoints(provider: &Provider, config: &Config) -> Result<Endpoints, LoginError> {
+    // A stored connection's own URLs are checked before anything is fetched from them.
+    let stored = connection_id_ok(&provider.id)
+        .then(|| config.login.as_ref().map(|login| super::connections::own_hosts(config, login)).unwrap_or_default());
+    if let Some(own_hosts) = &stored {
+        provider_outside(provider, config.environment, own_hosts).map_err(|problems| refused(provider, problems))?;
+    }
     let endpoints = match &provider.kind {
         ProviderKind::OAuth2 { .. } => Endpoints::configured(provider).ok_or(LoginError::UnknownProvider)?,
         ProviderKind::Oidc { issuer, .. } => Endpoints::discovered(&*discovery(issuer, config.environment).await?),
     };
-    if let (true, Some(login)) = (connection_id_ok(&provider.id), &config.login) {
-        let own_hosts = super::connections::own_hosts(config, login);
-        if let Err(problems) = endpoints_outside(&endpoints, config.environment, &own_hosts) {
-            console_warn!(
-                "{}",
-                serde_json::json!({ "event": "connection_endpoint_refused", "connection": provider.id, "problems": problems })
-            );
-            return Err(LoginError::EndpointRefused(problems.join("; ")));
-        }
+    if let Some(own_hosts) = &stored {
+        endpoints_outside(&endpoints, config.environment, own_hosts).map_err(|problems| refused(provider, problems))?;
     }
     Ok(endpoints)
+}
+
+/// A stored connection's URL that may not be used, logged with every problem.
+fn refused(provider: &Provider, problems: Vec<String>) -> LoginError {
+    console_warn!(
+        "{}",
+        serde_json::json!({ "event": "connection_endpoint_refused", "connection": provider.id, "problems": problems })
+    );
+    LoginError::EndpointRefused(problems.join("; "))
 }
 
 /// The endpoints a login or logout page may send the browser to, for its CSP `form-action`: the

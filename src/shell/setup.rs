@@ -18,7 +18,7 @@ use super::login_context::LoginContext;
 use super::rate_limit::{self, Verdict};
 use super::respond;
 use super::setup_links::D1SetupLinks;
-use super::setup_session::{audit, session_link};
+use super::setup_session::{self, audit, session_link};
 use super::tenants::D1Tenants;
 use crate::directory::onboarding::{self, connection_request, SetupLink, SetupLinkStore, SESSION_LIFETIME_MS};
 use crate::directory::store::Directory;
@@ -32,6 +32,7 @@ use crate::login::config::LoginConfig;
 use crate::login::csrf;
 use crate::login::error::LoginError;
 use crate::login::flow::Purpose;
+use crate::login::oidc::SetupTicket;
 use crate::ports::{SystemEntropy, Unavailable};
 use crate::session::SETUP_COOKIE_NAME;
 use serde::Deserialize;
@@ -291,7 +292,11 @@ async fn test(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink) -> R
     else {
         return Err(Failure::InvalidBody(vec!["connection: save the connection before testing it".into()]));
     };
+    let Some(revision) = setup_session::connection_revision(cx, link).await? else {
+        return Err(Failure::InvalidBody(vec!["connection: save the connection before testing it".into()]));
+    };
     audit(cx, "setup_test_started", link, json!({ "connection_id": link.connection_id }));
-    let purpose = Purpose::SetupTest { link: link.id.clone(), return_to: page_path(cx) };
+    let setup = SetupTicket { link: link.id.clone(), revision };
+    let purpose = Purpose::SetupTest { setup, return_to: page_path(cx) };
     login::begin_flow(cx, login, &provider, purpose, None).await
 }

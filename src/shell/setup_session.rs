@@ -7,9 +7,11 @@ use super::setup_links::D1SetupLinks;
 use super::tenants::D1Tenants;
 use crate::directory::onboarding::{self, SetupLink, SetupLinkStore, TestFailure, TestIdentity, TestResult};
 use crate::directory::tenants::TenantStore;
+use crate::directory::DirectoryError;
 use crate::error::Failure;
 use crate::login::error::LoginError;
 use crate::login::flow::SetupTested;
+use crate::login::oidc::SetupTicket;
 use crate::login::provider::email_domain;
 use crate::ports::Clock;
 use crate::session::{cookie_value, SETUP_COOKIE_NAME};
@@ -32,19 +34,35 @@ pub(super) async fn session_link(cx: &LoginContext<'_>) -> Result<SetupLink, Fai
     Ok(onboarding::session_link(&D1SetupLinks(cx.env), &WorkerClock, cookie.as_deref()).await?)
 }
 
+/// The revision of the link's connection as it is saved now ([`onboarding::connection_revision`]).
+pub(super) async fn connection_revision(cx: &LoginContext<'_>, link: &SetupLink) -> Result<Option<String>, Failure> {
+    let stored = D1Tenants(cx.env).connection(&link.connection_id).await.map_err(DirectoryError::Unavailable)?;
+    Ok(stored.filter(|connection| connection.tenant == link.tenant).map(|c| onboarding::connection_revision(&c)))
+}
+
 /// The setup link a test flow's callback belongs to: the ticket names the link, the browser still
-/// holds that link's live session, and the flow's provider is the link's connection.
-pub async fn test_link(cx: &LoginContext<'_>, link_id: &str, provider_id: &str) -> Result<SetupLink, Failure> {
+/// holds that link's live session, the flow's provider is the link's connection, and the
+/// connection is still the revision the test began with (not saved over meanwhile).
+pub async fn test_link(cx: &LoginContext<'_>, ticket: &SetupTicket, provider_id: &str) -> Result<SetupLink, Failure> {
     let link = session_link(cx).await?;
-    if link.id != link_id || link.connection_id != provider_id {
+    if link.id != ticket.link || link.connection_id != provider_id {
+        return Err(LoginError::StateInvalid.into());
+    }
+    if connection_revision(cx, &link).await?.as_deref() != Some(ticket.revision.as_str()) {
         return Err(LoginError::StateInvalid.into());
     }
     Ok(link)
 }
 
 /// Records a test sign-in's outcome on its link (best effort: the browser is told either way).
-pub async fn record_test(cx: &LoginContext<'_>, link: &SetupLink, outcome: Result<&SetupTested, &Failure>) {
+pub async fn record_test(
+    cx: &LoginContext<'_>,
+    link: &SetupLink,
+    revision: &str,
+    outcome: Result<&SetupTested, &Failure>,
+) {
     let now = WorkerClock.now_ms();
+    let revision = revision.to_owned();
     let result = match outcome {
         Ok(tested) => {
             let profile = &tested.profile;
@@ -61,12 +79,12 @@ pub async fn record_test(cx: &LoginContext<'_>, link: &SetupLink, outcome: Resul
                 profile.name.as_deref(),
                 &profile.groups,
             );
-            TestResult { at_ms: now, identity: Some(identity), error: None }
+            TestResult { at_ms: now, revision, identity: Some(identity), error: None }
         }
         Err(failure) => {
             let reply = failure.reply();
             let error = TestFailure { code: reply.code.into(), message: reply.description.into() };
-            TestResult { at_ms: now, identity: None, error: Some(error) }
+            TestResult { at_ms: now, revision, identity: None, error: Some(error) }
         }
     };
     let outcome = if result.error.is_none() { "signed_in" } else { "failed" };

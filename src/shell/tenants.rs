@@ -248,10 +248,12 @@ impl TenantStore for D1Tenants<'_> {
         let sealed = URL_SAFE_NO_PAD.encode(&connection.sealed_secret);
         let result = statement(
             &db,
-            // A replacement is refused in the same statement once the connection is active or an
-            // identity is linked to its id, so no sign-in can slip in between a check and the write.
+            // Refused in the same statement when an identity is linked to the id (a removed
+            // connection's users among them), and a replacement also once the connection is
+            // active: no sign-in slips in between a check and the write.
             "INSERT INTO connections (id, tenant_id, kind, settings, sealed_secret, created_at_ms, activated_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+             WHERE NOT EXISTS (SELECT 1 FROM identities WHERE identities.connection_id = ?1) \
              ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, settings = excluded.settings, \
              sealed_secret = excluded.sealed_secret \
              WHERE connections.tenant_id = excluded.tenant_id AND connections.activated_at_ms IS NULL \

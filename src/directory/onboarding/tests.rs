@@ -6,7 +6,7 @@ use crate::directory::store::MemoryDirectory;
 use crate::directory::tenancy::{create_tenant, NewTenant, TenancyError};
 use crate::ports::memory::{block_on, ManualClock};
 use crate::ports::SystemEntropy;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const NOW_MS: u64 = 1_800_000_000_000;
 
@@ -283,18 +283,18 @@ fn a_setup_finishes_only_after_a_test_worked_and_then_its_connection_signs_users
     let stored = || block_on(f.tenants.connection(&link.connection_id)).unwrap().unwrap();
     assert!(!stored().active, "a setup's connection waits");
 
-    let failed = SetupLink {
-        test_result: Some(json!({ "at_ms": 1, "identity": null, "error": { "code": "x" } })),
+    let revision = connection_revision(&stored());
+    let result = |identity: Value, revision: &str| SetupLink {
+        test_result: Some(json!({ "at_ms": 1, "revision": revision, "identity": identity, "error": null })),
         ..link.clone()
     };
-    for untested in [&link, &failed] {
+    let failed = result(Value::Null, &revision);
+    let earlier = result(json!({ "subject": "wes" }), "a revision saved over since");
+    for untested in [&link, &failed, &earlier] {
         assert!(matches!(block_on(finish(&f.tenants, &f.clock, untested)), Err(TenancyError::Invalid(_))));
         assert!(!stored().active);
     }
-    let tested = SetupLink {
-        test_result: Some(json!({ "at_ms": 1, "identity": { "subject": "wes" }, "error": null })),
-        ..link.clone()
-    };
+    let tested = result(json!({ "subject": "wes" }), &revision);
     assert_eq!(block_on(finish(&f.tenants, &f.clock, &tested)), Ok(Finished::Activated));
     assert!(stored().active);
     assert_eq!(

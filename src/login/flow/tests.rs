@@ -8,6 +8,7 @@ use crate::authn::jwt::rfc_keys::{EC_D, EC_X, EC_Y};
 use crate::authn::jwt::verifier::KeySetVerifier;
 use crate::deploy::Environment;
 use crate::directory::store::MemoryDirectory;
+use crate::login::oidc::SetupTicket;
 use crate::ports::memory::{block_on, ManualClock, MemoryLedger, TablePeer};
 use crate::ports::SystemEntropy;
 use crate::session::store::MemorySessionStore;
@@ -218,7 +219,8 @@ fn a_complete_flow_issues_a_session_bound_to_the_verified_identity() {
 #[test]
 fn a_setup_test_shows_who_signed_in_and_can_neither_provision_nor_start_a_session() {
     let w = world();
-    let purpose = Purpose::SetupTest { link: "stl_aaaaaaaaaaaaaaaa".into(), return_to: "/auth/setup".into() };
+    let setup = SetupTicket { link: "stl_aaaaaaaaaaaaaaaa".into(), revision: "r1".into() };
+    let purpose = Purpose::SetupTest { setup: setup.clone(), return_to: "/auth/setup".into() };
     let run = |take_result: bool| {
         let flow = w.begin_for("corp", &corp_endpoints(), purpose.clone());
         w.answer_tokens(&w.id_token(&flow.nonce, json!({})));
@@ -231,13 +233,13 @@ fn a_setup_test_shows_who_signed_in_and_can_neither_provision_nor_start_a_sessio
         let secret = SecretString::new("client-secret".into());
         block_on(async {
             let opened = open_ticket(Some(&flow.sealed), &w.key, &w.clock).unwrap();
-            assert_eq!(opened.setup_link(), Some("stl_aaaaaaaaaaaaaaaa"));
+            assert_eq!(opened.setup(), Some(&setup));
             let checked = opened.start(&w.login, CALLBACK).unwrap().check(&query, corp_endpoints()).unwrap();
             let redeemed = checked.redeem(&w.ledger, &w.peer, &secret).await.unwrap();
             let verified = redeemed.verify(&verifier, &w.peer, &JwksCachePolicy::default()).await.unwrap();
             if take_result {
                 let tested = verified.setup_tested().expect("a setup test's result");
-                assert_eq!((tested.link.as_str(), tested.return_to.as_str()), ("stl_aaaaaaaaaaaaaaaa", "/auth/setup"));
+                assert_eq!((&tested.setup, tested.return_to.as_str()), (&setup, "/auth/setup"));
                 assert_eq!(tested.profile.subject, "alice");
                 return;
             }
@@ -250,7 +252,7 @@ fn a_setup_test_shows_who_signed_in_and_can_neither_provision_nor_start_a_sessio
     assert!(w.sessions.is_empty(), "no session");
     // A sign-in is no setup test.
     let flow = w.begin("corp", &corp_endpoints());
-    assert_eq!(open_ticket(Some(&flow.sealed), &w.key, &w.clock).unwrap().setup_link(), None);
+    assert_eq!(open_ticket(Some(&flow.sealed), &w.key, &w.clock).unwrap().setup(), None);
 }
 
 #[test]
