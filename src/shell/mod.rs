@@ -330,23 +330,13 @@ async fn serve_edge(
         },
         EdgeEndpoint::Login(endpoint) => {
             let cx = login_context::LoginContext { env, ctx, config, head, request_id };
-            match login::serve(req, &cx, endpoint).await {
-                Ok(response) => Ok(response),
-                Err((failure, extra)) => {
-                    audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
-                    respond::failure(env, head, &failure, request_id, security, extra).await
-                }
-            }
+            let served = login::serve(req, &cx, endpoint).await;
+            browser_reply(env, head, audit, security, served).await
         }
         EdgeEndpoint::Setup(endpoint) => {
             let cx = login_context::LoginContext { env, ctx, config, head, request_id };
-            match setup::serve(req, &cx, endpoint).await {
-                Ok(response) => Ok(response),
-                Err((failure, extra)) => {
-                    audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
-                    respond::failure(env, head, &failure, request_id, security, extra).await
-                }
-            }
+            let served = setup::serve(req, &cx, endpoint).await;
+            browser_reply(env, head, audit, security, served).await
         }
         EdgeEndpoint::Health => {
             respond::json(200, &serde_json::json!({ "status": "ok", "config": "valid" }), security, request_id)
@@ -372,6 +362,24 @@ async fn serve_edge(
                     respond::build_text(reply.status, &list, &failure.json_body(request_id))
                 }
             }
+        }
+    }
+}
+
+/// What a browser-facing edge route (login, onboarding) answered: its response, or its refusal
+/// (audited) with the extra headers it asked for.
+async fn browser_reply(
+    env: &Env,
+    head: &RequestHead,
+    audit: &AuditContext<'_>,
+    security: &SecurityHeaders,
+    served: std::result::Result<Response, (Failure, HeaderList)>,
+) -> Result<Response> {
+    match served {
+        Ok(response) => Ok(response),
+        Err((failure, extra)) => {
+            audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
+            respond::failure(env, head, &failure, audit.request_id, security, extra).await
         }
     }
 }

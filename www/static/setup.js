@@ -243,25 +243,24 @@ async function saveConnection(event) {
   $("save").disabled = true;
   const result = await api("/connection", { method: "PUT", body });
   $("save").disabled = false;
-  if (result.status !== 200) {
-    showError(result, "The connection could not be saved.");
-    return;
-  }
-  $("client_secret").value = "";
-  showMessage("");
-  await load();
+  if (await applied(result, 200, "The connection could not be saved.")) $("client_secret").value = "";
 }
 
 async function claimDomain(event) {
   event.preventDefault();
   const result = await api("/domains", { method: "POST", body: { domain: $("domain").value.trim() } });
-  if (result.status !== 201) {
-    showError(result, "The domain could not be added.");
-    return;
+  if (await applied(result, 201, "The domain could not be added.")) $("domain").value = "";
+}
+
+/** A change the server answered: on `expected`, the page shows the new state; else why not. */
+async function applied(result, expected, fallback) {
+  if (result.status !== expected) {
+    showError(result, fallback);
+    return false;
   }
-  $("domain").value = "";
   showMessage("");
   await load();
+  return true;
 }
 
 async function verifyDomain(domain) {

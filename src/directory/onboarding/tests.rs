@@ -176,6 +176,23 @@ fn a_test_shows_an_email_as_kept_only_in_the_tenants_verified_domains() {
     assert!(!TestIdentity::new("sub", None, true, None, &[]).email_domain_verified);
 }
 
+/// A user of acme signed in with the connection (as a login provisions one).
+fn link_identity(f: &Fixture, connection: &str, subject: &str) {
+    let identity = crate::directory::provision::FederatedIdentity {
+        connection: connection.into(),
+        subject: subject.into(),
+        email: None,
+        email_verified: false,
+        name: None,
+        groups: vec![],
+        attributes: serde_json::Map::new(),
+    };
+    let policy = crate::directory::provision::ProvisioningPolicy { link_by_email: false, groups_from_scim: false };
+    let scope = TenantScope::of("acme");
+    block_on(crate::directory::provision::provision(&f.tenants, &SystemEntropy, &f.clock, &scope, policy, &identity))
+        .unwrap();
+}
+
 fn connection_of(link: &SetupLink, issuer: &str) -> Connection {
     Connection {
         id: link.connection_id.clone(),
@@ -209,18 +226,7 @@ fn a_setup_saves_its_own_connection_and_replaces_it_until_someone_signs_in() {
 
     // Once an identity is linked to it, the setup may not point it at another IdP.
     let scope = TenantScope::of("acme");
-    let identity = crate::directory::provision::FederatedIdentity {
-        connection: link.connection_id.clone(),
-        subject: "user-1".into(),
-        email: None,
-        email_verified: false,
-        name: None,
-        groups: vec![],
-        attributes: serde_json::Map::new(),
-    };
-    let policy = crate::directory::provision::ProvisioningPolicy { link_by_email: false, groups_from_scim: false };
-    block_on(crate::directory::provision::provision(&f.tenants, &SystemEntropy, &f.clock, &scope, policy, &identity))
-        .unwrap();
+    link_identity(&f, &link.connection_id, "user-1");
     assert_eq!(block_on(f.tenants.identities_of_connection(&scope, &link.connection_id, 1)).unwrap().len(), 1);
     assert_eq!(save(&connection_of(&link, "https://evil.test")), Err(refused(DirectoryError::ConnectionInUse)));
     let kept = block_on(f.tenants.connection(&link.connection_id)).unwrap().unwrap();
@@ -250,18 +256,7 @@ fn identities_a_removed_connection_left_behind_keep_its_id_from_being_made_again
     let scope = TenantScope::of("acme");
     let save = |connection: &Connection| block_on(save_connection(&f.tenants, &f.tenants, &link, connection));
     assert_eq!(save(&connection_of(&link, "https://one.test")), Ok(Saved::Created));
-    let identity = crate::directory::provision::FederatedIdentity {
-        connection: link.connection_id.clone(),
-        subject: "victim".into(),
-        email: None,
-        email_verified: false,
-        name: None,
-        groups: vec![],
-        attributes: serde_json::Map::new(),
-    };
-    let policy = crate::directory::provision::ProvisioningPolicy { link_by_email: false, groups_from_scim: false };
-    block_on(crate::directory::provision::provision(&f.tenants, &SystemEntropy, &f.clock, &scope, policy, &identity))
-        .unwrap();
+    link_identity(&f, &link.connection_id, "victim");
     assert!(block_on(f.tenants.remove_connection(&scope, &link.connection_id)).unwrap());
     assert_eq!(
         save(&connection_of(&link, "https://attacker.test")),
