@@ -10,6 +10,7 @@ use crate::directory::scim::token::token_id_ok;
 use crate::directory::{tenant_id_ok, user_id_ok, UserStatus};
 use crate::gateway::path::CanonicalPath;
 use crate::gateway::refusals::RouteError;
+use crate::session::index::handle_ok as session_handle_ok;
 
 /// An endpoint that Portcullis serves itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +178,25 @@ pub enum DirectoryAdmin {
         /// The new status.
         status: UserStatus,
     },
+    /// `GET {prefix}/directory/tenants/:tenant/users/:id/sessions`: the user's live sessions, or
+    /// `DELETE`: end them all at once.
+    UserSessions {
+        /// The tenant.
+        tenant: String,
+        /// The user's directory id.
+        user: String,
+        /// End them (`DELETE`) rather than list them (`GET`).
+        end: bool,
+    },
+    /// `DELETE {prefix}/directory/tenants/:tenant/users/:id/sessions/:session`: end one session.
+    EndUserSession {
+        /// The tenant.
+        tenant: String,
+        /// The user's directory id.
+        user: String,
+        /// The session's handle (as listed).
+        session: String,
+    },
 }
 
 /// An endpoint of the onboarding page. Everything but the page and `open` needs the setup
@@ -260,6 +280,24 @@ fn directory_endpoint(rest: &[&str], method: &str) -> Option<Result<DirectoryAdm
         {
             let status = if *action == "block" { UserStatus::Blocked } else { UserStatus::Active };
             on("POST", DirectoryAdmin::SetStatus { tenant: owned(tenant), user: owned(user), status })
+        }
+        ["directory", "tenants", tenant, "users", user, "sessions"] if tenant_id_ok(tenant) && user_id_ok(user) => {
+            match method {
+                "GET" | "DELETE" => Some(Ok(DirectoryAdmin::UserSessions {
+                    tenant: owned(tenant),
+                    user: owned(user),
+                    end: method == "DELETE",
+                })),
+                _ => Some(Err(RouteError::MethodNotAllowed)),
+            }
+        }
+        ["directory", "tenants", tenant, "users", user, "sessions", session]
+            if tenant_id_ok(tenant) && user_id_ok(user) && session_handle_ok(session) =>
+        {
+            on(
+                "DELETE",
+                DirectoryAdmin::EndUserSession { tenant: owned(tenant), user: owned(user), session: owned(session) },
+            )
         }
         ["directory", "tenants", tenant, "domains"] if tenant_id_ok(tenant) => {
             on("POST", DirectoryAdmin::ClaimDomain { tenant: owned(tenant) })
@@ -488,6 +526,34 @@ mod tests {
                 }))),
             ),
             ("POST", "/auth/directory/tenants/acme/users", Some(Err(RouteError::MethodNotAllowed))),
+            (
+                "DELETE",
+                "/auth/directory/tenants/acme/users/usr_AAAAAAAAAAAAAAAAAAAAAA/sessions",
+                Some(Ok(directory(DirectoryAdmin::UserSessions {
+                    tenant: "acme".into(),
+                    user: "usr_AAAAAAAAAAAAAAAAAAAAAA".into(),
+                    end: true,
+                }))),
+            ),
+            (
+                "DELETE",
+                "/auth/directory/tenants/acme/users/usr_AAAAAAAAAAAAAAAAAAAAAA/sessions/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                Some(Ok(directory(DirectoryAdmin::EndUserSession {
+                    tenant: "acme".into(),
+                    user: "usr_AAAAAAAAAAAAAAAAAAAAAA".into(),
+                    session: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+                }))),
+            ),
+            (
+                "DELETE",
+                "/auth/directory/tenants/acme/users/usr_AAAAAAAAAAAAAAAAAAAAAA/sessions/short",
+                Some(Err(RouteError::UnknownEdgePath)),
+            ),
+            (
+                "POST",
+                "/auth/directory/tenants/acme/users/usr_AAAAAAAAAAAAAAAAAAAAAA/sessions",
+                Some(Err(RouteError::MethodNotAllowed)),
+            ),
             (
                 "GET",
                 "/auth/directory/tenants/acme/users/usr_AAAAAAAAAAAAAAAAAAAAAA/block",

@@ -440,6 +440,51 @@ describe("a tenant's own connections, stored in the directory", () => {
   });
 });
 
+describe("a user's sessions, as an administrator sees and ends them", () => {
+  test("lists each live session with where it began, ends one, then all", async () => {
+    const browsers = [new Browser(), new Browser()];
+    for (const [i, browser] of browsers.entries()) {
+      const { callback } = await browser.loginWithOidc(gw, { email: "ann@acme.test", login: "ann" });
+      assert.equal(callback.status, 302, await callback.clone().text());
+      assert.equal((await seenByOrigin(browser)).status, 200, `browser ${i}`);
+    }
+    const userId = (await seenByOrigin(browsers[0])).seen.headers["x-auth-user-id"];
+    const sessionIds = [];
+    for (const browser of browsers) {
+      const info = await browser.request(`${gw}/auth/session`, { api: true });
+      sessionIds.push((await info.json()).session_id);
+    }
+    const listed = await api("GET", `/tenants/acme/users/${userId}/sessions`);
+    assert.equal(listed.status, 200, JSON.stringify(listed.body));
+    const mine = listed.body.sessions.filter((s) => sessionIds.includes(s.id));
+    assert.equal(mine.length, 2, JSON.stringify(listed.body.sessions));
+    for (const session of mine) {
+      assert.equal(session.connection, "acme-sso");
+      assert.ok(session.created_at_ms > 0 && session.expires_at_s > Date.now() / 1000);
+      assert.deepEqual(Object.keys(session).sort(), ["client_ip", "connection", "created_at_ms", "expires_at_s", "id", "user_agent"]);
+    }
+    assert.doesNotMatch(JSON.stringify(listed.body), /__Host-portcullis=|access_token|refresh/i, "no cookie, no token");
+    assert.equal((await api("GET", `/tenants/acme/users/${userId}/sessions`, undefined, await tenantAdmin("globex"))).status, 403);
+    assert.equal((await api("GET", `/tenants/globex/users/${userId}/sessions`)).status, 404, "not globex's user");
+
+    const ended = await api("DELETE", `/tenants/acme/users/${userId}/sessions/${sessionIds[0]}`);
+    assert.equal(ended.status, 200, JSON.stringify(ended.body));
+    assert.equal((await api("DELETE", `/tenants/acme/users/${userId}/sessions/${sessionIds[0]}`)).status, 404, "once");
+    assert.equal((await seenByOrigin(browsers[0])).status, 302, "that session is over: back to sign-in");
+    assert.equal((await seenByOrigin(browsers[1])).status, 200, "the other goes on");
+    const after = await api("GET", `/tenants/acme/users/${userId}/sessions`);
+    assert.deepEqual(after.body.sessions.filter((s) => sessionIds.includes(s.id)).map((s) => s.id), [sessionIds[1]]);
+
+    const all = await api("DELETE", `/tenants/acme/users/${userId}/sessions`);
+    assert.equal(all.status, 200);
+    assert.ok(all.body.identities_signed_out >= 1);
+    assert.equal((await seenByOrigin(browsers[1])).status, 302, "every session is over");
+    assert.deepEqual((await api("GET", `/tenants/acme/users/${userId}/sessions`)).body.sessions, [], "none listed");
+    const [user] = await rows("SELECT status FROM users WHERE id = ?", userId);
+    assert.equal(user.status, "active", "ending sessions blocks nobody");
+  });
+});
+
 describe("when D1 is unreachable", () => {
   test("home-realm discovery fails closed with 503 directory_unavailable; configured domains still route", async () => {
     // Last in this file: the claims table goes away.

@@ -6,6 +6,7 @@
 //! `session:<SHA-256(id)>`, sealed with AES-256-GCM under the cookie's key, with the KV key as
 //! associated data: a dump of KV holds no usable token or profile, and knows no cookie.
 
+pub mod index;
 pub mod store;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};

@@ -360,6 +360,51 @@ pub async fn serve(
                 directory.list_users(&scope, clause.as_ref(), count).await.map_err(DirectoryError::Unavailable)?;
             respond(200, json!({ "tenant": tenant, "users": users }))
         }
+        DirectoryAdmin::UserSessions { tenant, user, end } => {
+            let scope = admin.scope(&tenant)?;
+            let identities = user_identities(&directory, &scope, &user).await?;
+            if end {
+                for (connection, subject) in &identities {
+                    sessions::revoke_subject(env, connection, subject).await.map_err(|()| Failure::Unavailable)?;
+                }
+                let detail = json!({ "user_id": user, "identities_signed_out": identities.len() });
+                audit("directory_user_sessions_ended", &admin, &tenant, detail, request_id);
+                return respond(
+                    200,
+                    json!({ "tenant": tenant, "id": user, "identities_signed_out": identities.len() }),
+                );
+            }
+            let mut listed = Vec::new();
+            for (connection, subject) in &identities {
+                let found = sessions::list_of(env, connection, subject).await.map_err(|()| Failure::Unavailable)?;
+                listed.extend(found.into_iter().map(|summary| {
+                    let mut view = json!(summary);
+                    view["connection"] = json!(connection);
+                    view
+                }));
+            }
+            respond(200, json!({ "tenant": tenant, "id": user, "sessions": listed }))
+        }
+        DirectoryAdmin::EndUserSession { tenant, user, session } => {
+            let scope = admin.scope(&tenant)?;
+            let mut ended = false;
+            for (connection, subject) in user_identities(&directory, &scope, &user).await? {
+                ended |= sessions::end_listed(env, &connection, &subject, &session)
+                    .await
+                    .map_err(|()| Failure::Unavailable)?;
+            }
+            if !ended {
+                return Err(Failure::NotFound);
+            }
+            audit(
+                "directory_user_session_ended",
+                &admin,
+                &tenant,
+                json!({ "user_id": user, "session": session }),
+                request_id,
+            );
+            respond(200, json!({ "tenant": tenant, "id": user, "session": session, "ended": true }))
+        }
         DirectoryAdmin::SetStatus { tenant, user, status } => {
             let scope = admin.scope(&tenant)?;
             let change = set_status(&directory, &WorkerClock, &scope, &user, status).await?;
@@ -379,6 +424,19 @@ pub async fn serve(
             )
         }
     }
+}
+
+/// The (connection, subject) identities of one of the tenant's users; 404 when the tenant has no
+/// such user.
+async fn user_identities(
+    directory: &D1Directory<'_>,
+    scope: &TenantScope,
+    user: &str,
+) -> Result<Vec<(String, String)>, Failure> {
+    if directory.user(scope, user).await.map_err(DirectoryError::Unavailable)?.is_none() {
+        return Err(DirectoryError::UserNotFound.into());
+    }
+    Ok(directory.identities(scope, user).await.map_err(DirectoryError::Unavailable)?)
 }
 
 /// A connection as the API shows it: its settings (which never hold the secret).

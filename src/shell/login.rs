@@ -366,7 +366,12 @@ async fn complete(
         verified.provision(&directory, &D1Tenants(cx.env), &SystemEntropy, &WorkerClock).await.map_err(flow_failure)?;
     // A login never keeps the old session: end it; the new one has a fresh id.
     sessions::end_previous(cx.env, cx.config, cx.head).await;
-    verified.issue(&KvSessions(cx.env), &WorkerClock).await.map(Completed::Session).map_err(flow_failure)
+    let store = KvSessions {
+        env: cx.env,
+        client_ip: cx.head.header("cf-connecting-ip"),
+        user_agent: cx.head.header("user-agent"),
+    };
+    verified.issue(&store, &WorkerClock).await.map(Completed::Session).map_err(flow_failure)
 }
 
 /// `GET /auth/logout`: the confirmation page (or straight to the logged-out page).

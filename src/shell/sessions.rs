@@ -28,14 +28,12 @@ use crate::login::provider_api::{self, Grant};
 use crate::login::session_upkeep;
 use crate::ports::{Entropy, SystemEntropy, Unavailable};
 use crate::secret::SecretString;
+use crate::session::index::{self, SessionSummary};
 use crate::session::store::SessionStore;
 use crate::session::{
     after_refresh_failure, cookie_value, is_revoked, AfterRefreshFailure, RefreshFailure, SessionCookie, SessionError,
     SessionRecord, UpstreamTokens, COOKIE_NAME,
 };
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::time::Duration;
 use worker::{console_warn, Context, Delay, Env};
@@ -95,10 +93,9 @@ impl LiveSession {
     }
 }
 
-/// The id under which all of a user's sessions are revoked, hashed so any subject fits a URL.
+/// The id under which all of a user's sessions are revoked.
 fn subject_id(provider: &str, subject: &str) -> String {
-    let prefix = crate::ledger::SUBJECT_REVOCATION_PREFIX;
-    format!("{prefix}{provider}:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(subject.as_bytes())))
+    format!("{}{}", crate::ledger::SUBJECT_REVOCATION_PREFIX, index::subject_tag(provider, subject))
 }
 
 async fn read_sealed(env: &Env, kv_key: &str) -> Result<Option<Vec<u8>>, AuthnError> {
@@ -452,13 +449,103 @@ pub async fn create(env: &Env, record: &SessionRecord) -> Result<SessionCookie, 
     Ok(cookie)
 }
 
-/// Sessions in Workers KV, as the login flow's port.
-pub struct KvSessions<'a>(pub &'a Env);
+/// Sessions in Workers KV, as the login flow's port, for a request from `client_ip` with
+/// `user_agent` (kept in the session's index entry for administrators).
+pub struct KvSessions<'a> {
+    /// The runtime environment.
+    pub env: &'a Env,
+    /// `CF-Connecting-IP`.
+    pub client_ip: Option<&'a str>,
+    /// `User-Agent`.
+    pub user_agent: Option<&'a str>,
+}
 
 impl SessionStore for KvSessions<'_> {
     async fn create(&self, record: &SessionRecord) -> Result<SessionCookie, Unavailable> {
-        create(self.0, record).await.map_err(|()| Unavailable("the session store".into()))
+        let cookie = create(self.env, record).await.map_err(|()| Unavailable("the session store".into()))?;
+        let summary = SessionSummary::new(
+            &cookie.kv_key(),
+            record.created_at_ms.max(0) as u64,
+            record.expires_at_s,
+            self.client_ip,
+            self.user_agent,
+        );
+        // Only administrators' view of the session depends on it: a failure is logged, and the
+        // user's sessions can still all be ended (by the subject's revocation).
+        if let Err(reason) = write_index(self.env, record, &summary).await {
+            console_warn!("{}", serde_json::json!({ "event": "session_index_write_failed", "reason": reason }));
+        }
+        Ok(cookie)
     }
+}
+
+/// Writes a session's index entry, expiring with it.
+async fn write_index(env: &Env, record: &SessionRecord, summary: &SessionSummary) -> Result<(), String> {
+    let kv = env.kv(KV_BINDING).map_err(|e| e.to_string())?;
+    let key = index::key_of(&index::subject_tag(&record.provider, &record.subject), &summary.id);
+    let ttl_s = (record.expires_at_s - now_s()).max(60) as u64;
+    let value = serde_json::to_string(summary).map_err(|e| e.to_string())?;
+    kv.put(&key, value)
+        .map_err(|e| e.to_string())?
+        .metadata(summary)
+        .map_err(|e| e.to_string())?
+        .expiration_ttl(ttl_s)
+        .execute()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The live sessions a user has with a provider, oldest first (at most 1000): the index's
+/// entries, less those revoked since (by logout, by an administrator, or all at once).
+pub async fn list_of(env: &Env, provider: &str, subject: &str) -> Result<Vec<SessionSummary>, ()> {
+    let kv = env.kv(KV_BINDING).map_err(|_| ())?;
+    let tag = index::subject_tag(provider, subject);
+    let listed = kv.list().prefix(index::prefix_of(&tag)).execute().await.map_err(|error| {
+        console_warn!("{}", serde_json::json!({ "event": "session_index_unavailable", "reason": error.to_string() }));
+    })?;
+    let mut sessions: Vec<SessionSummary> = listed
+        .keys
+        .into_iter()
+        .filter_map(|key| serde_json::from_value::<SessionSummary>(key.metadata?).ok())
+        .filter(|summary| index::handle_ok(&summary.id) && summary.expires_at_s > now_s())
+        .collect();
+    if sessions.is_empty() {
+        return Ok(sessions);
+    }
+    let subject_key = subject_id(provider, subject);
+    let kv_keys: Vec<String> = sessions.iter().map(SessionSummary::kv_key).collect();
+    let mut ids: Vec<&str> = kv_keys.iter().map(String::as_str).collect();
+    ids.push(&subject_key);
+    let statuses = revocations::statuses(env, &subject_key, &ids).await.map_err(|_| ())?;
+    let subject_revoked = statuses.last().copied().flatten();
+    let now = now_ms() as u64;
+    let mut index = 0;
+    sessions.retain(|summary| {
+        let revoked = statuses.get(index).copied().flatten();
+        index += 1;
+        !is_revoked(revoked, subject_revoked, summary.created_at_ms as i64, now)
+    });
+    sessions.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+    Ok(sessions)
+}
+
+/// Ends one of a user's sessions at once, by its handle; `false` when the user has none by that
+/// handle with this provider.
+pub async fn end_listed(env: &Env, provider: &str, subject: &str, handle: &str) -> Result<bool, ()> {
+    let kv = env.kv(KV_BINDING).map_err(|_| ())?;
+    let key = index::key_of(&index::subject_tag(provider, subject), handle);
+    let entry = kv.get(&key).text().await.map_err(|_| ())?;
+    let Some(summary) = entry.and_then(|text| serde_json::from_str::<SessionSummary>(&text).ok()) else {
+        return Ok(false);
+    };
+    let subject_key = subject_id(provider, subject);
+    let kv_key = summary.kv_key();
+    let keep_until_ms = (summary.expires_at_s.max(0) as u64 + 60) * 1000;
+    revocations::revoke(env, &subject_key, &kv_key, now_ms() as u64, Some(keep_until_ms)).await.map_err(|_| ())?;
+    forget(&kv_key);
+    let _ = kv.delete(&kv_key).await;
+    let _ = kv.delete(&key).await;
+    Ok(true)
 }
 
 async fn end_record(env: &Env, kv_key: &str, record: &SessionRecord) -> Result<(), ()> {
@@ -470,6 +557,8 @@ async fn end_record(env: &Env, kv_key: &str, record: &SessionRecord) -> Result<(
     forget(kv_key);
     if let Ok(kv) = env.kv(KV_BINDING) {
         let _ = kv.delete(kv_key).await;
+        let tag = index::subject_tag(&record.provider, &record.subject);
+        let _ = kv.delete(&index::key_of(&tag, index::handle_of(kv_key))).await;
     }
     Ok(())
 }
