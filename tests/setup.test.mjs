@@ -199,9 +199,12 @@ describe("opening a link", () => {
     const value = cookie.split(";")[0].split("=")[1];
     assert.equal(row.session_hash, createHash("sha256").update(value).digest("hex"), "only the cookie's hash is stored");
 
+    const opened_ = await rows("SELECT * FROM setup_links WHERE id = ?", link.id);
     const again = await setup(new Browser(), "POST", "/open", { token: link.token });
     assert.equal(again.status, 410);
     assert.equal(again.body.error, "setup_link_used");
+    assert.equal(again.headers.getSetCookie().length, 0, "no second session");
+    assert.deepEqual(await rows("SELECT * FROM setup_links WHERE id = ?", link.id), opened_, "the row is unchanged");
     const listed = (await admin("GET", "/tenants/umbrella/setup-links")).body.setup_links.find((l) => l.id === link.id);
     assert.equal(listed.status, "in_use");
   });
@@ -211,6 +214,8 @@ describe("opening a link", () => {
     await db.prepare("UPDATE setup_links SET expires_at_ms = 1 WHERE id = ?").bind(link.id).run();
     const expired = await setup(new Browser(), "POST", "/open", { token: link.token });
     assert.deepEqual([expired.status, expired.body.error], [410, "setup_link_expired"]);
+    const [still] = await rows("SELECT opened_at_ms, session_hash FROM setup_links WHERE id = ?", link.id);
+    assert.deepEqual(still, { opened_at_ms: null, session_hash: null }, "an expired link stays unopened");
     for (const token of ["setup_" + "A".repeat(43), "nope", link.token.slice(0, -1), ""]) {
       const refused = await setup(new Browser(), "POST", "/open", { token });
       assert.deepEqual([refused.status, refused.body.error], [404, "setup_link_invalid"], token);
@@ -273,7 +278,7 @@ describe("a setup session", () => {
     assert.deepEqual(await rows("SELECT id FROM connections WHERE id = ?", link.connection_id), [], "nothing stored");
   });
 
-  test("saves the link's connection, sealed, and replaces it until someone signs in with it", async () => {
+  test("saves the link's connection, sealed and inactive, and replaces it until the setup finishes", async () => {
     const first = await setup(browser, "PUT", "/connection", connectionBody({ client_id: "wrong-client" }));
     assert.equal(first.status, 200, JSON.stringify(first.body));
     assert.equal(first.body.saved, "created");

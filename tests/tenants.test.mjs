@@ -99,6 +99,9 @@ const snapshot = async () => ({
   claims: await rows("SELECT * FROM domain_claims ORDER BY tenant_id, domain"),
   mappings: await rows("SELECT * FROM role_mappings ORDER BY tenant_id, group_name, role"),
   users: await rows("SELECT id, tenant_id, status FROM users ORDER BY id"),
+  connections: await rows("SELECT id, tenant_id, settings, activated_at_ms FROM connections ORDER BY id"),
+  setupLinks: await rows("SELECT * FROM setup_links ORDER BY id"),
+  scimTokens: await rows("SELECT id, tenant_id FROM scim_tokens ORDER BY id"),
 });
 
 /** Claims `domain` for `tenant` and publishes its TXT record at the resolver; returns the claim. */
@@ -334,6 +337,19 @@ describe("who administers which tenant", () => {
       ["POST", "/tenants/globex/domains/globex.test/verify"],
       ["DELETE", "/tenants/globex/domains/globex.test"],
       ["PUT", "/tenants/globex/role-mappings", { mappings: [{ group: "finance", role: "admin" }] }],
+      ["POST", "/tenants/globex/scim-tokens"],
+      ["GET", "/tenants/globex/scim-tokens"],
+      ["DELETE", "/tenants/globex/scim-tokens/sct_aaaaaaaaaaaa"],
+      ["POST", "/tenants/globex/connections", { type: "oidc", issuer: "https://evil.test", client_id: "x", client_secret: "y" }],
+      ["GET", "/tenants/globex/connections"],
+      ["DELETE", "/tenants/globex/connections/con_aaaaaaaaaaaaaaaa"],
+      ["POST", "/tenants/globex/connections/con_aaaaaaaaaaaaaaaa/activate"],
+      ["POST", "/tenants/globex/setup-links", {}],
+      ["GET", "/tenants/globex/setup-links"],
+      ["DELETE", "/tenants/globex/setup-links/stl_aaaaaaaaaaaaaaaa"],
+      ["GET", `/tenants/globex/users/${ginaUser.id}/sessions`],
+      ["DELETE", `/tenants/globex/users/${ginaUser.id}/sessions`],
+      ["DELETE", `/tenants/globex/users/${ginaUser.id}/sessions/${"A".repeat(43)}`],
       // Its own tenant's id in a body does not reach another tenant's data either.
       ["POST", `/tenants/globex/users/${annUser.id}/block`],
     ];
