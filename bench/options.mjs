@@ -20,6 +20,8 @@ export const USAGE = `usage: node bench/run.mjs [--quick] [--only=SUBSTRING] [--
   --quick          a ~1 minute smoke run (shorter, fewer rounds)
   --only=TEXT      measure only rows whose id contains TEXT (the origin and passthrough always run)
   --out=FILE       where to write the JSON results (default bench/results/latest.json)
+  --profile=ROW    instead of the run: a CPU profile of one Portcullis row (its id, say jwt-es256) under
+                   load, saved as bench/results/ROW.cpuprofile, and its top frames by self time
 ${Object.entries(FLAGS).map(([flag, f]) => `  --${flag.padEnd(15)}${f.help} (default ${f.full}, quick ${f.quick}; env ${f.env})`).join("\n")}`;
 
 /** The parsed options, as numbers where they are numbers. */
@@ -30,11 +32,12 @@ export function readOptions(argv = process.argv.slice(2)) {
       quick: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
       only: { type: "string" },
+      profile: { type: "string" },
       out: { type: "string", default: path.join(repoRoot, "bench", "results", "latest.json") },
       ...Object.fromEntries(Object.keys(FLAGS).map((flag) => [flag, { type: "string" }])),
     },
   });
-  const options = { quick: values.quick, help: values.help, only: values.only, out: path.resolve(values.out) };
+  const options = { quick: values.quick, help: values.help, only: values.only, profile: values.profile, out: path.resolve(values.out) };
   for (const [flag, f] of Object.entries(FLAGS)) {
     const raw = values[flag] ?? process.env[f.env] ?? (values.quick ? f.quick : f.full);
     const value = Number(raw);

@@ -19,14 +19,15 @@ import { startBenchOrigin } from "./origin.mjs";
 import { peerOptions, startPeer } from "./peer/start.mjs";
 import { portcullisOptions, startPortcullis, waitForBuild } from "./portcullis.mjs";
 import { probe } from "./probe.mjs";
-import { bundleTable, coldStartTable, scenarioTable } from "./report.mjs";
+import { framesTable, profileRow } from "./profile.mjs";
+import { bundleTable, coldStartTable, scenarioTable, targetTable } from "./report.mjs";
 import { scenarios } from "./scenarios.mjs";
 import { spread } from "./stats.mjs";
 import { hasWrk, wrk } from "./wrk.mjs";
 
 const say = (message) => process.stderr.write(`bench: ${message}\n`);
 // Rows that always run, whatever --only says: every ratio is relative to passthrough.
-const ALWAYS = new Set(["origin", "passthrough"]);
+const ALWAYS = new Set(["origin", "passthrough", "js-passthrough"]);
 
 // Everything started is closed on the way out. On Ctrl+C, Miniflare's own exit hook stops its
 // workerd processes and exits; the origin and wrk children stop with us (origin.mjs, wrk.mjs).
@@ -80,6 +81,17 @@ async function main() {
     sessionId: randomBytes(48).toString("base64url"),
   };
 
+  if (options.profile) {
+    const row = scenarios(ctx).find((candidate) => candidate.id === options.profile);
+    if (!row) throw new Error(`--profile: no row ${options.profile}; the rows are ${scenarios(ctx).map((r) => r.id).join(", ")}`);
+    mkdirSync(path.dirname(options.out), { recursive: true });
+    const profiled = await profileRow(row, {
+      connections: options.connections, threads: options.threads, warmupS: options.warmup, durationS: options.duration,
+      outDir: path.dirname(options.out), log: say,
+    });
+    console.log(framesTable(row.id, profiled.frames));
+    return;
+  }
   const rows = scenarios(ctx).filter((row) => !options.only || ALWAYS.has(row.id) || row.id.includes(options.only));
   for (const row of rows) {
     Object.assign(row, await prepare(row, { origin, peer }));
@@ -114,13 +126,16 @@ async function main() {
       `Portcullis benchmark: wrk, ${options.connections} connections, ${options.threads} thread(s), ${options.warmup} s warm-up + ${options.duration} s measured × ${options.rounds} rounds; ${os.cpus().length} CPUs, ${Math.round(idle * 100)}% idle before the run`,
       "",
       scenarioTable(results),
-      "vs pass, vs peer: requests/s as a multiple of passthrough's, and of the jose peer's for the same algorithm.",
+      "vs pass, vs peer, vs equal: requests/s as a multiple of Portcullis passthrough's; of the plain JS peer's (the JS",
+      "passthrough worker for passthrough, the jose peer for the same algorithm); and of the equal-work jose peer's.",
       "p50 1 conn: median latency with one connection (no queueing); added p50: that, minus passthrough's.",
       ...referenceNotes(results),
       "",
       bundleTable(bundle),
       "",
       coldStartTable(coldStart),
+      "",
+      targetTable(results, bundle, coldStart),
       ...(directory.length ? ["", directoryTable(directory)] : []),
     ].join("\n"),
   );
@@ -211,6 +226,7 @@ function summarise(rows) {
       ...row,
       ratio_to_passthrough: ratioTo("passthrough"),
       ratio_to_peer: ratioTo(row.peer),
+      ratio_to_equal: ratioTo(row.equal),
       ratio_to_reference: ratioTo(row.reference),
       added_p50_over_passthrough_ms: row.gateway === "portcullis" && row.id !== "passthrough" ? added : undefined,
     };

@@ -7,7 +7,10 @@
 //   seed(mf)    Portcullis only, optional: puts state (KV, ...) in place before the probe
 //   credential  true when `headers` carry a credential: the probe then also checks that the same
 //               request without it is refused, so an open route cannot pass for a verifier
-//   peer        the id of the jose-peer row to compare with (the table's "vs peer")
+//   peer        the id of the JavaScript peer row to compare with (the table's "vs peer"): the
+//               plain JS passthrough for passthrough, the plain jose peer for the JWT rows
+//   equal       the id of the equal-work peer row (verify, sign an assertion, strip headers, log
+//               a line: the table's "vs equal")
 //   reference   the id of another row to compare with, in a note under the table
 //
 // A Portcullis row whose probe does not get the origin's 200 is reported as "not built", with the
@@ -140,15 +143,18 @@ export function scenarios(ctx) {
     // The uncached rows verify every signature, as the peer does; the others use the
     // verified-token cache (the default), which pays for a repeated token's signature once.
     const uncached = () => jwtConfig(ctx, alg, id, { verified_cache_entries: 0 });
+    const equal = `${id}-equal`;
     return [
-      { id, label: `JWT ${alg}`, gateway: "portcullis", path: `/${id}/x`, headers: bearer(alg), credential: true, config: jwtConfig(ctx, alg, id), peer: `${id}-peer` },
-      { id: `${id}-nocache`, label: `JWT ${alg}, no token cache`, gateway: "portcullis", path: `/${id}/x`, headers: bearer(alg), credential: true, config: uncached(), peer: `${id}-peer` },
+      { id, label: `JWT ${alg}`, gateway: "portcullis", path: `/${id}/x`, headers: bearer(alg), credential: true, config: jwtConfig(ctx, alg, id), peer: `${id}-peer`, equal },
+      { id: `${id}-nocache`, label: `JWT ${alg}, no token cache`, gateway: "portcullis", path: `/${id}/x`, headers: bearer(alg), credential: true, config: uncached(), peer: `${id}-peer`, equal },
       { id: `${id}-peer`, label: `JWT ${alg}`, gateway: "peer", path: `/${alg.toLowerCase()}/x`, headers: bearer(alg), credential: true },
+      { id: equal, label: `JWT ${alg}, equal work`, gateway: "peer", path: `/full-${alg.toLowerCase()}/x`, headers: bearer(alg), credential: true },
     ];
   });
   return [
     { id: "origin", label: "origin direct (ceiling)", gateway: "origin", path: "/x" },
-    { id: "passthrough", label: "passthrough (public route)", gateway: "portcullis", path: "/pass/x", config: { routes: [{ id: "pass", path: "/pass/*", policy: "public" }] } },
+    { id: "passthrough", label: "passthrough (public route)", gateway: "portcullis", path: "/pass/x", config: { routes: [{ id: "pass", path: "/pass/*", policy: "public" }] }, peer: "js-passthrough" },
+    { id: "js-passthrough", label: "passthrough, plain JS worker", gateway: "peer", path: "/pass/x" },
     ...jwtRows,
     { id: "api-key", label: "API key", gateway: "portcullis", path: "/apikey/x", headers: { "x-api-key": benchApiKey().key }, credential: true, config: apiKeyConfig(), seed: (mf) => seedApiKey(mf, ctx) },
     { id: "session", label: "session cookie", gateway: "portcullis", path: "/session/x", headers: { cookie: benchSession(ctx).cookie }, credential: true, config: sessionConfig(ctx, "session", 10), seed: (mf) => seedSession(mf, ctx) },

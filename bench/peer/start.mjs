@@ -1,4 +1,4 @@
-// Runs the jose peer (bench/peer/worker.mjs, comparison only) in workerd through its own Miniflare
+// Runs the JavaScript peers (bench/peer/worker.mjs, comparison only) in workerd through its own Miniflare
 // instance. Miniflare cannot resolve the bare `jose` import, so the worker is bundled in memory
 // with the local esbuild first; nothing is written to disk.
 //
@@ -7,6 +7,7 @@
 // than a JWT verification: it roughly halves a plain JS passthrough (about 3,500 → 1,950 req/s on
 // a 2-core machine). Without it, "vs peer" would measure Miniflare's plumbing, not the gateways.
 import { build } from "esbuild";
+import { exportJWK, generateKeyPair } from "jose";
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
 import { miniflareOptions, readWranglerConfig } from "../../tests/support/wrangler-config.mjs";
@@ -14,6 +15,8 @@ import { workerdLogs } from "../workerd-logs.mjs";
 import { AUDIENCE, ISSUER } from "../keys.mjs";
 
 let bundled;
+// The equal-work peer's assertion key, made once per run.
+let assertionJwk;
 
 async function bundle() {
   const result = await build({
@@ -32,12 +35,13 @@ async function bundle() {
 /** The Miniflare options for the peer; exported for the cold-start measurement. */
 export async function peerOptions({ originUrl, jwksUrl }) {
   bundled ??= await bundle();
+  assertionJwk ??= JSON.stringify(await exportJWK((await generateKeyPair("ES256", { extractable: true })).privateKey));
   const { compatibilityDate } = readWranglerConfig();
   return {
     name: "jose-peer",
     modules: [{ type: "ESModule", path: "peer.mjs", contents: bundled }],
     compatibilityDate,
-    bindings: { ORIGIN: originUrl, JWKS_URL: jwksUrl, ISSUER, AUDIENCE },
+    bindings: { ORIGIN: originUrl, JWKS_URL: jwksUrl, ISSUER, AUDIENCE, ASSERTION_JWK: assertionJwk },
     assets: miniflareOptions().assets,
     host: "127.0.0.1",
     port: 0,

@@ -24,7 +24,7 @@ pub struct Additions<'a> {
 
 /// Sends the request to the route's origin and returns the origin's response, re-headed.
 pub async fn forward(
-    inbound: &Request,
+    inbound: &web_sys::Request,
     head: &RequestHead,
     config: &Config,
     proxy: &ProxyRequest<'_>,
@@ -67,15 +67,12 @@ pub async fn forward(
     };
     let outbound_headers = headers::forward_request_headers(&inbound_headers, &stripped, &forwarded, &identity);
 
-    let headers = Headers::new();
-    for (name, value) in &outbound_headers {
-        headers.append(name, value).map_err(|_| ForwardError::Unreachable)?;
-    }
+    let headers = Headers(respond::to_js_headers(&outbound_headers).map_err(|_| ForwardError::Unreachable)?);
     let mut init = RequestInit::new();
     init.with_method(Method::from(head.method.clone()))
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual)
-        .with_body(inbound.inner().body().map(Into::into));
+        .with_body(inbound.body().map(Into::into));
     let outbound = Request::new_with_init(&url, &init).map_err(|_| ForwardError::Unreachable)?;
 
     let response = match fetch_with_timeout(outbound, u64::from(route.timeout_ms)).await {

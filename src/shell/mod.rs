@@ -88,13 +88,15 @@ impl<'a> AuditContext<'a> {
     }
 }
 
-fn request_head(req: &Request) -> RequestHead {
-    RequestHead { method: req.inner().method(), url: req.inner().url(), headers: req.headers().entries().collect() }
+fn request_head(req: &web_sys::Request) -> RequestHead {
+    RequestHead { method: req.method(), url: req.url(), headers: worker::Headers(req.headers()).entries().collect() }
 }
 
-/// The Worker's fetch handler.
+/// The Worker's fetch handler. It takes the runtime's request as it is: `worker::Request` would
+/// read (and so materialise) `request.cf` on every request, which the proxy path never needs;
+/// edge routes, which use its helpers, convert it themselves.
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+pub async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
     let head = request_head(&req);
     let defaults = SecurityHeaders::default();
@@ -116,7 +118,7 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 }
 
 async fn handle(
-    req: Request,
+    req: web_sys::Request,
     env: &Env,
     ctx: &Context,
     config: &Config,
@@ -130,7 +132,9 @@ async fn handle(
             audit.log(None, Decision::Deny, failure.to_string(), None, failure.reply().status);
             return respond::failure(env, head, &failure, request_id, security, Vec::new()).await;
         }
-        Ok(Admission::Edge(endpoint)) => return serve_edge(req, env, ctx, config, head, audit, endpoint).await,
+        Ok(Admission::Edge(endpoint)) => {
+            return serve_edge(Request::from(req), env, ctx, config, head, audit, endpoint).await
+        }
         Ok(Admission::Preflight { route, headers: cors_headers }) => {
             audit.log(Some(route), Decision::Allow, "cors_preflight".into(), None, 204);
             let mut list: HeaderList = vec![(REQUEST_ID.into(), request_id.into())];
