@@ -146,9 +146,64 @@ pub fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
+/// A header list as one string, `name\nvalue\nname\nvalue...`, to cross the JavaScript boundary
+/// in one call. The caller makes sure no name or value holds a line break (no valid one does).
+pub fn joined_lines(list: &[(String, String)]) -> String {
+    let mut lines = String::with_capacity(list.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
+    for (i, (name, value)) in list.iter().enumerate() {
+        if i > 0 {
+            lines.push('\n');
+        }
+        lines.push_str(name);
+        lines.push('\n');
+        lines.push_str(value);
+    }
+    lines
+}
+
+/// The header list [`joined_lines`] made (from the runtime's `Headers`). An odd line left over
+/// (which the runtime never sends) is dropped rather than guessed at.
+pub fn split_lines(lines: &str) -> HeaderList {
+    if lines.is_empty() {
+        return Vec::new();
+    }
+    let mut parts = lines.split('\n');
+    let mut list = Vec::new();
+    while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+        list.push((name.to_owned(), value.to_owned()));
+    }
+    list
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn header_lines_round_trip(pairs in proptest::collection::vec(("[a-z0-9-]{1,20}", "[^\n]{0,40}"), 0..12)) {
+            let list: HeaderList = pairs;
+            prop_assert_eq!(split_lines(&joined_lines(&list)), list);
+        }
+
+        #[test]
+        fn any_text_splits_into_whole_pairs_without_panicking(text in "\\PC{0,200}") {
+            let list = split_lines(&text);
+            prop_assert!(list.len() * 2 <= text.split('\n').count());
+            for (name, value) in &list {
+                prop_assert!(!name.contains('\n') && !value.contains('\n'));
+            }
+        }
+    }
+
+    #[test]
+    fn empty_values_and_lists_keep_their_shape() {
+        let list = vec![("x-empty".to_owned(), String::new()), ("set-cookie".to_owned(), "a=1".to_owned())];
+        assert_eq!(split_lines(&joined_lines(&list)), list);
+        assert_eq!(split_lines(""), Vec::<(String, String)>::new());
+        assert_eq!(split_lines("orphan"), Vec::<(String, String)>::new());
+    }
 
     fn list(pairs: &[(&str, &str)]) -> HeaderList {
         pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()

@@ -82,7 +82,7 @@ pub async fn forward(
     };
 
     let status = response.status_code();
-    let origin_headers: HeaderList = response.headers().entries().collect();
+    let origin_headers: HeaderList = super::js_headers::list_of(&response.headers().0);
     let mut reply_headers = headers::origin_response_headers(&origin_headers, route.cors.is_some());
     config.security_headers.apply_to_proxied(&mut reply_headers);
     if let Some(cors) = &route.cors {

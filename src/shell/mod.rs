@@ -16,6 +16,7 @@ mod directory_admin;
 mod forward;
 mod groups;
 mod http;
+mod js_headers;
 mod jwks_cache;
 mod jwt_verifier;
 mod key_admin;
@@ -89,7 +90,7 @@ impl<'a> AuditContext<'a> {
 }
 
 fn request_head(req: &web_sys::Request) -> RequestHead {
-    RequestHead { method: req.method(), url: req.url(), headers: worker::Headers(req.headers()).entries().collect() }
+    RequestHead { method: req.method(), url: req.url(), headers: js_headers::list_of(&req.headers()) }
 }
 
 /// The Worker's fetch handler. It takes the runtime's request as it is: `worker::Request` would

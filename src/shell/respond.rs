@@ -13,44 +13,7 @@ use worker::{Env, Response, Result};
 pub const ASSETS_BINDING: &str = "ASSETS";
 const ASSET_HOST: &str = "https://assets.invalid";
 
-#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
-export function headersFromLines(lines) {
-  const headers = new Headers();
-  if (lines === '') return headers;
-  const parts = lines.split('\\n');
-  for (let i = 0; i + 1 < parts.length; i += 2) headers.append(parts[i], parts[i + 1]);
-  return headers;
-}")]
-extern "C" {
-    /// `Headers` from `name\nvalue\n...`, built in JavaScript: one call across the boundary
-    /// instead of one per header (a profile of the proxy path showed `Headers.append` calls at
-    /// 7–9 % of the CPU).
-    #[wasm_bindgen::prelude::wasm_bindgen(js_name = headersFromLines, catch)]
-    fn headers_from_lines(lines: &str) -> std::result::Result<web_sys::Headers, JsValue>;
-}
-
-/// A header list as the runtime's `Headers`. A name or value with a line break (which no valid
-/// header has) takes the per-header path, whose `append` refuses it, so the joined form can
-/// never be split differently than it was built.
-pub fn to_js_headers(list: &HeaderList) -> Result<web_sys::Headers> {
-    if list.iter().any(|(name, value)| name.contains('\n') || value.contains('\n')) {
-        let headers = web_sys::Headers::new()?;
-        for (name, value) in list {
-            headers.append(name, value)?;
-        }
-        return Ok(headers);
-    }
-    let mut lines = String::with_capacity(list.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
-    for (i, (name, value)) in list.iter().enumerate() {
-        if i > 0 {
-            lines.push('\n');
-        }
-        lines.push_str(name);
-        lines.push('\n');
-        lines.push_str(value);
-    }
-    Ok(headers_from_lines(&lines)?)
-}
+pub use super::js_headers::to_js_headers;
 
 /// A response with the given status, headers and body stream (or none).
 pub fn build(status: u16, headers: &HeaderList, body: Option<&web_sys::ReadableStream>) -> Result<Response> {
