@@ -1,14 +1,16 @@
 // `npm run bench -- --profile ROW`: a CPU profile of Portcullis under load for one row, taken
 // through workerd's inspector (Miniflare's `inspectorPort`) with the DevTools protocol's
 // Profiler.start/stop. The profile is saved as bench/results/<row>.cpuprofile (open it in Chrome
-// DevTools' Performance panel, or speedscope), and the top frames by self time are printed. The
-// release build keeps wasm function names (its `name` section), so Rust frames show by name.
-import { writeFileSync } from "node:fs";
+// DevTools' Performance panel, or speedscope), and the top frames by self time are printed. Rust
+// frames show by name when the build kept its `name` section: `PORTCULLIS_KEEP_NAMES=1 npm run
+// bench -- --profile ROW` (the release build drops it; scripts/strip-wasm-names.mjs).
+import { readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 import WebSocket from "ws";
-import { portcullisOptions } from "./portcullis.mjs";
+import { withoutNames } from "../scripts/strip-wasm-names.mjs";
+import { BUILD_FILES, portcullisOptions } from "./portcullis.mjs";
 import { probe } from "./probe.mjs";
 import { wrk } from "./wrk.mjs";
 
@@ -75,6 +77,10 @@ export function topFrames(profile, count = 25) {
 /** Profiles `row` (a Portcullis row) for `durationS` seconds of wrk load after a warm-up. */
 export async function profileRow(row, { connections, threads, warmupS, durationS, outDir, log }) {
   if (row.gateway !== "portcullis") throw new Error(`--profile: ${row.id} is not a Portcullis row`);
+  const wasm = readFileSync(BUILD_FILES[1]);
+  if (withoutNames(wasm).length === wasm.length) {
+    log("profile: build/ has no function names, so Rust frames show as wasm-function[N]: run it as PORTCULLIS_KEEP_NAMES=1 npm run bench -- --profile ROW");
+  }
   const inspectorPort = await freePort();
   const mf = new Miniflare({ ...portcullisOptions(row.config), inspectorPort });
   try {

@@ -8,3 +8,5 @@ ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
 export WASM_BINDGEN_BIN ESBUILD_BIN WASM_OPT_BIN
 worker-build --release "$@"
+# Function names are for profiles only (PORTCULLIS_KEEP_NAMES=1 keeps them): see the script.
+node scripts/strip-wasm-names.mjs build/index_bg.wasm
