@@ -526,6 +526,18 @@ describe("the onboarding page in Chromium", () => {
     await page.click("#domains button.verify");
     await page.waitForFunction(() => document.querySelector("#domains")?.textContent.includes("verified"));
     await page.screenshot({ path: path.join(screenshotDir, "setup-page.png"), fullPage: true });
+    await page.setViewportSize({ width: 360, height: 740 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    const wide = await page.evaluate(() =>
+      [...document.querySelectorAll("body *")]
+        .filter((node) => node.getBoundingClientRect().right > window.innerWidth + 1)
+        .map((node) => `${node.tagName.toLowerCase()}${node.id ? `#${node.id}` : ""}.${node.className}`)
+        .slice(0, 8),
+    );
+    assert.equal(overflow, false, `no horizontal scrolling at 360 px (long URLs and TXT values wrap): ${wide.join(", ")}`);
+    await page.screenshot({ path: path.join(screenshotDir, "setup-page-mobile.png"), fullPage: true });
+    const labelled = await page.$$eval("#connection-form input", (inputs) => inputs.every((input) => input.labels.length === 1));
+    assert.ok(labelled, "every field of the connection form has its label");
 
     await page.click("#finish");
     await page.waitForSelector("#finished:not([hidden])");

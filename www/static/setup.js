@@ -181,11 +181,12 @@ function render() {
     $("client_id").value = saved.client_id ?? "";
     $("display_name").value = saved.display_name ?? "";
     $("client_secret").placeholder = "saved (enter it again to change the connection)";
-    $("saved-line").textContent = saved.in_use
-      ? "Saved. People have signed in with it, so it can no longer be changed here."
-      : "Saved. You may change it until someone signs in with it.";
+    const locked = saved.in_use || saved.active;
+    $("saved-line").textContent = locked
+      ? "Saved and live. To change it now, ask the administrators who sent you this link."
+      : "Saved. You may change it until you finish the setup; nobody signs in with it before then.";
     show("saved-line", true);
-    $("save").disabled = saved.in_use;
+    $("save").disabled = locked;
   }
   renderInstructions();
   renderTest(state.test_result, Boolean(saved));
