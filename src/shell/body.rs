@@ -21,6 +21,11 @@ pub async fn read_bounded(req: &mut Request, limit: usize) -> std::result::Resul
     Ok(body)
 }
 
+/// Parses a JSON body that must be there: an empty one is a 400 like a malformed one.
+pub fn required_body<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<T, Failure> {
+    parse_body(body)?.ok_or_else(|| Failure::InvalidBody(vec!["body: a JSON object is required".into()]))
+}
+
 /// Parses a JSON body; `None` when it is empty.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<Option<T>, Failure> {
     if body.iter().all(u8::is_ascii_whitespace) {

@@ -8,7 +8,7 @@
 //! revocation path that logout uses.
 
 use super::adapters::{FetchClient, WorkerClock};
-use super::body::{parse_body, read_bounded};
+use super::body::{parse_body, read_bounded, required_body};
 use super::connections;
 use super::directory::D1Directory;
 use super::key_admin::{admin_caller, AdminCaller};
@@ -33,7 +33,6 @@ use crate::http::{pair_value, RequestHead};
 use crate::login::connection;
 use crate::login::provider::Provider;
 use crate::ports::{Clock, Entropy, SystemEntropy};
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use worker::{console_log, Context, Env, Request, Response};
 
@@ -95,8 +94,12 @@ async fn administrator(
     }
 }
 
-fn body_of<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
-    parse_body(body)?.ok_or_else(|| Failure::InvalidBody(vec!["body: a JSON object is required".into()]))
+/// Ends every session of each identity, at once (the revocation path logout uses).
+async fn sign_out<'a>(env: &Env, identities: impl IntoIterator<Item = &'a (String, String)>) -> Result<(), Failure> {
+    for (connection, subject) in identities {
+        sessions::revoke_subject(env, connection, subject).await.map_err(|()| Failure::Unavailable)?;
+    }
+    Ok(())
 }
 
 /// One audit line for a change an administrator made.
@@ -127,7 +130,7 @@ pub async fn serve(
     match op {
         DirectoryAdmin::CreateTenant => {
             admin.manages_the_deployment()?;
-            let tenant = tenancy::create_tenant(&tenants, &WorkerClock, body_of(&body)?).await?;
+            let tenant = tenancy::create_tenant(&tenants, &WorkerClock, required_body(&body)?).await?;
             audit("directory_tenant_created", &admin, &tenant.id, json!({ "name": tenant.name }), request_id);
             respond(201, json!(tenant))
         }
@@ -145,7 +148,7 @@ pub async fn serve(
         }
         DirectoryAdmin::ClaimDomain { tenant } => {
             let scope = admin.scope(&tenant)?;
-            let claim = tenancy::claim_domain(&tenants, &SystemEntropy, &scope, body_of(&body)?).await?;
+            let claim = tenancy::claim_domain(&tenants, &SystemEntropy, &scope, required_body(&body)?).await?;
             audit("directory_domain_claimed", &admin, &tenant, json!({ "domain": claim.domain }), request_id);
             respond(201, domain_view(&claim))
         }
@@ -174,7 +177,7 @@ pub async fn serve(
         }
         DirectoryAdmin::SetRoleMappings { tenant } => {
             let scope = admin.scope(&tenant)?;
-            let request = body_of(&body)?;
+            let request = required_body(&body)?;
             let change = tenancy::set_role_mappings(&tenants, &directory, &config.roles, &scope, request).await?;
             // A session carries the roles of its login: those who lost one sign in again.
             let losing = directory
@@ -182,9 +185,7 @@ pub async fn serve(
                 .await
                 .map_err(DirectoryError::Unavailable)?;
             let ended = losing.iter().take(MAX_SIGN_OUTS as usize);
-            for (connection, subject) in ended.clone() {
-                sessions::revoke_subject(env, connection, subject).await.map_err(|()| Failure::Unavailable)?;
-            }
+            sign_out(env, ended.clone()).await?;
             let signed_out = ended.count();
             let more = losing.len() > MAX_SIGN_OUTS as usize;
             let detail = json!({ "count": change.mappings.len(), "identities_signed_out": signed_out, "more": more });
@@ -221,7 +222,7 @@ pub async fn serve(
             let login = config.login.as_ref().ok_or(Failure::NotFound)?;
             existing_tenant(&tenants, &scope).await?;
             let id = new_connection_id(SystemEntropy.bytes::<16>().map_err(|_| Failure::Unavailable)?);
-            let body: serde_json::Value = body_of(&body)?;
+            let body: serde_json::Value = required_body(&body)?;
             if tenants.connections(&scope).await.map_err(DirectoryError::Unavailable)?.len() >= MAX_CONNECTIONS {
                 return Err(Failure::InvalidBody(vec![format!(
                     "a tenant has at most {MAX_CONNECTIONS} connections: remove one first"
@@ -269,9 +270,7 @@ pub async fn serve(
                 .await
                 .map_err(DirectoryError::Unavailable)?;
             let ended = identities.iter().take(MAX_SIGN_OUTS as usize);
-            for (connection, subject) in ended.clone() {
-                sessions::revoke_subject(env, connection, subject).await.map_err(|()| Failure::Unavailable)?;
-            }
+            sign_out(env, ended.clone()).await?;
             let (signed_out, more) = (ended.count(), identities.len() > MAX_SIGN_OUTS as usize);
             let detail = json!({ "id": id, "identities_signed_out": signed_out, "more": more });
             audit("directory_connection_removed", &admin, &tenant, detail, request_id);
@@ -364,9 +363,7 @@ pub async fn serve(
             let scope = admin.scope(&tenant)?;
             let identities = user_identities(&directory, &scope, &user).await?;
             if end {
-                for (connection, subject) in &identities {
-                    sessions::revoke_subject(env, connection, subject).await.map_err(|()| Failure::Unavailable)?;
-                }
+                sign_out(env, &identities).await?;
                 let detail = json!({ "user_id": user, "identities_signed_out": identities.len() });
                 audit("directory_user_sessions_ended", &admin, &tenant, detail, request_id);
                 return respond(
@@ -408,11 +405,9 @@ pub async fn serve(
         DirectoryAdmin::SetStatus { tenant, user, status } => {
             let scope = admin.scope(&tenant)?;
             let change = set_status(&directory, &WorkerClock, &scope, &user, status).await?;
-            for (connection, subject) in &change.identities_to_end {
-                // The session revocation key is the provider's id, which a configured provider's
-                // connection id is.
-                sessions::revoke_subject(env, connection, subject).await.map_err(|()| Failure::Unavailable)?;
-            }
+            // The session revocation key is the provider's id, which a configured provider's
+            // connection id is.
+            sign_out(env, &change.identities_to_end).await?;
             let status_name = serde_json::to_value(change.user.status).unwrap_or_default();
             let detail = json!({ "user_id": user, "status": status_name,
                                  "sessions_ended_for": change.identities_to_end.len() });

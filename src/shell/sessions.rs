@@ -503,7 +503,7 @@ pub async fn list_of(env: &Env, provider: &str, subject: &str) -> Result<Vec<Ses
     let listed = kv.list().prefix(index::prefix_of(&tag)).execute().await.map_err(|error| {
         console_warn!("{}", serde_json::json!({ "event": "session_index_unavailable", "reason": error.to_string() }));
     })?;
-    let mut sessions: Vec<SessionSummary> = listed
+    let sessions: Vec<SessionSummary> = listed
         .keys
         .into_iter()
         .filter_map(|key| serde_json::from_value::<SessionSummary>(key.metadata?).ok())
@@ -519,12 +519,13 @@ pub async fn list_of(env: &Env, provider: &str, subject: &str) -> Result<Vec<Ses
     let statuses = revocations::statuses(env, &subject_key, &ids).await.map_err(|_| ())?;
     let subject_revoked = statuses.last().copied().flatten();
     let now = now_ms() as u64;
-    let mut index = 0;
-    sessions.retain(|summary| {
-        let revoked = statuses.get(index).copied().flatten();
-        index += 1;
-        !is_revoked(revoked, subject_revoked, summary.created_at_ms as i64, now)
-    });
+    // The statuses answer the ids in order: each session's, then the subject's.
+    let mut sessions: Vec<SessionSummary> = sessions
+        .into_iter()
+        .zip(statuses)
+        .filter(|(summary, revoked)| !is_revoked(*revoked, subject_revoked, summary.created_at_ms as i64, now))
+        .map(|(summary, _)| summary)
+        .collect();
     sessions.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
     Ok(sessions)
 }

@@ -9,7 +9,7 @@
 //!   from the IdP, and must carry it.
 
 use super::adapters::{FetchClient, WorkerClock};
-use super::body::read_bounded;
+use super::body::{read_bounded, required_body};
 use super::connections::{self, ConnectionUse};
 use super::directory::D1Directory;
 use super::directory_admin::{connection_view, domain_view, origin_of, seal_connection};
@@ -44,7 +44,8 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OpenRequest {
+/// `{"token"}`: the body of `peek` and `open`.
+struct TokenRequest {
     token: String,
 }
 
@@ -75,10 +76,6 @@ fn same_origin_json(cx: &LoginContext<'_>) -> Result<(), Failure> {
         return Err(Failure::InvalidBody(vec!["content-type: application/json is required".into()]));
     }
     Ok(())
-}
-
-fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
-    super::body::parse_body(body)?.ok_or_else(|| Failure::InvalidBody(vec!["body: a JSON object is required".into()]))
 }
 
 fn reply(cx: &LoginContext<'_>, status: u16, body: &Value, cookies: &[String]) -> Result<Response, Failure> {
@@ -130,7 +127,7 @@ pub async fn serve(
     let result = match endpoint {
         SetupEndpoint::Page => page(cx).await,
         SetupEndpoint::Peek => {
-            let request: OpenRequest = body_of(&body).map_err(plain)?;
+            let request: TokenRequest = required_body(&body).map_err(plain)?;
             let links = D1SetupLinks(cx.env);
             match onboarding::peek_link(&links, &D1Tenants(cx.env), &WorkerClock, &request.token).await {
                 Ok((link, tenant)) => reply(
@@ -148,7 +145,7 @@ pub async fn serve(
         SetupEndpoint::Test => test(cx, login, &session_link(cx).await.map_err(plain)?).await,
         SetupEndpoint::ClaimDomain => {
             let link = session_link(cx).await.map_err(plain)?;
-            let request: NewDomain = body_of(&body).map_err(plain)?;
+            let request: NewDomain = required_body(&body).map_err(plain)?;
             let scope = TenantScope::of(&link.tenant);
             match tenancy::claim_domain(&D1Tenants(cx.env), &SystemEntropy, &scope, request).await {
                 Ok(claim) => {
@@ -191,7 +188,7 @@ async fn page(cx: &LoginContext<'_>) -> Result<Response, Failure> {
 
 /// `POST {prefix}/setup/open`: spends the link for a setup session.
 async fn open(cx: &LoginContext<'_>, body: &[u8]) -> Result<Response, Failure> {
-    let request: OpenRequest = body_of(body)?;
+    let request: TokenRequest = required_body(body)?;
     let opened = onboarding::open_link(&D1SetupLinks(cx.env), &SystemEntropy, &WorkerClock, &request.token).await;
     let session = match opened {
         Ok(session) => session,
@@ -266,7 +263,7 @@ async fn state(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink) -> 
 
 /// `PUT {prefix}/setup/connection`.
 async fn save(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink, body: &[u8]) -> Result<Response, Failure> {
-    let request: Value = body_of(body)?;
+    let request: Value = required_body(body)?;
     let settings = connection_request(&request).map_err(Failure::InvalidBody)?;
     let scope = TenantScope::of(&link.tenant);
     let (stored, provider) = seal_connection(cx.env, cx.config, login, &settings, &link.connection_id, &scope, false)?;
