@@ -61,7 +61,7 @@ pub struct SetupLink {
     /// When its setup session ends (`None`: never opened, or ended).
     pub session_expires_at_ms: Option<u64>,
     /// What the last test sign-in showed.
-    pub test_result: Option<Value>,
+    pub test_result: Option<TestResult>,
 }
 
 impl SetupLink {
@@ -74,13 +74,24 @@ impl SetupLink {
     pub fn session_live(&self, now_ms: u64) -> bool {
         self.session_expires_at_ms.is_some_and(|end| now_ms < end)
     }
+
+    /// Where the link stands at `now_ms`, as the administrators' list shows it: `waiting` to be
+    /// opened, `expired` unopened, `in_use` (its session is live) or `used`.
+    pub fn status(&self, now_ms: u64) -> &'static str {
+        match (self.opened_at_ms, self.session_live(now_ms)) {
+            (None, _) if self.openable(now_ms) => "waiting",
+            (None, _) => "expired",
+            (Some(_), true) => "in_use",
+            (Some(_), false) => "used",
+        }
+    }
 }
 
 /// What an attempt to open a link found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Opening {
     /// It was unused and unexpired: now it is used, and its session begins.
-    Opened(SetupLink),
+    Opened(Box<SetupLink>),
     /// It was opened before.
     AlreadyUsed,
     /// It expired unused.
@@ -115,7 +126,7 @@ pub trait SetupLinkStore {
     /// The link with this id, whatever its tenant (a test sign-in's callback knows only the id).
     async fn link(&self, id: &str) -> Result<Option<SetupLink>, Unavailable>;
     /// Records what a test sign-in showed.
-    async fn record_test(&self, id: &str, result: &Value) -> Result<(), Unavailable>;
+    async fn record_test(&self, id: &str, result: Option<&TestResult>) -> Result<(), Unavailable>;
     /// Ends the link's session.
     async fn end_session(&self, id: &str) -> Result<(), Unavailable>;
 }
@@ -198,7 +209,7 @@ pub async fn open_link(
     let cookie = URL_SAFE_NO_PAD.encode(entropy.bytes::<32>()?);
     let now = clock.now_ms();
     match links.open_link(&token_hash, now, &sha256_hex(&cookie), now + SESSION_LIFETIME_MS).await? {
-        Opening::Opened(link) => Ok(SetupSession { link, cookie: SecretString::new(cookie) }),
+        Opening::Opened(link) => Ok(SetupSession { link: *link, cookie: SecretString::new(cookie) }),
         Opening::AlreadyUsed => Err(DirectoryError::SetupLinkUsed.into()),
         Opening::Expired => Err(DirectoryError::SetupLinkExpired.into()),
         Opening::Unknown => Err(DirectoryError::SetupLinkUnknown.into()),
@@ -361,10 +372,8 @@ pub async fn finish(
     let Some(connection) = saved else { return Ok(Finished::NothingSaved) };
     if !connection.active {
         let revision = connection_revision(&connection);
-        let tested = link.test_result.as_ref().is_some_and(|result| {
-            result.get("identity").is_some_and(|identity| !identity.is_null())
-                && result.get("revision").and_then(Value::as_str) == Some(revision.as_str())
-        });
+        let tested =
+            link.test_result.as_ref().is_some_and(|result| result.identity.is_some() && result.revision == revision);
         if !tested {
             return Err(TenancyError::Invalid(vec![
                 "connection: a test sign-in must work with the connection as last saved before the setup finishes"
@@ -385,7 +394,7 @@ pub fn connection_revision(connection: &Connection) -> String {
 }
 
 /// What a test sign-in showed, as the onboarding page displays it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestResult {
     /// When the test ended.
     pub at_ms: u64,
@@ -398,7 +407,7 @@ pub struct TestResult {
 }
 
 /// Who a test sign-in showed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestIdentity {
     /// The IdP's subject.
     pub subject: String,
@@ -414,7 +423,7 @@ pub struct TestIdentity {
 }
 
 /// Why a test sign-in failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestFailure {
     /// The stable error code.
     pub code: String,

@@ -2,7 +2,7 @@
 
 use super::tenants::D1Tenants;
 use crate::config::Config;
-use crate::directory::connections::connection_id_ok;
+use crate::directory::connections::{connection_id_ok, Connection};
 use crate::directory::tenants::TenantStore;
 use crate::error::Failure;
 use crate::login::connection::{provider_of, unseal};
@@ -46,18 +46,38 @@ pub async fn stored_provider(
     id: &str,
     wanted_for: ConnectionUse,
 ) -> Result<Option<(Provider, SecretString)>, LoginError> {
+    match stored_connection(env, id, wanted_for).await? {
+        Some(stored) => provider_of_stored(env, config, &stored),
+        None => Ok(None),
+    }
+}
+
+/// The stored connection with this id, as D1 holds it; `None` when there is none (or it is not
+/// active yet and is wanted for signing in).
+pub async fn stored_connection(
+    env: &Env,
+    id: &str,
+    wanted_for: ConnectionUse,
+) -> Result<Option<Connection>, LoginError> {
     if !connection_id_ok(id) {
         return Ok(None);
     }
     let unavailable = |reason: crate::ports::Unavailable| LoginError::DirectoryUnavailable(reason.0);
-    let Some(stored) = D1Tenants(env).connection(id).await.map_err(unavailable)? else { return Ok(None) };
-    if !stored.active && wanted_for == ConnectionUse::SignIn {
-        return Ok(None);
-    }
+    let stored = D1Tenants(env).connection(id).await.map_err(unavailable)?;
+    Ok(stored.filter(|stored| stored.active || wanted_for == ConnectionUse::SetupTest))
+}
+
+/// A stored connection as a login provider, with its client secret opened under the directory
+/// key; `None` when its settings or secret no longer open.
+pub fn provider_of_stored(
+    env: &Env,
+    config: &Config,
+    stored: &Connection,
+) -> Result<Option<(Provider, SecretString)>, LoginError> {
     let key =
         directory_key(env).map_err(|_| LoginError::DirectoryUnavailable("the directory key is missing".into()))?;
-    let Some(provider) = provider_of(&stored, config.environment) else { return Ok(None) };
-    let Some(secret) = unseal(&key, &stored) else {
+    let Some(provider) = provider_of(stored, config.environment) else { return Ok(None) };
+    let Some(secret) = unseal(&key, stored) else {
         console_warn!("{}", serde_json::json!({ "event": "connection_secret_unopenable", "connection": stored.id }));
         return Ok(None);
     };

@@ -317,14 +317,8 @@ pub async fn serve(
                 .map_err(DirectoryError::Unavailable)?
                 .iter()
                 .map(|link| {
-                    let status = match (link.opened_at_ms, link.session_live(now)) {
-                        (None, _) if link.openable(now) => "waiting",
-                        (None, _) => "expired",
-                        (Some(_), true) => "in_use",
-                        (Some(_), false) => "used",
-                    };
                     let mut view = json!(link);
-                    view["status"] = json!(status);
+                    view["status"] = json!(link.status(now));
                     view
                 })
                 .collect();

@@ -22,7 +22,7 @@ use crate::audit;
 use crate::authn::AuthnError;
 use crate::config::Config;
 use crate::deploy::Environment;
-use crate::directory::onboarding::SetupLink;
+use crate::directory::onboarding::{self, SetupLink};
 use crate::directory::tenants::TenantStore;
 use crate::edge::LoginEndpoint;
 use crate::error::Failure;
@@ -326,22 +326,33 @@ async fn complete(
     let sealed = cx.head.header("cookie").and_then(|header| session::cookie_value(header, &ticket_name));
     let opened = flow::open_ticket(sealed.as_deref(), &key, &WorkerClock)?;
     *provider_id = Some(opened.provider_id().to_owned());
-    let wanted_for = match opened.setup() {
-        Some(ticket) => {
-            let link = setup_session::test_link(cx, ticket, opened.provider_id()).await?;
-            *setup_link = Some((link, ticket.revision.clone()));
-            ConnectionUse::SetupTest
-        }
-        None => ConnectionUse::SignIn,
+    let setup = match opened.setup() {
+        Some(ticket) => Some((setup_session::test_link(cx, ticket, opened.provider_id()).await?, ticket)),
+        None => None,
     };
+    let wanted_for = if setup.is_some() { ConnectionUse::SetupTest } else { ConnectionUse::SignIn };
     // A configured provider, or a tenant's stored connection (whose secret is sealed in D1).
-    let stored = match login.provider(opened.provider_id()) {
-        Some(_) => None,
-        None => Some(
-            connections::stored_provider(cx.env, cx.config, opened.provider_id(), wanted_for)
-                .await?
-                .ok_or(LoginError::StateInvalid)?,
-        ),
+    let configured = login.provider(opened.provider_id()).is_some();
+    let connection = if configured {
+        None
+    } else {
+        connections::stored_connection(cx.env, opened.provider_id(), wanted_for).await?
+    };
+    if let Some((link, ticket)) = setup {
+        // A test counts only for the revision it began with: not one saved over meanwhile.
+        let own = connection.as_ref().filter(|connection| connection.tenant == link.tenant);
+        let revision = own.map(onboarding::connection_revision);
+        if revision.as_deref() != Some(ticket.revision.as_str()) {
+            return Err(LoginError::StateInvalid.into());
+        }
+        *setup_link = Some((link, ticket.revision.clone()));
+    }
+    let stored = match (configured, &connection) {
+        (true, _) => None,
+        (false, Some(connection)) => {
+            Some(connections::provider_of_stored(cx.env, cx.config, connection)?.ok_or(LoginError::StateInvalid)?)
+        }
+        (false, None) => return Err(LoginError::StateInvalid.into()),
     };
     let started = match &stored {
         None => opened.start(login, &cx.head.url)?,

@@ -18,7 +18,7 @@ use super::login_context::LoginContext;
 use super::rate_limit::{self, Verdict};
 use super::respond;
 use super::setup_links::D1SetupLinks;
-use super::setup_session::{self, audit, session_link};
+use super::setup_session::{audit, session_link};
 use super::tenants::D1Tenants;
 use crate::directory::onboarding::{self, connection_request, SetupLink, SetupLinkStore, SESSION_LIFETIME_MS};
 use crate::directory::store::Directory;
@@ -237,8 +237,7 @@ async fn state(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink) -> 
         None => false,
     };
     let saved = stored.as_ref().map(|connection| {
-        let view = connection_view(connection, None);
-        let settings = &view["settings"];
+        let settings = &connection.settings;
         json!({ "issuer": settings["issuer"], "client_id": settings["client_id"],
                 "display_name": settings["display_name"], "in_use": in_use, "active": connection.active })
     });
@@ -270,7 +269,7 @@ async fn save(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink, body
     let saved = onboarding::save_connection(&D1Tenants(cx.env), &D1Directory(cx.env), link, &stored).await?;
     let links = D1SetupLinks(cx.env);
     // A test of the settings it replaced says nothing about these.
-    links.record_test(&link.id, &Value::Null).await.map_err(unavailable)?;
+    links.record_test(&link.id, None).await.map_err(unavailable)?;
     let saved = match saved {
         onboarding::Saved::Created => "created",
         onboarding::Saved::Replaced => "replaced",
@@ -283,15 +282,13 @@ async fn save(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink, body
 /// `GET {prefix}/setup/test`: a sign-in at the saved connection's IdP, whose callback shows who
 /// signed in and goes back to the page.
 async fn test(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink) -> Result<Response, Failure> {
-    let found = connections::stored_provider(cx.env, cx.config, &link.connection_id, ConnectionUse::SetupTest).await?;
-    let Some((provider, _)) = found
-        .filter(|(provider, _)| provider.directory.as_ref().is_some_and(|directory| directory.tenant == link.tenant))
-    else {
-        return Err(Failure::InvalidBody(vec!["connection: save the connection before testing it".into()]));
+    let unsaved = || Failure::InvalidBody(vec!["connection: save the connection before testing it".into()]);
+    let found = connections::stored_connection(cx.env, &link.connection_id, ConnectionUse::SetupTest).await?;
+    let Some(connection) = found.filter(|connection| connection.tenant == link.tenant) else { return Err(unsaved()) };
+    let Some((provider, _)) = connections::provider_of_stored(cx.env, cx.config, &connection)? else {
+        return Err(unsaved());
     };
-    let Some(revision) = setup_session::connection_revision(cx, link).await? else {
-        return Err(Failure::InvalidBody(vec!["connection: save the connection before testing it".into()]));
-    };
+    let revision = onboarding::connection_revision(&connection);
     audit(cx, "setup_test_started", link, json!({ "connection_id": link.connection_id }));
     let setup = SetupTicket { link: link.id.clone(), revision };
     let purpose = Purpose::SetupTest { setup, return_to: page_path(cx) };

@@ -1,12 +1,11 @@
 //! Setup links over D1. Opening one is a single conditional `UPDATE`, so of two openings that
 //! race, one wins and the other finds the link used.
 
-use super::d1::{changed_rows, database, failed, number, statement, text};
-use crate::directory::onboarding::{Opening, SetupLink, SetupLinkStore};
+use super::d1::{changed_rows, database, failed, number, optional, statement, text};
+use crate::directory::onboarding::{Opening, SetupLink, SetupLinkStore, TestResult};
 use crate::directory::TenantScope;
 use crate::ports::Unavailable;
 use serde::Deserialize;
-use serde_json::Value;
 use worker::Env;
 
 /// Setup links in D1.
@@ -118,7 +117,7 @@ impl SetupLinkStore for D1SetupLinks<'_> {
             )
             .await?;
         if let Some(link) = opened {
-            return Ok(Opening::Opened(link));
+            return Ok(Opening::Opened(Box::new(link)));
         }
         let found = self.link_of_token(token_hash).await?;
         Ok(match found {
@@ -144,10 +143,10 @@ impl SetupLinkStore for D1SetupLinks<'_> {
         self.one(&format!("SELECT {LINK_COLUMNS} FROM setup_links WHERE id = ?"), &[text(id)]).await
     }
 
-    async fn record_test(&self, id: &str, result: &Value) -> Result<(), Unavailable> {
+    async fn record_test(&self, id: &str, result: Option<&TestResult>) -> Result<(), Unavailable> {
         let db = database(self.0)?;
-        let result = serde_json::to_string(result).map_err(failed)?;
-        statement(&db, "UPDATE setup_links SET test_result = ? WHERE id = ?", &[text(&result), text(id)])?
+        let result = result.map(serde_json::to_string).transpose().map_err(failed)?;
+        statement(&db, "UPDATE setup_links SET test_result = ? WHERE id = ?", &[optional(&result), text(id)])?
             .run()
             .await
             .map_err(failed)?;

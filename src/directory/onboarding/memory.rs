@@ -1,9 +1,8 @@
 //! Setup links in memory, for the host tests (the worker keeps them in D1).
 
-use super::{Opening, SetupLink, SetupLinkStore};
+use super::{Opening, SetupLink, SetupLinkStore, TestResult};
 use crate::directory::TenantScope;
 use crate::ports::Unavailable;
-use serde_json::Value;
 use std::cell::RefCell;
 
 /// A stored link: the link, its token's hash and its session cookie's hash.
@@ -55,7 +54,7 @@ impl SetupLinkStore for MemorySetupLinks {
         link.opened_at_ms = Some(now_ms);
         link.session_expires_at_ms = Some(session_expires_at_ms);
         *session = Some(session_hash.to_owned());
-        Ok(Opening::Opened(link.clone()))
+        Ok(Opening::Opened(Box::new(link.clone())))
     }
 
     async fn link_of_token(&self, token_hash: &str) -> Result<Option<SetupLink>, Unavailable> {
@@ -72,9 +71,9 @@ impl SetupLinkStore for MemorySetupLinks {
         Ok(self.rows.borrow().iter().find(|(link, ..)| link.id == id).map(|(link, ..)| link.clone()))
     }
 
-    async fn record_test(&self, id: &str, result: &Value) -> Result<(), Unavailable> {
+    async fn record_test(&self, id: &str, result: Option<&TestResult>) -> Result<(), Unavailable> {
         if let Some((link, ..)) = self.rows.borrow_mut().iter_mut().find(|(link, ..)| link.id == id) {
-            link.test_result = Some(result.clone());
+            link.test_result = result.cloned();
         }
         Ok(())
     }

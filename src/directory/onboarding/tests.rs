@@ -6,7 +6,7 @@ use crate::directory::store::MemoryDirectory;
 use crate::directory::tenancy::{create_tenant, NewTenant, TenancyError};
 use crate::ports::memory::{block_on, ManualClock};
 use crate::ports::SystemEntropy;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const NOW_MS: u64 = 1_800_000_000_000;
 
@@ -279,17 +279,26 @@ fn a_setup_finishes_only_after_a_test_worked_and_then_its_connection_signs_users
     assert!(!stored().active, "a setup's connection waits");
 
     let revision = connection_revision(&stored());
-    let result = |identity: Value, revision: &str| SetupLink {
-        test_result: Some(json!({ "at_ms": 1, "revision": revision, "identity": identity, "error": null })),
+    let wes = TestIdentity::new("wes", None, false, None, &[]);
+    let result = |identity: Option<TestIdentity>, revision: &str| SetupLink {
+        test_result: Some(TestResult { at_ms: 1, revision: revision.into(), identity, error: None }),
         ..link.clone()
     };
-    let failed = result(Value::Null, &revision);
-    let earlier = result(json!({ "subject": "wes" }), "a revision saved over since");
+    let failed = SetupLink {
+        test_result: Some(TestResult {
+            at_ms: 1,
+            revision: revision.clone(),
+            identity: None,
+            error: Some(TestFailure { code: "x".into(), message: "x".into() }),
+        }),
+        ..link.clone()
+    };
+    let earlier = result(Some(wes.clone()), "a revision saved over since");
     for untested in [&link, &failed, &earlier] {
         assert!(matches!(block_on(finish(&f.tenants, &f.clock, untested)), Err(TenancyError::Invalid(_))));
         assert!(!stored().active);
     }
-    let tested = result(json!({ "subject": "wes" }), &revision);
+    let tested = result(Some(wes), &revision);
     assert_eq!(block_on(finish(&f.tenants, &f.clock, &tested)), Ok(Finished::Activated));
     assert!(stored().active);
     assert_eq!(
@@ -313,4 +322,15 @@ fn peeking_names_the_tenant_and_spends_nothing() {
     let later = issue(&f, "acme", Some(60)).unwrap();
     f.clock.advance_ms(60_000);
     assert_eq!(peek(later.token.expose()), Err(refused(DirectoryError::SetupLinkExpired)));
+}
+
+#[test]
+fn a_link_is_waiting_then_in_use_then_used_or_it_expires() {
+    let f = fixture();
+    let issued = issue(&f, "acme", Some(60)).unwrap();
+    assert_eq!(issued.link.status(NOW_MS), "waiting");
+    assert_eq!(issued.link.status(NOW_MS + 60_000), "expired");
+    let opened = open(&f, issued.token.expose()).unwrap().link;
+    assert_eq!(opened.status(NOW_MS), "in_use");
+    assert_eq!(opened.status(NOW_MS + SESSION_LIFETIME_MS), "used");
 }
