@@ -2,6 +2,7 @@
 //! the header policy of [`crate::http::headers`].
 
 use super::http::{fetch_with_timeout, FetchFailure};
+use super::js_headers;
 use super::respond;
 use crate::config::Config;
 use crate::gateway::upstream::ForwardError;
@@ -67,7 +68,7 @@ pub async fn forward(
     };
     let outbound_headers = headers::forward_request_headers(&inbound_headers, &stripped, &forwarded, &identity);
 
-    let headers = Headers(respond::to_js_headers(&outbound_headers).map_err(|_| ForwardError::Unreachable)?);
+    let headers = Headers(js_headers::to_js_headers(&outbound_headers).map_err(|_| ForwardError::Unreachable)?);
     let mut init = RequestInit::new();
     init.with_method(Method::from(head.method.clone()))
         .with_headers(headers)
@@ -82,7 +83,7 @@ pub async fn forward(
     };
 
     let status = response.status_code();
-    let origin_headers: HeaderList = super::js_headers::list_of(&response.headers().0);
+    let origin_headers: HeaderList = js_headers::list_of(&response.headers().0);
     let mut reply_headers = headers::origin_response_headers(&origin_headers, route.cors.is_some());
     config.security_headers.apply_to_proxied(&mut reply_headers);
     if let Some(cors) = &route.cors {

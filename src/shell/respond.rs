@@ -13,7 +13,7 @@ use worker::{Env, Response, Result};
 pub const ASSETS_BINDING: &str = "ASSETS";
 const ASSET_HOST: &str = "https://assets.invalid";
 
-pub use super::js_headers::to_js_headers;
+use super::js_headers::to_js_headers;
 
 /// A response with the given status, headers and body stream (or none).
 pub fn build(status: u16, headers: &HeaderList, body: Option<&web_sys::ReadableStream>) -> Result<Response> {
