@@ -45,6 +45,10 @@ pub struct AuditEvent<'a> {
     pub client_ip: Option<&'a str>,
     /// The status sent to the client (for an allowed request, the origin's).
     pub status: u16,
+    /// How the route's rate limits allowed the request: `lease` (from units this isolate held)
+    /// or `limiter` (the Durable Object was asked); absent when none counted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<&'static str>,
 }
 
 /// Cuts a string to at most `max` bytes on a character boundary.
@@ -88,6 +92,7 @@ mod tests {
             auth_method: None,
             client_ip: Some("203.0.113.9"),
             status: 401,
+            rate_limit: None,
         };
         let line = event.to_json_line();
         assert!(!line.contains('\n'));

@@ -13,6 +13,8 @@ let gateway;
 function config(overrides = {}) {
   const routes = [
       { id: "burst", path: "/burst/*", policy: "public", rate_limits: [{ id: "route-wide", key: "route", limit: 100, period_s: 600 }] },
+      // One unit every 50 ms, bursts of 400: fast enough to lease 16 units at a time for 1 s.
+      { id: "leased", path: "/leased/*", policy: "public", rate_limits: [{ id: "fast", key: "route", limit: 2000, period_s: 100, burst: 400 }] },
       { id: "slow", path: "/slow/*", policy: "public", rate_limits: [{ id: "per-ip", key: "ip", limit: 2, period_s: 2 }] },
       {
         id: "keyed",
@@ -50,7 +52,7 @@ async function createKey(tier) {
 }
 
 describe("exactness", () => {
-  test("300 concurrent requests against a limit of 100: exactly 100 reach the origin", async () => {
+  test("300 concurrent requests against a limit of 100 (too slow to lease): exactly 100 reach the origin", async () => {
     const before = origin.requests.length;
     const responses = await Promise.all(Array.from({ length: 300 }, () => fetch(`${gateway.url}/burst/x`)));
     const statuses = responses.map((r) => r.status);
@@ -93,6 +95,43 @@ describe("exactness", () => {
     assert.ok(events.length >= 200);
     assert.equal(events[0].reason, "rate_limited: route-wide");
     assert.equal(events[0].status, 429);
+  });
+});
+
+describe("leases", () => {
+  test("a fast counter is spent from leases: never over the quota, short of it by at most the lease's costs", async (t) => {
+    const before = origin.requests.length;
+    const auditedBefore = gateway.auditEvents().length;
+    const started = Date.now();
+    const statuses = [];
+    for (let wave = 0; wave < 30; wave++) {
+      const responses = await Promise.all(Array.from({ length: 20 }, () => fetch(`${gateway.url}/leased/x`)));
+      for (const response of responses) {
+        statuses.push(response.status);
+        if (response.status === 429) {
+          assert.ok(Number(response.headers.get("retry-after")) >= 1);
+          assert.match(response.headers.get("ratelimit"), /^"fast";r=0;t=\d+$/);
+        } else {
+          assert.match(response.headers.get("ratelimit"), /^"fast";r=\d+;t=\d+$/);
+        }
+        await response.text();
+      }
+    }
+    const elapsedMs = Date.now() - started;
+    const admitted = statuses.filter((s) => s === 200).length;
+    assert.equal(statuses.filter((s) => s !== 200 && s !== 429).length, 0);
+    // GCRA's bound: the burst, plus one unit per 50 ms that passed.
+    assert.ok(admitted <= 400 + Math.ceil(elapsedMs / 50), `admitted ${admitted} in ${elapsedMs} ms`);
+    // The window costs ⌈1000 ms / 50 ms⌉ = 20 units of burst; one isolate strands at most 15.
+    assert.ok(admitted >= 400 - 20 - 15, `admitted ${admitted}`);
+    assert.equal(origin.requests.length - before, admitted, "the origin saw exactly the admitted requests");
+    const allowed = gateway.auditEvents().slice(auditedBefore).filter((e) => e.route === "leased" && e.decision === "allow");
+    assert.equal(allowed.length, admitted);
+    const onLease = allowed.filter((e) => e.rate_limit === "lease").length;
+    const asked = allowed.filter((e) => e.rate_limit === "limiter").length;
+    assert.equal(onLease + asked, admitted, "every allowed request says how it was counted");
+    t.diagnostic(`admitted ${admitted} of 600 in ${elapsedMs} ms: ${onLease} on a lease, ${asked} asked the limiter`);
+    assert.ok(onLease >= 4 * asked, `${onLease} on a lease, ${asked} asked the limiter`);
   });
 });
 

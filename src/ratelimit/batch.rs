@@ -7,8 +7,12 @@
 //! are charged only when every check in it allows. When one shard refuses, the shards that allowed
 //! are refunded ([`super::gcra::refund`]), so a refused request costs no budget anywhere once the
 //! refund has landed (until then, for that one round trip, the charge is visible to others).
+//!
+//! A check may ask for a lease instead ([`gcra::LeaseTerms`]): then the shard charges between one
+//! and `units` units, and the worker spends the rest on later requests without asking. A lease
+//! is never refunded: units a refused request was granted stay with the worker for later ones.
 
-use super::gcra::{self, Decision, Quota, Tat};
+use super::gcra::{self, Decision, LeaseTerms, Quota, Tat};
 use serde::{Deserialize, Serialize};
 
 /// One limit to check: a counter, its rate, and what the request costs.
@@ -20,6 +24,9 @@ pub struct Check {
     pub quota: Quota,
     /// What the request costs.
     pub cost: u32,
+    /// Lease units on these terms rather than charge `cost` (which is then 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseTerms>,
 }
 
 /// The checks one shard decides for one request.
@@ -34,6 +41,9 @@ pub struct Batch {
 pub struct Answer {
     /// The decisions.
     pub decisions: Vec<Decision>,
+    /// The units charged for each check: its cost, or a lease's size, and 0 for every check of a
+    /// refused batch.
+    pub granted: Vec<u32>,
 }
 
 impl Answer {
@@ -58,27 +68,39 @@ pub struct Outcome {
 pub fn decide(batch: &Batch, states: &[Option<Tat>], now_ms: u64) -> Outcome {
     let mut writes: Vec<(String, Tat)> = Vec::with_capacity(batch.checks.len());
     let mut decisions = Vec::with_capacity(batch.checks.len());
+    let mut granted = Vec::with_capacity(batch.checks.len());
     for (index, check) in batch.checks.iter().enumerate() {
         let earlier = writes.iter().rev().find(|(counter, _)| *counter == check.counter).map(|(_, tat)| *tat);
         let state = earlier.or(states.get(index).copied().flatten());
-        let decision = gcra::check(&check.quota, state, now_ms, check.cost);
+        let (decision, units) = match &check.lease {
+            Some(terms) if check.cost == 1 => gcra::lease(&check.quota, state, now_ms, terms),
+            _ => {
+                let decision = gcra::check(&check.quota, state, now_ms, check.cost);
+                (decision, if decision.is_allowed() { check.cost } else { 0 })
+            }
+        };
         if let Some(tat) = decision.new_state() {
             writes.push((check.counter.clone(), tat));
         }
         decisions.push(decision);
+        granted.push(units);
     }
-    let answer = Answer { decisions };
+    let mut answer = Answer { decisions, granted };
     if !answer.allowed() {
         writes.clear();
+        answer.granted.iter_mut().for_each(|units| *units = 0);
     }
     Outcome { answer, writes }
 }
 
 /// The states after refunding a batch that was charged (`states[i]` for `batch.checks[i]`):
-/// (counter, state to store, or `None` to forget an idle counter).
+/// (counter, state to store, or `None` to forget an idle counter). Leases are left as they are.
 pub fn refund(batch: &Batch, states: &[Option<Tat>], now_ms: u64) -> Vec<(String, Option<Tat>)> {
     let mut out: Vec<(String, Option<Tat>)> = Vec::with_capacity(batch.checks.len());
     for (index, check) in batch.checks.iter().enumerate() {
+        if check.lease.is_some() {
+            continue;
+        }
         let earlier = out.iter().rev().find(|(counter, _)| *counter == check.counter).map(|(_, tat)| *tat);
         let state = match earlier {
             Some(state) => state,
@@ -106,7 +128,7 @@ pub enum Verdict<E> {
     Allowed(Vec<(usize, Decision)>),
     /// A check refused, whatever another shard's outage: the first refusal, and (check, decision)
     /// for the checks before it, in order, leaving out those whose shard did not answer. The
-    /// shards to refund are [`Plan::refundable`].
+    /// shards to refund are [`Plan::charged`].
     Refused {
         /// The allowed checks before the refusal.
         before: Vec<(usize, Decision)>,
@@ -162,9 +184,21 @@ impl Plan {
         }
     }
 
-    /// After a refusal: the shards that charged their whole batch, to be refunded.
-    pub fn refundable<'p, E>(&'p self, answers: &'p [Result<Answer, E>]) -> impl Iterator<Item = &'p (u32, Batch)> {
-        self.shards.iter().zip(answers).filter(|(_, answer)| matches!(answer, Ok(a) if a.allowed())).map(|(s, _)| s)
+    /// The shards that charged their whole batch, with their answers: after a refusal, their
+    /// charges are refunded and their leases kept.
+    pub fn charged<'p, E>(
+        &'p self,
+        answers: &'p [Result<Answer, E>],
+    ) -> impl Iterator<Item = (&'p (u32, Batch), &'p Answer)> {
+        self.shards.iter().zip(answers).filter_map(|(shard, answer)| match answer {
+            Ok(answer) if answer.allowed() => Some((shard, answer)),
+            _ => None,
+        })
+    }
+
+    /// Where check number `check` went: its shard's position in `shards`, and its index there.
+    pub fn placement(&self, check: usize) -> (usize, usize) {
+        self.placed[check]
     }
 }
 
@@ -174,7 +208,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn check(counter: &str, limit: u32) -> Check {
-        Check { counter: counter.into(), quota: Quota::with_burst(limit, 60_000, limit).unwrap(), cost: 1 }
+        Check { counter: counter.into(), quota: Quota::with_burst(limit, 60_000, limit).unwrap(), cost: 1, lease: None }
     }
 
     /// Runs a batch against a map of stored states, as a shard would.
@@ -236,7 +270,10 @@ mod tests {
         assert_eq!((plan.counter(0), plan.counter(1), plan.counter(2)), ("a", "b", "c"));
         let allow = decide(&Batch { checks: vec![check("x", 5)] }, &[None], 0).answer.decisions[0];
         let deny = decide(&Batch { checks: vec![check("y", 1), check("y", 1)] }, &[None, None], 0).answer.decisions[1];
-        let answer = |decisions: Vec<Decision>| Ok::<_, &str>(Answer { decisions });
+        let answer = |decisions: Vec<Decision>| {
+            let granted = decisions.iter().map(|d| u32::from(d.is_allowed())).collect();
+            Ok::<_, &str>(Answer { decisions, granted })
+        };
         // (answers of shard 7 and shard 3, the verdict, the shards to refund)
         let cases: Vec<(Vec<Result<Answer, &str>>, Verdict<&str>, Vec<u32>)> = vec![
             (
@@ -260,7 +297,7 @@ mod tests {
         ];
         for (answers, expected, refund) in cases {
             assert_eq!(plan.verdict(&answers), expected, "{answers:?}");
-            let refundable: Vec<u32> = plan.refundable(&answers).map(|(id, _)| *id).collect();
+            let refundable: Vec<u32> = plan.charged(&answers).map(|((id, _), _)| *id).collect();
             assert_eq!(refundable, refund, "{answers:?}");
         }
     }

@@ -400,6 +400,97 @@ pub fn check(quota: &Quota, state: Option<Tat>, now_ms: u64, cost: u32) -> Decis
     }
 }
 
+/// How much of the burst leasing may cost a quota, at most: one part in this many.
+const LEASE_BURST_SHARE: u128 = 16;
+
+/// The terms on which the limiter leases units of a quota to an isolate: up to `units` at once,
+/// each spent within `window_ms` of the moment the lease was asked for.
+///
+/// **Why the limiter never admits more than the quota.** A leased unit is charged when the
+/// limiter decides (instant `c`) but spent later, at some `u` with `c ≤ u ≤ c + window`. GCRA
+/// gives every charged unit a slot `[tat - T, tat)` of the virtual timeline: slots are disjoint,
+/// each starts no earlier than its charge, and the check `tat ≤ c + τ` bounds where it ends. So
+/// the limiter charges leases against a tolerance shortened by the window, `τ' = τ - window`
+/// ([`lease`]). Then the units spent in any interval `[a, b]` were charged within
+/// `[a - window, b]`, their slots lie within `[a - window, b + τ - window]`, and there are at
+/// most `(b - a + τ) / T` of them: exactly the bound GCRA gives requests decided one by one
+/// (this is ATM's cell delay variation tolerance, used the other way round).
+///
+/// **What it costs** (under-admission, never over-admission):
+/// - at an instant, up to `⌈window / T⌉` units less burst than the quota's;
+/// - units an isolate leased but did not spend before the window closed are spent for nobody,
+///   at most `units - 1` per isolate and counter each window;
+/// - near the limit a lease shrinks to half of what is left, down to one unit, so isolates share
+///   what remains instead of one holding it.
+///
+/// A quota gets terms only when leasing pays and costs little ([`LeaseTerms::for_quota`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseTerms {
+    /// The most units one lease holds.
+    pub units: u32,
+    /// How long after asking an isolate may spend a leased unit, in milliseconds.
+    pub window_ms: u64,
+}
+
+impl LeaseTerms {
+    /// The terms for `quota`, or `None` when its counters should be decided one request at a
+    /// time: when `units` is below 2 or `window_ms` is 0, when the quota's sustained rate does not
+    /// refill a whole lease within the window (a slow counter gains nothing from leasing), or when
+    /// the burst it costs, `⌈window / T⌉` units, is over a sixteenth of the quota's burst.
+    pub fn for_quota(quota: &Quota, units: u32, window_ms: u64) -> Option<Self> {
+        if units < 2 || window_ms == 0 {
+            return None;
+        }
+        let interval = quota.emission_interval_ns();
+        let window = u128::from(window_ms) * NS_PER_MS;
+        let pays = window >= interval.saturating_mul(u128::from(units));
+        let burst_cost = window.div_ceil(interval);
+        let cheap = burst_cost.saturating_mul(LEASE_BURST_SHARE) <= u128::from(quota.burst);
+        (pays && cheap).then_some(Self { units, window_ms })
+    }
+}
+
+/// Decides a lease at `now_ms`: between 1 and `terms.units` units, charged at once against the
+/// tolerance shortened by the window (see [`LeaseTerms`]), and the number granted (0 unless
+/// allowed). The grant is half of what fits, at least one and at most `terms.units`.
+///
+/// The decision's `remaining` counts what could still be leased after this grant, and a refusal's
+/// `retry_after_ms` is exact for a lease of one unit: waiting exactly that long succeeds, 1 ms
+/// less fails, if nothing else is charged in between.
+pub fn lease(quota: &Quota, state: Option<Tat>, now_ms: u64, terms: &LeaseTerms) -> (Decision, u32) {
+    let now = u128::from(now_ms) * NS_PER_MS;
+    let interval = quota.emission_interval_ns();
+    let tolerance = quota.tolerance_ns().saturating_sub(u128::from(terms.window_ms) * NS_PER_MS);
+    let tat = state.map_or(now, |state| state.ns.max(now));
+    let limit = now.saturating_add(tolerance);
+    let fits = |tat: u128| limit.saturating_sub(tat) / interval;
+    let reset_after_ms = |tat: u128| ceil_ms(tat.saturating_sub(now));
+    let capped = |units: u128| u32::try_from(units).unwrap_or(u32::MAX).min(quota.burst);
+    let fit = fits(tat);
+    if fit == 0 {
+        // One unit fits at t exactly when t + tolerance ≥ tat + interval, which is after now.
+        let earliest = tat.saturating_add(interval).saturating_sub(tolerance);
+        let decision = Decision::Denied {
+            retry_after_ms: ceil_ms(earliest.saturating_sub(now)).max(1),
+            remaining: 0,
+            reset_after_ms: reset_after_ms(tat),
+        };
+        return (decision, 0);
+    }
+    let granted = capped(fit / 2).clamp(1, terms.units.max(1));
+    let new_tat = tat.saturating_add(interval.saturating_mul(u128::from(granted)));
+    if new_tat > MAX_NS {
+        return (Decision::Impossible { remaining: capped(fit), reset_after_ms: reset_after_ms(tat) }, 0);
+    }
+    let decision = Decision::Allowed {
+        new_state: Tat { ns: new_tat },
+        remaining: capped(fits(new_tat)),
+        reset_after_ms: reset_after_ms(new_tat),
+    };
+    (decision, granted)
+}
+
 /// The name of a rate-limit policy, as the `RateLimit-Policy` and `RateLimit` fields show it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PolicyName(String);
@@ -470,6 +561,12 @@ pub fn rate_limit_policy_value(name: &PolicyName, quota: &Quota) -> String {
 pub fn rate_limit_value(name: &PolicyName, decision: &Decision) -> String {
     let reset_s = decision.reset_s().min(MAX_SF_INTEGER);
     format!("{};r={};t={reset_s}", name.sf_string(), decision.remaining())
+}
+
+/// The `RateLimit` item for a request admitted on a lease: what this isolate knows is left (the
+/// limiter's last word plus the units it holds), and the limiter's reset, rounded up.
+pub fn leased_rate_limit_value(name: &PolicyName, remaining: u32, reset_after_ms: u64) -> String {
+    format!("{};r={remaining};t={}", name.sf_string(), ceil_s(reset_after_ms).min(MAX_SF_INTEGER))
 }
 
 /// The `RateLimit` item for a limit this isolate remembers refusing, `Retry-After` seconds ago at

@@ -9,6 +9,10 @@ pub mod rules;
 /// All of a request's limits decided together: one batch per shard, all or nothing.
 pub mod batch;
 
+/// Units an isolate holds on lease, spent without a round trip.
+pub mod lease;
+
+use gcra::{LeaseTerms, Quota};
 use serde::Deserialize;
 
 /// The `rate_limiting` section: how the worker reaches the limiter.
@@ -21,15 +25,26 @@ pub struct RateLimitingConfig {
     pub shards: u32,
     /// How long to wait for the limiter before the route's failure mode applies.
     pub timeout_ms: u64,
+    /// The most units the limiter leases to an isolate at once, for a counter fast enough to
+    /// lease (`gcra::LeaseTerms::for_quota`); 1 decides every request at the limiter.
+    pub lease_units: u32,
+    /// How long after asking an isolate may spend a leased unit; at least `timeout_ms`, so that
+    /// an answer in time always lands inside its window.
+    pub lease_window_ms: u64,
 }
 
 impl Default for RateLimitingConfig {
     fn default() -> Self {
-        Self { binding: "RATE_LIMITER".into(), shards: 32, timeout_ms: 1000 }
+        Self { binding: "RATE_LIMITER".into(), shards: 32, timeout_ms: 1000, lease_units: 16, lease_window_ms: 1000 }
     }
 }
 
 impl RateLimitingConfig {
+    /// The lease terms for a quota's counters, or `None` to decide each request at the limiter.
+    pub fn lease_terms(&self, quota: &Quota) -> Option<LeaseTerms> {
+        LeaseTerms::for_quota(quota, self.lease_units, self.lease_window_ms)
+    }
+
     /// Every problem, as (field, message).
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
@@ -39,9 +54,48 @@ impl RateLimitingConfig {
         if self.timeout_ms == 0 || self.timeout_ms > 10_000 {
             problems.push(("timeout_ms".into(), "between 1 and 10000".into()));
         }
+        if self.lease_units == 0 || self.lease_units > 1000 {
+            problems.push(("lease_units".into(), "between 1 and 1000".into()));
+        }
+        if self.lease_window_ms > 60_000 {
+            problems.push(("lease_window_ms".into(), "at most 60000".into()));
+        } else if self.lease_units > 1 && self.lease_window_ms < self.timeout_ms {
+            problems.push((
+                "lease_window_ms".into(),
+                "at least timeout_ms, so that an answer in time lands in its window".into(),
+            ));
+        }
         if self.binding.is_empty() {
             problems.push(("binding".into(), "a binding name".into()));
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_problems() {
+        let with = |change: fn(&mut RateLimitingConfig)| {
+            let mut settings = RateLimitingConfig::default();
+            change(&mut settings);
+            settings.problems().into_iter().map(|(field, _)| field).collect::<Vec<_>>()
+        };
+        assert!(with(|_| {}).is_empty(), "the defaults are valid");
+        assert_eq!(with(|s| s.lease_units = 0), ["lease_units"]);
+        assert_eq!(with(|s| s.lease_window_ms = 500), ["lease_window_ms"], "shorter than the 1000 ms timeout");
+        assert!(with(|s| (s.lease_units, s.lease_window_ms) = (1, 0)).is_empty(), "no leasing needs no window");
+        assert_eq!(with(|s| s.lease_window_ms = 60_001), ["lease_window_ms"]);
+        assert_eq!(with(|s| s.shards = 0), ["shards"]);
+    }
+
+    #[test]
+    fn the_default_leases_fast_counters_only() {
+        let settings = RateLimitingConfig::default();
+        assert!(settings.lease_terms(&Quota::new(100, 60_000).unwrap()).is_none());
+        let terms = settings.lease_terms(&Quota::new(6_000, 60_000).unwrap()).expect("100 a second leases");
+        assert_eq!((terms.units, terms.window_ms), (16, 1000));
     }
 }

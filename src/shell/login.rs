@@ -126,7 +126,7 @@ pub async fn serve(
     if matches!(endpoint, LoginEndpoint::Start | LoginEndpoint::Callback) && !login.rate_limits.is_empty() {
         let client_ip = cx.head.header("cf-connecting-ip");
         match rate_limit::enforce_rules(cx.env, cx.config, "auth-login", &login.rate_limits, None, client_ip).await {
-            Verdict::Allowed(_) => {}
+            Verdict::Allowed(..) => {}
             Verdict::Limited(failure, headers) => return Err((failure, headers)),
             Verdict::Unavailable(reason) => {
                 console_warn!("{}", serde_json::json!({ "event": "login_rate_limiter_unavailable", "reason": reason }));

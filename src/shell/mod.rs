@@ -57,6 +57,8 @@ struct AuditContext<'a> {
     head: &'a RequestHead,
     host: String,
     path: String,
+    /// How the rate limits allowed the request, once they have.
+    rate_limit: std::cell::Cell<Option<&'static str>>,
 }
 
 impl<'a> AuditContext<'a> {
@@ -65,7 +67,7 @@ impl<'a> AuditContext<'a> {
             Ok(url) => (url.host_str().unwrap_or("").to_owned(), url.path().to_owned()),
             Err(_) => (String::new(), String::new()),
         };
-        Self { request_id, head, host, path }
+        Self { request_id, head, host, path, rate_limit: std::cell::Cell::new(None) }
     }
 
     fn log(&self, route: Option<&Route>, decision: Decision, reason: String, access: Option<&Access>, status: u16) {
@@ -84,6 +86,7 @@ impl<'a> AuditContext<'a> {
             auth_method: principal.map(|p| p.method().name()),
             client_ip: self.head.header("cf-connecting-ip"),
             status,
+            rate_limit: self.rate_limit.get(),
         };
         console_log!("{}", event.to_json_line());
     }
@@ -179,7 +182,10 @@ async fn handle(
     let mut limit_headers = HeaderList::new();
     if !route.rate_limits.rules.is_empty() {
         match rate_limit::enforce(env, config, route, access.principal(), head.header("cf-connecting-ip")).await {
-            rate_limit::Verdict::Allowed(headers) => limit_headers = headers,
+            rate_limit::Verdict::Allowed(headers, source) => {
+                limit_headers = headers;
+                audit.rate_limit.set(source.name());
+            }
             rate_limit::Verdict::Limited(failure, headers) => {
                 audit.log(Some(route), Decision::Deny, failure.to_string(), Some(&access), failure.reply().status);
                 let mut extra = cors_headers;

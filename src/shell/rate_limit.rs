@@ -3,6 +3,11 @@
 //! refunded, so no limit is charged for a refused request (`ratelimit::batch`). A per-isolate
 //! memory of refusals means a client hammering a limit it already hit costs no round trip until
 //! its `Retry-After` has passed (waiting that long is exactly enough, so this is safe).
+//!
+//! A fast counter is leased instead (`ratelimit::gcra::LeaseTerms`): the limiter's answer carries
+//! up to `lease_units` units, held in this isolate (`ratelimit::lease`) and spent by later
+//! requests without a round trip, never past their window. Leased units a refused request took
+//! are put back, and leases a refused request was granted are kept rather than refunded.
 
 use super::http::FetchFailure;
 use crate::authn::principal::Principal;
@@ -13,28 +18,58 @@ use crate::http::headers::HeaderList;
 use crate::policy::routes::Route;
 use crate::ratelimit::batch::{Answer, Batch, Check, Plan, Verdict as PlanVerdict};
 use crate::ratelimit::gcra::Decision;
-use crate::ratelimit::gcra::{rate_limit_policy_value, rate_limit_value, refused_rate_limit_value};
+use crate::ratelimit::gcra::{
+    leased_rate_limit_value, rate_limit_policy_value, rate_limit_value, refused_rate_limit_value,
+};
+use crate::ratelimit::lease::{Grant, LeasePool, Spent};
 use crate::ratelimit::rules::{shard, Rule};
 use std::cell::RefCell;
 use worker::{Env, Method, Request, RequestInit, Response};
 
 const MAX_REMEMBERED_REFUSALS: usize = 10_000;
 
+const MAX_LEASED_COUNTERS: usize = 10_000;
+
 thread_local! {
     /// Counters refused recently, each until its refusal's `Retry-After` (the value, in ms since
     /// the epoch, is that time).
     static REFUSED_UNTIL: RefCell<BoundedCache<String, u64>> = RefCell::new(BoundedCache::new(MAX_REMEMBERED_REFUSALS));
+
+    /// Units leased from the limiter, per counter.
+    static LEASES: RefCell<LeasePool> = RefCell::new(LeasePool::new(MAX_LEASED_COUNTERS));
 }
 
 /// What the limits decided.
 #[derive(Debug)]
 pub enum Verdict {
     /// Every rule allowed the request; these headers go on the response.
-    Allowed(HeaderList),
+    Allowed(HeaderList, Source),
     /// A rule refused; the failure and the headers for the 429.
     Limited(Failure, HeaderList),
     /// The limiter could not be asked (the route's failure mode decides).
     Unavailable(String),
+}
+
+/// Who allowed a request, for the audit line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// No rule counted the request.
+    Uncounted,
+    /// Every counted rule was charged from this isolate's leases.
+    Lease,
+    /// The limiter was asked.
+    Limiter,
+}
+
+impl Source {
+    /// The audit line's `rate_limit` value.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Source::Uncounted => None,
+            Source::Lease => Some("lease"),
+            Source::Limiter => Some("limiter"),
+        }
+    }
 }
 
 /// Sends one shard a batch at `path` (`/decide` or `/refund`), within the configured timeout.
@@ -66,7 +101,7 @@ async fn call_shard(env: &Env, config: &Config, shard_id: u32, path: &str, batch
 async fn decide(env: &Env, config: &Config, shard_id: u32, batch: &Batch) -> Result<Answer, String> {
     let mut response = call_shard(env, config, shard_id, "/decide", batch).await?;
     let answer: Answer = response.json().await.map_err(|e| format!("limiter answer: {e}"))?;
-    if answer.decisions.len() != batch.checks.len() {
+    if answer.decisions.len() != batch.checks.len() || answer.granted.len() != batch.checks.len() {
         return Err("limiter answer: wrong number of decisions".into());
     }
     Ok(answer)
@@ -104,7 +139,70 @@ pub async fn enforce(
     enforce_rules(env, config, &route.id, &route.rate_limits.rules, principal, client_ip).await
 }
 
+/// A counted rule's part in one request: a unit from this isolate's leases, or check number
+/// `usize` of the plan sent to the limiter.
+enum Part {
+    Leased(Spent),
+    Asked(usize),
+}
+
+/// A rule that counts this request.
+struct Counted<'r> {
+    rule: &'r Rule,
+    counter: String,
+    part: Part,
+}
+
+/// Gives back the leased units a refused (or unlimited) request took.
+fn put_back(counted: &[Counted<'_>], now_ms: u64) {
+    LEASES.with(|leases| {
+        let mut leases = leases.borrow_mut();
+        for counted in counted {
+            if let Part::Leased(spent) = counted.part {
+                leases.put_back(&counted.counter, spent, now_ms);
+            }
+        }
+    });
+}
+
+/// Holds the units the limiter leased, less `own` per lease for this request when it passes.
+/// Their window is measured from `asked_at`, before the limiter charged them.
+fn keep_leases(plan: &Plan, answers: &[Result<Answer, String>], own: u32, asked_at: u64, answered_at: u64) {
+    LEASES.with(|leases| {
+        let mut leases = leases.borrow_mut();
+        for ((_, batch), answer) in plan.charged(answers) {
+            let checks = batch.checks.iter().zip(&answer.decisions).zip(&answer.granted);
+            for ((check, decision), granted) in checks {
+                let Some(terms) = check.lease else { continue };
+                let grant = Grant {
+                    units: granted.saturating_sub(own),
+                    closes_at_ms: asked_at.saturating_add(terms.window_ms),
+                    remaining: decision.remaining(),
+                    reset_at_ms: answered_at.saturating_add(decision.reset_after_ms()),
+                };
+                leases.keep(&check.counter, grant, answered_at);
+            }
+        }
+    });
+}
+
+/// The `RateLimit` item for a check the limiter allowed: a lease shows the units still held.
+fn asked_value(rule: &Rule, check: &Check, decision: &Decision, granted: u32) -> String {
+    match check.lease {
+        Some(_) => leased_rate_limit_value(
+            &rule.id,
+            decision.remaining().saturating_add(granted.saturating_sub(1)),
+            decision.reset_after_ms(),
+        ),
+        None => rate_limit_value(&rule.id, decision),
+    }
+}
+
 /// Checks rules for this request, counting under `scope` (a route id, or an edge endpoint's).
+///
+/// A counter fast enough to lease (`RateLimitingConfig::lease_terms`) is charged from this
+/// isolate's leased units when it holds one; only the others go to the limiter, which leases
+/// more with its answer.
 pub async fn enforce_rules(
     env: &Env,
     config: &Config,
@@ -113,17 +211,19 @@ pub async fn enforce_rules(
     principal: Option<&Principal>,
     client_ip: Option<&str>,
 ) -> Verdict {
+    let settings = &config.rate_limiting;
     let now = js_sys::Date::now() as u64;
     let mut policies = Vec::new();
-    // The rules counted, in order: check number i of the plan is `counted[i]`'s.
-    let mut counted = Vec::new();
+    let mut counted: Vec<Counted<'_>> = Vec::new();
     let mut plan = Plan::default();
+    let mut asked = 0;
     for rule in rules {
         let Some(counter) = rule.counter(scope, principal, client_ip) else { continue };
         let quota = rule.quota_for(principal);
         policies.push(rate_limit_policy_value(&rule.id, &quota));
         let refused_until = REFUSED_UNTIL.with(|r| r.borrow_mut().get(&counter, now).copied());
         if let Some(until) = refused_until {
+            put_back(&counted, now);
             let retry_after_s = (until - now).div_ceil(1000).max(1);
             let headers =
                 limited_headers(&policies, Some(retry_after_s), refused_rate_limit_value(&rule.id, retry_after_s));
@@ -132,34 +232,109 @@ pub async fn enforce_rules(
                 headers,
             );
         }
-        plan.add(shard(&counter, config.rate_limiting.shards), Check { counter, quota, cost: 1 });
-        counted.push(rule);
+        let lease = settings.lease_terms(&quota);
+        let spent = lease.and_then(|_| LEASES.with(|leases| leases.borrow_mut().take(&counter, now)));
+        let part = match spent {
+            Some(spent) => Part::Leased(spent),
+            None => {
+                plan.add(shard(&counter, settings.shards), Check { counter: counter.clone(), quota, cost: 1, lease });
+                asked += 1;
+                Part::Asked(asked - 1)
+            }
+        };
+        counted.push(Counted { rule, counter, part });
     }
+    let leased_value =
+        |rule: &Rule, spent: &Spent| leased_rate_limit_value(&rule.id, spent.remaining, spent.reset_after_ms);
     if plan.is_empty() {
-        return Verdict::Allowed(HeaderList::new());
+        if counted.is_empty() {
+            return Verdict::Allowed(HeaderList::new(), Source::Uncounted);
+        }
+        let states: Vec<String> = counted
+            .iter()
+            .filter_map(|c| match &c.part {
+                Part::Leased(spent) => Some(leased_value(c.rule, spent)),
+                Part::Asked(_) => None,
+            })
+            .collect();
+        let headers = vec![("ratelimit-policy".into(), policies.join(", ")), ("ratelimit".into(), states.join(", "))];
+        return Verdict::Allowed(headers, Source::Lease);
     }
     let asks = plan.shards.iter().map(|(shard_id, batch)| decide(env, config, *shard_id, batch));
     let answers = futures_util::future::join_all(asks).await;
-    let states = |decisions: &[(usize, Decision)]| {
-        decisions.iter().map(|(check, decision)| rate_limit_value(&counted[*check].id, decision)).collect::<Vec<_>>()
+    let answered_at = js_sys::Date::now() as u64;
+    // A unit may be spent only inside its lease's window; an answer that lands later admits
+    // nothing on a lease (with `lease_window_ms` ≥ `timeout_ms` it cannot happen on time).
+    let late = answered_at >= now.saturating_add(settings.lease_window_ms)
+        && plan.shards.iter().any(|(_, batch)| batch.checks.iter().any(|check| check.lease.is_some()));
+    // (decision, check, granted) for each asked check that was answered, by check number.
+    let answered = |check: usize| {
+        let (position, index) = plan.placement(check);
+        let answer = answers.get(position)?.as_ref().ok()?;
+        let (_, batch) = &plan.shards[position];
+        Some((answer.decisions.get(index)?, batch.checks.get(index)?, answer.granted.get(index).copied().unwrap_or(0)))
     };
     match plan.verdict(&answers) {
-        PlanVerdict::Allowed(decisions) => Verdict::Allowed(vec![
-            ("ratelimit-policy".into(), policies.join(", ")),
-            ("ratelimit".into(), states(&decisions).join(", ")),
-        ]),
-        PlanVerdict::Unavailable(reason) => Verdict::Unavailable(reason),
-        PlanVerdict::Refused { mut before, refused: (check, decision) } => {
-            refund(env, config, plan.refundable(&answers)).await;
+        PlanVerdict::Allowed(_) if late => {
+            put_back(&counted, answered_at);
+            Verdict::Unavailable("limiter answered after the lease window".into())
+        }
+        PlanVerdict::Allowed(_) => {
+            keep_leases(&plan, &answers, 1, now, answered_at);
+            let states: Vec<String> = counted
+                .iter()
+                .filter_map(|c| match &c.part {
+                    Part::Leased(spent) => Some(leased_value(c.rule, spent)),
+                    Part::Asked(number) => answered(*number)
+                        .map(|(decision, check, granted)| asked_value(c.rule, check, decision, granted)),
+                })
+                .collect();
+            let headers =
+                vec![("ratelimit-policy".into(), policies.join(", ")), ("ratelimit".into(), states.join(", "))];
+            Verdict::Allowed(headers, Source::Limiter)
+        }
+        PlanVerdict::Unavailable(reason) => {
+            put_back(&counted, answered_at);
+            keep_leases(&plan, &answers, 0, now, answered_at);
+            Verdict::Unavailable(reason)
+        }
+        PlanVerdict::Refused { refused: (refused_check, decision), .. } => {
+            put_back(&counted, answered_at);
+            keep_leases(&plan, &answers, 0, now, answered_at);
+            let refunds: Vec<(u32, Batch)> = plan
+                .charged(&answers)
+                .filter_map(|((shard_id, batch), _)| {
+                    let checks: Vec<Check> = batch.checks.iter().filter(|c| c.lease.is_none()).cloned().collect();
+                    (!checks.is_empty()).then_some((*shard_id, Batch { checks }))
+                })
+                .collect();
+            refund(env, config, refunds.iter()).await;
             if let Some(retry_ms) = decision.retry_after_ms() {
                 let until = now + retry_ms;
-                REFUSED_UNTIL.with(|r| r.borrow_mut().insert(plan.counter(check).to_owned(), until, until, now));
+                REFUSED_UNTIL
+                    .with(|r| r.borrow_mut().insert(plan.counter(refused_check).to_owned(), until, until, now));
             }
-            before.push((check, decision));
-            let retry_after_s = decision.retry_after_s();
-            let headers = limited_headers(&policies, retry_after_s, states(&before).join(", "));
-            let rule = counted[check].id.as_str().to_owned();
-            Verdict::Limited(Failure::RateLimited { rule, retry_after_s }, headers)
+            // The items of the rules up to the one that refused, in rule order.
+            let mut states = Vec::new();
+            let mut refusing_rule = None;
+            for c in &counted {
+                match &c.part {
+                    Part::Leased(spent) => states.push(leased_value(c.rule, spent)),
+                    Part::Asked(number) if *number == refused_check => {
+                        states.push(rate_limit_value(&c.rule.id, &decision));
+                        refusing_rule = Some(c.rule);
+                        break;
+                    }
+                    Part::Asked(number) => {
+                        if let Some((decision, check, granted)) = answered(*number) {
+                            states.push(asked_value(c.rule, check, decision, granted));
+                        }
+                    }
+                }
+            }
+            let headers = limited_headers(&policies, decision.retry_after_s(), states.join(", "));
+            let rule = refusing_rule.map_or_else(String::new, |rule| rule.id.as_str().to_owned());
+            Verdict::Limited(Failure::RateLimited { rule, retry_after_s: decision.retry_after_s() }, headers)
         }
     }
 }

@@ -109,7 +109,7 @@ pub async fn serve(
     if limited && !login.rate_limits.is_empty() {
         let client_ip = cx.head.header("cf-connecting-ip");
         match rate_limit::enforce_rules(cx.env, cx.config, "auth-setup", &login.rate_limits, None, client_ip).await {
-            Verdict::Allowed(_) => {}
+            Verdict::Allowed(..) => {}
             Verdict::Limited(failure, headers) => return Err((failure, headers)),
             Verdict::Unavailable(_) => return Err(plain(Failure::Unavailable)),
         }
