@@ -164,7 +164,10 @@ impl Problems {
         self.0.push(ConfigProblem { path: path.into(), message: message.into() });
     }
 
-    /// Deserializes a part of the document, recording a failure under `path`.
+    /// Deserializes a part of the document, recording a failure under `path`. Never inlined: each
+    /// section's deserializer stays a Wasm function of its own, compiled only when the document
+    /// has that section.
+    #[inline(never)]
     fn section<T: DeserializeOwned>(&mut self, value: &Value, path: &str) -> Option<T> {
         match serde_path_to_error::deserialize(value) {
             Ok(parsed) => Some(parsed),
@@ -389,6 +392,7 @@ fn check_upstream(problems: &mut Problems, path: &str, origin: &str, environment
     }
 }
 
+#[inline(never)]
 fn compile_route(
     problems: &mut Problems,
     path: &str,

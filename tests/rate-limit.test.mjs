@@ -112,6 +112,7 @@ describe("leases", () => {
           assert.ok(Number(response.headers.get("retry-after")) >= 1);
           assert.match(response.headers.get("ratelimit"), /^"fast";r=0;t=\d+$/);
         } else {
+          assert.equal(response.status, 200, await response.clone().text());
           assert.match(response.headers.get("ratelimit"), /^"fast";r=\d+;t=\d+$/);
         }
         await response.text();

@@ -184,6 +184,7 @@ fn is_hex_colour(text: &str) -> bool {
 
 impl LoginConfig {
     /// Reads the `login` section; `edge_prefix` is where the login routes live.
+    #[inline(never)]
     pub fn from_value(value: &Value, environment: Environment, edge_prefix: &str) -> Result<Self, Problems> {
         let raw: RawLogin = serde_path_to_error::deserialize(value)
             .map_err(|error| vec![(error.path().to_string(), error.into_inner().to_string())])?;

@@ -42,11 +42,22 @@ pub struct Answer {
     /// The decisions.
     pub decisions: Vec<Decision>,
     /// The units charged for each check: its cost, or a lease's size, and 0 for every check of a
-    /// refused batch.
+    /// refused batch. A limiter from before leases sends none: see [`Answer::granted`].
+    #[serde(default)]
     pub granted: Vec<u32>,
 }
 
 impl Answer {
+    /// The units charged for check `index`. An answer without `granted` comes from a limiter that
+    /// predates leases and charged every allowed check its cost of 1.
+    pub fn granted(&self, index: usize) -> u32 {
+        match self.granted.get(index) {
+            Some(units) => *units,
+            None if self.granted.is_empty() => self.decisions.get(index).map_or(0, |d| u32::from(d.is_allowed())),
+            None => 0,
+        }
+    }
+
     /// Whether the shard allowed (and so charged) every check.
     pub fn allowed(&self) -> bool {
         self.decisions.iter().all(Decision::is_allowed)
@@ -231,6 +242,16 @@ mod tests {
         let alone = Batch { checks: vec![check("per-ip", 5)] };
         let more: Vec<bool> = (0..4).map(|_| run(&mut store, &alone, 1_000).allowed()).collect();
         assert_eq!(more, [true, true, true, false]);
+    }
+
+    #[test]
+    fn an_answer_from_a_limiter_before_leases_grants_each_allowed_check_one_unit() {
+        let outcome = decide(&Batch { checks: vec![check("a", 5), check("b", 5)] }, &[None, None], 0);
+        let json = serde_json::json!({ "decisions": outcome.answer.decisions });
+        let legacy: Answer = serde_json::from_value(json).unwrap();
+        assert!(legacy.granted.is_empty());
+        assert_eq!((legacy.granted(0), legacy.granted(1), legacy.granted(2)), (1, 1, 0));
+        assert_eq!(outcome.answer.granted(1), 1);
     }
 
     #[test]

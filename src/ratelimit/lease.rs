@@ -7,6 +7,7 @@
 //! lengthens it. A unit put back (its request was refused by another limit) rejoins a lot that
 //! closes no later than its own, so no unit ever outlives its window.
 
+use super::gcra::Quota;
 use crate::cache::BoundedCache;
 
 /// Lots held per counter, at most; past that, a new grant joins the lot closing nearest before it.
@@ -15,6 +16,9 @@ const MAX_LOTS: usize = 8;
 /// Units granted by the limiter for one counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
+    /// The rate they were charged at: only a request counted at the same rate may spend them
+    /// (tiers can share a counter).
+    pub quota: Quota,
     /// Units to hold for later requests.
     pub units: u32,
     /// When they may no longer be spent: when the isolate asked, plus the lease window.
@@ -28,7 +32,7 @@ pub struct Grant {
 /// One unit taken from the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spent {
-    /// What is left, as far as this isolate knows: the limiter's last word plus the units held.
+    /// What the limiter last said was left (not counting units held by isolates).
     pub remaining: u32,
     /// Milliseconds until the counter is idle again, as the limiter last said.
     pub reset_after_ms: u64,
@@ -46,6 +50,7 @@ struct Lot {
 /// A counter's held lots, earliest close first, and the limiter's last word on it.
 #[derive(Debug, Clone)]
 struct Held {
+    quota: Quota,
     lots: Vec<Lot>,
     remaining: u32,
     reset_at_ms: u64,
@@ -55,10 +60,6 @@ impl Held {
     /// Forgets lots that closed, and with `empty`, lots with nothing left.
     fn prune(&mut self, now_ms: u64, empty: bool) {
         self.lots.retain(|lot| lot.closes_at_ms > now_ms && (lot.units > 0 || !empty));
-    }
-
-    fn units(&self) -> u32 {
-        self.lots.iter().fold(0, |sum, lot| sum.saturating_add(lot.units))
     }
 
     /// When the last lot closes: the entry is worth keeping until then.
@@ -92,18 +93,24 @@ impl LeasePool {
         Self { held: BoundedCache::new(capacity) }
     }
 
-    /// Takes one unit of `counter`'s leases, from the open lot that closes first.
-    pub fn take(&mut self, counter: &str, now_ms: u64) -> Option<Spent> {
+    /// Whether a unit of `counter`'s leases at `quota` could be taken now.
+    pub fn holds(&mut self, counter: &str, quota: &Quota, now_ms: u64) -> bool {
+        self.held.get(counter, now_ms).is_some_and(|held| {
+            held.quota == *quota && held.lots.iter().any(|lot| lot.units > 0 && lot.closes_at_ms > now_ms)
+        })
+    }
+
+    /// Takes one unit of `counter`'s leases at `quota`, from the open lot that closes first.
+    pub fn take(&mut self, counter: &str, quota: &Quota, now_ms: u64) -> Option<Spent> {
         let held = self.held.get_mut(counter, now_ms)?;
+        if held.quota != *quota {
+            return None;
+        }
         held.prune(now_ms, false);
         let lot = held.lots.iter_mut().find(|lot| lot.units > 0)?;
         lot.units -= 1;
         let closes_at_ms = lot.closes_at_ms;
-        Some(Spent {
-            remaining: held.remaining.saturating_add(held.units()),
-            reset_after_ms: held.reset_at_ms.saturating_sub(now_ms),
-            closes_at_ms,
-        })
+        Some(Spent { remaining: held.remaining, reset_after_ms: held.reset_at_ms.saturating_sub(now_ms), closes_at_ms })
     }
 
     /// Returns a unit taken for a request that was then refused. It rejoins the open lot that
@@ -116,12 +123,14 @@ impl LeasePool {
         }
     }
 
-    /// Holds a grant's units for `counter`, as a lot of its own.
+    /// Holds a grant's units for `counter`, as a lot of its own. Units held at another rate are
+    /// dropped.
     pub fn keep(&mut self, counter: &str, grant: Grant, now_ms: u64) {
+        let fresh = Held { quota: grant.quota, lots: Vec::new(), remaining: 0, reset_at_ms: 0 };
         let mut held = match self.held.get(counter, now_ms) {
-            Some(held) => held.clone(),
-            None if grant.units == 0 => return,
-            None => Held { lots: Vec::new(), remaining: 0, reset_at_ms: 0 },
+            Some(held) if held.quota == grant.quota => held.clone(),
+            _ if grant.units == 0 => return,
+            _ => fresh,
         };
         held.prune(now_ms, true);
         if grant.units > 0 && grant.closes_at_ms > now_ms {
@@ -142,18 +151,24 @@ mod tests {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
 
+    fn rate() -> Quota {
+        Quota::new(1_000, 1_000).unwrap()
+    }
+
     fn grant(units: u32, closes_at_ms: u64) -> Grant {
-        Grant { units, closes_at_ms, remaining: 50, reset_at_ms: closes_at_ms + 500 }
+        Grant { quota: rate(), units, closes_at_ms, remaining: 50, reset_at_ms: closes_at_ms + 500 }
     }
 
     #[test]
     fn units_are_spent_only_inside_their_window() {
         let mut pool = LeasePool::new(8);
         pool.keep("c", grant(2, 1_000), 0);
-        let spent = pool.take("c", 999).unwrap();
-        assert_eq!((spent.remaining, spent.reset_after_ms), (51, 501), "the limiter's 50 plus one still held");
-        assert!(pool.take("c", 1_000).is_none(), "the window closed at 1000");
-        assert!(pool.take("other", 0).is_none());
+        let spent = pool.take("c", &rate(), 999).unwrap();
+        assert_eq!((spent.remaining, spent.reset_after_ms), (50, 501), "the limiter's last word");
+        assert!(pool.holds("c", &rate(), 999), "one unit left");
+        assert!(pool.take("c", &rate(), 1_000).is_none(), "the window closed at 1000");
+        assert!(!pool.holds("c", &rate(), 999));
+        assert!(pool.take("other", &rate(), 0).is_none());
     }
 
     #[test]
@@ -162,10 +177,10 @@ mod tests {
         // An answer to a later ask can land before the answer to an earlier one.
         pool.keep("c", grant(2, 1_200), 0);
         pool.keep("c", grant(1, 1_000), 0);
-        assert_eq!(pool.take("c", 10).map(|s| s.closes_at_ms), Some(1_000));
-        assert_eq!(pool.take("c", 1_100).map(|s| s.closes_at_ms), Some(1_200));
-        assert_eq!(pool.take("c", 1_199).map(|s| s.closes_at_ms), Some(1_200));
-        assert!(pool.take("c", 1_199).is_none());
+        assert_eq!(pool.take("c", &rate(), 10).map(|s| s.closes_at_ms), Some(1_000));
+        assert_eq!(pool.take("c", &rate(), 1_100).map(|s| s.closes_at_ms), Some(1_200));
+        assert_eq!(pool.take("c", &rate(), 1_199).map(|s| s.closes_at_ms), Some(1_200));
+        assert!(pool.take("c", &rate(), 1_199).is_none());
     }
 
     #[test]
@@ -175,7 +190,7 @@ mod tests {
             pool.keep("c", grant(1, close * 100), 0);
         }
         pool.keep("c", grant(5, 450), 0);
-        let closes: Vec<u64> = std::iter::from_fn(|| pool.take("c", 0).map(|s| s.closes_at_ms)).collect();
+        let closes: Vec<u64> = std::iter::from_fn(|| pool.take("c", &rate(), 0).map(|s| s.closes_at_ms)).collect();
         assert_eq!(closes.len(), MAX_LOTS + 5);
         assert_eq!(closes.iter().filter(|close| **close == 400).count(), 6, "joined the lot closing at 400");
     }
@@ -184,26 +199,37 @@ mod tests {
     fn a_unit_put_back_never_outlives_its_window() {
         let mut pool = LeasePool::new(8);
         pool.keep("c", grant(1, 1_000), 0);
-        let spent = pool.take("c", 10).unwrap();
+        let spent = pool.take("c", &rate(), 10).unwrap();
         pool.put_back("c", spent, 20);
-        assert!(pool.take("c", 30).is_some(), "back under the same close");
+        assert!(pool.take("c", &rate(), 30).is_some(), "back under the same close");
 
         let spent = {
             pool.keep("c", grant(1, 1_000), 40);
-            pool.take("c", 50).unwrap()
+            pool.take("c", &rate(), 50).unwrap()
         };
         // The lease closes; a new one, closing later, arrives before the unit comes back.
         pool.keep("c", grant(1, 2_000), 1_500);
         pool.put_back("c", spent, 1_600);
-        assert!(pool.take("c", 1_700).is_some());
-        assert!(pool.take("c", 1_700).is_none(), "the old unit was dropped, not moved to the later close");
+        assert!(pool.take("c", &rate(), 1_700).is_some());
+        assert!(pool.take("c", &rate(), 1_700).is_none(), "the old unit was dropped, not moved to the later close");
+    }
+
+    #[test]
+    fn units_leased_at_one_rate_are_not_spent_at_another() {
+        let mut pool = LeasePool::new(8);
+        pool.keep("c", grant(2, 1_000), 0);
+        let gold = Quota::new(5_000, 1_000).unwrap();
+        assert!(pool.take("c", &gold, 1).is_none(), "a tier sharing the counter");
+        pool.keep("c", Grant { quota: gold, ..grant(1, 1_000) }, 2);
+        assert!(pool.take("c", &gold, 3).is_some());
+        assert!(pool.take("c", &rate(), 3).is_none(), "the other rate's units were dropped");
     }
 
     #[test]
     fn a_grant_of_nothing_holds_nothing() {
         let mut pool = LeasePool::new(8);
         pool.keep("c", grant(0, 1_000), 0);
-        assert!(pool.take("c", 1).is_none());
+        assert!(pool.take("c", &rate(), 1).is_none());
     }
 
     /// What happens in a simulated deployment.
@@ -252,7 +278,7 @@ mod tests {
         while let Some(Reverse((at, _, index))) = queue.pop() {
             match events[index] {
                 Event::Arrive { isolate } => {
-                    if pools[isolate].take("c", at).is_some() {
+                    if pools[isolate].take("c", quota, at).is_some() {
                         run.admitted_at.push(at);
                         continue;
                     }
@@ -285,7 +311,8 @@ mod tests {
                         continue;
                     }
                     run.admitted_at.push(at);
-                    let grant = Grant { units: granted - 1, closes_at_ms, remaining, reset_at_ms: reset_at };
+                    let grant =
+                        Grant { quota: *quota, units: granted - 1, closes_at_ms, remaining, reset_at_ms: reset_at };
                     pools[isolate].keep("c", grant, at);
                 }
             }
@@ -437,7 +464,7 @@ mod tests {
                         closes.push(now + window);
                     }
                     1 => {
-                        if let Some(spent) = pool.take("c", now) {
+                        if let Some(spent) = pool.take("c", &rate(), now) {
                             prop_assert!(now < spent.closes_at_ms);
                             prop_assert!(closes.contains(&spent.closes_at_ms), "a close some grant had");
                             spent_total += 1;

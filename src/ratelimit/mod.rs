@@ -12,7 +12,8 @@ pub mod batch;
 /// Units an isolate holds on lease, spent without a round trip.
 pub mod lease;
 
-use gcra::{LeaseTerms, Quota};
+use gcra::LeaseTerms;
+use rules::Rule;
 use serde::Deserialize;
 
 /// The `rate_limiting` section: how the worker reaches the limiter.
@@ -40,9 +41,15 @@ impl Default for RateLimitingConfig {
 }
 
 impl RateLimitingConfig {
-    /// The lease terms for a quota's counters, or `None` to decide each request at the limiter.
-    pub fn lease_terms(&self, quota: &Quota) -> Option<LeaseTerms> {
-        LeaseTerms::for_quota(quota, self.lease_units, self.lease_window_ms)
+    /// The lease terms for a rule's counters, or `None` to decide each request at the limiter.
+    /// A rule leases only when every rate it has (its own and its tiers') can, so that every
+    /// charge on any of its counters is made with the same window, as the guarantee needs.
+    pub fn lease_terms(&self, rule: &Rule) -> Option<LeaseTerms> {
+        let mut terms = None;
+        for quota in std::iter::once(&rule.quota).chain(rule.tiers.values()) {
+            terms = Some(LeaseTerms::for_quota(quota, self.lease_units, self.lease_window_ms)?);
+        }
+        terms
     }
 
     /// Every problem, as (field, message).
@@ -91,11 +98,26 @@ mod tests {
         assert_eq!(with(|s| s.shards = 0), ["shards"]);
     }
 
+    fn rule(limit: u32, tiers: &[(&str, u32)]) -> Rule {
+        let rate = |limit| rules::RawRate { limit, period_s: 60, burst: None };
+        Rule::compile(rules::RawRule {
+            id: "r".into(),
+            key: rules::LimitKey::Ip,
+            limit,
+            period_s: 60,
+            burst: None,
+            tiers: tiers.iter().map(|(name, limit)| ((*name).to_owned(), rate(*limit))).collect(),
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn the_default_leases_fast_counters_only() {
+    fn the_default_leases_fast_rules_only_and_only_when_every_tier_can() {
         let settings = RateLimitingConfig::default();
-        assert!(settings.lease_terms(&Quota::new(100, 60_000).unwrap()).is_none());
-        let terms = settings.lease_terms(&Quota::new(6_000, 60_000).unwrap()).expect("100 a second leases");
+        assert!(settings.lease_terms(&rule(100, &[])).is_none());
+        let terms = settings.lease_terms(&rule(6_000, &[])).expect("100 a second leases");
         assert_eq!((terms.units, terms.window_ms), (16, 1000));
+        assert!(settings.lease_terms(&rule(6_000, &[("gold", 60_000)])).is_some());
+        assert!(settings.lease_terms(&rule(6_000, &[("free", 100)])).is_none(), "one slow tier: none leases");
     }
 }

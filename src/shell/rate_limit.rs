@@ -17,7 +17,6 @@ use crate::error::Failure;
 use crate::http::headers::HeaderList;
 use crate::policy::routes::Route;
 use crate::ratelimit::batch::{Answer, Batch, Check, Plan, Verdict as PlanVerdict};
-use crate::ratelimit::gcra::Decision;
 use crate::ratelimit::gcra::{
     leased_rate_limit_value, rate_limit_policy_value, rate_limit_value, refused_rate_limit_value,
 };
@@ -37,6 +36,62 @@ thread_local! {
 
     /// Units leased from the limiter, per counter.
     static LEASES: RefCell<LeasePool> = RefCell::new(LeasePool::new(MAX_LEASED_COUNTERS));
+
+    /// Counters this isolate is asking the limiter for a whole lease right now, each until its
+    /// window closes (a request the client abandons never clears its mark), numbered. While one
+    /// is marked, other requests wait for it (up to the limiter timeout) and then ask for a single
+    /// unit if it brought none for them, so concurrent or abandoned asks cannot make the limiter
+    /// grant (and this isolate strand) many leases.
+    static ASKING: RefCell<BoundedCache<String, u64>> = RefCell::new(BoundedCache::new(MAX_LEASED_COUNTERS));
+
+    /// Numbers the asks, so that a waiter knows its ask from a later one.
+    static NEXT_ASK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Clears the marks of the asks this request made.
+fn finish_asks(counters: &[String]) {
+    ASKING.with(|asking| {
+        let mut asking = asking.borrow_mut();
+        for counter in counters {
+            asking.remove(counter);
+        }
+    });
+}
+
+/// Whether the ask numbered `id` for `counter` is still in flight.
+fn still_asking(counter: &str, id: u64) -> bool {
+    let now = js_sys::Date::now() as u64;
+    ASKING.with(|asking| asking.borrow_mut().get(counter, now).is_some_and(|ask| *ask == id))
+}
+
+/// Waits, up to the limiter timeout, for the whole-lease asks in flight for these leased rules'
+/// counters when this isolate holds no unit for them.
+async fn wait_for_asks(config: &Config, rules: &[Rule], scope: &str, principal: Option<&Principal>, ip: Option<&str>) {
+    let settings = &config.rate_limiting;
+    let now = js_sys::Date::now() as u64;
+    let mut pending: Vec<(String, u64)> = Vec::new();
+    for rule in rules {
+        if settings.lease_terms(rule).is_none() {
+            continue;
+        }
+        let Some(counter) = rule.counter(scope, principal, ip) else { continue };
+        let quota = rule.quota_for(principal);
+        if LEASES.with(|leases| leases.borrow_mut().holds(&counter, &quota, now)) {
+            continue;
+        }
+        if let Some(id) = ASKING.with(|asking| asking.borrow_mut().get(&counter, now).copied()) {
+            pending.push((counter, id));
+        }
+    }
+    if pending.is_empty() {
+        return;
+    }
+    // Workers let a request resume only on its own events, so a waiter checks on a timer of its
+    // own rather than being woken by the asking request.
+    let deadline = now.saturating_add(settings.timeout_ms);
+    while pending.iter().any(|(counter, id)| still_asking(counter, *id)) && (js_sys::Date::now() as u64) < deadline {
+        worker::Delay::from(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// What the limits decided.
@@ -101,7 +156,8 @@ async fn call_shard(env: &Env, config: &Config, shard_id: u32, path: &str, batch
 async fn decide(env: &Env, config: &Config, shard_id: u32, batch: &Batch) -> Result<Answer, String> {
     let mut response = call_shard(env, config, shard_id, "/decide", batch).await?;
     let answer: Answer = response.json().await.map_err(|e| format!("limiter answer: {e}"))?;
-    if answer.decisions.len() != batch.checks.len() || answer.granted.len() != batch.checks.len() {
+    let granted_ok = answer.granted.is_empty() || answer.granted.len() == batch.checks.len();
+    if answer.decisions.len() != batch.checks.len() || !granted_ok {
         return Err("limiter answer: wrong number of decisions".into());
     }
     Ok(answer)
@@ -171,11 +227,11 @@ fn keep_leases(plan: &Plan, answers: &[Result<Answer, String>], own: u32, asked_
     LEASES.with(|leases| {
         let mut leases = leases.borrow_mut();
         for ((_, batch), answer) in plan.charged(answers) {
-            let checks = batch.checks.iter().zip(&answer.decisions).zip(&answer.granted);
-            for ((check, decision), granted) in checks {
+            for (index, (check, decision)) in batch.checks.iter().zip(&answer.decisions).enumerate() {
                 let Some(terms) = check.lease else { continue };
                 let grant = Grant {
-                    units: granted.saturating_sub(own),
+                    quota: check.quota,
+                    units: answer.granted(index).saturating_sub(own),
                     closes_at_ms: asked_at.saturating_add(terms.window_ms),
                     remaining: decision.remaining(),
                     reset_at_ms: answered_at.saturating_add(decision.reset_after_ms()),
@@ -184,18 +240,6 @@ fn keep_leases(plan: &Plan, answers: &[Result<Answer, String>], own: u32, asked_
             }
         }
     });
-}
-
-/// The `RateLimit` item for a check the limiter allowed: a lease shows the units still held.
-fn asked_value(rule: &Rule, check: &Check, decision: &Decision, granted: u32) -> String {
-    match check.lease {
-        Some(_) => leased_rate_limit_value(
-            &rule.id,
-            decision.remaining().saturating_add(granted.saturating_sub(1)),
-            decision.reset_after_ms(),
-        ),
-        None => rate_limit_value(&rule.id, decision),
-    }
 }
 
 /// Checks rules for this request, counting under `scope` (a route id, or an edge endpoint's).
@@ -212,11 +256,14 @@ pub async fn enforce_rules(
     client_ip: Option<&str>,
 ) -> Verdict {
     let settings = &config.rate_limiting;
+    wait_for_asks(config, rules, scope, principal, client_ip).await;
     let now = js_sys::Date::now() as u64;
     let mut policies = Vec::new();
     let mut counted: Vec<Counted<'_>> = Vec::new();
     let mut plan = Plan::default();
     let mut asked = 0;
+    // The counters this request marked in `ASKING`.
+    let mut asking_for: Vec<String> = Vec::new();
     for rule in rules {
         let Some(counter) = rule.counter(scope, principal, client_ip) else { continue };
         let quota = rule.quota_for(principal);
@@ -232,11 +279,28 @@ pub async fn enforce_rules(
                 headers,
             );
         }
-        let lease = settings.lease_terms(&quota);
-        let spent = lease.and_then(|_| LEASES.with(|leases| leases.borrow_mut().take(&counter, now)));
+        let mut lease = settings.lease_terms(rule);
+        let spent = lease.and_then(|_| LEASES.with(|leases| leases.borrow_mut().take(&counter, &quota, now)));
         let part = match spent {
             Some(spent) => Part::Leased(spent),
             None => {
+                if let Some(terms) = lease.as_mut() {
+                    let closes_at = now.saturating_add(terms.window_ms);
+                    let marked = ASKING.with(|asking| {
+                        let mut asking = asking.borrow_mut();
+                        let already = asking.get(&counter, now).is_some();
+                        if !already {
+                            let id = NEXT_ASK.with(|next| next.replace(next.get().wrapping_add(1)));
+                            asking.insert(counter.clone(), id, closes_at, now);
+                        }
+                        !already
+                    });
+                    if marked {
+                        asking_for.push(counter.clone());
+                    } else {
+                        terms.units = 1;
+                    }
+                }
                 plan.add(shard(&counter, settings.shards), Check { counter: counter.clone(), quota, cost: 1, lease });
                 asked += 1;
                 Part::Asked(asked - 1)
@@ -263,20 +327,21 @@ pub async fn enforce_rules(
     let asks = plan.shards.iter().map(|(shard_id, batch)| decide(env, config, *shard_id, batch));
     let answers = futures_util::future::join_all(asks).await;
     let answered_at = js_sys::Date::now() as u64;
+    finish_asks(&asking_for);
     // A unit may be spent only inside its lease's window; an answer that lands later admits
     // nothing on a lease (with `lease_window_ms` ≥ `timeout_ms` it cannot happen on time).
     let late = answered_at >= now.saturating_add(settings.lease_window_ms)
         && plan.shards.iter().any(|(_, batch)| batch.checks.iter().any(|check| check.lease.is_some()));
-    // (decision, check, granted) for each asked check that was answered, by check number.
+    // The decision on each asked check that was answered, by check number.
     let answered = |check: usize| {
         let (position, index) = plan.placement(check);
-        let answer = answers.get(position)?.as_ref().ok()?;
-        let (_, batch) = &plan.shards[position];
-        Some((answer.decisions.get(index)?, batch.checks.get(index)?, answer.granted.get(index).copied().unwrap_or(0)))
+        answers.get(position)?.as_ref().ok()?.decisions.get(index)
     };
     match plan.verdict(&answers) {
+        // When the limiter cannot decide, the route's failure mode may still let the request
+        // through: the leased units it took stay spent, and it spends one of each lease granted.
         PlanVerdict::Allowed(_) if late => {
-            put_back(&counted, answered_at);
+            keep_leases(&plan, &answers, 1, now, answered_at);
             Verdict::Unavailable("limiter answered after the lease window".into())
         }
         PlanVerdict::Allowed(_) => {
@@ -285,8 +350,7 @@ pub async fn enforce_rules(
                 .iter()
                 .filter_map(|c| match &c.part {
                     Part::Leased(spent) => Some(leased_value(c.rule, spent)),
-                    Part::Asked(number) => answered(*number)
-                        .map(|(decision, check, granted)| asked_value(c.rule, check, decision, granted)),
+                    Part::Asked(number) => answered(*number).map(|decision| rate_limit_value(&c.rule.id, decision)),
                 })
                 .collect();
             let headers =
@@ -294,8 +358,7 @@ pub async fn enforce_rules(
             Verdict::Allowed(headers, Source::Limiter)
         }
         PlanVerdict::Unavailable(reason) => {
-            put_back(&counted, answered_at);
-            keep_leases(&plan, &answers, 0, now, answered_at);
+            keep_leases(&plan, &answers, 1, now, answered_at);
             Verdict::Unavailable(reason)
         }
         PlanVerdict::Refused { refused: (refused_check, decision), .. } => {
@@ -326,8 +389,8 @@ pub async fn enforce_rules(
                         break;
                     }
                     Part::Asked(number) => {
-                        if let Some((decision, check, granted)) = answered(*number) {
-                            states.push(asked_value(c.rule, check, decision, granted));
+                        if let Some(decision) = answered(*number) {
+                            states.push(rate_limit_value(&c.rule.id, decision));
                         }
                     }
                 }

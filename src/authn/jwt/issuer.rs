@@ -260,6 +260,7 @@ fn parse_issuer(path: &str, raw: RawIssuer, environment: Environment, problems: 
 
 impl JwtConfig {
     /// Reads the `jwt` section. Problems are reported with paths relative to the section.
+    #[inline(never)]
     pub fn from_value(value: &Value, environment: Environment) -> Result<Self, Problems> {
         let mut problems = Problems::new();
         let raw: RawJwtConfig = match serde_path_to_error::deserialize(value) {
