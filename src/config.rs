@@ -21,7 +21,7 @@ use crate::gateway::upstream::Upstream;
 use crate::http::headers::is_token;
 use crate::identity::is_scope_token;
 use crate::login::config::LoginConfig;
-use crate::policy::routes::{FailureMode, RateLimits};
+use crate::policy::routes::{FailureMode, ForwardAuthorization, RateLimits};
 use crate::policy::routes::{HostPattern, PathPattern, Policy, Route, RouteTable};
 use crate::ratelimit::rules::{RawRule, Rule};
 use crate::ratelimit::RateLimitingConfig;
@@ -126,6 +126,7 @@ struct RawRoute {
     #[serde(default)]
     rate_limits: Vec<RawRule>,
     rate_limit_failure: Option<FailureMode>,
+    forward_authorization: Option<ForwardAuthorization>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -340,6 +341,7 @@ impl Config {
                     cors: None,
                     requirements: Requirements::default(),
                     rate_limits: RateLimits::default(),
+                    forward_authorization: ForwardAuthorization::Strip,
                 }),
                 None => problems.add("unmatched", "a fallback policy needs the top-level origin"),
             }
@@ -487,6 +489,7 @@ fn compile_route(
         cors,
         requirements,
         rate_limits,
+        forward_authorization: raw.forward_authorization.unwrap_or_default(),
     })
 }
 

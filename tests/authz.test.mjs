@@ -27,6 +27,7 @@ before(async () => {
         { id: "keys-only", path: "/keys-only/*", policy: "authenticated", authenticators: ["api_key"] },
         { id: "idp-only", path: "/idp-only/*", policy: "authenticated", authenticators: [`jwt:${idp.issuer}`] },
         { id: "any-jwt", path: "/any-jwt/*", policy: "authenticated", authenticators: ["jwt"] },
+        { id: "keeps-jwt", path: "/keeps-jwt/*", policy: "authenticated", authenticators: ["jwt"], forward_authorization: "keep" },
         { id: "tenant-write", path: "/tenants/:tenant/invoices/*", methods: ["POST"], policy: "authenticated", tenant: "path:tenant", permissions: ["invoices:write"] },
       ],
       {
@@ -130,7 +131,19 @@ describe("only the route's authenticators run", () => {
     const result = await call("GET", "/any-jwt/x", { authorization: `Bearer ${token}`, "x-api-key": key });
     assert.equal(result.status, 200);
     assert.equal(result.seen[0].headers["x-auth-method"], "jwt");
-    assert.equal(result.seen[0].headers.authorization, `Bearer ${token}`, "the verified JWT is forwarded as it came");
-    assert.equal(result.seen[0].headers["x-api-key"], undefined, "the unused API key is not");
+    assert.equal(result.seen[0].headers.authorization, undefined, "by default the origin gets the assertion, not the token");
+    assert.equal(result.seen[0].assertion.claims.sub, result.seen[0].headers["x-auth-subject"], "the assertion carries the identity");
+    assert.equal(result.seen[0].headers["x-api-key"], undefined, "the unused API key is not forwarded");
+  });
+
+  test("a route with forward_authorization keep passes the verified JWT on as it came", async () => {
+    const token = await idp.sign("ES256");
+    const key = await apiKeyFor("acme");
+    const result = await call("GET", "/keeps-jwt/x", { authorization: `Bearer ${token}`, "x-api-key": key });
+    assert.equal(result.status, 200);
+    assert.equal(result.seen[0].headers.authorization, `Bearer ${token}`);
+    assert.equal(result.seen[0].headers["x-api-key"], undefined, "the unused API key still is not");
+    const viaKey = await call("GET", "/keeps-jwt/x", { authorization: "Bearer not-a-jwt", "x-api-key": key });
+    assert.equal(viaKey.status, 401, "keep does not make the route accept other authenticators");
   });
 });

@@ -235,6 +235,12 @@ describe("edge guard", () => {
     ["an encoded backslash", "/public/a%5Cb", {}, 400, "ambiguous_path"],
     ["a path parameter", "/public/a;jsessionid=1", {}, 400, "ambiguous_path"],
     ["invalid percent-encoding", "/public/a%zz", {}, 400, "ambiguous_path"],
+    // A second decoding (a proxy in front of the origin, or a framework) would change these.
+    ["a double-encoded dot-dot", "/public/%252e%252e/api/x", {}, 400, "ambiguous_path"],
+    ["a double-encoded slash", "/public/a%252fb", {}, 400, "ambiguous_path"],
+    ["a double-encoded backslash", "/public/a%255Cb", {}, 400, "ambiguous_path"],
+    ["a double-encoded percent", "/public/%2525", {}, 400, "ambiguous_path"],
+    ["a double-encoded letter", "/public/%2561pi", {}, 400, "ambiguous_path"],
     ["no route", "/unrouted", {}, 404, "no_route"],
     ["a method the route does not allow", "/tenants/acme/docs/x", { method: "DELETE" }, 405, "method_not_allowed"],
     ["an unknown edge path", "/auth/nothing-here", {}, 404, "not_found"],

@@ -3,8 +3,11 @@
 //! A gateway and its origin must read a path the same way, or a rule written for one path can be
 //! bypassed with another spelling of it. So a path is only routed when every spelling trick that
 //! origins disagree about is absent: encoded slashes and backslashes, dot segments (RFC 3986
-//! §5.2.4), empty segments (`//`), `;` path parameters, control characters and invalid
-//! percent-encoding. Everything else is percent-decoded once for matching, which is also how the
+//! §5.2.4), empty segments (`//`), `;` path parameters, control characters, invalid
+//! percent-encoding, and double encoding (a segment that still holds a percent-escape once
+//! decoded, such as `%252e%252e` or `%2561dmin`: an origin behind another proxy, or a framework
+//! that decodes again, would read it as `..` or `admin` while the rules saw `%2e%2e` and
+//! `%61dmin`). Everything else is percent-decoded once for matching, which is also how the
 //! origin will decode it.
 
 use super::refusals::GuardError;
@@ -53,11 +56,17 @@ fn decode_segment(raw: &str) -> Result<String, GuardError> {
     let ambiguous = decoded == "."
         || decoded == ".."
         || decoded.contains(['/', '\\', ';'])
-        || decoded.chars().any(char::is_control);
+        || decoded.chars().any(char::is_control)
+        || holds_escape(&decoded);
     if ambiguous {
         return Err(GuardError::AmbiguousPath);
     }
     Ok(decoded.into_owned())
+}
+
+/// Whether a second percent-decoding would change the segment: it holds `%` and two hex digits.
+fn holds_escape(decoded: &str) -> bool {
+    decoded.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
 fn valid_percent_encoding(raw: &str) -> bool {
@@ -80,6 +89,48 @@ fn valid_percent_encoding(raw: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any string is either refused or yields segments that no second reading can turn into
+        /// something else: no separators, no dot segments, no controls, no escapes left.
+        #[test]
+        fn any_path_is_refused_or_unambiguous(raw in "/[a-zA-Z0-9%./\\;:@!$&'()*+,=~_ -]{0,40}") {
+            if let Ok(path) = CanonicalPath::parse(&raw) {
+                prop_assert_eq!(path.raw(), raw.as_str());
+                for segment in path.segments() {
+                    prop_assert!(segment != "." && segment != "..");
+                    prop_assert!(!segment.contains(['/', '\\', ';']));
+                    prop_assert!(!segment.chars().any(char::is_control));
+                    prop_assert!(!holds_escape(segment));
+                }
+            }
+        }
+
+        /// Arbitrary bytes (as lossy text) never panic the parser.
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = CanonicalPath::parse(&String::from_utf8_lossy(&bytes));
+        }
+
+        /// Every segment of plain characters, percent-encoded in any mix, decodes back to itself.
+        #[test]
+        fn encoded_segments_decode_once(segments in proptest::collection::vec("[a-zA-Z0-9_~-]{1,8}", 1..5), mask in any::<u64>()) {
+            let mut raw = String::new();
+            for (s, segment) in segments.iter().enumerate() {
+                raw.push('/');
+                for (i, byte) in segment.bytes().enumerate() {
+                    if mask >> ((s * 8 + i) % 64) & 1 == 1 {
+                        raw.push_str(&format!("%{byte:02X}"));
+                    } else {
+                        raw.push(char::from(byte));
+                    }
+                }
+            }
+            let path = CanonicalPath::parse(&raw).unwrap();
+            prop_assert_eq!(path.segments(), segments.as_slice());
+        }
+    }
 
     #[test]
     fn canonical_paths_decode_once_into_segments() {
@@ -91,7 +142,9 @@ mod tests {
             ("/tenants/%61cme", &["tenants", "acme"]),
             ("/caf%C3%A9", &["café"]),
             ("/a%20b", &["a b"]),
-            ("/%2525", &["%25"]),
+            ("/100%25", &["100%"]),
+            ("/%25zz", &["%zz"]),
+            ("/50%25%20off", &["50% off"]),
         ];
         for (raw, expected) in cases {
             let path = CanonicalPath::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e:?}"));
@@ -103,26 +156,35 @@ mod tests {
     #[test]
     fn ambiguous_paths_are_refused() {
         let cases = [
-            "",                    // no leading slash
-            "relative",            // no leading slash
-            "//tenants/acme",      // empty segment
-            "/tenants//acme",      // empty segment
-            "/tenants/acme/../x",  // dot-dot segment
-            "/tenants/./acme",     // dot segment
-            "/tenants/%2e%2e/x",   // encoded dot-dot
-            "/tenants/%2E/x",      // encoded dot
-            "/a%2Fb",              // encoded slash
-            "/a%2fb",              // encoded slash, lower case
-            "/a%5Cb",              // encoded backslash
-            "/a\\b",               // backslash
-            "/admin;jsessionid=1", // path parameter
-            "/admin%3Bx",          // encoded path parameter
-            "/a%00b",              // NUL
-            "/a%0Ab",              // line feed
-            "/a%zz",               // invalid escape
-            "/a%4",                // truncated escape
-            "/a%",                 // truncated escape
-            "/%C3%28",             // invalid UTF-8
+            "",                         // no leading slash
+            "relative",                 // no leading slash
+            "//tenants/acme",           // empty segment
+            "/tenants//acme",           // empty segment
+            "/tenants/acme/../x",       // dot-dot segment
+            "/tenants/./acme",          // dot segment
+            "/tenants/%2e%2e/x",        // encoded dot-dot
+            "/tenants/%2E/x",           // encoded dot
+            "/a%2Fb",                   // encoded slash
+            "/a%2fb",                   // encoded slash, lower case
+            "/a%5Cb",                   // encoded backslash
+            "/a\\b",                    // backslash
+            "/admin;jsessionid=1",      // path parameter
+            "/admin%3Bx",               // encoded path parameter
+            "/a%00b",                   // NUL
+            "/a%0Ab",                   // line feed
+            "/a%zz",                    // invalid escape
+            "/a%4",                     // truncated escape
+            "/a%",                      // truncated escape
+            "/%C3%28",                  // invalid UTF-8
+            "/public/%252e%252e/api/x", // double-encoded dot-dot
+            "/a%252fb",                 // double-encoded slash
+            "/a%252Fb",                 // double-encoded slash, upper case
+            "/a%255cb",                 // double-encoded backslash
+            "/%2525",                   // double-encoded percent
+            "/%252e",                   // double-encoded dot
+            "/a%253bb",                 // double-encoded path parameter
+            "/%2561dmin",               // double-encoded letter: `admin` after a second decode
+            "/a%25%32%65",              // a percent-escape spelled with escapes
         ];
         for raw in cases {
             assert_eq!(CanonicalPath::parse(raw), Err(GuardError::AmbiguousPath), "{raw:?}");

@@ -5,7 +5,7 @@
 //! So no code path reaches the origin "as nobody" on a protected route, nor as somebody without
 //! the assertion the origin verifies.
 
-use super::routes::{Policy, Route};
+use super::routes::{ForwardAuthorization, Policy, Route};
 use crate::assertion::{SignedAssertion, ASSERTION_HEADER};
 use crate::authn::principal::{AuthMethod, Principal};
 use crate::http::headers::HeaderList;
@@ -73,12 +73,17 @@ impl Forwarding<'_> {
     /// The inbound credential headers the origin must not get. On an authenticated request, the
     /// API key header always goes (a key is a secret, and the origin gets the verified identity
     /// instead), and so does `Authorization`, unless it carried the JWT that authenticated the
-    /// request: a bearer token that no authenticator verified (a session won first) never
-    /// reaches the origin. A public request is forwarded as it came.
-    pub fn credential_headers_to_strip(&self, api_key_header: Option<&str>) -> Vec<String> {
+    /// request and the route keeps it ([`ForwardAuthorization::Keep`]): a bearer token that no
+    /// authenticator verified (a session won first) never reaches the origin. A public request is
+    /// forwarded as it came.
+    pub fn credential_headers_to_strip(
+        &self,
+        api_key_header: Option<&str>,
+        authorization: ForwardAuthorization,
+    ) -> Vec<String> {
         let Forwarding::Authenticated(Authenticated { principal, .. }) = self else { return Vec::new() };
         let mut stripped: Vec<String> = api_key_header.map(str::to_owned).into_iter().collect();
-        if principal.method() != AuthMethod::Jwt {
+        if principal.method() != AuthMethod::Jwt || authorization == ForwardAuthorization::Strip {
             stripped.push("authorization".into());
         }
         stripped
@@ -103,24 +108,29 @@ mod tests {
 
     #[test]
     fn which_credentials_leave_for_the_origin() {
-        let cases: &[(Option<AuthMethod>, Option<&str>, &[&str])] = &[
-            (None, Some("x-api-key"), &[]),
-            (Some(AuthMethod::ApiKey), Some("x-api-key"), &["x-api-key", "authorization"]),
-            (Some(AuthMethod::ApiKey), None, &["authorization"]),
-            // The verified JWT is forwarded as it came; an API key sent alongside is not.
-            (Some(AuthMethod::Jwt), Some("x-api-key"), &["x-api-key"]),
-            (Some(AuthMethod::Jwt), None, &[]),
+        use ForwardAuthorization::{Keep, Strip};
+        let cases: &[(Option<AuthMethod>, Option<&str>, ForwardAuthorization, &[&str])] = &[
+            (None, Some("x-api-key"), Strip, &[]),
+            (Some(AuthMethod::ApiKey), Some("x-api-key"), Keep, &["x-api-key", "authorization"]),
+            (Some(AuthMethod::ApiKey), None, Strip, &["authorization"]),
+            // By default the origin gets the assertion, not the token.
+            (Some(AuthMethod::Jwt), None, Strip, &["authorization"]),
+            (Some(AuthMethod::Jwt), Some("x-api-key"), Strip, &["x-api-key", "authorization"]),
+            // A route that keeps it gets the verified JWT as it came; an API key sent alongside is not.
+            (Some(AuthMethod::Jwt), Some("x-api-key"), Keep, &["x-api-key"]),
+            (Some(AuthMethod::Jwt), None, Keep, &[]),
             // A session won: whatever bearer token came along was never verified.
-            (Some(AuthMethod::Session), Some("x-api-key"), &["x-api-key", "authorization"]),
+            (Some(AuthMethod::Session), Some("x-api-key"), Keep, &["x-api-key", "authorization"]),
         ];
         let pass = PublicPass(());
-        for (method, header, expected) in cases {
+        for (method, header, authorization, expected) in cases {
             let principal = method.map(principal);
             let forwarding = match &principal {
                 None => Forwarding::Public(&pass),
                 Some(principal) => Forwarding::Authenticated(Authenticated { principal, assertion: assertion() }),
             };
-            assert_eq!(forwarding.credential_headers_to_strip(*header), *expected, "{method:?} {header:?}");
+            let stripped = forwarding.credential_headers_to_strip(*header, *authorization);
+            assert_eq!(stripped, *expected, "{method:?} {header:?} {authorization:?}");
         }
     }
 

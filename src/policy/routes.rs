@@ -238,6 +238,23 @@ pub enum FailureMode {
     Open,
 }
 
+/// Whether the origin gets the bearer JWT that authenticated a request, besides the assertion.
+///
+/// `strip` is the default: the assertion already carries the verified identity, signed for this
+/// origin, while the token is a credential for every audience that accepts it, and an origin (its
+/// logs, its error reports, its own outbound calls) should not be able to replay it. `keep` is for
+/// origins that call other APIs on the user's behalf with the same token (oauth2-proxy's
+/// `pass_access_token`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardAuthorization {
+    /// The origin never sees `Authorization`.
+    #[default]
+    Strip,
+    /// A verified bearer JWT is forwarded as it came.
+    Keep,
+}
+
 /// A route's rate limits.
 #[derive(Debug, Clone, Default)]
 pub struct RateLimits {
@@ -270,6 +287,8 @@ pub struct Route {
     pub requirements: crate::authz::Requirements,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// Whether the verified bearer JWT goes on to the origin.
+    pub forward_authorization: ForwardAuthorization,
 }
 
 impl Route {
@@ -403,6 +422,7 @@ mod tests {
             cors: None,
             requirements: crate::authz::Requirements::default(),
             rate_limits: RateLimits::default(),
+            forward_authorization: ForwardAuthorization::Strip,
         }
     }
 

@@ -45,7 +45,8 @@ pub async fn forward(
     let identity = forwarding.identity_headers();
     // The origin gets the verified identity, never an API key nor a token nobody verified.
     let mut stripped = config.strip_headers.clone();
-    stripped.extend(forwarding.credential_headers_to_strip(config.api_keys.as_ref().and_then(|k| k.header.as_deref())));
+    let api_key_header = config.api_keys.as_ref().and_then(|k| k.header.as_deref());
+    stripped.extend(forwarding.credential_headers_to_strip(api_key_header, route.forward_authorization));
     // The origin never sees Portcullis's own cookies (the session id and key, login tickets).
     let own_cookies = head.header("cookie").is_some_and(|c| c.contains(crate::session::COOKIE_NAME));
     let inbound_headers = if own_cookies {
