@@ -18,6 +18,7 @@ use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
 use crate::gateway::limits::Limits;
 use crate::gateway::security_headers::SecurityHeaders;
 use crate::gateway::upstream::Upstream;
+use crate::gateway::websocket::{RawWebSocketPolicy, WebSocketPolicy};
 use crate::http::headers::is_token;
 use crate::identity::is_scope_token;
 use crate::login::config::LoginConfig;
@@ -127,6 +128,7 @@ struct RawRoute {
     rate_limits: Vec<RawRule>,
     rate_limit_failure: Option<FailureMode>,
     forward_authorization: Option<ForwardAuthorization>,
+    websocket: Option<RawWebSocketPolicy>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -342,6 +344,7 @@ impl Config {
                     requirements: Requirements::default(),
                     rate_limits: RateLimits::default(),
                     forward_authorization: ForwardAuthorization::Strip,
+                    websocket: None,
                 }),
                 None => problems.add("unmatched", "a fallback policy needs the top-level origin"),
             }
@@ -475,6 +478,15 @@ fn compile_route(
         }
     }
     let rate_limits = RateLimits { rules, failure: raw.rate_limit_failure.unwrap_or(FailureMode::Closed) };
+    let websocket = raw.websocket.and_then(|raw| {
+        WebSocketPolicy::compile(raw)
+            .map_err(|list| {
+                for (field, message) in list {
+                    problems.add(format!("{path}.websocket.{field}"), message);
+                }
+            })
+            .ok()
+    });
     if problems.0.len() != before {
         return None;
     }
@@ -490,6 +502,7 @@ fn compile_route(
         requirements,
         rate_limits,
         forward_authorization: raw.forward_authorization.unwrap_or_default(),
+        websocket,
     })
 }
 

@@ -138,6 +138,12 @@ impl Failure {
                 (405, "method_not_allowed", "the method is not allowed here")
             }
             Failure::Route(RouteError::UnknownEdgePath) => (404, "not_found", "no such gateway endpoint"),
+            Failure::Route(RouteError::WebSocketNotAllowed) => {
+                (400, "websocket_not_allowed", "this route does not take WebSocket upgrades")
+            }
+            Failure::Route(RouteError::WebSocketOriginDenied) => {
+                (403, "websocket_origin_denied", "WebSocket connections from this origin are not allowed")
+            }
             Failure::Authn(AuthnError::Missing) => {
                 (401, "unauthenticated", "authentication is required for this route")
             }
@@ -294,6 +300,8 @@ mod tests {
             (RouteError::NoRoute.into(), 404, "no_route"),
             (RouteError::MethodNotAllowed.into(), 405, "method_not_allowed"),
             (RouteError::UnknownEdgePath.into(), 404, "not_found"),
+            (RouteError::WebSocketNotAllowed.into(), 400, "websocket_not_allowed"),
+            (RouteError::WebSocketOriginDenied.into(), 403, "websocket_origin_denied"),
             (AuthnError::Missing.into(), 401, "unauthenticated"),
             (AuthnError::MalformedAuthorization.into(), 400, "invalid_request"),
             (AuthnError::NotAccepted.into(), 403, "authenticator_not_allowed"),

@@ -8,3 +8,4 @@ pub mod path;
 pub mod refusals;
 pub mod security_headers;
 pub mod upstream;
+pub mod websocket;

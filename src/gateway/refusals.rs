@@ -28,4 +28,8 @@ pub enum RouteError {
     MethodNotAllowed,
     /// An edge path that does not exist.
     UnknownEdgePath,
+    /// A WebSocket upgrade on a route that takes none (or with a method other than `GET`).
+    WebSocketNotAllowed,
+    /// A WebSocket upgrade from a browser origin the route does not allow.
+    WebSocketOriginDenied,
 }

@@ -7,6 +7,7 @@ use crate::edge::{self, EdgeEndpoint};
 use crate::error::Failure;
 use crate::gateway::path::CanonicalPath;
 use crate::gateway::refusals::{GuardError, RouteError};
+use crate::gateway::websocket;
 use crate::http::headers::HeaderList;
 use crate::http::RequestHead;
 use crate::policy::routes::{Lookup, Route};
@@ -50,6 +51,8 @@ pub struct ProxyRequest<'c> {
     pub params: Vec<(String, String)>,
     /// The parsed target.
     pub target: Target,
+    /// Whether it is a WebSocket upgrade the route takes.
+    pub websocket: bool,
 }
 
 /// What to do with an admitted request.
@@ -105,7 +108,11 @@ pub fn admit<'c>(config: &'c Config, head: &RequestHead) -> Result<Admission<'c>
         let headers = cors.preflight(origin, requested_method, head.header("access-control-request-headers"))?;
         return Ok(Admission::Preflight { route, headers });
     }
-    Ok(Admission::Proxy(ProxyRequest { route, params, target }))
+    let websocket = websocket::is_upgrade(head) && {
+        let own_origin = format!("{}://{}", target.scheme, target.authority());
+        websocket::admit(route.websocket.as_ref(), head, &own_origin)?
+    };
+    Ok(Admission::Proxy(ProxyRequest { route, params, target, websocket }))
 }
 
 #[cfg(test)]

@@ -289,6 +289,8 @@ pub struct Route {
     pub rate_limits: RateLimits,
     /// Whether the verified bearer JWT goes on to the origin.
     pub forward_authorization: ForwardAuthorization,
+    /// Whether it takes WebSocket upgrades, and from where.
+    pub websocket: Option<crate::gateway::websocket::WebSocketPolicy>,
 }
 
 impl Route {
@@ -423,6 +425,7 @@ mod tests {
             requirements: crate::authz::Requirements::default(),
             rate_limits: RateLimits::default(),
             forward_authorization: ForwardAuthorization::Strip,
+            websocket: None,
         }
     }
 

@@ -4,6 +4,7 @@
 use super::http::{fetch_with_timeout, FetchFailure};
 use super::js_headers;
 use super::respond;
+use super::websocket;
 use crate::config::Config;
 use crate::gateway::upstream::ForwardError;
 use crate::http::headers::{self, ForwardedFor, HeaderList, REQUEST_ID};
@@ -21,6 +22,8 @@ pub struct Additions<'a> {
     pub response_headers: &'a HeaderList,
     /// This request's id.
     pub request_id: &'a str,
+    /// For a WebSocket with credentials: how to check them again while it is open.
+    pub watch: Option<websocket::Watch>,
 }
 
 /// Sends the request to the route's origin and returns the origin's response, re-headed.
@@ -31,7 +34,7 @@ pub async fn forward(
     proxy: &ProxyRequest<'_>,
     additions: Additions<'_>,
 ) -> Result<Response, ForwardError> {
-    let Additions { forwarding, response_headers: extra_response_headers, request_id } = additions;
+    let Additions { forwarding, response_headers: extra_response_headers, request_id, watch } = additions;
     let route = proxy.route;
     let target = &proxy.target;
     let url = route.upstream.target(target.path.raw(), target.query.as_deref());
@@ -67,7 +70,10 @@ pub async fn forward(
     } else {
         std::borrow::Cow::Borrowed(&head.headers)
     };
-    let outbound_headers = headers::forward_request_headers(&inbound_headers, &stripped, &forwarded, &identity);
+    let mut outbound_headers = headers::forward_request_headers(&inbound_headers, &stripped, &forwarded, &identity);
+    if proxy.websocket {
+        crate::gateway::websocket::upgrade_headers(&mut outbound_headers);
+    }
 
     let headers = Headers(js_headers::to_js_headers(&outbound_headers).map_err(|_| ForwardError::Unreachable)?);
     let mut init = RequestInit::new();
@@ -84,6 +90,9 @@ pub async fn forward(
     };
 
     let status = response.status_code();
+    if proxy.websocket && status == 101 {
+        return websocket::relay(response.into(), request_id, watch).map_err(|()| ForwardError::Unreachable);
+    }
     let origin_headers: HeaderList = js_headers::list_of(&response.headers().0);
     let mut reply_headers = headers::origin_response_headers(&origin_headers, route.cors.is_some());
     config.security_headers.apply_to_proxied(&mut reply_headers);

@@ -34,6 +34,7 @@ mod setup_links;
 mod setup_session;
 mod tenants;
 mod webcrypto;
+mod websocket;
 
 use crate::assertion::{self, AssertionInput, SignedAssertion};
 use crate::audit::{self, AuditEvent, Decision};
@@ -242,7 +243,19 @@ async fn handle(
             }
         }
     };
-    let additions = forward::Additions { forwarding: &forwarding, response_headers: &limit_headers, request_id };
+    let watch = match (&access, &route.websocket) {
+        (Access::Authenticated(principal), Some(policy)) if proxy.websocket => Some(websocket::Watch {
+            env: env.clone(),
+            route_id: route.id.clone(),
+            head: head.clone(),
+            subject: principal.subject().to_owned(),
+            host: proxy.target.host.clone(),
+            params: proxy.params.clone(),
+            recheck_s: policy.recheck_s,
+        }),
+        _ => None,
+    };
+    let additions = forward::Additions { forwarding: &forwarding, response_headers: &limit_headers, request_id, watch };
     match forward::forward(&req, head, config, &proxy, additions).await {
         Ok(response) => {
             audit.log(Some(route), Decision::Allow, allowed_reason, Some(&access), response.status_code());

@@ -136,6 +136,14 @@ fn forget(kv_key: &str) {
     CACHE.with(|cache| cache.borrow_mut().remove(kv_key));
 }
 
+/// Drops this isolate's cached state of the session a cookie value names, so that the next
+/// check reads KV and asks the revocation Durable Object.
+pub fn forget_cached(value: &str) {
+    if let Ok(cookie) = SessionCookie::from_value(value) {
+        forget(&cookie.kv_key());
+    }
+}
+
 /// Reads the sealed record and its revocation state (cache, or KV then the Durable Object).
 async fn load(env: &Env, cookie: &SessionCookie, login: &LoginConfig) -> Result<SessionRecord, AuthnError> {
     let kv_key = cookie.kv_key();
