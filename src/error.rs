@@ -126,6 +126,9 @@ impl Failure {
                 (431, "headers_too_large", "the request headers are too large")
             }
             Failure::Guard(GuardError::BodyTooLarge) => (413, "body_too_large", "the request body is too large"),
+            Failure::Guard(GuardError::BodyNotAllowed) => {
+                (400, "body_not_allowed", "a GET or HEAD request cannot carry a body")
+            }
             Failure::Guard(GuardError::AmbiguousPath) => {
                 (400, "ambiguous_path", "the request path is not in canonical form")
             }
@@ -294,6 +297,7 @@ mod tests {
             (GuardError::UrlTooLong.into(), 414, "url_too_long"),
             (GuardError::HeadersTooLarge.into(), 431, "headers_too_large"),
             (GuardError::BodyTooLarge.into(), 413, "body_too_large"),
+            (GuardError::BodyNotAllowed.into(), 400, "body_not_allowed"),
             (GuardError::AmbiguousPath.into(), 400, "ambiguous_path"),
             (GuardError::MethodOverride.into(), 400, "method_override_refused"),
             (GuardError::Malformed("content-length").into(), 400, "malformed_request"),

@@ -14,6 +14,9 @@ pub enum GuardError {
     AmbiguousPath,
     /// Some other part of the request is malformed; the detail names which.
     Malformed(&'static str),
+    /// A `GET` or `HEAD` request with a body, which the runtime's `fetch` cannot forward and
+    /// origins disagree about.
+    BodyNotAllowed,
     /// The request asks the origin to treat it as another method (`X-HTTP-Method-Override`
     /// and the like), which would bypass method-specific rules.
     MethodOverride,

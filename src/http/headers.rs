@@ -22,6 +22,9 @@ pub const PORTCULLIS_PREFIX: &str = "x-portcullis-";
 pub const REQUEST_ID: &str = "x-request-id";
 
 const HOP_BY_HOP: &[&str] = &[
+    // A client's `Expect: 100-continue` is for the next hop, the gateway, to meet; passed on, an
+    // origin's `100 Continue` would reach a fetch that does not read interim answers.
+    "expect",
     "connection",
     "keep-alive",
     "proxy-connection",

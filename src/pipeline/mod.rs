@@ -84,6 +84,13 @@ pub fn parse_target(url: &str) -> Result<Target, GuardError> {
     })
 }
 
+/// Whether the request says it carries a body: a `Transfer-Encoding`, or a `Content-Length` other
+/// than 0.
+fn has_body(head: &RequestHead) -> bool {
+    head.header("transfer-encoding").is_some()
+        || head.header("content-length").is_some_and(|length| length.trim() != "0")
+}
+
 /// Runs the edge guard and routing for a request head.
 pub fn admit<'c>(config: &'c Config, head: &RequestHead) -> Result<Admission<'c>, Failure> {
     config.limits.check_head(&head.url, &head.headers)?;
@@ -107,6 +114,9 @@ pub fn admit<'c>(config: &'c Config, head: &RequestHead) -> Result<Admission<'c>
     if let (Some((origin, requested_method)), Some(cors)) = (preflight, &route.cors) {
         let headers = cors.preflight(origin, requested_method, head.header("access-control-request-headers"))?;
         return Ok(Admission::Preflight { route, headers });
+    }
+    if matches!(head.method.as_str(), "GET" | "HEAD") && has_body(head) {
+        return Err(GuardError::BodyNotAllowed.into());
     }
     let websocket = websocket::is_upgrade(head) && {
         let own_origin = format!("{}://{}", target.scheme, target.authority());
@@ -178,6 +188,11 @@ mod tests {
             (head("GET", "https://h/public/a%2Fb", &[]), "error:ambiguous_path"),
             (head("GET", "not a url", &[]), "error:malformed_request"),
             (head("GET", "https://h/public/x", &[("content-length", "x")]), "error:malformed_request"),
+            (head("GET", "https://h/public/x", &[("content-length", "5")]), "error:body_not_allowed"),
+            (head("HEAD", "https://h/public/x", &[("transfer-encoding", "chunked")]), "error:body_not_allowed"),
+            (head("GET", "https://h/public/x", &[("content-length", "0")]), "proxy:public"),
+            (head("POST", "https://h/public/x", &[("content-length", "5")]), "proxy:public"),
+            (head("GET", "https://h/public/x", &[("upgrade", "websocket")]), "error:websocket_not_allowed"),
         ];
         for (head, expected) in cases {
             let got = outcome(admit(&config, &head));
