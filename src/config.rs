@@ -681,3 +681,23 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod generative {
+    use super::*;
+    use crate::testing::any_json;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Any document is a configuration or a list of problems, never a panic.
+        #[test]
+        fn arbitrary_documents_are_parsed_or_refused(text in "\\PC{0,200}", value in any_json(TOP_LEVEL_FIELDS)) {
+            let _ = Config::parse(&text);
+            if let Err(problems) = Config::parse(&value.to_string()) {
+                prop_assert!(!problems.is_empty());
+            }
+        }
+    }
+}

@@ -29,6 +29,9 @@ pub mod random;
 pub mod ratelimit;
 pub mod secret;
 pub mod session;
+/// Strategies the generative tests share.
+#[cfg(test)]
+mod testing;
 #[cfg(any(test, feature = "cli"))]
 pub mod tools;
 

@@ -27,6 +27,7 @@ before(async () => {
       [
         { id: "orders", path: "/orders/*", policy: "authenticated", scopes: ["orders:read"] },
         { id: "any", path: "/any/*", policy: "authenticated" },
+        { id: "open", path: "/open/*", policy: "public" },
       ],
       { api_keys: { prefix: "pk_test", header: "x-api-key" }, jwt: { issuers: [jwtIssuer(idp)] } },
     ),
@@ -132,6 +133,20 @@ describe("create and use", () => {
     const decision = await gateway.eventFor("auth_decision", used.requestId);
     assert.equal(decision.status, 200);
     assert.ok(gateway.logs.every(({ message }) => !message.includes(created.key.slice(-30, -6))));
+  });
+});
+
+describe("a public route", () => {
+  test("never passes an API key on, in its header or in Authorization; other credentials go on as sent", async () => {
+    const { key } = await createKey();
+    const inHeader = await use(key, { path: "/open/x", header: "x-api-key" });
+    assert.equal(inHeader.status, 200);
+    assert.equal(inHeader.seen[0].headers["x-api-key"], undefined);
+    const inAuthorization = await use(key, { path: "/open/x" });
+    assert.equal(inAuthorization.status, 200);
+    assert.equal(inAuthorization.seen[0].headers.authorization, undefined);
+    const other = await use("eyJhbGciOiJFUzI1NiJ9.e30.c2ln", { path: "/open/x" });
+    assert.equal(other.seen[0].headers.authorization, "Bearer eyJhbGciOiJFUzI1NiJ9.e30.c2ln", "not a key: the origin may do its own authentication");
   });
 });
 

@@ -3,7 +3,8 @@
 //! A gateway and its origin must read a path the same way, or a rule written for one path can be
 //! bypassed with another spelling of it. So a path is only routed when every spelling trick that
 //! origins disagree about is absent: encoded slashes and backslashes, dot segments (RFC 3986
-//! §5.2.4), empty segments (`//`), `;` path parameters, control characters, invalid
+//! §5.2.4), empty segments (`//`), `;` path parameters, encoded `?` and `#` (which end the path
+//! for whoever decodes before splitting the URL), control characters, invalid
 //! percent-encoding, and double encoding (a segment that still holds a percent-escape once
 //! decoded, such as `%252e%252e` or `%2561dmin`: an origin behind another proxy, or a framework
 //! that decodes again, would read it as `..` or `admin` while the rules saw `%2e%2e` and
@@ -55,7 +56,7 @@ fn decode_segment(raw: &str) -> Result<String, GuardError> {
     let decoded = percent_decode_str(raw).decode_utf8().map_err(|_| GuardError::AmbiguousPath)?;
     let ambiguous = decoded == "."
         || decoded == ".."
-        || decoded.contains(['/', '\\', ';'])
+        || decoded.contains(['/', '\\', ';', '?', '#'])
         || decoded.chars().any(char::is_control)
         || holds_escape(&decoded);
     if ambiguous {
@@ -64,9 +65,16 @@ fn decode_segment(raw: &str) -> Result<String, GuardError> {
     Ok(decoded.into_owned())
 }
 
-/// Whether a second percent-decoding would change the segment: it holds `%` and two hex digits.
+/// Whether a second percent-decoding would change the segment: it holds `%` and two hex digits,
+/// or IIS's `%u` and four.
 fn holds_escape(decoded: &str) -> bool {
-    decoded.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+    let bytes = decoded.as_bytes();
+    let hex = |range: std::ops::Range<usize>| bytes.get(range).is_some_and(|b| b.iter().all(u8::is_ascii_hexdigit));
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'%')
+        .any(|(i, _)| hex(i + 1..i + 3) || (matches!(bytes.get(i + 1), Some(b'u' | b'U')) && hex(i + 2..i + 6)))
 }
 
 fn valid_percent_encoding(raw: &str) -> bool {
@@ -95,12 +103,12 @@ mod tests {
         /// Any string is either refused or yields segments that no second reading can turn into
         /// something else: no separators, no dot segments, no controls, no escapes left.
         #[test]
-        fn any_path_is_refused_or_unambiguous(raw in "/[a-zA-Z0-9%./\\;:@!$&'()*+,=~_ -]{0,40}") {
+        fn any_path_is_refused_or_unambiguous(raw in "/[a-zA-Z0-9%./\\;:@!$&'()*+,=~_ ?#uéＡ．-]{0,40}") {
             if let Ok(path) = CanonicalPath::parse(&raw) {
                 prop_assert_eq!(path.raw(), raw.as_str());
                 for segment in path.segments() {
                     prop_assert!(segment != "." && segment != "..");
-                    prop_assert!(!segment.contains(['/', '\\', ';']));
+                    prop_assert!(!segment.contains(['/', '\\', ';', '?', '#']));
                     prop_assert!(!segment.chars().any(char::is_control));
                     prop_assert!(!holds_escape(segment));
                 }
@@ -185,6 +193,10 @@ mod tests {
             "/a%253bb",                 // double-encoded path parameter
             "/%2561dmin",               // double-encoded letter: `admin` after a second decode
             "/a%25%32%65",              // a percent-escape spelled with escapes
+            "/admin%3F",                // an encoded query mark: a second reading ends the path there
+            "/admin%3fx",               // the same, lower case
+            "/admin%23",                // an encoded fragment mark
+            "/%25u002e%25u002e",        // IIS's %u escapes, encoded
         ];
         for raw in cases {
             assert_eq!(CanonicalPath::parse(raw), Err(GuardError::AmbiguousPath), "{raw:?}");

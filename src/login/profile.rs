@@ -229,3 +229,21 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod generative {
+    use super::*;
+    use crate::testing::any_json;
+    use proptest::prelude::*;
+
+    const FIELDS: &[&str] =
+        &["access_token", "token_type", "expires_in", "refresh_token", "id_token", "scope", "error"];
+
+    proptest! {
+        #[test]
+        fn arbitrary_token_responses_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), value in any_json(FIELDS)) {
+            let _ = parse_token_response(&bytes);
+            let _ = parse_token_response(value.to_string().as_bytes());
+        }
+    }
+}

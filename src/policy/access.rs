@@ -70,23 +70,52 @@ impl Forwarding<'_> {
         }
     }
 
-    /// The inbound credential headers the origin must not get. On an authenticated request, the
-    /// API key header always goes (a key is a secret, and the origin gets the verified identity
-    /// instead), and so does `Authorization`, unless it carried the JWT that authenticated the
-    /// request and the route keeps it ([`ForwardAuthorization::Keep`]): a bearer token that no
-    /// authenticator verified (a session won first) never reaches the origin. A public request is
-    /// forwarded as it came.
+    /// The inbound credential headers the origin must not get.
+    ///
+    /// An API key is a secret meant for the gateway, so it never goes on, whatever the route: the
+    /// API key header, and an `Authorization` that carries a key. On an authenticated request
+    /// `Authorization` goes too, unless it carried the JWT that authenticated the request and the
+    /// route keeps it ([`ForwardAuthorization::Keep`]): a bearer token that no authenticator
+    /// verified (a session won first) never reaches the origin. A public request keeps its other
+    /// credentials, for an origin that does its own authentication.
     pub fn credential_headers_to_strip(
         &self,
-        api_key_header: Option<&str>,
+        offered: &OfferedCredentials<'_>,
         authorization: ForwardAuthorization,
     ) -> Vec<String> {
-        let Forwarding::Authenticated(Authenticated { principal, .. }) = self else { return Vec::new() };
-        let mut stripped: Vec<String> = api_key_header.map(str::to_owned).into_iter().collect();
-        if principal.method() != AuthMethod::Jwt || authorization == ForwardAuthorization::Strip {
+        let mut stripped: Vec<String> = offered.api_key_header.map(str::to_owned).into_iter().collect();
+        let strip_authorization = match self {
+            Forwarding::Public(_) => offered.authorization_holds_api_key(),
+            Forwarding::Authenticated(Authenticated { principal, .. }) => {
+                principal.method() != AuthMethod::Jwt || authorization == ForwardAuthorization::Strip
+            }
+        };
+        if strip_authorization {
             stripped.push("authorization".into());
         }
         stripped
+    }
+}
+
+/// The credentials a request could carry, as the gateway is configured to read them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OfferedCredentials<'a> {
+    /// The API key header's name, when API keys are on.
+    pub api_key_header: Option<&'a str>,
+    /// This deployment's API key prefix, when API keys are on.
+    pub api_key_prefix: Option<&'a str>,
+    /// The request's `Authorization` value.
+    pub authorization: Option<&'a str>,
+}
+
+impl OfferedCredentials<'_> {
+    /// Whether `Authorization` carries one of this deployment's API keys (`Bearer pk_...`).
+    fn authorization_holds_api_key(&self) -> bool {
+        let (Some(value), Some(prefix)) = (self.authorization, self.api_key_prefix) else { return false };
+        value
+            .trim()
+            .split_once(' ')
+            .is_some_and(|(_, credential)| crate::authn::api_key::format::has_prefix(prefix, credential.trim()))
     }
 }
 
@@ -110,7 +139,9 @@ mod tests {
     fn which_credentials_leave_for_the_origin() {
         use ForwardAuthorization::{Keep, Strip};
         let cases: &[(Option<AuthMethod>, Option<&str>, ForwardAuthorization, &[&str])] = &[
-            (None, Some("x-api-key"), Strip, &[]),
+            // A public route: an API key never goes on; other credentials do.
+            (None, Some("x-api-key"), Strip, &["x-api-key"]),
+            (None, None, Strip, &[]),
             (Some(AuthMethod::ApiKey), Some("x-api-key"), Keep, &["x-api-key", "authorization"]),
             (Some(AuthMethod::ApiKey), None, Strip, &["authorization"]),
             // By default the origin gets the assertion, not the token.
@@ -129,8 +160,31 @@ mod tests {
                 None => Forwarding::Public(&pass),
                 Some(principal) => Forwarding::Authenticated(Authenticated { principal, assertion: assertion() }),
             };
-            let stripped = forwarding.credential_headers_to_strip(*header, *authorization);
+            let offered = OfferedCredentials { api_key_header: *header, ..OfferedCredentials::default() };
+            let stripped = forwarding.credential_headers_to_strip(&offered, *authorization);
             assert_eq!(stripped, *expected, "{method:?} {header:?} {authorization:?}");
+        }
+    }
+
+    #[test]
+    fn an_api_key_in_authorization_never_reaches_a_public_origin() {
+        let pass = PublicPass(());
+        let public = Forwarding::Public(&pass);
+        let offered = |authorization| OfferedCredentials {
+            api_key_header: Some("x-api-key"),
+            api_key_prefix: Some("pk_live"),
+            authorization: Some(authorization),
+        };
+        let cases = [
+            ("Bearer pk_live_abc.def", vec!["x-api-key", "authorization"]),
+            ("bearer  pk_live_abc", vec!["x-api-key", "authorization"]),
+            ("Bearer eyJhbGciOi.x.y", vec!["x-api-key"]),
+            ("Basic dXNlcjpwYXNz", vec!["x-api-key"]),
+            ("Bearer pk_livex_abc", vec!["x-api-key"]),
+        ];
+        for (authorization, expected) in cases {
+            let stripped = public.credential_headers_to_strip(&offered(authorization), ForwardAuthorization::Strip);
+            assert_eq!(stripped, expected, "{authorization}");
         }
     }
 

@@ -17,12 +17,15 @@ use worker::{Context, Env};
 
 /// Authenticates a request for a route: public routes pass; on the others, the one
 /// authenticator that claims the request ([`select`]) verifies its credential, and no other runs.
+/// `upkeep` says what a session check may do besides checking (an open WebSocket's rechecks
+/// must not keep its session from idling out).
 pub async fn authenticate(
     env: &Env,
     ctx: &Context,
     config: &Config,
     route: &Route,
     head: &RequestHead,
+    upkeep: sessions::Upkeep,
 ) -> Result<Access, AuthnError> {
     if let Some(pass) = public_pass(route) {
         return Ok(Access::Public(pass));
@@ -44,7 +47,7 @@ pub async fn authenticate(
         Credential::Jwt(token) => bearer_jwt(env, config, token, |issuer| selected.accepts_issuer(issuer)).await?,
         Credential::Session => {
             let value = session_cookie.unwrap_or_default();
-            let session = sessions::open(env, ctx, config, &value, sessions::Upkeep::Full).await?;
+            let session = sessions::open(env, ctx, config, &value, upkeep).await?;
             let session = session.ok_or(AuthnError::Missing)?;
             session.into_principal()
         }

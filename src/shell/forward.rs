@@ -10,7 +10,7 @@ use crate::gateway::upstream::ForwardError;
 use crate::http::headers::{self, ForwardedFor, HeaderList, REQUEST_ID};
 use crate::http::RequestHead;
 use crate::pipeline::ProxyRequest;
-use crate::policy::access::Forwarding;
+use crate::policy::access::{Forwarding, OfferedCredentials};
 use worker::{Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// What the gateway adds to a forwarded exchange.
@@ -48,8 +48,12 @@ pub async fn forward(
     let identity = forwarding.identity_headers();
     // The origin gets the verified identity, never an API key nor a token nobody verified.
     let mut stripped = config.strip_headers.clone();
-    let api_key_header = config.api_keys.as_ref().and_then(|k| k.header.as_deref());
-    stripped.extend(forwarding.credential_headers_to_strip(api_key_header, route.forward_authorization));
+    let offered = OfferedCredentials {
+        api_key_header: config.api_keys.as_ref().and_then(|k| k.header.as_deref()),
+        api_key_prefix: config.api_keys.as_ref().map(|k| k.prefix.as_str()),
+        authorization: head.header("authorization"),
+    };
+    stripped.extend(forwarding.credential_headers_to_strip(&offered, route.forward_authorization));
     // The origin never sees Portcullis's own cookies (the session id and key, login tickets).
     let own_cookies = head.header("cookie").is_some_and(|c| c.contains(crate::session::COOKIE_NAME));
     let inbound_headers = if own_cookies {

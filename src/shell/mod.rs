@@ -162,7 +162,8 @@ async fn handle(
     if let Some(cors) = &route.cors {
         cors.apply_to_response(&mut cors_headers, head.header("origin"));
     }
-    let authenticating: Apart<'_, _> = Box::pin(authenticate::authenticate(env, ctx, config, route, head));
+    let authenticating: Apart<'_, _> =
+        Box::pin(authenticate::authenticate(env, ctx, config, route, head, sessions::Upkeep::Full));
     let access = match authenticating.await {
         Ok(access) => access,
         Err(error) => {
@@ -249,6 +250,7 @@ async fn handle(
             route_id: route.id.clone(),
             head: head.clone(),
             subject: principal.subject().to_owned(),
+            key_id: principal.key_id().map(str::to_owned),
             host: proxy.target.host.clone(),
             params: proxy.params.clone(),
             recheck_s: policy.recheck_s,

@@ -8,14 +8,21 @@
 //! that fails the socket is closed with 1008 (policy violation), or 1011 when authentication
 //! cannot be asked (fail closed). A socket of a public route is never rechecked.
 
+use super::api_keys;
 use super::authenticate;
 use super::config_cache;
 use super::sessions;
 use crate::authz;
+use crate::cache::BoundedCache;
 use crate::http::RequestHead;
 use crate::policy::access::Access;
+use crate::ports::{Entropy, SystemEntropy};
+use futures_util::future::{select, Either};
+use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use worker::{console_log, Context, Delay, Env, Response};
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
@@ -25,9 +32,12 @@ export function relayWebSocket(upstream, protocol, requestId) {
   server.accept();
   upstream.accept();
   let open = true;
+  let markClosed;
+  const closed = new Promise((resolve) => { markClosed = resolve; });
   const closeBoth = (code, reason) => {
     if (!open) return;
     open = false;
+    markClosed();
     for (const socket of [server, upstream]) {
       try { socket.close(sendable(code), reason); } catch {}
     }
@@ -59,6 +69,7 @@ export function relayWebSocket(upstream, protocol, requestId) {
   return {
     response: new Response(null, { status: 101, webSocket: client, headers }),
     isOpen: () => open,
+    closed,
     close: (code, reason) => closeBoth(code, reason),
   };
 }
@@ -74,6 +85,9 @@ extern "C" {
     fn response(this: &Relay) -> web_sys::Response;
     #[wasm_bindgen::prelude::wasm_bindgen(method, js_name = isOpen)]
     fn is_open(this: &Relay) -> bool;
+    /// Resolves when either socket has closed.
+    #[wasm_bindgen::prelude::wasm_bindgen(method, getter)]
+    fn closed(this: &Relay) -> js_sys::Promise;
     #[wasm_bindgen::prelude::wasm_bindgen(method)]
     fn close(this: &Relay, code: u16, reason: &str);
     #[wasm_bindgen::prelude::wasm_bindgen(js_name = detachedContext)]
@@ -90,6 +104,8 @@ pub struct Watch {
     pub head: RequestHead,
     /// The subject the socket was opened for.
     pub subject: String,
+    /// The API key it was opened with, if any.
+    pub key_id: Option<String>,
     /// The host and path parameters, for authorisation.
     pub host: String,
     /// Named path parameters.
@@ -121,14 +137,35 @@ enum Ended {
     Unavailable,
 }
 
+/// How long one recheck may take before the socket is closed as if authentication were down.
+const RECHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+thread_local! {
+    /// Recent recheck outcomes by credential (a hash of the route and the credential headers),
+    /// each for half a recheck interval, so that many sockets opened with one credential cost
+    /// one check of the stores per interval, not one each.
+    static RECENT: RefCell<BoundedCache<String, bool>> = RefCell::new(BoundedCache::new(10_000));
+}
+
 async fn watch_socket(relay: Relay, watch: Watch, request_id: String) {
-    let period = Duration::from_secs(u64::from(watch.recheck_s));
+    let period_ms = u64::from(watch.recheck_s) * 1000;
+    // The first wait is between half and the whole interval, so that sockets opened together
+    // (a page load, a reconnect storm) are not rechecked together.
+    let jitter = SystemEntropy.bytes::<1>().map_or(255, |b| u64::from(b[0]));
+    let mut wait_ms = period_ms / 2 + period_ms / 2 * jitter / 255;
+    let closed = JsFuture::from(relay.closed());
+    futures_util::pin_mut!(closed);
     loop {
-        Delay::from(period).await;
+        let tick = Delay::from(Duration::from_millis(wait_ms));
+        // A socket that closes ends its watcher at once (and drops the pending timer).
+        if let Either::Left(_) = select(&mut closed, tick).await {
+            return;
+        }
+        wait_ms = period_ms;
         if !relay.is_open() {
             return;
         }
-        let ended = match still_allowed(&watch).await {
+        let ended = match recheck(&watch).await {
             Ok(()) => continue,
             Err(ended) => ended,
         };
@@ -146,7 +183,41 @@ async fn watch_socket(relay: Relay, watch: Watch, request_id: String) {
     }
 }
 
-/// Authenticates and authorises the upgrade request again, as a new request would be.
+/// The recheck of a watched socket: a recent outcome for the same credential, or a new check
+/// within [`RECHECK_TIMEOUT`].
+async fn recheck(watch: &Watch) -> Result<(), Ended> {
+    let now = js_sys::Date::now() as u64;
+    let key = credential_key(watch);
+    if let Some(allowed) = RECENT.with(|recent| recent.borrow_mut().get(&key, now).copied()) {
+        return if allowed { Ok(()) } else { Err(Ended::Credentials) };
+    }
+    let check = still_allowed(watch);
+    futures_util::pin_mut!(check);
+    let outcome = match select(check, Delay::from(RECHECK_TIMEOUT)).await {
+        Either::Left((outcome, _)) => outcome,
+        Either::Right(_) => Err(Ended::Unavailable),
+    };
+    if !matches!(outcome, Err(Ended::Unavailable)) {
+        let until = now + u64::from(watch.recheck_s) * 500;
+        RECENT.with(|recent| recent.borrow_mut().insert(key, outcome.is_ok(), until, now));
+    }
+    outcome
+}
+
+/// A hash of the route and the credential headers of the upgrade request.
+fn credential_key(watch: &Watch) -> String {
+    let mut hash = Sha256::new();
+    hash.update(watch.route_id.as_bytes());
+    for name in ["cookie", "authorization", "x-api-key"] {
+        hash.update([0]);
+        hash.update(watch.head.header(name).unwrap_or_default().as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Authenticates and authorises the upgrade request again, as a new request would be, past
+/// this isolate's session and key caches. The session's use is not recorded, so an open socket
+/// does not keep a session from idling out.
 async fn still_allowed(watch: &Watch) -> Result<(), Ended> {
     let loaded = config_cache::get(&watch.env);
     let config = loaded.as_ref().as_ref().map_err(|_| Ended::Unavailable)?;
@@ -154,9 +225,13 @@ async fn still_allowed(watch: &Watch) -> Result<(), Ended> {
     if let Some(value) = watch.head.header("cookie").and_then(sessions::cookie_in) {
         sessions::forget_cached(&value);
     }
+    if let Some(id) = &watch.key_id {
+        api_keys::forget(id);
+    }
     // An open socket keeps its request alive, so the work a context would wait for runs anyway.
     let ctx = Context::new(detached_context().unchecked_into());
-    let principal = match authenticate::authenticate(&watch.env, &ctx, config, route, &watch.head).await {
+    let upkeep = sessions::Upkeep::None;
+    let principal = match authenticate::authenticate(&watch.env, &ctx, config, route, &watch.head, upkeep).await {
         Ok(Access::Authenticated(principal)) => principal,
         Ok(Access::Public(_)) => return Ok(()),
         Err(crate::authn::AuthnError::Unavailable) => return Err(Ended::Unavailable),

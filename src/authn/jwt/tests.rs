@@ -703,3 +703,92 @@ fn roca_moduli_are_refused_and_ordinary_ones_are_not() {
     let (keys, ignored) = KeySet::from_jwks(json!({ "keys": [ordinary] }).to_string().as_bytes()).unwrap();
     assert_eq!((keys.keys().len(), ignored.len()), (1, 0));
 }
+
+/// Generative tests: arbitrary input never panics the verifier, and no change to a signed token is
+/// accepted.
+mod generative {
+    use super::*;
+    use crate::testing::any_json;
+    use proptest::prelude::*;
+
+    const ALGORITHMS: [&str; 5] = ["RS256", "PS256", "ES256", "ES384", "EdDSA"];
+
+    /// The header and claim names the verifier reads.
+    const FIELDS: &[&str] = &["alg", "kid", "typ", "crit", "b64", "iss", "aud", "exp", "nbf", "iat", "sub", "scope"];
+
+    /// One signed token per algorithm, made once (RSA signing is slow).
+    fn signed(alg: &str) -> &'static str {
+        static TOKENS: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
+        let tokens = TOKENS.get_or_init(|| ALGORITHMS.iter().map(|alg| (*alg, token(alg, &claims()))).collect());
+        &tokens.iter().find(|(name, _)| *name == alg).expect("a listed algorithm").1
+    }
+
+    fn config() -> &'static JwtConfig {
+        static CONFIG: OnceLock<JwtConfig> = OnceLock::new();
+        CONFIG.get_or_init(|| config_with(json!({})))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_never_verifies(text in "\\PC{0,200}") {
+            prop_assert!(verify(config(), &text).is_err());
+        }
+
+        #[test]
+        fn arbitrary_segments_never_verify(
+            header in proptest::collection::vec(any::<u8>(), 0..120),
+            payload in proptest::collection::vec(any::<u8>(), 0..200),
+            signature in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let compact = format!("{}.{}.{}", b64(header), b64(payload), b64(signature));
+            prop_assert!(verify(config(), &compact).is_err());
+        }
+
+        #[test]
+        fn arbitrary_json_headers_and_claims_never_verify_unsigned(header in any_json(FIELDS), claims in any_json(FIELDS)) {
+            let compact = format!("{}.{}.{}", b64(header.to_string()), b64(claims.to_string()), b64([0u8; 64]));
+            prop_assert!(verify(config(), &compact).is_err());
+        }
+
+        /// Any one byte of a signed token replaced by any other is refused, wherever it is.
+        #[test]
+        fn no_changed_byte_of_a_signed_token_is_accepted(
+            alg in proptest::sample::select(ALGORITHMS.to_vec()),
+            position in any::<proptest::sample::Index>(),
+            replacement in any::<u8>(),
+        ) {
+            let token = signed(alg);
+            prop_assert!(verify(config(), token).is_ok(), "the unchanged token verifies");
+            let mut bytes = token.as_bytes().to_vec();
+            let index = position.index(bytes.len());
+            prop_assume!(bytes[index] != replacement);
+            bytes[index] = replacement;
+            let changed = String::from_utf8_lossy(&bytes).into_owned();
+            prop_assert!(verify(config(), &changed).is_err(), "{alg}: byte {index} → {replacement:#04x} was accepted");
+        }
+
+        /// Cutting, doubling or reordering parts of a signed token is refused.
+        #[test]
+        fn no_truncation_or_splice_of_a_signed_token_is_accepted(
+            alg in proptest::sample::select(ALGORITHMS.to_vec()),
+            other in proptest::sample::select(ALGORITHMS.to_vec()),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let token = signed(alg);
+            let at = cut.index(token.len());
+            prop_assert!(verify(config(), &token[..at]).is_err());
+            let parts: Vec<&str> = token.split('.').collect();
+            let theirs: Vec<&str> = signed(other).split('.').collect();
+            if alg != other {
+                let spliced = format!("{}.{}.{}", parts[0], parts[1], theirs[2]);
+                prop_assert!(verify(config(), &spliced).is_err());
+                let swapped_header = format!("{}.{}.{}", theirs[0], parts[1], parts[2]);
+                prop_assert!(verify(config(), &swapped_header).is_err());
+            }
+            let four_parts = format!("{token}.{}", parts[2]);
+            prop_assert!(verify(config(), &four_parts).is_err());
+        }
+    }
+}

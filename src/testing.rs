@@ -1,0 +1,24 @@
+//! Strategies the generative tests share.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+/// Small JSON values of any shape. Object keys are drawn from `names` (the fields the parser
+/// under test reads, so that the cases reach past its first check) and from short random words.
+pub fn any_json(names: &'static [&'static str]) -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|n| json!(n)),
+        "\\PC{0,12}".prop_map(Value::String),
+        "https://[a-z]{1,6}\\.test(/[a-z]{0,6}){0,2}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 32, 8, move |inner| {
+        let key = prop_oneof![proptest::sample::select(names.to_vec()).prop_map(str::to_owned), "[a-z_]{1,6}"];
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(key, inner, 0..8).prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
