@@ -1,6 +1,6 @@
 //! The shell's implementations of the core's ports over the Workers runtime.
 
-use super::http::fetch_with_timeout;
+use super::http::{fetch_with_timeout, read_answer};
 use super::jwt_verifier::verify_jwt_with;
 use super::key_revocations::client as revocations;
 use crate::authn::jwt::issuer::JwtConfig;
@@ -69,14 +69,9 @@ impl HttpClient for FetchClient {
         let mut response = fetch_with_timeout(outbound, CALL_TIMEOUT_MS)
             .await
             .map_err(|failure| Unavailable(format!("{failure:?}")))?;
-        let declared = response.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
-        if declared.is_some_and(|length| length > MAX_ANSWER_BYTES) {
-            return Err(Unavailable("answer too large".into()));
-        }
-        let body = response.bytes().await.map_err(Unavailable::because)?;
-        if body.len() > MAX_ANSWER_BYTES {
-            return Err(Unavailable("answer too large".into()));
-        }
+        let body = read_answer(&mut response, MAX_ANSWER_BYTES, CALL_TIMEOUT_MS)
+            .await
+            .map_err(|failure| Unavailable(format!("answer: {failure:?}")))?;
         Ok(InboundResponse { status: response.status_code(), body })
     }
 }

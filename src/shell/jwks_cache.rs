@@ -9,7 +9,7 @@
 //!   cancels a request that waits on I/O started by another request.
 //! - HMAC secrets are read from their secret binding once per isolate.
 
-use super::http::fetch_with_timeout;
+use super::http::{fetch_with_timeout, read_answer};
 use crate::authn::jwt::issuer::{Issuer, JwksCachePolicy, KeySource};
 use crate::authn::jwt::keys::{cache_lifetime_s, KeySet, VerificationKey, MAX_JWKS_BYTES};
 use crate::authn::AuthnError;
@@ -202,12 +202,10 @@ async fn fetch_and_store(url: &str, policy: &JwksCachePolicy, bypass_cache: bool
     if response.status_code() != 200 {
         return Err(format!("status {}", response.status_code()));
     }
-    let declared = response.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > MAX_JWKS_BYTES) {
-        return Err("key set too large".into());
-    }
     let cache_control = response.headers().get("cache-control").ok().flatten();
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    let body = read_answer(&mut response, MAX_JWKS_BYTES, policy.fetch_timeout_ms)
+        .await
+        .map_err(|failure| format!("key set: {failure:?}"))?;
     let keys = parse(url, &body)?;
 
     let ttl_s = cache_lifetime_s(cache_control.as_deref())
