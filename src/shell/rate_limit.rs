@@ -18,7 +18,7 @@ use crate::http::headers::HeaderList;
 use crate::policy::routes::Route;
 use crate::ratelimit::batch::{Answer, Batch, Check, Plan, Verdict as PlanVerdict};
 use crate::ratelimit::gcra::{
-    leased_rate_limit_value, rate_limit_policy_value, rate_limit_value, refused_rate_limit_value,
+    leased_rate_limit_value, rate_limit_policy_value, rate_limit_value, refused_rate_limit_value, LeaseTerms, Quota,
 };
 use crate::ratelimit::lease::{Grant, LeasePool, Spent};
 use crate::ratelimit::rules::{shard, Rule};
@@ -66,20 +66,15 @@ fn still_asking(counter: &str, id: u64) -> bool {
 
 /// Waits, up to the limiter timeout, for the whole-lease asks in flight for these leased rules'
 /// counters when this isolate holds no unit for them.
-async fn wait_for_asks(config: &Config, rules: &[Rule], scope: &str, principal: Option<&Principal>, ip: Option<&str>) {
+async fn wait_for_asks(config: &Config, counting: &[Counting<'_>]) {
     let settings = &config.rate_limiting;
     let now = js_sys::Date::now() as u64;
-    let mut pending: Vec<(String, u64)> = Vec::new();
-    for rule in rules {
-        if settings.lease_terms(rule).is_none() {
+    let mut pending: Vec<(&str, u64)> = Vec::new();
+    for Counting { counter, quota, lease, .. } in counting {
+        if lease.is_none() || LEASES.with(|leases| leases.borrow_mut().holds(counter, quota, now)) {
             continue;
         }
-        let Some(counter) = rule.counter(scope, principal, ip) else { continue };
-        let quota = rule.quota_for(principal);
-        if LEASES.with(|leases| leases.borrow_mut().holds(&counter, &quota, now)) {
-            continue;
-        }
-        if let Some(id) = ASKING.with(|asking| asking.borrow_mut().get(&counter, now).copied()) {
+        if let Some(id) = ASKING.with(|asking| asking.borrow_mut().get(counter, now).copied()) {
             pending.push((counter, id));
         }
     }
@@ -202,7 +197,16 @@ enum Part {
     Asked(usize),
 }
 
-/// A rule that counts this request.
+/// A rule that counts this request, with its counter, its rate for the principal, and the terms
+/// it is leased on (if it is).
+struct Counting<'r> {
+    rule: &'r Rule,
+    counter: String,
+    quota: Quota,
+    lease: Option<LeaseTerms>,
+}
+
+/// A rule that counts this request, and its part in it.
 struct Counted<'r> {
     rule: &'r Rule,
     counter: String,
@@ -256,7 +260,14 @@ pub async fn enforce_rules(
     client_ip: Option<&str>,
 ) -> Verdict {
     let settings = &config.rate_limiting;
-    wait_for_asks(config, rules, scope, principal, client_ip).await;
+    let counting: Vec<Counting<'_>> = rules
+        .iter()
+        .filter_map(|rule| {
+            let counter = rule.counter(scope, principal, client_ip)?;
+            Some(Counting { rule, counter, quota: rule.quota_for(principal), lease: settings.lease_terms(rule) })
+        })
+        .collect();
+    wait_for_asks(config, &counting).await;
     let now = js_sys::Date::now() as u64;
     let mut policies = Vec::new();
     let mut counted: Vec<Counted<'_>> = Vec::new();
@@ -264,9 +275,7 @@ pub async fn enforce_rules(
     let mut asked = 0;
     // The counters this request marked in `ASKING`.
     let mut asking_for: Vec<String> = Vec::new();
-    for rule in rules {
-        let Some(counter) = rule.counter(scope, principal, client_ip) else { continue };
-        let quota = rule.quota_for(principal);
+    for Counting { rule, counter, quota, mut lease } in counting {
         policies.push(rate_limit_policy_value(&rule.id, &quota));
         let refused_until = REFUSED_UNTIL.with(|r| r.borrow_mut().get(&counter, now).copied());
         if let Some(until) = refused_until {
@@ -279,7 +288,6 @@ pub async fn enforce_rules(
                 headers,
             );
         }
-        let mut lease = settings.lease_terms(rule);
         let spent = lease.and_then(|_| LEASES.with(|leases| leases.borrow_mut().take(&counter, &quota, now)));
         let part = match spent {
             Some(spent) => Part::Leased(spent),
