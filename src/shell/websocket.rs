@@ -204,13 +204,20 @@ async fn recheck(watch: &Watch) -> Result<(), Ended> {
     outcome
 }
 
-/// A hash of the route and the credential headers of the upgrade request.
+/// A hash of the route, the principal, the API key that authenticated it (whatever header it came
+/// in), and the session cookie and `Authorization` of the upgrade request.
 fn credential_key(watch: &Watch) -> String {
     let mut hash = Sha256::new();
-    hash.update(watch.route_id.as_bytes());
-    for name in ["cookie", "authorization", "x-api-key"] {
+    let parts = [
+        watch.route_id.as_str(),
+        watch.subject.as_str(),
+        watch.key_id.as_deref().unwrap_or_default(),
+        watch.head.header("cookie").unwrap_or_default(),
+        watch.head.header("authorization").unwrap_or_default(),
+    ];
+    for part in parts {
+        hash.update(part.as_bytes());
         hash.update([0]);
-        hash.update(watch.head.header(name).unwrap_or_default().as_bytes());
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
