@@ -167,6 +167,18 @@ impl Problems {
         self.0.push(ConfigProblem { path: path.into(), message: message.into() });
     }
 
+    /// Records a section's (field, message) problems under `prefix`.
+    fn add_under(&mut self, prefix: &str, list: impl IntoIterator<Item = (String, String)>) {
+        for (field, message) in list {
+            self.add(format!("{prefix}.{field}"), message);
+        }
+    }
+
+    /// The value a section compiled to, or `None` with its problems recorded under `prefix`.
+    fn compiled<T>(&mut self, prefix: &str, result: Result<T, Vec<(String, String)>>) -> Option<T> {
+        result.map_err(|list| self.add_under(prefix, list)).ok()
+    }
+
     /// Deserializes a part of the document, recording a failure under `path`. Never inlined: each
     /// section's deserializer stays a Wasm function of its own, compiled only when the document
     /// has that section.
@@ -237,13 +249,9 @@ impl Config {
         }
         let security_headers: SecurityHeaders =
             problems.field(document, "security_headers", SecurityHeaders::default());
-        for (field, message) in security_headers.problems() {
-            problems.add(format!("security_headers.{field}"), message);
-        }
+        problems.add_under("security_headers", security_headers.problems());
         let limits: Limits = problems.field(document, "limits", Limits::default());
-        for (field, message) in limits.problems() {
-            problems.add(format!("limits.{field}"), message);
-        }
+        problems.add_under("limits", limits.problems());
         let strip_headers: Vec<String> = problems.field(document, "strip_headers", Vec::new());
         for (index, name) in strip_headers.iter().enumerate() {
             if !is_token(name) {
@@ -262,20 +270,14 @@ impl Config {
             }),
         };
         let assertion: AssertionConfig = problems.field(document, "assertion", AssertionConfig::default());
-        for (field, message) in assertion.problems() {
-            problems.add(format!("assertion.{field}"), message);
-        }
+        problems.add_under("assertion", assertion.problems());
 
         let api_keys: Option<ApiKeyConfig> = problems.field(document, "api_keys", None);
-        for (field, message) in api_keys.iter().flat_map(ApiKeyConfig::problems) {
-            problems.add(format!("api_keys.{field}"), message);
-        }
+        problems.add_under("api_keys", api_keys.iter().flat_map(ApiKeyConfig::problems));
 
         let rate_limiting: RateLimitingConfig =
             problems.field(document, "rate_limiting", RateLimitingConfig::default());
-        for (field, message) in rate_limiting.problems() {
-            problems.add(format!("rate_limiting.{field}"), message);
-        }
+        problems.add_under("rate_limiting", rate_limiting.problems());
 
         let roles: Roles = problems.field(document, "roles", Roles::new());
         for (name, role) in &roles {
@@ -295,9 +297,7 @@ impl Config {
                 .ok()
         });
         let directory: DirectoryConfig = problems.field(document, "directory", DirectoryConfig::default());
-        for (field, message) in directory.problems(environment) {
-            problems.add(format!("directory.{field}"), message);
-        }
+        problems.add_under("directory", directory.problems(environment));
         for (index, issuer) in directory.tenant_admin_issuers.iter().enumerate() {
             if !jwt.issuers.iter().any(|trusted| &trusted.issuer == issuer) {
                 problems.add(
@@ -449,15 +449,7 @@ fn compile_route(
     };
     let timeout_ms = raw.timeout_ms.unwrap_or(defaults.timeout_ms);
     check_timeout(problems, &format!("{path}.timeout_ms"), timeout_ms);
-    let cors = raw.cors.and_then(|raw| {
-        CorsPolicy::from_raw(raw)
-            .map_err(|list| {
-                for (field, message) in list {
-                    problems.add(format!("{path}.cors.{field}"), message);
-                }
-            })
-            .ok()
-    });
+    let cors = raw.cors.and_then(|raw| problems.compiled(&format!("{path}.cors"), CorsPolicy::from_raw(raw)));
     if !requirements.is_empty() && policy == Some(Policy::Public) {
         problems.add(format!("{path}.policy"), "a public route cannot have authorisation requirements");
     }
@@ -470,23 +462,12 @@ fn compile_route(
                 }
                 rules.push(rule);
             }
-            Err(list) => {
-                for (field, message) in list {
-                    problems.add(format!("{path}.rate_limits[{index}].{field}"), message);
-                }
-            }
+            Err(list) => problems.add_under(&format!("{path}.rate_limits[{index}]"), list),
         }
     }
     let rate_limits = RateLimits { rules, failure: raw.rate_limit_failure.unwrap_or(FailureMode::Closed) };
-    let websocket = raw.websocket.and_then(|raw| {
-        WebSocketPolicy::compile(raw)
-            .map_err(|list| {
-                for (field, message) in list {
-                    problems.add(format!("{path}.websocket.{field}"), message);
-                }
-            })
-            .ok()
-    });
+    let websocket =
+        raw.websocket.and_then(|raw| problems.compiled(&format!("{path}.websocket"), WebSocketPolicy::compile(raw)));
     if problems.0.len() != before {
         return None;
     }
