@@ -159,7 +159,7 @@ impl Failure {
             Failure::Authn(AuthnError::InvalidToken(_) | AuthnError::InvalidApiKey(_)) => {
                 (401, "invalid_token", "the access token is invalid")
             }
-            Failure::Authn(AuthnError::Unavailable) => {
+            Failure::Authn(AuthnError::Unavailable(_)) => {
                 (503, "temporarily_unavailable", "a dependency of the gateway is unavailable")
             }
             Failure::Authn(AuthnError::InvalidSession(_)) => {
@@ -310,7 +310,7 @@ mod tests {
             (AuthnError::MalformedAuthorization.into(), 400, "invalid_request"),
             (AuthnError::NotAccepted.into(), 403, "authenticator_not_allowed"),
             (AuthnError::InvalidToken(crate::authn::jwt::error::JwtError::Expired).into(), 401, "invalid_token"),
-            (AuthnError::Unavailable.into(), 503, "temporarily_unavailable"),
+            (AuthnError::Unavailable(crate::authn::Dependency::Keys).into(), 503, "temporarily_unavailable"),
             (AuthzError::InsufficientScope { required: vec!["a".into()] }.into(), 403, "insufficient_scope"),
             (Failure::InvalidBody(vec![]), 400, "invalid_request_body"),
             (Failure::Forbidden, 403, "forbidden"),
@@ -366,7 +366,7 @@ mod tests {
                 AuthnError::InvalidToken(crate::authn::jwt::error::JwtError::BadSignature).into(),
                 Some("Bearer realm=\"portcullis\", error=\"invalid_token\""),
             ),
-            (AuthnError::Unavailable.into(), None),
+            (AuthnError::Unavailable(crate::authn::Dependency::Keys).into(), None),
             (Failure::ConfigInvalid, None),
         ];
         for (failure, expected) in cases {

@@ -5,19 +5,28 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { startGateway } from "./support/gateway.mjs";
+import { randomUUID } from "node:crypto";
+import { freePort, startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
 import { startIssuer } from "./support/idp-keys.mjs";
-import { baseConfig, jwtIssuer } from "./support/config.mjs";
+import { TEST_LOGIN_SECRET, baseConfig, jwtIssuer } from "./support/config.mjs";
+import { Browser, sessionSetCookie } from "./support/login.mjs";
+import { followAuthorize } from "./support/forging-provider.mjs";
 
-/** A peer that misbehaves by path: /status-500, /slow-headers, /slow-body, /truncated, /huge,
- *  /redirect-loop, /reset. It counts the requests it got. */
+/**
+ * A peer that misbehaves by path: /status-500, /slow-headers, /slow-body, /truncated, /huge,
+ * /redirect-loop, /reset. It counts the requests it got. Under /idp-MODE it is an OpenID Provider
+ * that behaves (discovery, and an authorize endpoint that redirects back at once) but whose token
+ * endpoint is /MODE/token.
+ */
 async function startFaultyPeer() {
   const open = new Set();
   const state = { requests: 0 };
   const server = http.createServer((req, res) => {
     state.requests++;
-    const mode = new URL(req.url, "http://peer.invalid").pathname.split("/")[1];
+    const url = new URL(req.url, "http://peer.invalid");
+    const mode = url.pathname.split("/")[1];
+    if (mode.startsWith("idp-")) return behavingProvider(req, res, url, mode);
     switch (mode) {
       case "status-500":
         res.writeHead(500, { "content-type": "text/plain" });
@@ -69,6 +78,40 @@ async function startFaultyPeer() {
     state,
     close: () => new Promise((resolve) => { for (const socket of open) socket.destroy(); server.close(resolve); }),
   };
+}
+
+/** The behaving parts of /idp-MODE: discovery, and an authorize endpoint that approves at once. */
+function behavingProvider(req, res, url, mode) {
+  const base = `http://${req.headers.host}`;
+  const issuer = `${base}/${mode}`;
+  const faultyMode = mode.slice("idp-".length);
+  if (url.pathname === `/${mode}/.well-known/openid-configuration`) {
+    res.writeHead(200, { "content-type": "application/json" });
+    return res.end(
+      JSON.stringify({
+        issuer,
+        authorization_endpoint: `${issuer}/authorize`,
+        token_endpoint: `${base}/${faultyMode}/token`,
+        jwks_uri: `${base}/${faultyMode}/jwks`,
+        response_types_supported: ["code"],
+        subject_types_supported: ["public"],
+        id_token_signing_alg_values_supported: ["RS256"],
+        code_challenge_methods_supported: ["S256"],
+        authorization_response_iss_parameter_supported: true,
+      }),
+    );
+  }
+  if (url.pathname === `/${mode}/authorize`) {
+    const back = new URL(url.searchParams.get("redirect_uri"));
+    // A fresh code each time: the gateway refuses a code it has seen (login_replayed).
+    back.searchParams.set("code", `never-redeemed-${randomUUID()}`);
+    back.searchParams.set("state", url.searchParams.get("state"));
+    back.searchParams.set("iss", issuer);
+    res.writeHead(302, { location: back.href });
+    return res.end();
+  }
+  res.writeHead(404);
+  return res.end();
 }
 
 const MODES = ["status-500", "slow-headers", "slow-body", "truncated", "huge", "redirect-loop", "reset"];
@@ -145,6 +188,73 @@ describe("the origin fails: the client gets a stable answer", () => {
       else await response.arrayBuffer();
       const event = await gateway.eventFor("auth_decision", response.headers.get("x-request-id"));
       assert.equal(event.reason, reason);
+    });
+  }
+});
+
+describe("the identity provider fails: sign-in stops with a 502, and nothing is half-done", () => {
+  let gateway;
+  const TICKET_PREFIX = "__Host-portcullis-login-";
+  before(async () => {
+    const port = await freePort();
+    const provider = (id, issuer) => ({ id, type: "oidc", issuer, client_id: "portcullis", client_secret: "IDP_SECRET", scopes: ["openid"] });
+    const providers = MODES.flatMap((mode) => [
+      provider(`discovery-${mode}`, `${peer.url}/${mode}`), // discovery at the faulty mode
+      provider(`token-${mode}`, `${peer.url}/idp-${mode}`), // behaving discovery, faulty token endpoint
+    ]);
+    const login = {
+      redirect_uri: `http://127.0.0.1:${port}/auth/callback`,
+      providers,
+      rate_limits: [{ id: "login", key: "ip", limit: 100000, period_s: 60 }],
+    };
+    gateway = await startGateway({
+      config: baseConfig(origin, [{ id: "app", path: "/*", policy: "authenticated" }], { login }),
+      port,
+      secrets: { IDP_SECRET: "idp-secret", PORTCULLIS_LOGIN_SECRET: TEST_LOGIN_SECRET },
+    });
+  });
+  after(async () => gateway?.close());
+
+  /** `kind` is the event that records the refusal: login_failed at the callback, the audit line at the start. */
+  async function assertProviderUnavailable(response, elapsedMs, kind = "login_failed", code = "provider_unavailable") {
+    const body = await response.text();
+    assert.equal(response.status, 502, body);
+    assert.equal(JSON.parse(body).error, code);
+    assert.equal(sessionSetCookie(response)?.match(/^__Host-portcullis=[^;]/), undefined, "no session cookie");
+    const event = await gateway.eventFor(kind, response.headers.get("x-request-id"));
+    assert.match(kind === "login_failed" ? event.outcome : event.reason, new RegExp(`^${code}`));
+    // Calls to a provider have a 10 s deadline, headers and body each.
+    assert.ok(elapsedMs < 21_000, `answered in ${elapsedMs} ms`);
+  }
+
+  for (const mode of MODES) {
+    test(`discovery ${mode}: the login does not start`, async () => {
+      const browser = new Browser();
+      const before = origin.requests.length;
+      const started = Date.now();
+      const response = await browser.request(`${gateway.url}/auth/login?provider=discovery-${mode}`, { api: true });
+      await assertProviderUnavailable(response, Date.now() - started, "auth_decision");
+      assert.ok(!response.headers.getSetCookie().some((line) => line.startsWith(TICKET_PREFIX) && !/Max-Age=0/i.test(line)), "no flow ticket");
+      assert.equal(origin.requests.length, before);
+    });
+
+    // A redirect is an answer (redirects are not followed): the provider refused the code.
+    const tokenCode = mode === "redirect-loop" ? "token_exchange_failed" : "provider_unavailable";
+    test(`token endpoint ${mode}: 502 ${tokenCode}; the callback clears the ticket and sets no session`, async () => {
+      const browser = new Browser();
+      const start = await browser.request(`${gateway.url}/auth/login?provider=token-${mode}`, { api: true });
+      assert.equal(start.status, 302, await start.text());
+      const callbackUrl = await followAuthorize(start.headers.get("location"));
+      const before = origin.requests.length;
+      const started = Date.now();
+      const callback = await browser.request(callbackUrl, { api: true });
+      await assertProviderUnavailable(callback, Date.now() - started, "login_failed", tokenCode);
+      assert.ok(
+        callback.headers.getSetCookie().some((line) => line.startsWith(TICKET_PREFIX) && /=;.*Max-Age=0/i.test(line)),
+        "the flow's ticket is cleared",
+      );
+      assert.equal((await browser.request(`${gateway.url}/app`, { api: true })).status, 401, "still signed out");
+      assert.equal(origin.requests.length, before);
     });
   }
 });

@@ -28,9 +28,9 @@ pub enum AuthnError {
     InvalidToken(JwtError),
     /// An API key was refused (also `invalid_token` to the client).
     InvalidApiKey(api_key::ApiKeyError),
-    /// A dependency the verification needs did not answer (the JWKS endpoint, KV, the ledger's
-    /// Durable Object, the CSPRNG): fail closed. Audit lines keep calling it `keys_unavailable`.
-    Unavailable,
+    /// A dependency the verification needs did not answer, or not in time: fail closed. The
+    /// audit line names which; the client only learns that one was unavailable.
+    Unavailable(Dependency),
     /// A session cookie was presented but does not name a live session.
     InvalidSession(crate::session::SessionError),
 }
@@ -45,9 +45,45 @@ impl fmt::Display for AuthnError {
             AuthnError::MalformedAuthorization => f.write_str("invalid_request: malformed authorization header"),
             AuthnError::InvalidToken(reason) => write!(f, "invalid_token: {reason}"),
             AuthnError::InvalidApiKey(reason) => write!(f, "invalid_token: {reason}"),
-            AuthnError::Unavailable => f.write_str("keys_unavailable"),
+            AuthnError::Unavailable(dependency) => write!(f, "{dependency}_unavailable"),
             AuthnError::InvalidSession(reason) => write!(f, "invalid_session: {reason:?}"),
         }
+    }
+}
+
+/// What verification depends on, and may find unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    /// An issuer's JWKS endpoint.
+    Keys,
+    /// The session store (KV).
+    SessionStore,
+    /// The API key records (KV).
+    KeyStore,
+    /// The revocation ledger (its Durable Object).
+    Revocations,
+    /// The sign-in provider, to refresh a session's tokens.
+    Provider,
+    /// The user directory (D1), for a connection stored there.
+    Directory,
+    /// A secret the gateway needs (the API key pepper).
+    Secret,
+    /// The CSPRNG.
+    Randomness,
+}
+
+impl fmt::Display for Dependency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dependency::Keys => "keys",
+            Dependency::SessionStore => "session_store",
+            Dependency::KeyStore => "key_store",
+            Dependency::Revocations => "revocations",
+            Dependency::Provider => "provider",
+            Dependency::Directory => "directory",
+            Dependency::Secret => "secret",
+            Dependency::Randomness => "randomness",
+        })
     }
 }
 

@@ -57,7 +57,7 @@ impl VerifiedIdToken {
             verified_cache_entries: 0,
         };
         let principal = verifier.verify(&rules, id_token).await.map_err(|error| match error {
-            AuthnError::Unavailable => LoginError::ProviderUnavailable("the provider's keys".into()),
+            AuthnError::Unavailable(_) => LoginError::ProviderUnavailable("the provider's keys".into()),
             other => LoginError::IdTokenInvalid(other.to_string()),
         })?;
         Ok(Self { claims: principal.claims().clone(), client_id: provider.client_id.clone() })

@@ -7,11 +7,12 @@
 //! isolate that served the revoke. KV's own replication delay never matters for revocation.
 
 use super::bindings::KV_BINDING;
+use super::deadline::store_call;
 use super::key_revocations::{shard_name, Status};
 use crate::authn::api_key::format;
 use crate::authn::api_key::{self, ApiKeyConfig, ApiKeyError, KeyRecord};
 use crate::authn::principal::Principal;
-use crate::authn::AuthnError;
+use crate::authn::{AuthnError, Dependency};
 use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::deploy::Environment;
@@ -62,19 +63,23 @@ pub(super) fn pepper(env: &Env, config: &Config) -> Option<SecretBytes> {
 
 async fn revocation_status(env: &Env, id: &str) -> Result<Option<u64>> {
     let stub = env.durable_object(REVOCATIONS_BINDING)?.id_from_name(&shard_name(id))?.get_stub()?;
-    let mut response = stub.fetch_with_str(&format!("https://revocations.internal/status?id={id}")).await?;
-    if response.status_code() != 200 {
-        return Err(worker::Error::RustError(format!("revocation status {}", response.status_code())));
-    }
-    Ok(response.json::<Status>().await?.revoked_at_ms)
+    store_call(async {
+        let mut response = stub.fetch_with_str(&format!("https://revocations.internal/status?id={id}")).await?;
+        if response.status_code() != 200 {
+            return Err(worker::Error::RustError(format!("revocation status {}", response.status_code())));
+        }
+        Ok(response.json::<Status>().await?.revoked_at_ms)
+    })
+    .await
 }
 
 pub(super) async fn read_record(env: &Env, id: &str) -> Result<Option<KeyRecord>> {
-    Ok(env.kv(KV_BINDING)?.get(&api_key::record_key(id)).json::<KeyRecord>().await?)
+    Ok(store_call(env.kv(KV_BINDING)?.get(&api_key::record_key(id)).json::<KeyRecord>()).await?)
 }
 
-/// Reads a key's record and revocation state, in parallel. Any failure fails closed.
-async fn load(env: &Env, id: &str) -> std::result::Result<Option<(KeyRecord, Option<u64>)>, ()> {
+/// Reads a key's record and revocation state, in parallel. Any failure fails closed, naming the
+/// store that failed (the records' first when both did).
+async fn load(env: &Env, id: &str) -> std::result::Result<Option<(KeyRecord, Option<u64>)>, Dependency> {
     let (record, revoked) = futures_util::future::join(read_record(env, id), revocation_status(env, id)).await;
     match (record, revoked) {
         (Ok(Some(record)), Ok(revoked_at_ms)) => Ok(Some((record, revoked_at_ms))),
@@ -82,11 +87,15 @@ async fn load(env: &Env, id: &str) -> std::result::Result<Option<(KeyRecord, Opt
         (record, revoked) => {
             console_warn!(
                 "{}",
-                serde_json::json!({ "event": "api_key_store_unavailable", "kv_ok": record.is_ok(), "do_ok": revoked.is_ok() })
+                serde_json::json!({ "event": "api_key_store_unavailable", "kv_error": error_of(&record), "do_error": error_of(&revoked) })
             );
-            Err(())
+            Err(if record.is_err() { Dependency::KeyStore } else { Dependency::Revocations })
         }
     }
+}
+
+fn error_of<T>(result: &Result<T>) -> Option<String> {
+    result.as_ref().err().map(ToString::to_string)
 }
 
 pub(super) fn forget(id: &str) {
@@ -102,7 +111,7 @@ pub async fn authenticate(
     credential: &str,
 ) -> std::result::Result<Principal, AuthnError> {
     let parsed = format::parse(&keys.prefix, credential).map_err(ApiKeyError::Malformed)?;
-    let pepper = pepper(env, config).ok_or(AuthnError::Unavailable)?;
+    let pepper = pepper(env, config).ok_or(AuthnError::Unavailable(Dependency::Secret))?;
     let now = now_ms() as u64;
     let ttl_ms = keys.cache_ttl_s * 1000;
     let cached = CACHE
@@ -111,7 +120,7 @@ pub async fn authenticate(
         Some(pair) => pair,
         None => {
             let (record, revoked_at_ms) =
-                load(env, &parsed.id).await.map_err(|()| AuthnError::Unavailable)?.ok_or(ApiKeyError::UnknownKey)?;
+                load(env, &parsed.id).await.map_err(AuthnError::Unavailable)?.ok_or(ApiKeyError::UnknownKey)?;
             if ttl_ms > 0 {
                 let entry = Cached { record: record.clone(), revoked_at_ms };
                 CACHE.with(|cache| cache.borrow_mut().insert(parsed.id.clone(), entry, now + ttl_ms, now));
@@ -142,7 +151,7 @@ fn note_use(env: &Env, ctx: &Context, id: &str, now: u64) {
         let value = now.to_string();
         ctx.wait_until(async move {
             if let Ok(put) = kv.put(&key, value) {
-                let _ = put.execute().await;
+                let _ = store_call(put.execute()).await;
             }
         });
     }

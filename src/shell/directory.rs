@@ -3,6 +3,7 @@
 //! D1 runs as one transaction.
 
 use super::d1::{changed_rows, database, failed, number, optional, statement, text};
+use super::deadline::InTime;
 use crate::directory::scim::filter::Filter;
 use crate::directory::scim::sql::{where_clause, USER_COLUMNS as SCIM_USER_COLUMNS};
 use crate::directory::scim::sql::{Clause, SqlValue};
@@ -98,7 +99,7 @@ impl D1Directory<'_> {
             "SELECT id, user_name, external_id, email, name, status FROM users WHERE tenant_id = ?{condition} \
              ORDER BY id LIMIT ?"
         );
-        statement(&db, &sql, &values)?.all().await.map_err(failed)?.results::<ListedUser>().map_err(failed)
+        statement(&db, &sql, &values)?.all().in_time().await.map_err(failed)?.results::<ListedUser>().map_err(failed)
     }
 
     async fn user_from(&self, db: &D1Database, scope: &TenantScope, row: UserRow) -> Result<User, Unavailable> {
@@ -108,6 +109,7 @@ impl D1Directory<'_> {
             &[text(scope.id()), text(&row.id)],
         )?
         .all()
+        .in_time()
         .await
         .map_err(failed)?
         .results::<GroupRow>()
@@ -122,7 +124,7 @@ impl D1Directory<'_> {
         values: &[JsValue],
     ) -> Result<Option<User>, Unavailable> {
         let db = database(self.0)?;
-        let row = statement(&db, sql, values)?.first::<UserRow>(None).await.map_err(failed)?;
+        let row = statement(&db, sql, values)?.first::<UserRow>(None).in_time().await.map_err(failed)?;
         match row {
             Some(row) => Ok(Some(self.user_from(&db, scope, row).await?)),
             None => Ok(None),
@@ -257,13 +259,14 @@ impl Directory for D1Directory<'_> {
             self.identity_statement(&db, scope, connection, subject, &user.id)?,
         ];
         statements.extend(self.membership_statements(&db, scope, user)?);
-        db.batch(statements).await.map_err(failed)?;
+        db.batch(statements).in_time().await.map_err(failed)?;
         Ok(())
     }
 
     async fn save_user(&self, scope: &TenantScope, user: &User, memberships: Memberships) -> Result<bool, Unavailable> {
         let db = database(self.0)?;
-        let results = db.batch(self.update_statements(&db, scope, user, memberships)?).await.map_err(failed)?;
+        let results =
+            db.batch(self.update_statements(&db, scope, user, memberships)?).in_time().await.map_err(failed)?;
         // The update names only an active user: no change means it was blocked meanwhile.
         changed_any(results.first())
     }
@@ -285,7 +288,7 @@ impl Directory for D1Directory<'_> {
              WHERE EXISTS (SELECT 1 FROM users WHERE tenant_id = ?1 AND id = ?4 AND status = 'active')",
             &[text(scope.id()), text(connection), text(subject), text(&user.id)],
         )?);
-        let results = db.batch(statements).await.map_err(failed)?;
+        let results = db.batch(statements).in_time().await.map_err(failed)?;
         changed_any(results.first())
     }
 
@@ -304,6 +307,7 @@ impl Directory for D1Directory<'_> {
             &[text(&status), number(now_ms), text(scope.id()), text(user_id)],
         )?
         .run()
+        .in_time()
         .await
         .map_err(failed)?;
         Ok(())
@@ -379,6 +383,7 @@ impl Directory for D1Directory<'_> {
         let rows =
             statement(&db, "SELECT group_name, role FROM role_mappings WHERE tenant_id = ?", &[text(scope.id())])?
                 .all()
+                .in_time()
                 .await
                 .map_err(failed)?
                 .results::<MappingRow>()
@@ -419,7 +424,7 @@ impl ScimUsers for D1Directory<'_> {
                 number(user.updated_at_ms),
             ],
         )?;
-        match insert.run().await {
+        match insert.run().in_time().await {
             Ok(_) => Ok(Written::Done),
             Err(error) => unique_violation(&error).map(Written::Taken).ok_or_else(|| failed(error)),
         }
@@ -446,7 +451,7 @@ impl ScimUsers for D1Directory<'_> {
                 text(&user.id),
             ],
         )?;
-        match update.run().await {
+        match update.run().in_time().await {
             Ok(result) => {
                 let changes = changed_rows(&result)?;
                 Ok(if changes == 0 { Written::Missing } else { Written::Done })
@@ -464,6 +469,7 @@ impl ScimUsers for D1Directory<'_> {
                 statement(&db, "DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?", &values)?,
                 statement(&db, "DELETE FROM users WHERE tenant_id = ? AND id = ?", &values)?,
             ])
+            .in_time()
             .await
             .map_err(failed)?;
         changed_any(results.get(2))
@@ -510,7 +516,7 @@ impl ScimUsers for D1Directory<'_> {
             ),
             &paged,
         )?;
-        let results = db.batch(vec![total, rows]).await.map_err(failed)?;
+        let results = db.batch(vec![total, rows]).in_time().await.map_err(failed)?;
         let total = match results.first() {
             Some(result) => result.results::<Total>().map_err(failed)?.first().map_or(0, |t| t.total as u32),
             None => 0,
@@ -540,6 +546,7 @@ struct IdentityRow {
 
 /// The (connection, subject) pairs a query of `identities` selects.
 async fn identity_rows(db: &D1Database, sql: &str, values: &[JsValue]) -> Result<Vec<(String, String)>, Unavailable> {
-    let rows = statement(db, sql, values)?.all().await.map_err(failed)?.results::<IdentityRow>().map_err(failed)?;
+    let rows =
+        statement(db, sql, values)?.all().in_time().await.map_err(failed)?.results::<IdentityRow>().map_err(failed)?;
     Ok(rows.into_iter().map(|row| (row.connection_id, row.subject)).collect())
 }

@@ -2,6 +2,7 @@
 //! rows that name it, which logins keep too. Every write is one batch.
 
 use super::d1::{changed_rows, database, failed, number, optional, statement, text};
+use super::deadline::InTime;
 use super::directory::D1Directory;
 use crate::directory::scim::filter::Filter;
 use crate::directory::scim::groups::{Group, GroupPage, GroupWrite, Member, ScimGroups};
@@ -55,6 +56,7 @@ async fn members_of(db: &D1Database, scope: &TenantScope, names: &[&str]) -> Res
         &[text(scope.id()), text(&names)],
     )?
     .all()
+    .in_time()
     .await
     .map_err(failed)?
     .results::<MemberRow>()
@@ -83,6 +85,7 @@ impl ScimGroups for D1Directory<'_> {
             &[text(scope.id()), text(id)],
         )?
         .first::<GroupRow>(None)
+        .in_time()
         .await
         .map_err(failed)?;
         let Some(row) = row else { return Ok(None) };
@@ -133,7 +136,7 @@ impl ScimGroups for D1Directory<'_> {
             ),
             &paged,
         )?;
-        let results = db.batch(vec![total, rows]).await.map_err(failed)?;
+        let results = db.batch(vec![total, rows]).in_time().await.map_err(failed)?;
         let total = match results.first() {
             Some(result) => result.results::<Total>().map_err(failed)?.first().map_or(0, |t| t.total as u32),
             None => 0,
@@ -164,6 +167,7 @@ impl ScimGroups for D1Directory<'_> {
             &[text(scope.id()), text(&wanted)],
         )?
         .all()
+        .in_time()
         .await
         .map_err(failed)?
         .results::<Known>()
@@ -229,7 +233,7 @@ impl ScimGroups for D1Directory<'_> {
                 &[tenant.clone(), name.clone(), text(&added)],
             )?);
         }
-        match db.batch(statements).await {
+        match db.batch(statements).in_time().await {
             Ok(results) if !write.create => {
                 let changed = match results.first() {
                     Some(result) => changed_rows(result)?,
@@ -258,6 +262,7 @@ impl ScimGroups for D1Directory<'_> {
                     &[text(scope.id()), text(&group.id)],
                 )?,
             ])
+            .in_time()
             .await
             .map_err(failed)?;
         let deleted = match results.get(1) {

@@ -12,7 +12,7 @@
 use super::http::{fetch_with_timeout, read_answer};
 use crate::authn::jwt::issuer::{Issuer, JwksCachePolicy, KeySource};
 use crate::authn::jwt::keys::{cache_lifetime_s, KeySet, VerificationKey, MAX_JWKS_BYTES};
-use crate::authn::AuthnError;
+use crate::authn::{AuthnError, Dependency};
 use crate::secret::SecretBytes;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -89,7 +89,7 @@ pub async fn keys_for(env: &Env, issuer: &Issuer, policy: &JwksCachePolicy) -> R
                             console_warn!("{}", serde_json::json!({ "event": "jwks_serving_stale", "jwks_url": url }));
                             Ok(IssuerKeys { keys, generation })
                         }
-                        _ => Err(AuthnError::Unavailable),
+                        _ => Err(AuthnError::Unavailable(Dependency::Keys)),
                     }
                 }
             }
@@ -122,11 +122,11 @@ fn hmac_keys(env: &Env, name: &str) -> Result<Keys, AuthnError> {
     }
     let secret = env.secret(name).map(|s| s.to_string()).map_err(|_| {
         console_error!("{}", serde_json::json!({ "event": "hmac_secret_missing", "secret": name }));
-        AuthnError::Unavailable
+        AuthnError::Unavailable(Dependency::Keys)
     })?;
     let key = VerificationKey::hmac(SecretBytes::new(secret.into_bytes())).map_err(|reason| {
         console_error!("{}", serde_json::json!({ "event": "hmac_secret_unusable", "secret": name, "reason": reason }));
-        AuthnError::Unavailable
+        AuthnError::Unavailable(Dependency::Keys)
     })?;
     let keys = Arc::new(KeySet::new(vec![key]));
     SECRETS.with(|s| s.borrow_mut().insert(name.to_owned(), Arc::clone(&keys)));

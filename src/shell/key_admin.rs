@@ -4,6 +4,7 @@ use super::adapters::{DurableLedger, WorkerClock};
 use super::api_keys::{forget, pepper, read_record, ADMIN_KEY_SECRET};
 use super::bindings::KV_BINDING;
 use super::body::{parse_body, read_bounded};
+use super::deadline::store_call;
 use super::respond;
 use crate::authn::api_key::admin::{may_administer, AdminError, KeyAdmin as Admin};
 use crate::authn::api_key::store::KeyStore;
@@ -38,7 +39,7 @@ impl KeyStore for KvKeys<'_> {
         let kv = self.0.kv(KV_BINDING).map_err(Unavailable::because)?;
         let put = kv.put(&api_key::record_key(&record.id), json).map_err(Unavailable::because)?;
         let put = put.metadata(summary(record)).map_err(Unavailable::because)?;
-        put.execute().await.map_err(Unavailable::because)
+        store_call(put.execute()).await.map_err(Unavailable::because)
     }
 }
 
@@ -140,7 +141,7 @@ pub async fn admin(
             if let Some(cursor) = pair_value(&query, "cursor") {
                 list = list.cursor(cursor.to_owned());
             }
-            let listed = list.execute().await.map_err(|_| Failure::Unavailable)?;
+            let listed = store_call(list.execute()).await.map_err(|_| Failure::Unavailable)?;
             let items: Vec<serde_json::Value> = listed
                 .keys
                 .into_iter()
@@ -156,8 +157,11 @@ pub async fn admin(
         KeyAdmin::Get(id) => {
             let record = read_record(env, &id).await.map_err(unavailable)?.ok_or(Failure::NotFound)?;
             let kv = env.kv(KV_BINDING).map_err(unavailable)?;
-            let last_used =
-                kv.get(&api_key::last_used_key(&id)).text().await.ok().flatten().and_then(|t| t.parse().ok());
+            let last_used = store_call(kv.get(&api_key::last_used_key(&id)).text())
+                .await
+                .ok()
+                .flatten()
+                .and_then(|t| t.parse().ok());
             respond(200, api_key::public_view(&record, last_used))
         }
         KeyAdmin::Rotate(id) => {

@@ -177,6 +177,7 @@ impl DurableObject for KeyRevocations {
 pub mod client {
     use super::{shard_name, RevokeRequest, Statuses};
     use crate::ledger::{Claim, ClaimOp, Claimed};
+    use crate::shell::deadline::store_call;
     use serde::de::DeserializeOwned;
     use serde::Serialize;
     use worker::{Env, Method, Request, RequestInit, Result};
@@ -193,11 +194,14 @@ pub mod client {
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
         let request = Request::new_with_init(&format!("https://revocations.internal{path}"), &init)?;
-        let mut response = stub(env, shard_key)?.fetch_with_request(request).await?;
-        if response.status_code() != 200 {
-            return Err(worker::Error::RustError(format!("revocations {path}: {}", response.status_code())));
-        }
-        response.json::<T>().await
+        store_call(async {
+            let mut response = stub(env, shard_key)?.fetch_with_request(request).await?;
+            if response.status_code() != 200 {
+                return Err(worker::Error::RustError(format!("revocations {path}: {}", response.status_code())));
+            }
+            response.json::<T>().await
+        })
+        .await
     }
 
     /// Records that `id` stops working at `at_ms` (see `ledger::combined_revocation` for which time a repeat keeps), in the
@@ -215,12 +219,15 @@ pub mod client {
             .map(|id| format!("id={}", url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()))
             .collect::<Vec<_>>()
             .join("&");
-        let mut response =
-            stub(env, shard_key)?.fetch_with_str(&format!("https://revocations.internal/statuses?{query}")).await?;
-        if response.status_code() != 200 {
-            return Err(worker::Error::RustError(format!("revocations statuses: {}", response.status_code())));
-        }
-        Ok(response.json::<Statuses>().await?.revoked_at_ms)
+        store_call(async {
+            let url = format!("https://revocations.internal/statuses?{query}");
+            let mut response = stub(env, shard_key)?.fetch_with_str(&url).await?;
+            if response.status_code() != 200 {
+                return Err(worker::Error::RustError(format!("revocations statuses: {}", response.status_code())));
+            }
+            Ok(response.json::<Statuses>().await?.revoked_at_ms)
+        })
+        .await
     }
 
     /// Applies a claim operation to `id` in its own shard; `Ok(false)` when it did not take effect

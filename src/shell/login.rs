@@ -403,7 +403,7 @@ async fn logout_page(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Respo
             headers::set(&mut list, "referrer-policy", "same-origin");
             respond::build_text(200, &list, &page).map_err(|_| Failure::Unavailable)
         }
-        Err(AuthnError::Unavailable) => Err(Failure::Unavailable),
+        Err(AuthnError::Unavailable(_)) => Err(Failure::Unavailable),
         _ => redirect(cx, 303, &format!("{}/logged-out", cx.config.edge_prefix), &[session::clear_cookie()]),
     }
 }
@@ -424,7 +424,7 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
     let session = match sessions::current(cx.env, cx.ctx, cx.config, cx.head, Upkeep::None).await {
         Ok(session) => session,
         // A dead session is already logged out; a store outage must not keep anyone in.
-        Err(AuthnError::Unavailable) => return Err(Failure::Unavailable),
+        Err(AuthnError::Unavailable(_)) => return Err(Failure::Unavailable),
         Err(_) => None,
     };
     let mut location = login.post_logout_redirect_uri.clone();

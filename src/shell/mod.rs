@@ -11,6 +11,7 @@ mod body;
 mod config_cache;
 mod connections;
 mod d1;
+mod deadline;
 mod directory;
 mod directory_admin;
 mod forward;

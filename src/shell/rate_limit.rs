@@ -9,7 +9,7 @@
 //! requests without a round trip, never past their window. Leased units a refused request took
 //! are put back, and leases a refused request was granted are kept rather than refunded.
 
-use super::http::FetchFailure;
+use super::deadline::TimedOut;
 use crate::authn::principal::Principal;
 use crate::cache::BoundedCache;
 use crate::config::Config;
@@ -135,11 +135,10 @@ async fn call_shard(env: &Env, config: &Config, shard_id: u32, path: &str, batch
     let request = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
     let call = stub.fetch_with_request(request);
     // A stub call is not a global fetch, so race it against a timer the same way.
-    let response = match with_deadline(call, settings.timeout_ms).await {
+    let response = match super::deadline::within(settings.timeout_ms, call).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => return Err(format!("limiter: {error}")),
-        Err(FetchFailure::Timeout) => return Err("limiter timed out".into()),
-        Err(FetchFailure::Unreachable) => return Err("limiter unreachable".into()),
+        Err(TimedOut) => return Err("limiter timed out".into()),
     };
     if response.status_code() != 200 {
         return Err(format!("limiter answered {}", response.status_code()));
@@ -167,16 +166,6 @@ async fn refund<'p>(env: &Env, config: &Config, shards: impl Iterator<Item = &'p
         }
     });
     futures_util::future::join_all(refunds).await;
-}
-
-async fn with_deadline<F: std::future::Future>(future: F, timeout_ms: u64) -> Result<F::Output, FetchFailure> {
-    use futures_util::future::{select, Either};
-    let deadline = worker::Delay::from(std::time::Duration::from_millis(timeout_ms));
-    futures_util::pin_mut!(future);
-    match select(future, deadline).await {
-        Either::Left((output, _)) => Ok(output),
-        Either::Right(_) => Err(FetchFailure::Timeout),
-    }
 }
 
 /// Checks every rule of the route for this request.

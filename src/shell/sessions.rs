@@ -13,10 +13,11 @@
 
 use super::adapters::FetchClient;
 use super::bindings::KV_BINDING;
+use super::deadline::store_call;
 use super::key_revocations::client as revocations;
 use super::providers;
 use crate::authn::principal::Principal;
-use crate::authn::{session as session_authn, AuthnError};
+use crate::authn::{session as session_authn, AuthnError, Dependency};
 use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::http::RequestHead;
@@ -99,10 +100,10 @@ fn subject_id(provider: &str, subject: &str) -> String {
 }
 
 async fn read_sealed(env: &Env, kv_key: &str) -> Result<Option<Vec<u8>>, AuthnError> {
-    let kv = env.kv(KV_BINDING).map_err(|_| AuthnError::Unavailable)?;
-    kv.get(kv_key).bytes().await.map_err(|error| {
+    let kv = env.kv(KV_BINDING).map_err(|_| AuthnError::Unavailable(Dependency::SessionStore))?;
+    store_call(kv.get(kv_key).bytes()).await.map_err(|error| {
         console_warn!("{}", serde_json::json!({ "event": "session_store_unavailable", "reason": error.to_string() }));
-        AuthnError::Unavailable
+        AuthnError::Unavailable(Dependency::SessionStore)
     })
 }
 
@@ -112,11 +113,11 @@ async fn write(env: &Env, cookie: &SessionCookie, record: &SessionRecord) -> Res
     let sealed = cookie.seal(record, &nonce);
     let ttl_s = (record.expires_at_s - now_s()).max(60) as u64;
     let kv = env.kv(KV_BINDING).map_err(|_| ())?;
-    kv.put_bytes(&cookie.kv_key(), &sealed).map_err(|_| ())?.expiration_ttl(ttl_s).execute().await.map_err(
-        |error| {
+    store_call(kv.put_bytes(&cookie.kv_key(), &sealed).map_err(|_| ())?.expiration_ttl(ttl_s).execute())
+        .await
+        .map_err(|error| {
             console_warn!("{}", serde_json::json!({ "event": "session_write_failed", "reason": error.to_string() }));
-        },
-    )?;
+        })?;
     Ok(sealed)
 }
 
@@ -172,7 +173,7 @@ async fn load(env: &Env, cookie: &SessionCookie, login: &LoginConfig) -> Result<
                     "{}",
                     serde_json::json!({ "event": "session_revocations_unavailable", "reason": error.to_string() })
                 );
-                AuthnError::Unavailable
+                AuthnError::Unavailable(Dependency::Revocations)
             })?;
         let session = statuses.first().copied().flatten();
         let subject = statuses.get(1).copied().flatten();
@@ -305,7 +306,7 @@ async fn refresh(
         .await
         {
             Ok(found) => found,
-            Err(_) => return Err(AuthnError::Unavailable),
+            Err(_) => return Err(AuthnError::Unavailable(Dependency::Directory)),
         },
     };
     let (provider, stored_secret) = match (login.provider(&record.provider), &stored) {
@@ -346,12 +347,12 @@ impl Leader<'_> {
         let env = self.env;
         let kv_key = self.cookie.kv_key();
         let lease_id = format!("refresh:{kv_key}");
-        let owner = SystemEntropy.token().map_err(|_| AuthnError::Unavailable)?;
+        let owner = SystemEntropy.token().map_err(|_| AuthnError::Unavailable(Dependency::Randomness))?;
         match revocations::claim(env, ClaimOp::Lease, &lease_id, REFRESH_LEASE_MS, &owner).await {
             Ok(true) => {}
             // Someone else is refreshing, or just did: this isolate's copy may be stale.
             Ok(false) => return wait_for_refresh(env, self.login, self.cookie, tokens).await,
-            Err(_) => return Err(AuthnError::Unavailable),
+            Err(_) => return Err(AuthnError::Unavailable(Dependency::Revocations)),
         }
         let answer = async {
             let endpoints = providers::endpoints(self.provider, self.config).await?;
@@ -409,7 +410,7 @@ impl Leader<'_> {
                     self.login.session.revalidate,
                 ) {
                     AfterRefreshFailure::Keep => Ok(record),
-                    _ => Err(AuthnError::Unavailable),
+                    _ => Err(AuthnError::Unavailable(Dependency::Provider)),
                 }
             }
         }
@@ -443,7 +444,7 @@ async fn wait_for_refresh(
             return Ok(latest);
         }
         if now_ms() >= deadline {
-            return Err(AuthnError::Unavailable);
+            return Err(AuthnError::Unavailable(Dependency::Provider));
         }
         Delay::from(Duration::from_millis(POLL_MS * 5)).await;
     }
@@ -493,14 +494,8 @@ async fn write_index(env: &Env, record: &SessionRecord, summary: &SessionSummary
     let key = index::key_of(&index::subject_tag(&record.provider, &record.subject), &summary.id);
     let ttl_s = (record.expires_at_s - now_s()).max(60) as u64;
     let value = serde_json::to_string(summary).map_err(|e| e.to_string())?;
-    kv.put(&key, value)
-        .map_err(|e| e.to_string())?
-        .metadata(summary)
-        .map_err(|e| e.to_string())?
-        .expiration_ttl(ttl_s)
-        .execute()
-        .await
-        .map_err(|e| e.to_string())
+    let put = kv.put(&key, value).map_err(|e| e.to_string())?.metadata(summary).map_err(|e| e.to_string())?;
+    store_call(put.expiration_ttl(ttl_s).execute()).await.map_err(|e| e.to_string())
 }
 
 /// The live sessions a user has with a provider, oldest first (at most 1000): the index's
@@ -508,7 +503,7 @@ async fn write_index(env: &Env, record: &SessionRecord, summary: &SessionSummary
 pub async fn list_of(env: &Env, provider: &str, subject: &str) -> Result<Vec<SessionSummary>, ()> {
     let kv = env.kv(KV_BINDING).map_err(|_| ())?;
     let tag = index::subject_tag(provider, subject);
-    let listed = kv.list().prefix(index::prefix_of(&tag)).execute().await.map_err(|error| {
+    let listed = store_call(kv.list().prefix(index::prefix_of(&tag)).execute()).await.map_err(|error| {
         console_warn!("{}", serde_json::json!({ "event": "session_index_unavailable", "reason": error.to_string() }));
     })?;
     let sessions: Vec<SessionSummary> = listed
@@ -543,7 +538,7 @@ pub async fn list_of(env: &Env, provider: &str, subject: &str) -> Result<Vec<Ses
 pub async fn end_listed(env: &Env, provider: &str, subject: &str, handle: &str) -> Result<bool, ()> {
     let kv = env.kv(KV_BINDING).map_err(|_| ())?;
     let key = index::key_of(&index::subject_tag(provider, subject), handle);
-    let entry = kv.get(&key).text().await.map_err(|_| ())?;
+    let entry = store_call(kv.get(&key).text()).await.map_err(|_| ())?;
     let Some(summary) = entry.and_then(|text| serde_json::from_str::<SessionSummary>(&text).ok()) else {
         return Ok(false);
     };
@@ -552,8 +547,8 @@ pub async fn end_listed(env: &Env, provider: &str, subject: &str, handle: &str) 
     let keep_until_ms = (summary.expires_at_s.max(0) as u64 + 60) * 1000;
     revocations::revoke(env, &subject_key, &kv_key, now_ms() as u64, Some(keep_until_ms)).await.map_err(|_| ())?;
     forget(&kv_key);
-    let _ = kv.delete(&kv_key).await;
-    let _ = kv.delete(&key).await;
+    let _ = store_call(kv.delete(&kv_key)).await;
+    let _ = store_call(kv.delete(&key)).await;
     Ok(true)
 }
 
@@ -565,9 +560,9 @@ async fn end_record(env: &Env, kv_key: &str, record: &SessionRecord) -> Result<(
     revocations::revoke(env, &subject_key, kv_key, now_ms() as u64, Some(keep_until_ms)).await.map_err(|_| ())?;
     forget(kv_key);
     if let Ok(kv) = env.kv(KV_BINDING) {
-        let _ = kv.delete(kv_key).await;
+        let _ = store_call(kv.delete(kv_key)).await;
         let tag = index::subject_tag(&record.provider, &record.subject);
-        let _ = kv.delete(&index::key_of(&tag, index::handle_of(kv_key))).await;
+        let _ = store_call(kv.delete(&index::key_of(&tag, index::handle_of(kv_key)))).await;
     }
     Ok(())
 }

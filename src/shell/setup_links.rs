@@ -2,6 +2,7 @@
 //! race, one wins and the other finds the link used.
 
 use super::d1::{changed_rows, database, failed, number, optional, statement, text};
+use super::deadline::InTime;
 use crate::directory::onboarding::{Opening, SetupLink, SetupLinkStore, TestResult};
 use crate::directory::TenantScope;
 use crate::ports::Unavailable;
@@ -47,7 +48,7 @@ impl From<LinkRow> for SetupLink {
 impl D1SetupLinks<'_> {
     async fn one(&self, sql: &str, values: &[wasm_bindgen::JsValue]) -> Result<Option<SetupLink>, Unavailable> {
         let db = database(self.0)?;
-        let row = statement(&db, sql, values)?.first::<LinkRow>(None).await.map_err(failed)?;
+        let row = statement(&db, sql, values)?.first::<LinkRow>(None).in_time().await.map_err(failed)?;
         Ok(row.map(SetupLink::from))
     }
 }
@@ -70,7 +71,7 @@ impl SetupLinkStore for D1SetupLinks<'_> {
             ],
         )?
         .run()
-        .await
+        .in_time().await
         .map_err(failed)?;
         Ok(())
     }
@@ -83,6 +84,7 @@ impl SetupLinkStore for D1SetupLinks<'_> {
             &[text(scope.id())],
         )?
         .all()
+        .in_time()
         .await
         .map_err(failed)?
         .results::<LinkRow>()
@@ -95,6 +97,7 @@ impl SetupLinkStore for D1SetupLinks<'_> {
         let result =
             statement(&db, "DELETE FROM setup_links WHERE tenant_id = ? AND id = ?", &[text(scope.id()), text(id)])?
                 .run()
+                .in_time()
                 .await
                 .map_err(failed)?;
         Ok(changed_rows(&result)? > 0)
@@ -148,6 +151,7 @@ impl SetupLinkStore for D1SetupLinks<'_> {
         let result = result.map(serde_json::to_string).transpose().map_err(failed)?;
         statement(&db, "UPDATE setup_links SET test_result = ? WHERE id = ?", &[optional(&result), text(id)])?
             .run()
+            .in_time()
             .await
             .map_err(failed)?;
         Ok(())
@@ -161,6 +165,7 @@ impl SetupLinkStore for D1SetupLinks<'_> {
             &[text(id)],
         )?
         .run()
+        .in_time()
         .await
         .map_err(failed)?;
         Ok(())

@@ -2,6 +2,7 @@
 //! domains makes "one tenant per domain" hold even when two verifications race.
 
 use super::d1::{changed_rows, database, failed, number, statement, text};
+use super::deadline::InTime;
 use crate::directory::connections::Connection;
 use crate::directory::domains::DomainClaim;
 use crate::directory::tenants::{Claim, ScimTokenInfo, Tenant, TenantStore};
@@ -53,6 +54,7 @@ impl TenantStore for D1Tenants<'_> {
             &[text(&tenant.id), text(&tenant.name), number(tenant.created_at_ms)],
         )?
         .run()
+        .in_time()
         .await
         .map_err(failed)?;
         Ok(changed_rows(&result)? == 1)
@@ -62,6 +64,7 @@ impl TenantStore for D1Tenants<'_> {
         let db = database(self.0)?;
         let row = statement(&db, "SELECT id, name, created_at_ms FROM tenants WHERE id = ?", &[text(scope.id())])?
             .first::<TenantRow>(None)
+            .in_time()
             .await
             .map_err(failed)?;
         Ok(row.map(|row| Tenant { id: row.id, name: row.name, created_at_ms: row.created_at_ms as u64 }))
@@ -82,7 +85,7 @@ impl TenantStore for D1Tenants<'_> {
             &format!("SELECT {CLAIM_COLUMNS} FROM domain_claims WHERE tenant_id = ? AND domain = ?"),
             &[text(scope.id()), text(domain)],
         )?;
-        let results = db.batch(vec![insert, read]).await.map_err(failed)?;
+        let results = db.batch(vec![insert, read]).in_time().await.map_err(failed)?;
         let held = match results.get(1) {
             Some(result) => result.results::<ClaimRow>().map_err(failed)?.into_iter().next(),
             None => None,
@@ -98,6 +101,7 @@ impl TenantStore for D1Tenants<'_> {
             &[text(scope.id())],
         )?
         .all()
+        .in_time()
         .await
         .map_err(failed)?
         .results::<ClaimRow>()
@@ -124,7 +128,7 @@ impl TenantStore for D1Tenants<'_> {
             "SELECT tenant_id FROM domain_claims WHERE domain = ? AND verified_at_ms IS NOT NULL",
             &[text(domain)],
         )?;
-        let results = match db.batch(vec![verify, drop_others, owner]).await {
+        let results = match db.batch(vec![verify, drop_others, owner]).in_time().await {
             Ok(results) => results,
             Err(error) if error.to_string().contains("UNIQUE") => return Ok(false),
             Err(error) => return Err(failed(error)),
@@ -148,6 +152,7 @@ impl TenantStore for D1Tenants<'_> {
             &[text(scope.id()), text(domain)],
         )?
         .run()
+        .in_time()
         .await
         .map_err(failed)?;
         Ok(changed_rows(&result)? > 0)
@@ -165,6 +170,7 @@ impl TenantStore for D1Tenants<'_> {
             &[text(domain)],
         )?
         .first::<Owner>(None)
+        .in_time()
         .await
         .map_err(failed)?;
         Ok(owner.map(|owner| TenantScope::of(&owner.tenant_id)))
@@ -181,7 +187,7 @@ impl TenantStore for D1Tenants<'_> {
              SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)",
             &[text(scope.id()), text(&pairs)],
         )?;
-        db.batch(vec![clear, insert]).await.map_err(failed)?;
+        db.batch(vec![clear, insert]).in_time().await.map_err(failed)?;
         Ok(())
     }
 
@@ -193,6 +199,7 @@ impl TenantStore for D1Tenants<'_> {
             &[text(id), text(scope.id()), text(hash), number(now_ms)],
         )?
         .run()
+        .in_time()
         .await
         .map_err(failed)?;
         Ok(())
@@ -207,6 +214,7 @@ impl TenantStore for D1Tenants<'_> {
         let db = database(self.0)?;
         let owner = statement(&db, "SELECT tenant_id, id FROM scim_tokens WHERE token_hash = ?", &[text(hash)])?
             .first::<Owner>(None)
+            .in_time()
             .await
             .map_err(failed)?;
         Ok(owner.map(|owner| (TenantScope::of(&owner.tenant_id), owner.id)))
@@ -225,6 +233,7 @@ impl TenantStore for D1Tenants<'_> {
             &[text(scope.id())],
         )?
         .all()
+        .in_time()
         .await
         .map_err(failed)?
         .results::<Row>()
@@ -237,6 +246,7 @@ impl TenantStore for D1Tenants<'_> {
         let result =
             statement(&db, "DELETE FROM scim_tokens WHERE tenant_id = ? AND id = ?", &[text(scope.id()), text(id)])?
                 .run()
+                .in_time()
                 .await
                 .map_err(failed)?;
         Ok(changed_rows(&result)? > 0)
@@ -269,6 +279,7 @@ impl TenantStore for D1Tenants<'_> {
             ],
         )?
         .run()
+        .in_time()
         .await
         .map_err(failed)?;
         Ok(changed_rows(&result)? == 1)
@@ -282,6 +293,7 @@ impl TenantStore for D1Tenants<'_> {
             &[text(scope.id())],
         )?
         .all()
+        .in_time()
         .await
         .map_err(failed)?
         .results::<ConnectionRow>()
@@ -293,6 +305,7 @@ impl TenantStore for D1Tenants<'_> {
         let db = database(self.0)?;
         let row = statement(&db, &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?"), &[text(id)])?
             .first::<ConnectionRow>(None)
+            .in_time()
             .await
             .map_err(failed)?;
         row.map(ConnectionRow::into_connection).transpose()
@@ -306,6 +319,7 @@ impl TenantStore for D1Tenants<'_> {
             &[number(now_ms), text(scope.id()), text(id)],
         )?
         .run()
+        .in_time()
         .await
         .map_err(failed)?;
         Ok(changed_rows(&result)? == 1)
@@ -316,6 +330,7 @@ impl TenantStore for D1Tenants<'_> {
         let result =
             statement(&db, "DELETE FROM connections WHERE tenant_id = ? AND id = ?", &[text(scope.id()), text(id)])?
                 .run()
+                .in_time()
                 .await
                 .map_err(failed)?;
         Ok(changed_rows(&result)? > 0)

@@ -241,7 +241,7 @@ async fn still_allowed(watch: &Watch) -> Result<(), Ended> {
     let principal = match authenticate::authenticate(&watch.env, &ctx, config, route, &watch.head, upkeep).await {
         Ok(Access::Authenticated(principal)) => principal,
         Ok(Access::Public(_)) => return Ok(()),
-        Err(crate::authn::AuthnError::Unavailable) => return Err(Ended::Unavailable),
+        Err(crate::authn::AuthnError::Unavailable(_)) => return Err(Ended::Unavailable),
         Err(_) => return Err(Ended::Credentials),
     };
     if principal.subject() != watch.subject {

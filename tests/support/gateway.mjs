@@ -18,9 +18,11 @@ export async function freePort() {
 
 /**
  * `secrets` are extra string bindings, as `wrangler secret put` would create them. `port` fixes
- * the gateway's port (0: any), for configurations that name the gateway's own URL.
+ * the gateway's port (0: any), for configurations that name the gateway's own URL. `faults` (from
+ * startFaultControl in faulty-bindings.mjs) makes its KV, Durable Object and D1 bindings fail on
+ * demand; their real bindings are then named `REAL_<binding>`.
  */
-export async function startGateway({ config, secrets = {}, port = 0 } = {}) {
+export async function startGateway({ config, secrets = {}, port = 0, faults } = {}) {
   if (!existsSync(path.join(repoRoot, "build", "index.js"))) {
     throw new Error("build/index.js is missing: run scripts/build.sh first");
   }
@@ -28,10 +30,10 @@ export async function startGateway({ config, secrets = {}, port = 0 } = {}) {
   const bindings = { ...secrets };
   if (config !== undefined) bindings.PORTCULLIS_CONFIG = typeof config === "string" ? config : JSON.stringify(config);
   const mf = new Miniflare(
-    miniflareOptions({ bindings, port, handleStructuredLogs: ({ level, message }) => { logs.push({ level, message }); } }),
+    miniflareOptions({ bindings, port, faultControlUrl: faults?.url, handleStructuredLogs: ({ level, message }) => { logs.push({ level, message }); } }),
   );
   const url = (await mf.ready).toString().replace(/\/$/, "");
-  await applyD1Migrations(mf);
+  await applyD1Migrations(mf, faults ? (name) => `REAL_${name}` : (name) => name);
   return {
     url,
     mf,

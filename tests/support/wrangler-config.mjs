@@ -4,6 +4,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { parse } from "smol-toml";
+import { withFaultyBindings } from "./faulty-bindings.mjs";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -23,11 +24,15 @@ export function readWranglerConfig() {
   };
 }
 
-/** Miniflare options for the built worker, from wrangler.toml plus overrides. */
-export function miniflareOptions({ bindings = {}, persistTo, port = 0, handleStructuredLogs } = {}) {
+/**
+ * Miniflare options for the built worker, from wrangler.toml plus overrides. With
+ * `faultControlUrl`, its KV, Durable Object and D1 bindings are wrapped to fail on demand (see
+ * faulty-bindings.mjs).
+ */
+export function miniflareOptions({ bindings = {}, persistTo, port = 0, handleStructuredLogs, faultControlUrl } = {}) {
   const wrangler = readWranglerConfig();
   const assets = wrangler.assets;
-  return {
+  const worker = {
     name: "portcullis",
     modules: true,
     modulesRoot: path.join(repoRoot, "build"),
@@ -45,6 +50,8 @@ export function miniflareOptions({ bindings = {}, persistTo, port = 0, handleStr
       assetConfig: { html_handling: assets.html_handling, not_found_handling: assets.not_found_handling },
     },
     bindings: { ...wrangler.vars, ...bindings },
+  };
+  const shared = {
     host: "127.0.0.1",
     port,
     ...(persistTo
@@ -57,6 +64,8 @@ export function miniflareOptions({ bindings = {}, persistTo, port = 0, handleStr
       : {}),
     ...(handleStructuredLogs ? { handleStructuredLogs } : {}),
   };
+  if (faultControlUrl === undefined) return { ...shared, ...worker };
+  return { ...shared, workers: withFaultyBindings(worker, faultControlUrl) };
 }
 
 /** The SQL statements of a migration file, in order (comments dropped, split at `;`). */
@@ -70,10 +79,13 @@ export function migrationStatements(sql) {
     .filter((statement) => statement.length > 0);
 }
 
-/** Applies every D1 migration of wrangler.toml, in file order, to a started Miniflare. */
-export async function applyD1Migrations(mf) {
+/**
+ * Applies every D1 migration of wrangler.toml, in file order, to a started Miniflare; `named`
+ * gives the name a database's binding has on the worker.
+ */
+export async function applyD1Migrations(mf, named = (binding) => binding) {
   for (const { binding, dir } of readWranglerConfig().d1Migrations) {
-    const db = await mf.getD1Database(binding);
+    const db = await mf.getD1Database(named(binding));
     for (const file of readdirSync(dir).filter((name) => name.endsWith(".sql")).sort()) {
       for (const statement of migrationStatements(readFileSync(path.join(dir, file), "utf8"))) {
         await db.prepare(statement).run();
