@@ -670,7 +670,7 @@ mod generative {
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        #![proptest_config(crate::testing::generative(128))]
 
         /// Any document is a configuration or a list of problems, never a panic.
         #[test]

@@ -22,3 +22,18 @@ pub fn any_json(names: &'static [&'static str]) -> impl Strategy<Value = Value> 
         ]
     })
 }
+
+/// The file of seeds that found failures, replayed first by every generative test (the corpus
+/// `npm run fuzz` grows; commit what it adds).
+pub const CORPUS_SEEDS: &str = "tests/corpus/proptest-seeds.txt";
+
+/// The configuration of a parser's generative tests: `cases` per property, times
+/// `PORTCULLIS_FUZZ_SCALE` (1 unless `npm run fuzz` sets it), with failures kept in the corpus.
+pub fn generative(cases: u32) -> ProptestConfig {
+    let scale = std::env::var("PORTCULLIS_FUZZ_SCALE").ok().and_then(|s| s.parse::<u32>().ok()).unwrap_or(1).max(1);
+    ProptestConfig {
+        cases: cases.saturating_mul(scale),
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(CORPUS_SEEDS))),
+        ..ProptestConfig::default()
+    }
+}

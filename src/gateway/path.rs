@@ -100,45 +100,46 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// Any string is either refused or yields segments that no second reading can turn into
-        /// something else: no separators, no dot segments, no controls, no escapes left.
-        #[test]
-        fn any_path_is_refused_or_unambiguous(raw in "/[a-zA-Z0-9%./\\;:@!$&'()*+,=~_ ?#uéＡ．-]{0,40}") {
-            if let Ok(path) = CanonicalPath::parse(&raw) {
-                prop_assert_eq!(path.raw(), raw.as_str());
-                for segment in path.segments() {
-                    prop_assert!(segment != "." && segment != "..");
-                    prop_assert!(!segment.contains(['/', '\\', ';', '?', '#']));
-                    prop_assert!(!segment.chars().any(char::is_control));
-                    prop_assert!(!holds_escape(segment));
-                }
-            }
-        }
-
-        /// Arbitrary bytes (as lossy text) never panic the parser.
-        #[test]
-        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = CanonicalPath::parse(&String::from_utf8_lossy(&bytes));
-        }
-
-        /// Every segment of plain characters, percent-encoded in any mix, decodes back to itself.
-        #[test]
-        fn encoded_segments_decode_once(segments in proptest::collection::vec("[a-zA-Z0-9_~-]{1,8}", 1..5), mask in any::<u64>()) {
-            let mut raw = String::new();
-            for (s, segment) in segments.iter().enumerate() {
-                raw.push('/');
-                for (i, byte) in segment.bytes().enumerate() {
-                    if mask >> ((s * 8 + i) % 64) & 1 == 1 {
-                        raw.push_str(&format!("%{byte:02X}"));
-                    } else {
-                        raw.push(char::from(byte));
+            #![proptest_config(crate::testing::generative(256))]
+    /// Any string is either refused or yields segments that no second reading can turn into
+            /// something else: no separators, no dot segments, no controls, no escapes left.
+            #[test]
+            fn any_path_is_refused_or_unambiguous(raw in "/[a-zA-Z0-9%./\\;:@!$&'()*+,=~_ ?#uéＡ．-]{0,40}") {
+                if let Ok(path) = CanonicalPath::parse(&raw) {
+                    prop_assert_eq!(path.raw(), raw.as_str());
+                    for segment in path.segments() {
+                        prop_assert!(segment != "." && segment != "..");
+                        prop_assert!(!segment.contains(['/', '\\', ';', '?', '#']));
+                        prop_assert!(!segment.chars().any(char::is_control));
+                        prop_assert!(!holds_escape(segment));
                     }
                 }
             }
-            let path = CanonicalPath::parse(&raw).unwrap();
-            prop_assert_eq!(path.segments(), segments.as_slice());
+
+            /// Arbitrary bytes (as lossy text) never panic the parser.
+            #[test]
+            fn arbitrary_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+                let _ = CanonicalPath::parse(&String::from_utf8_lossy(&bytes));
+            }
+
+            /// Every segment of plain characters, percent-encoded in any mix, decodes back to itself.
+            #[test]
+            fn encoded_segments_decode_once(segments in proptest::collection::vec("[a-zA-Z0-9_~-]{1,8}", 1..5), mask in any::<u64>()) {
+                let mut raw = String::new();
+                for (s, segment) in segments.iter().enumerate() {
+                    raw.push('/');
+                    for (i, byte) in segment.bytes().enumerate() {
+                        if mask >> ((s * 8 + i) % 64) & 1 == 1 {
+                            raw.push_str(&format!("%{byte:02X}"));
+                        } else {
+                            raw.push(char::from(byte));
+                        }
+                    }
+                }
+                let path = CanonicalPath::parse(&raw).unwrap();
+                prop_assert_eq!(path.segments(), segments.as_slice());
+            }
         }
-    }
 
     #[test]
     fn canonical_paths_decode_once_into_segments() {

@@ -24,6 +24,14 @@ pub fn token_matches(key: &SecretBytes, session_kv_key: &str, presented: &str) -
     bool::from(token(key, session_kv_key).as_bytes().ct_eq(presented.as_bytes()))
 }
 
+/// The CSRF token of a form body (`csrf_token=`): `None` when there is none, or more than one (a
+/// body that says two things is not guessed at).
+pub fn token_from_form(body: &[u8]) -> Option<String> {
+    let mut tokens = url::form_urlencoded::parse(body).filter(|(name, _)| name == "csrf_token").map(|(_, value)| value);
+    let token = tokens.next()?;
+    tokens.next().is_none().then(|| token.into_owned())
+}
+
 /// Whether the request comes from one of `origins` (`scheme://host[:port]`): by its `Origin`
 /// header, or, when that is absent or `null`, by `Sec-Fetch-Site: same-origin`. (Edge pages are
 /// served with `Referrer-Policy: no-referrer`, so a browser sends `Origin: null` even for a form
@@ -77,5 +85,38 @@ mod tests {
         assert!(!token_matches(&key, "session:abd", &t));
         assert!(!token_matches(&other_key, "session:abc", &t));
         assert!(!token_matches(&key, "session:abc", ""));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::testing::generative(256))]
+
+        /// Any body is read without a panic, and never yields a token it does not hold.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            if let Some(token) = token_from_form(&body) {
+                let text = String::from_utf8_lossy(&body);
+                proptest::prop_assert!(text.contains("csrf_token"));
+                proptest::prop_assert!(token.len() <= body.len());
+            }
+        }
+
+        /// A token among any other fields, in any order and encoding, reads back as itself; a
+        /// second `csrf_token` field makes the body refused.
+        #[test]
+        fn the_token_reads_back_among_other_fields(
+            token in "[A-Za-z0-9_-]{1,43}",
+            others in proptest::collection::vec(("[a-z_]{1,8}", "\\PC{0,12}"), 0..5),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            second in proptest::option::of("\\PC{0,12}"),
+        ) {
+            let mut fields: Vec<(String, String)> = others.into_iter().filter(|(name, _)| name != "csrf_token").collect();
+            fields.insert(at.index(fields.len() + 1), ("csrf_token".into(), token.clone()));
+            if let Some(value) = &second {
+                fields.push(("csrf_token".into(), value.clone()));
+            }
+            let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
+            let expected = if second.is_some() { None } else { Some(token) };
+            proptest::prop_assert_eq!(token_from_form(body.as_bytes()), expected);
+        }
     }
 }

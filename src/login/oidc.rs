@@ -606,36 +606,37 @@ mod generative {
     ];
 
     proptest! {
-        #[test]
-        fn arbitrary_discovery_documents_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), value in any_json(FIELDS)) {
-            let _ = parse_discovery(&bytes, "https://idp.test", Environment::Production);
-            let _ = parse_discovery(value.to_string().as_bytes(), "https://idp.test", Environment::Production);
-        }
+            #![proptest_config(crate::testing::generative(256))]
+    #[test]
+            fn arbitrary_discovery_documents_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), value in any_json(FIELDS)) {
+                let _ = parse_discovery(&bytes, "https://idp.test", Environment::Production);
+                let _ = parse_discovery(value.to_string().as_bytes(), "https://idp.test", Environment::Production);
+            }
 
-        /// A valid document with any of its fields replaced is accepted only when it still names
-        /// the expected issuer and https endpoints.
-        #[test]
-        fn a_changed_document_is_accepted_only_for_its_issuer(
-            changes in proptest::collection::btree_map(proptest::sample::select(FIELDS.to_vec()), any_json(FIELDS), 0..4),
-        ) {
-            let mut document = serde_json::json!({
-                "issuer": "https://idp.test", "authorization_endpoint": "https://idp.test/a",
-                "token_endpoint": "https://idp.test/t", "jwks_uri": "https://idp.test/k",
-                "code_challenge_methods_supported": ["S256"],
-            });
-            for (field, value) in &changes {
-                document[*field] = value.clone();
-            }
-            let parsed = parse_discovery(document.to_string().as_bytes(), "https://idp.test", Environment::Production);
-            if changes.is_empty() {
-                prop_assert!(parsed.is_ok(), "the unchanged document is accepted: {:?}", parsed.err());
-            }
-            if let Ok(discovery) = parsed {
-                prop_assert_eq!(discovery.issuer.as_str(), "https://idp.test");
-                for endpoint in [&discovery.authorization_endpoint, &discovery.token_endpoint, &discovery.jwks_uri] {
-                    prop_assert!(endpoint.starts_with("https://"), "{}", endpoint);
+            /// A valid document with any of its fields replaced is accepted only when it still names
+            /// the expected issuer and https endpoints.
+            #[test]
+            fn a_changed_document_is_accepted_only_for_its_issuer(
+                changes in proptest::collection::btree_map(proptest::sample::select(FIELDS.to_vec()), any_json(FIELDS), 0..4),
+            ) {
+                let mut document = serde_json::json!({
+                    "issuer": "https://idp.test", "authorization_endpoint": "https://idp.test/a",
+                    "token_endpoint": "https://idp.test/t", "jwks_uri": "https://idp.test/k",
+                    "code_challenge_methods_supported": ["S256"],
+                });
+                for (field, value) in &changes {
+                    document[*field] = value.clone();
+                }
+                let parsed = parse_discovery(document.to_string().as_bytes(), "https://idp.test", Environment::Production);
+                if changes.is_empty() {
+                    prop_assert!(parsed.is_ok(), "the unchanged document is accepted: {:?}", parsed.err());
+                }
+                if let Ok(discovery) = parsed {
+                    prop_assert_eq!(discovery.issuer.as_str(), "https://idp.test");
+                    for endpoint in [&discovery.authorization_endpoint, &discovery.token_endpoint, &discovery.jwks_uri] {
+                        prop_assert!(endpoint.starts_with("https://"), "{}", endpoint);
+                    }
                 }
             }
         }
-    }
 }

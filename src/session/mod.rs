@@ -511,48 +511,49 @@ mod generative {
     use proptest::prelude::*;
 
     proptest! {
-        #[test]
-        fn any_cookie_header_is_read_without_panicking(header in "\\PC{0,120}") {
-            let _ = cookie_value(&header, COOKIE_NAME);
-            let _ = SessionCookie::from_cookie_header(&header);
-            if let Some(kept) = strip_own_cookies(&header) {
-                for cookie in cookie::Cookie::split_parse(kept.as_str()).filter_map(Result::ok) {
-                    prop_assert!(!is_portcullis_cookie(cookie.name()), "{} was kept", cookie.name());
+            #![proptest_config(crate::testing::generative(256))]
+    #[test]
+            fn any_cookie_header_is_read_without_panicking(header in "\\PC{0,120}") {
+                let _ = cookie_value(&header, COOKIE_NAME);
+                let _ = SessionCookie::from_cookie_header(&header);
+                if let Some(kept) = strip_own_cookies(&header) {
+                    for cookie in cookie::Cookie::split_parse(kept.as_str()).filter_map(Result::ok) {
+                        prop_assert!(!is_portcullis_cookie(cookie.name()), "{} was kept", cookie.name());
+                    }
                 }
             }
-        }
 
-        #[test]
-        fn cookie_values_round_trip(pairs in proptest::collection::btree_map("[A-Za-z][A-Za-z0-9_-]{0,8}", "[A-Za-z0-9._~-]{0,16}", 1..6)) {
-            let header = pairs.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; ");
-            for (name, value) in &pairs {
-                let read = cookie_value(&header, name);
-                prop_assert_eq!(read.as_deref(), Some(value.as_str()));
+            #[test]
+            fn cookie_values_round_trip(pairs in proptest::collection::btree_map("[A-Za-z][A-Za-z0-9_-]{0,8}", "[A-Za-z0-9._~-]{0,16}", 1..6)) {
+                let header = pairs.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; ");
+                for (name, value) in &pairs {
+                    let read = cookie_value(&header, name);
+                    prop_assert_eq!(read.as_deref(), Some(value.as_str()));
+                }
+            }
+
+            #[test]
+            fn a_session_cookie_round_trips_and_any_other_value_is_refused(random in proptest::array::uniform32(any::<u8>()), more in proptest::array::uniform16(any::<u8>()), junk in "\\PC{0,80}") {
+                let mut bytes = [0u8; 48];
+                bytes[..32].copy_from_slice(&random);
+                bytes[32..].copy_from_slice(&more);
+                let cookie = SessionCookie::from_random(&bytes);
+                let set = cookie.set_cookie(60);
+                let value = set.split(';').next().unwrap().trim_start_matches(&format!("{COOKIE_NAME}=")).to_owned();
+                prop_assert_eq!(SessionCookie::from_value(&value).map(|c| c.kv_key()), Ok(cookie.kv_key()));
+                if junk != value {
+                    prop_assert!(SessionCookie::from_value(&junk).map(|c| c.kv_key() != cookie.kv_key()).unwrap_or(true));
+                }
+            }
+
+            /// A sealed record with any byte changed does not open.
+            #[test]
+            fn no_changed_byte_of_a_sealed_record_opens(position in any::<proptest::sample::Index>(), flip in 1u8..=255) {
+                let cookie = SessionCookie::from_random(&[7; 48]);
+                let mut sealed = cookie.seal(&super::tests::record(), &[1; 12]);
+                let index = position.index(sealed.len());
+                sealed[index] ^= flip;
+                prop_assert!(cookie.open(&sealed).is_err());
             }
         }
-
-        #[test]
-        fn a_session_cookie_round_trips_and_any_other_value_is_refused(random in proptest::array::uniform32(any::<u8>()), more in proptest::array::uniform16(any::<u8>()), junk in "\\PC{0,80}") {
-            let mut bytes = [0u8; 48];
-            bytes[..32].copy_from_slice(&random);
-            bytes[32..].copy_from_slice(&more);
-            let cookie = SessionCookie::from_random(&bytes);
-            let set = cookie.set_cookie(60);
-            let value = set.split(';').next().unwrap().trim_start_matches(&format!("{COOKIE_NAME}=")).to_owned();
-            prop_assert_eq!(SessionCookie::from_value(&value).map(|c| c.kv_key()), Ok(cookie.kv_key()));
-            if junk != value {
-                prop_assert!(SessionCookie::from_value(&junk).map(|c| c.kv_key() != cookie.kv_key()).unwrap_or(true));
-            }
-        }
-
-        /// A sealed record with any byte changed does not open.
-        #[test]
-        fn no_changed_byte_of_a_sealed_record_opens(position in any::<proptest::sample::Index>(), flip in 1u8..=255) {
-            let cookie = SessionCookie::from_random(&[7; 48]);
-            let mut sealed = cookie.seal(&super::tests::record(), &[1; 12]);
-            let index = position.index(sealed.len());
-            sealed[index] ^= flip;
-            prop_assert!(cookie.open(&sealed).is_err());
-        }
-    }
 }

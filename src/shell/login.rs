@@ -416,10 +416,7 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
     }
     let presented = match cx.head.header("x-csrf-token") {
         Some(token) => Some(token.to_owned()),
-        None => {
-            let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-            pair_value(&form, "csrf_token").map(str::to_owned)
-        }
+        None => csrf::token_from_form(&body),
     };
     let session = match sessions::current(cx.env, cx.ctx, cx.config, cx.head, Upkeep::None).await {
         Ok(session) => session,

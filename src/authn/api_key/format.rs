@@ -180,4 +180,35 @@ mod tests {
         assert!(!has_prefix("pk_test", "pk_testx_abc"));
         assert!(!has_prefix("pk_test", "pk_test"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::testing::generative(256))]
+
+        /// Any text is parsed or refused, never a panic; what parses is exactly what was composed.
+        #[test]
+        fn arbitrary_text_is_parsed_or_refused(text in "\\PC{0,120}|pk_test_[A-Za-z0-9_-]{0,90}") {
+            if let Ok(parsed) = parse("pk_test", &text) {
+                proptest::prop_assert!(text.starts_with("pk_test_"));
+                proptest::prop_assert_eq!(parsed.secret.len(), SECRET_LEN);
+            }
+        }
+
+        /// Any composed key round-trips, and any single changed character is refused before a
+        /// lookup (the checksum), so no typo ever reaches the key store.
+        #[test]
+        fn no_changed_character_of_a_key_is_accepted(
+            random in proptest::collection::vec(0u8..248, 36..64),
+            position in proptest::prelude::any::<proptest::sample::Index>(),
+            replacement in proptest::prelude::any::<char>(),
+        ) {
+            let (key, id) = compose("pk_test", &random).expect("enough unbiased bytes");
+            proptest::prop_assert_eq!(parse("pk_test", &key).map(|parsed| parsed.id), Ok(id));
+            let mut chars: Vec<char> = key.chars().collect();
+            let at = position.index(chars.len());
+            proptest::prop_assume!(chars[at] != replacement);
+            chars[at] = replacement;
+            let changed: String = chars.into_iter().collect();
+            proptest::prop_assert!(parse("pk_test", &changed).is_err(), "{} was accepted", changed);
+        }
+    }
 }

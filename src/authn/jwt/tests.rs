@@ -729,7 +729,7 @@ mod generative {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #![proptest_config(crate::testing::generative(512))]
 
         #[test]
         fn arbitrary_text_never_verifies(text in "\\PC{0,200}") {

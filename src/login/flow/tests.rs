@@ -592,7 +592,8 @@ fn client_secret_post_puts_the_credentials_in_the_form_only() {
 }
 
 proptest! {
-    /// Whatever an attacker puts in the callback's query (arbitrary values, and the flow's real
+    #![proptest_config(crate::testing::generative(256))]
+/// Whatever an attacker puts in the callback's query (arbitrary values, and the flow's real
     /// `state` and issuer, repeated or not), a session is issued only when the first `state` is
     /// the ticket's and the first `iss` the provider's; nothing panics.
     #[test]

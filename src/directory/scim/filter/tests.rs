@@ -121,7 +121,8 @@ fn length_and_depth_are_bounded() {
 }
 
 proptest! {
-    /// Arbitrary text never panics the parser.
+    #![proptest_config(crate::testing::generative(256))]
+/// Arbitrary text never panics the parser.
     #[test]
     fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
         let _ = parse(&text);

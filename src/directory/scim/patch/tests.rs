@@ -112,7 +112,8 @@ fn what_a_patch_may_not_do() {
 }
 
 proptest::proptest! {
-    #[test]
+    #![proptest_config(crate::testing::generative(256))]
+#[test]
     fn arbitrary_operations_never_panic(path in ".{0,80}", op in "(add|replace|remove|Add|x)", value in ".{0,40}") {
         let _ = patch(json!([{ "op": op, "path": path, "value": value }]));
         let _ = patch(json!([{ "op": op, "value": { path: value } }]));

@@ -60,7 +60,8 @@ fn the_published_schema_is_the_table() {
 }
 
 proptest! {
-    #[test]
+    #![proptest_config(crate::testing::generative(256))]
+#[test]
     fn arbitrary_json_never_panics(text in ".{0,300}") {
         if let Ok(value) = serde_json::from_str::<Value>(&text) {
             let _ = canonical_user(&value);

@@ -68,7 +68,8 @@ fn what_the_table_cannot_answer_is_an_invalid_filter() {
 }
 
 proptest! {
-    /// Whatever a filter's values hold (quotes, semicolons, comments, SQL), they reach SQLite only
+    #![proptest_config(crate::testing::generative(256))]
+/// Whatever a filter's values hold (quotes, semicolons, comments, SQL), they reach SQLite only
     /// as parameters: the SQL text never contains them, and every `?` has its parameter.
     #[test]
     fn values_never_become_sql(
