@@ -13,7 +13,7 @@ import { Miniflare } from "miniflare";
 import { miniflareOptions, applyD1Migrations } from "../tests/support/wrangler-config.mjs";
 import { freePort } from "../tests/support/gateway.mjs";
 import { startIssuer, ALGORITHMS } from "../tests/support/idp-keys.mjs";
-import { startForgingProvider, followAuthorize } from "../tests/support/forging-provider.mjs";
+import { startForgingProvider, followAuthorize, forgedProviderEntry } from "../tests/support/forging-provider.mjs";
 import { Browser } from "../tests/support/login.mjs";
 import { createApiKey } from "../tests/support/api-keys.mjs";
 import { TEST_ADMIN_KEY, TEST_AUDIENCE, TEST_DIRECTORY_KEY, TEST_LOGIN_SECRET, TEST_PEPPER } from "../tests/support/config.mjs";
@@ -66,7 +66,7 @@ const config = {
   login: {
     redirect_uri: `${gatewayUrl}/auth/callback`,
     providers: [
-      { id: "forged", type: "oidc", issuer: forging.issuer, client_id: "portcullis", client_secret: "FORGED_CLIENT_SECRET", scopes: ["openid", "email", "profile"], directory: { tenant: "soak" } },
+      forgedProviderEntry(forging, { directory: { tenant: "soak" } }),
     ],
     rate_limits: [{ id: "login", key: "ip", limit: 100000, period_s: 60 }],
   },

@@ -190,6 +190,34 @@ describe("the origin fails: the client gets a stable answer", () => {
       assert.equal(event.reason, reason);
     });
   }
+  // A slow or cut-off body is the origin's to send: the gateway streams it as it comes (no
+  // buffering, so no deadline past the headers), and the client sees the cut where it happened.
+  // These two ask for `identity`: when the client accepts gzip, the local runtime (workerd under
+  // Miniflare) compresses a text response on the way out, holds a trickled body in its
+  // compressor, and ends a truncated one as a clean, empty gzip stream. That is the runtime's
+  // encoding, not the worker's; see the README's table.
+  const identity = { "accept-encoding": "identity" };
+  test("slow-body: the status and first bytes arrive at once, and the body streams as the origin trickles it", async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    const response = await fetch(`${gateway.url}/slow-body/x`, { signal: controller.signal, headers: identity });
+    assert.equal(response.status, 200);
+    const reader = response.body.getReader();
+    const first = await reader.read();
+    assert.ok(new TextDecoder().decode(first.value).startsWith('{"keys":['), "the first bytes came through");
+    assert.ok(Date.now() - started < 1_000, "not held back until the body ended");
+    const second = await reader.read();
+    assert.equal(second.done, false, "more of the trickle arrives");
+    controller.abort();
+  });
+
+  test("truncated: the client's body ends short, as the origin's did, never padded or retried", async () => {
+    const before = peer.state.requests;
+    const response = await fetch(`${gateway.url}/truncated/x`, { headers: identity });
+    assert.equal(response.status, 200);
+    await assert.rejects(response.arrayBuffer(), "reading a body cut short fails");
+    assert.equal(peer.state.requests, before + 1, "the origin was asked once");
+  });
 });
 
 describe("the identity provider fails: sign-in stops with a 502, and nothing is half-done", () => {

@@ -12,7 +12,7 @@ import { freePort, startGateway } from "./support/gateway.mjs";
 import { startOrigin } from "./support/origin.mjs";
 import { Browser } from "./support/login.mjs";
 import { TEST_LOGIN_SECRET, baseConfig } from "./support/config.mjs";
-import { followAuthorize, startForgingProvider } from "./support/forging-provider.mjs";
+import { followAuthorize, forgedProviderEntry, startForgingProvider } from "./support/forging-provider.mjs";
 
 const SUBJECT = "user-1"; // the forging provider's one user
 const TICKET_PREFIX = "__Host-portcullis-login-";
@@ -33,14 +33,7 @@ async function startForgedGateway({ session = {} } = {}) {
     login: {
       redirect_uri: `${gatewayUrl}/auth/callback`,
       providers: [
-        {
-          id: "forged",
-          type: "oidc",
-          issuer: forging.issuer,
-          client_id: "portcullis",
-          client_secret: "FORGED_CLIENT_SECRET",
-          scopes: ["openid", "email", "profile"],
-        },
+        forgedProviderEntry(forging),
       ],
       session,
       rate_limits: [{ id: "login", key: "ip", limit: 100000, period_s: 60 }],

@@ -11,7 +11,7 @@ import { startOrigin } from "./support/origin.mjs";
 import { startFaultControl } from "./support/faulty-bindings.mjs";
 import { createApiKey } from "./support/api-keys.mjs";
 import { Browser, sessionSetCookie } from "./support/login.mjs";
-import { followAuthorize, startForgingProvider } from "./support/forging-provider.mjs";
+import { followAuthorize, forgedProviderEntry, startForgingProvider } from "./support/forging-provider.mjs";
 import { TEST_ADMIN_KEY, TEST_DIRECTORY_KEY, TEST_LOGIN_SECRET, TEST_PEPPER, baseConfig } from "./support/config.mjs";
 
 const KV = "PORTCULLIS_KV";
@@ -52,15 +52,7 @@ before(async () => {
       login: {
         redirect_uri: `${gatewayUrl}/auth/callback`,
         providers: [
-          {
-            id: "forged",
-            type: "oidc",
-            issuer: forging.issuer,
-            client_id: "portcullis",
-            client_secret: "FORGED_CLIENT_SECRET",
-            scopes: ["openid", "email", "profile"],
-            directory: { tenant: "acme" },
-          },
+          forgedProviderEntry(forging, { directory: { tenant: "acme" } }),
         ],
         session: { cache_ttl_s: 0 },
         rate_limits: [{ id: "login", key: "ip", limit: 100000, period_s: 60 }],
@@ -121,6 +113,29 @@ function assertFailedClosed({ response, body, elapsedMs, event, originSaw }, { s
   }
 }
 
+/**
+ * The cells of a credential read from KV (its record, as `kvName`) and the revocation ledger: each
+ * fault refuses the request with 503, naming the store, and the credential works again after.
+ */
+function storeReadCells(kvName, request) {
+  const cells = [
+    [KV, "get", { mode: "error" }, `${kvName}_unavailable`],
+    [KV, "get", STALL, `${kvName}_unavailable`],
+    [LEDGER, "fetch", { mode: "error" }, "revocations_unavailable"],
+    [LEDGER, "fetch", { mode: "overload" }, "revocations_unavailable"],
+    [LEDGER, "fetch", STALL, "revocations_unavailable"],
+  ];
+  for (const [binding, op, fault, reason] of cells) {
+    test(`${binding}.${op} ${fault.mode}: 503 temporarily_unavailable, audit ${reason}`, async () => {
+      faults.set(binding, op, fault);
+      assertFailedClosed(await send(request), { reason: new RegExp(`^${reason}$`) });
+      faults.clear();
+      const recovered = await send(request);
+      assert.equal(recovered.response.status, 200, "it works again once the store does");
+    });
+  }
+}
+
 const withKey = (key) => () => fetch(`${gateway.url}/app/x`, { headers: { authorization: `Bearer ${key}` } });
 
 describe("API keys: a failing or stalled store refuses the key with 503", () => {
@@ -137,19 +152,7 @@ describe("API keys: a failing or stalled store refuses the key with 503", () => 
     assert.ok(faults.callsTo(KV, "get") >= 1 && faults.callsTo(LEDGER, "fetch") >= 1, "both stores were read");
   });
 
-  const cells = [
-    [KV, "get", { mode: "error" }, /^key_store_unavailable$/],
-    [KV, "get", STALL, /^key_store_unavailable$/],
-    [LEDGER, "fetch", { mode: "error" }, /^revocations_unavailable$/],
-    [LEDGER, "fetch", { mode: "overload" }, /^revocations_unavailable$/],
-    [LEDGER, "fetch", STALL, /^revocations_unavailable$/],
-  ];
-  for (const [binding, op, fault, reason] of cells) {
-    test(`${binding}.${op} ${fault.mode}: 503 temporarily_unavailable, audit ${reason.source}`, async () => {
-      faults.set(binding, op, fault);
-      assertFailedClosed(await send(withKey(key)), { reason });
-    });
-  }
+  storeReadCells("key_store", () => withKey(key)());
 });
 
 describe("sessions: a failing or stalled store refuses the session with 503", () => {
@@ -165,22 +168,7 @@ describe("sessions: a failing or stalled store refuses the session with 503", ()
     assert.equal(sent.originSaw, 1);
   });
 
-  const cells = [
-    [KV, "get", { mode: "error" }, /^session_store_unavailable$/],
-    [KV, "get", STALL, /^session_store_unavailable$/],
-    [LEDGER, "fetch", { mode: "error" }, /^revocations_unavailable$/],
-    [LEDGER, "fetch", { mode: "overload" }, /^revocations_unavailable$/],
-    [LEDGER, "fetch", STALL, /^revocations_unavailable$/],
-  ];
-  for (const [binding, op, fault, reason] of cells) {
-    test(`${binding}.${op} ${fault.mode}: 503 temporarily_unavailable, audit ${reason.source}`, async () => {
-      faults.set(binding, op, fault);
-      assertFailedClosed(await send(load), { reason });
-      faults.clear();
-      const recovered = await send(load);
-      assert.equal(recovered.response.status, 200, "the session works again once the store does");
-    });
-  }
+  storeReadCells("session_store", load);
 });
 
 describe("rate limits: a failing limiter refuses with 503 unless the route fails open", () => {

@@ -308,6 +308,19 @@ export async function startForgingProvider({ user = { sub: "user-1", email: "ada
   };
 }
 
+/** The gateway's provider entry for a started forging provider (its secret in FORGED_CLIENT_SECRET). */
+export function forgedProviderEntry(forging, fields = {}) {
+  return {
+    id: "forged",
+    type: "oidc",
+    issuer: forging.issuer,
+    client_id: "portcullis",
+    client_secret: "FORGED_CLIENT_SECRET",
+    scopes: ["openid", "email", "profile"],
+    ...fields,
+  };
+}
+
 /** GETs the authorization URL without following the redirect, and returns the (forged) callback URL it points to. */
 export async function followAuthorize(authorizeUrl) {
   const response = await fetch(authorizeUrl, { redirect: "manual" });
