@@ -101,6 +101,9 @@ fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
             (409, "email_in_use", "another account uses this email; sign in with the provider you used before")
         }
         LoginError::DirectoryUnavailable(_) => (503, "directory_unavailable", "the user directory is unavailable"),
+        LoginError::LogoutFailed => {
+            (503, "logout_failed", "you are still signed in: signing out failed for now, so try again")
+        }
     }
 }
 
@@ -350,6 +353,7 @@ mod tests {
             (LoginError::AccountDisabled.into(), 403, "account_disabled"),
             (LoginError::EmailInUse.into(), 409, "email_in_use"),
             (LoginError::DirectoryUnavailable("d1".into()).into(), 503, "directory_unavailable"),
+            (LoginError::LogoutFailed.into(), 503, "logout_failed"),
         ];
         for (failure, status, code) in cases {
             let reply = failure.reply();

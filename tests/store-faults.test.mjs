@@ -233,7 +233,11 @@ describe("logout: a ledger that fails leaves the session alive, never half-ended
       });
     faults.set(LEDGER, "fetch", { mode: "error" });
     const refused = await logout();
-    assert.equal(refused.status, 503, await refused.text());
+    assert.equal(refused.status, 503);
+    const body = await refused.json();
+    assert.equal(body.error, "logout_failed", "the user is told they are still signed in");
+    assert.match(body.error_description, /still signed in/);
+    assert.equal(refused.headers.get("set-cookie"), null, "the cookie of a live session is not cleared");
     faults.clear();
     const still = await browser.request(`${gateway.url}/app/page`, { api: true });
     assert.equal(still.status, 200, "the session was not half-ended");
@@ -274,6 +278,18 @@ describe("API key management: nothing is half-written", () => {
     const revoked = await adminCall("DELETE", `/${minted.id}`);
     assert.ok(revoked.status < 300, `revoke answered ${revoked.status}`);
     assert.equal((await withKey(minted.key)()).status, 401, "the key stopped working when the revoke succeeded");
+  });
+
+  test(`${KV}.put lost reply at revoke: 503, yet the key is dead, since the ledger took the revocation first`, async () => {
+    const minted = await createApiKey(gateway.url, { name: "revoke-lost", owner: "svc-revoke-lost", scopes: [] });
+    assert.equal((await withKey(minted.key)()).status, 200);
+    faults.set(KV, "put", { mode: "lost_reply" });
+    const reported = await adminCall("DELETE", `/${minted.id}`);
+    faults.clear();
+    assert.equal(reported.status, 503, "the failure is reported");
+    assert.equal((await withKey(minted.key)()).status, 401, "a revoke that may have landed is never undone");
+    const retried = await adminCall("DELETE", `/${minted.id}`);
+    assert.ok(retried.status < 300, `a retry succeeds (${retried.status})`);
   });
 });
 

@@ -11,6 +11,7 @@ import { startIssuer } from "./support/idp-keys.mjs";
 import { startDohResolver } from "./support/doh-resolver.mjs";
 import { TEST_ADMIN_KEY, jwtIssuer } from "./support/config.mjs";
 import { OIDC_SECRET } from "./support/login.mjs";
+import { startFaultControl } from "./support/faulty-bindings.mjs";
 
 let origin;
 let stack;
@@ -19,6 +20,8 @@ let db;
 let resolver;
 let issuer;
 let otherIssuer;
+// D1 can be made to fail (support/faulty-bindings.mjs); the real database is REAL_PORTCULLIS_DB.
+let faults;
 
 // Tenant acme signs in at the stack's IdP; tenant globex at its own.
 const GLOBEX_ACCOUNTS = {
@@ -39,6 +42,7 @@ before(async () => {
   resolver = await startDohResolver();
   issuer = await startIssuer();
   otherIssuer = await startIssuer();
+  faults = await startFaultControl();
   const connection = (idp, id, tenant) => ({
     id,
     type: "oidc",
@@ -66,9 +70,10 @@ before(async () => {
       api_keys: { prefix: "pk_test" },
       directory: { dns_resolver: resolver.url, tenant_admin_issuers: [issuer.issuer] },
     },
+    faults,
   });
   gw = stack.gateway.url;
-  db = await stack.gateway.mf.getD1Database("PORTCULLIS_DB");
+  db = await stack.gateway.mf.getD1Database("REAL_PORTCULLIS_DB");
 });
 
 after(async () => {
@@ -77,6 +82,7 @@ after(async () => {
   await resolver?.close();
   await issuer?.close();
   await otherIssuer?.close();
+  await faults?.close();
 });
 
 /** Calls the directory API as `token` (the deployment admin key unless given; `null`: none). */
@@ -319,6 +325,25 @@ describe("what a tenant's IdP may say", () => {
     const again = new Browser();
     await again.loginWithOidc(gw, { email: "ann@acme.test", login: "ann" });
     assert.equal((await again.request(`${gw}/billing/invoices`)).status, 403, "and the next one lacks it");
+  });
+
+  test("a removal whose write lands but whose answer is lost has already ended the sessions", async () => {
+    await api("PUT", "/tenants/acme/role-mappings", { mappings: [{ group: "finance", role: "billing-admin" }] });
+    const browser = new Browser();
+    await browser.loginWithOidc(gw, { email: "ann@acme.test", login: "ann" });
+    assert.equal((await browser.request(`${gw}/billing/invoices`)).status, 200);
+    // The write (one D1 batch) takes effect and then reports a failure, as after a timeout.
+    faults.set("PORTCULLIS_DB", "batch", { mode: "lost_reply" });
+    let failed;
+    try {
+      failed = await api("PUT", "/tenants/acme/role-mappings", { mappings: [] });
+    } finally {
+      faults.clear();
+    }
+    assert.equal(failed.status, 503, JSON.stringify(failed.body));
+    assert.deepEqual(await rows("SELECT group_name FROM role_mappings WHERE tenant_id = 'acme'"), [], "the write landed");
+    const after = await browser.request(`${gw}/billing/invoices`, { api: true });
+    assert.equal(after.status, 401, "its members were signed out before the write, so no retry is needed for that");
   });
 });
 

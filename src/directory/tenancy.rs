@@ -191,9 +191,12 @@ pub struct MappingChange {
     pub groups_losing_roles: Vec<String>,
 }
 
-/// Replaces the tenant's mappings. Every role must be one of the deployment's, and one it lets
-/// tenants assign: a tenant maps its groups to the roles the routes know, it cannot invent one.
-pub async fn set_role_mappings(
+/// Checks a replacement of the tenant's mappings and works out who loses a role, without writing.
+/// Every role must be one of the deployment's, and one it lets tenants assign: a tenant maps its
+/// groups to the roles the routes know, it cannot invent one. The caller ends the sessions of
+/// those losing a role *before* [`apply_role_mappings`]: a retry after a failed write then finds
+/// the same difference, where a retry after a write would find none and sign nobody out.
+pub async fn plan_role_mappings(
     store: &impl TenantStore,
     directory: &impl Directory,
     catalogue: &Roles,
@@ -226,12 +229,21 @@ pub async fn set_role_mappings(
     mappings.sort_by(|a, b| (&a.group, &a.role).cmp(&(&b.group, &b.role)));
     mappings.dedup();
     let before = directory.role_mappings(scope).await?;
-    store.set_role_mappings(scope, &mappings).await?;
     let mut groups_losing_roles: Vec<String> =
         before.into_iter().filter(|old| !mappings.contains(old)).map(|old| old.group).collect();
     groups_losing_roles.sort();
     groups_losing_roles.dedup();
     Ok(MappingChange { mappings, groups_losing_roles })
+}
+
+/// Writes the mappings a [`plan_role_mappings`] checked.
+pub async fn apply_role_mappings(
+    store: &impl TenantStore,
+    scope: &TenantScope,
+    change: &MappingChange,
+) -> Result<(), TenancyError> {
+    store.set_role_mappings(scope, &change.mappings).await?;
+    Ok(())
 }
 
 #[cfg(test)]

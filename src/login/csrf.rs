@@ -90,14 +90,40 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(crate::testing::generative(256))]
 
-        /// Any body is read without a panic, and never yields a token it does not hold.
+        /// Any bytes are read without a panic.
         #[test]
         fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
-            if let Some(token) = token_from_form(&body) {
-                let text = String::from_utf8_lossy(&body);
-                proptest::prop_assert!(text.contains("csrf_token"));
-                proptest::prop_assert!(token.len() <= body.len());
+            let _ = token_from_form(&body);
+        }
+
+        /// Fields whose names are `csrf_token` in any spelling (any of its characters
+        /// percent-encoded, in either case of hex) among other fields: exactly one such field
+        /// reads back as its value, and none or two of them read as no token at all.
+        #[test]
+        fn every_spelling_of_the_name_counts(
+            fields in proptest::collection::vec(
+                (proptest::prelude::any::<bool>(), proptest::collection::vec(proptest::prelude::any::<(bool, bool)>(), 10), "[a-z]{0,6}", "\\PC{0,12}"),
+                0..5,
+            ),
+        ) {
+            let mut body = Vec::new();
+            let mut tokens = Vec::new();
+            for (is_token, spelling, other_name, value) in &fields {
+                let name: String = if *is_token {
+                    tokens.push(value.clone());
+                    "csrf_token".chars().zip(spelling).map(|(c, (encode, upper))| match (encode, upper) {
+                        (false, _) => c.to_string(),
+                        (true, false) => format!("%{:02x}", c as u32),
+                        (true, true) => format!("%{:02X}", c as u32),
+                    }).collect()
+                } else {
+                    format!("x{other_name}")
+                };
+                let value: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+                body.push(format!("{name}={value}"));
             }
+            let expected = if tokens.len() == 1 { tokens.pop() } else { None };
+            proptest::prop_assert_eq!(token_from_form(body.join("&").as_bytes()), expected);
         }
 
         /// A token among any other fields, in any order and encoding, reads back as itself; a

@@ -40,4 +40,6 @@ pub enum LoginError {
     EmailInUse,
     /// The directory could not be reached: the login fails closed.
     DirectoryUnavailable(String),
+    /// A store failed while a session was being ended: it is still alive, and the user is told so.
+    LogoutFailed,
 }

@@ -102,6 +102,14 @@ async fn sign_out<'a>(env: &Env, identities: impl IntoIterator<Item = &'a (Strin
     Ok(())
 }
 
+/// 404 unless the tenant has a connection with this id (another tenant's is not found either).
+async fn existing_connection(tenants: &impl TenantStore, scope: &TenantScope, id: &str) -> Result<(), Failure> {
+    match tenants.connection(id).await.map_err(DirectoryError::Unavailable)? {
+        Some(connection) if connection.tenant == scope.id() => Ok(()),
+        _ => Err(Failure::NotFound),
+    }
+}
+
 /// One audit line for a change an administrator made.
 fn audit(event: &str, admin: &Administrator, tenant: &str, detail: Value, request_id: &str) {
     console_log!(
@@ -178,14 +186,16 @@ pub async fn serve(
         DirectoryAdmin::SetRoleMappings { tenant } => {
             let scope = admin.scope(&tenant)?;
             let request = required_body(&body)?;
-            let change = tenancy::set_role_mappings(&tenants, &directory, &config.roles, &scope, request).await?;
-            // A session carries the roles of its login: those who lost one sign in again.
+            let change = tenancy::plan_role_mappings(&tenants, &directory, &config.roles, &scope, request).await?;
+            // A session carries the roles of its login: those who lose one sign in again. They are
+            // signed out before the write, so that a retry after a failure signs them out too.
             let losing = directory
                 .identities_in_groups(&scope, &change.groups_losing_roles, MAX_SIGN_OUTS + 1)
                 .await
                 .map_err(DirectoryError::Unavailable)?;
             let ended = losing.iter().take(MAX_SIGN_OUTS as usize);
             sign_out(env, ended.clone()).await?;
+            tenancy::apply_role_mappings(&tenants, &scope, &change).await?;
             let signed_out = ended.count();
             let more = losing.len() > MAX_SIGN_OUTS as usize;
             let detail = json!({ "count": change.mappings.len(), "identities_signed_out": signed_out, "more": more });
@@ -261,16 +271,25 @@ pub async fn serve(
         }
         DirectoryAdmin::RemoveConnection { tenant, id } => {
             let scope = admin.scope(&tenant)?;
-            // No new sign-in from here on; then the live sessions of its identities end.
-            if !tenants.remove_connection(&scope, &id).await.map_err(DirectoryError::Unavailable)? {
-                return Err(Failure::NotFound);
-            }
+            // Its identities are signed out first, then it is removed, then anyone who signed in
+            // through it meanwhile is signed out too. A failure before the removal leaves it in
+            // place, so the retry signs out the same people; only the last step is not retried.
+            existing_connection(&tenants, &scope, &id).await?;
             let identities = directory
                 .identities_of_connection(&scope, &id, MAX_SIGN_OUTS + 1)
                 .await
                 .map_err(DirectoryError::Unavailable)?;
             let ended = identities.iter().take(MAX_SIGN_OUTS as usize);
             sign_out(env, ended.clone()).await?;
+            if !tenants.remove_connection(&scope, &id).await.map_err(DirectoryError::Unavailable)? {
+                return Err(Failure::NotFound);
+            }
+            let late = directory
+                .identities_of_connection(&scope, &id, MAX_SIGN_OUTS + 1)
+                .await
+                .map_err(DirectoryError::Unavailable)?;
+            sign_out(env, late.iter().filter(|identity| !identities.contains(identity)).take(MAX_SIGN_OUTS as usize))
+                .await?;
             let (signed_out, more) = (ended.count(), identities.len() > MAX_SIGN_OUTS as usize);
             let detail = json!({ "id": id, "identities_signed_out": signed_out, "more": more });
             audit("directory_connection_removed", &admin, &tenant, detail, request_id);

@@ -166,8 +166,10 @@ pub async fn admin(
         }
         KeyAdmin::Rotate(id) => {
             let rotate: RotateRequest = parse_body(&body)?.unwrap_or_default();
-            let rotated = admin.rotate(&id, rotate).await.map_err(admin_failure)?;
+            let rotated = admin.rotate(&id, rotate).await;
+            // Whatever the answer: a call that timed out may have landed all the same.
             forget(&id);
+            let rotated = rotated.map_err(admin_failure)?;
             audit_change("rotate", &id, &actor, request_id);
             let mut body = api_key::public_view(&rotated.minted.record, None);
             body["key"] = serde_json::json!(rotated.minted.key.expose());
@@ -176,8 +178,11 @@ pub async fn admin(
         }
         KeyAdmin::Revoke(id) => {
             let _: Option<serde_json::Map<String, serde_json::Value>> = parse_body(&body)?;
-            let revoked = admin.revoke(&id).await.map_err(admin_failure)?;
+            let revoked = admin.revoke(&id).await;
+            // Whatever the answer: once the ledger has it (even if the record's write then timed
+            // out), this isolate must not keep accepting the key from its cache.
             forget(&id);
+            let revoked = revoked.map_err(admin_failure)?;
             audit_change("revoke", &id, &actor, request_id);
             respond(200, api_key::public_view(&revoked, None))
         }

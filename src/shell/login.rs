@@ -420,8 +420,8 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
     };
     let session = match sessions::current(cx.env, cx.ctx, cx.config, cx.head, Upkeep::None).await {
         Ok(session) => session,
-        // A dead session is already logged out; a store outage must not keep anyone in.
-        Err(AuthnError::Unavailable(_)) => return Err(Failure::Unavailable),
+        // A dead session is already logged out; a store outage must not pass for a logout.
+        Err(AuthnError::Unavailable(_)) => return Err(LoginError::LogoutFailed.into()),
         Err(_) => None,
     };
     let mut location = login.post_logout_redirect_uri.clone();
@@ -430,7 +430,7 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
         if !presented.is_some_and(|token| csrf::token_matches(&key, &session.kv_key(), &token)) {
             return Err(LoginError::CsrfRejected.into());
         }
-        sessions::end(cx.env, session).await.map_err(|()| Failure::Unavailable)?;
+        sessions::end(cx.env, session).await.map_err(|()| LoginError::LogoutFailed)?;
         audit_login(cx, "logout", Some(&session.record().provider), Some(&session.record().subject), "session ended");
         if let Some(provider) = login.provider(&session.record().provider) {
             if let Ok(endpoints) = providers::endpoints(provider, cx.config).await {

@@ -23,7 +23,7 @@ use crate::ratelimit::gcra::{
 use crate::ratelimit::lease::{Grant, LeasePool, Spent};
 use crate::ratelimit::rules::{shard, Rule};
 use std::cell::RefCell;
-use worker::{Env, Method, Request, RequestInit, Response};
+use worker::{Env, Method, Request, RequestInit};
 
 const MAX_REMEMBERED_REFUSALS: usize = 10_000;
 
@@ -122,8 +122,15 @@ impl Source {
     }
 }
 
-/// Sends one shard a batch at `path` (`/decide` or `/refund`), within the configured timeout.
-async fn call_shard(env: &Env, config: &Config, shard_id: u32, path: &str, batch: &Batch) -> Result<Response, String> {
+/// Sends one shard a batch at `path` (`/decide` or `/refund`) and reads its answer, both within
+/// the configured timeout: a shard that sends headers and then stalls is cut off too.
+async fn call_shard<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    config: &Config,
+    shard_id: u32,
+    path: &str,
+    batch: &Batch,
+) -> Result<T, String> {
     let settings = &config.rate_limiting;
     let namespace = env.durable_object(&settings.binding).map_err(|e| format!("binding: {e}"))?;
     let name = format!("rl-{shard_id}");
@@ -133,23 +140,20 @@ async fn call_shard(env: &Env, config: &Config, shard_id: u32, path: &str, batch
     init.with_method(Method::Post).with_body(Some(body.into()));
     let url = format!("https://rate-limiter.internal{path}");
     let request = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
-    let call = stub.fetch_with_request(request);
     // A stub call is not a global fetch, so race it against a timer the same way.
-    let response = match super::deadline::within(settings.timeout_ms, call).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => return Err(format!("limiter: {error}")),
-        Err(TimedOut) => return Err("limiter timed out".into()),
+    let call = async {
+        let mut response = stub.fetch_with_request(request).await.map_err(|error| format!("limiter: {error}"))?;
+        if response.status_code() != 200 {
+            return Err(format!("limiter answered {}", response.status_code()));
+        }
+        response.json::<T>().await.map_err(|e| format!("limiter answer: {e}"))
     };
-    if response.status_code() != 200 {
-        return Err(format!("limiter answered {}", response.status_code()));
-    }
-    Ok(response)
+    super::deadline::within(settings.timeout_ms, call).await.unwrap_or_else(|TimedOut| Err("limiter timed out".into()))
 }
 
 /// Asks one shard to decide its batch.
 async fn decide(env: &Env, config: &Config, shard_id: u32, batch: &Batch) -> Result<Answer, String> {
-    let mut response = call_shard(env, config, shard_id, "/decide", batch).await?;
-    let answer: Answer = response.json().await.map_err(|e| format!("limiter answer: {e}"))?;
+    let answer: Answer = call_shard(env, config, shard_id, "/decide", batch).await?;
     let granted_ok = answer.granted.is_empty() || answer.granted.len() == batch.checks.len();
     if answer.decisions.len() != batch.checks.len() || !granted_ok {
         return Err("limiter answer: wrong number of decisions".into());
@@ -161,7 +165,7 @@ async fn decide(env: &Env, config: &Config, shard_id: u32, batch: &Batch) -> Res
 /// fails leaves the request counted, which errs on the side of the limit.
 async fn refund<'p>(env: &Env, config: &Config, shards: impl Iterator<Item = &'p (u32, Batch)>) {
     let refunds = shards.map(|(shard_id, batch)| async move {
-        if let Err(reason) = call_shard(env, config, *shard_id, "/refund", batch).await {
+        if let Err(reason) = call_shard::<serde::de::IgnoredAny>(env, config, *shard_id, "/refund", batch).await {
             worker::console_warn!("{}", serde_json::json!({ "event": "rate_limit_refund_failed", "reason": reason }));
         }
     });

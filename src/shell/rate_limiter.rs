@@ -98,7 +98,7 @@ impl DurableObject for RateLimiter {
             (Method::Post, "/refund") => {
                 let batch: Batch = req.json().await?;
                 self.refund(batch).await?;
-                Response::ok("refunded")
+                Response::from_json(&serde_json::json!({ "refunded": true }))
             }
             (Method::Get, "/health") => Response::from_json(&serde_json::json!({ "status": "ok" })),
             _ => Response::error("not found", 404),

@@ -13,7 +13,7 @@
 
 use super::adapters::FetchClient;
 use super::bindings::KV_BINDING;
-use super::deadline::store_call;
+use super::deadline::{store_call, within, TimedOut};
 use super::key_revocations::client as revocations;
 use super::providers;
 use crate::authn::principal::Principal;
@@ -39,8 +39,12 @@ use std::cell::RefCell;
 use std::time::Duration;
 use worker::{console_warn, Context, Delay, Env};
 
-/// How long a refresh lease lasts: longer than discovery and a token call may take together.
+/// How long a refresh lease lasts. The leader gives up its provider calls [`LEASE_MARGIN_MS`]
+/// before the lease ends (each call alone may take up to 20 s), so that two isolates never
+/// redeem the same refresh token at once.
 const REFRESH_LEASE_MS: u64 = 25_000;
+/// What the leader keeps of its lease for writing the refreshed record.
+const LEASE_MARGIN_MS: u64 = 5_000;
 /// After a refresh, how long the lease stays closed: other isolates may hold the old record for
 /// `cache_ttl_s`, and KV may show it elsewhere for up to about 60 s.
 const SETTLING_MS: u64 = 60_000;
@@ -352,9 +356,14 @@ impl Leader<'_> {
             Ok(true) => {}
             // Someone else is refreshing, or just did: this isolate's copy may be stale.
             Ok(false) => return wait_for_refresh(env, self.login, self.cookie, tokens).await,
-            Err(_) => return Err(AuthnError::Unavailable(Dependency::Revocations)),
+            Err(_) => {
+                // A claim that timed out may have landed: give it back rather than leave every
+                // request for this session waiting out a lease that has no leader.
+                let _ = revocations::claim(env, ClaimOp::Release, &lease_id, 0, &owner).await;
+                return Err(AuthnError::Unavailable(Dependency::Revocations));
+            }
         }
-        let answer = async {
+        let provider_calls = async {
             let endpoints = providers::endpoints(self.provider, self.config).await?;
             let secret = match self.stored_secret {
                 Some(secret) => secret.clone(),
@@ -362,8 +371,10 @@ impl Leader<'_> {
             };
             let grant = Grant::Refresh(refresh_token);
             provider_api::redeem(&FetchClient, self.provider, &secret, &endpoints.token, grant).await
-        }
-        .await;
+        };
+        let answer = within(REFRESH_LEASE_MS - LEASE_MARGIN_MS, provider_calls)
+            .await
+            .unwrap_or_else(|TimedOut| Err(LoginError::ProviderUnavailable("refresh outlasted its lease".into())));
         match answer {
             Ok(answer) => {
                 let now = now_s();
@@ -436,6 +447,8 @@ async fn wait_for_refresh(
 ) -> Result<SessionRecord, AuthnError> {
     let kv_key = cookie.kv_key();
     let deadline = now_ms() + REFRESH_LEASE_MS as f64;
+    // Each look costs a KV read and a ledger call: look less often the longer the wait.
+    let mut pause_ms = POLL_MS * 5;
     loop {
         forget(&kv_key);
         let latest = load(env, cookie, login).await?;
@@ -446,7 +459,8 @@ async fn wait_for_refresh(
         if now_ms() >= deadline {
             return Err(AuthnError::Unavailable(Dependency::Provider));
         }
-        Delay::from(Duration::from_millis(POLL_MS * 5)).await;
+        Delay::from(Duration::from_millis(pause_ms)).await;
+        pause_ms = (pause_ms * 2).min(2_000);
     }
 }
 

@@ -10,7 +10,8 @@
 //
 // Modes: "error" (the call rejects, as a binding does when its backend fails), "delay" (the call
 // goes through after `ms`), "overload" (a Durable Object's "overloaded" error, with the
-// `overloaded` property production sets). Operations: KV get, getWithMetadata, put, list, delete;
+// `overloaded` property production sets), "lost_reply" (the call goes through and takes effect,
+// then rejects: a write that landed although its caller was told it failed, as after a timeout). Operations: KV get, getWithMetadata, put, list, delete;
 // a Durable Object stub's fetch; D1 statements' first, all, run and raw, and batch. `faults.calls`
 // counts the calls each binding and operation got, faulted or not.
 import http from "node:http";
@@ -27,6 +28,15 @@ async function inject(control, binding, op) {
     throw Object.assign(new Error("Durable Object is overloaded. Too many requests queued."), { overloaded: true });
   }
   if (fault.mode === "delay") await sleep(fault.ms);
+  return fault;
+}
+
+/** Runs a call after asking the control; with "lost_reply" the call takes effect, then rejects. */
+async function through(control, binding, op, call) {
+  const fault = await inject(control, binding, op);
+  const result = await call();
+  if (fault.mode === "lost_reply") throw new Error("injected lost reply: " + binding + "." + op);
+  return result;
 }
 
 /** A proxy that runs the listed async methods of target through the control first. */
@@ -37,10 +47,7 @@ function faulted(target, control, binding, ops, wrapResult = (value) => value) {
       // The constructor stays itself: workers-rs checks a binding's constructor name.
       if (typeof value !== "function" || property === "constructor") return value;
       if (!ops.includes(property)) return (...args) => wrapResult(property, value.apply(object, args));
-      return async (...args) => {
-        await inject(control, binding, property);
-        return value.apply(object, args);
-      };
+      return (...args) => through(control, binding, property, () => value.apply(object, args));
     },
   });
 }
@@ -69,10 +76,7 @@ export function d1(env) {
       const value = object[property];
       if (property === "prepare") return (sql) => statement(value.call(object, sql));
       if (property === "batch") {
-        return async (statements) => {
-          await inject(env.CONTROL, env.NAME, "batch");
-          return value.call(object, statements.map((s) => real.get(s) ?? s));
-        };
+        return (statements) => through(env.CONTROL, env.NAME, "batch", () => value.call(object, statements.map((s) => real.get(s) ?? s)));
       }
       return typeof value === "function" && property !== "constructor" ? value.bind(object) : value;
     },

@@ -97,6 +97,7 @@ export async function startLoginStack({
   extraProviders = [],
   extraIdps = [],
   configFields = {},
+  faults,
 } = {}) {
   const port = await freePort();
   const gatewayUrl = `http://127.0.0.1:${port}`;
@@ -129,6 +130,7 @@ export async function startLoginStack({
   const gateway = await startGateway({
     config,
     port,
+    faults,
     secrets: {
       CORP_CLIENT_SECRET: OIDC_SECRET,
       GITHUB_CLIENT_SECRET: GITHUB_SECRET,

@@ -120,7 +120,7 @@ fn role_mappings_name_only_the_deployments_roles_and_replace_the_old_ones() {
         [("admin".to_owned(), assignable), ("root".to_owned(), RoleDefinition::default())].into_iter().collect();
     let entry = |group: &str, role: &str| MappingEntry { group: group.into(), role: role.into() };
     let bad = RoleMappings { mappings: vec![entry("admins", "nope"), entry("", "admin"), entry("ops", "root")] };
-    let Err(TenancyError::Invalid(problems)) = block_on(set_role_mappings(&store, &store, &catalogue, &acme, bad))
+    let Err(TenancyError::Invalid(problems)) = block_on(plan_role_mappings(&store, &store, &catalogue, &acme, bad))
     else {
         panic!("refused")
     };
@@ -128,13 +128,19 @@ fn role_mappings_name_only_the_deployments_roles_and_replace_the_old_ones() {
     assert!(problems[2].contains("not tenant_assignable"), "{problems:?}");
     let good =
         RoleMappings { mappings: vec![entry("admins", "admin"), entry("admins", "admin"), entry("ops", "admin")] };
-    let set = block_on(set_role_mappings(&store, &store, &catalogue, &acme, good)).unwrap();
+    let set = block_on(plan_role_mappings(&store, &store, &catalogue, &acme, good)).unwrap();
     assert_eq!(set.mappings.len(), 2, "repeats dropped");
     assert!(set.groups_losing_roles.is_empty());
+    assert!(block_on(store.role_mappings(&acme)).unwrap().is_empty(), "a plan writes nothing");
+    block_on(apply_role_mappings(&store, &acme, &set)).unwrap();
     assert_eq!(block_on(store.role_mappings(&acme)).unwrap(), set.mappings);
     let fewer = RoleMappings { mappings: vec![entry("ops", "admin")] };
-    let change = block_on(set_role_mappings(&store, &store, &catalogue, &acme, fewer)).unwrap();
+    let change = block_on(plan_role_mappings(&store, &store, &catalogue, &acme, fewer)).unwrap();
     assert_eq!(change.groups_losing_roles, vec!["admins".to_owned()], "admins lost admin: their sessions end");
+    let again = RoleMappings { mappings: vec![entry("ops", "admin")] };
+    let retried = block_on(plan_role_mappings(&store, &store, &catalogue, &acme, again)).unwrap();
+    assert_eq!(retried, change, "until the write lands, a retry finds the same losers");
+    block_on(apply_role_mappings(&store, &acme, &change)).unwrap();
     assert_eq!(
         block_on(store.role_mappings(&acme)).unwrap(),
         vec![RoleMapping { group: "ops".into(), role: "admin".into() }]
