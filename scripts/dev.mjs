@@ -1,16 +1,26 @@
-// `npm start`: runs Portcullis locally in workerd (through `wrangler dev`, with local KV, Durable
-// Objects and D1) in front of the demo origin, with a demo OpenID Provider (oidc-provider, the same
-// one the tests use) for browser login, and prints the URL to open. It seeds a demo tenant, acme,
-// whose verified domain example.com sends alice@example.com to the demo IdP: her first sign-in
-// provisions her in the directory, and the origin shows her directory id.
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+// `npm start`: runs Portcullis locally in workerd (through Miniflare, with local KV, Durable
+// Objects and D1, kept under .wrangler/state/v3 as `wrangler dev` keeps them) in front of the demo
+// origin, with a demo OpenID Provider (oidc-provider, the same one the tests use) for browser
+// login, and prints the URL to open. It seeds a demo tenant, acme, whose verified domain
+// example.com sends alice@example.com to the demo IdP: her first sign-in provisions her in the
+// directory, and the origin shows her directory id.
+//
+// The loop: an edit under src/ (or Cargo.toml) rebuilds the worker once (scripts/build.sh) and
+// the running gateway takes the new build; an edit of dev.config.json (the configuration, written
+// on the first start) or of a page in www/ is taken at once, with no rebuild. The gateway is
+// workerd itself, not `wrangler dev`: no second build through wrangler's [build] command, no
+// watcher of its own, and no proxy in front of it.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, watch, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
+import { Miniflare } from "miniflare";
 import { startOrigin } from "../tests/support/origin.mjs";
 import { startOidcProvider } from "../tests/support/oidc-provider.mjs";
 import { startDohResolver } from "../tests/support/doh-resolver.mjs";
-import { repoRoot } from "../tests/support/wrangler-config.mjs";
+import { applyPendingD1Migrations, miniflareOptions, repoRoot } from "../tests/support/wrangler-config.mjs";
+
+const startedAt = Date.now();
 
 const GATEWAY_PORT = Number(process.env.PORTCULLIS_PORT ?? 8787);
 const ORIGIN_PORT = 8788; // the embedded default configuration's origin
@@ -18,8 +28,9 @@ const IDP_PORT = Number(process.env.PORTCULLIS_DEMO_IDP_PORT ?? 8789);
 const DNS_PORT = Number(process.env.PORTCULLIS_DEMO_DNS_PORT ?? 8790);
 const url = `http://127.0.0.1:${GATEWAY_PORT}`;
 
-// Local secrets live in .dev.vars (git-ignored), which wrangler dev reads: made once, kept. The
-// demo configuration (the embedded default plus browser login) is rewritten on every start.
+// Local secrets live in .dev.vars (git-ignored, as for `wrangler dev`): made once, kept. The
+// configuration is dev.config.json (git-ignored): the demo configuration below (the embedded
+// default plus browser login) is written there when it is missing, and then it is yours to edit.
 const devVars = path.join(repoRoot, ".dev.vars");
 const vars = new Map();
 if (existsSync(devVars)) {
@@ -63,8 +74,13 @@ const demoConfig = {
     branding: { name: "Portcullis demo" },
   },
 };
-vars.set("PORTCULLIS_CONFIG", JSON.stringify(demoConfig));
+vars.delete("PORTCULLIS_CONFIG"); // kept there by earlier versions of this script
 writeFileSync(devVars, [...vars].map(([name, value]) => `${name}='${value}'`).join("\n") + "\n", { mode: 0o600 });
+const devConfig = path.join(repoRoot, "dev.config.json");
+if (!existsSync(devConfig)) {
+  writeFileSync(devConfig, JSON.stringify({ $schema: "./config.schema.json", version: 2, ...demoConfig }, null, 2) + "\n");
+}
+let configText = readFileSync(devConfig, "utf8");
 const adminKey = vars.get("PORTCULLIS_ADMIN_KEY");
 
 const idp = await startOidcProvider({
@@ -95,51 +111,36 @@ const dns = await startDohResolver({ port: DNS_PORT }).catch((error) => {
   process.exit(1);
 });
 
-// The directory's schema, in wrangler's local D1 (kept under .wrangler/; applied once).
-const migrated = spawnSync("npx", ["--no-install", "wrangler", "d1", "migrations", "apply", "PORTCULLIS_DB", "--local"], {
-  cwd: repoRoot,
-  stdio: ["ignore", "pipe", "inherit"],
-  env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-});
-if (migrated.status !== 0) {
-  console.error("Cannot apply the D1 migrations (npx wrangler d1 migrations apply PORTCULLIS_DB --local)");
-  process.exit(1);
-}
-
 const origin = await startOrigin({ port: ORIGIN_PORT }).catch((error) => {
   console.error(`Cannot start the demo origin on 127.0.0.1:${ORIGIN_PORT}: ${error.message}`);
   process.exit(1);
 });
 console.log(`demo origin     ${origin.url}`);
 
-const wrangler = spawn(
-  "npx",
-  ["--no-install", "wrangler", "dev", "--ip", "127.0.0.1", "--port", String(GATEWAY_PORT), "--show-interactive-dev-session=false"],
-  { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
-);
-wrangler.stdout.on("data", (chunk) => process.stdout.write(chunk));
-wrangler.stderr.on("data", (chunk) => process.stderr.write(chunk));
+// The gateway: the built worker in workerd, its bindings as wrangler.toml declares them.
+const gatewayOptions = () =>
+  miniflareOptions({
+    bindings: { ...Object.fromEntries(vars), PORTCULLIS_CONFIG: configText },
+    persistTo: path.join(repoRoot, ".wrangler", "state", "v3"),
+    port: GATEWAY_PORT,
+    handleStructuredLogs: ({ message }) => console.log(message),
+  });
+const mf = new Miniflare(gatewayOptions());
+try {
+  await mf.ready;
+} catch (error) {
+  console.error(`Cannot start the gateway on 127.0.0.1:${GATEWAY_PORT}: ${error.message}`);
+  process.exit(1);
+}
+// The directory's schema, in the local D1: each migration once, recorded as wrangler records it.
+await applyPendingD1Migrations(mf);
 
 function shutdown(code = 0) {
-  wrangler.kill("SIGTERM");
-  Promise.allSettled([origin.close(), idp.close(), dns.close()]).finally(() => process.exit(code));
+  Promise.allSettled([mf.dispose(), origin.close(), idp.close(), dns.close()]).finally(() => process.exit(code));
 }
 process.on("SIGINT", () => shutdown(0));
 process.on("SIGTERM", () => shutdown(0));
-wrangler.on("exit", (code) => {
-  console.error(`wrangler dev exited (${code})`);
-  shutdown(code ?? 1);
-});
 
-for (let attempt = 0; attempt < 600; attempt++) {
-  try {
-    const health = await fetch(`${url}/auth/health`);
-    if (health.ok) break;
-  } catch {
-    // not up yet
-  }
-  await new Promise((resolve) => setTimeout(resolve, 500));
-}
 // The demo tenant: acme, which proves example.com with the TXT record the local resolver serves,
 // and maps its IdP's "admins" group to the app-admin role. Each step answers the same on a restart.
 async function directoryApi(method, apiPath, body) {
@@ -165,7 +166,7 @@ await directoryApi("POST", "/tenants", { id: "globex", name: "Globex (onboard me
 const setupLink = await directoryApi("POST", "/tenants/globex/setup-links", { expires_in_s: 86400 });
 
 console.log(`
-  Portcullis is running: ${url}/
+  Portcullis is running: ${url}/   (ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s)
 
     ${url}/            a public page of the demo origin
     ${url}/public/     public route: passes through, no identity
@@ -185,5 +186,52 @@ console.log(`
     PORTCULLIS_ADMIN_KEY=${adminKey ?? "<see .dev.vars>"} npm run keys -- create --owner me
     curl -H "x-api-key: <the key>" ${url}/app/
 
-  Press Ctrl+C to stop.
+  Editing src/ rebuilds and reloads the gateway; editing dev.config.json or www/ reloads it
+  without a build. Press Ctrl+C to stop.
 `);
+
+// The loop. One reload at a time; changes that arrive meanwhile are taken by one more.
+let reloading = Promise.resolve();
+const pending = { build: false, reload: false };
+function schedule(kind) {
+  pending[kind] = true;
+  reloading = reloading.then(async () => {
+    if (!pending.build && !pending.reload) return;
+    const build = pending.build;
+    pending.build = pending.reload = false;
+    const started = Date.now();
+    if (build) {
+      console.log("portcullis: src/ changed, building...");
+      const code = await new Promise((resolve) =>
+        spawn("bash", ["scripts/build.sh"], { cwd: repoRoot, stdio: "inherit" }).on("exit", resolve),
+      );
+      if (code !== 0) {
+        console.error("portcullis: the build failed; the gateway keeps the last good build");
+        return;
+      }
+    }
+    const text = readFileSync(devConfig, "utf8");
+    try {
+      JSON.parse(text);
+      configText = text;
+    } catch (error) {
+      console.error(`portcullis: dev.config.json is not JSON (${error.message}); keeping the last one`);
+    }
+    await mf.setOptions(gatewayOptions());
+    console.log(`portcullis: reloaded in ${((Date.now() - started) / 1000).toFixed(1)} s${build ? " (with a build)" : ""}`);
+  });
+}
+const debounced = (kind) => {
+  let timer;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => schedule(kind), 300);
+  };
+};
+const onRust = debounced("build");
+watch(path.join(repoRoot, "src"), { recursive: true }, onRust);
+watch(path.join(repoRoot, "Cargo.toml"), onRust);
+const onConfig = debounced("reload");
+// The directory, not the file: an editor that saves by renaming replaces the file watched.
+watch(repoRoot, (event, name) => name === "dev.config.json" && onConfig());
+watch(path.join(repoRoot, "www"), { recursive: true }, onConfig);

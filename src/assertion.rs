@@ -34,14 +34,15 @@ pub const ASSERTION_TYP: &str = "portcullis+jwt";
 pub const MAX_TTL_S: u64 = 60;
 
 /// The `assertion` section of the configuration.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AssertionConfig {
-    /// The `iss` of assertions.
+    /// The `iss` of assertions; default `portcullis`, non-empty.
     pub issuer: String,
     /// The `aud` of assertions; by default the route's origin.
     pub audience: Option<String>,
-    /// Lifetime in seconds, at most 60.
+    /// Lifetime in seconds, 1 to 60; default 30.
     pub ttl_s: u64,
 }
 

@@ -43,10 +43,17 @@ pub const EMBEDDED_DEFAULT: &str = r#"{
   ]
 }"#;
 
+#[cfg(feature = "schema")]
+pub mod schema;
+mod versions;
+
+pub use versions::{CONFIG_VERSION, VERSION_CHANGES};
+
 const DEFAULT_TIMEOUT_MS: u32 = 15_000;
 const MAX_TIMEOUT_MS: u32 = 120_000;
 
 /// What happens to a request that no route matches.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Unmatched {
@@ -104,41 +111,73 @@ pub struct Config {
     pub directory: DirectoryConfig,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRoute {
+    /// A stable name, used in the audit log and headers. Unique; 1 to 64 visible ASCII characters.
+    /// Default `routes[N]`.
     id: Option<String>,
+    /// The host it serves: `app.example.com`, or `*.example.com` (exactly one more label). Default:
+    /// every host.
     host: Option<String>,
+    /// The path pattern: `/exact`, `/prefix/*` (also matches `/prefix`) or `/tenants/:tenant/*`.
+    /// Literals are written decoded. Required.
     path: String,
+    /// Upper-case methods it serves; `GET` also allows `HEAD`. Default: every method.
     methods: Option<Vec<String>>,
+    /// `public` (forwarded without identity) or `authenticated`. Required.
     policy: String,
+    /// This route's origin, `https://host[:port][/base]`. Default: the top-level `origin`.
     origin: Option<String>,
+    /// How long to wait for the origin's response headers, in milliseconds (1 to 120000).
+    /// Default: the top-level `origin_timeout_ms`.
     timeout_ms: Option<u32>,
+    /// CORS for the route, answered at the edge. Absent: Portcullis does no CORS here.
     cors: Option<RawCorsPolicy>,
+    /// Scopes an authenticated principal must hold (see `scopes_match`). Default: none.
     scopes: Option<Vec<String>>,
+    /// `all` (the default) or `any` of `scopes`.
     scopes_match: Option<Match>,
+    /// The credentials the route accepts: `jwt`, `jwt:<issuer>`, `api_key`, `session`. Default: any.
     authenticators: Option<Vec<String>>,
+    /// Tenant isolation: `path:<param>` (a `:param` of the path) or `subdomain`, which must equal the
+    /// principal's tenant. Default: none.
     tenant: Option<String>,
+    /// Roles (from `roles`) the principal must hold (see `roles_match`). Default: none.
     roles: Option<Vec<String>>,
+    /// `any` (the default) or `all` of `roles`.
     roles_match: Option<Match>,
+    /// Permissions the principal's roles must grant, all of them. Default: none.
     permissions: Option<Vec<String>>,
+    /// Claim conditions, all of which must hold, such as `{"claim": "amr", "contains": "mfa"}`.
     #[serde(default)]
     claims: Vec<ClaimCondition>,
+    /// Rate limits; a request passes only if every rule allows it. Default: none.
     #[serde(default)]
     rate_limits: Vec<RawRule>,
+    /// When the rate limiter fails: `closed` (503, the default) or `open` (serve uncounted).
     rate_limit_failure: Option<FailureMode>,
+    /// `strip` (the default) or `keep` the bearer JWT that authenticated the request, on its way to
+    /// the origin, besides the assertion.
     forward_authorization: Option<ForwardAuthorization>,
+    /// Lets the route take WebSocket upgrades, from these origins. Absent: upgrades are refused.
     websocket: Option<RawWebSocketPolicy>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 enum Match {
+    /// Every one listed.
     All,
+    /// At least one listed.
     Any,
 }
 
 const TOP_LEVEL_FIELDS: &[&str] = &[
+    "$schema",
+    "version",
     "environment",
     "origin",
     "origin_timeout_ms",
@@ -232,6 +271,11 @@ impl Config {
             problems.add(key.clone(), format!("unknown field; expected one of {}", TOP_LEVEL_FIELDS.join(", ")));
         }
 
+        let version = problems.field(document, "version", CONFIG_VERSION);
+        if let Err(message) = versions::check(version) {
+            problems.add("version", message);
+        }
+        let _: Option<String> = problems.field(document, "$schema", None);
         let environment = problems.field(document, "environment", Environment::Production);
         let default_timeout = problems.field(document, "origin_timeout_ms", DEFAULT_TIMEOUT_MS);
         check_timeout(&mut problems, "origin_timeout_ms", default_timeout);
@@ -556,6 +600,17 @@ fn compile_requirements(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_old_configuration_is_refused_naming_the_change_and_a_pinned_current_one_loads() {
+        let problems = Config::parse(r#"{ "version": 1, "environment": "development" }"#).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "version");
+        assert!(problems[0].message.contains("forward_authorization"), "{problems:?}");
+        let current = format!(r#"{{ "version": {CONFIG_VERSION}, "environment": "development" }}"#);
+        assert!(Config::parse(&current).is_ok());
+        assert!(Config::parse(r#"{ "version": "2" }"#).is_err(), "a version is a number");
+    }
 
     fn problems_of(json: &str) -> Vec<String> {
         Config::parse(json).err().unwrap_or_default().iter().map(ToString::to_string).collect()

@@ -97,14 +97,16 @@ impl TenantBinding {
 }
 
 /// A condition on a claim of the principal's token.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimCondition {
-    /// The claim name, or a dotted path.
+    /// The claim name, or a dotted path (`realm_access.roles`). Required, non-empty.
     pub claim: String,
-    /// The claim must equal this value.
+    /// The claim must equal this JSON value exactly. Set exactly one of `equals` and `contains`.
     pub equals: Option<Value>,
-    /// The claim (an array, or a space-separated string) must contain this value.
+    /// The claim (an array, or a space-separated string) must contain this value. Set exactly one of
+    /// `equals` and `contains`.
     pub contains: Option<Value>,
 }
 
@@ -192,13 +194,14 @@ impl Requirements {
 }
 
 /// A role: the permissions it grants and the IdP or API-key groups that confer it.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleDefinition {
-    /// Permissions the role grants.
+    /// Permissions the role grants; none by default.
     #[serde(default)]
     pub permissions: Vec<String>,
-    /// Groups whose members hold the role.
+    /// Groups whose members hold the role (a group with the role's own name confers it too); none by default.
     #[serde(default)]
     pub groups: Vec<String>,
     /// Whether a tenant may grant the role: map its groups to it, and have its own IdP's users

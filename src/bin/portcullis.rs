@@ -5,6 +5,8 @@
 //! portcullis policy check CONFIG 'METHOD URL' [PRINCIPAL.json] [--header 'Name: value']...
 //!                                     the decision, the deciding route and why
 //! portcullis policy lint CONFIG       unreachable, overlapping and accidentally public routes
+//! portcullis schema                   the configuration's JSON Schema (config.schema.json)
+//! portcullis preflight [FILE|-]       the bindings and secrets a configuration needs, as JSON
 //! ```
 
 use portcullis::config::Config;
@@ -24,13 +26,18 @@ fn read_input(source: Option<&str>) -> std::io::Result<String> {
     }
 }
 
+/// The configuration's text, or exit 2 saying why it cannot be read.
+fn read_configuration(source: Option<&str>) -> Result<String, ExitCode> {
+    read_input(source).map_err(|error| {
+        eprintln!("cannot read the configuration: {error}");
+        ExitCode::from(2)
+    })
+}
+
 fn check_config(source: Option<&str>) -> ExitCode {
-    let text = match read_input(source) {
+    let text = match read_configuration(source) {
         Ok(text) => text,
-        Err(error) => {
-            eprintln!("cannot read the configuration: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match Config::load(Some(&text)) {
         Ok(config) => {
@@ -58,7 +65,9 @@ fn check_config(source: Option<&str>) -> ExitCode {
 
 const USAGE: &str = "usage: portcullis check-config [FILE|-]
        portcullis policy check CONFIG 'METHOD URL' [PRINCIPAL.json] [--header 'Name: value']...
-       portcullis policy lint CONFIG";
+       portcullis policy lint CONFIG
+       portcullis schema
+       portcullis preflight [FILE|-]";
 
 fn load(path: &str) -> Result<Config, ExitCode> {
     let text = read_input(Some(path)).map_err(|error| {
@@ -72,6 +81,28 @@ fn load(path: &str) -> Result<Config, ExitCode> {
         }
         ExitCode::FAILURE
     })
+}
+
+/// Prints what the configuration needs (JSON, for `npm run preflight`); exit 1 when it is invalid.
+fn preflight(source: Option<&str>) -> ExitCode {
+    let text = match read_configuration(source) {
+        Ok(text) => text,
+        Err(code) => return code,
+    };
+    let pinned =
+        serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|document| document.get("version").is_some());
+    match Config::load(Some(&text)) {
+        Ok(config) => {
+            let checked = portcullis::tools::preflight::preflight(&config, pinned);
+            println!("{}", serde_json::to_string_pretty(&checked).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            println!("{}", serde_json::json!({ "invalid": problems }));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn policy_check(args: &[String]) -> ExitCode {
@@ -158,6 +189,11 @@ fn main() -> ExitCode {
         (Some("check-config"), _) => check_config(args.get(1).map(String::as_str)),
         (Some("policy"), Some("check")) => policy_check(&args[2..]),
         (Some("policy"), Some("lint")) => policy_lint(&args[2..]),
+        (Some("preflight"), _) => preflight(args.get(1).map(String::as_str)),
+        (Some("schema"), None) => {
+            print!("{}", portcullis::config::schema::json_schema_text());
+            ExitCode::SUCCESS
+        }
         _ => usage(),
     }
 }

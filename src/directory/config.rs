@@ -12,16 +12,19 @@ pub const DEFAULT_DNS_RESOLVER: &str = "https://cloudflare-dns.com/dns-query";
 pub const DEFAULT_TENANT_ADMIN_SCOPE: &str = "portcullis:tenant-admin";
 
 /// The directory's settings.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DirectoryConfig {
-    /// A JWT with this scope administers the tenant of its `tenant` claim, and only that one...
+    /// A JWT with this scope, from one of `tenant_admin_issuers`, administers the tenant of its `tenant`
+    /// claim, and only that one. Default `portcullis:tenant-admin`.
     pub tenant_admin_scope: String,
-    /// ...when one of these issuers signed it. Empty (the default): there are no tenant
-    /// administrators. List only issuers the deployment controls (its own authorisation
+    /// The issuers (each one of `jwt.issuers`) whose JWTs may carry `tenant_admin_scope`. Empty (the default):
+    /// there are no tenant administrators. List only issuers the deployment controls (its own authorisation
     /// server), never a tenant's IdP: any listed issuer can name any tenant.
     pub tenant_admin_issuers: Vec<String>,
-    /// The DNS-over-HTTPS resolver (JSON API) that domain verification asks.
+    /// The DNS-over-HTTPS resolver (JSON API) that domain verification asks: https (http in development),
+    /// no query. Default `https://cloudflare-dns.com/dns-query`.
     pub dns_resolver: String,
 }
 

@@ -20,25 +20,27 @@ pub enum CorsError {
 }
 
 /// A route's CORS policy, as written in the configuration.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCorsPolicy {
-    /// Allowed origins, such as `https://app.example.com`, or `["*"]`.
+    /// Allowed origins (`scheme://host[:port]`), such as `https://app.example.com`, or `["*"]` alone (not with
+    /// `allow_credentials`). At least one.
     #[serde(default)]
     pub allow_origins: Vec<String>,
     /// Allowed methods; defaults to GET, HEAD and POST.
     #[serde(default)]
     pub allow_methods: Option<Vec<String>>,
-    /// Allowed request headers.
+    /// Allowed request headers; none by default.
     #[serde(default)]
     pub allow_headers: Vec<String>,
-    /// Response headers the browser may expose to scripts.
+    /// Response headers the browser may expose to scripts; none by default.
     #[serde(default)]
     pub expose_headers: Vec<String>,
-    /// Whether cookies and `Authorization` may be sent.
+    /// Whether cookies and `Authorization` may be sent; off by default.
     #[serde(default)]
     pub allow_credentials: bool,
-    /// How long a browser may cache a preflight, in seconds (at most 86400).
+    /// How long a browser may cache a preflight, in seconds (at most 86400); default 600.
     #[serde(default)]
     pub max_age_s: Option<u32>,
 }

@@ -8,16 +8,18 @@ use serde::Deserialize;
 pub const METHOD_OVERRIDE_HEADERS: &[&str] = &["x-http-method-override", "x-http-method", "x-method-override"];
 
 /// Request size limits, as written in the configuration.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Longest accepted request URL, in bytes.
+    /// Longest accepted request URL, in bytes (longer: 414). Default 8192, 256 to 65536.
     pub max_url_bytes: usize,
-    /// Largest accepted sum of header names and values, in bytes.
+    /// Largest accepted sum of header names and values, in bytes (larger: 431). Default 32768, 1024 to 131072.
     pub max_header_bytes: usize,
-    /// Most headers accepted on one request.
+    /// Most headers accepted on one request (more: 431). Default 100, 8 to 1000.
     pub max_header_count: usize,
-    /// Largest accepted body on an edge route (`/auth/*`), in bytes.
+    /// Largest accepted body on an edge route (`/auth/*`), in bytes (larger: 413). Default 65536, 1024 to
+    /// 1048576.
     pub max_edge_body_bytes: usize,
 }
 

@@ -10,18 +10,22 @@ pub const EDGE_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-sr
     font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Security headers for proxied responses, as written in the configuration.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityHeaders {
-    /// `Strict-Transport-Security`; `null` to send none.
+    /// `Strict-Transport-Security`, with a `max-age=<seconds>` directive; `null` to send none. Default
+    /// `max-age=63072000; includeSubDomains`.
     pub hsts: Option<String>,
-    /// Send `X-Content-Type-Options: nosniff`.
+    /// Send `X-Content-Type-Options: nosniff`; true by default.
     pub content_type_options: bool,
-    /// `Referrer-Policy`; `null` to send none.
+    /// `Referrer-Policy`, one of the standard policy values; `null` to send none. Default
+    /// `strict-origin-when-cross-origin`.
     pub referrer_policy: Option<String>,
-    /// `X-Frame-Options` (`DENY` or `SAMEORIGIN`); `null` to send none.
+    /// `X-Frame-Options` (`DENY` or `SAMEORIGIN`); `null` to send none. Default `DENY`.
     pub frame_options: Option<String>,
-    /// `Cross-Origin-Opener-Policy`; `null` to send none.
+    /// `Cross-Origin-Opener-Policy` (`same-origin`, `same-origin-allow-popups`, `unsafe-none` or
+    /// `noopener-allow-popups`); `null` to send none. Default `same-origin`.
     pub cross_origin_opener_policy: Option<String>,
     /// When true, these values replace the origin's own; by default the origin's win.
     pub override_origin: bool,

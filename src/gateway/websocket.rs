@@ -16,13 +16,16 @@ use serde::Deserialize;
 pub const DEFAULT_RECHECK_S: u32 = 10;
 
 /// The `websocket` section of a route, as written.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWebSocketPolicy {
-    /// Browser origins besides the route's own that may open sockets.
+    /// Browser origins besides the route's own that may open sockets, written as browsers send them
+    /// (`scheme://host[:port]`). None by default.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
-    /// Seconds between checks of an open socket's credentials.
+    /// Seconds between checks of an open socket's credentials (a socket whose credential ended is closed).
+    /// Default 10, 1 to 3600.
     pub recheck_s: Option<u32>,
 }
 

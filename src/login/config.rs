@@ -11,22 +11,26 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Session lifetimes and upkeep.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionPolicy {
-    /// A session unused for this long ends.
+    /// A session unused for this long ends, in seconds. Default 28800 (8 hours), at most `absolute_lifetime_s`.
     pub idle_timeout_s: i64,
-    /// A session ends this long after login, however active.
+    /// A session ends this long after login, however active, in seconds. Default 86400 (24 hours), at most
+    /// 90 days.
     pub absolute_lifetime_s: i64,
-    /// How often use is written back to KV (for the idle timeout), per session and isolate.
+    /// How often use is written back to KV (for the idle timeout), per session and isolate, in seconds.
+    /// Default 60, shorter than `idle_timeout_s`.
     pub touch_interval_s: i64,
     /// How long an isolate trusts a session it loaded (KV record and revocation state) before
-    /// reading them again; the bound on how late a logout or revocation is seen elsewhere.
+    /// reading them again; the bound on how late a logout or revocation is seen elsewhere. In seconds:
+    /// default 10, 0 to 300 (0 reads them on every request).
     pub cache_ttl_s: i64,
-    /// Refresh the upstream access token this long before it expires.
+    /// Refresh the upstream access token this long before it expires, in seconds. Default 60, 0 to 3600.
     pub refresh_margin_s: i64,
     /// End the session when the upstream access token expires and cannot be refreshed (the
-    /// provider revoked the grant or disabled the user). Off: the session lives its lifetimes.
+    /// provider revoked the grant or disabled the user). Off: the session lives its lifetimes. On by default.
     pub revalidate: bool,
 }
 
@@ -44,18 +48,19 @@ impl Default for SessionPolicy {
 }
 
 /// How the login pages look.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Branding {
-    /// The product name.
+    /// The product name on the pages; default `Portcullis`, 1 to 64 characters.
     pub name: String,
-    /// A logo: a same-origin path or a `data:` URL.
+    /// A logo: a same-origin path or a `data:image/` URL; default `/auth/static/portcullis.svg`.
     pub logo: String,
-    /// The main colour (buttons), as `#rrggbb`.
+    /// The main colour (buttons), as `#rrggbb`; default `#1f3a5f`.
     pub primary_color: String,
-    /// The accent colour (focus rings), as `#rrggbb`.
+    /// The accent colour (focus rings), as `#rrggbb`; default `#f2c14e`.
     pub accent_color: String,
-    /// The page background, as `#rrggbb`.
+    /// The page background, as `#rrggbb`; unset by default (the stylesheet's own).
     pub background_color: Option<String>,
 }
 
@@ -162,19 +167,36 @@ impl LoginConfig {
     }
 }
 
+/// Browser login: the identity providers, the session policy and the login pages' look.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLogin {
+pub(crate) struct RawLogin {
+    /// The identity providers, in login-page order; at least one. Ids and `email_domains` are unique across
+    /// them. Required.
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<crate::login::provider::RawProvider>"))]
     providers: Vec<Value>,
+    /// The exact redirect URI registered at every provider, `https://<your host><edge_prefix>/callback`, with
+    /// no query or fragment (http in development). Required.
     redirect_uri: String,
+    /// More origins (`scheme://host[:port]`) that `return_to` may point at after login; the redirect URI's
+    /// origin is always allowed. Empty by default.
     #[serde(default)]
     return_origins: Vec<String>,
+    /// Where a provider sends the browser after RP-initiated logout. Default: the redirect URI's origin
+    /// followed by `<edge_prefix>/logged-out`.
     post_logout_redirect_uri: Option<String>,
+    /// Session lifetimes, caching and refresh.
     #[serde(default)]
     session: SessionPolicy,
+    /// The login pages' name, logo and colours.
     #[serde(default)]
     branding: Branding,
+    /// The NAME of the Worker secret (32+ characters) that keys login tickets and CSRF tokens, not the secret
+    /// itself. Default `PORTCULLIS_LOGIN_SECRET`; without it, development uses a built-in one.
     secret: Option<String>,
+    /// Rate-limit rules (as on routes) for `/auth/login`, `/auth/callback` and the setup page's costly calls.
+    /// Default: 30 a minute per client IP; `[]` turns them off.
     rate_limits: Option<Vec<RawRule>>,
 }
 

@@ -40,31 +40,33 @@ pub enum ProviderKind {
 }
 
 /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
-    /// HTTP Basic with the form-encoded id and secret.
+    /// HTTP Basic with the form-encoded id and secret (the default).
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
 }
 
 /// Where a provider's profile claims are (names or dotted paths).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileClaims {
-    /// The stable subject (`sub` for OIDC, `id` for GitHub). Numbers are accepted.
+    /// The stable subject; default `sub` for `oidc`, `id` for `oauth2` (GitHub's). Numbers are accepted.
     pub subject: String,
-    /// The email address.
+    /// The email address; `email` by default.
     pub email: String,
-    /// Whether the email is verified; an email marked unverified is dropped. `None`: the
-    /// provider only returns verified addresses.
+    /// Whether the email is verified: an email counts only when this claim is `true`. `null`: the provider
+    /// only returns verified addresses. Default `email_verified` for `oidc`, `null` for `oauth2`.
     pub email_verified: Option<String>,
-    /// The display name.
+    /// The display name; `name` by default.
     pub name: String,
-    /// Groups: an array, or a space-separated string.
+    /// Groups: an array, or a space-separated string; `groups` by default.
     pub groups: String,
-    /// The tenant.
+    /// The tenant; `tenant` by default.
     pub tenant: String,
 }
 
@@ -119,21 +121,22 @@ pub struct Provider {
 }
 
 /// Where a provider's users live in the directory.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryLink {
-    /// The tenant's id.
+    /// The tenant's id: 1 to 64 characters of a-z, 0-9, `-` and `_`. Required.
     pub tenant: String,
     /// Link a new identity to the tenant's user with the same verified email (off by default:
     /// see the README's "Directory").
     #[serde(default)]
     pub link_by_email: bool,
-    /// Trust an email only when its domain is one the tenant has verified. Off: trust it unless
+    /// Trust an email only when its domain is one the tenant has verified. Off (the default): trust it unless
     /// another tenant has verified its domain (a tenant's IdP never speaks for another's users).
     #[serde(default)]
     pub verified_domains_only: bool,
     /// The tenant keeps its groups with SCIM Groups: a login leaves the user's memberships as
-    /// they are, rather than replacing them with the login's groups.
+    /// they are, rather than replacing them with the login's groups. Off by default.
     #[serde(default)]
     pub groups_from_scim: bool,
 }
@@ -192,37 +195,105 @@ pub fn email_domain(email: &str) -> Option<String> {
     Some(domain.to_ascii_lowercase())
 }
 
+/// One identity provider for browser login: OpenID Connect (`oidc`) or plain OAuth 2.0 (`oauth2`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawProvider {
+pub(crate) struct RawProvider {
+    /// A short id, unique among providers, used in URLs (`?provider=`) and sessions: 1 to 32 characters of
+    /// a-z, 0-9, `-` and `_`, not starting with `con_`. Required.
     id: String,
+    /// `oidc` (endpoints and keys from the issuer's discovery document) or `oauth2` (endpoints named here,
+    /// identity from the userinfo endpoint). Required.
     #[serde(rename = "type")]
     kind: String,
+    /// The provider's name on the login page. Default: the `id`.
     display_name: Option<String>,
+    /// An icon for the login page: a same-origin path or a `data:image/` URL. None by default.
     icon: Option<String>,
+    /// `oidc` only, and required there: the exact issuer identifier, an https URL (http in development);
+    /// discovery is read from `{issuer}/.well-known/openid-configuration`.
     issuer: Option<String>,
+    /// `oidc` only: the ID token algorithms accepted, asymmetric only (RS256/384/512, PS256/384/512, ES256,
+    /// ES384, EdDSA). Default `["RS256", "ES256"]`.
     algorithms: Option<Vec<String>>,
+    /// `oidc` only: clock leeway for the ID token's times, in seconds. Default 30, at most 300.
     leeway_s: Option<u32>,
+    /// `oidc` only: also read the userinfo endpoint and merge its claims (its `sub` must be the ID token's).
+    /// Default true.
     userinfo: Option<bool>,
+    /// `oauth2` only, and required there: where browsers are sent to sign in; https (http in development).
     authorization_endpoint: Option<String>,
+    /// `oauth2` only, and required there: where the code is exchanged for tokens; https (http in development).
     token_endpoint: Option<String>,
+    /// `oauth2` only, and required there: the profile of the access token's owner (GitHub's `/user`).
     userinfo_endpoint: Option<String>,
+    /// `oauth2` only, optional: a list of `{email, primary, verified}` (GitHub's `/user/emails`) whose verified
+    /// primary address is the user's email, unless the profile has one and `claims.email_verified` is mapped.
     emails_endpoint: Option<String>,
+    /// The client id registered at the provider. Required, non-empty.
     client_id: String,
+    /// The NAME of the Worker secret that holds the client secret (letters, digits and `_`, such as
+    /// `OIDC_CORP_SECRET`), never the secret itself. Required.
     client_secret: String,
+    /// How the client authenticates at the token endpoint. Default `client_secret_basic`.
     client_auth: Option<ClientAuth>,
+    /// Scopes requested, tokens without spaces. Default `["openid", "email", "profile"]` for `oidc` (which
+    /// must include `openid`), none for `oauth2`.
     scopes: Option<Vec<String>>,
+    /// Where the profile's claims are (`subject`, `email`, `email_verified`, `name`, `groups`, `tenant`);
+    /// keys set here override the defaults: the OIDC names, with `id` as the subject for `oauth2`.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<ClaimOverrides>"))]
     claims: Option<Value>,
+    /// When not empty, only a verified email in one of these lower-case domains may sign in (else 403
+    /// `email_not_allowed`); `oauth2` also needs `emails_endpoint` or `claims.email_verified`. Empty by default.
     #[serde(default)]
     allowed_email_domains: Vec<String>,
+    /// Home-realm discovery: an email (`/auth/login?email=`) in one of these lower-case domains selects this
+    /// provider; a domain may select only one provider. Empty by default.
     #[serde(default)]
     email_domains: Vec<String>,
+    /// Whether the provider has a redirect URI of its own, `{redirect_uri}/{id}`, to register at the provider
+    /// (mix-up defence). Default true for `oauth2`, false for `oidc`.
     own_redirect_uri: Option<bool>,
+    /// Extra parameters for the authorisation request, name to value (`hd`, `prompt`, `access_type`, ...);
+    /// never one Portcullis sets itself (`state`, `scope`, `redirect_uri`, ...). None by default.
     #[serde(default)]
     authorization_params: BTreeMap<String, String>,
+    /// Claims (names or dotted paths) the verified profile must carry with exactly these string values
+    /// (Google's `hd`, an Entra `tid`); otherwise 403 `account_not_allowed`. None by default.
     #[serde(default)]
     required_claims: BTreeMap<String, String>,
+    /// Provision this provider's users just in time into a tenant's directory. None by default: no directory.
     directory: Option<DirectoryLink>,
+}
+
+/// The schema of a provider's `claims` (see [`ProfileClaims`]): each key overrides one default.
+#[cfg(feature = "schema")]
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a description for schemars only: `claims` is merged over the defaults
+struct ClaimOverrides {
+    /// The claim holding the stable subject: `sub` for OIDC, `id` for `oauth2` by default.
+    subject: Option<String>,
+    /// The claim holding the email address (default `email`).
+    email: Option<String>,
+    /// The claim saying the email is verified, which must then be `true` for the email to count
+    /// (default `email_verified` for `oidc`, `null` for `oauth2`), or `null`: not checked.
+    #[serde(default)]
+    #[schemars(schema_with = "nullable_string")]
+    email_verified: Option<Option<String>>,
+    /// The claim holding the display name (default `name`).
+    name: Option<String>,
+    /// The claim holding the groups, an array or a space-separated string (default `groups`).
+    groups: Option<String>,
+    /// The claim holding the tenant (default `tenant`).
+    tenant: Option<String>,
+}
+
+#[cfg(feature = "schema")]
+fn nullable_string(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "anyOf": [{ "type": "string" }, { "const": null }] })
 }
 
 /// The binding name a stored connection's settings hold in place of a secret's: the secret is the

@@ -228,6 +228,7 @@ impl Policy {
 }
 
 /// What happens when the rate limiter cannot be reached.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailureMode {
@@ -245,6 +246,7 @@ pub enum FailureMode {
 /// logs, its error reports, its own outbound calls) should not be able to replay it. `keep` is for
 /// origins that call other APIs on the user's behalf with the same token (oauth2-proxy's
 /// `pass_access_token`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ForwardAuthorization {

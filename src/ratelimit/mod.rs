@@ -17,20 +17,22 @@ use rules::Rule;
 use serde::Deserialize;
 
 /// The `rate_limiting` section: how the worker reaches the limiter.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitingConfig {
-    /// The Durable Object binding of the limiter.
+    /// The name of the limiter's Durable Object binding (`RateLimiter` class); default `RATE_LIMITER`.
     pub binding: String,
-    /// How many objects the counters are spread over (by a hash of the counter).
+    /// How many objects the counters are spread over (by a hash of the counter). Default 32, 1 to 1024.
     pub shards: u32,
-    /// How long to wait for the limiter before the route's failure mode applies.
+    /// How long to wait for the limiter before the route's failure mode applies, in milliseconds. Default
+    /// 1000, 1 to 10000.
     pub timeout_ms: u64,
     /// The most units the limiter leases to an isolate at once, for a counter fast enough to
-    /// lease (`gcra::LeaseTerms::for_quota`); 1 decides every request at the limiter.
+    /// lease; 1 decides every request at the limiter. Default 16, 1 to 1000.
     pub lease_units: u32,
     /// How long after asking an isolate may spend a leased unit; at least `timeout_ms`, so that
-    /// an answer in time always lands inside its window.
+    /// an answer in time always lands inside its window. In milliseconds: default 1000, at most 60000.
     pub lease_window_ms: u64,
 }
 

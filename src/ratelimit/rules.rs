@@ -7,12 +7,13 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// What a limit counts by.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitKey {
     /// The client IP (`CF-Connecting-IP`).
     Ip,
-    /// The authenticated subject.
+    /// The authenticated subject (anonymous requests are not counted by this limit).
     Subject,
     /// The API key id (requests without an API key are not counted by this limit).
     ApiKey,
@@ -35,32 +36,36 @@ impl LimitKey {
 }
 
 /// A rate as written in the configuration.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRate {
-    /// Requests per period.
+    /// Requests per period, at least 1.
     pub limit: u32,
-    /// The period in seconds.
+    /// The period in seconds, at least 1.
     pub period_s: u64,
-    /// Requests allowed at once; the limit by default.
+    /// Requests allowed at once, at least 1; the limit by default.
     pub burst: Option<u32>,
 }
 
 /// A rule as written in the configuration.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
-    /// The rule's name, used in headers and the audit log.
+    /// The rule's name, used in headers and the audit log: 1 to 64 printable ASCII characters, unique on
+    /// its route. Required.
     pub id: String,
     /// What it counts by.
     pub key: LimitKey,
-    /// The rate.
+    /// The rate: requests per `period_s`, at least 1. Required.
     pub limit: u32,
-    /// The period in seconds.
+    /// The period in seconds, at least 1. Required.
     pub period_s: u64,
-    /// Requests allowed at once; the limit by default.
+    /// Requests allowed at once, at least 1; the limit by default.
     pub burst: Option<u32>,
-    /// Rates by the principal's tier (the API key's tier, or the issuer's tier claim).
+    /// Rates by the principal's tier (the API key's tier, or the issuer's tier claim), tier name to rate.
+    /// None by default; a principal whose tier is not listed gets the rule's own rate.
     #[serde(default)]
     pub tiers: BTreeMap<String, RawRate>,
 }

@@ -24,9 +24,9 @@ use worker::{console_warn, Context, Env, Result};
 /// The revocation Durable Object binding.
 pub const REVOCATIONS_BINDING: &str = super::key_revocations::client::BINDING;
 /// The secret that peppers stored hashes.
-pub const PEPPER_SECRET: &str = "PORTCULLIS_API_KEY_PEPPER";
+pub const PEPPER_SECRET: &str = crate::deploy::names::API_KEY_PEPPER_SECRET;
 /// The secret holding the bootstrap administrator key.
-pub const ADMIN_KEY_SECRET: &str = "PORTCULLIS_ADMIN_KEY";
+pub const ADMIN_KEY_SECRET: &str = crate::deploy::names::ADMIN_KEY_SECRET;
 const DEVELOPMENT_PEPPER: &[u8] = b"portcullis-development-pepper, not a secret";
 /// Writes of a key's last use are at most this far apart, per isolate.
 const LAST_USED_INTERVAL_MS: u64 = 60_000;

@@ -15,7 +15,7 @@ use web_sys::CryptoKey;
 use worker::{console_error, console_warn, Env};
 
 /// The secret holding the assertion signing keys (a JWKS of private keys; the first signs).
-pub const KEYS_SECRET: &str = "PORTCULLIS_ASSERTION_KEYS";
+pub const KEYS_SECRET: &str = crate::deploy::names::ASSERTION_KEYS_SECRET;
 
 /// The active signing key and every published public key.
 pub struct Signer {

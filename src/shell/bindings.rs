@@ -1,4 +1,4 @@
 //! The names of the worker's bindings that several shell modules share.
 
 /// The KV namespace: API key records, sessions.
-pub const KV_BINDING: &str = "PORTCULLIS_KV";
+pub const KV_BINDING: &str = crate::deploy::names::KV;

@@ -12,7 +12,7 @@ use crate::secret::{SecretBytes, SecretString};
 use worker::{console_warn, Env};
 
 /// The secret that seals connection secrets.
-pub const DIRECTORY_KEY_SECRET: &str = "PORTCULLIS_DIRECTORY_KEY";
+pub const DIRECTORY_KEY_SECRET: &str = crate::deploy::names::DIRECTORY_KEY_SECRET;
 
 /// The directory key; without one (at least 32 characters) nothing is sealed or opened: 503.
 pub fn directory_key(env: &Env) -> Result<SecretBytes, Failure> {

@@ -5,7 +5,7 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 /// The D1 binding of the directory.
-pub const DIRECTORY_BINDING: &str = "PORTCULLIS_DB";
+pub const DIRECTORY_BINDING: &str = crate::deploy::names::DIRECTORY_DB;
 
 /// The directory's database.
 pub fn database(env: &Env) -> Result<D1Database, Unavailable> {

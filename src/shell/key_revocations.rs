@@ -183,7 +183,7 @@ pub mod client {
     use worker::{Env, Method, Request, RequestInit, Result};
 
     /// The Durable Object binding.
-    pub const BINDING: &str = "API_KEY_REVOCATIONS";
+    pub const BINDING: &str = crate::deploy::names::REVOCATIONS;
 
     fn stub(env: &Env, shard_key: &str) -> Result<worker::Stub> {
         env.durable_object(BINDING)?.id_from_name(&shard_name(shard_key))?.get_stub()

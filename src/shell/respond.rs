@@ -10,7 +10,7 @@ use wasm_bindgen::JsValue;
 use worker::{Env, Response, Result};
 
 /// The binding that serves `www/`.
-pub const ASSETS_BINDING: &str = "ASSETS";
+pub const ASSETS_BINDING: &str = crate::deploy::names::ASSETS;
 const ASSET_HOST: &str = "https://assets.invalid";
 
 use super::js_headers::to_js_headers;

@@ -1,8 +1,10 @@
-//! Host tools over the same core the worker runs (`npm run policy`, `npm run check-config`): the
-//! policy linter and the simulator, which decides routes for imagined principals. Never part of
+//! Host tools over the same core the worker runs (`npm run policy`, `npm run check-config`,
+//! `npm run preflight`): the policy linter, the simulator, which decides routes for imagined
+//! principals, and the preflight, which lists what a deployment needs. Never part of
 //! the worker build (feature `cli`).
 
 pub mod lint;
+pub mod preflight;
 pub mod simulate;
 
 #[cfg(test)]

@@ -68,6 +68,27 @@ export function miniflareOptions({ bindings = {}, persistTo, port = 0, handleStr
   return { ...shared, workers: withFaultyBindings(worker, faultControlUrl) };
 }
 
+/**
+ * Applies the migrations a persisted local D1 has not had yet, recording each in `d1_migrations`
+ * as `wrangler d1 migrations apply` does (so either tool can take over the other's database).
+ */
+export async function applyPendingD1Migrations(mf) {
+  for (const { binding, dir } of readWranglerConfig().d1Migrations) {
+    const db = await mf.getD1Database(binding);
+    await db
+      .prepare(
+        "CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)",
+      )
+      .run();
+    const applied = new Set((await db.prepare("SELECT name FROM d1_migrations").all()).results.map((row) => row.name));
+    for (const file of readdirSync(dir).filter((name) => name.endsWith(".sql")).sort()) {
+      if (applied.has(file)) continue;
+      const statements = migrationStatements(readFileSync(path.join(dir, file), "utf8")).map((sql) => db.prepare(sql));
+      await db.batch([...statements, db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(file)]);
+    }
+  }
+}
+
 /** The SQL statements of a migration file, in order (comments dropped, split at `;`). */
 export function migrationStatements(sql) {
   return sql

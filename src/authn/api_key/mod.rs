@@ -21,21 +21,26 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 
 /// The `api_keys` section of the configuration. API keys are enabled when the section exists.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiKeyConfig {
-    /// The key prefix of this deployment, such as `pk_live`.
+    /// The key prefix of this deployment: lower-case words joined by `_`, at most 16 characters. Default
+    /// `pk_live`.
     pub prefix: String,
-    /// A header that may carry a key besides `Authorization: Bearer`; `null` for none.
+    /// A header that may carry a key besides `Authorization: Bearer`; `null` for none. Default `x-api-key`.
     pub header: Option<String>,
     /// How long an isolate trusts a key's state before it reads KV and the revocation Durable
-    /// Object again: the bound on how long a revoked key keeps working elsewhere.
+    /// Object again: the bound on how long a revoked key keeps working elsewhere. In seconds: default 10,
+    /// at most 300 (0 reads them on every request).
     pub cache_ttl_s: u64,
-    /// The JWT scope that may use the management API.
+    /// The JWT scope that may use the management API; default `portcullis:admin`.
     pub admin_scope: String,
-    /// How long a rotated key keeps working, unless the rotate request says otherwise.
+    /// How long a rotated key keeps working, unless the rotate request says otherwise, in seconds. Default
+    /// 86400, at most 30 days.
     pub rotation_grace_s: u64,
-    /// The longest lifetime a key may be created with.
+    /// The longest lifetime a key may be created with: the most `expires_in_s` a create request may ask,
+    /// in seconds. Default 63072000 (2 years). A key created without `expires_in_s` never expires.
     pub max_lifetime_s: u64,
 }
 

@@ -22,6 +22,7 @@ pub enum KeySource {
 }
 
 /// Names (or dotted paths, such as `realm_access.roles`) of the claims that make a principal.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClaimNames {
@@ -75,21 +76,25 @@ pub struct Issuer {
 }
 
 /// The JWKS cache policy.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JwksCachePolicy {
-    /// Lifetime of a key set whose response has no `Cache-Control` max-age.
+    /// Lifetime of a key set whose response has no `Cache-Control` max-age, in seconds. Default 600, between
+    /// `min_ttl_s` and `max_ttl_s`.
     pub default_ttl_s: u64,
-    /// Shortest lifetime, whatever `Cache-Control` says (a floor against refetch storms).
+    /// Shortest lifetime, whatever `Cache-Control` says (a floor against refetch storms), in seconds. Default 60.
     pub min_ttl_s: u64,
-    /// Longest lifetime, whatever `Cache-Control` says (a key removal is seen within this).
+    /// Longest lifetime, whatever `Cache-Control` says (a key removal is seen within this), in seconds.
+    /// Default 86400.
     pub max_ttl_s: u64,
-    /// How long after expiry a key set is still used when refreshing it fails. After that,
-    /// requests fail closed with 503.
+    /// How long after expiry a key set is still used when refreshing it fails, in seconds (default 3600).
+    /// After that, requests fail closed with 503.
     pub max_stale_s: u64,
-    /// The least time between two refreshes caused by unknown `kid`s, per issuer.
+    /// The least time between two refreshes caused by unknown `kid`s, per issuer, in seconds. Default 30,
+    /// at most 3600.
     pub refresh_cooldown_s: u64,
-    /// How long a key set fetch may take.
+    /// How long a key set fetch may take, in milliseconds. Default 5000, 1 to 30000.
     pub fetch_timeout_ms: u64,
 }
 
@@ -137,29 +142,54 @@ impl JwtConfig {
     }
 }
 
+/// Bearer JWT verification: the trusted issuers and the JWKS cache.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawJwtConfig {
+pub(crate) struct RawJwtConfig {
+    /// The trusted issuers, each with a unique `issuer`; a token's `iss` picks one, and a token from any
+    /// other issuer is refused. None by default.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<RawIssuer>"))]
     issuers: Vec<Value>,
+    /// How fetched JWKS are cached and refreshed, for every issuer.
     #[serde(default)]
     jwks_cache: JwksCachePolicy,
+    /// How many verified tokens an isolate remembers, so a repeated token's signature is checked once;
+    /// 0 verifies every signature. Default 10000, at most 1000000.
     #[serde(default)]
     verified_cache_entries: Option<usize>,
 }
 
+/// A trusted token issuer: its `iss`, audiences, algorithms and where its keys come from.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawIssuer {
+pub(crate) struct RawIssuer {
+    /// The exact `iss` value of this issuer's tokens: a URL, https in production. Required.
     issuer: String,
+    /// Accepted `aud` values; a token must name at least one. Required, at least one non-empty string.
     audiences: Vec<String>,
+    /// The URL of the issuer's JWKS (https in production), fetched and cached by the worker. Set exactly one
+    /// of `jwks_url`, `jwks` and `hmac_secret`.
     jwks_url: Option<String>,
+    /// A JWKS (`{"keys": [...]}`) of public keys written into the configuration; a key that cannot be used
+    /// is a configuration error. Set exactly one of `jwks_url`, `jwks` and `hmac_secret`.
     jwks: Option<Value>,
+    /// The NAME of the Worker secret that holds the HMAC key (at least 32 bytes), not the key itself; such
+    /// an issuer accepts only HS256, HS384 and HS512. Set exactly one of `jwks_url`, `jwks` and `hmac_secret`.
     hmac_secret: Option<String>,
+    /// Accepted `alg` values, at least one: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA,
+    /// or (with `hmac_secret` only, and then only these) HS256, HS384, HS512. Required.
     algorithms: Vec<String>,
+    /// Clock leeway for `exp`, `nbf` and `iat`, in seconds. Default 30, at most 300.
     leeway_s: Option<u32>,
+    /// Claims (names or dotted paths) a token must carry with a non-null value. Default `["sub"]`.
     required_claims: Option<Vec<String>>,
+    /// The `typ` header a token must have, such as `at+jwt` (RFC 9068; an `application/` prefix and case are
+    /// ignored). Unset by default: `typ` is not checked.
     typ: Option<String>,
+    /// Which claims hold the principal's subject, email, groups, scopes, tenant and rate-limit tier.
     #[serde(default)]
     claims: ClaimNames,
 }

@@ -1,0 +1,70 @@
+// `npm run deploy [-- --dry-run] [--outdir DIR] [--env NAME]`: builds the worker (once: the build
+// is skipped when up to date) and deploys it with wrangler, from wrangler.toml. With --dry-run it
+// deploys nothing: wrangler bundles exactly what it would upload into DIR (default
+// build/dry-run), and this script reports the bundle's size against the Workers limits. `npm test`
+// runs the dry run, so a production bundle that wrangler cannot build fails CI.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import path from "node:path";
+import { repoRoot } from "../tests/support/wrangler-config.mjs";
+
+// The Workers limits on a worker's size, compressed (gzip): Free plan, and Paid plans.
+const FREE_LIMIT = 3 * 1024 * 1024;
+const PAID_LIMIT = 10 * 1024 * 1024;
+
+const args = process.argv.slice(2);
+const option = (name) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args.splice(at, 2)[1] : undefined;
+};
+const outdir = path.resolve(option("--outdir") ?? path.join(repoRoot, "build", "dry-run"));
+const envName = option("--env");
+const dryRun = args.includes("--dry-run");
+
+const run = (command, commandArgs) => {
+  const result = spawnSync(command, commandArgs, {
+    cwd: repoRoot,
+    stdio: "inherit",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+};
+
+run("bash", ["scripts/build.sh"]);
+const wranglerArgs = ["--no-install", "wrangler", "deploy", ...(envName ? ["--env", envName] : [])];
+if (!dryRun) {
+  run("npx", wranglerArgs);
+  process.exit(0);
+}
+
+rmSync(outdir, { recursive: true, force: true });
+mkdirSync(outdir, { recursive: true });
+run("npx", [...wranglerArgs, "--dry-run", "--outdir", outdir]);
+
+const files = readdirSync(outdir, { recursive: true })
+  .map((name) => path.join(outdir, name))
+  .filter((file) => statSync(file).isFile() && !file.endsWith(".map") && !file.endsWith("README.md"));
+let raw = 0;
+let compressed = 0;
+for (const file of files) {
+  const bytes = readFileSync(file);
+  raw += bytes.length;
+  compressed += gzipSync(bytes, { level: 9 }).length;
+}
+const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
+console.log(`\ndry run: ${files.length} files in ${path.relative(process.cwd(), outdir) || "."}, ${kib(raw)}, ${kib(compressed)} gzipped`);
+for (const file of files) console.log(`  ${path.relative(outdir, file)}  ${kib(statSync(file).size)}`);
+if (!files.some((file) => file.endsWith(".wasm"))) {
+  console.error("dry run: the bundle has no WebAssembly module");
+  process.exit(1);
+}
+if (compressed > PAID_LIMIT) {
+  console.error(`dry run: ${kib(compressed)} gzipped is above the Workers limit of ${kib(PAID_LIMIT)}`);
+  process.exit(1);
+}
+console.log(
+  compressed > FREE_LIMIT
+    ? `dry run: above the Free plan's ${kib(FREE_LIMIT)}, within the Paid plans' ${kib(PAID_LIMIT)}`
+    : `dry run: within the Free plan's ${kib(FREE_LIMIT)} limit (gzipped)`,
+);
