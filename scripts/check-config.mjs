@@ -29,7 +29,7 @@ if (file.endsWith(".toml")) {
 
 const result = spawnSync(
   "cargo",
-  ["run", "--quiet", "--release", "--features", "cli", "--bin", "portcullis", "--", "check-config", "-"],
+  ["run", "--quiet", "--features", "cli", "--bin", "portcullis", "--", "check-config", "-"],
   { cwd: repoRoot, input: json, stdio: ["pipe", "inherit", "inherit"] },
 );
 process.exit(result.status ?? 1);

@@ -1,5 +1,6 @@
-// `npm run deploy [-- --dry-run] [--outdir DIR] [--env NAME]`: builds the worker (once: the build
-// is skipped when up to date) and deploys it with wrangler, from wrangler.toml. With --dry-run it
+// `npm run deploy [-- --dry-run] [--outdir DIR] [--env NAME]`: checks the configuration the
+// deployment will run (npm run check-config), builds the worker (once: the build is skipped when
+// up to date) and deploys it with wrangler, from wrangler.toml. With --dry-run it
 // deploys nothing: wrangler bundles exactly what it would upload into DIR (default
 // build/dry-run), and this script reports the bundle's size against the Workers limits. `npm test`
 // runs the dry run, so a production bundle that wrangler cannot build fails CI.
@@ -21,6 +22,12 @@ const option = (name) => {
 const outdir = path.resolve(option("--outdir") ?? path.join(repoRoot, "build", "dry-run"));
 const envName = option("--env");
 const dryRun = args.includes("--dry-run");
+// A mistyped option must not turn a dry run into a deployment.
+const unknown = args.filter((arg) => arg !== "--dry-run");
+if (unknown.length > 0) {
+  console.error(`deploy: unknown option ${unknown.join(" ")}\nusage: npm run deploy [-- --dry-run] [--outdir DIR] [--env NAME]`);
+  process.exit(2);
+}
 
 const run = (command, commandArgs) => {
   const result = spawnSync(command, commandArgs, {
@@ -31,6 +38,9 @@ const run = (command, commandArgs) => {
   if (result.status !== 0) process.exit(result.status ?? 1);
 };
 
+// The configuration this deployment will run, checked by the gateway's own core first: an invalid
+// one (an old "version" among them) is refused here, not by 503 config_invalid on every request.
+run("node", ["scripts/check-config.mjs", ...(envName ? ["--env", envName] : [])]);
 run("bash", ["scripts/build.sh"]);
 const wranglerArgs = ["--no-install", "wrangler", "deploy", ...(envName ? ["--env", envName] : [])];
 if (!dryRun) {

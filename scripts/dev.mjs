@@ -33,15 +33,27 @@ const url = `http://127.0.0.1:${GATEWAY_PORT}`;
 // default plus browser login) is written there when it is missing, and then it is yours to edit.
 const devVars = path.join(repoRoot, ".dev.vars");
 const vars = new Map();
-if (existsSync(devVars)) {
-  for (const line of readFileSync(devVars, "utf8").split("\n")) {
-    const match = /^([A-Z0-9_]+)=(["']?)(.*)\2$/.exec(line.trim());
-    if (match) vars.set(match[1], match[3]);
-  }
+const devVarsText = existsSync(devVars) ? readFileSync(devVars, "utf8") : "";
+for (const line of devVarsText.split("\n")) {
+  const match = /^([A-Z0-9_]+)=(["']?)(.*)\2$/.exec(line.trim());
+  if (match) vars.set(match[1], match[3]);
 }
 const secret = () => randomBytes(32).toString("base64url");
+// Only missing secrets are added, at the end: the lines already there stay as they are.
+const added = [];
 for (const name of ["PORTCULLIS_ADMIN_KEY", "PORTCULLIS_API_KEY_PEPPER", "PORTCULLIS_LOGIN_SECRET", "PORTCULLIS_DIRECTORY_KEY", "DEMO_IDP_CLIENT_SECRET"]) {
-  if (!vars.has(name)) vars.set(name, secret());
+  if (!vars.has(name)) {
+    vars.set(name, secret());
+    added.push(`${name}='${vars.get(name)}'`);
+  }
+}
+if (added.length > 0) {
+  const separator = devVarsText === "" || devVarsText.endsWith("\n") ? "" : "\n";
+  writeFileSync(devVars, devVarsText + separator + added.join("\n") + "\n", { mode: 0o600 });
+}
+if (vars.has("PORTCULLIS_CONFIG")) {
+  console.log("note: .dev.vars sets PORTCULLIS_CONFIG, which npm start ignores: the configuration is dev.config.json");
+  vars.delete("PORTCULLIS_CONFIG");
 }
 const demoConfig = {
   environment: "development",
@@ -74,8 +86,6 @@ const demoConfig = {
     branding: { name: "Portcullis demo" },
   },
 };
-vars.delete("PORTCULLIS_CONFIG"); // kept there by earlier versions of this script
-writeFileSync(devVars, [...vars].map(([name, value]) => `${name}='${value}'`).join("\n") + "\n", { mode: 0o600 });
 const devConfig = path.join(repoRoot, "dev.config.json");
 if (!existsSync(devConfig)) {
   writeFileSync(devConfig, JSON.stringify({ $schema: "./config.schema.json", version: 2, ...demoConfig }, null, 2) + "\n");
@@ -190,36 +200,40 @@ console.log(`
   without a build. Press Ctrl+C to stop.
 `);
 
-// The loop. One reload at a time; changes that arrive meanwhile are taken by one more.
+// The loop. One reload at a time; changes that arrive meanwhile are taken by one more. A failed
+// build or reload is reported and the loop goes on with the last good gateway.
 let reloading = Promise.resolve();
 const pending = { build: false, reload: false };
+async function reload() {
+  if (!pending.build && !pending.reload) return;
+  const build = pending.build;
+  pending.build = pending.reload = false;
+  const started = Date.now();
+  if (build) {
+    console.log("portcullis: src/ changed, building...");
+    const code = await new Promise((resolve) =>
+      spawn("bash", ["scripts/build.sh"], { cwd: repoRoot, stdio: "inherit" }).on("exit", resolve),
+    );
+    if (code !== 0) {
+      console.error("portcullis: the build failed; the gateway keeps the last good build");
+      return;
+    }
+  }
+  try {
+    const text = readFileSync(devConfig, "utf8");
+    JSON.parse(text);
+    configText = text;
+  } catch (error) {
+    console.error(`portcullis: dev.config.json cannot be used (${error.message}); keeping the last one`);
+  }
+  await mf.setOptions(gatewayOptions());
+  console.log(`portcullis: reloaded in ${((Date.now() - started) / 1000).toFixed(1)} s${build ? " (with a build)" : ""}`);
+}
 function schedule(kind) {
   pending[kind] = true;
-  reloading = reloading.then(async () => {
-    if (!pending.build && !pending.reload) return;
-    const build = pending.build;
-    pending.build = pending.reload = false;
-    const started = Date.now();
-    if (build) {
-      console.log("portcullis: src/ changed, building...");
-      const code = await new Promise((resolve) =>
-        spawn("bash", ["scripts/build.sh"], { cwd: repoRoot, stdio: "inherit" }).on("exit", resolve),
-      );
-      if (code !== 0) {
-        console.error("portcullis: the build failed; the gateway keeps the last good build");
-        return;
-      }
-    }
-    const text = readFileSync(devConfig, "utf8");
-    try {
-      JSON.parse(text);
-      configText = text;
-    } catch (error) {
-      console.error(`portcullis: dev.config.json is not JSON (${error.message}); keeping the last one`);
-    }
-    await mf.setOptions(gatewayOptions());
-    console.log(`portcullis: reloaded in ${((Date.now() - started) / 1000).toFixed(1)} s${build ? " (with a build)" : ""}`);
-  });
+  reloading = reloading
+    .then(reload)
+    .catch((error) => console.error(`portcullis: the reload failed (${error.message}); edit again to retry`));
 }
 const debounced = (kind) => {
   let timer;
@@ -229,9 +243,12 @@ const debounced = (kind) => {
   };
 };
 const onRust = debounced("build");
-watch(path.join(repoRoot, "src"), { recursive: true }, onRust);
-watch(path.join(repoRoot, "Cargo.toml"), onRust);
 const onConfig = debounced("reload");
-// The directory, not the file: an editor that saves by renaming replaces the file watched.
-watch(repoRoot, (event, name) => name === "dev.config.json" && onConfig());
+watch(path.join(repoRoot, "src"), { recursive: true }, onRust);
+// Files of the top directory are watched through it: an editor that saves by renaming replaces
+// the file, and a watch on the file itself would go quiet.
+watch(repoRoot, (event, name) => {
+  if (name === "Cargo.toml" || name === "Cargo.lock") onRust();
+  if (name === "dev.config.json") onConfig();
+});
 watch(path.join(repoRoot, "www"), { recursive: true }, onConfig);

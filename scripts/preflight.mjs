@@ -34,11 +34,17 @@ else if (vars.PORTCULLIS_CONFIG !== undefined) {
 
 const lines = [];
 let missing = 0;
+let unchecked = 0;
 const report = (ok, text) => {
   if (!ok) missing++;
   lines.push(`  ${ok ? "ok     " : "MISSING"}  ${text}`);
 };
 const note = (text) => lines.push(`  -        ${text}`);
+// A required thing that could not be checked: never "ready".
+const notChecked = (text) => {
+  unchecked++;
+  lines.push(`  UNKNOWN  ${text}`);
+};
 
 if (configText === undefined) {
   report(false, `PORTCULLIS_CONFIG: not set in ${path.basename(wranglerFile)}${envName ? ` [env.${envName}.vars]` : " [vars]"}, so the embedded development defaults would run`);
@@ -64,17 +70,19 @@ if (checked.invalid) {
   process.exit(1);
 }
 
-// Which secrets are set.
+// Which secrets are set, and (from a NAME=value file) their values.
 let secrets = null;
 let secretsSource;
+const values = new Map();
 if (secretsFile) {
-  secrets = new Set(
-    readFileSync(secretsFile, "utf8")
-      .split("\n")
-      .map((line) => line.trim())
-      .filter((line) => line && !line.startsWith("#"))
-      .map((line) => line.split("=")[0].trim()),
-  );
+  secrets = new Set();
+  for (const line of readFileSync(secretsFile, "utf8").split("\n").map((l) => l.trim())) {
+    if (!line || line.startsWith("#")) continue;
+    const at = line.indexOf("=");
+    const name = (at < 0 ? line : line.slice(0, at)).trim();
+    secrets.add(name);
+    if (at >= 0) values.set(name, line.slice(at + 1).trim().replace(/^(["'])(.*)\1$/, "$2"));
+  }
   secretsSource = secretsFile;
 } else if (!offline) {
   const listed = spawnSync("npx", ["--no-install", "wrangler", "secret", "list", "--format", "json", ...(envName ? ["--env", envName] : [])], {
@@ -87,6 +95,7 @@ if (secretsFile) {
     secretsSource = "wrangler secret list";
   } catch {
     secrets = null;
+    secretsSource = `not checked: wrangler secret list failed (${(listed.stderr || listed.stdout || "no output").trim().split("\n").pop()}); log in with npx wrangler login, or pass --secrets-file`;
   }
 }
 
@@ -122,14 +131,21 @@ for (const need of checked.needs.filter((n) => n.kind !== "secret")) {
 lines.push(`secrets (${secretsSource ?? "not checked: log in with npx wrangler login, or pass --secrets-file"}):`);
 for (const need of checked.needs.filter((n) => n.kind === "secret")) {
   const label = `${need.name}${need.required ? "" : " (optional)"}: ${need.why}`;
-  if (secrets === null) note(label);
-  else report(secrets.has(need.name) || !need.required, secrets.has(need.name) ? label : `${label}: not set (npx wrangler secret put ${need.name})`);
+  const value = values.get(need.name);
+  if (secrets === null) (need.required ? notChecked : note)(label);
+  else if (!secrets.has(need.name)) report(!need.required, `${label}: not set (npx wrangler secret put ${need.name})`);
+  else if (need.min_length && value !== undefined && value.length < need.min_length) {
+    report(false, `${label}: shorter than ${need.min_length} characters, which the gateway treats as unset`);
+  } else report(true, label);
 }
 
 lines.push("D1 migrations:");
 const directory = checked.needs.find((n) => n.kind === "d1");
 if (!directory) note("no directory in use");
-else if (offline || secrets === null || secretsSource !== "wrangler secret list") note(`not checked (offline): npx wrangler d1 migrations apply ${directory.name} --remote`);
+else if (offline || secretsSource !== "wrangler secret list") {
+  const text = `not checked (offline): npx wrangler d1 migrations apply ${directory.name} --remote`;
+  (directory.required ? notChecked : note)(text);
+}
 else {
   const listed = spawnSync("npx", ["--no-install", "wrangler", "d1", "migrations", "list", directory.name, "--remote", ...(envName ? ["--env", envName] : [])], {
     cwd: repoRoot,
@@ -146,5 +162,7 @@ for (const problem of checked.problems) report(false, problem);
 
 console.log(`preflight of ${path.relative(process.cwd(), wranglerFile) || wranglerFile}${envName ? ` [env.${envName}]` : ""}:`);
 console.log(lines.join("\n"));
-console.log(missing === 0 ? "\nready for production" : `\n${missing} thing(s) missing for production`);
-process.exit(missing === 0 ? 0 : 1);
+if (missing > 0) console.log(`\n${missing} thing(s) missing for production${unchecked ? `, ${unchecked} not checked` : ""}`);
+else if (unchecked > 0) console.log(`\nnothing missing among what was checked, but ${unchecked} required thing(s) could not be checked: not ready`);
+else console.log("\nready for production");
+process.exit(missing === 0 && unchecked === 0 ? 0 : 1);

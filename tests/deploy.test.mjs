@@ -5,14 +5,25 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Miniflare } from "miniflare";
+import { parse } from "smol-toml";
 import { miniflareOptions, repoRoot } from "./support/wrangler-config.mjs";
+
+// What the bundle is started with: a production configuration.
+const PRODUCTION = {
+  version: 2,
+  environment: "production",
+  origin: "https://origin.example.com",
+  routes: [{ id: "app", path: "/*", policy: "authenticated" }],
+};
 
 test("npm run deploy -- --dry-run bundles the worker, within the size limit, and the bundle serves", async () => {
   const outdir = mkdtempSync(path.join(tmpdir(), "portcullis-dry-run-"));
+  const built = path.join(repoRoot, "build", "index_bg.wasm");
+  const before = statSync(built);
   try {
     const run = spawnSync("node", ["scripts/deploy.mjs", "--dry-run", "--outdir", outdir], {
       cwd: repoRoot,
@@ -23,12 +34,14 @@ test("npm run deploy -- --dry-run bundles the worker, within the size limit, and
     assert.match(run.stdout, /dry run: \d+ files in .*, \d+ KiB, \d+ KiB gzipped/);
     assert.match(run.stdout, /within the (Free|Paid)/);
     const files = readdirSync(outdir, { recursive: true });
-    const entry = files.find((name) => /\.(mjs|js)$/.test(name) && !name.endsWith(".map"));
-    assert.ok(entry, `an entry module in ${files.join(", ")}`);
+    // wrangler names the bundle's entry after wrangler.toml's `main`, as a .js module.
+    const main = parse(readFileSync(path.join(repoRoot, "wrangler.toml"), "utf8")).main;
+    const entry = `${path.basename(main, path.extname(main))}.js`;
+    assert.ok(files.includes(entry), `the entry ${entry} in ${files.join(", ")}`);
     assert.ok(files.some((name) => name.endsWith(".wasm")), "the WebAssembly module is in the bundle");
 
     // The bundle, not build/, in workerd: it starts and answers.
-    const options = miniflareOptions({});
+    const options = miniflareOptions({ bindings: { PORTCULLIS_CONFIG: JSON.stringify(PRODUCTION) } });
     const mf = new Miniflare({
       ...options,
       modulesRoot: outdir,
@@ -40,12 +53,16 @@ test("npm run deploy -- --dry-run bundles the worker, within the size limit, and
       const health = await fetch(`${url}/auth/health`);
       assert.equal(health.status, 200, await health.text());
       const guarded = await fetch(`${url}/app/x`, { headers: { accept: "application/json" } });
-      assert.equal(guarded.status, 401, "the bundled gateway guards its routes");
+      assert.equal(guarded.status, 401, "the bundled gateway runs the production configuration and guards its routes");
       assert.equal((await guarded.json()).error, "unauthenticated");
+      const forged = await fetch(`${url}/app/x`, { headers: { authorization: "Bearer not.a.jwt", accept: "application/json" } });
+      assert.equal(forged.status, 401);
     } finally {
       await mf.dispose();
     }
-    assert.ok(existsSync(path.join(repoRoot, "build", "index_bg.wasm")), "build/ is left as it was");
+    const after = statSync(built);
+    assert.equal(after.mtimeMs, before.mtimeMs, "build/ was up to date, so the dry run did not rebuild it");
+    assert.equal(after.size, before.size);
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }

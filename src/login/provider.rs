@@ -472,6 +472,10 @@ pub(super) fn parse_provider(
     let verified_mapped = raw.claims.as_ref().and_then(|c| c.get("email_verified")).is_some_and(Value::is_string);
     let claims = match raw.claims {
         None => ProfileClaims::defaults(oidc),
+        Some(value) if !value.is_object() => {
+            problems.push((format!("{path}.claims"), "an object mapping profile fields to claim names".into()));
+            ProfileClaims::defaults(oidc)
+        }
         Some(value) => {
             let mut merged =
                 serde_json::to_value(ProfileClaimsDefaults::from(ProfileClaims::defaults(oidc))).unwrap_or(Value::Null);

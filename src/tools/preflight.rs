@@ -18,6 +18,9 @@ pub struct Need {
     pub required: bool,
     /// What it is for.
     pub why: String,
+    /// For a secret: the fewest characters the gateway accepts (shorter is as good as unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
 }
 
 /// The needs of a configuration, and what is wrong with it for production.
@@ -30,7 +33,12 @@ pub struct Preflight {
 }
 
 fn need(kind: &'static str, name: &str, required: bool, why: &str) -> Need {
-    Need { kind, name: name.to_owned(), required, why: why.to_owned() }
+    Need { kind, name: name.to_owned(), required, why: why.to_owned(), min_length: None }
+}
+
+/// A secret the gateway ignores when it is shorter than 32 characters.
+fn key_secret(name: &str, required: bool, why: &str) -> Need {
+    Need { min_length: Some(32), ..need("secret", name, required, why) }
 }
 
 /// The needs of `config`; `version_pinned` says whether the document names its `version`.
@@ -61,27 +69,31 @@ pub fn preflight(config: &Config, version_pinned: bool) -> Preflight {
         needs.push(need("durable_object", &config.rate_limiting.binding, true, "rate limits"));
     }
     if config.api_keys.is_some() {
-        needs.push(need("secret", names::API_KEY_PEPPER_SECRET, true, "peppers the stored hashes of API keys"));
+        needs.push(key_secret(names::API_KEY_PEPPER_SECRET, true, "peppers the stored hashes of API keys"));
     }
-    needs.push(need(
-        "secret",
+    needs.push(key_secret(
         names::ADMIN_KEY_SECRET,
         false,
         "the bootstrap administrator of the key and directory APIs (administrators may use JWTs instead)",
     ));
+    // Tenant administrators (JWTs of `directory.tenant_admin_issuers`) manage tenants, their
+    // connections and SCIM in D1, and add connections whose secrets the directory key seals.
+    let tenant_admins = !config.directory.tenant_admin_issuers.is_empty();
     if let Some(login) = login {
-        needs.push(need("secret", &login.secret_binding, true, "encrypts login tickets and binds CSRF tokens"));
+        needs.push(key_secret(&login.secret_binding, true, "encrypts login tickets and binds CSRF tokens"));
         for provider in &login.providers {
             let why = format!("the client secret of provider {:?}", provider.id);
             needs.push(need("secret", &provider.client_secret_binding, true, &why));
         }
-        let provisioned = login.providers.iter().any(|provider| provider.directory.is_some());
-        let why = "the user directory: tenants, just-in-time provisioning, SCIM, tenants' own connections";
-        needs.push(need("d1", names::DIRECTORY_DB, provisioned, why));
-        needs.push(need(
-            "secret",
+    }
+    // With login, the sign-in page's email form asks D1 which tenant's connection an email's
+    // domain belongs to (home-realm discovery), so a login without D1 fails closed.
+    let why = "the user directory: home-realm discovery at sign-in, tenants, just-in-time provisioning, SCIM";
+    needs.push(need("d1", names::DIRECTORY_DB, login.is_some() || tenant_admins, why));
+    if login.is_some() || tenant_admins {
+        needs.push(key_secret(
             names::DIRECTORY_KEY_SECRET,
-            false,
+            tenant_admins,
             "seals the client secrets of tenants' own connections (without it, none can be added or used)",
         ));
     }
@@ -155,9 +167,28 @@ mod tests {
         assert_eq!(names_of(&checked, "durable_object"), vec!["API_KEY_REVOCATIONS", "LIMITS"]);
         assert_eq!(names_of(&checked, "kv"), vec!["PORTCULLIS_KV"]);
         let d1 = checked.needs.iter().find(|n| n.kind == "d1").expect("the directory");
-        assert!(d1.required, "a provider provisions into the directory");
+        assert!(d1.required, "sign-in asks the directory which tenant an email belongs to");
+        let pepper = checked.needs.iter().find(|n| n.name == "PORTCULLIS_API_KEY_PEPPER").expect("the pepper");
+        assert_eq!(pepper.min_length, Some(32));
         assert_eq!(checked.problems.len(), 1, "{:?}", checked.problems);
         assert!(checked.problems[0].contains("\"version\": 2"));
+    }
+
+    #[test]
+    fn tenant_administrators_need_the_directory_and_its_key() {
+        let config = Config::parse(
+            r#"{ "version": 2, "origin": "https://o.example.com",
+                 "jwt": { "issuers": [{ "issuer": "https://auth.example.com", "audiences": ["a"],
+                          "jwks_url": "https://auth.example.com/jwks", "algorithms": ["ES256"] }] },
+                 "directory": { "tenant_admin_issuers": ["https://auth.example.com"] } }"#,
+        )
+        .expect("valid");
+        let checked = preflight(&config, true);
+        let required = |name: &str| checked.needs.iter().find(|n| n.name == name).is_some_and(|n| n.required);
+        assert!(required("PORTCULLIS_DB") && required("PORTCULLIS_DIRECTORY_KEY"), "{:?}", checked.needs);
+        let bare = Config::parse(r#"{ "origin": "https://o.example.com" }"#).expect("valid");
+        let d1 = preflight(&bare, true).needs.into_iter().find(|n| n.kind == "d1").expect("listed");
+        assert!(!d1.required, "without login or tenant administrators, only the admin key's directory API uses it");
     }
 
     #[test]
