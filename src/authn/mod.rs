@@ -7,6 +7,7 @@
 pub mod api_key;
 pub mod bearer;
 pub mod jwt;
+pub mod password;
 pub mod principal;
 pub mod select;
 pub mod session;
