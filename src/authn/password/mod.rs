@@ -1,4 +1,6 @@
-//! Local-account passwords (issue: local accounts). So far: hashing and verification, argon2id in
-//! PHC string format with an optional pepper ([`hash`]). Policy, sign-up and sign-in build on it.
+//! Local-account passwords (issue: local accounts). So far: the policy a new password must meet
+//! ([`policy`], NIST SP 800-63B-4), and hashing and verification, argon2id in PHC string format
+//! with an optional pepper ([`hash`]). Sign-up and sign-in build on them.
 
 pub mod hash;
+pub mod policy;
