@@ -102,6 +102,18 @@ describe("tenant isolation, for each authenticator", () => {
     assert.equal(JSON.parse(result.body).error, "method_override_refused");
     assert.equal(result.seen.length, 0);
   });
+
+  test("so is a _method query parameter, in any case or encoding, which some frameworks read as the method", async () => {
+    const headers = await credentials.jwt();
+    for (const query of ["_method=POST", "a=1&%5Fmethod=DELETE", "_METHOD=put"]) {
+      const result = await call("GET", `/tenants/acme/invoices/7?${query}`, headers);
+      assert.equal(result.status, 400, query);
+      assert.equal(JSON.parse(result.body).error, "method_override_refused", query);
+      assert.equal(result.seen.length, 0, query);
+    }
+    const plain = await call("GET", "/tenants/acme/invoices/7?q=_method", headers);
+    assert.notEqual(plain.status, 400, "a value is not a name");
+  });
 });
 
 describe("only the route's authenticators run", () => {

@@ -56,7 +56,7 @@ impl Limits {
         }
         // A method override lets a request pass a rule for one method and run as another at an
         // origin that honours it (Express's method-override, Rails, Symfony...).
-        if METHOD_OVERRIDE_HEADERS.iter().any(|name| get(headers, name).is_some()) {
+        if METHOD_OVERRIDE_HEADERS.iter().any(|name| get(headers, name).is_some()) || has_method_parameter(url) {
             return Err(GuardError::MethodOverride);
         }
         if let Some(length) = get(headers, "content-length") {
@@ -74,6 +74,15 @@ impl Limits {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether the query has a `_method` parameter (in any case or percent-encoding), which Laravel
+/// and other frameworks read as the method from the query string too. (A `_method` field in a
+/// form body is the origin's to refuse: proxied bodies are streamed, not parsed.)
+fn has_method_parameter(url: &str) -> bool {
+    let Some((_, query)) = url.split_once('?') else { return false };
+    let query = query.split('#').next().unwrap_or_default();
+    url::form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name.trim().eq_ignore_ascii_case("_method"))
 }
 
 #[cfg(test)]
@@ -114,6 +123,11 @@ mod tests {
                 headers(&[("X-HTTP-Method-Override", "DELETE")]),
                 Err(GuardError::MethodOverride),
             ),
+            ("a _method parameter", "https://h/x?_method=DELETE", Vec::new(), Err(GuardError::MethodOverride)),
+            ("an encoded one", "https://h/x?a=1&%5Fmethod=put", Vec::new(), Err(GuardError::MethodOverride)),
+            ("in another case", "https://h/x?_METHOD=put", Vec::new(), Err(GuardError::MethodOverride)),
+            ("a value, not a name", "https://h/x?q=_method&method=x", Vec::new(), Ok(())),
+            ("after the fragment", "https://h/x?a=1#_method=x", Vec::new(), Ok(())),
         ];
         for (name, url, headers, expected) in cases {
             assert_eq!(limits.check_head(url, &headers), expected, "{name}");
