@@ -35,6 +35,10 @@ impl Admitted {
     }
 }
 
+/// The claim names a session principal carries: a claim condition on any other can never hold
+/// for a session (the policy linter says so).
+pub const SESSION_CLAIMS: &[&str] = &["sub", "provider", "email", "name", "tenant", "groups"];
+
 fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
     let identity = MappedIdentity {
         subject: record.subject.clone(),
@@ -94,6 +98,11 @@ mod tests {
         assert_eq!(principal.method(), AuthMethod::Session);
         assert_eq!(principal.claims()["provider"], "corp");
         assert!(principal.claims().get("name").is_none());
+        let full = SessionRecord { name: Some("Ann".into()), ..record.clone() };
+        let every = super::principal(&full, None);
+        let names: Vec<&str> = every.claims().keys().map(String::as_str).collect();
+        assert!(names.iter().all(|name| SESSION_CLAIMS.contains(name)), "SESSION_CLAIMS lists {names:?}");
+        assert_eq!(names.len(), SESSION_CLAIMS.len(), "and only those");
         let headers = principal.identity_headers();
         assert!(headers.contains(&("x-auth-method".into(), "session".into())));
         assert!(headers.contains(&("x-auth-email".into(), "a@corp.test".into())));

@@ -1,6 +1,8 @@
 //! The policy linter: findings about a valid configuration that is probably not what its author
 //! meant. Unknown scopes and roles are configuration errors already (see `crate::config`).
 
+use crate::authn::select::Authenticator;
+use crate::authn::session::SESSION_CLAIMS;
 use crate::config::Config;
 use crate::policy::routes::{HostPattern, Policy, Route};
 use serde::Serialize;
@@ -71,6 +73,7 @@ pub fn lint(config: &Config) -> Vec<Finding> {
                 });
             }
         }
+        findings.extend(session_only_dead_ends(route));
         if route.policy == Policy::Public {
             let writes = match &route.methods {
                 None => true,
@@ -102,10 +105,88 @@ pub fn lint(config: &Config) -> Vec<Finding> {
     findings
 }
 
+/// On a route that takes only sessions: requirements no session can meet (scopes, which sessions
+/// never carry, and claim conditions on claims a session does not have). Such a route refuses
+/// everyone.
+fn session_only_dead_ends(route: &Route) -> Vec<Finding> {
+    let needs = &route.requirements;
+    let session_only =
+        !needs.authenticators.is_empty() && needs.authenticators.iter().all(|a| *a == Authenticator::Session);
+    if !session_only {
+        return Vec::new();
+    }
+    let mut findings = Vec::new();
+    if !needs.scopes.names.is_empty() {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            route: route.id.clone(),
+            message: "requires scopes, which a session never carries: it refuses every request".into(),
+        });
+    }
+    for condition in &needs.claims {
+        let name = condition.claim.split('.').next().unwrap_or_default();
+        if !SESSION_CLAIMS.contains(&name) {
+            findings.push(Finding {
+                severity: Severity::Warning,
+                route: route.id.clone(),
+                message: format!(
+                    "a condition on claim {:?}, which a session does not carry (it has {}): it refuses every request",
+                    condition.claim,
+                    SESSION_CLAIMS.join(", ")
+                ),
+            });
+        }
+    }
+    findings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Each recipe compiles, and the policy linter finds nothing to warn about in it (a route no
+    /// principal can pass, a public catch-all, a shadowed route, a public route taking writes). A
+    /// public landing page (`/`) over an authenticated `/*` is meant: its overlap warning is not
+    /// counted.
+    #[test]
+    fn every_recipe_lints_clean() {
+        let recipes = crate::testing::recipe_configs();
+        assert!(recipes.len() >= 8, "{} recipes", recipes.len());
+        for (name, document) in recipes {
+            let config = Config::parse(&document.to_string()).unwrap_or_else(|problems| panic!("{name}: {problems:?}"));
+            let warnings: Vec<String> = lint(&config)
+                .into_iter()
+                .filter(|finding| finding.severity == Severity::Warning && !finding.message.starts_with("overlaps"))
+                .map(|finding| format!("{}: {}", finding.route, finding.message))
+                .collect();
+            assert!(warnings.is_empty(), "{name}: {warnings:#?}");
+        }
+    }
+
+    #[test]
+    fn session_only_routes_that_no_session_can_pass_are_flagged() {
+        let config = Config::parse(
+            r#"{ "environment": "development", "origin": "http://127.0.0.1:1",
+                 "routes": [
+                   { "id": "verified", "path": "/v/*", "policy": "authenticated", "authenticators": ["session"],
+                     "claims": [{ "claim": "email_verified", "equals": true }] },
+                   { "id": "scoped", "path": "/s/*", "policy": "authenticated", "authenticators": ["session"],
+                     "scopes": ["read"] },
+                   { "id": "fine", "path": "/f/*", "policy": "authenticated", "authenticators": ["session"],
+                     "claims": [{ "claim": "email", "equals": "a@example.com" }] },
+                   { "id": "either", "path": "/e/*", "policy": "authenticated", "authenticators": ["session", "jwt"],
+                     "claims": [{ "claim": "email_verified", "equals": true }] } ] }"#,
+        )
+        .unwrap();
+        let findings = lint(&config);
+        let on = |route: &str| findings.iter().filter(|f| f.route == route).count();
+        assert_eq!(on("verified"), 1, "{findings:#?}");
+        assert!(findings.iter().any(|f| f.route == "verified" && f.message.contains("\"email_verified\"")));
+        assert_eq!(on("scoped"), 1, "{findings:#?}");
+        assert_eq!(on("fine"), 0, "a session has an email");
+        assert_eq!(on("either"), 0, "a JWT may carry it");
+    }
 
     #[test]
     fn lint_findings() {

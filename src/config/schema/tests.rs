@@ -5,6 +5,7 @@
 
 use super::{json_schema, json_schema_text};
 use crate::config::Config;
+use crate::testing::recipe_configs;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -29,31 +30,6 @@ fn documents_in(dir: &Path) -> Vec<(String, Value)> {
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
     found
-}
-
-/// The configurations of the recipes: each ```json block of each `docs/recipes/*.md`.
-fn recipe_configs() -> Vec<(String, Value)> {
-    let dir = repo().join("docs/recipes");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "md"))
-        .collect();
-    files.sort();
-    let mut configs = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("readable");
-        let name = file.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        if name != "README.md" {
-            assert!(text.contains("```json\n"), "{name}: a recipe without a configuration");
-        }
-        for (index, block) in text.split("```json\n").skip(1).enumerate() {
-            let body = block.split("\n```").next().unwrap_or_default();
-            let value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{name} block {index}: {e}"));
-            configs.push((format!("{name}#{index}"), value));
-        }
-    }
-    configs
 }
 
 fn parser_accepts(document: &Value) -> Result<(), String> {
