@@ -14,6 +14,10 @@ pub enum Environment {
     Production,
 }
 
+/// The fewest characters a key secret (the API key pepper, the login secret, the directory key,
+/// the bootstrap administrator key) may have; a shorter one counts as unset.
+pub const MIN_KEY_SECRET_LEN: usize = 32;
+
 /// The names of the Worker bindings and secrets the gateway uses, as `wrangler.toml` and
 /// `wrangler secret put` spell them. The shell reads them; `npm run preflight` checks them.
 pub mod names {

@@ -51,9 +51,9 @@ pub(super) fn now_ms() -> f64 {
 }
 
 pub(super) fn pepper(env: &Env, config: &Config) -> Option<SecretBytes> {
-    match env.secret(PEPPER_SECRET) {
-        Ok(secret) if secret.to_string().len() >= 32 => Some(SecretBytes::new(secret.to_string().into_bytes())),
-        _ if config.environment == Environment::Development => Some(SecretBytes::new(DEVELOPMENT_PEPPER.to_vec())),
+    match super::bindings::key_secret(env, PEPPER_SECRET) {
+        Some(pepper) => Some(pepper),
+        None if config.environment == Environment::Development => Some(SecretBytes::new(DEVELOPMENT_PEPPER.to_vec())),
         _ => {
             console_warn!("{}", serde_json::json!({ "event": "api_key_pepper_missing", "secret": PEPPER_SECRET }));
             None

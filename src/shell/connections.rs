@@ -16,9 +16,9 @@ pub const DIRECTORY_KEY_SECRET: &str = crate::deploy::names::DIRECTORY_KEY_SECRE
 
 /// The directory key; without one (at least 32 characters) nothing is sealed or opened: 503.
 pub fn directory_key(env: &Env) -> Result<SecretBytes, Failure> {
-    match env.secret(DIRECTORY_KEY_SECRET) {
-        Ok(secret) if secret.to_string().len() >= 32 => Ok(SecretBytes::new(secret.to_string().into_bytes())),
-        _ => {
+    match super::bindings::key_secret(env, DIRECTORY_KEY_SECRET) {
+        Some(key) => Ok(key),
+        None => {
             console_warn!(
                 "{}",
                 serde_json::json!({ "event": "directory_key_missing", "secret": DIRECTORY_KEY_SECRET })

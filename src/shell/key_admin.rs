@@ -92,9 +92,8 @@ pub(super) async fn admin_caller(
     head: &RequestHead,
 ) -> Result<AdminCaller, Failure> {
     let token = crate::authn::bearer::bearer_token(head)?.ok_or(AuthnError::Missing)?;
-    if let Ok(admin) = env.secret(ADMIN_KEY_SECRET) {
-        let admin = admin.to_string();
-        if admin.len() >= 32 && bool::from(admin.as_bytes().ct_eq(token.as_bytes())) {
+    if let Some(admin) = super::bindings::key_secret(env, ADMIN_KEY_SECRET) {
+        if bool::from(admin.expose().ct_eq(token.as_bytes())) {
             return Ok(AdminCaller::Bootstrap);
         }
     }

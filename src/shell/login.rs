@@ -48,9 +48,11 @@ use worker::{console_log, console_warn, Env, Request, Response};
 const DEVELOPMENT_LOGIN_SECRET: &[u8] = b"portcullis-development-login-secret, not a secret";
 
 fn login_secret(env: &Env, config: &Config, login: &LoginConfig) -> Result<SecretBytes, Failure> {
-    match env.secret(&login.secret_binding) {
-        Ok(secret) if secret.to_string().len() >= 32 => Ok(SecretBytes::new(secret.to_string().into_bytes())),
-        _ if config.environment == Environment::Development => Ok(SecretBytes::new(DEVELOPMENT_LOGIN_SECRET.to_vec())),
+    match super::bindings::key_secret(env, &login.secret_binding) {
+        Some(key) => Ok(key),
+        None if config.environment == Environment::Development => {
+            Ok(SecretBytes::new(DEVELOPMENT_LOGIN_SECRET.to_vec()))
+        }
         _ => {
             console_warn!("{}", serde_json::json!({ "event": "login_secret_missing", "secret": login.secret_binding }));
             Err(Failure::Unavailable)

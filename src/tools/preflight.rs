@@ -4,7 +4,7 @@
 
 use crate::authn::jwt::issuer::KeySource;
 use crate::config::Config;
-use crate::deploy::{names, Environment};
+use crate::deploy::{names, Environment, MIN_KEY_SECRET_LEN};
 use serde::Serialize;
 
 /// One thing the deployment must provide.
@@ -36,9 +36,9 @@ fn need(kind: &'static str, name: &str, required: bool, why: &str) -> Need {
     Need { kind, name: name.to_owned(), required, why: why.to_owned(), min_length: None }
 }
 
-/// A secret the gateway ignores when it is shorter than 32 characters.
+/// A secret the gateway ignores when it is shorter than [`MIN_KEY_SECRET_LEN`].
 fn key_secret(name: &str, required: bool, why: &str) -> Need {
-    Need { min_length: Some(32), ..need("secret", name, required, why) }
+    Need { min_length: Some(MIN_KEY_SECRET_LEN), ..need("secret", name, required, why) }
 }
 
 /// The needs of `config`; `version_pinned` says whether the document names its `version`.
