@@ -9,18 +9,15 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { repoRoot } from "../tests/support/wrangler-config.mjs";
+import { takeOption } from "./host-tool.mjs";
 
 // The Workers limits on a worker's size, compressed (gzip): Free plan, and Paid plans.
 const FREE_LIMIT = 3 * 1024 * 1024;
 const PAID_LIMIT = 10 * 1024 * 1024;
 
 const args = process.argv.slice(2);
-const option = (name) => {
-  const at = args.indexOf(name);
-  return at >= 0 ? args.splice(at, 2)[1] : undefined;
-};
-const outdir = path.resolve(option("--outdir") ?? path.join(repoRoot, "build", "dry-run"));
-const envName = option("--env");
+const outdir = path.resolve(takeOption(args, "--outdir") ?? path.join(repoRoot, "build", "dry-run"));
+const envName = takeOption(args, "--env");
 const dryRun = args.includes("--dry-run");
 // A mistyped option must not turn a dry run into a deployment.
 const unknown = args.filter((arg) => arg !== "--dry-run");

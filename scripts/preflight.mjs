@@ -10,27 +10,19 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse } from "smol-toml";
 import { repoRoot } from "../tests/support/wrangler-config.mjs";
+import { deployedConfig, portcullisTool, takeOption } from "./host-tool.mjs";
 
 const args = process.argv.slice(2);
-const option = (name) => {
-  const at = args.indexOf(name);
-  return at >= 0 ? args.splice(at, 2)[1] : undefined;
-};
-const envName = option("--env");
-const configFile = option("--config");
-const secretsFile = option("--secrets-file");
-const wranglerFile = path.resolve(option("--wrangler") ?? path.join(repoRoot, "wrangler.toml"));
+const envName = takeOption(args, "--env");
+const configFile = takeOption(args, "--config");
+const secretsFile = takeOption(args, "--secrets-file");
+const wranglerFile = path.resolve(takeOption(args, "--wrangler") ?? path.join(repoRoot, "wrangler.toml"));
 const offline = args.includes("--offline");
 
 const toml = parse(readFileSync(wranglerFile, "utf8"));
 // Bindings and vars are not inherited by a wrangler environment: they are the environment's own.
 const section = envName ? toml.env?.[envName] ?? {} : toml;
-const vars = section.vars ?? {};
-let configText;
-if (configFile) configText = readFileSync(configFile, "utf8");
-else if (vars.PORTCULLIS_CONFIG !== undefined) {
-  configText = typeof vars.PORTCULLIS_CONFIG === "string" ? vars.PORTCULLIS_CONFIG : JSON.stringify(vars.PORTCULLIS_CONFIG);
-}
+let configText = configFile ? readFileSync(configFile, "utf8") : deployedConfig(toml, envName);
 
 const lines = [];
 let missing = 0;
@@ -51,12 +43,7 @@ if (configText === undefined) {
   configText = "";
 }
 
-const cli = spawnSync("cargo", ["run", "--quiet", "--features", "cli", "--bin", "portcullis", "--", "preflight", "-"], {
-  cwd: repoRoot,
-  input: configText,
-  encoding: "utf8",
-  stdio: ["pipe", "pipe", "inherit"],
-});
+const cli = portcullisTool(["preflight", "-"], { input: configText, encoding: "utf8", stdio: ["pipe", "pipe", "inherit"] });
 let checked;
 try {
   checked = JSON.parse(cli.stdout);

@@ -38,17 +38,22 @@ pub fn generative(cases: u32) -> ProptestConfig {
     }
 }
 
-/// The configurations of the recipes: each ```json block of each `docs/recipes/*.md`.
-pub fn recipe_configs() -> Vec<(String, Value)> {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/recipes");
+/// The files of the repository's `dir` whose names end in `.extension`, sorted.
+pub fn files_in(dir: &str, extension: &str) -> Vec<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .filter(|path| path.extension().is_some_and(|e| e == extension))
         .collect();
     files.sort();
+    files
+}
+
+/// The configurations of the recipes: each ```json block of each `docs/recipes/*.md`.
+pub fn recipe_configs() -> Vec<(String, Value)> {
     let mut configs = Vec::new();
-    for file in files {
+    for file in files_in("docs/recipes", "md") {
         let text = std::fs::read_to_string(&file).expect("readable");
         let name = file.file_name().unwrap_or_default().to_string_lossy().into_owned();
         if name != "README.md" {

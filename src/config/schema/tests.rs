@@ -5,9 +5,9 @@
 
 use super::{json_schema, json_schema_text};
 use crate::config::Config;
-use crate::testing::recipe_configs;
+use crate::testing::{files_in, recipe_configs};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -17,19 +17,16 @@ fn validator() -> jsonschema::Validator {
     jsonschema::draft202012::new(&json_schema()).expect("the derived schema compiles")
 }
 
-fn documents_in(dir: &Path) -> Vec<(String, Value)> {
-    let mut found: Vec<(String, Value)> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+/// The JSON documents of a corpus directory, by file name.
+fn documents_in(dir: &str) -> Vec<(String, Value)> {
+    files_in(dir, "json")
+        .into_iter()
         .map(|path| {
             let text = std::fs::read_to_string(&path).expect("readable");
             let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             (path.file_name().unwrap_or_default().to_string_lossy().into_owned(), value)
         })
-        .collect();
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    found
+        .collect()
 }
 
 fn parser_accepts(document: &Value) -> Result<(), String> {
@@ -108,8 +105,7 @@ fn every_field_is_described() {
 #[test]
 fn the_schema_and_the_parser_agree_on_the_corpus_and_the_recipes() {
     let validator = validator();
-    let corpus = repo().join("tests/config-corpus");
-    let mut valid = documents_in(&corpus.join("valid"));
+    let mut valid = documents_in("tests/config-corpus/valid");
     valid.extend(recipe_configs());
     valid.push(("embedded default".into(), serde_json::from_str(crate::config::EMBEDDED_DEFAULT).unwrap_or_default()));
     assert!(valid.len() >= 12, "a corpus, not a token: {} valid documents", valid.len());
@@ -121,7 +117,7 @@ fn the_schema_and_the_parser_agree_on_the_corpus_and_the_recipes() {
             panic!("{name}: the schema refuses a valid configuration: {why}");
         }
     }
-    let invalid = documents_in(&corpus.join("invalid"));
+    let invalid = documents_in("tests/config-corpus/invalid");
     assert!(invalid.len() >= 10, "{} invalid documents", invalid.len());
     for (name, document) in &invalid {
         assert!(parser_accepts(document).is_err(), "{name}: the parser accepts a structurally invalid configuration");
@@ -134,7 +130,7 @@ fn the_schema_and_the_parser_agree_on_the_corpus_and_the_recipes() {
         );
     }
     // What only the parser can know: the schema accepts these, the parser does not.
-    let semantic = documents_in(&corpus.join("semantic"));
+    let semantic = documents_in("tests/config-corpus/semantic");
     assert!(semantic.len() >= 4, "{} semantic documents", semantic.len());
     for (name, document) in &semantic {
         assert!(parser_accepts(document).is_err(), "{name}: the parser accepts it");
@@ -175,7 +171,7 @@ fn places(value: &Value, at: String, objects: &mut Vec<String>, scalars: &mut Ve
 #[test]
 fn structural_mutations_of_valid_configurations_get_one_verdict_from_both() {
     let validator = validator();
-    let mut valid = documents_in(&repo().join("tests/config-corpus/valid"));
+    let mut valid = documents_in("tests/config-corpus/valid");
     valid.extend(recipe_configs());
     let agree = |name: &str, what: &str, pointer: &str, mutated: &Value| -> bool {
         let (parser, schema) = (parser_accepts(mutated).is_ok(), schema_accepts(&validator, mutated).is_ok());
