@@ -13,6 +13,7 @@ use crate::authn::jwt::issuer::JwtConfig;
 use crate::authn::select::Authenticator;
 use crate::authz::{ClaimCondition, Needs, Requirements, RoleDefinition, Roles, TenantBinding};
 use crate::deploy::Environment;
+use crate::accounts::config::{LocalAccounts, RawLocalAccounts};
 use crate::directory::config::DirectoryConfig;
 use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
 use crate::gateway::limits::Limits;
@@ -109,6 +110,8 @@ pub struct Config {
     pub login: Option<LoginConfig>,
     /// The user directory's administration and domain verification.
     pub directory: DirectoryConfig,
+    /// Email-and-password accounts, when enabled (they need `login`).
+    pub local_accounts: Option<LocalAccounts>,
 }
 
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -195,6 +198,7 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "scopes",
     "login",
     "directory",
+    "local_accounts",
 ];
 
 /// Collects problems while a configuration is checked.
@@ -350,6 +354,28 @@ impl Config {
                 );
             }
         }
+        let local_accounts = document.get("local_accounts").and_then(|value| {
+            let raw = match serde_path_to_error::deserialize::<_, RawLocalAccounts>(value) {
+                Ok(raw) => raw,
+                Err(error) => {
+                    let inner = error.path().to_string();
+                    let path = if inner == "." { "local_accounts".to_owned() } else { format!("local_accounts.{inner}") };
+                    problems.add(path, error.into_inner().to_string());
+                    return None;
+                }
+            };
+            LocalAccounts::compile(raw, environment)
+                .map_err(|list| problems.add_under("local_accounts", list))
+                .ok()
+        });
+        if document.contains_key("local_accounts") && !document.contains_key("login") {
+            problems.add("local_accounts", "local accounts sign in to sessions: configure login too");
+        }
+        if let Some(login) = &login {
+            if login.providers.is_empty() && !document.contains_key("local_accounts") {
+                problems.add("login.providers", "configure at least one provider (or local_accounts)");
+            }
+        }
         let declared_scopes: Option<Vec<String>> = problems.field(document, "scopes", None);
         let catalogue = Catalogue { scopes: declared_scopes.as_deref(), roles: &roles };
 
@@ -411,6 +437,7 @@ impl Config {
             roles,
             login,
             directory,
+            local_accounts,
         })
     }
 }

@@ -7,6 +7,7 @@
 // Table-driven tests spell out their row types.
 #![cfg_attr(test, allow(clippy::type_complexity))]
 
+pub mod accounts;
 pub mod assertion;
 pub mod audit;
 pub mod authn;

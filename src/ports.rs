@@ -142,3 +142,30 @@ pub trait HttpClient {
     /// Sends `request`; `Err` when there was no answer (unreachable, timed out, too large).
     async fn send(&self, request: OutboundRequest) -> Result<InboundResponse, Unavailable>;
 }
+
+/// An email to send: a plain-text and an HTML part.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboundMail {
+    /// The recipient's address.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+}
+
+impl fmt::Debug for OutboundMail {
+    /// The recipient and the subject: the body holds a one-time link.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mail to {} ({:?})", self.to, self.subject)
+    }
+}
+
+/// Sends email (Cloudflare's `send_email` binding, or an HTTP mail API).
+#[allow(async_fn_in_trait, reason = "the worker is single-threaded: no port future needs to be Send")]
+pub trait Mailer {
+    /// Hands `mail` to the sender; `Err` when it did not take it.
+    async fn send(&self, mail: &OutboundMail) -> Result<(), Unavailable>;
+}

@@ -67,3 +67,9 @@ pub fn recipe_configs() -> Vec<(String, Value)> {
     }
     configs
 }
+
+/// A file of the repository, by its path from the top (a test fixture or a shipped template).
+pub fn repository_file(path: &str) -> String {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|error| panic!("{}: {error}", full.display()))
+}

@@ -37,7 +37,7 @@ impl Admitted {
 
 /// The claim names a session principal carries: a claim condition on any other can never hold
 /// for a session (the policy linter says so).
-pub const SESSION_CLAIMS: &[&str] = &["sub", "provider", "email", "name", "tenant", "groups"];
+pub const SESSION_CLAIMS: &[&str] = &["sub", "provider", "email", "name", "tenant", "groups", "amr"];
 
 fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
     let identity = MappedIdentity {
@@ -58,6 +58,9 @@ fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
         }
     }
     claims.insert("groups".into(), json!(record.groups));
+    if !record.amr.is_empty() {
+        claims.insert("amr".into(), json!(record.amr));
+    }
     Principal::new(identity, AuthMethod::Session, issuer)
         .with_claims(claims)
         .with_directory_user(record.user_id.clone(), record.directory_roles.clone())
@@ -84,6 +87,7 @@ mod tests {
             user_id: None,
             directory_roles: Vec::new(),
             connection_issuer: None,
+            amr: Vec::new(),
         };
         let admit = |_: &SessionRecord| -> Result<String, SessionError> { Ok("https://idp.test".to_owned()) };
         let verify = |now_s, admission: &dyn Fn(&SessionRecord) -> Result<String, SessionError>| {
@@ -98,7 +102,7 @@ mod tests {
         assert_eq!(principal.method(), AuthMethod::Session);
         assert_eq!(principal.claims()["provider"], "corp");
         assert!(principal.claims().get("name").is_none());
-        let full = SessionRecord { name: Some("Ann".into()), ..record.clone() };
+        let full = SessionRecord { name: Some("Ann".into()), amr: vec!["pwd".into()], ..record.clone() };
         let every = super::principal(&full, None);
         let names: Vec<&str> = every.claims().keys().map(String::as_str).collect();
         assert!(names.iter().all(|name| SESSION_CLAIMS.contains(name)), "SESSION_CLAIMS lists {names:?}");

@@ -9,6 +9,7 @@
 //! optional field, which the parser reads as absent.
 
 use super::{RawRoute, Unmatched};
+use crate::accounts::config::RawLocalAccounts;
 use crate::assertion::AssertionConfig;
 use crate::authn::api_key::ApiKeyConfig;
 use crate::authn::jwt::issuer::RawJwtConfig;
@@ -75,6 +76,9 @@ struct ConfigDocument {
     login: Option<RawLogin>,
     /// The user directory's administration and domain verification.
     directory: Option<DirectoryConfig>,
+    /// Email-and-password accounts for some tenants (sign-up, verification, sign-in, reset). Needs `login`.
+    /// Absent: local accounts are off.
+    local_accounts: Option<RawLocalAccounts>,
 }
 
 /// The schema, as JSON (draft 2020-12).

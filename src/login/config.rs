@@ -172,8 +172,8 @@ impl LoginConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLogin {
-    /// The identity providers, in login-page order; at least one. Ids and `email_domains` are unique across
-    /// them. Required.
+    /// The identity providers, in login-page order; at least one unless `local_accounts` is configured. Ids and
+    /// `email_domains` are unique across them. Required.
     #[cfg_attr(feature = "schema", schemars(with = "Vec<crate::login::provider::RawProvider>"))]
     providers: Vec<Value>,
     /// The exact redirect URI registered at every provider, `https://<your host><edge_prefix>/callback`, with
@@ -237,9 +237,6 @@ impl LoginConfig {
                     problems.push((full, error.into_inner().to_string()));
                 }
             }
-        }
-        if raw.providers.is_empty() {
-            problems.push(("providers".into(), "configure at least one provider".into()));
         }
         check_url(&mut problems, "redirect_uri", &raw.redirect_uri, environment);
         let expected_path = format!("{edge_prefix}/callback");

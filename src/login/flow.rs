@@ -461,6 +461,7 @@ impl IdentityVerified<'_> {
             // A stored connection is not in the configuration: the session keeps its issuer.
             connection_issuer: connection_id_ok(&self.started.provider.id)
                 .then(|| super::connection::connection_issuer(self.started.provider)),
+            amr: Vec::new(),
         }
     }
 

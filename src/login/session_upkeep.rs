@@ -73,6 +73,7 @@ mod tests {
             user_id: None,
             directory_roles: Vec::new(),
             connection_issuer: None,
+            amr: Vec::new(),
         }
     }
 

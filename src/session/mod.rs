@@ -253,6 +253,10 @@ pub struct SessionRecord {
     /// provider's comes from the configuration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_issuer: Option<String>,
+    /// How the user authenticated (RFC 8176 values: `pwd` for a local account's password); empty
+    /// for a federated login, whose IdP decided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 impl SessionRecord {
@@ -348,6 +352,7 @@ mod tests {
             user_id: Some("usr_1".into()),
             directory_roles: Vec::new(),
             connection_issuer: None,
+            amr: Vec::new(),
         }
     }
 

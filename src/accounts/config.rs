@@ -1,0 +1,425 @@
+//! The `login.local_accounts` section: which tenants take email-and-password accounts, how their
+//! passwords are hashed and judged, how long emailed links live, how failures are throttled, and
+//! how mail is sent.
+
+use super::throttle::ThrottlePolicy;
+use crate::authn::password::breach::WhenUnavailable;
+use crate::authn::password::hash::HashParams;
+use crate::authn::password::policy::PasswordPolicy;
+use crate::deploy::Environment;
+use crate::directory::tenant_id_ok;
+use serde::Deserialize;
+
+/// Problems found while reading the section: (path relative to it, message).
+pub type Problems = Vec<(String, String)>;
+
+/// Have I Been Pwned's range API.
+pub const DEFAULT_RANGE_URL: &str = "https://api.pwnedpasswords.com/range/";
+
+/// The most bytes of a password read before anything is hashed (far above any 64-character
+/// password, far below what would make hashing a denial of service).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A tenant whose users may have local accounts.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountTenant {
+    /// The directory tenant's id (lower case, digits, `-` and `_`). It is created in the directory at the first
+    /// sign-up if it does not exist yet. Required.
+    pub id: String,
+    /// Only emails in these domains may sign up (lower case). Empty (the default): any domain.
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
+}
+
+impl AccountTenant {
+    /// Whether an email (lower-cased) may hold an account in this tenant.
+    pub fn allows_email(&self, email: &str) -> bool {
+        let Some((_, domain)) = email.rsplit_once('@') else { return false };
+        self.allowed_email_domains.is_empty() || self.allowed_email_domains.iter().any(|allowed| allowed == domain)
+    }
+}
+
+/// The argon2id cost, as configured.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHashParams {
+    /// Memory in KiB; default 19456 (19 MiB, OWASP's minimum), at least 19456, at most 65536.
+    pub memory_kib: u32,
+    /// Passes; default 2, 1 to 10.
+    pub iterations: u32,
+    /// Lanes; default 1, 1 to 4.
+    pub parallelism: u32,
+}
+
+impl Default for RawHashParams {
+    fn default() -> Self {
+        let params = HashParams::default();
+        Self { memory_kib: params.memory_kib, iterations: params.iterations, parallelism: params.parallelism }
+    }
+}
+
+/// What the breached-password check does when the range service cannot be asked.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawWhenUnavailable {
+    /// Allow the password unchecked.
+    Open,
+    /// Refuse to set a password until the service answers.
+    Closed,
+}
+
+/// The breached-password check (Have I Been Pwned's k-anonymity range API).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreachCheck {
+    /// Check new passwords at all; on by default.
+    pub enabled: bool,
+    /// The range API's URL, ending where the 5-hex prefix goes; https (http in development). Default
+    /// `https://api.pwnedpasswords.com/range/`.
+    pub range_url: String,
+    /// `open` (the default: allow the password unchecked) or `closed` (refuse for now) when the service is down.
+    pub when_unavailable: RawWhenUnavailable,
+}
+
+impl Default for BreachCheck {
+    fn default() -> Self {
+        Self { enabled: true, range_url: DEFAULT_RANGE_URL.into(), when_unavailable: RawWhenUnavailable::Open }
+    }
+}
+
+/// How failed sign-ins are throttled, for one kind of key (an email, or a client IP).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    /// Failures allowed without delay.
+    pub free_failures: u32,
+    /// After that, each failure doubles a wait before the next attempt, from this many milliseconds.
+    pub base_delay_ms: u64,
+    /// This many failures lock the key for `lock_s` (more than `free_failures`).
+    pub lock_after: u32,
+    /// How long a lock lasts, in seconds (60 to 86400).
+    pub lock_s: u64,
+    /// Failures older than this are forgotten, in seconds (60 to 86400).
+    pub window_s: u64,
+}
+
+impl RawThrottle {
+    fn compile(self, path: &str, problems: &mut Problems) -> ThrottlePolicy {
+        if self.lock_after <= self.free_failures || self.lock_after > 10_000 {
+            problems.push((format!("{path}.lock_after"), "more than free_failures, at most 10000".into()));
+        }
+        if self.base_delay_ms > 60_000 {
+            problems.push((format!("{path}.base_delay_ms"), "at most 60000".into()));
+        }
+        for (field, value) in [("lock_s", self.lock_s), ("window_s", self.window_s)] {
+            if !(60..=86_400).contains(&value) {
+                problems.push((format!("{path}.{field}"), "between 60 and 86400 seconds".into()));
+            }
+        }
+        ThrottlePolicy {
+            free_failures: self.free_failures,
+            base_delay_ms: self.base_delay_ms,
+            lock_after: self.lock_after,
+            lock_ms: self.lock_s * 1000,
+            window_ms: self.window_s * 1000,
+        }
+    }
+}
+
+/// Failed sign-in throttling, per account (email) and per client IP.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawThrottles {
+    /// Per email, whether or not an account has it (so that throttling says nothing about which exist).
+    /// Default: 3 free failures, then waits from 1 s doubling, locked for 15 minutes at 10, over a 15-minute window.
+    pub account: RawThrottle,
+    /// Per client IP, across emails (credential stuffing). Default: 20 free failures, waits from 1 s, locked for
+    /// 15 minutes at 50, over 15 minutes.
+    pub ip: RawThrottle,
+}
+
+impl Default for RawThrottles {
+    fn default() -> Self {
+        Self {
+            account: RawThrottle { free_failures: 3, base_delay_ms: 1000, lock_after: 10, lock_s: 900, window_s: 900 },
+            ip: RawThrottle { free_failures: 20, base_delay_ms: 1000, lock_after: 50, lock_s: 900, window_s: 900 },
+        }
+    }
+}
+
+/// How mail leaves.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MailSender {
+    /// Cloudflare's `send_email` binding (Email Service).
+    SendEmail {
+        /// The binding's name in wrangler.toml's `[[send_email]]`. Required.
+        binding: String,
+    },
+    /// An HTTP mail API: `POST {url}` with `{"from", "to", "subject", "text", "html"}` as JSON, and the
+    /// bearer token from a secret. Development and tests point it at a local capture.
+    Http {
+        /// The API's URL: https (http in development). Required.
+        url: String,
+        /// The NAME of the secret that holds the API's bearer token, not the token. Optional.
+        token_secret: Option<String>,
+    },
+}
+
+/// Email.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// The sender. Required.
+    pub sender: MailSender,
+    /// The From address (`name@domain`). Required.
+    pub from: String,
+}
+
+/// Local accounts: email-and-password sign-up and sign-in for some tenants.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLocalAccounts {
+    /// The tenants whose users may sign up with an email and a password; the first is where the pages go
+    /// without `?tenant=`. At least one; ids unique. Required.
+    pub tenants: Vec<AccountTenant>,
+    /// The argon2id cost of new hashes; a sign-in rehashes a password stored with other parameters.
+    #[serde(default)]
+    pub hash: RawHashParams,
+    /// The NAME of a secret (32+ characters) that peppers every password (HMAC-SHA256 before argon2id), not the
+    /// pepper itself. It cannot be added, changed or removed later without resetting every password.
+    pub pepper_secret: Option<String>,
+    /// Whether MFA is enforced for these accounts: the minimum length is then 8, else 15 (NIST SP 800-63B-4).
+    #[serde(default)]
+    pub mfa_enforced: bool,
+    /// The most characters a password may have; default 64, at least 64, at most 256.
+    pub max_password_length: Option<usize>,
+    /// The breached-password check.
+    #[serde(default)]
+    pub breach_check: BreachCheck,
+    /// How long verification and reset links work, in seconds; default 1800, 900 to 3600.
+    pub link_lifetime_s: Option<u64>,
+    /// Failed sign-in throttling.
+    #[serde(default)]
+    pub throttle: RawThrottles,
+    /// Email every successful sign-in to the account's owner; off by default.
+    #[serde(default)]
+    pub notify_sign_in: bool,
+    /// How verification, reset and notice emails are sent. Required.
+    pub mail: MailConfig,
+}
+
+/// The compiled section.
+#[derive(Debug, Clone)]
+pub struct LocalAccounts {
+    /// The tenants, the default first.
+    pub tenants: Vec<AccountTenant>,
+    /// The parameters of new hashes.
+    pub hash: HashParams,
+    /// The pepper's secret name.
+    pub pepper_secret: Option<String>,
+    /// The password rules.
+    pub policy: PasswordPolicy,
+    /// The breach check: its range URL and what an outage means; `None` when off.
+    pub breach_check: Option<(String, WhenUnavailable)>,
+    /// How long emailed links work, in ms.
+    pub link_lifetime_ms: u64,
+    /// Per-email throttling.
+    pub account_throttle: ThrottlePolicy,
+    /// Per-IP throttling.
+    pub ip_throttle: ThrottlePolicy,
+    /// Email each sign-in.
+    pub notify_sign_in: bool,
+    /// Email.
+    pub mail: MailConfig,
+}
+
+impl LocalAccounts {
+    /// The tenant a page names (`None`: the default one); `None` when it names one without local
+    /// accounts.
+    pub fn tenant(&self, named: Option<&str>) -> Option<&AccountTenant> {
+        match named {
+            None | Some("") => self.tenants.first(),
+            Some(id) => self.tenants.iter().find(|tenant| tenant.id == id),
+        }
+    }
+
+    /// Reads the section.
+    pub fn compile(raw: RawLocalAccounts, environment: Environment) -> Result<Self, Problems> {
+        let mut problems = Problems::new();
+        if raw.tenants.is_empty() {
+            problems.push(("tenants".into(), "list at least one tenant".into()));
+        }
+        for (index, tenant) in raw.tenants.iter().enumerate() {
+            if !tenant_id_ok(&tenant.id) {
+                problems.push((format!("tenants[{index}].id"), "lower case letters, digits, - and _ (1 to 64)".into()));
+            }
+            if raw.tenants[..index].iter().any(|earlier| earlier.id == tenant.id) {
+                problems.push((format!("tenants[{index}].id"), format!("duplicate tenant {:?}", tenant.id)));
+            }
+            for (at, domain) in tenant.allowed_email_domains.iter().enumerate() {
+                let ok = !domain.is_empty()
+                    && domain.contains('.')
+                    && domain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+                if !ok {
+                    problems.push((
+                        format!("tenants[{index}].allowed_email_domains[{at}]"),
+                        format!("{domain:?} is not a lower-case domain"),
+                    ));
+                }
+            }
+        }
+        let h = raw.hash;
+        if !(19_456..=65_536).contains(&h.memory_kib) {
+            problems.push(("hash.memory_kib".into(), "between 19456 (OWASP's minimum) and 65536".into()));
+        }
+        if !(1..=10).contains(&h.iterations) {
+            problems.push(("hash.iterations".into(), "between 1 and 10".into()));
+        }
+        if !(1..=4).contains(&h.parallelism) {
+            problems.push(("hash.parallelism".into(), "between 1 and 4".into()));
+        }
+        let mut policy = PasswordPolicy::nist(raw.mfa_enforced);
+        if let Some(max) = raw.max_password_length {
+            if !(64..=256).contains(&max) {
+                problems.push(("max_password_length".into(), "between 64 and 256".into()));
+            }
+            policy.max_length = max;
+        }
+        let breach_check = if raw.breach_check.enabled {
+            let url = &raw.breach_check.range_url;
+            match url::Url::parse(url) {
+                Ok(parsed) if parsed.scheme() == "https" && parsed.query().is_none() => {}
+                Ok(parsed) if parsed.scheme() == "http" && environment == Environment::Development => {}
+                _ => problems.push(("breach_check.range_url".into(), format!("{url:?} must be an https URL"))),
+            }
+            let when = match raw.breach_check.when_unavailable {
+                RawWhenUnavailable::Open => WhenUnavailable::FailOpen,
+                RawWhenUnavailable::Closed => WhenUnavailable::FailClosed,
+            };
+            Some((url.clone(), when))
+        } else {
+            None
+        };
+        let link_lifetime_s = raw.link_lifetime_s.unwrap_or(1800);
+        if !(900..=3600).contains(&link_lifetime_s) {
+            problems.push(("link_lifetime_s".into(), "between 900 and 3600 seconds".into()));
+        }
+        let account_throttle = raw.throttle.account.compile("throttle.account", &mut problems);
+        let ip_throttle = raw.throttle.ip.compile("throttle.ip", &mut problems);
+        let from_ok = raw.mail.from.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !raw.mail.from.contains(['<', '>', '"', '\r', '\n', ' '])
+        });
+        if !from_ok {
+            problems.push(("mail.from".into(), "an address, name@domain".into()));
+        }
+        match &raw.mail.sender {
+            MailSender::Http { url, .. } => match url::Url::parse(url) {
+                Ok(parsed) if parsed.scheme() == "https" => {}
+                Ok(parsed) if parsed.scheme() == "http" && environment == Environment::Development => {}
+                _ => problems.push(("mail.sender.url".into(), format!("{url:?} must be an https URL"))),
+            },
+            MailSender::SendEmail { binding } if binding.is_empty() => {
+                problems.push(("mail.sender.binding".into(), "name the send_email binding".into()));
+            }
+            MailSender::SendEmail { .. } => {}
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            tenants: raw.tenants,
+            hash: HashParams { memory_kib: h.memory_kib, iterations: h.iterations, parallelism: h.parallelism },
+            pepper_secret: raw.pepper_secret,
+            policy,
+            breach_check,
+            link_lifetime_ms: link_lifetime_s * 1000,
+            account_throttle,
+            ip_throttle,
+            notify_sign_in: raw.notify_sign_in,
+            mail: raw.mail,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn compile(value: serde_json::Value, environment: Environment) -> Result<LocalAccounts, Problems> {
+        LocalAccounts::compile(serde_json::from_value(value).expect("raw section"), environment)
+    }
+
+    fn minimal() -> serde_json::Value {
+        json!({ "tenants": [{ "id": "acme" }],
+                "mail": { "from": "no-reply@acme.test", "sender": { "kind": "http", "url": "https://mail.test/send" } } })
+    }
+
+    #[test]
+    fn the_defaults_follow_nist_and_owasp() {
+        let accounts = compile(minimal(), Environment::Production).expect("valid");
+        assert_eq!(accounts.hash, HashParams::default());
+        assert_eq!((accounts.policy.min_length, accounts.policy.max_length), (15, 64));
+        assert_eq!(accounts.breach_check, Some((DEFAULT_RANGE_URL.to_owned(), WhenUnavailable::FailOpen)));
+        assert_eq!(accounts.link_lifetime_ms, 1_800_000);
+        assert_eq!(accounts.tenant(None).map(|t| t.id.as_str()), Some("acme"));
+        assert!(accounts.tenant(Some("other")).is_none());
+        let mut mfa = minimal();
+        mfa["mfa_enforced"] = json!(true);
+        assert_eq!(compile(mfa, Environment::Production).expect("valid").policy.min_length, 8);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let value = json!({
+            "tenants": [{ "id": "Acme", "allowed_email_domains": ["ACME.test"] }, { "id": "Acme" }],
+            "hash": { "memory_kib": 4096, "iterations": 0, "parallelism": 9 },
+            "max_password_length": 32,
+            "breach_check": { "range_url": "http://hibp.test/range/" },
+            "link_lifetime_s": 60,
+            "throttle": { "account": { "free_failures": 5, "base_delay_ms": 1, "lock_after": 5, "lock_s": 1, "window_s": 60 } },
+            "mail": { "from": "Acme <no-reply@acme.test>", "sender": { "kind": "http", "url": "http://mail.test/send" } }
+        });
+        let problems = compile(value, Environment::Production).expect_err("refused");
+        let fields: Vec<&str> = problems.iter().map(|(field, _)| field.as_str()).collect();
+        for wanted in [
+            "tenants[0].id",
+            "tenants[0].allowed_email_domains[0]",
+            "tenants[1].id",
+            "hash.memory_kib",
+            "hash.iterations",
+            "hash.parallelism",
+            "max_password_length",
+            "breach_check.range_url",
+            "link_lifetime_s",
+            "throttle.account.lock_after",
+            "throttle.account.lock_s",
+            "mail.from",
+            "mail.sender.url",
+        ] {
+            assert!(fields.contains(&wanted), "{wanted} in {fields:?}");
+        }
+    }
+
+    #[test]
+    fn allowed_domains_limit_who_may_sign_up() {
+        let tenant = AccountTenant { id: "acme".into(), allowed_email_domains: vec!["acme.test".into()] };
+        let cases = [("ann@acme.test", true), ("ann@evil.test", false), ("ann@sub.acme.test", false), ("ann", false)];
+        for (email, allowed) in cases {
+            assert_eq!(tenant.allows_email(email), allowed, "{email}");
+        }
+        let open = AccountTenant { id: "acme".into(), allowed_email_domains: Vec::new() };
+        assert!(open.allows_email("ann@anywhere.test"));
+    }
+}

@@ -1,0 +1,147 @@
+//! Local accounts: email-and-password sign-up, email verification, sign-in, forgotten and changed
+//! passwords, for the tenants the configuration names (NIST SP 800-63B-4, OWASP ASVS 5.0 V6).
+//!
+//! The password itself is judged and hashed by [`crate::authn::password`]; this module holds what
+//! the flows decide: the section's configuration ([`config`]), the form bodies ([`form`]), the
+//! emailed links ([`token`]), failed-attempt throttling ([`throttle`]), the emails ([`mail`]) and,
+//! here, how a sign-in attempt ends. The shell (`shell::accounts`) performs the I/O.
+//!
+//! Nothing a visitor sees tells whether an email has an account: sign-in answers and times the
+//! same for unknown emails (a dummy hash runs), throttling counts emails whether or not they exist,
+//! a sign-up for a taken email gets the same page (the owner gets an email), and a reset request
+//! always says a link was sent if the account exists.
+
+pub mod config;
+pub mod form;
+pub mod mail;
+pub mod throttle;
+pub mod token;
+
+use crate::authn::password::hash::Verified;
+use throttle::Gate;
+
+/// The provider name of password sessions (`SessionRecord::provider`, the `provider` claim).
+pub const PASSWORD_PROVIDER: &str = "password";
+
+/// The identity connection that links a directory user to its password.
+pub const PASSWORD_CONNECTION: &str = "password";
+
+/// The authentication method reference of a password sign-in (RFC 8176 §2).
+pub const AMR_PASSWORD: &str = "pwd";
+
+/// What a sign-in attempt's checks found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// The client IP's gate.
+    pub ip: Gate,
+    /// The email's gate.
+    pub account: Gate,
+    /// The password against the stored hash (`None`: no account, a dummy hash ran instead).
+    pub verified: Option<Verified>,
+    /// The account is active (not blocked or deprovisioned).
+    pub active: bool,
+}
+
+/// How a sign-in attempt ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInOutcome {
+    /// Signed in; rehash the password with the current parameters when asked.
+    SignedIn {
+        /// The stored hash has other parameters than the configured ones.
+        needs_rehash: bool,
+    },
+    /// "Email or password is incorrect": an unknown email, a wrong password, or a locked email.
+    /// Counted as a failure unless the email was already locked.
+    Incorrect {
+        /// Count it against the email and the IP.
+        count_failure: bool,
+    },
+    /// Wait before trying again (the email or the IP is being slowed down): 429.
+    Wait {
+        /// Seconds until the next attempt is allowed.
+        retry_after_s: u64,
+    },
+    /// The password is right, but the account is blocked: 403.
+    Disabled,
+}
+
+/// Decides a sign-in attempt at `now_ms`. A locked email answers exactly like a wrong password
+/// (and the password is not looked at); a wait is the same for every email.
+pub fn decide_sign_in(attempt: Attempt, now_ms: u64) -> SignInOutcome {
+    let wait = |until_ms: u64| SignInOutcome::Wait { retry_after_s: until_ms.saturating_sub(now_ms).div_ceil(1000).max(1) };
+    match (attempt.ip, attempt.account) {
+        (Gate::Wait { until_ms } | Gate::Locked { until_ms }, _) => return wait(until_ms),
+        (_, Gate::Wait { until_ms }) => return wait(until_ms),
+        (_, Gate::Locked { .. }) => return SignInOutcome::Incorrect { count_failure: false },
+        (Gate::Open, Gate::Open) => {}
+    }
+    match attempt.verified {
+        Some(Verified::Match { needs_rehash }) if attempt.active => SignInOutcome::SignedIn { needs_rehash },
+        Some(Verified::Match { .. }) => SignInOutcome::Disabled,
+        Some(Verified::Mismatch) | None => SignInOutcome::Incorrect { count_failure: true },
+    }
+}
+
+/// The throttle key of an email in a tenant: its digest, so that the ledger holds no addresses.
+pub fn account_throttle_id(tenant: &str, email: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(format!("{tenant}\n{email}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    format!("pwd:{digest}")
+}
+
+/// The throttle key of a client IP.
+pub fn ip_throttle_id(ip: &str) -> String {
+    format!("pwdip:{ip}")
+}
+
+/// The words a tenant's passwords may not contain (NIST SP 800-63B-4 §3.1.1.2): the email's local
+/// part, its domain's first label, the tenant and the product's name.
+pub fn context_words<'a>(email: &'a str, tenant: &'a str, product: &'a str) -> Vec<&'a str> {
+    let (local, domain) = email.split_once('@').unwrap_or((email, ""));
+    let first_label = domain.split('.').next().unwrap_or("");
+    let mut words = vec![local, first_label, tenant, product];
+    words.retain(|word| !word.is_empty());
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sign_in_attempt_ends_by_the_gates_then_the_password() {
+        let now = 10_000;
+        let attempt = |ip, account, verified, active| Attempt { ip, account, verified, active };
+        let matched = Some(Verified::Match { needs_rehash: false });
+        let wait = Gate::Wait { until_ms: now + 2_500 };
+        let locked = Gate::Locked { until_ms: now + 900_000 };
+        let open = Gate::Open;
+        let cases = [
+            (attempt(open, open, matched, true), SignInOutcome::SignedIn { needs_rehash: false }),
+            (
+                attempt(open, open, Some(Verified::Match { needs_rehash: true }), true),
+                SignInOutcome::SignedIn { needs_rehash: true },
+            ),
+            (attempt(open, open, Some(Verified::Mismatch), true), SignInOutcome::Incorrect { count_failure: true }),
+            // An unknown email (a dummy hash ran) answers like a wrong password.
+            (attempt(open, open, None, true), SignInOutcome::Incorrect { count_failure: true }),
+            (attempt(open, open, matched, false), SignInOutcome::Disabled),
+            // A locked email: the right password changes nothing, and nothing more is counted.
+            (attempt(open, locked, matched, true), SignInOutcome::Incorrect { count_failure: false }),
+            (attempt(open, wait, matched, true), SignInOutcome::Wait { retry_after_s: 3 }),
+            (attempt(wait, open, matched, true), SignInOutcome::Wait { retry_after_s: 3 }),
+            (attempt(locked, open, matched, true), SignInOutcome::Wait { retry_after_s: 900 }),
+        ];
+        for (attempt, expected) in cases {
+            assert_eq!(decide_sign_in(attempt, now), expected, "{attempt:?}");
+        }
+    }
+
+    #[test]
+    fn throttle_keys_hold_no_address_and_context_words_come_from_the_account() {
+        let id = account_throttle_id("acme", "ann@acme.test");
+        assert!(id.starts_with("pwd:") && !id.contains("ann"));
+        assert_ne!(id, account_throttle_id("other", "ann@acme.test"));
+        assert_eq!(context_words("ann.smith@acme.test", "acme-corp", "Portcullis"), ["ann.smith", "acme", "acme-corp", "Portcullis"]);
+    }
+}
