@@ -7,13 +7,13 @@
 //! Without `PORTCULLIS_CONFIG`, [`EMBEDDED_DEFAULT`] applies: a development configuration that
 //! guards the local demo origin.
 
+use crate::accounts::config::{LocalAccounts, RawLocalAccounts};
 use crate::assertion::AssertionConfig;
 use crate::authn::api_key::ApiKeyConfig;
 use crate::authn::jwt::issuer::JwtConfig;
 use crate::authn::select::Authenticator;
 use crate::authz::{ClaimCondition, Needs, Requirements, RoleDefinition, Roles, TenantBinding};
 use crate::deploy::Environment;
-use crate::accounts::config::{LocalAccounts, RawLocalAccounts};
 use crate::directory::config::DirectoryConfig;
 use crate::gateway::cors::{CorsPolicy, RawCorsPolicy};
 use crate::gateway::limits::Limits;
@@ -359,19 +359,21 @@ impl Config {
                 Ok(raw) => raw,
                 Err(error) => {
                     let inner = error.path().to_string();
-                    let path = if inner == "." { "local_accounts".to_owned() } else { format!("local_accounts.{inner}") };
+                    let path =
+                        if inner == "." { "local_accounts".to_owned() } else { format!("local_accounts.{inner}") };
                     problems.add(path, error.into_inner().to_string());
                     return None;
                 }
             };
-            LocalAccounts::compile(raw, environment)
-                .map_err(|list| problems.add_under("local_accounts", list))
-                .ok()
+            LocalAccounts::compile(raw, environment).map_err(|list| problems.add_under("local_accounts", list)).ok()
         });
         if document.contains_key("local_accounts") && !document.contains_key("login") {
             problems.add("local_accounts", "local accounts sign in to sessions: configure login too");
         }
         if let Some(login) = &login {
+            if local_accounts.is_some() && login.provider(crate::accounts::PASSWORD_PROVIDER).is_some() {
+                problems.add("login.providers", "the provider id \"password\" is local accounts' own");
+            }
             if login.providers.is_empty() && !document.contains_key("local_accounts") {
                 problems.add("login.providers", "configure at least one provider (or local_accounts)");
             }

@@ -30,6 +30,14 @@ pub enum EdgeEndpoint {
     /// Self-service onboarding of a tenant's IdP under `{prefix}/setup` (404 unless login is
     /// configured).
     Setup(SetupEndpoint),
+    /// A local-account page under `{prefix}/accounts` (404 unless `local_accounts` is configured):
+    /// `GET` shows it, `POST` submits its form.
+    Accounts {
+        /// Which page.
+        page: AccountsPage,
+        /// A form submission (`POST`) rather than the page (`GET`/`HEAD`).
+        submit: bool,
+    },
     /// The SCIM 2.0 service provider of a tenant, under `/scim/v2/:tenant`.
     Scim {
         /// The tenant the path names (its token must be this tenant's).
@@ -37,6 +45,24 @@ pub enum EdgeEndpoint {
         /// What the rest of the path names.
         resource: ScimResource,
     },
+}
+
+/// A local-account page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountsPage {
+    /// `{prefix}/accounts/sign-up`: email and a new password.
+    SignUp,
+    /// `{prefix}/accounts/sign-in`: email and password.
+    SignIn,
+    /// `{prefix}/accounts/verify?token=`: confirm a sign-up's email (the page's button submits it, so
+    /// that a mail scanner opening the link spends nothing).
+    Verify,
+    /// `{prefix}/accounts/forgot`: ask for a reset link.
+    Forgot,
+    /// `{prefix}/accounts/reset?token=`: choose a new password.
+    Reset,
+    /// `{prefix}/accounts/password`: change the password of the signed-in account.
+    ChangePassword,
 }
 
 /// What a SCIM search looks through.
@@ -426,6 +452,22 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
     if let Some(directory) = directory {
         return Some(directory.map(EdgeEndpoint::DirectoryAdmin));
     }
+    if let ["accounts", name] = rest.as_slice() {
+        let page = match *name {
+            "sign-up" => AccountsPage::SignUp,
+            "sign-in" => AccountsPage::SignIn,
+            "verify" => AccountsPage::Verify,
+            "forgot" => AccountsPage::Forgot,
+            "reset" => AccountsPage::Reset,
+            "password" => AccountsPage::ChangePassword,
+            _ => return Some(Err(RouteError::UnknownEdgePath)),
+        };
+        return Some(match method {
+            "GET" | "HEAD" => Ok(EdgeEndpoint::Accounts { page, submit: false }),
+            "POST" => Ok(EdgeEndpoint::Accounts { page, submit: true }),
+            _ => Err(RouteError::MethodNotAllowed),
+        });
+    }
     if let Some(setup) = setup_endpoint(&rest, method) {
         return Some(setup.map(EdgeEndpoint::Setup));
     }
@@ -672,6 +714,25 @@ mod tests {
             ("POST", "/auth/sessions/revoke", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::RevokeSessions)))),
             ("GET", "/auth/sessions/revoke", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/auth/login/extra", Some(Err(RouteError::UnknownEdgePath))),
+            (
+                "GET",
+                "/auth/accounts/sign-up",
+                Some(Ok(EdgeEndpoint::Accounts { page: AccountsPage::SignUp, submit: false })),
+            ),
+            (
+                "POST",
+                "/auth/accounts/sign-in",
+                Some(Ok(EdgeEndpoint::Accounts { page: AccountsPage::SignIn, submit: true })),
+            ),
+            (
+                "HEAD",
+                "/auth/accounts/password",
+                Some(Ok(EdgeEndpoint::Accounts { page: AccountsPage::ChangePassword, submit: false })),
+            ),
+            ("PUT", "/auth/accounts/reset", Some(Err(RouteError::MethodNotAllowed))),
+            ("GET", "/auth/accounts/other", Some(Err(RouteError::UnknownEdgePath))),
+            ("GET", "/auth/accounts", Some(Err(RouteError::UnknownEdgePath))),
+            ("GET", "/auth/accounts/sign-in/extra", Some(Err(RouteError::UnknownEdgePath))),
         ];
         for (method, raw, expected) in cases {
             let path = CanonicalPath::parse(raw).unwrap();

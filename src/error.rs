@@ -4,6 +4,7 @@
 //! description that never names an internal detail. What actually went wrong goes to the audit
 //! log (see [`crate::audit`]), keyed by the request id that the response echoes.
 
+use crate::accounts::AccountError;
 use crate::authn::AuthnError;
 use crate::authz::AuthzError;
 use crate::directory::tenancy::TenancyError;
@@ -104,6 +105,56 @@ fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
         LoginError::LogoutFailed => {
             (503, "logout_failed", "you are still signed in: signing out failed for now, so try again")
         }
+    }
+}
+
+/// What an account page says about a refused submission: status, stable code, and the words for
+/// the person (several for a password that breaks several rules).
+pub fn account_reply(error: &AccountError) -> (u16, &'static str, Vec<String>) {
+    let one = |status, code, text: &str| (status, code, vec![text.to_owned()]);
+    match error {
+        AccountError::Form(form) => (400, form.code(), vec![capitalised(&form.to_string())]),
+        AccountError::UnknownTenant => one(404, "unknown_tenant", "This organisation has no email sign-in."),
+        AccountError::EmailNotAllowed => {
+            one(403, "email_not_allowed", "Email addresses of this domain may not sign up here.")
+        }
+        AccountError::Policy(failures) => (400, "password_policy", failures.iter().map(ToString::to_string).collect()),
+        AccountError::Breached(times) => (
+            400,
+            "password_breached",
+            vec![format!(
+                "This password has appeared in data breaches ({times} times), so attackers know it. Choose another."
+            )],
+        ),
+        AccountError::BreachCheckUnavailable => one(
+            503,
+            "breach_check_unavailable",
+            "New passwords cannot be checked against known breaches right now. Try again in a few minutes.",
+        ),
+        AccountError::Incorrect => one(401, "sign_in_failed", "Email or password is incorrect."),
+        AccountError::Wait(seconds) => {
+            (429, "too_many_attempts", vec![format!("Too many attempts. Wait {seconds} seconds, then try again.")])
+        }
+        AccountError::Disabled => one(403, "account_disabled", "This account is disabled."),
+        AccountError::LinkInvalid => one(400, "link_invalid", "This link is not valid any longer. Ask for a new one."),
+        AccountError::EmailInUse => {
+            one(409, "email_in_use", "This email already has an account: sign in, or reset its password.")
+        }
+        AccountError::CsrfRejected => one(403, "csrf_rejected", "The form did not come from this site. Reload it."),
+        AccountError::MailUnavailable => {
+            one(503, "mail_unavailable", "We could not send the email, so nothing was saved. Try again.")
+        }
+        AccountError::Unavailable => {
+            one(503, "temporarily_unavailable", "Something we depend on is unavailable. Try again in a moment.")
+        }
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
     }
 }
 

@@ -154,24 +154,31 @@ impl Default for RawThrottles {
     }
 }
 
+/// Which mail sender.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailSenderKind {
+    /// Cloudflare's `send_email` binding (Email Service): set `binding`.
+    SendEmail,
+    /// An HTTP mail API: `POST {url}` with `{"from", "to", "subject", "text", "html"}` as JSON and the bearer token
+    /// from `token_secret`. Development and tests point it at a local capture.
+    Http,
+}
+
 /// How mail leaves.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum MailSender {
-    /// Cloudflare's `send_email` binding (Email Service).
-    SendEmail {
-        /// The binding's name in wrangler.toml's `[[send_email]]`. Required.
-        binding: String,
-    },
-    /// An HTTP mail API: `POST {url}` with `{"from", "to", "subject", "text", "html"}` as JSON, and the
-    /// bearer token from a secret. Development and tests point it at a local capture.
-    Http {
-        /// The API's URL: https (http in development). Required.
-        url: String,
-        /// The NAME of the secret that holds the API's bearer token, not the token. Optional.
-        token_secret: Option<String>,
-    },
+#[serde(deny_unknown_fields)]
+pub struct MailSender {
+    /// `send_email` or `http`. Required.
+    pub kind: MailSenderKind,
+    /// `send_email`: the binding's name in wrangler.toml's `[[send_email]]`.
+    pub binding: Option<String>,
+    /// `http`: the API's URL, https (http in development).
+    pub url: Option<String>,
+    /// `http`: the NAME of the secret that holds the API's bearer token, not the token. Optional.
+    pub token_secret: Option<String>,
 }
 
 /// Email.
@@ -323,16 +330,21 @@ impl LocalAccounts {
         if !from_ok {
             problems.push(("mail.from".into(), "an address, name@domain".into()));
         }
-        match &raw.mail.sender {
-            MailSender::Http { url, .. } => match url::Url::parse(url) {
+        let sender = &raw.mail.sender;
+        match (sender.kind, &sender.url, &sender.binding) {
+            (MailSenderKind::Http, Some(url), None) => match url::Url::parse(url) {
                 Ok(parsed) if parsed.scheme() == "https" => {}
                 Ok(parsed) if parsed.scheme() == "http" && environment == Environment::Development => {}
                 _ => problems.push(("mail.sender.url".into(), format!("{url:?} must be an https URL"))),
             },
-            MailSender::SendEmail { binding } if binding.is_empty() => {
-                problems.push(("mail.sender.binding".into(), "name the send_email binding".into()));
+            (MailSenderKind::Http, _, _) => {
+                problems.push(("mail.sender".into(), "an http sender has a url and no binding".into()));
             }
-            MailSender::SendEmail { .. } => {}
+            (MailSenderKind::SendEmail, None, Some(binding))
+                if !binding.is_empty() && sender.token_secret.is_none() => {}
+            (MailSenderKind::SendEmail, _, _) => {
+                problems.push(("mail.sender".into(), "a send_email sender names its binding, and nothing else".into()));
+            }
         }
         if !problems.is_empty() {
             return Err(problems);

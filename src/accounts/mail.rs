@@ -104,8 +104,9 @@ mod tests {
             }
         }
         assert_eq!(render(MailKind::Verify, "a@b.test", "no subject", "", &[]), Err(TemplateBroken("verify")));
-        let injected = render(MailKind::Verify, "a@b.test", "Subject: Hi {{name}}\nbody", "", &[("name", "x\r\nBcc: y".into())])
-            .expect("renders");
+        let injected =
+            render(MailKind::Verify, "a@b.test", "Subject: Hi {{name}}\nbody", "", &[("name", "x\r\nBcc: y".into())])
+                .expect("renders");
         assert_eq!(injected.subject, "Hi x  Bcc: y");
     }
 }

@@ -14,11 +14,56 @@
 pub mod config;
 pub mod form;
 pub mod mail;
+pub mod pages;
 pub mod throttle;
 pub mod token;
 
 use crate::authn::password::hash::Verified;
+use crate::authn::password::policy::PolicyFailure;
+use crate::session::{SessionError, SessionRecord};
+use config::LocalAccounts;
+use form::FormError;
 use throttle::Gate;
+
+/// Why an account page refused a submission. The page is shown again with the reason
+/// (`crate::error::account_reply` words it); none tells whether an email has an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountError {
+    /// The form body is unusable.
+    Form(FormError),
+    /// The page names a tenant without local accounts.
+    UnknownTenant,
+    /// The email's domain may not sign up in this tenant.
+    EmailNotAllowed,
+    /// The new password breaks these rules (all of them at once).
+    Policy(Vec<PolicyFailure>),
+    /// The new password is among breached passwords, this many times.
+    Breached(u64),
+    /// The breached-password check is down and fails closed.
+    BreachCheckUnavailable,
+    /// Email or password incorrect (or the email is locked).
+    Incorrect,
+    /// Too many attempts: wait this many seconds.
+    Wait(u64),
+    /// The password is right, but the account is blocked.
+    Disabled,
+    /// The link is unknown, spent, expired, superseded or for something else.
+    LinkInvalid,
+    /// The verified email was taken by another account meanwhile.
+    EmailInUse,
+    /// The form did not come from this site.
+    CsrfRejected,
+    /// The email could not be sent: nothing was kept, try again.
+    MailUnavailable,
+    /// A store (the directory, the ledger) did not answer: nothing was changed, try again.
+    Unavailable,
+}
+
+impl From<FormError> for AccountError {
+    fn from(error: FormError) -> Self {
+        AccountError::Form(error)
+    }
+}
 
 /// The provider name of password sessions (`SessionRecord::provider`, the `provider` claim).
 pub const PASSWORD_PROVIDER: &str = "password";
@@ -68,7 +113,8 @@ pub enum SignInOutcome {
 /// Decides a sign-in attempt at `now_ms`. A locked email answers exactly like a wrong password
 /// (and the password is not looked at); a wait is the same for every email.
 pub fn decide_sign_in(attempt: Attempt, now_ms: u64) -> SignInOutcome {
-    let wait = |until_ms: u64| SignInOutcome::Wait { retry_after_s: until_ms.saturating_sub(now_ms).div_ceil(1000).max(1) };
+    let wait =
+        |until_ms: u64| SignInOutcome::Wait { retry_after_s: until_ms.saturating_sub(now_ms).div_ceil(1000).max(1) };
     match (attempt.ip, attempt.account) {
         (Gate::Wait { until_ms } | Gate::Locked { until_ms }, _) => return wait(until_ms),
         (_, Gate::Wait { until_ms }) => return wait(until_ms),
@@ -82,10 +128,31 @@ pub fn decide_sign_in(attempt: Attempt, now_ms: u64) -> SignInOutcome {
     }
 }
 
+/// The issuer that vouches for password sessions: the gateway itself, at its accounts pages.
+pub fn password_issuer(redirect_uri: &str, edge_prefix: &str) -> String {
+    let origin = url::Url::parse(redirect_uri).map(|url| url.origin().ascii_serialization()).unwrap_or_default();
+    format!("{origin}{edge_prefix}/accounts")
+}
+
+/// Whether the configuration still admits a password session: local accounts still on, for its
+/// tenant. The issuer is the gateway's ([`password_issuer`]).
+pub fn admit_password_session(
+    accounts: Option<&LocalAccounts>,
+    record: &SessionRecord,
+    issuer: String,
+) -> Result<String, SessionError> {
+    let tenant = record.tenant.as_deref().ok_or(SessionError::Revoked)?;
+    match accounts.and_then(|accounts| accounts.tenant(Some(tenant))) {
+        Some(listed) if record.email.as_deref().is_some_and(|email| listed.allows_email(email)) => Ok(issuer),
+        _ => Err(SessionError::Revoked),
+    }
+}
+
 /// The throttle key of an email in a tenant: its digest, so that the ledger holds no addresses.
 pub fn account_throttle_id(tenant: &str, email: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest: String = Sha256::digest(format!("{tenant}\n{email}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String =
+        Sha256::digest(format!("{tenant}\n{email}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     format!("pwd:{digest}")
 }
 
@@ -142,6 +209,9 @@ mod tests {
         let id = account_throttle_id("acme", "ann@acme.test");
         assert!(id.starts_with("pwd:") && !id.contains("ann"));
         assert_ne!(id, account_throttle_id("other", "ann@acme.test"));
-        assert_eq!(context_words("ann.smith@acme.test", "acme-corp", "Portcullis"), ["ann.smith", "acme", "acme-corp", "Portcullis"]);
+        assert_eq!(
+            context_words("ann.smith@acme.test", "acme-corp", "Portcullis"),
+            ["ann.smith", "acme", "acme-corp", "Portcullis"]
+        );
     }
 }

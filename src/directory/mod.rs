@@ -136,6 +136,12 @@ pub fn tenant_id_ok(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// A fresh user id: `usr_` and 128 random bits as base64url.
+pub fn new_user_id(entropy: &impl crate::ports::Entropy) -> Result<String, crate::ports::Unavailable> {
+    use base64::Engine;
+    Ok(format!("usr_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(entropy.bytes::<16>()?)))
+}
+
 /// Whether a user id is one the directory makes: `usr_` and 22 base64url characters.
 pub fn user_id_ok(id: &str) -> bool {
     id.len() == 26

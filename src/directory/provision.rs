@@ -9,8 +9,6 @@
 use super::store::{Directory, Memberships};
 use super::{roles_for, TenantScope, User, UserStatus};
 use crate::ports::{Clock, Entropy, Unavailable};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::{Map, Value};
 
 /// What a federated login says about the user, once its identity was verified.
@@ -171,7 +169,7 @@ pub async fn provision(
         return Ok(finish(user, Outcome::Linked));
     }
     let fresh = User {
-        id: format!("usr_{}", URL_SAFE_NO_PAD.encode(entropy.bytes::<16>()?)),
+        id: super::new_user_id(entropy)?,
         user_name: email.cloned(),
         external_id: None,
         profile: Map::new(),

@@ -442,7 +442,6 @@ mod tests {
                 json!({ "state": "fixed" }),
                 "providers[0].authorization_params.state",
             ),
-            ("/providers", json!([]), "providers"),
             ("/return_origins", json!(["https://app.test/path"]), "return_origins[0]"),
             ("/session", json!({ "idle_timeout_s": 0 }), "session.idle_timeout_s"),
             ("/session", json!({ "idle_timeout_s": 100000, "absolute_lifetime_s": 3600 }), "session.idle_timeout_s"),

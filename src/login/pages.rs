@@ -96,14 +96,24 @@ pub fn login_page(
     return_to: &str,
     notice: Notice,
     email: &str,
+    accounts_sign_in: Option<&str>,
 ) -> String {
     let providers: String = config.providers.iter().map(|p| provider_item(prefix, p, return_to)).collect();
+    // Local accounts: a link to the email-and-password sign-in, keeping where to go after.
+    let password_sign_in = accounts_sign_in.map_or_else(String::new, |href| {
+        let query = form_urlencoded::Serializer::new(String::new()).append_pair("return_to", return_to).finish();
+        format!(
+            "<p class=\"hint\"><a id=\"password-sign-in\" href=\"{}\">Sign in with email and password</a></p>",
+            html_escape(&format!("{href}?{query}"))
+        )
+    });
     let mut values = brand(config);
     values.extend([
         ("providers", providers),
         ("return_to", html_escape(return_to)),
         ("notice", notice.html().to_owned()),
         ("email_value", html_escape(email)),
+        ("password_sign_in", password_sign_in),
     ]);
     fill(template, &values)
 }
@@ -161,7 +171,8 @@ mod tests {
     #[test]
     fn pages_escape_everything_they_fill_in() {
         let template = "{{brand_name}}|{{providers}}|{{return_to}}|{{notice}}|{{email_value}}";
-        let page = login_page(template, &config(), "/auth", "/x?a=1&b=\"><script>", Notice::UnknownDomain, "<b>@x");
+        let page =
+            login_page(template, &config(), "/auth", "/x?a=1&b=\"><script>", Notice::UnknownDomain, "<b>@x", None);
         assert!(page.starts_with("Acme &lt;Corp&gt;|"), "{page}");
         assert!(page.contains("Continue with Corp &quot;SSO&quot;"), "{page}");
         assert!(page.contains("href=\"/auth/login?provider=corp&amp;return_to=%2Fx%3Fa%3D1%26b%3D%22%3E%3Cscript%3E\""));
@@ -182,6 +193,7 @@ mod tests {
             "/{{notice}}{{email_value}}",
             Notice::UnknownDomain,
             "a{{return_to}}@x",
+            None,
         );
         assert!(page.starts_with("<input value=\"/{{notice}}{{email_value}}\"><p class=\"notice\""), "{page}");
         assert!(page.ends_with("|a{{return_to}}@x"), "{page}");

@@ -7,6 +7,7 @@
 //! KV replicates slowly (up to about 60 s), so KV alone cannot revoke at once. Records are sharded
 //! over [`SHARDS`] objects by a hash of their id; each holds `revoked:<id>` → milliseconds.
 
+use crate::accounts::throttle::{self, Failures, ThrottleRequest};
 use crate::ledger::{self, Claim, ClaimOp, Held};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, ListOptions, Method, Request, Response, Result, State};
@@ -52,6 +53,13 @@ pub struct Statuses {
 }
 
 /// One shard of revocation records.
+/// A throttled key's failures, kept until they would be forgotten anyway (swept like claims).
+#[derive(Debug, Serialize, Deserialize)]
+struct ThrottleStored {
+    until_ms: u64,
+    failures: Failures,
+}
+
 #[durable_object(alarm)]
 pub struct KeyRevocations {
     state: State,
@@ -115,6 +123,22 @@ impl DurableObject for KeyRevocations {
                 }
                 Response::from_json(&answer)
             }
+            (Method::Post, "/throttle") => {
+                let request: ThrottleRequest = req.json().await?;
+                let key = format!("throttle:{}", request.id);
+                let stored = storage.get::<ThrottleStored>(&key).await?.map(|stored| stored.failures);
+                let (answer, keep) = throttle::apply(&request, stored);
+                match keep {
+                    Some(failures) => {
+                        let until_ms = throttle::keep_until_ms(&request.policy, &failures);
+                        storage.put(&key, ThrottleStored { until_ms, failures }).await?;
+                        self.schedule_sweep().await?;
+                    }
+                    None if stored.is_some() => storage.delete(&key).await.map(|_| ())?,
+                    None => {}
+                }
+                Response::from_json(&answer)
+            }
             (Method::Post, "/revoke") => {
                 let request: RevokeRequest = req.json().await?;
                 let key = format!("revoked:{}", request.id);
@@ -137,14 +161,14 @@ impl DurableObject for KeyRevocations {
         let now = js_sys::Date::now() as u64;
         let mut doomed: Vec<String> = Vec::new();
         let mut remaining = false;
-        for prefix in ["claim:", "forget:"] {
+        for prefix in ["claim:", "forget:", "throttle:"] {
             let entries = storage.list_with_options(ListOptions::new().prefix(prefix).limit(SWEEP_BATCH)).await?;
             for entry in entries.entries() {
                 let Ok(pair) = entry else { continue };
                 let pair: js_sys::Array = pair.into();
                 let Some(key) = pair.get(0).as_string() else { continue };
                 let value = pair.get(1);
-                let lapsed = if prefix == "claim:" {
+                let lapsed = if prefix != "forget:" {
                     let until_ms = js_sys::Reflect::get(&value, &"until_ms".into()).ok().and_then(|v| v.as_f64());
                     until_ms.is_some_and(|until| {
                         ledger::expired(&Held { until_ms: until as u64, owner: String::new() }, now)
@@ -176,6 +200,7 @@ impl DurableObject for KeyRevocations {
 /// A client for the revocation objects, from the worker.
 pub mod client {
     use super::{shard_name, RevokeRequest, Statuses};
+    use crate::accounts::throttle::{ThrottleAnswer, ThrottleRequest};
     use crate::ledger::{Claim, ClaimOp, Claimed};
     use crate::shell::deadline::store_call;
     use serde::de::DeserializeOwned;
@@ -228,6 +253,11 @@ pub mod client {
             Ok(response.json::<Statuses>().await?.revoked_at_ms)
         })
         .await
+    }
+
+    /// Applies a throttle operation to its key, at once for every location.
+    pub async fn throttle(env: &Env, request: &ThrottleRequest) -> Result<ThrottleAnswer> {
+        post(env, &request.id, "/throttle", request).await
     }
 
     /// Applies a claim operation to `id` in its own shard; `Ok(false)` when it did not take effect

@@ -47,7 +47,7 @@ use worker::{console_log, console_warn, Env, Request, Response};
 
 const DEVELOPMENT_LOGIN_SECRET: &[u8] = b"portcullis-development-login-secret, not a secret";
 
-fn login_secret(env: &Env, config: &Config, login: &LoginConfig) -> Result<SecretBytes, Failure> {
+pub(super) fn login_secret(env: &Env, config: &Config, login: &LoginConfig) -> Result<SecretBytes, Failure> {
     match super::bindings::key_secret(env, &login.secret_binding) {
         Some(key) => Ok(key),
         None if config.environment == Environment::Development => {
@@ -62,7 +62,7 @@ fn login_secret(env: &Env, config: &Config, login: &LoginConfig) -> Result<Secre
 
 /// The edge headers of a login page, with `form-action` widened to the providers' origins:
 /// browsers apply `form-action` to the redirects that follow a form submission.
-fn page_headers(cx: &LoginContext<'_>, login: &LoginConfig, content_type: &str) -> HeaderList {
+pub(super) fn page_headers(cx: &LoginContext<'_>, login: &LoginConfig, content_type: &str) -> HeaderList {
     let mut list = respond::edge_headers(&cx.config.security_headers, cx.request_id, content_type);
     let mut origins: Vec<String> = Vec::new();
     for provider in &login.providers {
@@ -86,7 +86,7 @@ fn redirect(cx: &LoginContext<'_>, status: u16, location: &str, cookies: &[Strin
         .map_err(|_| Failure::Unavailable)
 }
 
-async fn template(env: &Env, path: &str) -> Result<String, Failure> {
+pub(super) async fn template(env: &Env, path: &str) -> Result<String, Failure> {
     let mut asset = respond::fetch_asset(env, path).await.map_err(|_| Failure::Unavailable)?;
     if asset.status_code() != 200 {
         return Err(Failure::Unavailable);
@@ -100,7 +100,13 @@ fn html(cx: &LoginContext<'_>, login: &LoginConfig, body: &str) -> Result<Respon
 }
 
 /// One audit line per login event.
-fn audit_login(cx: &LoginContext<'_>, event: &str, provider: Option<&str>, subject: Option<&str>, outcome: &str) {
+pub(super) fn audit_login(
+    cx: &LoginContext<'_>,
+    event: &str,
+    provider: Option<&str>,
+    subject: Option<&str>,
+    outcome: &str,
+) {
     console_log!(
         "{}",
         serde_json::json!({
@@ -190,6 +196,7 @@ async fn start(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, F
         &return_to,
         notice,
         email,
+        cx.config.local_accounts.as_ref().map(|_| format!("{}/accounts/sign-in", cx.config.edge_prefix)).as_deref(),
     );
     html(cx, login, &page)
 }

@@ -2,6 +2,8 @@
 //! its effects (assets, origin fetch, logs). Every failure becomes a response here, through
 //! [`crate::error::Failure::reply`]; nothing a request does reaches the runtime as an exception.
 
+mod account_store;
+mod accounts;
 mod adapters;
 mod api_keys;
 mod assertion_signer;
@@ -24,6 +26,7 @@ mod key_admin;
 mod key_revocations;
 mod login;
 mod login_context;
+mod mailer;
 mod providers;
 mod rate_limit;
 mod rate_limiter;
@@ -371,6 +374,11 @@ async fn serve_edge(
         EdgeEndpoint::Login(endpoint) => {
             let cx = login_context::LoginContext { env, ctx, config, head, request_id };
             let served = login::serve(req, &cx, endpoint).await;
+            browser_reply(env, head, audit, security, served).await
+        }
+        EdgeEndpoint::Accounts { page, submit } => {
+            let cx = login_context::LoginContext { env, ctx, config, head, request_id };
+            let served = accounts::serve(req, &cx, page, submit).await;
             browser_reply(env, head, audit, security, served).await
         }
         EdgeEndpoint::Setup(endpoint) => {

@@ -16,6 +16,7 @@ use super::bindings::KV_BINDING;
 use super::deadline::{store_call, within, TimedOut};
 use super::key_revocations::client as revocations;
 use super::providers;
+use crate::accounts;
 use crate::authn::principal::Principal;
 use crate::authn::{session as session_authn, AuthnError, Dependency};
 use crate::cache::BoundedCache;
@@ -235,7 +236,14 @@ pub async fn open(
     let cookie = SessionCookie::from_value(value).map_err(AuthnError::InvalidSession)?;
     let mut record = load(env, &cookie, login).await?;
     let now = now_s();
-    let admission = |record: &SessionRecord| session_upkeep::admitted_issuer(login, record);
+    let admission = |record: &SessionRecord| {
+        if record.provider == accounts::PASSWORD_PROVIDER {
+            let issuer = accounts::password_issuer(&login.redirect_uri, &config.edge_prefix);
+            accounts::admit_password_session(config.local_accounts.as_ref(), record, issuer)
+        } else {
+            session_upkeep::admitted_issuer(login, record)
+        }
+    };
     // Checked before any upkeep: a dead session refreshes nothing.
     let admitted = session_authn::admit(&record, now, login.session.idle_timeout_s, admission)
         .map_err(AuthnError::InvalidSession)?;

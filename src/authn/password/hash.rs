@@ -149,5 +149,15 @@ pub fn verify(
     }
 }
 
+/// A stored hash that no password matches, with `params`: verifying against it costs what a real
+/// verification costs, so a sign-in for an unknown email takes as long as one for a known email.
+pub fn dummy_hash(params: HashParams) -> String {
+    // A fixed salt and output; no password hashes to this output (finding one would break argon2id).
+    format!(
+        "$argon2id$v=19$m={},t={},p={}$cG9ydGN1bGxpcy1kdW1teQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        params.memory_kib, params.iterations, params.parallelism
+    )
+}
+
 #[cfg(test)]
 mod tests;

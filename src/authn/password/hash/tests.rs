@@ -159,3 +159,15 @@ proptest::proptest! {
         proptest::prop_assert!(!is_match(&verify(b"the right password", None, &mutated, CHEAP)), "{mutated} matched");
     }
 }
+
+#[test]
+fn the_dummy_hash_matches_nothing_and_costs_what_the_parameters_cost() {
+    let cheap = HashParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+    let dummy = dummy_hash(cheap);
+    for password in [&b""[..], b"correct horse battery staple", b"portcullis-dummy"] {
+        assert_eq!(verify(password, None, &dummy, cheap), Ok(Verified::Mismatch));
+    }
+    // It is parsed as a real argon2id hash with the configured parameters (so it runs them).
+    assert!(dummy.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+    assert_eq!(verify(b"x", None, &dummy_hash(HashParams::default()), cheap), Ok(Verified::Mismatch));
+}

@@ -1,0 +1,155 @@
+//! The account pages, from templates in `www/accounts/` with `{{placeholders}}` filled in, every
+//! value HTML-escaped. A refused form comes back with the reason in a notice that carries its
+//! stable code (`data-error`), and with what the person typed, except passwords.
+
+use crate::login::pages::{fill, html_escape};
+
+/// What the page says above its form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice<'a> {
+    /// Nothing.
+    None,
+    /// A refusal: its code and its messages.
+    Error(&'a str, &'a [String]),
+    /// A neutral message.
+    Info(&'a str),
+}
+
+impl Notice<'_> {
+    /// The notice as HTML.
+    pub fn html(&self) -> String {
+        match self {
+            Notice::None => String::new(),
+            Notice::Error(code, messages) => {
+                let items: String = messages.iter().map(|m| format!("<li>{}</li>", html_escape(m))).collect();
+                format!(
+                    "<div class=\"notice notice-error\" role=\"alert\" data-error=\"{}\"><ul class=\"notice-list\">{items}</ul></div>",
+                    html_escape(code)
+                )
+            }
+            Notice::Info(message) => {
+                format!("<div class=\"notice\" role=\"status\"><p>{}</p></div>", html_escape(message))
+            }
+        }
+    }
+}
+
+/// The values every account page template may use.
+#[derive(Debug, Clone, Default)]
+pub struct PageValues<'a> {
+    /// The product's name.
+    pub brand_name: &'a str,
+    /// Its logo.
+    pub brand_logo: &'a str,
+    /// The edge prefix (`/auth`).
+    pub prefix: &'a str,
+    /// The notice, as HTML (see [`Notice::html`]).
+    pub notice: String,
+    /// The email typed, shown again.
+    pub email: &'a str,
+    /// The tenant the page is for.
+    pub tenant: &'a str,
+    /// Where to go after signing in.
+    pub return_to: &'a str,
+    /// A link's token (verify, reset).
+    pub token: &'a str,
+    /// The session's CSRF token (change password).
+    pub csrf_token: &'a str,
+    /// The fewest characters a new password needs.
+    pub min_length: usize,
+    /// The most it may have.
+    pub max_length: usize,
+}
+
+/// Fills an account page's template.
+pub fn render(template: &str, values: &PageValues<'_>) -> String {
+    fill(
+        template,
+        &[
+            ("brand_name", html_escape(values.brand_name)),
+            ("brand_logo", html_escape(values.brand_logo)),
+            ("prefix", html_escape(values.prefix)),
+            ("notice", values.notice.clone()),
+            ("email_value", html_escape(values.email)),
+            ("tenant", html_escape(values.tenant)),
+            ("return_to", html_escape(values.return_to)),
+            ("token", html_escape(values.token)),
+            ("csrf_token", html_escape(values.csrf_token)),
+            ("min_length", values.min_length.to_string()),
+            ("max_length", values.max_length.to_string()),
+        ],
+    )
+}
+
+/// The message page (`www/accounts/message.html`): a title, a message and a link on.
+pub fn render_message(
+    template: &str,
+    values: &PageValues<'_>,
+    title: &str,
+    message: &str,
+    next: (&str, &str),
+) -> String {
+    let filled = render(template, values);
+    fill(
+        &filled,
+        &[
+            ("title", html_escape(title)),
+            ("message", html_escape(message)),
+            ("next_href", html_escape(next.0)),
+            ("next_label", html_escape(next.1)),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::repository_file;
+
+    const PAGES: [&str; 7] = ["sign-up", "sign-in", "verify", "forgot", "reset", "password", "message"];
+
+    #[test]
+    fn every_page_fills_its_placeholders_and_escapes_what_it_shows() {
+        let messages = vec!["Use at least 15 characters <b>.".to_owned()];
+        let values = PageValues {
+            brand_name: "Acme",
+            brand_logo: "/auth/static/portcullis.svg",
+            prefix: "/auth",
+            notice: Notice::Error("password_policy", &messages).html(),
+            email: "ann\"><script>@acme.test",
+            tenant: "acme",
+            return_to: "/app?x=1&y=2",
+            token: "T",
+            csrf_token: "C",
+            min_length: 15,
+            max_length: 64,
+        };
+        for page in PAGES {
+            let template = repository_file(&format!("www/accounts/{page}.html"));
+            let html = render_message(&template, &values, "Done", "All <good>", ("/auth/accounts/sign-in", "Sign in"));
+            assert!(!html.contains("{{"), "{page} leaves a placeholder");
+            assert!(!html.contains("<script>"), "{page} escapes");
+            assert!(!html.contains("style=") && !html.contains("onclick"), "{page}: no inline style or script");
+        }
+        assert!(values.notice.contains("data-error=\"password_policy\"") && values.notice.contains("&lt;b&gt;"));
+        assert_eq!(Notice::None.html(), "");
+    }
+
+    #[test]
+    fn password_fields_carry_what_password_managers_need() {
+        let expect = [
+            ("sign-up", &["autocomplete=\"username\"", "autocomplete=\"new-password\""][..]),
+            ("sign-in", &["autocomplete=\"username\"", "autocomplete=\"current-password\""]),
+            ("reset", &["autocomplete=\"new-password\""]),
+            ("password", &["autocomplete=\"current-password\"", "autocomplete=\"new-password\""]),
+        ];
+        for (page, wanted) in expect {
+            let template = repository_file(&format!("www/accounts/{page}.html"));
+            for attribute in wanted {
+                assert!(template.contains(attribute), "{page} has {attribute}");
+            }
+            assert!(template.contains("data-password-toggle"), "{page} has a show-password toggle");
+            assert!(template.contains("/static/password-toggle.js"), "{page} loads the toggle's module");
+        }
+    }
+}

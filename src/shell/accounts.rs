@@ -1,0 +1,849 @@
+//! The local-account pages under `/auth/accounts/`: sign-up, email verification, sign-in,
+//! forgotten password, reset and change. The decisions are the core's (`crate::accounts`,
+//! `crate::authn::password`); this module reads forms, asks the stores, sends mail and answers.
+//!
+//! - Every `POST` must come from the app's own origin (login CSRF), and is rate limited per client
+//!   IP by `login.rate_limits`; failed sign-ins are throttled per email and per IP in the ledger.
+//! - Answers do not tell which emails have accounts: see the core's module documentation.
+//! - A store that does not answer fails the submission closed, with nothing half-made kept.
+
+use super::account_store::{Created, Credential, D1Accounts};
+use super::adapters::{DurableLedger, FetchClient, WorkerClock};
+use super::body::read_bounded;
+use super::directory::D1Directory;
+use super::key_revocations::client as revocations;
+use super::login::{audit_login, login_secret, page_headers, template};
+use super::login_context::LoginContext;
+use super::mailer::WorkerMailer;
+use super::rate_limit::{self, Verdict};
+use super::respond;
+use super::sessions::{self, KvSessions, LiveSession, Upkeep};
+use crate::accounts::config::{AccountTenant, LocalAccounts};
+use crate::accounts::form::Form;
+use crate::accounts::mail::{self, MailKind};
+use crate::accounts::pages::{self as account_pages, Notice, PageValues};
+use crate::accounts::throttle::{Gate, ThrottleOp, ThrottlePolicy, ThrottleRequest};
+use crate::accounts::token::{self, check_link, LinkToken, Purpose, StoredLink};
+use crate::accounts::{self, AccountError, Attempt, SignInOutcome, AMR_PASSWORD, PASSWORD_PROVIDER};
+use crate::authn::password::blocklist::CommonPasswords;
+use crate::authn::password::breach::{self, BreachVerdict};
+use crate::authn::password::hash::{self, Verified};
+use crate::authn::password::policy::{self, AcceptedPassword};
+use crate::authn::AuthnError;
+use crate::directory::store::Directory;
+use crate::directory::{new_user_id, roles_for, TenantScope};
+use crate::edge::AccountsPage;
+use crate::error::{account_reply, Failure};
+use crate::gateway::refusals::RouteError;
+use crate::http::headers::{self, HeaderList};
+use crate::http::pair_value;
+use crate::login::config::LoginConfig;
+use crate::login::{csrf, oidc};
+use crate::ports::{Clock, Ledger, Mailer, SystemEntropy};
+use crate::secret::SecretBytes;
+use crate::session::store::SessionStore;
+use crate::session::SessionRecord;
+use worker::{console_warn, Env, Request, Response};
+
+/// The most a form body may weigh (two bounded passwords and a few short fields).
+const MAX_FORM_BYTES: usize = 4096;
+/// How often one email may be sent a reset link.
+const RESET_MAIL_INTERVAL_MS: u64 = 60_000;
+
+/// Everything a handler needs.
+struct Page<'a> {
+    cx: &'a LoginContext<'a>,
+    login: &'a LoginConfig,
+    accounts: &'a LocalAccounts,
+}
+
+/// What the page shows again after a refusal.
+#[derive(Default)]
+struct Typed<'a> {
+    email: &'a str,
+    tenant: &'a str,
+    return_to: &'a str,
+    token: &'a str,
+    csrf_token: &'a str,
+}
+
+/// Serves an account page (`submit`: its form's `POST`).
+pub async fn serve(
+    req: Request,
+    cx: &LoginContext<'_>,
+    page: AccountsPage,
+    submit: bool,
+) -> Result<Response, (Failure, HeaderList)> {
+    let plain = |failure: Failure| (failure, Vec::new());
+    let (Some(login), Some(accounts)) = (&cx.config.login, &cx.config.local_accounts) else {
+        return Err(plain(RouteError::UnknownEdgePath.into()));
+    };
+    let here = Page { cx, login, accounts };
+    if !submit {
+        return here.show(page).await.map_err(plain);
+    }
+    if !login.rate_limits.is_empty() {
+        let client_ip = cx.head.header("cf-connecting-ip");
+        match rate_limit::enforce_rules(cx.env, cx.config, "auth-accounts", &login.rate_limits, None, client_ip).await {
+            Verdict::Allowed(..) => {}
+            Verdict::Limited(failure, headers) => return Err((failure, headers)),
+            Verdict::Unavailable(reason) => {
+                console_warn!(
+                    "{}",
+                    serde_json::json!({ "event": "accounts_rate_limiter_unavailable", "reason": reason })
+                );
+                return Err(plain(Failure::Unavailable));
+            }
+        }
+    }
+    here.submit(req, page).await.map_err(plain)
+}
+
+impl Page<'_> {
+    fn env(&self) -> &Env {
+        self.cx.env
+    }
+
+    fn prefix(&self) -> &str {
+        &self.cx.config.edge_prefix
+    }
+
+    fn now_ms(&self) -> u64 {
+        WorkerClock.now_ms()
+    }
+
+    fn mail(&self) -> Mail<'_> {
+        Mail { env: self.env(), login: self.login, accounts: self.accounts, prefix: self.prefix() }
+    }
+
+    /// Sends an email after the response (notices that the answer must not wait for).
+    fn send_later(&self, kind: MailKind, to: String, extra: Vec<(&'static str, String)>) {
+        let (env, login, accounts) = (self.env().clone(), self.login.clone(), self.accounts.clone());
+        let prefix = self.prefix().to_owned();
+        self.cx.ctx.wait_until(async move {
+            let mail = Mail { env: &env, login: &login, accounts: &accounts, prefix: &prefix };
+            let _ = mail.send(kind, &to, &extra).await;
+        });
+    }
+
+    fn tenant_of<'t>(&'t self, named: Option<&str>) -> Result<&'t AccountTenant, AccountError> {
+        self.accounts.tenant(named).ok_or(AccountError::UnknownTenant)
+    }
+
+    fn return_to(&self, candidate: Option<&str>) -> String {
+        oidc::safe_return_to(candidate.unwrap_or("/"), &self.login.app_origins())
+    }
+
+    /// A page, with a notice and what was typed.
+    async fn render(
+        &self,
+        page: AccountsPage,
+        status: u16,
+        notice: Notice<'_>,
+        typed: &Typed<'_>,
+        cookies: &[String],
+    ) -> Result<Response, Failure> {
+        let name = match page {
+            AccountsPage::SignUp => "sign-up",
+            AccountsPage::SignIn => "sign-in",
+            AccountsPage::Verify => "verify",
+            AccountsPage::Forgot => "forgot",
+            AccountsPage::Reset => "reset",
+            AccountsPage::ChangePassword => "password",
+        };
+        let body = account_pages::render(
+            &template(self.env(), &format!("/accounts/{name}.html")).await?,
+            &self.values(notice, typed),
+        );
+        self.html(status, &body, cookies)
+    }
+
+    fn values<'v>(&'v self, notice: Notice<'_>, typed: &Typed<'v>) -> PageValues<'v> {
+        PageValues {
+            brand_name: &self.login.branding.name,
+            brand_logo: &self.login.branding.logo,
+            prefix: self.prefix(),
+            notice: notice.html(),
+            email: typed.email,
+            tenant: typed.tenant,
+            return_to: typed.return_to,
+            token: typed.token,
+            csrf_token: typed.csrf_token,
+            min_length: self.accounts.policy.min_length,
+            max_length: self.accounts.policy.max_length,
+        }
+    }
+
+    /// The message page: a title, a message and a link on.
+    async fn message(
+        &self,
+        status: u16,
+        title: &str,
+        message: &str,
+        next: (&str, &str),
+        cookies: &[String],
+    ) -> Result<Response, Failure> {
+        let typed = Typed::default();
+        let body = account_pages::render_message(
+            &template(self.env(), "/accounts/message.html").await?,
+            &self.values(Notice::None, &typed),
+            title,
+            message,
+            next,
+        );
+        self.html(status, &body, cookies)
+    }
+
+    fn html(&self, status: u16, body: &str, cookies: &[String]) -> Result<Response, Failure> {
+        let mut list = page_headers(self.cx, self.login, "text/html; charset=utf-8");
+        headers::set(&mut list, "cache-control", "no-store");
+        for cookie in cookies {
+            list.push(("set-cookie".into(), cookie.clone()));
+        }
+        respond::build_text(status, &list, body).map_err(|_| Failure::Unavailable)
+    }
+
+    /// A refused submission: the page again, with the reason.
+    async fn refused(&self, page: AccountsPage, error: &AccountError, typed: &Typed<'_>) -> Result<Response, Failure> {
+        let (status, code, messages) = account_reply(error);
+        let mut response = self.render(page, status, Notice::Error(code, &messages), typed, &[]).await?;
+        if let AccountError::Wait(seconds) = error {
+            let _ = response.headers_mut().set("retry-after", &seconds.to_string());
+        }
+        Ok(response)
+    }
+
+    /// `GET`: the page.
+    async fn show(&self, page: AccountsPage) -> Result<Response, Failure> {
+        let query = self.cx.head.query_pairs();
+        let tenant = pair_value(&query, "tenant").unwrap_or("");
+        let return_to = self.return_to(pair_value(&query, "return_to"));
+        let mut typed = Typed { tenant, return_to: &return_to, ..Typed::default() };
+        if self.accounts.tenant(Some(tenant)).is_none() {
+            return self.refused(page, &AccountError::UnknownTenant, &typed).await;
+        }
+        let token = pair_value(&query, "token").unwrap_or("");
+        match page {
+            AccountsPage::Verify | AccountsPage::Reset => {
+                // Only the shape is checked here: a mail scanner that opens the link spends nothing.
+                if token::presented_digest(token).is_none() {
+                    return self.refused(page, &AccountError::LinkInvalid, &typed).await;
+                }
+                typed.token = token;
+                let mut response = self.render(page, 200, Notice::None, &typed, &[]).await?;
+                // The token is in this page's URL: it must not leak onwards.
+                let _ = response.headers_mut().set("referrer-policy", "no-referrer");
+                Ok(response)
+            }
+            AccountsPage::ChangePassword => {
+                let Some(session) = self.password_session().await? else {
+                    return self.to_sign_in("password");
+                };
+                let key = login_secret(self.env(), self.cx.config, self.login)?;
+                let csrf_token = csrf::token(&key, &session.kv_key());
+                let email = session.record().email.clone().unwrap_or_default();
+                let typed = Typed { email: &email, csrf_token: &csrf_token, ..typed };
+                let mut response = self.render(page, 200, Notice::None, &typed, &[]).await?;
+                let _ = response.headers_mut().set("referrer-policy", "same-origin");
+                Ok(response)
+            }
+            _ => self.render(page, 200, Notice::None, &typed, &[]).await,
+        }
+    }
+
+    /// Sends the browser to sign in first, coming back to `page`.
+    fn to_sign_in(&self, page: &str) -> Result<Response, Failure> {
+        let back = format!("{}/accounts/{page}", self.prefix());
+        let location = format!(
+            "{}/accounts/sign-in?{}",
+            self.prefix(),
+            url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", &back).finish()
+        );
+        respond::redirect(303, &location, &[], &self.cx.config.security_headers, self.cx.request_id)
+            .map_err(|_| Failure::Unavailable)
+    }
+
+    /// The request's session, if it is a password session.
+    async fn password_session(&self) -> Result<Option<LiveSession>, Failure> {
+        match sessions::current(self.env(), self.cx.ctx, self.cx.config, self.cx.head, Upkeep::Full).await {
+            Ok(Some(session)) if session.record().provider == PASSWORD_PROVIDER => Ok(Some(session)),
+            Ok(_) | Err(AuthnError::InvalidSession(_) | AuthnError::Missing) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// `POST`: the form.
+    async fn submit(&self, mut req: Request, page: AccountsPage) -> Result<Response, Failure> {
+        let body = read_bounded(&mut req, MAX_FORM_BYTES).await?;
+        let fields: &'static [&'static str] = match page {
+            AccountsPage::SignUp | AccountsPage::SignIn => &["email", "password"],
+            AccountsPage::Forgot => &["email"],
+            AccountsPage::Verify => &["token"],
+            AccountsPage::Reset => &["token", "password"],
+            AccountsPage::ChangePassword => &["username", "current_password", "new_password"],
+        };
+        let form = match Form::parse(&body, fields) {
+            Ok(form) => form,
+            Err(error) => return self.refused(page, &error.into(), &Typed::default()).await,
+        };
+        let return_to = self.return_to(form.optional("return_to"));
+        let typed = Typed {
+            email: form.optional("email").unwrap_or(""),
+            tenant: form.optional("tenant").unwrap_or(""),
+            return_to: &return_to,
+            token: form.optional("token").unwrap_or(""),
+            csrf_token: form.optional("csrf_token").unwrap_or(""),
+        };
+        if !csrf::from_own_origin(self.cx.head, &self.login.app_origins()) {
+            return self.refused(page, &AccountError::CsrfRejected, &typed).await;
+        }
+        let outcome = match page {
+            AccountsPage::SignUp => self.sign_up(&form).await,
+            AccountsPage::Verify => self.verify(&form).await,
+            AccountsPage::SignIn => self.sign_in(&form, &return_to).await,
+            AccountsPage::Forgot => self.forgot(&form).await,
+            AccountsPage::Reset => self.reset(&form).await,
+            AccountsPage::ChangePassword => self.change_password(&form).await,
+        };
+        match outcome {
+            Ok(response) => Ok(response),
+            Err(Refusal::Page(error)) => self.refused(page, &error, &typed).await,
+            Err(Refusal::Failure(failure)) => Err(failure),
+        }
+    }
+
+    fn pepper(&self) -> Result<Option<SecretBytes>, Refusal> {
+        let Some(name) = &self.accounts.pepper_secret else { return Ok(None) };
+        match super::bindings::key_secret(self.env(), name) {
+            Some(pepper) => Ok(Some(pepper)),
+            None => {
+                // Hashing without it would lock every account out: refuse until it is set.
+                console_warn!("{}", serde_json::json!({ "event": "password_pepper_missing", "secret": name }));
+                Err(Refusal::Page(AccountError::Unavailable))
+            }
+        }
+    }
+
+    /// The policy, then the breach check: a password that may be set, normalised.
+    async fn acceptable(&self, password: &str, email: &str, tenant: &str) -> Result<AcceptedPassword, Refusal> {
+        let words = accounts::context_words(email, tenant, &self.login.branding.name);
+        let accepted = policy::check(password, &self.accounts.policy, &words, &CommonPasswords)
+            .map_err(|failures| Refusal::Page(AccountError::Policy(failures)))?;
+        if let Some((range_url, when_unavailable)) = &self.accounts.breach_check {
+            match breach::check(&FetchClient, range_url, accepted.expose(), *when_unavailable).await {
+                BreachVerdict::NotFound => {}
+                BreachVerdict::Breached(times) => return Err(Refusal::Page(AccountError::Breached(times))),
+                BreachVerdict::Unavailable => return Err(Refusal::Page(AccountError::BreachCheckUnavailable)),
+            }
+        }
+        Ok(accepted)
+    }
+
+    fn hash(&self, accepted: &AcceptedPassword) -> Result<String, Refusal> {
+        let pepper = self.pepper()?;
+        hash::hash(accepted.expose(), pepper.as_ref(), self.accounts.hash, &SystemEntropy)
+            .map(|stored| stored.as_str().to_owned())
+            .map_err(|error| {
+                console_warn!(
+                    "{}",
+                    serde_json::json!({ "event": "password_hash_failed", "reason": format!("{error:?}") })
+                );
+                Refusal::Page(AccountError::Unavailable)
+            })
+    }
+
+    /// Verifies a password against a stored hash, or against the dummy hash when there is none.
+    fn verify_password(&self, password: &str, stored: Option<&str>) -> Result<Option<Verified>, Refusal> {
+        let pepper = self.pepper()?;
+        let normalized = policy::normalize(password);
+        let dummy = hash::dummy_hash(self.accounts.hash);
+        let verdict =
+            hash::verify(normalized.as_bytes(), pepper.as_ref(), stored.unwrap_or(&dummy), self.accounts.hash);
+        match (stored, verdict) {
+            (None, _) => Ok(None),
+            (Some(_), Ok(verified)) => Ok(Some(verified)),
+            (Some(_), Err(error)) => {
+                console_warn!(
+                    "{}",
+                    serde_json::json!({ "event": "password_hash_unreadable", "reason": format!("{error:?}") })
+                );
+                Ok(Some(Verified::Mismatch))
+            }
+        }
+    }
+
+    async fn throttle(&self, id: String, policy: ThrottlePolicy, op: ThrottleOp) -> Result<(Gate, bool), Refusal> {
+        let request = ThrottleRequest { id, op, policy, now_ms: self.now_ms() };
+        revocations::throttle(self.env(), &request).await.map(|answer| (answer.gate, answer.newly_locked)).map_err(
+            |error| {
+                console_warn!(
+                    "{}",
+                    serde_json::json!({ "event": "sign_in_throttle_unavailable", "reason": error.to_string() })
+                );
+                Refusal::Page(AccountError::Unavailable)
+            },
+        )
+    }
+
+    /// `POST sign-up`.
+    async fn sign_up(&self, form: &Form) -> Result<Response, Refusal> {
+        let tenant = self.tenant_of(form.optional("tenant")).map_err(Refusal::Page)?;
+        let email = form.email().map_err(|e| Refusal::Page(e.into()))?;
+        let password = form.required("password").map_err(|e| Refusal::Page(e.into()))?;
+        if !tenant.allows_email(&email) {
+            return Err(Refusal::Page(AccountError::EmailNotAllowed));
+        }
+        let accepted = self.acceptable(password, &email, &tenant.id).await?;
+        let store = D1Accounts(self.env());
+        let taken = store.email_taken(&tenant.id, &email).await.map_err(unavailable)?;
+        // The hash runs either way, so that both answers take as long.
+        let hashed = self.hash(&accepted)?;
+        if taken {
+            self.mail().send(MailKind::AccountExists, &email, &[]).await?;
+        } else {
+            let link = LinkToken::generate(&SystemEntropy).map_err(unavailable)?;
+            let now = self.now_ms();
+            let stored = StoredLink {
+                purpose: Purpose::Verify,
+                tenant: tenant.id.clone(),
+                email: email.clone(),
+                user_id: None,
+                pending_hash: Some(hashed),
+                credential_changed_at_ms: None,
+                expires_at_ms: now + self.accounts.link_lifetime_ms,
+            };
+            store.save_link(&link.digest(), &stored, now).await.map_err(unavailable)?;
+            let url = self.mail().page_url("verify", &[("tenant", &tenant.id), ("token", link.expose())]);
+            if let Err(refusal) = self.mail().send(MailKind::Verify, &email, &[("link", url)]).await {
+                // No mail, no pending sign-up: nothing half-made stays.
+                let _ = store.drop_link(&link.digest()).await;
+                return Err(refusal);
+            }
+        }
+        audit_login(self.cx, "sign_up_requested", Some(PASSWORD_PROVIDER), None, "verification mail sent");
+        let sign_in = format!("{}/accounts/sign-in?tenant={}", self.prefix(), tenant.id);
+        self.message(
+            200,
+            "Check your email",
+            "We sent a link to finish creating your account. It works once, for a limited time.",
+            (&sign_in, "Back to sign-in"),
+            &[],
+        )
+        .await
+        .map_err(Refusal::Failure)
+    }
+
+    /// Spends a link once: its stored record, checked for `purpose` (and, for a reset, against the
+    /// user's current password).
+    async fn open_link(
+        &self,
+        form: &Form,
+        purpose: Purpose,
+    ) -> Result<(String, StoredLink, Option<Credential>), Refusal> {
+        let presented = form.required("token").map_err(|_| Refusal::Page(AccountError::LinkInvalid))?;
+        let digest = token::presented_digest(presented).ok_or(Refusal::Page(AccountError::LinkInvalid))?;
+        let store = D1Accounts(self.env());
+        let link = store.link(&digest).await.map_err(unavailable)?;
+        let credential = match (&link, purpose) {
+            (Some(StoredLink { tenant, user_id: Some(user), .. }), Purpose::Reset) => {
+                store.credential_of(tenant, user).await.map_err(unavailable)?
+            }
+            _ => None,
+        };
+        let changed_at = credential.as_ref().map(|c| c.changed_at_ms);
+        check_link(link.as_ref(), purpose, self.now_ms(), changed_at)
+            .map_err(|_| Refusal::Page(AccountError::LinkInvalid))?;
+        let link = link.ok_or(Refusal::Page(AccountError::LinkInvalid))?;
+        if purpose == Purpose::Reset && credential.is_none() {
+            return Err(Refusal::Page(AccountError::LinkInvalid));
+        }
+        Ok((digest, link, credential))
+    }
+
+    /// Records the link as used, everywhere at once; `LinkInvalid` when it was used already.
+    async fn spend(&self, digest: &str) -> Result<(), Refusal> {
+        let ttl = self.accounts.link_lifetime_ms * 2;
+        match DurableLedger(self.env()).claim_once(&token::once_id(digest), ttl).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Refusal::Page(AccountError::LinkInvalid)),
+            Err(_) => Err(Refusal::Page(AccountError::Unavailable)),
+        }
+    }
+
+    /// `POST verify`: the account exists from here on.
+    async fn verify(&self, form: &Form) -> Result<Response, Refusal> {
+        let (digest, link, _) = self.open_link(form, Purpose::Verify).await?;
+        let hash = link.pending_hash.clone().ok_or(Refusal::Page(AccountError::LinkInvalid))?;
+        self.spend(&digest).await?;
+        let store = D1Accounts(self.env());
+        let user_id = new_user_id(&SystemEntropy).map_err(unavailable)?;
+        let created =
+            store.create(&link.tenant, &user_id, &link.email, &hash, self.now_ms()).await.map_err(unavailable)?;
+        let _ = store.drop_link(&digest).await;
+        if created == Created::EmailTaken {
+            return Err(Refusal::Page(AccountError::EmailInUse));
+        }
+        audit_login(self.cx, "account_created", Some(PASSWORD_PROVIDER), Some(&user_id), "email verified");
+        let sign_in = format!("{}/accounts/sign-in?tenant={}", self.prefix(), link.tenant);
+        self.message(
+            200,
+            "Email confirmed",
+            "Your account is ready. Sign in with your email and password.",
+            (&sign_in, "Sign in"),
+            &[],
+        )
+        .await
+        .map_err(Refusal::Failure)
+    }
+
+    /// `POST sign-in`.
+    async fn sign_in(&self, form: &Form, return_to: &str) -> Result<Response, Refusal> {
+        let tenant = self.tenant_of(form.optional("tenant")).map_err(Refusal::Page)?;
+        let email = form.email().map_err(|e| Refusal::Page(e.into()))?;
+        let password = form.required("password").map_err(|e| Refusal::Page(e.into()))?;
+        let client_ip = self.cx.head.header("cf-connecting-ip").unwrap_or("unknown").to_owned();
+        let account_key = accounts::account_throttle_id(&tenant.id, &email);
+        let ip_key = accounts::ip_throttle_id(&client_ip);
+        let (ip_gate, _) = self.throttle(ip_key.clone(), self.accounts.ip_throttle, ThrottleOp::Check).await?;
+        let (account_gate, _) =
+            self.throttle(account_key.clone(), self.accounts.account_throttle, ThrottleOp::Check).await?;
+        let store = D1Accounts(self.env());
+        let credential = store.credential_by_email(&tenant.id, &email).await.map_err(unavailable)?;
+        // An email outside the tenant's domains signs in to nothing (its domain was narrowed).
+        let credential = credential.filter(|_| tenant.allows_email(&email));
+        let both_open = ip_gate == Gate::Open && account_gate == Gate::Open;
+        // The hash runs for every attempt the gates let through, account or not.
+        let verified = if both_open {
+            self.verify_password(password, credential.as_ref().map(|c| c.hash.as_str()))?
+        } else {
+            None
+        };
+        let attempt = Attempt {
+            ip: ip_gate,
+            account: account_gate,
+            verified,
+            active: credential.as_ref().is_some_and(|c| c.active),
+        };
+        match accounts::decide_sign_in(attempt, self.now_ms()) {
+            SignInOutcome::Wait { retry_after_s } => {
+                audit_login(self.cx, "login_failed", Some(PASSWORD_PROVIDER), None, "throttled");
+                Err(Refusal::Page(AccountError::Wait(retry_after_s)))
+            }
+            SignInOutcome::Incorrect { count_failure } => {
+                if count_failure {
+                    self.throttle(ip_key, self.accounts.ip_throttle, ThrottleOp::Fail).await?;
+                    let (_, locked) =
+                        self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Fail).await?;
+                    if let (true, Some(credential)) = (locked, &credential) {
+                        let minutes = (self.accounts.account_throttle.lock_ms / 60_000).to_string();
+                        self.send_later(MailKind::Locked, credential.email.clone(), vec![("minutes", minutes)]);
+                        audit_login(
+                            self.cx,
+                            "account_locked",
+                            Some(PASSWORD_PROVIDER),
+                            Some(&credential.user_id),
+                            "too many failures",
+                        );
+                    }
+                }
+                let subject = credential.as_ref().map(|c| c.user_id.as_str());
+                audit_login(self.cx, "login_failed", Some(PASSWORD_PROVIDER), subject, "email or password incorrect");
+                Err(Refusal::Page(AccountError::Incorrect))
+            }
+            SignInOutcome::Disabled => {
+                let subject = credential.as_ref().map(|c| c.user_id.as_str());
+                audit_login(self.cx, "login_failed", Some(PASSWORD_PROVIDER), subject, "account disabled");
+                Err(Refusal::Page(AccountError::Disabled))
+            }
+            SignInOutcome::SignedIn { needs_rehash } => {
+                let credential = credential.ok_or(Refusal::Page(AccountError::Incorrect))?;
+                let _ = self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
+                if needs_rehash {
+                    self.rehash_later(&tenant.id, &credential, password);
+                }
+                let cookie = self.issue_session(&tenant.id, &credential, None).await?;
+                if self.accounts.notify_sign_in {
+                    let extra = vec![
+                        ("ip", client_ip.clone()),
+                        ("user_agent", self.cx.head.header("user-agent").unwrap_or("unknown").to_owned()),
+                    ];
+                    self.send_later(MailKind::NewSignIn, credential.email.clone(), extra);
+                }
+                audit_login(
+                    self.cx,
+                    "login_succeeded",
+                    Some(PASSWORD_PROVIDER),
+                    Some(&credential.user_id),
+                    "session created",
+                );
+                respond::redirect(303, return_to, &[cookie], &self.cx.config.security_headers, self.cx.request_id)
+                    .map_err(|_| Refusal::Failure(Failure::Unavailable))
+            }
+        }
+    }
+
+    /// Rehashes a password with the configured parameters after the response.
+    fn rehash_later(&self, tenant: &str, credential: &Credential, password: &str) {
+        let Ok(pepper) = self.pepper() else { return };
+        let normalized = policy::normalize(password);
+        let Ok(fresh) = hash::hash(normalized.as_bytes(), pepper.as_ref(), self.accounts.hash, &SystemEntropy) else {
+            return;
+        };
+        let env = self.env().clone();
+        let (tenant, user, old) = (tenant.to_owned(), credential.user_id.clone(), credential.hash.clone());
+        self.cx.ctx.wait_until(async move {
+            if let Err(reason) = D1Accounts(&env).rehash(&tenant, &user, &old, fresh.as_str()).await {
+                console_warn!("{}", serde_json::json!({ "event": "password_rehash_failed", "reason": reason.0 }));
+            }
+        });
+    }
+
+    /// A new session for the account (the browser's previous one ends), created at or after
+    /// `not_before_ms` (after a revocation of the user's sessions, so that it survives it).
+    async fn issue_session(
+        &self,
+        tenant: &str,
+        credential: &Credential,
+        not_before_ms: Option<u64>,
+    ) -> Result<String, Refusal> {
+        let scope = TenantScope::of(tenant);
+        let directory = D1Directory(self.env());
+        let user = directory.user(&scope, &credential.user_id).await.map_err(unavailable)?;
+        let user = user.ok_or(Refusal::Page(AccountError::Incorrect))?;
+        let mappings = directory.role_mappings(&scope).await.map_err(unavailable)?;
+        let policy = &self.login.session;
+        let now_ms = self.now_ms().max(not_before_ms.map_or(0, |at| at + 1));
+        let now_s = (now_ms / 1000) as i64;
+        let record = SessionRecord {
+            subject: credential.user_id.clone(),
+            email: Some(credential.email.clone()),
+            name: user.name.clone(),
+            groups: user.groups.clone(),
+            tenant: Some(tenant.to_owned()),
+            provider: PASSWORD_PROVIDER.into(),
+            created_at_s: now_s,
+            created_at_ms: now_ms as i64,
+            last_seen_s: now_s,
+            expires_at_s: now_s + policy.absolute_lifetime_s,
+            tokens: None,
+            user_id: Some(credential.user_id.clone()),
+            directory_roles: roles_for(&user.groups, &mappings),
+            connection_issuer: None,
+            amr: vec![AMR_PASSWORD.into()],
+        };
+        sessions::end_previous(self.env(), self.cx.config, self.cx.head).await;
+        let store = KvSessions {
+            env: self.env(),
+            client_ip: self.cx.head.header("cf-connecting-ip"),
+            user_agent: self.cx.head.header("user-agent"),
+        };
+        let cookie = store.create(&record).await.map_err(unavailable)?;
+        Ok(cookie.set_cookie(policy.absolute_lifetime_s as u64))
+    }
+
+    /// `POST forgot`: always the same answer; a link goes out only to an active account, at most
+    /// once a minute per email, after the response.
+    async fn forgot(&self, form: &Form) -> Result<Response, Refusal> {
+        let tenant = self.tenant_of(form.optional("tenant")).map_err(Refusal::Page)?.clone();
+        let email = form.email().map_err(|e| Refusal::Page(e.into()))?;
+        let (env, login, accounts) = (self.env().clone(), self.login.clone(), self.accounts.clone());
+        let prefix = self.prefix().to_owned();
+        self.cx.ctx.wait_until(async move {
+            let mail = Mail { env: &env, login: &login, accounts: &accounts, prefix: &prefix };
+            if let Err(reason) = mail.send_reset_link(&tenant, &email).await {
+                console_warn!("{}", serde_json::json!({ "event": "reset_link_not_sent", "reason": reason }));
+            }
+        });
+        audit_login(self.cx, "password_reset_requested", Some(PASSWORD_PROVIDER), None, "answered");
+        let sign_in = format!("{}/accounts/sign-in?tenant={}", self.prefix(), form.optional("tenant").unwrap_or(""));
+        self.message(
+            200,
+            "Check your email",
+            "If that email has an account, we sent it a link to choose a new password.",
+            (&sign_in, "Back to sign-in"),
+            &[],
+        )
+        .await
+        .map_err(Refusal::Failure)
+    }
+
+    /// `POST reset`: a new password; every session of the user ends.
+    async fn reset(&self, form: &Form) -> Result<Response, Refusal> {
+        let (digest, link, credential) = self.open_link(form, Purpose::Reset).await?;
+        let credential = credential.ok_or(Refusal::Page(AccountError::LinkInvalid))?;
+        let password = form.required("password").map_err(|e| Refusal::Page(e.into()))?;
+        // The rules come before the link is spent: a refused password may be retried with it.
+        let accepted = self.acceptable(password, &credential.email, &link.tenant).await?;
+        let hashed = self.hash(&accepted)?;
+        self.spend(&digest).await?;
+        self.replace_password(&link.tenant, &credential, &hashed).await?;
+        let _ = D1Accounts(self.env()).drop_link(&digest).await;
+        let account_key = accounts::account_throttle_id(&link.tenant, &credential.email);
+        let _ = self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
+        audit_login(
+            self.cx,
+            "password_reset",
+            Some(PASSWORD_PROVIDER),
+            Some(&credential.user_id),
+            "every session ended",
+        );
+        let sign_in = format!("{}/accounts/sign-in?tenant={}", self.prefix(), link.tenant);
+        self.message(
+            200,
+            "Password changed",
+            "Your new password is set, and every session signed in with the old one has ended. Sign in again.",
+            (&sign_in, "Sign in"),
+            &[],
+        )
+        .await
+        .map_err(Refusal::Failure)
+    }
+
+    /// Stores a new password and ends every session of the user; the owner is told.
+    async fn replace_password(&self, tenant: &str, credential: &Credential, hashed: &str) -> Result<u64, Refusal> {
+        let store = D1Accounts(self.env());
+        if !store.set_password(tenant, &credential.user_id, hashed, self.now_ms()).await.map_err(unavailable)? {
+            return Err(Refusal::Page(AccountError::LinkInvalid));
+        }
+        let revoked_at = sessions::revoke_subject(self.env(), PASSWORD_PROVIDER, &credential.user_id)
+            .await
+            .map_err(|()| Refusal::Page(AccountError::Unavailable))?;
+        self.send_later(MailKind::PasswordChanged, credential.email.clone(), Vec::new());
+        Ok(revoked_at)
+    }
+
+    /// `POST password`: the signed-in account's new password; its other sessions end, this one
+    /// goes on in a fresh session.
+    async fn change_password(&self, form: &Form) -> Result<Response, Refusal> {
+        let session = self.password_session().await.map_err(Refusal::Failure)?;
+        let Some(session) = session else {
+            return self.to_sign_in("password").map_err(Refusal::Failure);
+        };
+        let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
+        let presented = form.optional("csrf_token").unwrap_or("");
+        if !csrf::token_matches(&key, &session.kv_key(), presented) {
+            return Err(Refusal::Page(AccountError::CsrfRejected));
+        }
+        let record = session.record();
+        let tenant = record.tenant.clone().ok_or(Refusal::Page(AccountError::UnknownTenant))?;
+        let store = D1Accounts(self.env());
+        let credential = store.credential_of(&tenant, &record.subject).await.map_err(unavailable)?;
+        let credential = credential.ok_or(Refusal::Page(AccountError::Incorrect))?;
+        let current = form.required("current_password").map_err(|e| Refusal::Page(e.into()))?;
+        let new = form.required("new_password").map_err(|e| Refusal::Page(e.into()))?;
+        // Someone holding a stolen session guesses the current password no faster than a sign-in.
+        let account_key = accounts::account_throttle_id(&tenant, &credential.email);
+        let (gate, _) = self.throttle(account_key.clone(), self.accounts.account_throttle, ThrottleOp::Check).await?;
+        if let Gate::Wait { until_ms } | Gate::Locked { until_ms } = gate {
+            return Err(Refusal::Page(AccountError::Wait(
+                until_ms.saturating_sub(self.now_ms()).div_ceil(1000).max(1),
+            )));
+        }
+        if !matches!(self.verify_password(current, Some(&credential.hash))?, Some(Verified::Match { .. })) {
+            self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Fail).await?;
+            return Err(Refusal::Page(AccountError::Incorrect));
+        }
+        let accepted = self.acceptable(new, &credential.email, &tenant).await?;
+        let hashed = self.hash(&accepted)?;
+        let revoked_at = self.replace_password(&tenant, &credential, &hashed).await?;
+        let cookie = self.issue_session(&tenant, &credential, Some(revoked_at)).await?;
+        audit_login(
+            self.cx,
+            "password_changed",
+            Some(PASSWORD_PROVIDER),
+            Some(&credential.user_id),
+            "other sessions ended",
+        );
+        self.message(
+            200,
+            "Password changed",
+            "Your new password is set. Every other session has ended; this one goes on.",
+            ("/", "Continue"),
+            &[cookie],
+        )
+        .await
+        .map_err(Refusal::Failure)
+    }
+}
+
+/// How a submission was refused: its page again with the reason, or a failure for the caller.
+enum Refusal {
+    Page(AccountError),
+    Failure(Failure),
+}
+
+fn unavailable(reason: crate::ports::Unavailable) -> Refusal {
+    console_warn!("{}", serde_json::json!({ "event": "accounts_store_unavailable", "reason": reason.0 }));
+    Refusal::Page(AccountError::Unavailable)
+}
+
+/// What sending mail needs, borrowed from the request or owned by work after the response.
+struct Mail<'a> {
+    env: &'a Env,
+    login: &'a LoginConfig,
+    accounts: &'a LocalAccounts,
+    prefix: &'a str,
+}
+
+impl Mail<'_> {
+    /// An absolute URL of an account page, for emails.
+    fn page_url(&self, page: &str, query: &[(&str, &str)]) -> String {
+        let origin =
+            url::Url::parse(&self.login.redirect_uri).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish();
+        let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+        format!("{origin}{}/accounts/{page}{query}", self.prefix)
+    }
+
+    /// Renders and sends one email.
+    async fn send(&self, kind: MailKind, to: &str, extra: &[(&str, String)]) -> Result<(), Refusal> {
+        let name = kind.template();
+        let text = template(self.env, &format!("/mail/{name}.txt")).await.map_err(Refusal::Failure)?;
+        let html = template(self.env, &format!("/mail/{name}.html")).await.map_err(Refusal::Failure)?;
+        let mut values = vec![
+            ("brand_name", self.login.branding.name.clone()),
+            ("minutes", (self.accounts.link_lifetime_ms / 60_000).to_string()),
+            ("sign_in", self.page_url("sign-in", &[])),
+            ("forgot", self.page_url("forgot", &[])),
+        ];
+        values.extend(extra.iter().cloned());
+        let message =
+            mail::render(kind, to, &text, &html, &values).map_err(|_| Refusal::Failure(Failure::Unavailable))?;
+        WorkerMailer { env: self.env, config: &self.accounts.mail }.send(&message).await.map_err(|reason| {
+            console_warn!("{}", serde_json::json!({ "event": "mail_send_failed", "kind": name, "reason": reason.0 }));
+            Refusal::Page(AccountError::MailUnavailable)
+        })
+    }
+
+    /// Sends a reset link to an active account with this email, at most one a minute.
+    async fn send_reset_link(&self, tenant: &AccountTenant, email: &str) -> Result<(), String> {
+        let store = D1Accounts(self.env);
+        let Some(credential) = store.credential_by_email(&tenant.id, email).await.map_err(|e| e.0)? else {
+            return Ok(());
+        };
+        if !credential.active || !tenant.allows_email(email) {
+            return Ok(());
+        }
+        let once = format!("reset-mail:{}", accounts::account_throttle_id(&tenant.id, email));
+        let ledger = DurableLedger(self.env);
+        // One id per minute-long window: a flood of requests sends one link a minute.
+        let window = WorkerClock.now_ms() / RESET_MAIL_INTERVAL_MS;
+        if !ledger.claim_once(&format!("{once}:{window}"), RESET_MAIL_INTERVAL_MS * 2).await.map_err(|e| e.0)? {
+            return Ok(());
+        }
+        let link = LinkToken::generate(&SystemEntropy).map_err(|e| e.0)?;
+        let now = WorkerClock.now_ms();
+        let stored = StoredLink {
+            purpose: Purpose::Reset,
+            tenant: tenant.id.clone(),
+            email: credential.email.clone(),
+            user_id: Some(credential.user_id.clone()),
+            pending_hash: None,
+            credential_changed_at_ms: Some(credential.changed_at_ms),
+            expires_at_ms: now + self.accounts.link_lifetime_ms,
+        };
+        store.save_link(&link.digest(), &stored, now).await.map_err(|e| e.0)?;
+        let url = self.page_url("reset", &[("tenant", &tenant.id), ("token", link.expose())]);
+        self.send(MailKind::Reset, &credential.email, &[("link", url)]).await.map_err(|_| "mail".to_owned())
+    }
+}
