@@ -18,6 +18,8 @@ import { Miniflare } from "miniflare";
 import { startOrigin } from "../tests/support/origin.mjs";
 import { startOidcProvider } from "../tests/support/oidc-provider.mjs";
 import { startDohResolver } from "../tests/support/doh-resolver.mjs";
+import { startMailCapture } from "../tests/support/mail-capture.mjs";
+import { startBreachStub } from "../tests/support/breach-stub.mjs";
 import { applyPendingD1Migrations, miniflareOptions, repoRoot } from "../tests/support/wrangler-config.mjs";
 
 const startedAt = Date.now();
@@ -26,6 +28,8 @@ const GATEWAY_PORT = Number(process.env.PORTCULLIS_PORT ?? 8787);
 const ORIGIN_PORT = 8788; // the embedded default configuration's origin
 const IDP_PORT = Number(process.env.PORTCULLIS_DEMO_IDP_PORT ?? 8789);
 const DNS_PORT = Number(process.env.PORTCULLIS_DEMO_DNS_PORT ?? 8790);
+const MAIL_PORT = Number(process.env.PORTCULLIS_DEMO_MAIL_PORT ?? 8791);
+const BREACH_PORT = Number(process.env.PORTCULLIS_DEMO_BREACH_PORT ?? 8792);
 const url = `http://127.0.0.1:${GATEWAY_PORT}`;
 
 // Local secrets live in .dev.vars (git-ignored, as for `wrangler dev`): made once, kept. The
@@ -41,7 +45,7 @@ for (const line of devVarsText.split("\n")) {
 const secret = () => randomBytes(32).toString("base64url");
 // Only missing secrets are added, at the end: the lines already there stay as they are.
 const added = [];
-for (const name of ["PORTCULLIS_ADMIN_KEY", "PORTCULLIS_API_KEY_PEPPER", "PORTCULLIS_LOGIN_SECRET", "PORTCULLIS_DIRECTORY_KEY", "DEMO_IDP_CLIENT_SECRET"]) {
+for (const name of ["PORTCULLIS_ADMIN_KEY", "PORTCULLIS_API_KEY_PEPPER", "PORTCULLIS_LOGIN_SECRET", "PORTCULLIS_DIRECTORY_KEY", "PORTCULLIS_PASSWORD_PEPPER", "DEMO_IDP_CLIENT_SECRET"]) {
   if (!vars.has(name)) {
     vars.set(name, secret());
     added.push(`${name}='${vars.get(name)}'`);
@@ -85,6 +89,15 @@ const demoConfig = {
     ],
     branding: { name: "Portcullis demo" },
   },
+  // Email-and-password accounts for the "trial" tenant. Mail goes to a local capture that prints
+  // each message's links below; the breached-password check asks a local range stub, which
+  // knows "correct horse battery staple".
+  local_accounts: {
+    tenants: [{ id: "trial" }],
+    pepper_secret: "PORTCULLIS_PASSWORD_PEPPER",
+    breach_check: { range_url: `http://127.0.0.1:${BREACH_PORT}/range/` },
+    mail: { from: "no-reply@portcullis.localhost", sender: { kind: "http", url: `http://127.0.0.1:${MAIL_PORT}/send` } },
+  },
 };
 const devConfig = path.join(repoRoot, "dev.config.json");
 if (!existsSync(devConfig)) {
@@ -121,6 +134,21 @@ const dns = await startDohResolver({ port: DNS_PORT }).catch((error) => {
   process.exit(1);
 });
 
+const mail = await startMailCapture({
+  port: MAIL_PORT,
+  onMessage(message) {
+    const links = message.text.match(/https?:\/\/\S+/g) ?? [];
+    console.log(`\nmail to ${message.to}: ${message.subject}${links.map((link) => `\n  ${link}`).join("")}\n`);
+  },
+}).catch((error) => {
+  console.error(`Cannot start the demo mail capture on 127.0.0.1:${MAIL_PORT}: ${error.message}`);
+  process.exit(1);
+});
+const breach = await startBreachStub({ port: BREACH_PORT, breached: { "correct horse battery staple": 23174 } }).catch((error) => {
+  console.error(`Cannot start the demo breached-password stub on 127.0.0.1:${BREACH_PORT}: ${error.message}`);
+  process.exit(1);
+});
+
 const origin = await startOrigin({ port: ORIGIN_PORT }).catch((error) => {
   console.error(`Cannot start the demo origin on 127.0.0.1:${ORIGIN_PORT}: ${error.message}`);
   process.exit(1);
@@ -146,7 +174,7 @@ try {
 await applyPendingD1Migrations(mf);
 
 function shutdown(code = 0) {
-  Promise.allSettled([mf.dispose(), origin.close(), idp.close(), dns.close()]).finally(() => process.exit(code));
+  Promise.allSettled([mf.dispose(), origin.close(), idp.close(), dns.close(), mail.close(), breach.close()]).finally(() => process.exit(code));
 }
 process.on("SIGINT", () => shutdown(0));
 process.on("SIGTERM", () => shutdown(0));
@@ -184,6 +212,8 @@ console.log(`
     ${url}/auth/login  the sign-in page: type alice@example.com (home-realm discovery by the
                        demo tenant's verified domain), then log in as alice or bob (any password);
                        the first sign-in provisions the user, and the origin shows X-Auth-User-Id
+    ${url}/auth/accounts/sign-up  an email-and-password account (tenant trial): the
+                       verification mail's link is printed here
     ${url}/auth/session  who is signed in (JSON); ${url}/auth/logout to sign out
     ${url}/auth/health gateway health
 

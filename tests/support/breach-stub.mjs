@@ -8,7 +8,7 @@ import http from "node:http";
 
 const sha1 = (text) => createHash("sha1").update(text, "utf8").digest("hex").toUpperCase();
 
-export async function startBreachStub({ breached = {} } = {}) {
+export async function startBreachStub({ breached = {}, port = 0 } = {}) {
   const table = new Map(Object.entries(breached).map(([password, count]) => [sha1(password), count]));
   const asked = [];
   let isDown = false;
@@ -30,7 +30,7 @@ export async function startBreachStub({ breached = {} } = {}) {
     }
     res.writeHead(200, { "content-type": "text/plain" }).end(lines.join("\r\n"));
   });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise((resolve, reject) => server.once("error", reject).listen(port, "127.0.0.1", resolve));
   return {
     rangeUrl: `http://127.0.0.1:${server.address().port}/range/`,
     asked,

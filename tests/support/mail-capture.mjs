@@ -50,7 +50,7 @@ export async function startMailCapture({ port = 0, token, onMessage } = {}) {
       res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify({ id: `msg-${messages.length}` }));
     });
   });
-  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+  await new Promise((resolve, reject) => server.once("error", reject).listen(port, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${server.address().port}/send`;
   return {
     url,
