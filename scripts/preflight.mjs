@@ -110,6 +110,9 @@ for (const need of checked.needs.filter((n) => n.kind !== "secret")) {
     if (!entry) report(!need.required, `${label}: no [[durable_objects.bindings]] entry`);
     else if (!migrated.has(entry.class_name)) report(false, `${label}: class ${entry.class_name} is in no [[migrations]] entry`);
     else report(true, `${label} (class ${entry.class_name})`);
+  } else if (need.kind === "send_email") {
+    const entry = (section.send_email ?? []).find((e) => e.name === need.name);
+    report(Boolean(entry) || !need.required, `${label}${entry ? "" : ": no [[send_email]] binding"}`);
   } else if (need.kind === "assets") {
     report(section.assets?.binding === need.name || toml.assets?.binding === need.name, `${label}: [assets] binding`);
   }

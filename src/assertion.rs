@@ -265,7 +265,9 @@ pub fn claims(config: &AssertionConfig, input: &AssertionInput<'_>) -> Value {
         }
     }
     // How the user authenticated (RFC 8176): a password session's `pwd`, or a verified token's own.
-    if let Some(amr) = principal.claims().get("amr").filter(|amr| amr.as_array().is_some_and(|a| a.iter().all(Value::is_string))) {
+    if let Some(amr) =
+        principal.claims().get("amr").filter(|amr| amr.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+    {
         claims["amr"] = amr.clone();
     }
     claims

@@ -444,3 +444,78 @@ describe("timing: unknown and known emails", () => {
     }
   });
 });
+
+describe("mail through Cloudflare's send_email binding", () => {
+  test("the verification mail goes out through the binding with its text and HTML parts", async () => {
+    const bound = await startAccountsStack({
+      sendEmail: ["EMAIL"],
+      overrides: { mail: { from: "no-reply@portcullis.test", sender: { kind: "send_email", binding: "EMAIL" } } },
+    });
+    try {
+      const { readFile } = await import("node:fs/promises");
+      const email = fresh();
+      const response = await submit(new Browser(), bound.url, "sign-up", { email, password: GOOD_PASSWORD, tenant: "trial" });
+      assert.equal(response.status, 200, await response.clone().text());
+      let report;
+      for (let i = 0; i < 40 && !report; i++) {
+        report = bound.gateway.runtimeLogs.find((line) => line.includes("send_email binding called with MessageBuilder"));
+        if (!report) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.ok(report, `the binding was called; runtime log:\n${bound.gateway.runtimeLogs.join("\n")}`);
+      assert.ok(report.includes(email) && report.includes("no-reply@portcullis.test"));
+      const textFile = /Text: (\S+)/.exec(report)[1];
+      const htmlFile = /HTML: (\S+)/.exec(report)[1];
+      const text = await readFile(textFile, "utf8");
+      assert.match(await readFile(htmlFile, "utf8"), /<a [^>]*href="[^"]*\/auth\/accounts\/verify\?/);
+      const token = new URL(linkIn({ text }, "/auth/accounts/verify")).searchParams.get("token");
+      assert.equal((await submit(new Browser(), bound.url, "verify", { token })).status, 200);
+      assert.equal((await signIn(bound, email, GOOD_PASSWORD)).response.status, 303);
+    } finally {
+      await bound.close();
+    }
+  });
+});
+
+describe("hash upkeep and token binding", () => {
+  test("a sign-in rehashes a password stored with other argon2id parameters", async () => {
+    // The same password, hashed by a gateway configured with t = 3 (same pepper).
+    const other = await startAccountsStack({ overrides: { hash: { memory_kib: 19456, iterations: 3, parallelism: 1 } } });
+    let olderHash;
+    const email = fresh();
+    try {
+      await createAccount(other, email);
+      const db = await other.db();
+      olderHash = (await db.prepare("SELECT hash FROM password_credentials").all()).results[0].hash;
+    } finally {
+      await other.close();
+    }
+    assert.match(olderHash, /\$m=19456,t=3,p=1\$/);
+    await createAccount(stack, email);
+    const db = await stack.db();
+    const user = (await rows("SELECT id FROM users WHERE email = ?", email))[0].id;
+    await db.prepare("UPDATE password_credentials SET hash = ? WHERE user_id = ?").bind(olderHash, user).run();
+    assert.equal((await signIn(stack, email, GOOD_PASSWORD)).response.status, 303);
+    let current;
+    for (let i = 0; i < 40; i++) {
+      current = (await rows("SELECT hash FROM password_credentials WHERE user_id = ?", user))[0].hash;
+      if (current !== olderHash) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.match(current, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    assert.equal((await signIn(stack, email, GOOD_PASSWORD)).response.status, 303, "the rehash holds the same password");
+  });
+
+  test("a reset link changes its own user's password only", async () => {
+    const [ann, bob] = [fresh(), fresh()];
+    await createAccount(stack, ann);
+    await createAccount(stack, bob);
+    const t0 = Date.now();
+    await submit(new Browser(), stack.url, "forgot", { email: ann, tenant: "trial" });
+    const token = new URL(linkIn(await stack.mail.next(ann, { subject: /Reset/, after: t0 }), "/auth/accounts/reset")).searchParams.get("token");
+    // Signed in as bob, the link still resets ann (it carries its user), never the session's.
+    const { browser } = await signIn(stack, bob, GOOD_PASSWORD);
+    assert.equal((await submit(browser, stack.url, "reset", { token, password: "violet harbour engine softly" })).status, 200);
+    assert.equal((await signIn(stack, bob, GOOD_PASSWORD)).response.status, 303);
+    assert.equal((await signIn(stack, ann, "violet harbour engine softly")).response.status, 303);
+  });
+});

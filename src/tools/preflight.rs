@@ -10,7 +10,7 @@ use serde::Serialize;
 /// One thing the deployment must provide.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Need {
-    /// `secret`, `kv`, `d1`, `durable_object` or `assets`.
+    /// `secret`, `kv`, `d1`, `durable_object`, `send_email` or `assets`.
     pub kind: &'static str,
     /// The binding's or secret's name.
     pub name: String,
@@ -97,6 +97,18 @@ pub fn preflight(config: &Config, version_pinned: bool) -> Preflight {
             "seals the client secrets of tenants' own connections (without it, none can be added or used)",
         ));
     }
+    if let Some(accounts) = &config.local_accounts {
+        if let Some(pepper) = &accounts.pepper_secret {
+            needs.push(key_secret(pepper, true, "peppers local accounts' password hashes (never change it)"));
+        }
+        let sender = &accounts.mail.sender;
+        if let Some(binding) = &sender.binding {
+            needs.push(need("send_email", binding, true, "sends verification, reset and notice emails"));
+        }
+        if let Some(token) = &sender.token_secret {
+            needs.push(need("secret", token, true, "the bearer token of the HTTP mail API"));
+        }
+    }
     for issuer in &config.jwt.issuers {
         if let KeySource::HmacSecret(name) = &issuer.key_source {
             needs.push(need("secret", name, true, &format!("the HMAC key of JWT issuer {:?}", issuer.issuer)));
@@ -129,6 +141,16 @@ mod tests {
 
     fn names_of(preflight: &Preflight, kind: &str) -> Vec<String> {
         preflight.needs.iter().filter(|n| n.kind == kind).map(|n| n.name.clone()).collect()
+    }
+
+    #[test]
+    fn local_accounts_need_their_pepper_and_their_mail_sender() {
+        let text = crate::testing::repository_file("tests/config-corpus/valid/local-accounts.json");
+        let config = Config::parse(&text).expect("valid");
+        let checked = preflight(&config, true);
+        assert!(names_of(&checked, "secret").contains(&"PASSWORD_PEPPER".to_owned()));
+        assert_eq!(names_of(&checked, "send_email"), vec!["EMAIL"]);
+        assert!(names_of(&checked, "d1").contains(&"PORTCULLIS_DB".to_owned()));
     }
 
     #[test]

@@ -33,7 +33,7 @@ export function accountsSection({ mail, breach, overrides = {} }) {
 export const MAIL_API_TOKEN = "mail-api-token-for-tests-0123456789";
 
 /** Starts the origin, the mail capture, the breach stub and the gateway. */
-export async function startAccountsStack({ overrides = {}, faults, rateLimits = [{ id: "login", key: "ip", limit: 100000, period_s: 60 }] } = {}) {
+export async function startAccountsStack({ overrides = {}, faults, sendEmail = [], rateLimits = [{ id: "login", key: "ip", limit: 100000, period_s: 60 }] } = {}) {
   const origin = await startOrigin();
   const mail = await startMailCapture({ token: MAIL_API_TOKEN });
   const breach = await startBreachStub({ breached: { [BREACHED_PASSWORD]: 23174 } });
@@ -54,6 +54,7 @@ export async function startAccountsStack({ overrides = {}, faults, rateLimits = 
     config,
     port,
     faults,
+    sendEmail,
     secrets: {
       PORTCULLIS_LOGIN_SECRET: TEST_LOGIN_SECRET,
       PORTCULLIS_ADMIN_KEY: TEST_ADMIN_KEY,

@@ -1,7 +1,7 @@
 // Runs the built worker in workerd through Miniflare, with local KV, Durable Objects and D1 (its
 // migrations applied), and
 // collects what it logs (the audit lines among them).
-import { Miniflare } from "miniflare";
+import { Log, LogLevel, Miniflare } from "miniflare";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { applyD1Migrations, miniflareOptions, repoRoot } from "./wrangler-config.mjs";
@@ -22,15 +22,36 @@ export async function freePort() {
  * startFaultControl in faulty-bindings.mjs) makes its KV, Durable Object and D1 bindings fail on
  * demand; their real bindings are then named `REAL_<binding>`.
  */
-export async function startGateway({ config, secrets = {}, port = 0, faults } = {}) {
+/** Miniflare's own log lines (such as an emulated send_email binding's report), kept. */
+class KeptLog extends Log {
+  lines = [];
+  constructor() {
+    super(LogLevel.INFO);
+  }
+  logWithLevel(level, message) {
+    this.lines.push(message);
+  }
+}
+
+export async function startGateway({ config, secrets = {}, port = 0, faults, sendEmail = [] } = {}) {
   if (!existsSync(path.join(repoRoot, "build", "index.js"))) {
     throw new Error("build/index.js is missing: run scripts/build.sh first");
   }
   const logs = [];
   const bindings = { ...secrets };
   if (config !== undefined) bindings.PORTCULLIS_CONFIG = typeof config === "string" ? config : JSON.stringify(config);
+  const runtimeLog = new KeptLog();
   const mf = new Miniflare(
-    miniflareOptions({ bindings, port, faultControlUrl: faults?.url, handleStructuredLogs: ({ level, message }) => { logs.push({ level, message }); } }),
+    miniflareOptions({
+      bindings,
+      port,
+      faultControlUrl: faults?.url,
+      sendEmail,
+      log: runtimeLog,
+      handleStructuredLogs: ({ level, message }) => {
+        logs.push({ level, message });
+      },
+    }),
   );
   const url = (await mf.ready).toString().replace(/\/$/, "");
   await applyD1Migrations(mf, faults ? (name) => `REAL_${name}` : (name) => name);
@@ -38,6 +59,8 @@ export async function startGateway({ config, secrets = {}, port = 0, faults } = 
     url,
     mf,
     logs,
+    /** Miniflare's own log lines. */
+    runtimeLogs: runtimeLog.lines,
     /** Structured events of one kind logged so far, parsed. */
     events(kind) {
       return logs.flatMap(({ message }) => {

@@ -29,7 +29,7 @@ export function readWranglerConfig() {
  * `faultControlUrl`, its KV, Durable Object and D1 bindings are wrapped to fail on demand (see
  * faulty-bindings.mjs).
  */
-export function miniflareOptions({ bindings = {}, persistTo, port = 0, handleStructuredLogs, faultControlUrl } = {}) {
+export function miniflareOptions({ bindings = {}, persistTo, port = 0, handleStructuredLogs, faultControlUrl, sendEmail = [], log } = {}) {
   const wrangler = readWranglerConfig();
   const assets = wrangler.assets;
   const worker = {
@@ -50,6 +50,8 @@ export function miniflareOptions({ bindings = {}, persistTo, port = 0, handleStr
       assetConfig: { html_handling: assets.html_handling, not_found_handling: assets.not_found_handling },
     },
     bindings: { ...wrangler.vars, ...bindings },
+    // Cloudflare's send_email bindings, emulated: Miniflare logs each message and keeps its parts.
+    ...(sendEmail.length > 0 ? { email: { send_email: sendEmail.map((name) => ({ name })) } } : {}),
   };
   const shared = {
     host: "127.0.0.1",
@@ -63,6 +65,7 @@ export function miniflareOptions({ bindings = {}, persistTo, port = 0, handleStr
         }
       : {}),
     ...(handleStructuredLogs ? { handleStructuredLogs } : {}),
+    ...(log ? { log } : {}),
   };
   if (faultControlUrl === undefined) return { ...shared, ...worker };
   return { ...shared, workers: withFaultyBindings(worker, faultControlUrl) };
