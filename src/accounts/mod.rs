@@ -77,9 +77,9 @@ pub const AMR_PASSWORD: &str = "pwd";
 /// What a sign-in attempt's checks found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempt {
-    /// The client IP's gate.
+    /// The gate the attempt met for the client IP.
     pub ip: Gate,
-    /// The email's gate.
+    /// The gate it met for the email.
     pub account: Gate,
     /// The password against the stored hash (`None`: no account, a dummy hash ran instead).
     pub verified: Option<Verified>,
@@ -95,12 +95,9 @@ pub enum SignInOutcome {
         /// The stored hash has other parameters than the configured ones.
         needs_rehash: bool,
     },
-    /// "Email or password is incorrect": an unknown email, a wrong password, or a locked email.
-    /// Counted as a failure unless the email was already locked.
-    Incorrect {
-        /// Count it against the email and the IP.
-        count_failure: bool,
-    },
+    /// "Email or password is incorrect": an unknown email, a wrong password, or a locked email
+    /// (the attempt was counted as it was let through, see [`throttle::ThrottleOp::Attempt`]).
+    Incorrect,
     /// Wait before trying again (the email or the IP is being slowed down): 429.
     Wait {
         /// Seconds until the next attempt is allowed.
@@ -118,13 +115,13 @@ pub fn decide_sign_in(attempt: Attempt, now_ms: u64) -> SignInOutcome {
     match (attempt.ip, attempt.account) {
         (Gate::Wait { until_ms } | Gate::Locked { until_ms }, _) => return wait(until_ms),
         (_, Gate::Wait { until_ms }) => return wait(until_ms),
-        (_, Gate::Locked { .. }) => return SignInOutcome::Incorrect { count_failure: false },
+        (_, Gate::Locked { .. }) => return SignInOutcome::Incorrect,
         (Gate::Open, Gate::Open) => {}
     }
     match attempt.verified {
         Some(Verified::Match { needs_rehash }) if attempt.active => SignInOutcome::SignedIn { needs_rehash },
         Some(Verified::Match { .. }) => SignInOutcome::Disabled,
-        Some(Verified::Mismatch) | None => SignInOutcome::Incorrect { count_failure: true },
+        Some(Verified::Mismatch) | None => SignInOutcome::Incorrect,
     }
 }
 
@@ -189,12 +186,12 @@ mod tests {
                 attempt(open, open, Some(Verified::Match { needs_rehash: true }), true),
                 SignInOutcome::SignedIn { needs_rehash: true },
             ),
-            (attempt(open, open, Some(Verified::Mismatch), true), SignInOutcome::Incorrect { count_failure: true }),
+            (attempt(open, open, Some(Verified::Mismatch), true), SignInOutcome::Incorrect),
             // An unknown email (a dummy hash ran) answers like a wrong password.
-            (attempt(open, open, None, true), SignInOutcome::Incorrect { count_failure: true }),
+            (attempt(open, open, None, true), SignInOutcome::Incorrect),
             (attempt(open, open, matched, false), SignInOutcome::Disabled),
             // A locked email: the right password changes nothing, and nothing more is counted.
-            (attempt(open, locked, matched, true), SignInOutcome::Incorrect { count_failure: false }),
+            (attempt(open, locked, matched, true), SignInOutcome::Incorrect),
             (attempt(open, wait, matched, true), SignInOutcome::Wait { retry_after_s: 3 }),
             (attempt(wait, open, matched, true), SignInOutcome::Wait { retry_after_s: 3 }),
             (attempt(locked, open, matched, true), SignInOutcome::Wait { retry_after_s: 900 }),

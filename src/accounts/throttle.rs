@@ -5,6 +5,12 @@
 //!
 //! Keys are counted whether or not an account exists, so a wait or a lock says nothing about
 //! which emails have accounts.
+//!
+//! An attempt is counted as a failure *before* its password is checked, in the same ledger event
+//! that lets it through ([`ThrottleOp::Attempt`]): a burst of concurrent guesses cannot all pass
+//! the gate before any of them is counted. A sign-in that succeeds then clears the email's count
+//! and gives the IP's one back ([`ThrottleOp::Refund`]), so that signing in to one's own account
+//! between guesses never wipes an IP's record.
 
 use serde::{Deserialize, Serialize};
 
@@ -110,8 +116,11 @@ pub fn keep_until_ms(policy: &ThrottlePolicy, record: &Failures) -> u64 {
 pub enum ThrottleOp {
     /// Only say whether it may try.
     Check,
-    /// Count a failure.
-    Fail,
+    /// An attempt: when the gate is open, count it as a failure now (before its password is
+    /// checked); the answer's gate is the one the attempt met.
+    Attempt,
+    /// Give back one counted attempt (it succeeded), unless the key is locked.
+    Refund,
     /// Forget its failures (a successful sign-in, a password reset).
     Clear,
 }
@@ -129,12 +138,13 @@ pub struct ThrottleRequest {
     pub now_ms: u64,
 }
 
-/// The answer: the gate after the operation, and whether a failure just locked the key.
+/// The answer: the gate (for an attempt, the one it met; else the one after the operation), and
+/// whether this attempt locked the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThrottleAnswer {
-    /// Whether the key may try now.
+    /// Whether the key may try (or, for an attempt, whether it was let through).
     pub gate: Gate,
-    /// This failure locked it (its owner is told, once).
+    /// This attempt locked the key: if it fails, its owner is told (once: only one attempt locks).
     pub newly_locked: bool,
 }
 
@@ -143,13 +153,27 @@ pub fn apply(request: &ThrottleRequest, stored: Option<Failures>) -> (ThrottleAn
     let policy = &request.policy;
     let now = request.now_ms;
     let record = stored.unwrap_or_default().current(policy, now);
-    let (record, newly_locked) = match request.op {
-        ThrottleOp::Check => (record, false),
-        ThrottleOp::Fail => after_failure(policy, record, now),
-        ThrottleOp::Clear => (Failures::default(), false),
+    let met = gate(policy, record, now);
+    let (record, newly_locked, answered) = match request.op {
+        ThrottleOp::Check => (record, false, met),
+        ThrottleOp::Attempt if met == Gate::Open => {
+            let (counted, locked) = after_failure(policy, record, now);
+            (counted, locked, met)
+        }
+        ThrottleOp::Attempt => (record, false, met),
+        ThrottleOp::Refund if record.locked_until_ms == 0 => {
+            let count = record.count.saturating_sub(1);
+            (Failures { count, ..record }, false, Gate::Open)
+        }
+        ThrottleOp::Refund => (record, false, gate(policy, record, now)),
+        ThrottleOp::Clear => (Failures::default(), false, Gate::Open),
+    };
+    let answered = match request.op {
+        ThrottleOp::Refund | ThrottleOp::Clear => gate(policy, record, now),
+        _ => answered,
     };
     let keep = (record != Failures::default()).then_some(record);
-    (ThrottleAnswer { gate: gate(policy, record, now), newly_locked }, keep)
+    (ThrottleAnswer { gate: answered, newly_locked }, keep)
 }
 
 #[cfg(test)]
@@ -206,15 +230,27 @@ mod tests {
         let request = |op| ThrottleRequest { id: "pwd:x".into(), op, policy: POLICY, now_ms: 5_000 };
         let (answer, kept) = apply(&request(ThrottleOp::Check), None);
         assert_eq!((answer.gate, kept), (Gate::Open, None));
-        let (_, kept) = apply(&request(ThrottleOp::Fail), None);
-        assert_eq!(kept.map(|r| r.count), Some(1));
+        // An attempt is counted as it is let through.
+        let (answer, kept) = apply(&request(ThrottleOp::Attempt), None);
+        assert_eq!((answer.gate, kept.map(|r| r.count)), (Gate::Open, Some(1)));
         let (answer, kept) = apply(&request(ThrottleOp::Clear), kept);
         assert_eq!((answer.gate, kept), (Gate::Open, None));
-        let near = Failures { count: 5, last_ms: 1_000, locked_until_ms: 0 };
-        let (answer, kept) = apply(&request(ThrottleOp::Fail), Some(near));
+        // A refund gives one attempt back.
+        let (_, counted) =
+            apply(&request(ThrottleOp::Attempt), Some(Failures { count: 2, last_ms: 4_000, locked_until_ms: 0 }));
+        let (_, refunded) = apply(&request(ThrottleOp::Refund), counted);
+        assert_eq!(refunded.map(|r| r.count), Some(2));
+        // The attempt that reaches the lock is let through (its password decides), and locks.
+        let near = Failures { count: 5, last_ms: 0, locked_until_ms: 0 };
+        let (answer, kept) = apply(&request(ThrottleOp::Attempt), Some(near));
         assert!(answer.newly_locked);
-        assert_eq!(answer.gate, Gate::Locked { until_ms: 65_000 });
+        assert_eq!(answer.gate, Gate::Open);
         assert_eq!(kept.map(|r| r.locked_until_ms), Some(65_000));
+        // Then nothing passes, and a refund does not lift the lock.
+        let (answer, after) = apply(&request(ThrottleOp::Attempt), kept);
+        assert_eq!((answer.gate, answer.newly_locked, after), (Gate::Locked { until_ms: 65_000 }, false, kept));
+        let (answer, _) = apply(&request(ThrottleOp::Refund), kept);
+        assert_eq!(answer.gate, Gate::Locked { until_ms: 65_000 });
         let json = serde_json::to_value(answer.gate).expect("json");
         assert_eq!(json["gate"], "locked");
     }

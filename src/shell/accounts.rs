@@ -504,9 +504,13 @@ impl Page<'_> {
         let client_ip = self.cx.head.header("cf-connecting-ip").unwrap_or("unknown").to_owned();
         let account_key = accounts::account_throttle_id(&tenant.id, &email);
         let ip_key = accounts::ip_throttle_id(&client_ip);
-        let (ip_gate, _) = self.throttle(ip_key.clone(), self.accounts.ip_throttle, ThrottleOp::Check).await?;
-        let (account_gate, _) =
-            self.throttle(account_key.clone(), self.accounts.account_throttle, ThrottleOp::Check).await?;
+        // Each attempt is counted as the ledger lets it through, before its password is checked.
+        let (ip, account) = futures_util::future::join(
+            self.throttle(ip_key.clone(), self.accounts.ip_throttle, ThrottleOp::Attempt),
+            self.throttle(account_key.clone(), self.accounts.account_throttle, ThrottleOp::Attempt),
+        )
+        .await;
+        let ((ip_gate, _), (account_gate, locked_now)) = (ip?, account?);
         let store = D1Accounts(self.env());
         let credential = store.credential_by_email(&tenant.id, &email).await.map_err(unavailable)?;
         // An email outside the tenant's domains signs in to nothing (its domain was narrowed).
@@ -529,22 +533,17 @@ impl Page<'_> {
                 audit_login(self.cx, "login_failed", Some(PASSWORD_PROVIDER), None, "throttled");
                 Err(Refusal::Page(AccountError::Wait(retry_after_s)))
             }
-            SignInOutcome::Incorrect { count_failure } => {
-                if count_failure {
-                    self.throttle(ip_key, self.accounts.ip_throttle, ThrottleOp::Fail).await?;
-                    let (_, locked) =
-                        self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Fail).await?;
-                    if let (true, Some(credential)) = (locked, &credential) {
-                        let minutes = (self.accounts.account_throttle.lock_ms / 60_000).to_string();
-                        self.send_later(MailKind::Locked, credential.email.clone(), vec![("minutes", minutes)]);
-                        audit_login(
-                            self.cx,
-                            "account_locked",
-                            Some(PASSWORD_PROVIDER),
-                            Some(&credential.user_id),
-                            "too many failures",
-                        );
-                    }
+            SignInOutcome::Incorrect => {
+                if let (true, Some(credential)) = (locked_now, &credential) {
+                    let minutes = (self.accounts.account_throttle.lock_ms / 60_000).to_string();
+                    self.send_later(MailKind::Locked, credential.email.clone(), vec![("minutes", minutes)]);
+                    audit_login(
+                        self.cx,
+                        "account_locked",
+                        Some(PASSWORD_PROVIDER),
+                        Some(&credential.user_id),
+                        "too many failures",
+                    );
                 }
                 let subject = credential.as_ref().map(|c| c.user_id.as_str());
                 audit_login(self.cx, "login_failed", Some(PASSWORD_PROVIDER), subject, "email or password incorrect");
@@ -557,7 +556,11 @@ impl Page<'_> {
             }
             SignInOutcome::SignedIn { needs_rehash } => {
                 let credential = credential.ok_or(Refusal::Page(AccountError::Incorrect))?;
-                let _ = self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
+                let _ = futures_util::future::join(
+                    self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Clear),
+                    self.throttle(ip_key, self.accounts.ip_throttle, ThrottleOp::Refund),
+                )
+                .await;
                 if needs_rehash {
                     self.rehash_later(&tenant.id, &credential, password);
                 }
@@ -733,16 +736,16 @@ impl Page<'_> {
         let new = form.required("new_password").map_err(|e| Refusal::Page(e.into()))?;
         // Someone holding a stolen session guesses the current password no faster than a sign-in.
         let account_key = accounts::account_throttle_id(&tenant, &credential.email);
-        let (gate, _) = self.throttle(account_key.clone(), self.accounts.account_throttle, ThrottleOp::Check).await?;
+        let (gate, _) = self.throttle(account_key.clone(), self.accounts.account_throttle, ThrottleOp::Attempt).await?;
         if let Gate::Wait { until_ms } | Gate::Locked { until_ms } = gate {
             return Err(Refusal::Page(AccountError::Wait(
                 until_ms.saturating_sub(self.now_ms()).div_ceil(1000).max(1),
             )));
         }
         if !matches!(self.verify_password(current, Some(&credential.hash))?, Some(Verified::Match { .. })) {
-            self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Fail).await?;
             return Err(Refusal::Page(AccountError::Incorrect));
         }
+        let _ = self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Refund).await;
         let accepted = self.acceptable(new, &credential.email, &tenant).await?;
         let hashed = self.hash(&accepted)?;
         let revoked_at = self.replace_password(&tenant, &credential, &hashed).await?;
