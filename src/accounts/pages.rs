@@ -1,5 +1,6 @@
 //! The account pages, from templates in `www/accounts/` with `{{placeholders}}` filled in, every
-//! value HTML-escaped. A refused form comes back with the reason in a notice that carries its
+//! value HTML-escaped. Each page is its form alone, below two comment lines that name its title
+//! and heading; `layout.html` is the rest of every page ([`assemble`]). A refused form comes back with the reason in a notice that carries its
 //! stable code (`data-error`), and with what the person typed, except passwords.
 
 use crate::login::pages::{fill, html_escape};
@@ -61,7 +62,22 @@ pub struct PageValues<'a> {
     pub max_length: usize,
 }
 
-/// Fills an account page's template.
+/// A page's template inside the layout: its `<!-- title: ... -->` and `<!-- heading: ... -->`
+/// lines name the page's title and heading, and the rest is its body. `None` when the page does
+/// not start with those lines.
+pub fn assemble(layout: &str, page: &str) -> Option<String> {
+    let (title_line, rest) = page.split_once('\n')?;
+    let (heading_line, body) = rest.split_once('\n')?;
+    let title = title_line.strip_prefix("<!-- title: ")?.strip_suffix(" -->")?;
+    let heading = heading_line.strip_prefix("<!-- heading: ")?.strip_suffix(" -->")?;
+    // The pieces are templates themselves (not values): their placeholders are filled next.
+    Some(fill(
+        layout,
+        &[("page_title", title.to_owned()), ("page_heading", heading.to_owned()), ("page_body", body.to_owned())],
+    ))
+}
+
+/// Fills an account page's (assembled) template.
 pub fn render(template: &str, values: &PageValues<'_>) -> String {
     fill(
         template,
@@ -124,14 +140,17 @@ mod tests {
             min_length: 15,
             max_length: 64,
         };
+        let layout = repository_file("www/accounts/layout.html");
         for page in PAGES {
-            let template = repository_file(&format!("www/accounts/{page}.html"));
+            let template = assemble(&layout, &repository_file(&format!("www/accounts/{page}.html"))).expect(page);
+            assert!(template.contains("<title>") && template.contains("<form") || page == "message", "{page}");
             let html = render_message(&template, &values, "Done", "All <good>", ("/auth/accounts/sign-in", "Sign in"));
             assert!(!html.contains("{{"), "{page} leaves a placeholder");
             assert!(!html.contains("<script>"), "{page} escapes");
             assert!(!html.contains("style=") && !html.contains("onclick"), "{page}: no inline style or script");
         }
         assert!(values.notice.contains("data-error=\"password_policy\"") && values.notice.contains("&lt;b&gt;"));
+        assert_eq!(assemble(&layout, "no title line"), None);
         assert_eq!(Notice::None.html(), "");
     }
 
@@ -143,8 +162,9 @@ mod tests {
             ("reset", &["autocomplete=\"new-password\""]),
             ("password", &["autocomplete=\"current-password\"", "autocomplete=\"new-password\""]),
         ];
+        let layout = repository_file("www/accounts/layout.html");
         for (page, wanted) in expect {
-            let template = repository_file(&format!("www/accounts/{page}.html"));
+            let template = assemble(&layout, &repository_file(&format!("www/accounts/{page}.html"))).expect(page);
             for attribute in wanted {
                 assert!(template.contains(attribute), "{page} has {attribute}");
             }

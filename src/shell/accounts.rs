@@ -151,11 +151,15 @@ impl Page<'_> {
             AccountsPage::Reset => "reset",
             AccountsPage::ChangePassword => "password",
         };
-        let body = account_pages::render(
-            &template(self.env(), &format!("/accounts/{name}.html")).await?,
-            &self.values(notice, typed),
-        );
+        let body = account_pages::render(&self.page_template(name).await?, &self.values(notice, typed));
         self.html(status, &body, cookies)
+    }
+
+    /// An account page's template, in the layout.
+    async fn page_template(&self, name: &str) -> Result<String, Failure> {
+        let layout = template(self.env(), "/accounts/layout.html").await?;
+        let page = template(self.env(), &format!("/accounts/{name}.html")).await?;
+        account_pages::assemble(&layout, &page).ok_or(Failure::Unavailable)
     }
 
     fn values<'v>(&'v self, notice: Notice<'_>, typed: &Typed<'v>) -> PageValues<'v> {
@@ -185,7 +189,7 @@ impl Page<'_> {
     ) -> Result<Response, Failure> {
         let typed = Typed::default();
         let body = account_pages::render_message(
-            &template(self.env(), "/accounts/message.html").await?,
+            &self.page_template("message").await?,
             &self.values(Notice::None, &typed),
             title,
             message,
