@@ -81,6 +81,8 @@ test("sign up, verify from the mail, sign in, reach the origin; then change the 
   const mail = await stack.mail.next(email, { subject: /Confirm your email/, after: sent });
   assert.match(mail.html, /<a [^>]*href="http:\/\/127\.0\.0\.1:\d+\/auth\/accounts\/verify\?tenant=trial&amp;token=/);
   await page.goto(linkIn(mail, "/auth/accounts/verify"));
+  assert.equal(await page.$eval("#password", (i) => i.autocomplete), "current-password");
+  await page.fill("#password", GOOD_PASSWORD);
   await Promise.all([page.waitForNavigation(), page.click("#submit")]);
   assert.match(await page.textContent("h1"), /Email confirmed/);
 

@@ -82,13 +82,14 @@ pub struct BreachCheck {
     /// The range API's URL, ending where the 5-hex prefix goes; https (http in development). Default
     /// `https://api.pwnedpasswords.com/range/`.
     pub range_url: String,
-    /// `open` (the default: allow the password unchecked) or `closed` (refuse for now) when the service is down.
+    /// `closed` (the default: refuse to set a password for now) or `open` (allow it unchecked) when the service is
+    /// down.
     pub when_unavailable: RawWhenUnavailable,
 }
 
 impl Default for BreachCheck {
     fn default() -> Self {
-        Self { enabled: true, range_url: DEFAULT_RANGE_URL.into(), when_unavailable: RawWhenUnavailable::Open }
+        Self { enabled: true, range_url: DEFAULT_RANGE_URL.into(), when_unavailable: RawWhenUnavailable::Closed }
     }
 }
 
@@ -222,6 +223,10 @@ pub struct RawLocalAccounts {
     /// Email every successful sign-in to the account's owner; off by default.
     #[serde(default)]
     pub notify_sign_in: bool,
+    /// Sign-in and sign-up answer no sooner than this many milliseconds after they arrive (0 to 5000, default
+    /// 400), so that what their work costs (an old hash's cost, a store write) does not tell which emails have
+    /// accounts. The wait is a timer: it costs no CPU.
+    pub answer_floor_ms: Option<u64>,
     /// How verification, reset and notice emails are sent. Required.
     pub mail: MailConfig,
 }
@@ -247,6 +252,8 @@ pub struct LocalAccounts {
     pub ip_throttle: ThrottlePolicy,
     /// Email each sign-in.
     pub notify_sign_in: bool,
+    /// The least time a sign-in or sign-up takes to answer.
+    pub answer_floor_ms: u64,
     /// Email.
     pub mail: MailConfig,
 }
@@ -322,6 +329,10 @@ impl LocalAccounts {
         if !(900..=3600).contains(&link_lifetime_s) {
             problems.push(("link_lifetime_s".into(), "between 900 and 3600 seconds".into()));
         }
+        let answer_floor_ms = raw.answer_floor_ms.unwrap_or(400);
+        if answer_floor_ms > 5000 {
+            problems.push(("answer_floor_ms".into(), "at most 5000".into()));
+        }
         let account_throttle = raw.throttle.account.compile("throttle.account", &mut problems);
         let ip_throttle = raw.throttle.ip.compile("throttle.ip", &mut problems);
         let from_ok = raw.mail.from.split_once('@').is_some_and(|(local, domain)| {
@@ -359,6 +370,7 @@ impl LocalAccounts {
             account_throttle,
             ip_throttle,
             notify_sign_in: raw.notify_sign_in,
+            answer_floor_ms,
             mail: raw.mail,
         })
     }
@@ -383,7 +395,8 @@ mod tests {
         let accounts = compile(minimal(), Environment::Production).expect("valid");
         assert_eq!(accounts.hash, HashParams::default());
         assert_eq!((accounts.policy.min_length, accounts.policy.max_length), (15, 64));
-        assert_eq!(accounts.breach_check, Some((DEFAULT_RANGE_URL.to_owned(), WhenUnavailable::FailOpen)));
+        assert_eq!(accounts.breach_check, Some((DEFAULT_RANGE_URL.to_owned(), WhenUnavailable::FailClosed)));
+        assert_eq!(accounts.answer_floor_ms, 400);
         assert_eq!(accounts.link_lifetime_ms, 1_800_000);
         assert_eq!(accounts.tenant(None).map(|t| t.id.as_str()), Some("acme"));
         assert!(accounts.tenant(Some("other")).is_none());

@@ -12,6 +12,7 @@
 //! always says a link was sent if the account exists.
 
 pub mod config;
+pub mod device;
 pub mod form;
 pub mod mail;
 pub mod pages;
@@ -68,8 +69,7 @@ impl From<FormError> for AccountError {
 /// The provider name of password sessions (`SessionRecord::provider`, the `provider` claim).
 pub const PASSWORD_PROVIDER: &str = "password";
 
-/// The identity connection that links a directory user to its password.
-pub const PASSWORD_CONNECTION: &str = "password";
+pub use crate::directory::PASSWORD_CONNECTION;
 
 /// The authentication method reference of a password sign-in (RFC 8176 §2).
 pub const AMR_PASSWORD: &str = "pwd";
@@ -153,9 +153,17 @@ pub fn account_throttle_id(tenant: &str, email: &str) -> String {
     format!("pwd:{digest}")
 }
 
-/// The throttle key of a client IP.
+/// The throttle key of a client IP: an IPv4 address, or an IPv6 address's /64 (one subscriber's
+/// network holds 2^64 addresses, which would each be counted apart).
 pub fn ip_throttle_id(ip: &str) -> String {
-    format!("pwdip:{ip}")
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("pwdip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V4(v4)) => format!("pwdip:{v4}"),
+        Err(_) => format!("pwdip:{ip}"),
+    }
 }
 
 /// The words a tenant's passwords may not contain (NIST SP 800-63B-4 §3.1.1.2): the email's local
@@ -210,5 +218,9 @@ mod tests {
             context_words("ann.smith@acme.test", "acme-corp", "Portcullis"),
             ["ann.smith", "acme", "acme-corp", "Portcullis"]
         );
+        // One IPv6 /64 is one key, however its addresses vary.
+        assert_eq!(ip_throttle_id("2001:db8:1:2::1"), ip_throttle_id("2001:db8:1:2:ffff:1:2:3"));
+        assert_ne!(ip_throttle_id("2001:db8:1:2::1"), ip_throttle_id("2001:db8:1:3::1"));
+        assert_eq!(ip_throttle_id("203.0.113.7"), "pwdip:203.0.113.7");
     }
 }

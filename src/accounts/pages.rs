@@ -160,6 +160,7 @@ mod tests {
             ("sign-up", &["autocomplete=\"username\"", "autocomplete=\"new-password\""][..]),
             ("sign-in", &["autocomplete=\"username\"", "autocomplete=\"current-password\""]),
             ("reset", &["autocomplete=\"new-password\""]),
+            ("verify", &["autocomplete=\"current-password\""]),
             ("password", &["autocomplete=\"current-password\"", "autocomplete=\"new-password\""]),
         ];
         let layout = repository_file("www/accounts/layout.html");

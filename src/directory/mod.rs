@@ -136,6 +136,10 @@ pub fn tenant_id_ok(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// The identity connection that links a directory user to its local-account password
+/// (`crate::accounts`): its subject is the user's own id.
+pub const PASSWORD_CONNECTION: &str = "password";
+
 /// A fresh user id: `usr_` and 128 random bits as base64url.
 pub fn new_user_id(entropy: &impl crate::ports::Entropy) -> Result<String, crate::ports::Unavailable> {
     use base64::Engine;

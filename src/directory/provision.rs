@@ -158,7 +158,13 @@ pub async fn provision(
         // An email SCIM wrote is the IdP's word, not a login's proof: a user SCIM manages links
         // by email only before its first sign-in (otherwise whoever holds the SCIM token could
         // point a signed-in user's email at an address they control, and sign in as that user).
-        if !existing.profile.is_empty() && !directory.identities(scope, &existing.id).await?.is_empty() {
+        // A user with a local-account password is its owner's, proven by the password: an IdP that
+        // asserts the same email (which `link_by_email` trusts) does not get to sign in as it.
+        let identities = directory.identities(scope, &existing.id).await?;
+        if identities.iter().any(|(connection, _)| connection == super::PASSWORD_CONNECTION) {
+            return Err(ProvisionError::EmailInUse);
+        }
+        if !existing.profile.is_empty() && !identities.is_empty() {
             return Err(ProvisionError::EmailInUse);
         }
         ensure_active(&existing)?;

@@ -102,18 +102,16 @@ impl D1Accounts<'_> {
         Ok(row.map(Credential::from))
     }
 
-    /// Whether any user of the tenant (a local account or not) has the email.
+    /// Whether any user of the tenant (a local account or not) has the email, or it as user name.
     pub async fn email_taken(&self, tenant: &str, email: &str) -> Result<bool, Unavailable> {
         let db = database(self.0)?;
-        let row = statement(
-            &db,
-            "SELECT COUNT(*) AS n FROM users WHERE tenant_id = ? AND email = ?",
-            &[text(tenant), text(email)],
-        )?
-        .first::<Count>(None)
-        .in_time()
-        .await
-        .map_err(failed)?;
+        // The user name too: a SCIM user whose userName is the address holds it (users_by_user_name).
+        let sql = "SELECT COUNT(*) AS n FROM users WHERE tenant_id = ? AND (email = ? OR user_name = ? COLLATE NOCASE)";
+        let row = statement(&db, sql, &[text(tenant), text(email), text(email)])?
+            .first::<Count>(None)
+            .in_time()
+            .await
+            .map_err(failed)?;
         Ok(row.is_some_and(|count| count.n > 0.0))
     }
 

@@ -19,6 +19,7 @@ use super::rate_limit::{self, Verdict};
 use super::respond;
 use super::sessions::{self, KvSessions, LiveSession, Upkeep};
 use crate::accounts::config::{AccountTenant, LocalAccounts};
+use crate::accounts::device;
 use crate::accounts::form::Form;
 use crate::accounts::mail::{self, MailKind};
 use crate::accounts::pages::{self as account_pages, Notice, PageValues};
@@ -37,18 +38,24 @@ use crate::error::{account_reply, Failure};
 use crate::gateway::refusals::RouteError;
 use crate::http::headers::{self, HeaderList};
 use crate::http::pair_value;
+use crate::ledger::ClaimOp;
 use crate::login::config::LoginConfig;
 use crate::login::{csrf, oidc};
-use crate::ports::{Clock, Ledger, Mailer, SystemEntropy};
-use crate::secret::SecretBytes;
+use crate::ports::{Clock, Entropy, Ledger, Mailer, SystemEntropy};
+use crate::secret::{SecretBytes, SecretString};
+use crate::session;
 use crate::session::store::SessionStore;
 use crate::session::SessionRecord;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use worker::{console_warn, Env, Request, Response};
 
 /// The most a form body may weigh (two bounded passwords and a few short fields).
 const MAX_FORM_BYTES: usize = 4096;
 /// How often one email may be sent a reset link.
 const RESET_MAIL_INTERVAL_MS: u64 = 60_000;
+/// How often one email may be sent a sign-up mail (a verification link, or "you have an account").
+const SIGN_UP_MAIL_INTERVAL_MS: u64 = 60_000;
 
 /// Everything a handler needs.
 struct Page<'a> {
@@ -278,11 +285,23 @@ impl Page<'_> {
 
     /// `POST`: the form.
     async fn submit(&self, mut req: Request, page: AccountsPage) -> Result<Response, Failure> {
-        let body = read_bounded(&mut req, MAX_FORM_BYTES).await?;
+        // Sign-in and sign-up answer no sooner than the floor, whatever their work cost: the timer
+        // starts now, before anything is read.
+        let floor = match page {
+            AccountsPage::SignIn | AccountsPage::SignUp => AnswerFloor::start(self.accounts.answer_floor_ms),
+            _ => AnswerFloor::start(0),
+        };
+        let answer = self.answer(&mut req, page).await;
+        floor.wait().await;
+        answer
+    }
+
+    async fn answer(&self, req: &mut Request, page: AccountsPage) -> Result<Response, Failure> {
+        let body = read_bounded(req, MAX_FORM_BYTES).await?;
         let fields: &'static [&'static str] = match page {
             AccountsPage::SignUp | AccountsPage::SignIn => &["email", "password"],
             AccountsPage::Forgot => &["email"],
-            AccountsPage::Verify => &["token"],
+            AccountsPage::Verify => &["token", "password"],
             AccountsPage::Reset => &["token", "password"],
             AccountsPage::ChangePassword => &["username", "current_password", "new_password"],
         };
@@ -402,28 +421,34 @@ impl Page<'_> {
         let taken = store.email_taken(&tenant.id, &email).await.map_err(unavailable)?;
         // The hash runs either way, so that both answers take as long.
         let hashed = self.hash(&accepted)?;
-        if taken {
-            self.mail().send(MailKind::AccountExists, &email, &[]).await?;
-        } else {
-            let link = LinkToken::generate(&SystemEntropy).map_err(unavailable)?;
-            let now = self.now_ms();
-            let stored = StoredLink {
-                purpose: Purpose::Verify,
-                tenant: tenant.id.clone(),
-                email: email.clone(),
-                user_id: None,
-                pending_hash: Some(hashed),
-                credential_changed_at_ms: None,
-                expires_at_ms: now + self.accounts.link_lifetime_ms,
-            };
-            store.save_link(&link.digest(), &stored, now).await.map_err(unavailable)?;
-            let url = self.mail().page_url("verify", &[("tenant", &tenant.id), ("token", link.expose())]);
-            if let Err(refusal) = self.mail().send(MailKind::Verify, &email, &[("link", url)]).await {
-                // No mail, no pending sign-up: nothing half-made stays.
-                let _ = store.drop_link(&link.digest()).await;
-                return Err(refusal);
+        // At most one sign-up mail a minute to an address (against mail bombing): later sign-ups
+        // in the minute get the same page and send nothing.
+        let window = self.now_ms() / SIGN_UP_MAIL_INTERVAL_MS;
+        let kind = if taken { "exists" } else { "verify" };
+        let id = format!("sign-up-mail:{kind}:{}:{window}", accounts::account_throttle_id(&tenant.id, &email));
+        // A lease on the minute's mail: held (completed) once the mail is sent, given back when it
+        // could not be, so that "try again" can.
+        let owner = URL_SAFE_NO_PAD.encode(SystemEntropy.bytes::<16>().map_err(unavailable)?);
+        let ttl = SIGN_UP_MAIL_INTERVAL_MS * 2;
+        let lease = revocations::claim(self.env(), ClaimOp::Lease, &id, ttl, &owner).await;
+        let sent = match lease {
+            Err(error) => return Err(unavailable(crate::ports::Unavailable::because(error))),
+            Ok(false) => {
+                audit_login(
+                    self.cx,
+                    "sign_up_requested",
+                    Some(PASSWORD_PROVIDER),
+                    None,
+                    "mail already sent this minute",
+                );
+                Ok(())
             }
-        }
+            Ok(true) if taken => self.mail().send(MailKind::AccountExists, &email, &[]).await,
+            Ok(true) => self.send_verification(tenant, &email, hashed).await,
+        };
+        let settle = if sent.is_ok() { ClaimOp::Complete } else { ClaimOp::Release };
+        let _ = revocations::claim(self.env(), settle, &id, ttl, &owner).await;
+        sent?;
         audit_login(self.cx, "sign_up_requested", Some(PASSWORD_PROVIDER), None, "verification mail sent");
         let sign_in = format!("{}/accounts/sign-in?tenant={}", self.prefix(), tenant.id);
         self.message(
@@ -435,6 +460,30 @@ impl Page<'_> {
         )
         .await
         .map_err(Refusal::Failure)
+    }
+
+    /// Stores a pending sign-up under a fresh link and mails the link; without the mail, nothing
+    /// stays.
+    async fn send_verification(&self, tenant: &AccountTenant, email: &str, hashed: String) -> Result<(), Refusal> {
+        let store = D1Accounts(self.env());
+        let link = LinkToken::generate(&SystemEntropy).map_err(unavailable)?;
+        let now = self.now_ms();
+        let stored = StoredLink {
+            purpose: Purpose::Verify,
+            tenant: tenant.id.clone(),
+            email: email.to_owned(),
+            user_id: None,
+            pending_hash: Some(hashed),
+            credential_changed_at_ms: None,
+            expires_at_ms: now + self.accounts.link_lifetime_ms,
+        };
+        store.save_link(&link.digest(), &stored, now).await.map_err(unavailable)?;
+        let url = self.mail().page_url("verify", &[("tenant", &tenant.id), ("token", link.expose())]);
+        if let Err(refusal) = self.mail().send(MailKind::Verify, email, &[("link", url)]).await {
+            let _ = store.drop_link(&link.digest()).await;
+            return Err(refusal);
+        }
+        Ok(())
     }
 
     /// Spends a link once: its stored record, checked for `purpose` (and, for a reset, against the
@@ -478,6 +527,18 @@ impl Page<'_> {
     async fn verify(&self, form: &Form) -> Result<Response, Refusal> {
         let (digest, link, _) = self.open_link(form, Purpose::Verify).await?;
         let hash = link.pending_hash.clone().ok_or(Refusal::Page(AccountError::LinkInvalid))?;
+        // The configuration may have changed since the sign-up.
+        let tenant = self.accounts.tenant(Some(&link.tenant)).ok_or(Refusal::Page(AccountError::LinkInvalid))?;
+        if !tenant.allows_email(&link.email) {
+            return Err(Refusal::Page(AccountError::EmailNotAllowed));
+        }
+        // The link proves the mailbox; the password proves that this is who signed up. Otherwise
+        // someone could sign up with another person's address and a password of their own, and
+        // wait for that person to confirm it (a pre-registered account).
+        let password = form.required("password").map_err(|e| Refusal::Page(e.into()))?;
+        if !matches!(self.verify_password(password, Some(&hash))?, Some(Verified::Match { .. })) {
+            return Err(Refusal::Page(AccountError::Incorrect));
+        }
         self.spend(&digest).await?;
         let store = D1Accounts(self.env());
         let user_id = new_user_id(&SystemEntropy).map_err(unavailable)?;
@@ -506,15 +567,29 @@ impl Page<'_> {
         let email = form.email().map_err(|e| Refusal::Page(e.into()))?;
         let password = form.required("password").map_err(|e| Refusal::Page(e.into()))?;
         let client_ip = self.cx.head.header("cf-connecting-ip").unwrap_or("unknown").to_owned();
-        let account_key = accounts::account_throttle_id(&tenant.id, &email);
         let ip_key = accounts::ip_throttle_id(&client_ip);
-        // Each attempt is counted as the ledger lets it through, before its password is checked.
-        let (ip, account) = futures_util::future::join(
-            self.throttle(ip_key.clone(), self.accounts.ip_throttle, ThrottleOp::Attempt),
-            self.throttle(account_key.clone(), self.accounts.account_throttle, ThrottleOp::Attempt),
-        )
-        .await;
-        let ((ip_gate, _), (account_gate, locked_now)) = (ip?, account?);
+        // A browser that signed in to this account before counts on its own counter, so that
+        // strangers who lock the email do not lock its owner out of it.
+        let login_key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
+        let known_device = self
+            .cx
+            .head
+            .header("cookie")
+            .and_then(|header| session::cookie_value(header, device::COOKIE_NAME))
+            .and_then(|value| device::recognise(&login_key, &value, &tenant.id, &email));
+        let account_key = match &known_device {
+            Some(id) => format!("{}:device:{id}", accounts::account_throttle_id(&tenant.id, &email)),
+            None => accounts::account_throttle_id(&tenant.id, &email),
+        };
+        // Each attempt is counted as the ledger lets it through, before its password is checked:
+        // first against the IP, then (only if the IP may try) against the email, so that attempts
+        // an IP is refused never lock anyone's account.
+        let (ip_gate, _) = self.throttle(ip_key.clone(), self.accounts.ip_throttle, ThrottleOp::Attempt).await?;
+        let (account_gate, locked_now) = if ip_gate == Gate::Open {
+            self.throttle(account_key.clone(), self.accounts.account_throttle, ThrottleOp::Attempt).await?
+        } else {
+            (Gate::Open, false)
+        };
         let store = D1Accounts(self.env());
         let credential = store.credential_by_email(&tenant.id, &email).await.map_err(unavailable)?;
         // An email outside the tenant's domains signs in to nothing (its domain was narrowed).
@@ -532,23 +607,27 @@ impl Page<'_> {
             verified,
             active: credential.as_ref().is_some_and(|c| c.active),
         };
-        match accounts::decide_sign_in(attempt, self.now_ms()) {
+        let outcome = accounts::decide_sign_in(attempt, self.now_ms());
+        // This attempt locked the email, and did not sign in: its owner is told, once.
+        if let (true, Some(credential)) =
+            (locked_now && !matches!(outcome, SignInOutcome::SignedIn { .. }), &credential)
+        {
+            let minutes = (self.accounts.account_throttle.lock_ms / 60_000).to_string();
+            self.send_later(MailKind::Locked, credential.email.clone(), vec![("minutes", minutes)]);
+            audit_login(
+                self.cx,
+                "account_locked",
+                Some(PASSWORD_PROVIDER),
+                Some(&credential.user_id),
+                "too many failures",
+            );
+        }
+        match outcome {
             SignInOutcome::Wait { retry_after_s } => {
                 audit_login(self.cx, "login_failed", Some(PASSWORD_PROVIDER), None, "throttled");
                 Err(Refusal::Page(AccountError::Wait(retry_after_s)))
             }
             SignInOutcome::Incorrect => {
-                if let (true, Some(credential)) = (locked_now, &credential) {
-                    let minutes = (self.accounts.account_throttle.lock_ms / 60_000).to_string();
-                    self.send_later(MailKind::Locked, credential.email.clone(), vec![("minutes", minutes)]);
-                    audit_login(
-                        self.cx,
-                        "account_locked",
-                        Some(PASSWORD_PROVIDER),
-                        Some(&credential.user_id),
-                        "too many failures",
-                    );
-                }
                 let subject = credential.as_ref().map(|c| c.user_id.as_str());
                 audit_login(self.cx, "login_failed", Some(PASSWORD_PROVIDER), subject, "email or password incorrect");
                 Err(Refusal::Page(AccountError::Incorrect))
@@ -568,7 +647,12 @@ impl Page<'_> {
                 if needs_rehash {
                     self.rehash_later(&tenant.id, &credential, password);
                 }
-                let cookie = self.issue_session(&tenant.id, &credential, None).await?;
+                let session_cookie = self.issue_session(&tenant.id, &credential, None).await?;
+                let mut cookies = vec![session_cookie];
+                if known_device.is_none() {
+                    let id: [u8; 16] = SystemEntropy.bytes().map_err(unavailable)?;
+                    cookies.push(device::set_cookie(&device::value(&login_key, &id, &tenant.id, &credential.email)));
+                }
                 if self.accounts.notify_sign_in {
                     let extra = vec![
                         ("ip", client_ip.clone()),
@@ -583,22 +667,31 @@ impl Page<'_> {
                     Some(&credential.user_id),
                     "session created",
                 );
-                respond::redirect(303, return_to, &[cookie], &self.cx.config.security_headers, self.cx.request_id)
+                respond::redirect(303, return_to, &cookies, &self.cx.config.security_headers, self.cx.request_id)
                     .map_err(|_| Refusal::Failure(Failure::Unavailable))
             }
         }
     }
 
     /// Rehashes a password with the configured parameters after the response.
+    /// The hash runs after the response, not on the sign-in's own time.
     fn rehash_later(&self, tenant: &str, credential: &Credential, password: &str) {
         let Ok(pepper) = self.pepper() else { return };
-        let normalized = policy::normalize(password);
-        let Ok(fresh) = hash::hash(normalized.as_bytes(), pepper.as_ref(), self.accounts.hash, &SystemEntropy) else {
-            return;
-        };
+        let normalized = SecretString::new(policy::normalize(password));
+        let params = self.accounts.hash;
         let env = self.env().clone();
         let (tenant, user, old) = (tenant.to_owned(), credential.user_id.clone(), credential.hash.clone());
         self.cx.ctx.wait_until(async move {
+            let fresh = match hash::hash(normalized.expose().as_bytes(), pepper.as_ref(), params, &SystemEntropy) {
+                Ok(fresh) => fresh,
+                Err(error) => {
+                    console_warn!(
+                        "{}",
+                        serde_json::json!({ "event": "password_rehash_failed", "reason": format!("{error:?}") })
+                    );
+                    return;
+                }
+            };
             if let Err(reason) = D1Accounts(&env).rehash(&tenant, &user, &old, fresh.as_str()).await {
                 console_warn!("{}", serde_json::json!({ "event": "password_rehash_failed", "reason": reason.0 }));
             }
@@ -677,7 +770,12 @@ impl Page<'_> {
     /// `POST reset`: a new password; every session of the user ends.
     async fn reset(&self, form: &Form) -> Result<Response, Refusal> {
         let (digest, link, credential) = self.open_link(form, Purpose::Reset).await?;
-        let credential = credential.ok_or(Refusal::Page(AccountError::LinkInvalid))?;
+        // A link made before the user was blocked (or its tenant lost local accounts) is void.
+        let credential = credential.filter(|c| c.active).ok_or(Refusal::Page(AccountError::LinkInvalid))?;
+        let tenant = self.accounts.tenant(Some(&link.tenant)).ok_or(Refusal::Page(AccountError::LinkInvalid))?;
+        if !tenant.allows_email(&credential.email) {
+            return Err(Refusal::Page(AccountError::LinkInvalid));
+        }
         let password = form.required("password").map_err(|e| Refusal::Page(e.into()))?;
         // The rules come before the link is spent: a refused password may be retried with it.
         let accepted = self.acceptable(password, &credential.email, &link.tenant).await?;
@@ -712,9 +810,22 @@ impl Page<'_> {
         if !store.set_password(tenant, &credential.user_id, hashed, self.now_ms()).await.map_err(unavailable)? {
             return Err(Refusal::Page(AccountError::LinkInvalid));
         }
-        let revoked_at = sessions::revoke_subject(self.env(), PASSWORD_PROVIDER, &credential.user_id)
-            .await
-            .map_err(|()| Refusal::Page(AccountError::Unavailable))?;
+        // Every session of the user ends: its password sessions, and those of any identity linked to
+        // it (an SSO login of the same user).
+        let scope = TenantScope::of(tenant);
+        let mut identities =
+            D1Directory(self.env()).identities(&scope, &credential.user_id).await.map_err(unavailable)?;
+        let own = (PASSWORD_PROVIDER.to_owned(), credential.user_id.clone());
+        if !identities.contains(&own) {
+            identities.push(own);
+        }
+        let mut revoked_at = 0;
+        for (connection, subject) in &identities {
+            let at = sessions::revoke_subject(self.env(), connection, subject)
+                .await
+                .map_err(|()| Refusal::Page(AccountError::Unavailable))?;
+            revoked_at = revoked_at.max(at);
+        }
         self.send_later(MailKind::PasswordChanged, credential.email.clone(), Vec::new());
         Ok(revoked_at)
     }
@@ -770,6 +881,30 @@ impl Page<'_> {
         )
         .await
         .map_err(Refusal::Failure)
+    }
+}
+
+/// The least time an answer takes: a timer started as the request arrived (a wait, not CPU).
+struct AnswerFloor(Option<wasm_bindgen_futures::JsFuture>);
+
+impl AnswerFloor {
+    fn start(ms: u64) -> Self {
+        if ms == 0 {
+            return Self(None);
+        }
+        // The promise's executor runs now, so the timer starts now, not when it is awaited.
+        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+            use wasm_bindgen::JsCast;
+            let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+            let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms.min(5_000) as i32);
+        });
+        Self(Some(wasm_bindgen_futures::JsFuture::from(promise)))
+    }
+
+    async fn wait(self) {
+        if let Some(timer) = self.0 {
+            let _ = timer.await;
+        }
     }
 }
 

@@ -234,3 +234,19 @@ fn a_user_scim_manages_links_by_email_only_before_its_first_sign_in() {
     let takeover = w.login(&acme(), link, &identity("social", "m-1", Some("mallory@acme.test"), &[]));
     assert_eq!(takeover, Err(ProvisionError::EmailInUse), "a signed-in SCIM user is not linked by an email SCIM wrote");
 }
+
+#[test]
+fn a_local_account_is_never_linked_by_an_idps_email() {
+    let w = world();
+    let link = ProvisioningPolicy { link_by_email: true, ..ProvisioningPolicy::default() };
+    // Ann has a local account: her user links the password identity (its subject is her id).
+    let ann = w
+        .login(&acme(), ProvisioningPolicy::default(), &identity("seed", "ann", Some("ann@acme.test"), &[]))
+        .unwrap()
+        .user;
+    block_on(w.directory.link(&acme(), crate::directory::PASSWORD_CONNECTION, &ann.id, &ann, Memberships::Keep))
+        .unwrap();
+    // An IdP of the tenant that asserts her email, with linking by email on, does not get her account.
+    let takeover = w.login(&acme(), link, &identity("social", "m-1", Some("ann@acme.test"), &[]));
+    assert_eq!(takeover, Err(ProvisionError::EmailInUse));
+}
