@@ -1,7 +1,7 @@
 //! The emails local accounts send, from templates in `www/mail/`: `<kind>.txt` (its first line is
 //! `Subject: ...`) and `<kind>.html`, with `{{placeholders}}` filled in (HTML-escaped in the HTML
-//! part). Every message names the product (the branding's name); none names anything the
-//! recipient did not already know.
+//! part). Every message carries the branding (its name, and its main colour on a button); none
+//! names anything the recipient did not already know.
 
 use crate::login::pages::{fill, html_escape};
 use crate::ports::OutboundMail;
@@ -82,6 +82,7 @@ mod tests {
     fn every_shipped_template_renders_with_its_values() {
         let values = [
             ("brand_name", "Acme <Cloud>".to_owned()),
+            ("brand_color", "#1f3a5f".to_owned()),
             ("link", "https://app.test/auth/accounts/verify?token=T&x=1".to_owned()),
             ("sign_in", "https://app.test/auth/accounts/sign-in".to_owned()),
             ("forgot", "https://app.test/auth/accounts/forgot".to_owned()),

@@ -944,6 +944,7 @@ impl Mail<'_> {
         let html = template(self.env, &format!("/mail/{name}.html")).await.map_err(Refusal::Failure)?;
         let mut values = vec![
             ("brand_name", self.login.branding.name.clone()),
+            ("brand_color", self.login.branding.primary_color.clone()),
             ("minutes", (self.accounts.link_lifetime_ms / 60_000).to_string()),
             ("sign_in", self.page_url("sign-in", &[])),
             ("forgot", self.page_url("forgot", &[])),
