@@ -371,7 +371,7 @@ impl Config {
             problems.add("local_accounts", "local accounts sign in to sessions: configure login too");
         }
         if let Some(login) = &login {
-            if local_accounts.is_some() && login.provider(crate::accounts::PASSWORD_PROVIDER).is_some() {
+            if login.provider(crate::accounts::PASSWORD_PROVIDER).is_some() {
                 problems.add("login.providers", "the provider id \"password\" is local accounts' own");
             }
             if login.providers.is_empty() && !document.contains_key("local_accounts") {

@@ -649,3 +649,99 @@ describe("the attacker review's findings, pinned", () => {
     }
   });
 });
+
+describe("the second review's findings, pinned", () => {
+  test("someone signing up a victim's address first neither blocks the victim's sign-up nor gets the account", async () => {
+    const victim = fresh();
+    const t0 = Date.now();
+    await submit(new Browser(), stack.url, "sign-up", { email: victim, password: "attacker chosen passphrase 2", tenant: "trial" });
+    // The victim signs up in the same minute: no second mail, but the sign-up is kept.
+    await submit(new Browser(), stack.url, "sign-up", { email: victim, password: GOOD_PASSWORD, tenant: "trial" });
+    const mail = await stack.mail.next(victim, { subject: /Confirm/, after: t0 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(stack.mail.to(victim).length, 1, "one mail in the minute");
+    const token = new URL(linkIn(mail, "/auth/accounts/verify")).searchParams.get("token");
+    // The one link, confirmed with the victim's own password, makes the victim's account.
+    assert.equal((await submit(new Browser(), stack.url, "verify", { token, password: GOOD_PASSWORD })).status, 200);
+    assert.equal((await signIn(stack, victim, GOOD_PASSWORD)).response.status, 303);
+    assert.equal((await signIn(stack, victim, "attacker chosen passphrase 2")).response.status, 401);
+  });
+
+  test("five wrong passwords void a confirmation link", async () => {
+    const email = fresh();
+    const t0 = Date.now();
+    await submit(new Browser(), stack.url, "sign-up", { email, password: GOOD_PASSWORD, tenant: "trial" });
+    const token = new URL(linkIn(await stack.mail.next(email, { subject: /Confirm/, after: t0 }), "/auth/accounts/verify")).searchParams.get("token");
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await submit(new Browser(), stack.url, "verify", { token, password: `a wrong guess, ${i}` })).status, 401);
+    }
+    const right = await submit(new Browser(), stack.url, "verify", { token, password: GOOD_PASSWORD });
+    assert.equal(await errorCode(right), "link_invalid");
+    assert.equal((await rows("SELECT COUNT(*) AS n FROM users WHERE email = ?", email))[0].n, 0);
+  });
+
+  test("the device cookie never reaches the origin, and a password reset voids it", async () => {
+    const email = fresh();
+    await createAccount(stack, email);
+    const { browser, response } = await signIn(stack, email, GOOD_PASSWORD);
+    assert.ok(response.headers.getSetCookie().some((line) => line.startsWith("__Host-portcullis-device=")));
+    await browser.request(`${stack.url}/app/x`);
+    await browser.request(`${stack.url}/public/x`, { headers: { cookie: `${browser.jar.header(`${stack.url}/`)}; theme=dark` } });
+    for (const seen of stack.origin.requests.slice(-2)) {
+      assert.ok(!(seen.headers.cookie ?? "").includes("portcullis-device"), `the origin saw ${seen.headers.cookie}`);
+    }
+    // The password is reset; a stranger then locks the email; the old device cookie no longer helps.
+    const t0 = Date.now();
+    await submit(new Browser(), stack.url, "forgot", { email, tenant: "trial" });
+    const token = new URL(linkIn(await stack.mail.next(email, { subject: /Reset/, after: t0 }), "/auth/accounts/reset")).searchParams.get("token");
+    const newPassword = "violet harbour engine softly";
+    assert.equal((await submit(new Browser(), stack.url, "reset", { token, password: newPassword })).status, 200);
+    for (let i = 0; i < 5; i++) {
+      await new Browser().request(`${stack.url}/auth/accounts/sign-in`, {
+        method: "POST",
+        body: new URLSearchParams({ email, password: `stranger guess ${i}`, tenant: "trial" }).toString(),
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: stack.url, "cf-connecting-ip": "198.51.100.150" },
+      });
+    }
+    assert.equal((await signIn(stack, email, newPassword, { browser })).response.status, 401);
+  });
+
+  test("a stranger's lock does not stop the signed-in owner from changing the password", async () => {
+    const email = fresh();
+    await createAccount(stack, email);
+    const { browser } = await signIn(stack, email, GOOD_PASSWORD);
+    for (let i = 0; i < 5; i++) {
+      await new Browser().request(`${stack.url}/auth/accounts/sign-in`, {
+        method: "POST",
+        body: new URLSearchParams({ email, password: `stranger guess ${i}`, tenant: "trial" }).toString(),
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: stack.url, "cf-connecting-ip": "198.51.100.151" },
+      });
+    }
+    const form = await (await browser.request(`${stack.url}/auth/accounts/password`)).text();
+    const csrf = /name="csrf_token" value="([^"]+)"/.exec(form)[1];
+    const changed = await submit(browser, stack.url, "password", { username: email, csrf_token: csrf, current_password: GOOD_PASSWORD, new_password: "copper meadow whistle gently" });
+    assert.equal(changed.status, 200, await changed.clone().text());
+  });
+
+  test("the ledger down during a reset: 503, nothing changed, and the link still works afterwards", async () => {
+    const faults = await startFaultControl();
+    const faulty = await startAccountsStack({ faults });
+    try {
+      const email = fresh();
+      await createAccount(faulty, email);
+      const t0 = Date.now();
+      await submit(new Browser(), faulty.url, "forgot", { email, tenant: "trial" });
+      const token = new URL(linkIn(await faulty.mail.next(email, { subject: /Reset/, after: t0 }), "/auth/accounts/reset")).searchParams.get("token");
+      faults.set("API_KEY_REVOCATIONS", "fetch", { mode: "error" });
+      const failed = await submit(new Browser(), faulty.url, "reset", { token, password: "violet harbour engine softly" });
+      assert.equal(failed.status, 503);
+      faults.clear();
+      assert.equal((await signIn(faulty, email, GOOD_PASSWORD)).response.status, 303, "the old password still works");
+      assert.equal((await submit(new Browser(), faulty.url, "reset", { token, password: "violet harbour engine softly" })).status, 200);
+      assert.equal((await signIn(faulty, email, "violet harbour engine softly")).response.status, 303);
+    } finally {
+      await faulty.close();
+      await faults.close();
+    }
+  });
+});

@@ -157,6 +157,10 @@ pub fn account_throttle_id(tenant: &str, email: &str) -> String {
 /// network holds 2^64 addresses, which would each be counted apart).
 pub fn ip_throttle_id(ip: &str) -> String {
     match ip.parse::<std::net::IpAddr>() {
+        // An IPv4 address written as IPv6 (`::ffff:203.0.113.7`) is that IPv4 address.
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => {
+            format!("pwdip:{}", v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default())
+        }
         Ok(std::net::IpAddr::V6(v6)) => {
             let s = v6.segments();
             format!("pwdip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
@@ -222,5 +226,7 @@ mod tests {
         assert_eq!(ip_throttle_id("2001:db8:1:2::1"), ip_throttle_id("2001:db8:1:2:ffff:1:2:3"));
         assert_ne!(ip_throttle_id("2001:db8:1:2::1"), ip_throttle_id("2001:db8:1:3::1"));
         assert_eq!(ip_throttle_id("203.0.113.7"), "pwdip:203.0.113.7");
+        assert_eq!(ip_throttle_id("::ffff:203.0.113.7"), "pwdip:203.0.113.7");
+        assert_ne!(ip_throttle_id("::ffff:203.0.113.7"), ip_throttle_id("::ffff:203.0.113.8"));
     }
 }

@@ -79,7 +79,12 @@ pub fn presented_digest(presented: &str) -> Option<String> {
 }
 
 fn digest_of(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    digest_of_text(token)
+}
+
+/// The SHA-256 of a text, as lower-case hex (for keys that must not hold the text itself).
+pub fn digest_of_text(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The ledger id that spends a token once.

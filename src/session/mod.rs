@@ -137,10 +137,16 @@ pub fn clear_cookie() -> String {
 /// The cookie of a setup session (see `directory::onboarding`).
 pub const SETUP_COOKIE_NAME: &str = "__Host-portcullis-setup";
 
-/// Whether a cookie name is one of Portcullis's own (the session, a login ticket, or a setup
-/// session).
+/// The cookie that names a browser that signed in to a local account (see `accounts::device`).
+pub const DEVICE_COOKIE_NAME: &str = "__Host-portcullis-device";
+
+/// Whether a cookie name is one of Portcullis's own (the session, a login ticket, a setup
+/// session, or a local account's device cookie).
 pub fn is_portcullis_cookie(name: &str) -> bool {
-    name == COOKIE_NAME || name == SETUP_COOKIE_NAME || name.starts_with(TICKET_COOKIE_PREFIX)
+    name == COOKIE_NAME
+        || name == SETUP_COOKIE_NAME
+        || name == DEVICE_COOKIE_NAME
+        || name.starts_with(TICKET_COOKIE_PREFIX)
 }
 
 /// The `Cookie` header without Portcullis's cookies, for the origin (`None` when nothing is
@@ -425,6 +431,7 @@ mod tests {
             ("__Host-portcullis=a.b; theme=dark", Some("theme=dark")),
             ("a=1; __Host-portcullis-login-abc=x; b=2", Some("a=1; b=2")),
             ("__Host-portcullis-setup=s; theme=dark", Some("theme=dark")),
+            ("__Host-portcullis-device=d.t; theme=dark", Some("theme=dark")),
             ("__Host-portcullis=a.b", None),
             ("__Host-portcullisX=1", Some("__Host-portcullisX=1")),
             ("theme=dark;;  lang=en", Some("theme=dark; lang=en")),

@@ -120,6 +120,13 @@ impl D1Accounts<'_> {
         let db = database(self.0)?;
         let statements = vec![
             statement(&db, "DELETE FROM account_links WHERE expires_at_ms <= ?", &[number(now_ms)])?,
+            // An address keeps at most five pending links of a purpose: the oldest go.
+            statement(
+                &db,
+                "DELETE FROM account_links WHERE digest IN (SELECT digest FROM account_links WHERE tenant_id = ? \
+                 AND email = ? AND purpose = ? ORDER BY expires_at_ms DESC LIMIT -1 OFFSET 4)",
+                &[text(&link.tenant), text(&link.email), text(link.purpose.as_str())],
+            )?,
             statement(
                 &db,
                 "INSERT INTO account_links (digest, purpose, tenant_id, email, user_id, pending_hash, \
@@ -135,6 +142,53 @@ impl D1Accounts<'_> {
                     number(link.expires_at_ms),
                 ],
             )?,
+        ];
+        db.batch(statements).in_time().await.map_err(failed)?;
+        Ok(())
+    }
+
+    /// The password hashes of an address's pending sign-ups, newest first (at most five).
+    pub async fn pending_hashes(&self, tenant: &str, email: &str, now_ms: u64) -> Result<Vec<String>, Unavailable> {
+        #[derive(Deserialize)]
+        struct Pending {
+            pending_hash: String,
+        }
+        let db = database(self.0)?;
+        let rows = statement(
+            &db,
+            "SELECT pending_hash FROM account_links WHERE tenant_id = ? AND email = ? AND purpose = 'verify' \
+             AND pending_hash IS NOT NULL AND expires_at_ms > ? ORDER BY expires_at_ms DESC LIMIT 5",
+            &[text(tenant), text(email), number(now_ms)],
+        )?
+        .all()
+        .in_time()
+        .await
+        .map_err(failed)?;
+        Ok(rows.results::<Pending>().map_err(failed)?.into_iter().map(|row| row.pending_hash).collect())
+    }
+
+    /// Forgets every pending sign-up of an address (once one is confirmed).
+    pub async fn drop_pending(&self, tenant: &str, email: &str) -> Result<(), Unavailable> {
+        let db = database(self.0)?;
+        statement(
+            &db,
+            "DELETE FROM account_links WHERE tenant_id = ? AND email = ? AND purpose = 'verify'",
+            &[text(tenant), text(email)],
+        )?
+        .run()
+        .in_time()
+        .await
+        .map_err(failed)?;
+        Ok(())
+    }
+
+    /// The store work of a sign-up that keeps nothing (a taken address): the same sweep and a
+    /// write that changes nothing, so that both sign-ups cost the same round trips.
+    pub async fn touch_links(&self, now_ms: u64) -> Result<(), Unavailable> {
+        let db = database(self.0)?;
+        let statements = vec![
+            statement(&db, "DELETE FROM account_links WHERE expires_at_ms <= ?", &[number(now_ms)])?,
+            statement(&db, "DELETE FROM account_links WHERE digest = ''", &[])?,
         ];
         db.batch(statements).in_time().await.map_err(failed)?;
         Ok(())

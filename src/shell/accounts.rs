@@ -431,9 +431,19 @@ impl Page<'_> {
         let owner = URL_SAFE_NO_PAD.encode(SystemEntropy.bytes::<16>().map_err(unavailable)?);
         let ttl = SIGN_UP_MAIL_INTERVAL_MS * 2;
         let lease = revocations::claim(self.env(), ClaimOp::Lease, &id, ttl, &owner).await;
-        let sent = match lease {
-            Err(error) => return Err(unavailable(crate::ports::Unavailable::because(error))),
-            Ok(false) => {
+        // Every sign-up is kept as a pending one (at most five an address): the one mailed link
+        // proves the mailbox, and the password typed at confirmation picks the sign-up it was chosen
+        // for. So someone who signs up with another person's address every minute neither blocks
+        // that person's own sign-up nor gets the account. A taken address does the same store work.
+        let pending = if taken {
+            store.touch_links(self.now_ms()).await.map_err(unavailable)?;
+            None
+        } else {
+            Some(self.save_pending(tenant, &email, hashed).await?)
+        };
+        let sent = match (lease, &pending) {
+            (Err(error), _) => Err(unavailable(crate::ports::Unavailable::because(error))),
+            (Ok(false), _) => {
                 audit_login(
                     self.cx,
                     "sign_up_requested",
@@ -443,11 +453,18 @@ impl Page<'_> {
                 );
                 Ok(())
             }
-            Ok(true) if taken => self.mail().send(MailKind::AccountExists, &email, &[]).await,
-            Ok(true) => self.send_verification(tenant, &email, hashed).await,
+            (Ok(true), None) => self.mail().send(MailKind::AccountExists, &email, &[]).await,
+            (Ok(true), Some(link)) => {
+                let url = self.mail().page_url("verify", &[("tenant", &tenant.id), ("token", link.expose())]);
+                self.mail().send(MailKind::Verify, &email, &[("link", url)]).await
+            }
         };
         let settle = if sent.is_ok() { ClaimOp::Complete } else { ClaimOp::Release };
         let _ = revocations::claim(self.env(), settle, &id, ttl, &owner).await;
+        if let (Err(_), Some(link)) = (&sent, &pending) {
+            // No mail, no pending sign-up: nothing half-made stays.
+            let _ = store.drop_link(&link.digest()).await;
+        }
         sent?;
         audit_login(self.cx, "sign_up_requested", Some(PASSWORD_PROVIDER), None, "verification mail sent");
         let sign_in = format!("{}/accounts/sign-in?tenant={}", self.prefix(), tenant.id);
@@ -462,10 +479,8 @@ impl Page<'_> {
         .map_err(Refusal::Failure)
     }
 
-    /// Stores a pending sign-up under a fresh link and mails the link; without the mail, nothing
-    /// stays.
-    async fn send_verification(&self, tenant: &AccountTenant, email: &str, hashed: String) -> Result<(), Refusal> {
-        let store = D1Accounts(self.env());
+    /// Keeps a sign-up, pending its confirmation, under a fresh link (returned, for the mail).
+    async fn save_pending(&self, tenant: &AccountTenant, email: &str, hashed: String) -> Result<LinkToken, Refusal> {
         let link = LinkToken::generate(&SystemEntropy).map_err(unavailable)?;
         let now = self.now_ms();
         let stored = StoredLink {
@@ -477,13 +492,8 @@ impl Page<'_> {
             credential_changed_at_ms: None,
             expires_at_ms: now + self.accounts.link_lifetime_ms,
         };
-        store.save_link(&link.digest(), &stored, now).await.map_err(unavailable)?;
-        let url = self.mail().page_url("verify", &[("tenant", &tenant.id), ("token", link.expose())]);
-        if let Err(refusal) = self.mail().send(MailKind::Verify, email, &[("link", url)]).await {
-            let _ = store.drop_link(&link.digest()).await;
-            return Err(refusal);
-        }
-        Ok(())
+        D1Accounts(self.env()).save_link(&link.digest(), &stored, now).await.map_err(unavailable)?;
+        Ok(link)
     }
 
     /// Spends a link once: its stored record, checked for `purpose` (and, for a reset, against the
@@ -513,38 +523,72 @@ impl Page<'_> {
         Ok((digest, link, credential))
     }
 
-    /// Records the link as used, everywhere at once; `LinkInvalid` when it was used already.
-    async fn spend(&self, digest: &str) -> Result<(), Refusal> {
+    /// Takes the link for this use, everywhere at once (`LinkInvalid` when it is used already). The
+    /// use then either completes, which spends the link for good, or fails and gives it back, so
+    /// that a store outage midway does not burn a link whose work was not done.
+    async fn take_link(&self, digest: &str) -> Result<LinkUse, Refusal> {
         let ttl = self.accounts.link_lifetime_ms * 2;
-        match DurableLedger(self.env()).claim_once(&token::once_id(digest), ttl).await {
-            Ok(true) => Ok(()),
+        let owner = URL_SAFE_NO_PAD.encode(SystemEntropy.bytes::<16>().map_err(unavailable)?);
+        let id = token::once_id(digest);
+        match revocations::claim(self.env(), ClaimOp::Lease, &id, ttl, &owner).await {
+            Ok(true) => Ok(LinkUse { id, owner, ttl }),
             Ok(false) => Err(Refusal::Page(AccountError::LinkInvalid)),
             Err(_) => Err(Refusal::Page(AccountError::Unavailable)),
+        }
+    }
+
+    /// Ends a link's use: spent when the work was done, given back otherwise.
+    async fn settle_link<T>(&self, taken: LinkUse, outcome: Result<T, Refusal>) -> Result<T, Refusal> {
+        let op = if outcome.is_ok() { ClaimOp::Complete } else { ClaimOp::Release };
+        let _ = revocations::claim(self.env(), op, &taken.id, taken.ttl, &taken.owner).await;
+        outcome
+    }
+
+    /// A link's own attempt counter: five wrong passwords void a confirmation link.
+    async fn link_attempt(&self, digest: &str) -> Result<(), Refusal> {
+        let lifetime = self.accounts.link_lifetime_ms;
+        let policy = ThrottlePolicy {
+            free_failures: 5,
+            base_delay_ms: 0,
+            lock_after: 5,
+            lock_ms: lifetime,
+            window_ms: lifetime,
+        };
+        match self.throttle(format!("verify-link:{digest}"), policy, ThrottleOp::Attempt).await? {
+            (Gate::Open, _) => Ok(()),
+            _ => Err(Refusal::Page(AccountError::LinkInvalid)),
         }
     }
 
     /// `POST verify`: the account exists from here on.
     async fn verify(&self, form: &Form) -> Result<Response, Refusal> {
         let (digest, link, _) = self.open_link(form, Purpose::Verify).await?;
-        let hash = link.pending_hash.clone().ok_or(Refusal::Page(AccountError::LinkInvalid))?;
         // The configuration may have changed since the sign-up.
         let tenant = self.accounts.tenant(Some(&link.tenant)).ok_or(Refusal::Page(AccountError::LinkInvalid))?;
         if !tenant.allows_email(&link.email) {
             return Err(Refusal::Page(AccountError::EmailNotAllowed));
         }
-        // The link proves the mailbox; the password proves that this is who signed up. Otherwise
-        // someone could sign up with another person's address and a password of their own, and
-        // wait for that person to confirm it (a pre-registered account).
+        // The link proves the mailbox; the password proves which sign-up this is (someone else may
+        // have signed up with the same address and a password of their own, waiting for its owner
+        // to confirm it). A link takes five wrong passwords, then is void.
         let password = form.required("password").map_err(|e| Refusal::Page(e.into()))?;
-        if !matches!(self.verify_password(password, Some(&hash))?, Some(Verified::Match { .. })) {
-            return Err(Refusal::Page(AccountError::Incorrect));
-        }
-        self.spend(&digest).await?;
+        self.link_attempt(&digest).await?;
         let store = D1Accounts(self.env());
+        let candidates = store.pending_hashes(&link.tenant, &link.email, self.now_ms()).await.map_err(unavailable)?;
+        let mut chosen = None;
+        for hash in candidates {
+            if matches!(self.verify_password(password, Some(&hash))?, Some(Verified::Match { .. })) {
+                chosen = Some(hash);
+                break;
+            }
+        }
+        let hash = chosen.ok_or(Refusal::Page(AccountError::Incorrect))?;
+        let taken = self.take_link(&digest).await?;
         let user_id = new_user_id(&SystemEntropy).map_err(unavailable)?;
         let created =
-            store.create(&link.tenant, &user_id, &link.email, &hash, self.now_ms()).await.map_err(unavailable)?;
-        let _ = store.drop_link(&digest).await;
+            store.create(&link.tenant, &user_id, &link.email, &hash, self.now_ms()).await.map_err(unavailable);
+        let created = self.settle_link(taken, created).await?;
+        let _ = store.drop_pending(&link.tenant, &link.email).await;
         if created == Created::EmailTaken {
             return Err(Refusal::Page(AccountError::EmailInUse));
         }
@@ -571,12 +615,19 @@ impl Page<'_> {
         // A browser that signed in to this account before counts on its own counter, so that
         // strangers who lock the email do not lock its owner out of it.
         let login_key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
+        let store = D1Accounts(self.env());
+        let credential = store.credential_by_email(&tenant.id, &email).await.map_err(unavailable)?;
+        // An email outside the tenant's domains signs in to nothing (its domain was narrowed).
+        let credential = credential.filter(|_| tenant.allows_email(&email));
         let known_device = self
             .cx
             .head
             .header("cookie")
             .and_then(|header| session::cookie_value(header, device::COOKIE_NAME))
-            .and_then(|value| device::recognise(&login_key, &value, &tenant.id, &email));
+            .zip(credential.as_ref())
+            .and_then(|(value, credential)| {
+                device::recognise(&login_key, &value, device_binding(&tenant.id, credential))
+            });
         let account_key = match &known_device {
             Some(id) => format!("{}:device:{id}", accounts::account_throttle_id(&tenant.id, &email)),
             None => accounts::account_throttle_id(&tenant.id, &email),
@@ -590,10 +641,6 @@ impl Page<'_> {
         } else {
             (Gate::Open, false)
         };
-        let store = D1Accounts(self.env());
-        let credential = store.credential_by_email(&tenant.id, &email).await.map_err(unavailable)?;
-        // An email outside the tenant's domains signs in to nothing (its domain was narrowed).
-        let credential = credential.filter(|_| tenant.allows_email(&email));
         let both_open = ip_gate == Gate::Open && account_gate == Gate::Open;
         // The hash runs for every attempt the gates let through, account or not.
         let verified = if both_open {
@@ -651,7 +698,11 @@ impl Page<'_> {
                 let mut cookies = vec![session_cookie];
                 if known_device.is_none() {
                     let id: [u8; 16] = SystemEntropy.bytes().map_err(unavailable)?;
-                    cookies.push(device::set_cookie(&device::value(&login_key, &id, &tenant.id, &credential.email)));
+                    cookies.push(device::set_cookie(&device::value(
+                        &login_key,
+                        &id,
+                        device_binding(&tenant.id, &credential),
+                    )));
                 }
                 if self.accounts.notify_sign_in {
                     let extra = vec![
@@ -780,8 +831,9 @@ impl Page<'_> {
         // The rules come before the link is spent: a refused password may be retried with it.
         let accepted = self.acceptable(password, &credential.email, &link.tenant).await?;
         let hashed = self.hash(&accepted)?;
-        self.spend(&digest).await?;
-        self.replace_password(&link.tenant, &credential, &hashed).await?;
+        let taken = self.take_link(&digest).await?;
+        let replaced = self.replace_password(&link.tenant, &credential, &hashed).await;
+        self.settle_link(taken, replaced).await?;
         let _ = D1Accounts(self.env()).drop_link(&digest).await;
         let account_key = accounts::account_throttle_id(&link.tenant, &credential.email);
         let _ = self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
@@ -804,12 +856,10 @@ impl Page<'_> {
         .map_err(Refusal::Failure)
     }
 
-    /// Stores a new password and ends every session of the user; the owner is told.
+    /// Ends every session of the user, then stores the new password; the owner is told. In that
+    /// order: a failure midway leaves the old password with no sessions, never the new password
+    /// with the old sessions alive. Answers when the sessions were ended.
     async fn replace_password(&self, tenant: &str, credential: &Credential, hashed: &str) -> Result<u64, Refusal> {
-        let store = D1Accounts(self.env());
-        if !store.set_password(tenant, &credential.user_id, hashed, self.now_ms()).await.map_err(unavailable)? {
-            return Err(Refusal::Page(AccountError::LinkInvalid));
-        }
         // Every session of the user ends: its password sessions, and those of any identity linked to
         // it (an SSO login of the same user).
         let scope = TenantScope::of(tenant);
@@ -825,6 +875,10 @@ impl Page<'_> {
                 .await
                 .map_err(|()| Refusal::Page(AccountError::Unavailable))?;
             revoked_at = revoked_at.max(at);
+        }
+        let store = D1Accounts(self.env());
+        if !store.set_password(tenant, &credential.user_id, hashed, self.now_ms()).await.map_err(unavailable)? {
+            return Err(Refusal::Page(AccountError::LinkInvalid));
         }
         self.send_later(MailKind::PasswordChanged, credential.email.clone(), Vec::new());
         Ok(revoked_at)
@@ -849,8 +903,13 @@ impl Page<'_> {
         let credential = credential.ok_or(Refusal::Page(AccountError::Incorrect))?;
         let current = form.required("current_password").map_err(|e| Refusal::Page(e.into()))?;
         let new = form.required("new_password").map_err(|e| Refusal::Page(e.into()))?;
-        // Someone holding a stolen session guesses the current password no faster than a sign-in.
-        let account_key = accounts::account_throttle_id(&tenant, &credential.email);
+        // Someone holding a stolen session guesses the current password no faster than a sign-in,
+        // on the session's own counter (a stranger's lock of the email does not stop its owner).
+        let account_key = format!(
+            "{}:session:{}",
+            accounts::account_throttle_id(&tenant, &credential.email),
+            token::digest_of_text(&session.kv_key())
+        );
         let (gate, _) = self.throttle(account_key.clone(), self.accounts.account_throttle, ThrottleOp::Attempt).await?;
         if let Gate::Wait { until_ms } | Gate::Locked { until_ms } = gate {
             return Err(Refusal::Page(AccountError::Wait(
@@ -860,7 +919,7 @@ impl Page<'_> {
         if !matches!(self.verify_password(current, Some(&credential.hash))?, Some(Verified::Match { .. })) {
             return Err(Refusal::Page(AccountError::Incorrect));
         }
-        let _ = self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Refund).await;
+        let _ = self.throttle(account_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
         let accepted = self.acceptable(new, &credential.email, &tenant).await?;
         let hashed = self.hash(&accepted)?;
         let revoked_at = self.replace_password(&tenant, &credential, &hashed).await?;
@@ -906,6 +965,18 @@ impl AnswerFloor {
             let _ = timer.await;
         }
     }
+}
+
+/// What a device cookie of this account is bound to.
+fn device_binding<'a>(tenant: &'a str, credential: &'a Credential) -> device::Binding<'a> {
+    device::Binding { tenant, user_id: &credential.user_id, password_changed_at_ms: credential.changed_at_ms }
+}
+
+/// A link taken for one use (a lease in the ledger).
+struct LinkUse {
+    id: String,
+    owner: String,
+    ttl: u64,
 }
 
 /// How a submission was refused: its page again with the reason, or a failure for the caller.
