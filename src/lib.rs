@@ -23,6 +23,7 @@ pub mod http;
 pub mod identity;
 pub mod ledger;
 pub mod login;
+pub mod mfa;
 pub mod pipeline;
 pub mod policy;
 pub mod ports;

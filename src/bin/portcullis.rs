@@ -67,7 +67,9 @@ const USAGE: &str = "usage: portcullis check-config [FILE|-]
        portcullis policy check CONFIG 'METHOD URL' [PRINCIPAL.json] [--header 'Name: value']...
        portcullis policy lint CONFIG
        portcullis schema
-       portcullis preflight [FILE|-]";
+       portcullis preflight [FILE|-]
+       portcullis totp < CASES.jsonl   (one {\"secret_base32\", \"time_s\", \"algorithm\", \"digits\", \"period_s\"} per line:
+                                        the gateway's TOTP code for each, one per line; for differential tests)";
 
 fn load(path: &str) -> Result<Config, ExitCode> {
     let text = read_input(Some(path)).map_err(|error| {
@@ -178,6 +180,43 @@ fn policy_lint(args: &[String]) -> ExitCode {
     }
 }
 
+/// `portcullis totp`: the code the gateway's TOTP core computes for each case on stdin.
+fn totp_codes() -> ExitCode {
+    use portcullis::mfa::totp::{code_at, Algorithm, TotpParams};
+    use portcullis::secret::SecretBytes;
+    #[derive(serde::Deserialize)]
+    struct Case {
+        secret_base32: String,
+        time_s: u64,
+        algorithm: String,
+        digits: u32,
+        period_s: u64,
+    }
+    let Ok(input) = read_input(None) else { return ExitCode::from(2) };
+    for line in input.lines().filter(|line| !line.trim().is_empty()) {
+        let Ok(case) = serde_json::from_str::<Case>(line) else {
+            eprintln!("not a case: {line}");
+            return ExitCode::from(2);
+        };
+        let Ok(secret) = data_encoding::BASE32_NOPAD.decode(case.secret_base32.trim_end_matches('=').as_bytes()) else {
+            eprintln!("not base32: {}", case.secret_base32);
+            return ExitCode::from(2);
+        };
+        let algorithm = match case.algorithm.as_str() {
+            "SHA1" | "sha1" => Algorithm::Sha1,
+            "SHA256" | "sha256" => Algorithm::Sha256,
+            "SHA512" | "sha512" => Algorithm::Sha512,
+            other => {
+                eprintln!("unknown algorithm {other}");
+                return ExitCode::from(2);
+            }
+        };
+        let params = TotpParams { algorithm, digits: case.digits, step_s: case.period_s };
+        println!("{}", code_at(&SecretBytes::new(secret), case.time_s, &params));
+    }
+    ExitCode::SUCCESS
+}
+
 fn usage() -> ExitCode {
     eprintln!("{USAGE}");
     ExitCode::from(2)
@@ -190,6 +229,7 @@ fn main() -> ExitCode {
         (Some("policy"), Some("check")) => policy_check(&args[2..]),
         (Some("policy"), Some("lint")) => policy_lint(&args[2..]),
         (Some("preflight"), _) => preflight(args.get(1).map(String::as_str)),
+        (Some("totp"), None) => totp_codes(),
         (Some("schema"), None) => {
             print!("{}", portcullis::config::schema::json_schema_text());
             ExitCode::SUCCESS
