@@ -264,11 +264,17 @@ pub fn claims(config: &AssertionConfig, input: &AssertionInput<'_>) -> Value {
             claims[name] = json!(value);
         }
     }
-    // How the user authenticated (RFC 8176): a password session's `pwd`, or a verified token's own.
-    if let Some(amr) =
-        principal.claims().get("amr").filter(|amr| amr.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
-    {
+    // How the user authenticated (RFC 8176) and when: a session's own record, or a verified
+    // token's claims.
+    let seen = principal.claims();
+    if let Some(amr) = seen.get("amr").filter(|amr| amr.as_array().is_some_and(|a| a.iter().all(Value::is_string))) {
         claims["amr"] = amr.clone();
+    }
+    if let Some(acr) = seen.get("acr").filter(|acr| acr.is_string()) {
+        claims["acr"] = acr.clone();
+    }
+    if let Some(auth_time) = seen.get("auth_time").filter(|t| t.is_i64()) {
+        claims["auth_time"] = auth_time.clone();
     }
     claims
 }

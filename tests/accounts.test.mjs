@@ -51,6 +51,10 @@ describe("sign-up, verification and sign-in", () => {
     assert.match(seen.headers["x-auth-subject"], /^usr_/);
     const assertion = JSON.parse(Buffer.from(seen.headers["x-portcullis-assertion"].split(".")[1], "base64url"));
     assert.deepEqual(assertion.amr, ["pwd"]);
+    assert.equal(seen.headers["x-auth-amr"], "pwd");
+    const authTime = Number(seen.headers["x-auth-time"]);
+    assert.ok(Math.abs(authTime - Date.now() / 1000) < 60, `x-auth-time ${seen.headers["x-auth-time"]}`);
+    assert.equal(assertion.auth_time, authTime);
     assert.equal(assertion.tenant, "trial");
     const stored = await rows("SELECT hash FROM password_credentials WHERE user_id = ?", seen.headers["x-auth-subject"]);
     assert.match(stored[0].hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);

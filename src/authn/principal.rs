@@ -174,6 +174,15 @@ impl Principal {
         optional("x-auth-key-id", self.key_id.clone());
         optional("x-auth-user-id", self.user_id.as_deref().map(header_value));
         optional("x-auth-roles", Some(self.roles.iter().map(|r| header_value(r)).collect::<Vec<_>>().join(",")));
+        // How the user authenticated (RFC 8176 `amr`) and when (`auth_time`), when known.
+        let amr = self.claims.get("amr").and_then(serde_json::Value::as_array).map(|methods| {
+            methods.iter().filter_map(serde_json::Value::as_str).map(header_value).collect::<Vec<_>>().join(",")
+        });
+        optional("x-auth-amr", amr);
+        optional(
+            "x-auth-time",
+            self.claims.get("auth_time").and_then(serde_json::Value::as_i64).map(|t| t.to_string()),
+        );
         headers
     }
 }

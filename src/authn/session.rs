@@ -37,7 +37,8 @@ impl Admitted {
 
 /// The claim names a session principal carries: a claim condition on any other can never hold
 /// for a session (the policy linter says so).
-pub const SESSION_CLAIMS: &[&str] = &["sub", "provider", "email", "name", "tenant", "groups", "amr"];
+pub const SESSION_CLAIMS: &[&str] =
+    &["sub", "provider", "email", "name", "tenant", "groups", "amr", "acr", "auth_time"];
 
 fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
     let identity = MappedIdentity {
@@ -61,6 +62,12 @@ fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
     if !record.amr.is_empty() {
         claims.insert("amr".into(), json!(record.amr));
     }
+    if let Some(acr) = &record.acr {
+        claims.insert("acr".into(), json!(acr));
+    }
+    // Records from before `auth_time_s` was kept: the session's start.
+    let auth_time = if record.auth_time_s > 0 { record.auth_time_s } else { record.created_at_s };
+    claims.insert("auth_time".into(), json!(auth_time));
     Principal::new(identity, AuthMethod::Session, issuer)
         .with_claims(claims)
         .with_directory_user(record.user_id.clone(), record.directory_roles.clone())
@@ -88,6 +95,8 @@ mod tests {
             directory_roles: Vec::new(),
             connection_issuer: None,
             amr: Vec::new(),
+            acr: None,
+            auth_time_s: 0,
         };
         let admit = |_: &SessionRecord| -> Result<String, SessionError> { Ok("https://idp.test".to_owned()) };
         let verify = |now_s, admission: &dyn Fn(&SessionRecord) -> Result<String, SessionError>| {
@@ -102,13 +111,26 @@ mod tests {
         assert_eq!(principal.method(), AuthMethod::Session);
         assert_eq!(principal.claims()["provider"], "corp");
         assert!(principal.claims().get("name").is_none());
-        let full = SessionRecord { name: Some("Ann".into()), amr: vec!["pwd".into()], ..record.clone() };
+        let full = SessionRecord {
+            name: Some("Ann".into()),
+            amr: vec!["pwd".into()],
+            acr: Some("silver".into()),
+            auth_time_s: 5,
+            ..record.clone()
+        };
         let every = super::principal(&full, None);
         let names: Vec<&str> = every.claims().keys().map(String::as_str).collect();
         assert!(names.iter().all(|name| SESSION_CLAIMS.contains(name)), "SESSION_CLAIMS lists {names:?}");
         assert_eq!(names.len(), SESSION_CLAIMS.len(), "and only those");
         let headers = principal.identity_headers();
         assert!(headers.contains(&("x-auth-method".into(), "session".into())));
+        // How and when the user authenticated reach the origin (the record's start for an older one).
+        assert!(
+            headers.contains(&("x-auth-time".into(), "0".into())) || !headers.iter().any(|(n, _)| n == "x-auth-time")
+        );
+        let strong = super::principal(&full, None).identity_headers();
+        assert!(strong.contains(&("x-auth-amr".into(), "pwd".into())), "{strong:?}");
+        assert!(strong.contains(&("x-auth-time".into(), "5".into())), "{strong:?}");
         assert!(headers.contains(&("x-auth-email".into(), "a@corp.test".into())));
     }
 }

@@ -461,7 +461,10 @@ impl IdentityVerified<'_> {
             // A stored connection is not in the configuration: the session keeps its issuer.
             connection_issuer: connection_id_ok(&self.started.provider.id)
                 .then(|| super::connection::connection_issuer(self.started.provider)),
-            amr: Vec::new(),
+            amr: profile.authentication.amr.clone(),
+            acr: profile.authentication.acr.clone(),
+            // The IdP's time, unless it is later than now (a clock it cannot have).
+            auth_time_s: profile.authentication.auth_time_s.filter(|t| *t <= now).unwrap_or(now),
         }
     }
 

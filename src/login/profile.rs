@@ -65,6 +65,41 @@ pub struct Profile {
     pub groups: Vec<String>,
     /// The tenant.
     pub tenant: Option<String>,
+    /// How the IdP says the user authenticated (OIDC Core §2: `amr`, `acr`, `auth_time`), when
+    /// it says so.
+    pub authentication: Authentication,
+}
+
+/// How a user authenticated: RFC 8176 method references, the context class, and when.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authentication {
+    /// `amr`: `pwd`, `otp`, `hwk`, `swk`, `mfa`, ...
+    pub amr: Vec<String>,
+    /// `acr`.
+    pub acr: Option<String>,
+    /// `auth_time`, in seconds since the epoch.
+    pub auth_time_s: Option<i64>,
+}
+
+impl Authentication {
+    /// What the claims say: OIDC's names; values of the wrong type are left out.
+    pub fn from_claims(claims: &Map<String, Value>) -> Self {
+        let amr = match claims.get("amr") {
+            Some(Value::Array(items)) => {
+                items.iter().filter_map(Value::as_str).filter(|m| is_method(m)).map(str::to_owned).take(16).collect()
+            }
+            _ => Vec::new(),
+        };
+        let acr =
+            claims.get("acr").and_then(Value::as_str).filter(|a| !a.is_empty() && a.len() <= 256).map(str::to_owned);
+        let auth_time_s = claims.get("auth_time").and_then(Value::as_i64).filter(|t| *t > 0);
+        Self { amr, acr, auth_time_s }
+    }
+}
+
+/// An `amr` value: a short token (RFC 8176's are 2 to 5 letters).
+fn is_method(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 32 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Why a profile could not be read.
@@ -98,7 +133,14 @@ pub fn profile_from_claims(claims: &Map<String, Value>, mapping: &ProfileClaims)
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
         _ => Vec::new(),
     };
-    Ok(Profile { subject, email, name: text(claims, &mapping.name), groups, tenant: text(claims, &mapping.tenant) })
+    Ok(Profile {
+        subject,
+        email,
+        name: text(claims, &mapping.name),
+        groups,
+        tenant: text(claims, &mapping.tenant),
+        authentication: Authentication::from_claims(claims),
+    })
 }
 
 /// Merges userinfo claims into the ID token's (OIDC Core 5.3.2): the userinfo `sub` must be the
@@ -179,7 +221,19 @@ mod tests {
                 name: Some("Alice".into()),
                 groups: vec!["eng".into(), "ops".into()],
                 tenant: Some("acme".into()),
+                authentication: Authentication::default(),
             }
+        );
+        let strong = json!({ "sub": "u1", "amr": ["pwd", "otp", 7, "x y"], "acr": "urn:mace:incommon:iap:silver",
+                             "auth_time": 1_700_000_000 });
+        let said = profile_from_claims(strong.as_object().unwrap(), &oidc_mapping()).unwrap().authentication;
+        assert_eq!(said.amr, vec!["pwd".to_owned(), "otp".to_owned()]);
+        assert_eq!(said.acr.as_deref(), Some("urn:mace:incommon:iap:silver"));
+        assert_eq!(said.auth_time_s, Some(1_700_000_000));
+        let odd = json!({ "sub": "u1", "amr": "pwd", "acr": 3, "auth_time": "soon" });
+        assert_eq!(
+            profile_from_claims(odd.as_object().unwrap(), &oidc_mapping()).unwrap().authentication,
+            Authentication::default()
         );
         let unverified = json!({ "sub": "u1", "email": "a@corp.test", "email_verified": false });
         assert_eq!(profile_from_claims(unverified.as_object().unwrap(), &oidc_mapping()).unwrap().email, None);

@@ -74,6 +74,8 @@ mod tests {
             directory_roles: Vec::new(),
             connection_issuer: None,
             amr: Vec::new(),
+            acr: None,
+            auth_time_s: 0,
         }
     }
 

@@ -263,6 +263,13 @@ pub struct SessionRecord {
     /// for a federated login, whose IdP decided.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// The authentication context class the IdP named (`acr`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// When the user authenticated (`auth_time`): the IdP's word, or the session's own start.
+    /// 0 in records from before it was kept: the session's start is used.
+    #[serde(default)]
+    pub auth_time_s: i64,
 }
 
 impl SessionRecord {
@@ -359,6 +366,8 @@ mod tests {
             directory_roles: Vec::new(),
             connection_issuer: None,
             amr: Vec::new(),
+            acr: None,
+            auth_time_s: 0,
         }
     }
 

@@ -781,6 +781,8 @@ impl Page<'_> {
             directory_roles: roles_for(&user.groups, &mappings),
             connection_issuer: None,
             amr: vec![AMR_PASSWORD.into()],
+            acr: None,
+            auth_time_s: now_s,
         };
         sessions::end_previous(self.env(), self.cx.config, self.cx.head).await;
         let store = KvSessions {
