@@ -1,8 +1,9 @@
-//! Multi-factor authentication (issue: MFA, in progress). So far the factors' pure parts: TOTP
-//! ([`totp`], RFC 6238), recovery codes ([`recovery`]) and the QR code of a TOTP enrolment
-//! ([`qr`]). Passkeys, enrolment and challenge pages, step-up per route and the session's `amr`,
-//! `acr` and `auth_time` build on them.
+//! Multi-factor authentication (issue: MFA, in progress). So far the pure parts: TOTP
+//! ([`totp`], RFC 6238), recovery codes ([`recovery`]), the QR code of a TOTP enrolment ([`qr`]),
+//! and the step-up decision per route with RFC 9470's challenge ([`step_up`]). Passkeys, the
+//! enrolment and challenge pages, and the wiring of `routes[].mfa` build on them.
 
 pub mod qr;
 pub mod recovery;
+pub mod step_up;
 pub mod totp;
