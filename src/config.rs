@@ -156,6 +156,11 @@ struct RawRoute {
     /// Claim conditions, all of which must hold, such as `{"claim": "amr", "contains": "mfa"}`.
     #[serde(default)]
     claims: Vec<ClaimCondition>,
+    /// Step-up: a second factor this route needs, and how recent the authentication must be, such as
+    /// `{"required": true, "methods": ["webauthn"], "max_age_s": 300}`. Checked against the principal's `amr` and
+    /// `auth_time`; an API call that falls short gets 401 with RFC 9470's `insufficient_user_authentication`
+    /// challenge. Default: none.
+    mfa: Option<crate::mfa::step_up::Requirement>,
     /// Rate limits; a request passes only if every rule allows it. Default: none.
     #[serde(default)]
     rate_limits: Vec<RawRule>,
@@ -616,6 +621,9 @@ fn compile_requirements(
             problems.add(format!("{path}.claims[{index}]"), message);
         }
     }
+    if let Some(mfa) = &raw.mfa {
+        problems.add_under(&format!("{path}.mfa"), crate::mfa::step_up::problems(mfa));
+    }
     Requirements {
         authenticators,
         tenant,
@@ -623,6 +631,7 @@ fn compile_requirements(
         roles: Needs { names: roles, any: raw.roles_match != Some(Match::All) },
         permissions,
         claims: raw.claims.clone(),
+        mfa: raw.mfa.clone().filter(|mfa| mfa.required),
     }
 }
 

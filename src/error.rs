@@ -256,6 +256,9 @@ impl Failure {
             Failure::Directory(DirectoryError::Unavailable(_)) => {
                 (503, "directory_unavailable", "the user directory is unavailable")
             }
+            Failure::Authz(AuthzError::StepUpRequired { .. }) => {
+                (401, "insufficient_user_authentication", "this route needs a stronger or more recent sign-in")
+            }
             Failure::Authz(error) => (
                 403,
                 error.code(),
@@ -266,6 +269,7 @@ impl Failure {
                     AuthzError::MissingRole => "the principal lacks a role this route requires",
                     AuthzError::MissingPermission => "the principal lacks a permission this route requires",
                     AuthzError::ClaimCondition(_) => "the principal does not meet this route's conditions",
+                    AuthzError::StepUpRequired { .. } => "this route needs a stronger or more recent sign-in",
                 },
             ),
             Failure::InvalidBody(_) => (400, "invalid_request_body", "the request body is invalid"),
@@ -295,6 +299,7 @@ impl Failure {
                     required.join(" ")
                 ));
             }
+            Failure::Authz(AuthzError::StepUpRequired { challenge }) => return Some(challenge.clone()),
             _ => return None,
         };
         Some(match error {

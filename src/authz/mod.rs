@@ -36,6 +36,12 @@ pub enum AuthzError {
     MissingPermission,
     /// A claim condition failed; the index of the condition.
     ClaimCondition(usize),
+    /// The route needs a second factor, or a more recent authentication, than the principal's
+    /// (RFC 9470); the challenge to send.
+    StepUpRequired {
+        /// The `WWW-Authenticate` value.
+        challenge: String,
+    },
 }
 
 impl AuthzError {
@@ -48,6 +54,7 @@ impl AuthzError {
             AuthzError::MissingRole => "missing_role",
             AuthzError::MissingPermission => "missing_permission",
             AuthzError::ClaimCondition(_) => "claim_condition_failed",
+            AuthzError::StepUpRequired { .. } => "insufficient_user_authentication",
         }
     }
 }
@@ -57,6 +64,7 @@ impl fmt::Display for AuthzError {
         match self {
             AuthzError::InsufficientScope { required } => write!(f, "insufficient_scope: needs {}", required.join(" ")),
             AuthzError::ClaimCondition(index) => write!(f, "claim_condition_failed: claims[{index}]"),
+            AuthzError::StepUpRequired { challenge } => write!(f, "insufficient_user_authentication: {challenge}"),
             other => f.write_str(other.code()),
         }
     }
@@ -174,6 +182,8 @@ pub struct Requirements {
     pub permissions: Vec<String>,
     /// Claim conditions, all needed.
     pub claims: Vec<ClaimCondition>,
+    /// Step-up: the second factor the route needs, and how recent.
+    pub mfa: Option<crate::mfa::step_up::Requirement>,
 }
 
 impl Requirements {
@@ -248,6 +258,8 @@ pub struct RequestFacts<'a> {
     pub host: &'a str,
     /// Named path parameters, decoded.
     pub params: &'a [(String, String)],
+    /// Now, in seconds since the epoch (how recent an authentication is).
+    pub now_s: i64,
 }
 
 /// Checks a principal against a route's requirements.
@@ -290,6 +302,11 @@ pub fn authorize(
     }
     if let Some(index) = requirements.claims.iter().position(|condition| !condition.holds(principal)) {
         return Err(AuthzError::ClaimCondition(index));
+    }
+    if let Some(mfa) = &requirements.mfa {
+        if let Err(shortfall) = crate::mfa::step_up::check(mfa, principal.claims(), request.now_s) {
+            return Err(AuthzError::StepUpRequired { challenge: crate::mfa::step_up::challenge(mfa, &shortfall) });
+        }
     }
     Ok(Grant {
         roles: held_roles.into_iter().map(str::to_owned).collect(),

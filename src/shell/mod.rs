@@ -181,7 +181,11 @@ async fn handle(
     };
     let access = match access {
         Access::Authenticated(principal) => {
-            let facts = authz::RequestFacts { host: &proxy.target.host, params: &proxy.params };
+            let facts = authz::RequestFacts {
+                host: &proxy.target.host,
+                params: &proxy.params,
+                now_s: (js_sys::Date::now() / 1000.0) as i64,
+            };
             match authz::authorize(&route.requirements, &config.roles, &principal, facts) {
                 Ok(grant) => Access::Authenticated(principal.with_roles(grant.roles)),
                 Err(error) => {

@@ -247,6 +247,7 @@ async fn still_allowed(watch: &Watch) -> Result<(), Ended> {
     if principal.subject() != watch.subject {
         return Err(Ended::Credentials);
     }
-    let facts = authz::RequestFacts { host: &watch.host, params: &watch.params };
+    let facts =
+        authz::RequestFacts { host: &watch.host, params: &watch.params, now_s: (js_sys::Date::now() / 1000.0) as i64 };
     authz::authorize(&route.requirements, &config.roles, &principal, facts).map(|_| ()).map_err(|_| Ended::Credentials)
 }

@@ -141,7 +141,9 @@ pub fn simulate(
     let Some(principal) = principal else {
         return Ok(refused(&AuthnError::Missing.into(), route_id, format!("route {} needs authentication", route.id)));
     };
-    let facts = RequestFacts { host: &proxy.target.host, params: &proxy.params };
+    // The host tool's own clock (a simulation, on the host): how recent an `auth_time` is.
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let facts = RequestFacts { host: &proxy.target.host, params: &proxy.params, now_s };
     match authorize(&route.requirements, &config.roles, &principal, facts) {
         Ok(grant) => Ok(Verdict {
             decision: "allow",
