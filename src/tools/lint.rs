@@ -74,6 +74,7 @@ pub fn lint(config: &Config) -> Vec<Finding> {
             }
         }
         findings.extend(session_only_dead_ends(route));
+        findings.extend(step_up_dead_ends(route));
         if route.policy == Policy::Public {
             let writes = match &route.methods {
                 None => true,
@@ -140,6 +141,22 @@ fn session_only_dead_ends(route: &Route) -> Vec<Finding> {
     findings
 }
 
+/// A step-up requirement on a route that only takes API keys: a key never says how a user
+/// authenticated (no `amr`), so the route refuses every request.
+fn step_up_dead_ends(route: &Route) -> Vec<Finding> {
+    let needs = &route.requirements;
+    let keys_only =
+        !needs.authenticators.is_empty() && needs.authenticators.iter().all(|a| *a == Authenticator::ApiKey);
+    if needs.mfa.is_none() || !keys_only {
+        return Vec::new();
+    }
+    vec![Finding {
+        severity: Severity::Warning,
+        route: route.id.clone(),
+        message: "requires a second factor (mfa), which an API key never shows: it refuses every request".into(),
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +203,22 @@ mod tests {
         assert_eq!(on("scoped"), 1, "{findings:#?}");
         assert_eq!(on("fine"), 0, "a session has an email");
         assert_eq!(on("either"), 0, "a JWT may carry it");
+    }
+
+    #[test]
+    fn a_step_up_on_a_keys_only_route_is_flagged() {
+        let config = Config::parse(
+            r#"{ "environment": "development", "origin": "http://127.0.0.1:1", "api_keys": { "prefix": "pk_test" },
+                 "routes": [
+                   { "id": "keys", "path": "/k/*", "policy": "authenticated", "authenticators": ["api_key"],
+                     "mfa": { "required": true } },
+                   { "id": "users", "path": "/u/*", "policy": "authenticated", "authenticators": ["session", "api_key"],
+                     "mfa": { "required": true, "methods": ["otp"] } } ] }"#,
+        )
+        .unwrap();
+        let findings = lint(&config);
+        assert_eq!(findings.iter().filter(|f| f.route == "keys").count(), 1, "{findings:#?}");
+        assert_eq!(findings.iter().filter(|f| f.route == "users").count(), 0, "{findings:#?}");
     }
 
     #[test]
