@@ -307,6 +307,9 @@ impl<'a> CodeRedeemed<'a> {
         let provider = started.provider;
         let invalid = |error: profile::ProfileError| LoginError::ProfileInvalid(format!("{error:?}"));
         let not_object = || LoginError::ProfileInvalid("userinfo is not an object".into());
+        // How the user authenticated is the ID token's word only (its signature covers it): never
+        // userinfo's, and nothing for a plain OAuth 2.0 profile, whose fields may be the user's own.
+        let mut authentication = profile::Authentication::default();
         let claims = match &provider.kind {
             ProviderKind::Oidc { userinfo, .. } => {
                 let id_token = tokens.id_token.as_deref().ok_or(LoginError::IdTokenInvalid("no id_token".into()))?;
@@ -314,6 +317,7 @@ impl<'a> CodeRedeemed<'a> {
                 let claims = VerifiedIdToken::verify(verifier, provider, &endpoints, jwks_cache, id_token)
                     .await?
                     .claims(&nonce)?;
+                authentication = profile::Authentication::from_claims(&claims);
                 match (&endpoints.userinfo, userinfo) {
                     (Some(url), true) => {
                         let info = provider_api::get_with_token(http, url, &tokens.access_token).await?;
@@ -331,6 +335,7 @@ impl<'a> CodeRedeemed<'a> {
             return Err(LoginError::AccountNotAllowed.into());
         }
         let mut profile = profile::profile_from_claims(&claims, &provider.claims).map_err(invalid)?;
+        profile.authentication = authentication;
         if let ProviderKind::OAuth2 { emails_endpoint: Some(emails), .. } = &provider.kind {
             if profile.email.is_none() || provider.claims.email_verified.is_none() {
                 // GitHub's profile email is public, not necessarily verified: only the verified

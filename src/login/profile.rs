@@ -65,8 +65,8 @@ pub struct Profile {
     pub groups: Vec<String>,
     /// The tenant.
     pub tenant: Option<String>,
-    /// How the IdP says the user authenticated (OIDC Core §2: `amr`, `acr`, `auth_time`), when
-    /// it says so.
+    /// How the IdP says the user authenticated (OIDC Core §2: `amr`, `acr`, `auth_time`), from
+    /// its verified ID token only; empty for a plain OAuth 2.0 provider.
     pub authentication: Authentication,
 }
 
@@ -139,7 +139,8 @@ pub fn profile_from_claims(claims: &Map<String, Value>, mapping: &ProfileClaims)
         name: text(claims, &mapping.name),
         groups,
         tenant: text(claims, &mapping.tenant),
-        authentication: Authentication::from_claims(claims),
+        // Set by the flow, from the verified ID token only.
+        authentication: Authentication::default(),
     })
 }
 
@@ -226,15 +227,18 @@ mod tests {
         );
         let strong = json!({ "sub": "u1", "amr": ["pwd", "otp", 7, "x y"], "acr": "urn:mace:incommon:iap:silver",
                              "auth_time": 1_700_000_000 });
-        let said = profile_from_claims(strong.as_object().unwrap(), &oidc_mapping()).unwrap().authentication;
+        // A profile never takes them from its claims (userinfo may merge in): the flow sets them
+        // from the verified ID token.
+        assert_eq!(
+            profile_from_claims(strong.as_object().unwrap(), &oidc_mapping()).unwrap().authentication,
+            Authentication::default()
+        );
+        let said = Authentication::from_claims(strong.as_object().unwrap());
         assert_eq!(said.amr, vec!["pwd".to_owned(), "otp".to_owned()]);
         assert_eq!(said.acr.as_deref(), Some("urn:mace:incommon:iap:silver"));
         assert_eq!(said.auth_time_s, Some(1_700_000_000));
         let odd = json!({ "sub": "u1", "amr": "pwd", "acr": 3, "auth_time": "soon" });
-        assert_eq!(
-            profile_from_claims(odd.as_object().unwrap(), &oidc_mapping()).unwrap().authentication,
-            Authentication::default()
-        );
+        assert_eq!(Authentication::from_claims(odd.as_object().unwrap()), Authentication::default());
         let unverified = json!({ "sub": "u1", "email": "a@corp.test", "email_verified": false });
         assert_eq!(profile_from_claims(unverified.as_object().unwrap(), &oidc_mapping()).unwrap().email, None);
         let unstated = json!({ "sub": "u1", "email": "a@corp.test", "email_verified": "true" });
