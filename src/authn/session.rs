@@ -65,9 +65,11 @@ fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
     if let Some(acr) = &record.acr {
         claims.insert("acr".into(), json!(acr));
     }
-    // Records from before `auth_time_s` was kept: the session's start.
-    let auth_time = if record.auth_time_s > 0 { record.auth_time_s } else { record.created_at_s };
-    claims.insert("auth_time".into(), json!(auth_time));
+    // Unknown (0: the IdP did not say, or the record is older than the field): no claim, which no
+    // `max_age` accepts.
+    if record.auth_time_s > 0 {
+        claims.insert("auth_time".into(), json!(record.auth_time_s));
+    }
     Principal::new(identity, AuthMethod::Session, issuer)
         .with_claims(claims)
         .with_directory_user(record.user_id.clone(), record.directory_roles.clone())
@@ -122,12 +124,11 @@ mod tests {
         let names: Vec<&str> = every.claims().keys().map(String::as_str).collect();
         assert!(names.iter().all(|name| SESSION_CLAIMS.contains(name)), "SESSION_CLAIMS lists {names:?}");
         assert_eq!(names.len(), SESSION_CLAIMS.len(), "and only those");
+        assert!(principal.claims().get("auth_time").is_none(), "an unknown auth_time is no claim");
         let headers = principal.identity_headers();
         assert!(headers.contains(&("x-auth-method".into(), "session".into())));
-        // How and when the user authenticated reach the origin (the record's start for an older one).
-        assert!(
-            headers.contains(&("x-auth-time".into(), "0".into())) || !headers.iter().any(|(n, _)| n == "x-auth-time")
-        );
+        // How and when the user authenticated reach the origin, when known.
+        assert!(!headers.iter().any(|(n, _)| n == "x-auth-time"));
         let strong = super::principal(&full, None).identity_headers();
         assert!(strong.contains(&("x-auth-amr".into(), "pwd".into())), "{strong:?}");
         assert!(strong.contains(&("x-auth-time".into(), "5".into())), "{strong:?}");

@@ -200,6 +200,7 @@ impl Requirements {
             && self.roles.names.is_empty()
             && self.permissions.is_empty()
             && self.claims.is_empty()
+            && self.mfa.is_none()
     }
 }
 

@@ -46,6 +46,9 @@ use sha2::{Digest, Sha256};
 
 /// How long a login may take from `/auth/login` to `/auth/callback`.
 pub const TICKET_MAX_AGE_S: i64 = 600;
+
+/// How far in the future an IdP's `auth_time` may be (clock skew) and still be taken.
+const AUTH_TIME_SKEW_S: i64 = 60;
 /// How long a used `state` or code is remembered: beyond any ticket's life.
 pub const ONCE_TTL_MS: u64 = 2 * TICKET_MAX_AGE_S as u64 * 1000;
 
@@ -441,6 +444,13 @@ impl IdentityVerified<'_> {
         let policy = &self.started.login.session;
         let now = clock.now_s();
         let profile = &self.profile;
+        // A tenant's own connection is its IdP's word about its users, and that IdP could say any
+        // `amr`: how its users authenticated is not taken (deployment step-up must not trust it).
+        let authentication = if connection_id_ok(&self.started.provider.id) {
+            crate::login::profile::Authentication::default()
+        } else {
+            profile.authentication.clone()
+        };
         SessionRecord {
             subject: profile.subject.clone(),
             email: profile.email.clone(),
@@ -466,10 +476,12 @@ impl IdentityVerified<'_> {
             // A stored connection is not in the configuration: the session keeps its issuer.
             connection_issuer: connection_id_ok(&self.started.provider.id)
                 .then(|| super::connection::connection_issuer(self.started.provider)),
-            amr: profile.authentication.amr.clone(),
-            acr: profile.authentication.acr.clone(),
-            // The IdP's time, unless it is later than now (a clock it cannot have).
-            auth_time_s: profile.authentication.auth_time_s.filter(|t| *t <= now).unwrap_or(now),
+            amr: authentication.amr.clone(),
+            acr: authentication.acr.clone(),
+            // The IdP's time, within a minute of clock skew; otherwise unknown (0), which no
+            // `max_age` accepts. A login without `auth_time` is not a fresh authentication: the
+            // IdP may have signed the user in silently from a session days old.
+            auth_time_s: authentication.auth_time_s.filter(|t| *t <= now + AUTH_TIME_SKEW_S).map_or(0, |t| t.min(now)),
         }
     }
 

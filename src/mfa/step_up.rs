@@ -80,7 +80,8 @@ pub fn check(requirement: &Requirement, claims: &serde_json::Map<String, Value>,
     }
     if let Some(max_age) = requirement.max_age_s {
         let auth_time = claims.get("auth_time").and_then(Value::as_i64);
-        let fresh = auth_time.is_some_and(|t| t <= now_s && (now_s - t) as u64 <= max_age);
+        let fresh =
+            auth_time.is_some_and(|t| now_s.checked_sub(t).is_some_and(|age| (0..=max_age as i64).contains(&age)));
         if !fresh {
             return Err(Shortfall::Stale);
         }
@@ -146,6 +147,8 @@ mod tests {
             (&passkey_5_min, claims(json!(["hwk"]), Some(now - 301)), Err(Shortfall::Stale)),
             (&passkey_5_min, claims(json!(["hwk"]), None), Err(Shortfall::Stale)),
             (&passkey_5_min, claims(json!(["hwk"]), Some(now + 60)), Err(Shortfall::Stale)),
+            (&passkey_5_min, claims(json!(["hwk"]), Some(i64::MIN)), Err(Shortfall::Stale)),
+            (&passkey_5_min, claims(json!(["hwk"]), Some(0)), Err(Shortfall::Stale)),
             // The wrong method.
             (&passkey_5_min, claims(json!(["pwd", "otp", "mfa"]), Some(now)), Err(Shortfall::Method)),
             (&passkey_5_min, claims(json!("hwk"), Some(now)), Err(Shortfall::Method)),
