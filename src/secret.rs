@@ -1,7 +1,14 @@
 //! Secrets as newtypes: never printed, compared in constant time.
 
+use sha2::{Digest, Sha256};
 use std::fmt;
 use subtle::ConstantTimeEq;
+
+/// The lower-case hex SHA-256 of a text: what is stored in place of a high-entropy secret (a
+/// token, a code), or a key that must not hold the text itself.
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Secret bytes (an HMAC key, a pepper). `Debug` prints `[redacted]`.
 #[derive(Clone)]

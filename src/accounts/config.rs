@@ -8,6 +8,7 @@ use crate::authn::password::hash::HashParams;
 use crate::authn::password::policy::PasswordPolicy;
 use crate::deploy::Environment;
 use crate::directory::tenant_id_ok;
+use crate::login::provider::check_url;
 use serde::Deserialize;
 
 /// Problems found while reading the section: (path relative to it, message).
@@ -312,10 +313,9 @@ impl LocalAccounts {
         }
         let breach_check = if raw.breach_check.enabled {
             let url = &raw.breach_check.range_url;
-            match url::Url::parse(url) {
-                Ok(parsed) if parsed.scheme() == "https" && parsed.query().is_none() => {}
-                Ok(parsed) if parsed.scheme() == "http" && environment == Environment::Development => {}
-                _ => problems.push(("breach_check.range_url".into(), format!("{url:?} must be an https URL"))),
+            check_url(&mut problems, "breach_check.range_url", url, environment);
+            if url::Url::parse(url).is_ok_and(|parsed| parsed.query().is_some()) {
+                problems.push(("breach_check.range_url".into(), format!("{url:?} must have no query")));
             }
             let when = match raw.breach_check.when_unavailable {
                 RawWhenUnavailable::Open => WhenUnavailable::FailOpen,
@@ -343,11 +343,7 @@ impl LocalAccounts {
         }
         let sender = &raw.mail.sender;
         match (sender.kind, &sender.url, &sender.binding) {
-            (MailSenderKind::Http, Some(url), None) => match url::Url::parse(url) {
-                Ok(parsed) if parsed.scheme() == "https" => {}
-                Ok(parsed) if parsed.scheme() == "http" && environment == Environment::Development => {}
-                _ => problems.push(("mail.sender.url".into(), format!("{url:?} must be an https URL"))),
-            },
+            (MailSenderKind::Http, Some(url), None) => check_url(&mut problems, "mail.sender.url", url, environment),
             (MailSenderKind::Http, _, _) => {
                 problems.push(("mail.sender".into(), "an http sender has a url and no binding".into()));
             }

@@ -126,9 +126,8 @@ pub fn decide_sign_in(attempt: Attempt, now_ms: u64) -> SignInOutcome {
 }
 
 /// The issuer that vouches for password sessions: the gateway itself, at its accounts pages.
-pub fn password_issuer(redirect_uri: &str, edge_prefix: &str) -> String {
-    let origin = url::Url::parse(redirect_uri).map(|url| url.origin().ascii_serialization()).unwrap_or_default();
-    format!("{origin}{edge_prefix}/accounts")
+pub fn password_issuer(login: &crate::login::config::LoginConfig, edge_prefix: &str) -> String {
+    format!("{}{edge_prefix}/accounts", login.own_origin().unwrap_or_default())
 }
 
 /// Whether the configuration still admits a password session: local accounts still on, for its
@@ -147,10 +146,7 @@ pub fn admit_password_session(
 
 /// The throttle key of an email in a tenant: its digest, so that the ledger holds no addresses.
 pub fn account_throttle_id(tenant: &str, email: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest: String =
-        Sha256::digest(format!("{tenant}\n{email}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    format!("pwd:{digest}")
+    format!("pwd:{}", crate::secret::sha256_hex(&format!("{tenant}\n{email}")))
 }
 
 /// The throttle key of a client IP: an IPv4 address, or an IPv6 address's /64 (one subscriber's

@@ -4,10 +4,10 @@
 //! no email address, no user id.
 
 use crate::ports::{Entropy, Unavailable};
+use crate::secret::sha256_hex;
 use crate::secret::SecretString;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 /// The token's length in bytes.
 const TOKEN_BYTES: usize = 32;
@@ -65,7 +65,7 @@ impl LinkToken {
 
     /// What is stored.
     pub fn digest(&self) -> String {
-        digest_of(self.0.expose())
+        sha256_hex(self.0.expose())
     }
 }
 
@@ -75,16 +75,7 @@ pub fn presented_digest(presented: &str) -> Option<String> {
     let well_formed = presented.len() == TOKEN_CHARS
         && presented.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && URL_SAFE_NO_PAD.decode(presented).is_ok_and(|bytes| bytes.len() == TOKEN_BYTES);
-    well_formed.then(|| digest_of(presented))
-}
-
-fn digest_of(token: &str) -> String {
-    digest_of_text(token)
-}
-
-/// The SHA-256 of a text, as lower-case hex (for keys that must not hold the text itself).
-pub fn digest_of_text(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    well_formed.then(|| sha256_hex(presented))
 }
 
 /// The ledger id that spends a token once.

@@ -144,11 +144,15 @@ impl LoginConfig {
         format!("{}/{}", self.redirect_uri, id)
     }
 
+    /// The gateway's own origin: the redirect URI's.
+    pub fn own_origin(&self) -> Option<String> {
+        url::Url::parse(&self.redirect_uri).ok().map(|url| url.origin().ascii_serialization())
+    }
+
     /// The origins to which `return_to` and logout redirects may go.
     pub fn app_origins(&self) -> Vec<String> {
         let mut origins = self.return_origins.clone();
-        if let Ok(url) = url::Url::parse(&self.redirect_uri) {
-            let own = url.origin().ascii_serialization();
+        if let Some(own) = self.own_origin() {
             if !origins.contains(&own) {
                 origins.push(own);
             }

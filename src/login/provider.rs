@@ -315,7 +315,7 @@ pub fn provider_from_settings(settings: &Value, environment: Environment) -> Res
     }
 }
 
-pub(super) fn check_url(problems: &mut Problems, path: &str, text: &str, environment: Environment) {
+pub(crate) fn check_url(problems: &mut Problems, path: &str, text: &str, environment: Environment) {
     match url::Url::parse(text) {
         Ok(url) if url.scheme() == "https" => {}
         Ok(url) if url.scheme() == "http" && environment == Environment::Development => {}

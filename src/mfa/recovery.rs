@@ -3,8 +3,8 @@
 //! does not guard online), regenerated as a set (the old set stops working).
 
 use crate::ports::{Entropy, Unavailable};
+use crate::secret::sha256_hex;
 use crate::secret::SecretString;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// How many codes a set holds.
@@ -33,7 +33,7 @@ pub fn digest(presented: &str) -> Option<String> {
     let normalized: String =
         presented.chars().filter(|c| !matches!(c, ' ' | '-')).map(|c| c.to_ascii_lowercase()).collect();
     let well_formed = normalized.len() == 12 && normalized.bytes().all(|b| ALPHABET.contains(&b));
-    well_formed.then(|| Sha256::digest(normalized.as_bytes()).iter().map(|b| format!("{b:02x}")).collect())
+    well_formed.then(|| sha256_hex(&normalized))
 }
 
 /// A new set of [`CODES_PER_SET`] codes, 12 characters (59 bits) each.

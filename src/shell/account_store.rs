@@ -80,21 +80,24 @@ pub struct D1Accounts<'a>(pub &'a Env);
 impl D1Accounts<'_> {
     /// The password of the tenant's user with this email.
     pub async fn credential_by_email(&self, tenant: &str, email: &str) -> Result<Option<Credential>, Unavailable> {
-        let db = database(self.0)?;
-        let sql = format!("{CREDENTIAL_SELECT} WHERE u.tenant_id = ? AND u.email = ?");
-        let row = statement(&db, &sql, &[text(tenant), text(email)])?
-            .first::<CredentialRow>(None)
-            .in_time()
-            .await
-            .map_err(failed)?;
-        Ok(row.map(Credential::from))
+        self.first_credential("u.email", tenant, email).await
     }
 
     /// The password of a user.
     pub async fn credential_of(&self, tenant: &str, user_id: &str) -> Result<Option<Credential>, Unavailable> {
+        self.first_credential("u.id", tenant, user_id).await
+    }
+
+    /// The password of the tenant's user whose `column` (a fixed name, never input) is `value`.
+    async fn first_credential(
+        &self,
+        column: &str,
+        tenant: &str,
+        value: &str,
+    ) -> Result<Option<Credential>, Unavailable> {
         let db = database(self.0)?;
-        let sql = format!("{CREDENTIAL_SELECT} WHERE u.tenant_id = ? AND u.id = ?");
-        let row = statement(&db, &sql, &[text(tenant), text(user_id)])?
+        let sql = format!("{CREDENTIAL_SELECT} WHERE u.tenant_id = ? AND {column} = ?");
+        let row = statement(&db, &sql, &[text(tenant), text(value)])?
             .first::<CredentialRow>(None)
             .in_time()
             .await

@@ -910,7 +910,7 @@ impl Page<'_> {
         let account_key = format!(
             "{}:session:{}",
             accounts::account_throttle_id(&tenant, &credential.email),
-            token::digest_of_text(&session.kv_key())
+            crate::secret::sha256_hex(&session.kv_key())
         );
         let (gate, _) = self.throttle(account_key.clone(), self.accounts.account_throttle, ThrottleOp::Attempt).await?;
         if let Gate::Wait { until_ms } | Gate::Locked { until_ms } = gate {
@@ -1003,8 +1003,7 @@ struct Mail<'a> {
 impl Mail<'_> {
     /// An absolute URL of an account page, for emails.
     fn page_url(&self, page: &str, query: &[(&str, &str)]) -> String {
-        let origin =
-            url::Url::parse(&self.login.redirect_uri).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+        let origin = self.login.own_origin().unwrap_or_default();
         let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish();
         let query = if query.is_empty() { String::new() } else { format!("?{query}") };
         format!("{origin}{}/accounts/{page}{query}", self.prefix)

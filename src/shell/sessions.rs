@@ -238,7 +238,7 @@ pub async fn open(
     let now = now_s();
     let admission = |record: &SessionRecord| {
         if record.provider == accounts::PASSWORD_PROVIDER {
-            let issuer = accounts::password_issuer(&login.redirect_uri, &config.edge_prefix);
+            let issuer = accounts::password_issuer(login, &config.edge_prefix);
             accounts::admit_password_session(config.local_accounts.as_ref(), record, issuer)
         } else {
             session_upkeep::admitted_issuer(login, record)

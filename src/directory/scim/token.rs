@@ -6,7 +6,6 @@ use crate::ports::{Entropy, Unavailable};
 use crate::secret::SecretString;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 /// What every token starts with, so secret scanners can find leaked ones.
 pub const TOKEN_PREFIX: &str = "scim_";
@@ -39,9 +38,7 @@ pub fn lookup_hash(presented: &str) -> Option<String> {
 }
 
 /// The hex SHA-256 of a token: what the directory stores in its place.
-pub fn sha256_hex(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::secret::sha256_hex;
 
 /// Whether `id` is a token id this module makes.
 pub fn token_id_ok(id: &str) -> bool {
