@@ -63,6 +63,12 @@ pub enum AccountsPage {
     Reset,
     /// `{prefix}/accounts/password`: change the password of the signed-in account.
     ChangePassword,
+    /// `{prefix}/accounts/mfa`: present a second factor (after the password, or to step up).
+    SecondFactor,
+    /// `{prefix}/accounts/totp`: enrol an authenticator app.
+    EnrolTotp,
+    /// `{prefix}/accounts/security`: the account's second factors and recovery codes.
+    Security,
 }
 
 /// What a SCIM search looks through.
@@ -460,6 +466,9 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
             "forgot" => AccountsPage::Forgot,
             "reset" => AccountsPage::Reset,
             "password" => AccountsPage::ChangePassword,
+            "mfa" => AccountsPage::SecondFactor,
+            "totp" => AccountsPage::EnrolTotp,
+            "security" => AccountsPage::Security,
             _ => return Some(Err(RouteError::UnknownEdgePath)),
         };
         return Some(match method {
@@ -730,6 +739,9 @@ mod tests {
                 Some(Ok(EdgeEndpoint::Accounts { page: AccountsPage::ChangePassword, submit: false })),
             ),
             ("PUT", "/auth/accounts/reset", Some(Err(RouteError::MethodNotAllowed))),
+            ("POST", "/auth/accounts/mfa", Some(Ok(EdgeEndpoint::Accounts { page: AccountsPage::SecondFactor, submit: true }))),
+            ("GET", "/auth/accounts/totp", Some(Ok(EdgeEndpoint::Accounts { page: AccountsPage::EnrolTotp, submit: false }))),
+            ("POST", "/auth/accounts/security", Some(Ok(EdgeEndpoint::Accounts { page: AccountsPage::Security, submit: true }))),
             ("GET", "/auth/accounts/other", Some(Err(RouteError::UnknownEdgePath))),
             ("GET", "/auth/accounts", Some(Err(RouteError::UnknownEdgePath))),
             ("GET", "/auth/accounts/sign-in/extra", Some(Err(RouteError::UnknownEdgePath))),

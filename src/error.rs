@@ -147,6 +147,16 @@ pub fn account_reply(error: &AccountError) -> (u16, &'static str, Vec<String>) {
         AccountError::Unavailable => {
             one(503, "temporarily_unavailable", "Something we depend on is unavailable. Try again in a moment.")
         }
+        AccountError::CodeIncorrect => one(401, "code_incorrect", "That code is not right, or was used already."),
+        AccountError::SecondFactorExpired => {
+            one(401, "second_factor_expired", "This sign-in took too long or is already complete. Sign in again.")
+        }
+        AccountError::EnrolmentExpired => {
+            one(400, "enrolment_expired", "This set-up page is out of date. Start again with a new code.")
+        }
+        AccountError::SecondFactorNeeded => {
+            one(403, "second_factor_needed", "Sign in again with your second factor before you change it.")
+        }
     }
 }
 

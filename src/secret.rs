@@ -1,5 +1,9 @@
 //! Secrets as newtypes: never printed, compared in constant time.
 
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use subtle::ConstantTimeEq;
@@ -73,9 +77,55 @@ impl fmt::Debug for SecretString {
     }
 }
 
+/// AES-256-GCM under a key of its own, derived from a secret and a label naming its purpose, so
+/// that one secret seals several kinds of values and none opens as another. Sealed text is
+/// `base64url(nonce).base64url(ciphertext)`; the associated data binds a value to its place.
+pub struct Sealer(Aes256Gcm);
+
+impl Sealer {
+    /// The sealer of `label`'s values under `secret`: the key is SHA-256(label || secret).
+    pub fn new(label: &[u8], secret: &SecretBytes) -> Self {
+        let derived = Sha256::new().chain_update(label).chain_update(secret.expose()).finalize();
+        Self(Aes256Gcm::new(&derived))
+    }
+
+    /// Seals `plaintext`, bound to `aad`, with a nonce never used before under this key.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8], nonce: &[u8; 12]) -> String {
+        let sealed = self.0.encrypt(&Nonce::from(*nonce), Payload { msg: plaintext, aad }).unwrap_or_default();
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(nonce), URL_SAFE_NO_PAD.encode(sealed))
+    }
+
+    /// Opens a sealed text; `None` when it is malformed, tampered with, sealed under another key
+    /// or label, or bound to other associated data.
+    pub fn open(&self, aad: &[u8], sealed: &str) -> Option<Vec<u8>> {
+        let (nonce, ciphertext) = sealed.split_once('.')?;
+        let nonce: [u8; 12] = URL_SAFE_NO_PAD.decode(nonce).ok()?.try_into().ok()?;
+        let ciphertext = URL_SAFE_NO_PAD.decode(ciphertext).ok()?;
+        self.0.decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext, aad }).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_value_opens_only_with_its_key_label_and_binding() {
+        let key = SecretBytes::new(vec![7; 32]);
+        let sealer = Sealer::new(b"purpose a", &key);
+        let sealed = sealer.seal(b"bound", b"value", &[1; 12]);
+        assert_eq!(sealer.open(b"bound", &sealed).as_deref(), Some(&b"value"[..]));
+        assert_eq!(sealer.open(b"other", &sealed), None);
+        assert_eq!(Sealer::new(b"purpose b", &key).open(b"bound", &sealed), None);
+        assert_eq!(Sealer::new(b"purpose a", &SecretBytes::new(vec![8; 32])).open(b"bound", &sealed), None);
+        let (nonce, body) = sealed.split_once('.').unwrap();
+        let mut flipped = URL_SAFE_NO_PAD.decode(body).unwrap();
+        flipped[0] ^= 1;
+        assert_eq!(sealer.open(b"bound", &format!("{nonce}.{}", URL_SAFE_NO_PAD.encode(flipped))), None);
+        for garbage in ["", ".", "a.b", "no-dot", &format!("{nonce}.")] {
+            assert_eq!(sealer.open(b"bound", garbage), None, "{garbage:?}");
+        }
+    }
 
     #[test]
     fn secrets_never_print() {

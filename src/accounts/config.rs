@@ -32,6 +32,10 @@ pub struct AccountTenant {
     /// Only emails in these domains may sign up (lower case). Empty (the default): any domain.
     #[serde(default)]
     pub allowed_email_domains: Vec<String>,
+    /// Every account of this tenant must use a second factor: one without enrols it at its next sign-in. Off by
+    /// default (`mfa_enforced` turns it on for every tenant).
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 impl AccountTenant {
@@ -208,7 +212,8 @@ pub struct RawLocalAccounts {
     /// The NAME of a secret (32+ characters) that peppers every password (HMAC-SHA256 before argon2id), not the
     /// pepper itself. It cannot be added, changed or removed later without resetting every password.
     pub pepper_secret: Option<String>,
-    /// Whether MFA is enforced for these accounts: the minimum length is then 8, else 15 (NIST SP 800-63B-4).
+    /// Every account of every tenant here must use a second factor (one without enrols it at its next sign-in),
+    /// and the minimum password length is then 8, else 15 (NIST SP 800-63B-4 §3.1.1.2). Off by default.
     #[serde(default)]
     pub mfa_enforced: bool,
     /// The most characters a password may have; default 64, at least 64, at most 256.
@@ -243,6 +248,8 @@ pub struct LocalAccounts {
     pub pepper_secret: Option<String>,
     /// The password rules.
     pub policy: PasswordPolicy,
+    /// Every account must use a second factor.
+    pub mfa_enforced: bool,
     /// The breach check: its range URL and what an outage means; `None` when off.
     pub breach_check: Option<(String, WhenUnavailable)>,
     /// How long emailed links work, in ms.
@@ -267,6 +274,11 @@ impl LocalAccounts {
             None | Some("") => self.tenants.first(),
             Some(id) => self.tenants.iter().find(|tenant| tenant.id == id),
         }
+    }
+
+    /// Whether a tenant's accounts must use a second factor.
+    pub fn requires_mfa(&self, tenant: &AccountTenant) -> bool {
+        self.mfa_enforced || tenant.require_mfa
     }
 
     /// Reads the section.
@@ -357,6 +369,7 @@ impl LocalAccounts {
             return Err(problems);
         }
         Ok(Self {
+            mfa_enforced: raw.mfa_enforced,
             tenants: raw.tenants,
             hash: HashParams { memory_kib: h.memory_kib, iterations: h.iterations, parallelism: h.parallelism },
             pepper_secret: raw.pepper_secret,
@@ -435,12 +448,13 @@ mod tests {
 
     #[test]
     fn allowed_domains_limit_who_may_sign_up() {
-        let tenant = AccountTenant { id: "acme".into(), allowed_email_domains: vec!["acme.test".into()] };
+        let tenant =
+            AccountTenant { id: "acme".into(), allowed_email_domains: vec!["acme.test".into()], require_mfa: false };
         let cases = [("ann@acme.test", true), ("ann@evil.test", false), ("ann@sub.acme.test", false), ("ann", false)];
         for (email, allowed) in cases {
             assert_eq!(tenant.allows_email(email), allowed, "{email}");
         }
-        let open = AccountTenant { id: "acme".into(), allowed_email_domains: Vec::new() };
+        let open = AccountTenant { id: "acme".into(), allowed_email_domains: Vec::new(), require_mfa: false };
         assert!(open.allows_email("ann@anywhere.test"));
     }
 }

@@ -22,6 +22,9 @@ pub enum MailKind {
     Locked,
     /// A successful sign-in (`{{ip}}`, `{{user_agent}}`).
     NewSignIn,
+    /// The account's second factors changed, or a recovery code was used (`{{change}}`: one
+    /// sentence saying what happened; `{{forgot}}`).
+    SecurityChanged,
 }
 
 impl MailKind {
@@ -34,6 +37,7 @@ impl MailKind {
             MailKind::PasswordChanged => "password-changed",
             MailKind::Locked => "locked",
             MailKind::NewSignIn => "new-sign-in",
+            MailKind::SecurityChanged => "security-changed",
         }
     }
 }
@@ -69,13 +73,14 @@ mod tests {
     use super::*;
     use crate::testing::repository_file;
 
-    const KINDS: [MailKind; 6] = [
+    const KINDS: [MailKind; 7] = [
         MailKind::Verify,
         MailKind::AccountExists,
         MailKind::Reset,
         MailKind::PasswordChanged,
         MailKind::Locked,
         MailKind::NewSignIn,
+        MailKind::SecurityChanged,
     ];
 
     #[test]
@@ -89,6 +94,7 @@ mod tests {
             ("minutes", "15".to_owned()),
             ("ip", "203.0.113.7".to_owned()),
             ("user_agent", "Firefox\r\nBcc: x".to_owned()),
+            ("change", "Two-step verification was turned off.".to_owned()),
         ];
         for kind in KINDS {
             let text = repository_file(&format!("www/mail/{}.txt", kind.template()));

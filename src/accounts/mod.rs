@@ -58,6 +58,14 @@ pub enum AccountError {
     MailUnavailable,
     /// A store (the directory, the ledger) did not answer: nothing was changed, try again.
     Unavailable,
+    /// The second factor's code is wrong, or was used already.
+    CodeIncorrect,
+    /// The sign-in awaiting a second factor expired, or was completed already: sign in again.
+    SecondFactorExpired,
+    /// The enrolment page is stale (or was for someone else): start it again.
+    EnrolmentExpired,
+    /// Changing this factor needs a session that passed the second factor.
+    SecondFactorNeeded,
 }
 
 impl From<FormError> for AccountError {

@@ -97,6 +97,25 @@ pub fn render(template: &str, values: &PageValues<'_>) -> String {
     )
 }
 
+/// The placeholders that only some pages have (the second-factor pages' and the message's); a page
+/// that is not given them shows them empty.
+pub const PAGE_PLACEHOLDERS: &[&str] = &[
+    "qr_svg",
+    "totp_secret",
+    "enrolment",
+    "recovery_codes",
+    "totp_status",
+    "recovery_status",
+    "next_href",
+    "next_label",
+];
+
+/// Fills a page's template, then the page's own placeholders (`extra`: HTML the caller has
+/// already escaped or made).
+pub fn render_with(template: &str, values: &PageValues<'_>, extra: &[(&str, String)]) -> String {
+    fill(&render(template, values), extra)
+}
+
 /// The message page (`www/accounts/message.html`): a title, a message and a link on.
 pub fn render_message(
     template: &str,
@@ -105,9 +124,9 @@ pub fn render_message(
     message: &str,
     next: (&str, &str),
 ) -> String {
-    let filled = render(template, values);
-    fill(
-        &filled,
+    render_with(
+        template,
+        values,
         &[
             ("title", html_escape(title)),
             ("message", html_escape(message)),
@@ -122,7 +141,21 @@ mod tests {
     use super::*;
     use crate::testing::repository_file;
 
-    const PAGES: [&str; 7] = ["sign-up", "sign-in", "verify", "forgot", "reset", "password", "message"];
+    const PAGES: [&str; 11] = [
+        "sign-up",
+        "sign-in",
+        "verify",
+        "forgot",
+        "reset",
+        "password",
+        "message",
+        "mfa",
+        "totp",
+        "recovery-codes",
+        "security",
+    ];
+    /// The pages whose forms (or none) the caller fills in.
+    const WITHOUT_OWN_FORM: [&str; 3] = ["message", "recovery-codes", "security"];
 
     #[test]
     fn every_page_fills_its_placeholders_and_escapes_what_it_shows() {
@@ -143,8 +176,23 @@ mod tests {
         let layout = repository_file("www/accounts/layout.html");
         for page in PAGES {
             let template = assemble(&layout, &repository_file(&format!("www/accounts/{page}.html"))).expect(page);
-            assert!(template.contains("<title>") && template.contains("<form") || page == "message", "{page}");
-            let html = render_message(&template, &values, "Done", "All <good>", ("/auth/accounts/sign-in", "Sign in"));
+            assert!(
+                template.contains("<title>") && template.contains("<form") || WITHOUT_OWN_FORM.contains(&page),
+                "{page}"
+            );
+            let extra = [
+                ("title", "Done".to_owned()),
+                ("message", "All good".to_owned()),
+                ("next_href", "/".to_owned()),
+                ("next_label", "Continue".to_owned()),
+                ("qr_svg", "<svg></svg>".to_owned()),
+                ("totp_secret", "ABCD".to_owned()),
+                ("enrolment", "E".to_owned()),
+                ("recovery_codes", "<li>x</li>".to_owned()),
+                ("totp_status", "<p>On</p>".to_owned()),
+                ("recovery_status", "<p>10 left</p>".to_owned()),
+            ];
+            let html = render_with(&template, &values, &extra);
             assert!(!html.contains("{{"), "{page} leaves a placeholder");
             assert!(!html.contains("<script>"), "{page} escapes");
             assert!(!html.contains("style=") && !html.contains("onclick"), "{page}: no inline style or script");

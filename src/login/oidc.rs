@@ -2,10 +2,8 @@
 //! (`iss` in authorisation responses) and RFC 9700 (OAuth security best current practice).
 
 use crate::deploy::Environment;
-use crate::secret::SecretBytes;
+use crate::secret::{Sealer, SecretBytes};
 use crate::session::TICKET_COOKIE_PREFIX;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -192,10 +190,9 @@ pub enum TicketError {
     Expired,
 }
 
-fn ticket_cipher(key: &SecretBytes) -> Aes256Gcm {
+fn ticket_sealer(key: &SecretBytes) -> Sealer {
     // A key of its own for tickets, derived from the login secret.
-    let derived = Sha256::new().chain_update(b"portcullis-login-ticket.").chain_update(key.expose()).finalize();
-    Aes256Gcm::new(&derived)
+    Sealer::new(b"portcullis-login-ticket.", key)
 }
 
 const TICKET_AAD: &[u8] = b"portcullis-login-ticket";
@@ -204,21 +201,12 @@ const TICKET_AAD: &[u8] = b"portcullis-login-ticket";
 /// unreadable to anyone holding the cookie, and any change to it is detected.
 pub fn seal(ticket: &LoginTicket, key: &SecretBytes, nonce: &[u8; 12]) -> String {
     let plaintext = serde_json::to_vec(ticket).unwrap_or_default();
-    let sealed = ticket_cipher(key)
-        .encrypt(&Nonce::from(*nonce), Payload { msg: &plaintext, aad: TICKET_AAD })
-        .unwrap_or_default();
-    format!("{}.{}", URL_SAFE_NO_PAD.encode(nonce), URL_SAFE_NO_PAD.encode(sealed))
+    ticket_sealer(key).seal(TICKET_AAD, &plaintext, nonce)
 }
 
 /// Opens a sealed ticket that is at most `max_age_s` old at `now_s`.
 pub fn open(sealed: &str, key: &SecretBytes, now_s: i64, max_age_s: i64) -> Result<LoginTicket, TicketError> {
-    let (nonce, ciphertext) = sealed.split_once('.').ok_or(TicketError::Invalid)?;
-    let nonce: [u8; 12] =
-        URL_SAFE_NO_PAD.decode(nonce).ok().and_then(|n| n.try_into().ok()).ok_or(TicketError::Invalid)?;
-    let ciphertext = URL_SAFE_NO_PAD.decode(ciphertext).map_err(|_| TicketError::Invalid)?;
-    let json = ticket_cipher(key)
-        .decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext, aad: TICKET_AAD })
-        .map_err(|_| TicketError::Invalid)?;
+    let json = ticket_sealer(key).open(TICKET_AAD, sealed).ok_or(TicketError::Invalid)?;
     let ticket: LoginTicket = serde_json::from_slice(&json).map_err(|_| TicketError::Invalid)?;
     let age = now_s - ticket.issued_at_s;
     if !(0..=max_age_s).contains(&age) {

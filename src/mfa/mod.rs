@@ -1,10 +1,13 @@
-//! Multi-factor authentication (issue: MFA, in progress). So far the pure parts: TOTP
-//! ([`totp`], RFC 6238), recovery codes ([`recovery`]), the QR code of a TOTP enrolment ([`qr`]),
-//! and the step-up decision per route with RFC 9470's challenge ([`step_up`], which
-//! `routes[].mfa` applies through `authz`). Passkeys, the enrolment and challenge pages and the
-//! browser's step-up page build on them.
+//! Multi-factor authentication (issue: MFA, in progress): TOTP ([`totp`], RFC 6238), recovery
+//! codes ([`recovery`]), the QR code of a TOTP enrolment ([`qr`]), a user's factors and what a
+//! sign-in does after its first factor ([`factors`]), the ticket of a sign-in awaiting its second
+//! factor ([`ticket`]), and the step-up decision per route with RFC 9470's challenge
+//! ([`step_up`], which `routes[].mfa` applies through `authz`). The pages are the shell's
+//! (`shell::account_mfa`). Passkeys build on the same pieces.
 
+pub mod factors;
 pub mod qr;
 pub mod recovery;
 pub mod step_up;
+pub mod ticket;
 pub mod totp;

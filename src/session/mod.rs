@@ -140,12 +140,17 @@ pub const SETUP_COOKIE_NAME: &str = "__Host-portcullis-setup";
 /// The cookie that names a browser that signed in to a local account (see `accounts::device`).
 pub const DEVICE_COOKIE_NAME: &str = "__Host-portcullis-device";
 
+/// The cookie of a sign-in halfway through: the first factor passed, the second is due (see
+/// `mfa::ticket`).
+pub const MFA_COOKIE_NAME: &str = "__Host-portcullis-mfa";
+
 /// Whether a cookie name is one of Portcullis's own (the session, a login ticket, a setup
-/// session, or a local account's device cookie).
+/// session, a local account's device cookie, or a sign-in awaiting its second factor).
 pub fn is_portcullis_cookie(name: &str) -> bool {
     name == COOKIE_NAME
         || name == SETUP_COOKIE_NAME
         || name == DEVICE_COOKIE_NAME
+        || name == MFA_COOKIE_NAME
         || name.starts_with(TICKET_COOKIE_PREFIX)
 }
 

@@ -15,6 +15,7 @@ use super::key_revocations::client as revocations;
 use super::login::{audit_login, login_secret, page_headers, template};
 use super::login_context::LoginContext;
 use super::mailer::WorkerMailer;
+use super::mfa_store::D1Factors;
 use super::rate_limit::{self, Verdict};
 use super::respond;
 use super::sessions::{self, KvSessions, LiveSession, Upkeep};
@@ -41,6 +42,7 @@ use crate::http::pair_value;
 use crate::ledger::ClaimOp;
 use crate::login::config::LoginConfig;
 use crate::login::{csrf, oidc};
+use crate::mfa::factors::{self, NextStep};
 use crate::ports::{Clock, Entropy, Ledger, Mailer, SystemEntropy};
 use crate::secret::{SecretBytes, SecretString};
 use crate::session;
@@ -58,20 +60,20 @@ const RESET_MAIL_INTERVAL_MS: u64 = 60_000;
 const SIGN_UP_MAIL_INTERVAL_MS: u64 = 60_000;
 
 /// Everything a handler needs.
-struct Page<'a> {
-    cx: &'a LoginContext<'a>,
-    login: &'a LoginConfig,
-    accounts: &'a LocalAccounts,
+pub(super) struct Page<'a> {
+    pub(super) cx: &'a LoginContext<'a>,
+    pub(super) login: &'a LoginConfig,
+    pub(super) accounts: &'a LocalAccounts,
 }
 
 /// What the page shows again after a refusal.
 #[derive(Default)]
-struct Typed<'a> {
-    email: &'a str,
-    tenant: &'a str,
-    return_to: &'a str,
-    token: &'a str,
-    csrf_token: &'a str,
+pub(super) struct Typed<'a> {
+    pub(super) email: &'a str,
+    pub(super) tenant: &'a str,
+    pub(super) return_to: &'a str,
+    pub(super) token: &'a str,
+    pub(super) csrf_token: &'a str,
 }
 
 /// Serves an account page (`submit`: its form's `POST`).
@@ -107,15 +109,15 @@ pub async fn serve(
 }
 
 impl Page<'_> {
-    fn env(&self) -> &Env {
+    pub(super) fn env(&self) -> &Env {
         self.cx.env
     }
 
-    fn prefix(&self) -> &str {
+    pub(super) fn prefix(&self) -> &str {
         &self.cx.config.edge_prefix
     }
 
-    fn now_ms(&self) -> u64 {
+    pub(super) fn now_ms(&self) -> u64 {
         WorkerClock.now_ms()
     }
 
@@ -124,7 +126,7 @@ impl Page<'_> {
     }
 
     /// Sends an email after the response (notices that the answer must not wait for).
-    fn send_later(&self, kind: MailKind, to: String, extra: Vec<(&'static str, String)>) {
+    pub(super) fn send_later(&self, kind: MailKind, to: String, extra: Vec<(&'static str, String)>) {
         let (env, login, accounts) = (self.env().clone(), self.login.clone(), self.accounts.clone());
         let prefix = self.prefix().to_owned();
         self.cx.ctx.wait_until(async move {
@@ -137,7 +139,7 @@ impl Page<'_> {
         self.accounts.tenant(named).ok_or(AccountError::UnknownTenant)
     }
 
-    fn return_to(&self, candidate: Option<&str>) -> String {
+    pub(super) fn return_to(&self, candidate: Option<&str>) -> String {
         oidc::safe_return_to(candidate.unwrap_or("/"), &self.login.app_origins())
     }
 
@@ -150,6 +152,20 @@ impl Page<'_> {
         typed: &Typed<'_>,
         cookies: &[String],
     ) -> Result<Response, Failure> {
+        self.render_with(page, status, notice, typed, &[], cookies).await
+    }
+
+    /// A page with its own placeholders filled too (`extra`, already HTML); those it does not
+    /// name are left empty.
+    pub(super) async fn render_with(
+        &self,
+        page: AccountsPage,
+        status: u16,
+        notice: Notice<'_>,
+        typed: &Typed<'_>,
+        extra: &[(&str, String)],
+        cookies: &[String],
+    ) -> Result<Response, Failure> {
         let name = match page {
             AccountsPage::SignUp => "sign-up",
             AccountsPage::SignIn => "sign-in",
@@ -157,19 +173,24 @@ impl Page<'_> {
             AccountsPage::Forgot => "forgot",
             AccountsPage::Reset => "reset",
             AccountsPage::ChangePassword => "password",
+            AccountsPage::SecondFactor => "mfa",
+            AccountsPage::EnrolTotp => "totp",
+            AccountsPage::Security => "security",
         };
-        let body = account_pages::render(&self.page_template(name).await?, &self.values(notice, typed));
+        let blanks = account_pages::PAGE_PLACEHOLDERS.iter().map(|name| (*name, String::new()));
+        let extra: Vec<(&str, String)> = extra.iter().cloned().chain(blanks).collect();
+        let body = account_pages::render_with(&self.page_template(name).await?, &self.values(notice, typed), &extra);
         self.html(status, &body, cookies)
     }
 
     /// An account page's template, in the layout.
-    async fn page_template(&self, name: &str) -> Result<String, Failure> {
+    pub(super) async fn page_template(&self, name: &str) -> Result<String, Failure> {
         let layout = template(self.env(), "/accounts/layout.html").await?;
         let page = template(self.env(), &format!("/accounts/{name}.html")).await?;
         account_pages::assemble(&layout, &page).ok_or(Failure::Unavailable)
     }
 
-    fn values<'v>(&'v self, notice: Notice<'_>, typed: &Typed<'v>) -> PageValues<'v> {
+    pub(super) fn values<'v>(&'v self, notice: Notice<'_>, typed: &Typed<'v>) -> PageValues<'v> {
         PageValues {
             brand_name: &self.login.branding.name,
             brand_logo: &self.login.branding.logo,
@@ -186,7 +207,7 @@ impl Page<'_> {
     }
 
     /// The message page: a title, a message and a link on.
-    async fn message(
+    pub(super) async fn message(
         &self,
         status: u16,
         title: &str,
@@ -205,7 +226,7 @@ impl Page<'_> {
         self.html(status, &body, cookies)
     }
 
-    fn html(&self, status: u16, body: &str, cookies: &[String]) -> Result<Response, Failure> {
+    pub(super) fn html(&self, status: u16, body: &str, cookies: &[String]) -> Result<Response, Failure> {
         let mut list = page_headers(self.cx, self.login, "text/html; charset=utf-8");
         headers::set(&mut list, "cache-control", "no-store");
         for cookie in cookies {
@@ -215,7 +236,12 @@ impl Page<'_> {
     }
 
     /// A refused submission: the page again, with the reason.
-    async fn refused(&self, page: AccountsPage, error: &AccountError, typed: &Typed<'_>) -> Result<Response, Failure> {
+    pub(super) async fn refused(
+        &self,
+        page: AccountsPage,
+        error: &AccountError,
+        typed: &Typed<'_>,
+    ) -> Result<Response, Failure> {
         let (status, code, messages) = account_reply(error);
         let mut response = self.render(page, status, Notice::Error(code, &messages), typed, &[]).await?;
         if let AccountError::Wait(seconds) = error {
@@ -258,12 +284,15 @@ impl Page<'_> {
                 let _ = response.headers_mut().set("referrer-policy", "same-origin");
                 Ok(response)
             }
+            AccountsPage::SecondFactor | AccountsPage::EnrolTotp | AccountsPage::Security => {
+                self.show_mfa(page, &return_to).await
+            }
             _ => self.render(page, 200, Notice::None, &typed, &[]).await,
         }
     }
 
     /// Sends the browser to sign in first, coming back to `page`.
-    fn to_sign_in(&self, page: &str) -> Result<Response, Failure> {
+    pub(super) fn to_sign_in(&self, page: &str) -> Result<Response, Failure> {
         let back = format!("{}/accounts/{page}", self.prefix());
         let location = format!(
             "{}/accounts/sign-in?{}",
@@ -275,7 +304,7 @@ impl Page<'_> {
     }
 
     /// The request's session, if it is a password session.
-    async fn password_session(&self) -> Result<Option<LiveSession>, Failure> {
+    pub(super) async fn password_session(&self) -> Result<Option<LiveSession>, Failure> {
         match sessions::current(self.env(), self.cx.ctx, self.cx.config, self.cx.head, Upkeep::Full).await {
             Ok(Some(session)) if session.record().provider == PASSWORD_PROVIDER => Ok(Some(session)),
             Ok(_) | Err(AuthnError::InvalidSession(_) | AuthnError::Missing) => Ok(None),
@@ -304,6 +333,9 @@ impl Page<'_> {
             AccountsPage::Verify => &["token", "password"],
             AccountsPage::Reset => &["token", "password"],
             AccountsPage::ChangePassword => &["username", "current_password", "new_password"],
+            AccountsPage::SecondFactor => &["code", "recovery_code"],
+            AccountsPage::EnrolTotp => &["code", "enrolment"],
+            AccountsPage::Security => &["action"],
         };
         let form = match Form::parse(&body, fields) {
             Ok(form) => form,
@@ -327,6 +359,9 @@ impl Page<'_> {
             AccountsPage::Forgot => self.forgot(&form).await,
             AccountsPage::Reset => self.reset(&form).await,
             AccountsPage::ChangePassword => self.change_password(&form).await,
+            AccountsPage::SecondFactor => self.second_factor(&form, &return_to).await,
+            AccountsPage::EnrolTotp => self.enrol_totp(&form, &return_to).await,
+            AccountsPage::Security => self.change_security(&form).await,
         };
         match outcome {
             Ok(response) => Ok(response),
@@ -395,7 +430,12 @@ impl Page<'_> {
         }
     }
 
-    async fn throttle(&self, id: String, policy: ThrottlePolicy, op: ThrottleOp) -> Result<(Gate, bool), Refusal> {
+    pub(super) async fn throttle(
+        &self,
+        id: String,
+        policy: ThrottlePolicy,
+        op: ThrottleOp,
+    ) -> Result<(Gate, bool), Refusal> {
         let request = ThrottleRequest { id, op, policy, now_ms: self.now_ms() };
         revocations::throttle(self.env(), &request).await.map(|answer| (answer.gate, answer.newly_locked)).map_err(
             |error| {
@@ -694,8 +734,7 @@ impl Page<'_> {
                 if needs_rehash {
                     self.rehash_later(&tenant.id, &credential, password);
                 }
-                let session_cookie = self.issue_session(&tenant.id, &credential, None).await?;
-                let mut cookies = vec![session_cookie];
+                let mut cookies = Vec::new();
                 if known_device.is_none() {
                     let id: [u8; 16] = SystemEntropy.bytes().map_err(unavailable)?;
                     cookies.push(device::set_cookie(&device::value(
@@ -704,24 +743,33 @@ impl Page<'_> {
                         device_binding(&tenant.id, &credential),
                     )));
                 }
-                if self.accounts.notify_sign_in {
-                    let extra = vec![
-                        ("ip", client_ip.clone()),
-                        ("user_agent", self.cx.head.header("user-agent").unwrap_or("unknown").to_owned()),
-                    ];
-                    self.send_later(MailKind::NewSignIn, credential.email.clone(), extra);
+                // The password passed; a second factor may be due before any session exists.
+                let enrolled =
+                    D1Factors(self.env()).enrolled(&tenant.id, &credential.user_id).await.map_err(unavailable)?;
+                match factors::after_first_factor(self.accounts.requires_mfa(tenant), enrolled) {
+                    NextStep::Session => {}
+                    next => return self.start_second_factor(&tenant.id, &credential, next, return_to, cookies),
                 }
-                audit_login(
-                    self.cx,
-                    "login_succeeded",
-                    Some(PASSWORD_PROVIDER),
-                    Some(&credential.user_id),
-                    "session created",
-                );
+                let session_cookie =
+                    self.issue_session(&tenant.id, &credential, vec![AMR_PASSWORD.into()], None).await?;
+                cookies.insert(0, session_cookie);
+                self.signed_in(&credential, "session created");
                 respond::redirect(303, return_to, &cookies, &self.cx.config.security_headers, self.cx.request_id)
                     .map_err(|_| Refusal::Failure(Failure::Unavailable))
             }
         }
+    }
+
+    /// What follows every completed sign-in: the owner's notice (when configured) and the audit.
+    pub(super) fn signed_in(&self, credential: &Credential, outcome: &str) {
+        if self.accounts.notify_sign_in {
+            let extra = vec![
+                ("ip", self.cx.head.header("cf-connecting-ip").unwrap_or("unknown").to_owned()),
+                ("user_agent", self.cx.head.header("user-agent").unwrap_or("unknown").to_owned()),
+            ];
+            self.send_later(MailKind::NewSignIn, credential.email.clone(), extra);
+        }
+        audit_login(self.cx, "login_succeeded", Some(PASSWORD_PROVIDER), Some(&credential.user_id), outcome);
     }
 
     /// Rehashes a password with the configured parameters after the response.
@@ -751,10 +799,12 @@ impl Page<'_> {
 
     /// A new session for the account (the browser's previous one ends), created at or after
     /// `not_before_ms` (after a revocation of the user's sessions, so that it survives it).
-    async fn issue_session(
+    /// `amr`: how the user just authenticated (`auth_time` is now).
+    pub(super) async fn issue_session(
         &self,
         tenant: &str,
         credential: &Credential,
+        amr: Vec<String>,
         not_before_ms: Option<u64>,
     ) -> Result<String, Refusal> {
         let scope = TenantScope::of(tenant);
@@ -780,7 +830,7 @@ impl Page<'_> {
             user_id: Some(credential.user_id.clone()),
             directory_roles: roles_for(&user.groups, &mappings),
             connection_issuer: None,
-            amr: vec![AMR_PASSWORD.into()],
+            amr,
             acr: None,
             auth_time_s: now_s,
         };
@@ -925,7 +975,9 @@ impl Page<'_> {
         let accepted = self.acceptable(new, &credential.email, &tenant).await?;
         let hashed = self.hash(&accepted)?;
         let revoked_at = self.replace_password(&tenant, &credential, &hashed).await?;
-        let cookie = self.issue_session(&tenant, &credential, Some(revoked_at)).await?;
+        // The new session keeps how this one authenticated: the password was just proven again.
+        let amr = record.amr.clone();
+        let cookie = self.issue_session(&tenant, &credential, amr, Some(revoked_at)).await?;
         audit_login(
             self.cx,
             "password_changed",
@@ -982,12 +1034,12 @@ struct LinkUse {
 }
 
 /// How a submission was refused: its page again with the reason, or a failure for the caller.
-enum Refusal {
+pub(super) enum Refusal {
     Page(AccountError),
     Failure(Failure),
 }
 
-fn unavailable(reason: crate::ports::Unavailable) -> Refusal {
+pub(super) fn unavailable(reason: crate::ports::Unavailable) -> Refusal {
     console_warn!("{}", serde_json::json!({ "event": "accounts_store_unavailable", "reason": reason.0 }));
     Refusal::Page(AccountError::Unavailable)
 }

@@ -2,6 +2,7 @@
 //! its effects (assets, origin fetch, logs). Every failure becomes a response here, through
 //! [`crate::error::Failure::reply`]; nothing a request does reaches the runtime as an exception.
 
+mod account_mfa;
 mod account_store;
 mod accounts;
 mod adapters;
@@ -27,6 +28,7 @@ mod key_revocations;
 mod login;
 mod login_context;
 mod mailer;
+mod mfa_store;
 mod providers;
 mod rate_limit;
 mod rate_limiter;
@@ -190,8 +192,12 @@ async fn handle(
                 Ok(grant) => Access::Authenticated(principal.with_roles(grant.roles)),
                 Err(error) => {
                     let failure = Failure::from(error);
+                    let step_up = step_up_redirect(config, head, &principal, &failure);
                     let access = Access::Authenticated(principal);
                     audit.log(Some(route), Decision::Deny, failure.to_string(), Some(&access), failure.reply().status);
+                    if let Some(location) = step_up {
+                        return respond::redirect_to_login(&location, &failure, security, request_id);
+                    }
                     return respond::failure(env, head, &failure, request_id, security, cors_headers).await;
                 }
             }
@@ -289,17 +295,43 @@ fn login_redirect(config: &Config, route: &Route, head: &RequestHead, failure: &
     if !session_failure || !page_load || !route.requirements.accepts_sessions() {
         return None;
     }
-    let url = url::Url::parse(&head.url).ok()?;
-    let return_to = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
     let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query.append_pair("return_to", &return_to);
+    query.append_pair("return_to", &here(head)?);
     if matches!(failure, Failure::Authn(AuthnError::InvalidSession(_))) {
         query.append_pair("reason", "session_ended");
     }
     Some(format!("{}/login?{}", config.edge_prefix, query.finish()))
+}
+
+/// Where a page load that falls short of its route's `mfa` goes: the local accounts' second-factor
+/// page, for a password session (it comes back once the factor passes). Federated sessions and API
+/// calls get the RFC 9470 challenge instead.
+fn step_up_redirect(
+    config: &Config,
+    head: &RequestHead,
+    principal: &crate::authn::principal::Principal,
+    failure: &Failure,
+) -> Option<String> {
+    config.local_accounts.as_ref()?;
+    let step_up = matches!(failure, Failure::Authz(crate::authz::AuthzError::StepUpRequired { .. }));
+    let page_load = matches!(head.method.as_str(), "GET" | "HEAD") && head.is_navigation();
+    let password_session = principal.method() == crate::authn::principal::AuthMethod::Session
+        && principal.claims().get("provider").and_then(|p| p.as_str()) == Some(crate::accounts::PASSWORD_PROVIDER);
+    if !step_up || !page_load || !password_session {
+        return None;
+    }
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("return_to", &here(head)?);
+    Some(format!("{}/accounts/mfa?{}", config.edge_prefix, query.finish()))
+}
+
+/// The request's own path and query, to come back to.
+fn here(head: &RequestHead) -> Option<String> {
+    let url = url::Url::parse(&head.url).ok()?;
+    Some(match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    })
 }
 
 /// Signs the identity assertion for an authenticated request; `None` fails the request closed.

@@ -2,7 +2,7 @@
 // email domain), in front of the recording origin, with a real local mail API capture and a local
 // Pwned Passwords range stub; and helpers that fill the account pages' forms as a browser would.
 import { freePort, startGateway } from "./gateway.mjs";
-import { TEST_ADMIN_KEY, TEST_LOGIN_SECRET, baseConfig } from "./config.mjs";
+import { TEST_ADMIN_KEY, TEST_DIRECTORY_KEY, TEST_LOGIN_SECRET, baseConfig } from "./config.mjs";
 import { startOrigin } from "./origin.mjs";
 import { startMailCapture, linkIn } from "./mail-capture.mjs";
 import { startBreachStub } from "./breach-stub.mjs";
@@ -18,7 +18,7 @@ export const TEST_PASSWORD_PEPPER = "password-pepper-for-tests-0123456789abcdef"
 /** The `local_accounts` section for the started capture and stub. */
 export function accountsSection({ mail, breach, overrides = {} }) {
   return {
-    tenants: [{ id: "trial" }, { id: "acme", allowed_email_domains: ["acme.test"] }],
+    tenants: [{ id: "trial" }, { id: "acme", allowed_email_domains: ["acme.test"] }, { id: "strict", require_mfa: true }],
     pepper_secret: "PORTCULLIS_PASSWORD_PEPPER",
     breach_check: { range_url: breach.rangeUrl, when_unavailable: "open" },
     throttle: {
@@ -46,6 +46,8 @@ export async function startAccountsStack({ overrides = {}, faults, sendEmail = [
     [
       { id: "app", path: "/app/*", policy: "authenticated", authenticators: ["session"] },
       { id: "public", path: "/public/*", policy: "public" },
+      // Step-up: a recent one-time code.
+      { id: "payouts", path: "/payouts/*", policy: "authenticated", authenticators: ["session"], mfa: { required: true, methods: ["otp"], max_age_s: 300 } },
     ],
     {
       login: { redirect_uri: `${gatewayUrl}/auth/callback`, providers: [], rate_limits: rateLimits },
@@ -61,6 +63,7 @@ export async function startAccountsStack({ overrides = {}, faults, sendEmail = [
       PORTCULLIS_LOGIN_SECRET: TEST_LOGIN_SECRET,
       PORTCULLIS_ADMIN_KEY: TEST_ADMIN_KEY,
       PORTCULLIS_PASSWORD_PEPPER: TEST_PASSWORD_PEPPER,
+      PORTCULLIS_DIRECTORY_KEY: TEST_DIRECTORY_KEY,
       MAIL_API_TOKEN,
     },
   });

@@ -1,0 +1,652 @@
+//! The second-factor pages of local accounts under `/auth/accounts/`: the challenge after the
+//! password (`mfa`), which is also the step-up page of a signed-in session, the authenticator
+//! app's enrolment (`totp`), and the account's security page (`security`). The decisions are the
+//! core's (`crate::mfa`); this module reads forms, asks the stores and answers.
+//!
+//! - Between the password and the second factor there is no session, only a sealed five-minute
+//!   ticket cookie (`mfa::ticket`), spent once when the sign-in completes.
+//! - Codes are throttled per user in the ledger, like passwords (the same policy), and every TOTP
+//!   step is accepted once: in the ledger, and by the factor's last accepted step in D1.
+//! - Changing factors needs a session that passed a second factor (or a user without any), and
+//!   the owner is emailed about every change and every recovery code used.
+
+use super::account_store::{Credential, D1Accounts};
+use super::accounts::{unavailable, Page, Refusal, Typed};
+use super::adapters::DurableLedger;
+use super::connections::directory_key;
+use super::login::{audit_login, login_secret};
+use super::mfa_store::{D1Factors, TotpFactor};
+use super::respond;
+use super::sessions::LiveSession;
+use crate::accounts::form::Form;
+use crate::accounts::mail::MailKind;
+use crate::accounts::pages::Notice;
+use crate::accounts::throttle::{Gate, ThrottleOp};
+use crate::accounts::{AccountError, PASSWORD_PROVIDER};
+use crate::edge::AccountsPage;
+use crate::error::{account_reply, Failure};
+use crate::login::csrf;
+use crate::login::pages::html_escape;
+use crate::mfa::factors::{self, FactorRow, NextStep, SecondFactor};
+use crate::mfa::ticket::{self, SecondFactorTicket, Stage};
+use crate::mfa::{qr, recovery, totp};
+use crate::ports::{Entropy, Ledger, SystemEntropy};
+use crate::secret::{sha256_hex, SecretBytes};
+use crate::session::{self, MFA_COOKIE_NAME};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use worker::Response;
+
+/// How long a TOTP step stays spent in the ledger: the ±1 window around it, and then some.
+const STEP_SPENT_MS: u64 = 180_000;
+
+/// Who is presenting a second factor.
+enum Presenter {
+    /// A sign-in halfway through.
+    Ticket(SecondFactorTicket),
+    /// A signed-in password session (stepping up, or managing its factors).
+    Session(Box<LiveSession>),
+}
+
+impl Presenter {
+    fn tenant(&self) -> &str {
+        match self {
+            Presenter::Ticket(ticket) => &ticket.tenant,
+            Presenter::Session(session) => session.record().tenant.as_deref().unwrap_or(""),
+        }
+    }
+
+    fn user_id(&self) -> &str {
+        match self {
+            Presenter::Ticket(ticket) => &ticket.user_id,
+            Presenter::Session(session) => &session.record().subject,
+        }
+    }
+
+    /// How the user authenticated so far.
+    fn amr(&self) -> &[String] {
+        match self {
+            Presenter::Ticket(ticket) => &ticket.first_amr,
+            Presenter::Session(session) => &session.record().amr,
+        }
+    }
+
+    /// Whether a second factor was already passed (a session that passed MFA).
+    fn passed_second_factor(&self) -> bool {
+        self.amr().iter().any(|method| method == "mfa")
+    }
+}
+
+/// What a page shows and keeps across a refusal.
+struct Shown {
+    csrf_token: String,
+    return_to: String,
+}
+
+impl Page<'_> {
+    /// A user's second-factor throttle key: a digest, so that the ledger holds no ids.
+    fn factor_throttle_id(tenant: &str, user_id: &str) -> String {
+        format!("mfa:{}", sha256_hex(&format!("{tenant}\n{user_id}")))
+    }
+
+    /// The ticket cookie's sign-in, if it is good.
+    fn ticket(&self) -> Result<Option<SecondFactorTicket>, Failure> {
+        let Some(sealed) = self.cx.head.header("cookie").and_then(|h| session::cookie_value(h, MFA_COOKIE_NAME)) else {
+            return Ok(None);
+        };
+        let key = login_secret(self.env(), self.cx.config, self.login)?;
+        Ok(ticket::open(&sealed, &key, (self.now_ms() / 1000) as i64).ok())
+    }
+
+    /// Who is at the page: a ticket of the wanted stage first, else a password session.
+    async fn presenter(&self, stage: Stage) -> Result<Option<Presenter>, Failure> {
+        if let Some(ticket) = self.ticket()?.filter(|ticket| ticket.stage == stage) {
+            return Ok(Some(Presenter::Ticket(ticket)));
+        }
+        Ok(self.password_session().await?.map(|session| Presenter::Session(Box::new(session))))
+    }
+
+    /// The CSRF token of a session presenter (a ticket needs none: its cookie is the proof, and
+    /// the form must come from the app's own origin).
+    fn csrf_for(&self, presenter: &Presenter) -> Result<String, Failure> {
+        match presenter {
+            Presenter::Ticket(_) => Ok(String::new()),
+            Presenter::Session(session) => {
+                let key = login_secret(self.env(), self.cx.config, self.login)?;
+                Ok(csrf::token(&key, &session.kv_key()))
+            }
+        }
+    }
+
+    fn csrf_ok(&self, presenter: &Presenter, form: &Form) -> Result<(), Refusal> {
+        let Presenter::Session(session) = presenter else { return Ok(()) };
+        let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
+        if csrf::token_matches(&key, &session.kv_key(), form.optional("csrf_token").unwrap_or("")) {
+            Ok(())
+        } else {
+            Err(Refusal::Page(AccountError::CsrfRejected))
+        }
+    }
+
+    /// After the password: the ticket for the second factor, and the browser sent to it.
+    pub(super) fn start_second_factor(
+        &self,
+        tenant: &str,
+        credential: &Credential,
+        next: NextStep,
+        return_to: &str,
+        mut cookies: Vec<String>,
+    ) -> Result<Response, Refusal> {
+        let (stage, page) = match next {
+            NextStep::Enrol => (Stage::Enrol, "totp"),
+            _ => (Stage::Challenge, "mfa"),
+        };
+        let id: [u8; 16] = SystemEntropy.bytes().map_err(unavailable)?;
+        let nonce: [u8; 12] = SystemEntropy.bytes().map_err(unavailable)?;
+        let ticket = SecondFactorTicket {
+            id: URL_SAFE_NO_PAD.encode(id),
+            tenant: tenant.to_owned(),
+            user_id: credential.user_id.clone(),
+            email: credential.email.clone(),
+            first_amr: vec![crate::accounts::AMR_PASSWORD.into()],
+            stage,
+            return_to: return_to.to_owned(),
+            issued_at_s: (self.now_ms() / 1000) as i64,
+        };
+        let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
+        cookies.push(ticket::set_cookie(&ticket::seal(&ticket, &key, &nonce)));
+        let outcome = match stage {
+            Stage::Challenge => "second factor due",
+            Stage::Enrol => "second factor enrolment due",
+        };
+        audit_login(self.cx, "login_first_factor", Some(PASSWORD_PROVIDER), Some(&credential.user_id), outcome);
+        let location = format!("{}/accounts/{page}", self.prefix());
+        respond::redirect(303, &location, &cookies, &self.cx.config.security_headers, self.cx.request_id)
+            .map_err(|_| Refusal::Failure(Failure::Unavailable))
+    }
+
+    /// `GET` of a second-factor page.
+    pub(super) async fn show_mfa(&self, page: AccountsPage, return_to: &str) -> Result<Response, Failure> {
+        let stage = if page == AccountsPage::EnrolTotp { Stage::Enrol } else { Stage::Challenge };
+        let Some(presenter) = self.presenter(stage).await? else {
+            return match page {
+                AccountsPage::SecondFactor => self.to_sign_in("mfa"),
+                AccountsPage::EnrolTotp => self.to_sign_in("totp"),
+                _ => self.to_sign_in("security"),
+            };
+        };
+        let shown = Shown { csrf_token: self.csrf_for(&presenter)?, return_to: return_to.to_owned() };
+        let outcome = match page {
+            AccountsPage::SecondFactor => self.challenge_page(&presenter, &shown, Notice::None, 200).await,
+            AccountsPage::EnrolTotp => self.enrolment_page(&presenter, &shown, None, Notice::None, 200).await,
+            _ => self.security_page(&presenter, &shown, Notice::None, 200).await,
+        };
+        match outcome {
+            Ok(response) => Ok(response),
+            Err(Refusal::Page(error)) => self.mfa_refused(page, &presenter, &shown, &error).await,
+            Err(Refusal::Failure(failure)) => Err(failure),
+        }
+    }
+
+    /// A refusal shown on its page.
+    async fn mfa_refused(
+        &self,
+        page: AccountsPage,
+        presenter: &Presenter,
+        shown: &Shown,
+        error: &AccountError,
+    ) -> Result<Response, Failure> {
+        let (status, code, messages) = account_reply(error);
+        let notice = Notice::Error(code, &messages);
+        let typed = Typed { csrf_token: &shown.csrf_token, return_to: &shown.return_to, ..Typed::default() };
+        // The security page shows its factors again with the notice (if the store answers).
+        let again = match page {
+            AccountsPage::Security => self.security_page(presenter, shown, notice, status).await.ok(),
+            _ => None,
+        };
+        let mut response = match again {
+            Some(response) => response,
+            None => self.render_with(page, status, notice, &typed, &[], &[]).await?,
+        };
+        if let AccountError::Wait(seconds) = error {
+            let _ = response.headers_mut().set("retry-after", &seconds.to_string());
+        }
+        Ok(response)
+    }
+
+    async fn challenge_page(
+        &self,
+        presenter: &Presenter,
+        shown: &Shown,
+        notice: Notice<'_>,
+        status: u16,
+    ) -> Result<Response, Refusal> {
+        let enrolled =
+            D1Factors(self.env()).enrolled(presenter.tenant(), presenter.user_id()).await.map_err(unavailable)?;
+        if let (Presenter::Session(_), false) = (presenter, enrolled.any()) {
+            // A session stepping up without a factor enrols one first.
+            let location = format!(
+                "{}/accounts/totp?{}",
+                self.prefix(),
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("return_to", &shown.return_to)
+                    .finish()
+            );
+            return respond::redirect(303, &location, &[], &self.cx.config.security_headers, self.cx.request_id)
+                .map_err(|_| Refusal::Failure(Failure::Unavailable));
+        }
+        let typed = Typed { csrf_token: &shown.csrf_token, return_to: &shown.return_to, ..Typed::default() };
+        self.render_with(AccountsPage::SecondFactor, status, notice, &typed, &[], &[]).await.map_err(Refusal::Failure)
+    }
+
+    /// The enrolment page: a new secret (or, after a wrong code, the same one again).
+    async fn enrolment_page(
+        &self,
+        presenter: &Presenter,
+        shown: &Shown,
+        again: Option<(&SecretBytes, &str)>,
+        notice: Notice<'_>,
+        status: u16,
+    ) -> Result<Response, Refusal> {
+        let (tenant, user_id) = (presenter.tenant(), presenter.user_id());
+        let enrolled = D1Factors(self.env()).enrolled(tenant, user_id).await.map_err(unavailable)?;
+        if enrolled.totp {
+            return self.to_security().map_err(Refusal::Failure);
+        }
+        // Adding a factor to an account that has one needs that factor first.
+        if enrolled.any() && !presenter.passed_second_factor() {
+            return Err(Refusal::Page(AccountError::SecondFactorNeeded));
+        }
+        let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
+        let fresh;
+        let (secret, enrolment) = match again {
+            Some((secret, sealed)) => (secret, sealed.to_owned()),
+            None => {
+                fresh = totp::new_secret(&SystemEntropy).map_err(unavailable)?;
+                let nonce: [u8; 12] = SystemEntropy.bytes().map_err(unavailable)?;
+                let now_s = (self.now_ms() / 1000) as i64;
+                (&fresh, factors::seal_enrolment(&key, tenant, user_id, &fresh, now_s, &nonce))
+            }
+        };
+        let account = account_email(presenter);
+        let uri = totp::otpauth_uri(secret, &self.login.branding.name, &account, &totp::TotpParams::default());
+        let svg = qr::svg(&uri).ok_or(Refusal::Page(AccountError::Unavailable))?;
+        let extra = [
+            ("qr_svg", svg),
+            ("totp_secret", html_escape(&totp::display_secret(secret))),
+            ("enrolment", html_escape(&enrolment)),
+        ];
+        let typed = Typed { csrf_token: &shown.csrf_token, return_to: &shown.return_to, ..Typed::default() };
+        let mut response = self
+            .render_with(AccountsPage::EnrolTotp, status, notice, &typed, &extra, &[])
+            .await
+            .map_err(Refusal::Failure)?;
+        // The page holds a secret: no referrer carries its URL anywhere, and nothing caches it.
+        let _ = response.headers_mut().set("referrer-policy", "no-referrer");
+        Ok(response)
+    }
+
+    /// The security page: the factors, with a form for each change.
+    async fn security_page(
+        &self,
+        presenter: &Presenter,
+        shown: &Shown,
+        notice: Notice<'_>,
+        status: u16,
+    ) -> Result<Response, Refusal> {
+        let Presenter::Session(_) = presenter else {
+            return self.to_sign_in("security").map_err(Refusal::Failure);
+        };
+        let store = D1Factors(self.env());
+        let factor = store.totp(presenter.tenant(), presenter.user_id()).await.map_err(unavailable)?;
+        let codes_left =
+            store.unused_recovery_codes(presenter.tenant(), presenter.user_id()).await.map_err(unavailable)?;
+        let csrf = html_escape(&shown.csrf_token);
+        let action = format!("{}/accounts/security", html_escape(self.prefix()));
+        let form = |name: &str, label: &str, class: &str| {
+            format!(
+                "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+                 <input type=\"hidden\" name=\"action\" value=\"{name}\"><button id=\"{name}\" class=\"button {class}\" \
+                 type=\"submit\">{label}</button></form>"
+            )
+        };
+        let (totp_status, recovery_status) = match &factor {
+            Some(factor) => (
+                format!(
+                    "<p id=\"totp-state\" data-state=\"on\">On: {} (added {}, last used {}).</p>{}",
+                    html_escape(&factor.name),
+                    date_of(factor.created_at_ms as u64),
+                    factor.last_used_at_ms.map_or_else(|| "never".to_owned(), |ms| date_of(ms as u64)),
+                    form("remove_totp", "Turn off", "button-secondary")
+                ),
+                format!(
+                    "<p id=\"recovery-left\" data-left=\"{n}\">{n} of {total} unused.</p>{}",
+                    form("regenerate_codes", "Make new codes", "button-secondary"),
+                    n = codes_left.len(),
+                    total = recovery::CODES_PER_SET
+                ),
+            ),
+            None => (
+                format!(
+                    "<p id=\"totp-state\" data-state=\"off\">Off.</p><p class=\"actions\"><a id=\"enrol-totp\" \
+                     class=\"button\" href=\"{}/accounts/totp?return_to={}\">Set up an authenticator app</a></p>",
+                    html_escape(self.prefix()),
+                    html_escape(
+                        &percent_encoding::utf8_percent_encode(
+                            &format!("{}/accounts/security", self.prefix()),
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                        .to_string()
+                    )
+                ),
+                "<p id=\"recovery-left\" data-left=\"0\">Recovery codes come with two-step verification.</p>".into(),
+            ),
+        };
+        let typed = Typed { csrf_token: &shown.csrf_token, return_to: &shown.return_to, ..Typed::default() };
+        let extra = [("totp_status", totp_status), ("recovery_status", recovery_status)];
+        self.render_with(AccountsPage::Security, status, notice, &typed, &extra, &[]).await.map_err(Refusal::Failure)
+    }
+
+    fn to_security(&self) -> Result<Response, Failure> {
+        let location = format!("{}/accounts/security", self.prefix());
+        respond::redirect(303, &location, &[], &self.cx.config.security_headers, self.cx.request_id)
+            .map_err(|_| Failure::Unavailable)
+    }
+
+    /// Counts a code attempt against the user's second-factor throttle; a wait or lock refuses.
+    async fn code_attempt(&self, presenter: &Presenter) -> Result<String, Refusal> {
+        let key = Self::factor_throttle_id(presenter.tenant(), presenter.user_id());
+        let (gate, locked_now) =
+            self.throttle(key.clone(), self.accounts.account_throttle, ThrottleOp::Attempt).await?;
+        if locked_now {
+            audit_login(
+                self.cx,
+                "second_factor_locked",
+                Some(PASSWORD_PROVIDER),
+                Some(presenter.user_id()),
+                "too many failures",
+            );
+        }
+        match gate {
+            Gate::Open => Ok(key),
+            Gate::Wait { until_ms } | Gate::Locked { until_ms } => {
+                Err(Refusal::Page(AccountError::Wait(until_ms.saturating_sub(self.now_ms()).div_ceil(1000).max(1))))
+            }
+        }
+    }
+
+    /// Checks a TOTP code against a secret, and spends its step: `true` when it passed now.
+    async fn spend_code(
+        &self,
+        presenter: &Presenter,
+        factor: &TotpFactor,
+        secret: &SecretBytes,
+        code: &str,
+    ) -> Result<bool, Refusal> {
+        let now_ms = self.now_ms();
+        let Some(step) = totp::matching_step(secret, code, now_ms / 1000, &totp::TotpParams::default()) else {
+            return Ok(false);
+        };
+        let (tenant, user_id) = (presenter.tenant(), presenter.user_id());
+        let once = totp::step_once_id(&format!("{tenant}/{user_id}"), step);
+        if !DurableLedger(self.env()).claim_once(&once, STEP_SPENT_MS).await.map_err(unavailable)? {
+            return Ok(false);
+        }
+        D1Factors(self.env()).spend_step(tenant, user_id, &factor.id, step, now_ms).await.map_err(unavailable)
+    }
+
+    /// `POST mfa`: a TOTP code or a recovery code, completing a sign-in or stepping up a session.
+    pub(super) async fn second_factor(&self, form: &Form, return_to: &str) -> Result<Response, Refusal> {
+        let Some(presenter) = self.presenter(Stage::Challenge).await.map_err(Refusal::Failure)? else {
+            return Err(Refusal::Page(AccountError::SecondFactorExpired));
+        };
+        self.csrf_ok(&presenter, form)?;
+        let (tenant, user_id) = (presenter.tenant().to_owned(), presenter.user_id().to_owned());
+        let throttle_key = self.code_attempt(&presenter).await?;
+        let store = D1Factors(self.env());
+        let used = match (form.optional("code").filter(|c| !c.is_empty()), form.optional("recovery_code")) {
+            (Some(code), None) => {
+                let factor = store.totp(&tenant, &user_id).await.map_err(unavailable)?;
+                let factor = factor.ok_or(Refusal::Page(AccountError::CodeIncorrect))?;
+                let key = directory_key(self.env()).map_err(Refusal::Failure)?;
+                let row = FactorRow { tenant: &tenant, user_id: &user_id, factor_id: &factor.id };
+                let Some(secret) = factors::open_totp_secret(&key, row, &factor.sealed_secret) else {
+                    // A row that does not open under the key is not the user's fault: fail closed.
+                    worker::console_warn!("{}", serde_json::json!({ "event": "totp_secret_unreadable" }));
+                    return Err(Refusal::Page(AccountError::Unavailable));
+                };
+                if !self.spend_code(&presenter, &factor, &secret, code).await? {
+                    audit_login(self.cx, "second_factor_failed", Some(PASSWORD_PROVIDER), Some(&user_id), "totp");
+                    return Err(Refusal::Page(AccountError::CodeIncorrect));
+                }
+                SecondFactor::Totp
+            }
+            (None, Some(code)) => {
+                let stored = store.unused_recovery_codes(&tenant, &user_id).await.map_err(unavailable)?;
+                let spent = match recovery::find(code, &stored) {
+                    Some(index) => store
+                        .spend_recovery_code(&tenant, &user_id, &stored[index], self.now_ms())
+                        .await
+                        .map_err(unavailable)?,
+                    None => false,
+                };
+                if !spent {
+                    audit_login(
+                        self.cx,
+                        "second_factor_failed",
+                        Some(PASSWORD_PROVIDER),
+                        Some(&user_id),
+                        "recovery code",
+                    );
+                    return Err(Refusal::Page(AccountError::CodeIncorrect));
+                }
+                SecondFactor::RecoveryCode
+            }
+            _ => return Err(Refusal::Page(AccountError::Form(crate::accounts::form::FormError::Missing("code")))),
+        };
+        let _ = self.throttle(throttle_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
+        let credential = self.complete(&presenter).await?;
+        let mut cookies =
+            vec![self.issue_session(&tenant, &credential, factors::amr_after(presenter.amr(), used), None).await?];
+        if used == SecondFactor::RecoveryCode {
+            let left = store.unused_recovery_codes(&tenant, &user_id).await.map(|codes| codes.len()).unwrap_or(0);
+            let change = format!(
+                "A recovery code was just used to sign in to your account. {left} unused codes are left; make new ones on the security page."
+            );
+            self.send_later(MailKind::SecurityChanged, credential.email.clone(), vec![("change", change)]);
+        }
+        let destination = match &presenter {
+            Presenter::Ticket(ticket) => {
+                cookies.push(ticket::clear_cookie());
+                self.signed_in(&credential, second_factor_name(used));
+                ticket.return_to.clone()
+            }
+            Presenter::Session(_) => {
+                audit_login(
+                    self.cx,
+                    "step_up_succeeded",
+                    Some(PASSWORD_PROVIDER),
+                    Some(&user_id),
+                    second_factor_name(used),
+                );
+                return_to.to_owned()
+            }
+        };
+        respond::redirect(303, &destination, &cookies, &self.cx.config.security_headers, self.cx.request_id)
+            .map_err(|_| Refusal::Failure(Failure::Unavailable))
+    }
+
+    /// Completes a sign-in or step-up: a ticket is spent once; the account must still be active.
+    async fn complete(&self, presenter: &Presenter) -> Result<Credential, Refusal> {
+        if let Presenter::Ticket(ticket) = presenter {
+            let fresh = DurableLedger(self.env())
+                .claim_once(&ticket::once_id(ticket), 2 * ticket::TICKET_LIFETIME_S as u64 * 1000)
+                .await;
+            if !fresh.map_err(unavailable)? {
+                return Err(Refusal::Page(AccountError::SecondFactorExpired));
+            }
+        }
+        let credential =
+            D1Accounts(self.env()).credential_of(presenter.tenant(), presenter.user_id()).await.map_err(unavailable)?;
+        match credential {
+            Some(credential) if credential.active => Ok(credential),
+            Some(_) => Err(Refusal::Page(AccountError::Disabled)),
+            None => Err(Refusal::Page(AccountError::SecondFactorExpired)),
+        }
+    }
+
+    /// `POST totp`: the first code from the app proves it holds the secret; the factor is stored,
+    /// a set of recovery codes is made and shown once, and the sign-in (or session) goes on with
+    /// the second factor.
+    pub(super) async fn enrol_totp(&self, form: &Form, return_to: &str) -> Result<Response, Refusal> {
+        let Some(presenter) = self.presenter(Stage::Enrol).await.map_err(Refusal::Failure)? else {
+            return Err(Refusal::Page(AccountError::SecondFactorExpired));
+        };
+        self.csrf_ok(&presenter, form)?;
+        let shown =
+            Shown { csrf_token: form.optional("csrf_token").unwrap_or("").to_owned(), return_to: return_to.to_owned() };
+        let (tenant, user_id) = (presenter.tenant().to_owned(), presenter.user_id().to_owned());
+        let login_key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
+        let sealed = form.optional("enrolment").unwrap_or("");
+        let now_ms = self.now_ms();
+        let Some(secret) = factors::open_enrolment(&login_key, &tenant, &user_id, sealed, (now_ms / 1000) as i64)
+        else {
+            return Err(Refusal::Page(AccountError::EnrolmentExpired));
+        };
+        let code = form.required("code").map_err(|e| Refusal::Page(e.into()))?;
+        let throttle_key = self.code_attempt(&presenter).await?;
+        let params = totp::TotpParams::default();
+        let Some(step) = totp::matching_step(&secret, code, now_ms / 1000, &params) else {
+            let (status, error_code, messages) = account_reply(&AccountError::CodeIncorrect);
+            return self
+                .enrolment_page(
+                    &presenter,
+                    &shown,
+                    Some((&secret, sealed)),
+                    Notice::Error(error_code, &messages),
+                    status,
+                )
+                .await;
+        };
+        let _ = self.throttle(throttle_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
+        let store = D1Factors(self.env());
+        let enrolled = store.enrolled(&tenant, &user_id).await.map_err(unavailable)?;
+        if enrolled.any() && !presenter.passed_second_factor() {
+            return Err(Refusal::Page(AccountError::SecondFactorNeeded));
+        }
+        let directory = directory_key(self.env()).map_err(Refusal::Failure)?;
+        let nonce: [u8; 12] = SystemEntropy.bytes().map_err(unavailable)?;
+        let factor_id = factors::new_factor_id(&SystemEntropy).map_err(unavailable)?;
+        let row = FactorRow { tenant: &tenant, user_id: &user_id, factor_id: &factor_id };
+        let factor = TotpFactor {
+            sealed_secret: factors::seal_totp_secret(&directory, row, &secret, &nonce),
+            id: factor_id.clone(),
+            name: "Authenticator app".into(),
+            created_at_ms: now_ms as f64,
+            last_used_at_ms: None,
+        };
+        // The enrolling code's step is spent too: it cannot sign in a second time.
+        let once = totp::step_once_id(&format!("{tenant}/{user_id}"), step);
+        let _ = DurableLedger(self.env()).claim_once(&once, STEP_SPENT_MS).await;
+        if !store.add_totp(&tenant, &user_id, &factor, step).await.map_err(unavailable)? {
+            return self.to_security().map_err(Refusal::Failure);
+        }
+        let codes = recovery::generate(&SystemEntropy).map_err(unavailable)?;
+        store.replace_recovery_codes(&tenant, &user_id, &codes.stored).await.map_err(unavailable)?;
+        let credential = self.complete(&presenter).await?;
+        let amr = factors::amr_after(presenter.amr(), SecondFactor::Totp);
+        let mut cookies = vec![self.issue_session(&tenant, &credential, amr, None).await?];
+        let change = "Two-step verification with an authenticator app was turned on for your account.".to_owned();
+        self.send_later(MailKind::SecurityChanged, credential.email.clone(), vec![("change", change)]);
+        audit_login(self.cx, "mfa_enrolled", Some(PASSWORD_PROVIDER), Some(&user_id), "totp");
+        let next = match &presenter {
+            Presenter::Ticket(ticket) => {
+                cookies.push(ticket::clear_cookie());
+                self.signed_in(&credential, "second factor enrolled: totp");
+                ticket.return_to.clone()
+            }
+            Presenter::Session(_) => return_to.to_owned(),
+        };
+        self.recovery_codes_page(&codes, &next, &cookies).await
+    }
+
+    /// The page that shows a new set of recovery codes, once.
+    async fn recovery_codes_page(
+        &self,
+        codes: &recovery::RecoverySet,
+        next: &str,
+        cookies: &[String],
+    ) -> Result<Response, Refusal> {
+        let items: String =
+            codes.shown.iter().map(|code| format!("<li><code>{}</code></li>", html_escape(code.expose()))).collect();
+        let template = self.page_template("recovery-codes").await.map_err(Refusal::Failure)?;
+        let typed = Typed::default();
+        let html = crate::accounts::pages::render_with(
+            &template,
+            &self.values(Notice::None, &typed),
+            &[("recovery_codes", items), ("next_href", html_escape(next)), ("next_label", "Continue".into())],
+        );
+        let mut response = self.html(200, &html, cookies).map_err(Refusal::Failure)?;
+        let _ = response.headers_mut().set("referrer-policy", "no-referrer");
+        Ok(response)
+    }
+
+    /// `POST security`: turn the authenticator app off, or make new recovery codes.
+    pub(super) async fn change_security(&self, form: &Form) -> Result<Response, Refusal> {
+        let Some(session) = self.password_session().await.map_err(Refusal::Failure)? else {
+            return self.to_sign_in("security").map_err(Refusal::Failure);
+        };
+        let presenter = Presenter::Session(Box::new(session));
+        self.csrf_ok(&presenter, form)?;
+        let (tenant, user_id) = (presenter.tenant().to_owned(), presenter.user_id().to_owned());
+        let store = D1Factors(self.env());
+        let enrolled = store.enrolled(&tenant, &user_id).await.map_err(unavailable)?;
+        if enrolled.any() && !presenter.passed_second_factor() {
+            return Err(Refusal::Page(AccountError::SecondFactorNeeded));
+        }
+        let email = account_email(&presenter);
+        match form.required("action").map_err(|e| Refusal::Page(e.into()))? {
+            "remove_totp" => {
+                if store.remove_totp(&tenant, &user_id).await.map_err(unavailable)? {
+                    let change =
+                        "Two-step verification with an authenticator app was turned off for your account.".to_owned();
+                    self.send_later(MailKind::SecurityChanged, email, vec![("change", change)]);
+                    audit_login(self.cx, "mfa_removed", Some(PASSWORD_PROVIDER), Some(&user_id), "totp");
+                }
+                self.to_security().map_err(Refusal::Failure)
+            }
+            "regenerate_codes" if enrolled.any() => {
+                let codes = recovery::generate(&SystemEntropy).map_err(unavailable)?;
+                store.replace_recovery_codes(&tenant, &user_id, &codes.stored).await.map_err(unavailable)?;
+                let change = "New recovery codes were made for your account; the old ones no longer work.".to_owned();
+                self.send_later(MailKind::SecurityChanged, email, vec![("change", change)]);
+                audit_login(self.cx, "recovery_codes_regenerated", Some(PASSWORD_PROVIDER), Some(&user_id), "new set");
+                let back = format!("{}/accounts/security", self.prefix());
+                self.recovery_codes_page(&codes, &back, &[]).await
+            }
+            _ => Err(Refusal::Page(AccountError::Form(crate::accounts::form::FormError::Unexpected))),
+        }
+    }
+}
+
+/// The account's email, as the authenticator app names the account.
+fn account_email(presenter: &Presenter) -> String {
+    match presenter {
+        Presenter::Ticket(ticket) => ticket.email.clone(),
+        Presenter::Session(session) => session.record().email.clone().unwrap_or_default(),
+    }
+}
+
+/// How the audit names a second factor.
+fn second_factor_name(used: SecondFactor) -> &'static str {
+    match used {
+        SecondFactor::Totp => "second factor: totp",
+        SecondFactor::RecoveryCode => "second factor: recovery code",
+    }
+}
+
+/// A day as `YYYY-MM-DD`, from milliseconds since the epoch.
+fn date_of(ms: u64) -> String {
+    let iso: String = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64)).to_iso_string().into();
+    iso.chars().take(10).collect()
+}
