@@ -5,7 +5,8 @@
 // CSP violation on any account page.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { GOOD_PASSWORD, startAccountsStack } from "./support/accounts.mjs";
+import { generateSync } from "otplib";
+import { GOOD_PASSWORD, createAccount, startAccountsStack } from "./support/accounts.mjs";
 import { linkIn } from "./support/mail-capture.mjs";
 import { launchBrowser } from "./support/browser.mjs";
 
@@ -142,4 +143,50 @@ test("forgot → reset → sign in with the new password", async () => {
   assert.equal(new URL(page.url()).pathname, "/app/dashboard");
   assert.deepEqual(problems, []);
   await context.close();
+});
+
+test("two-step verification in Chromium: enrol from the security page by the QR's secret, sign in with a code, use a recovery code", async () => {
+  const address = `mfa.${process.pid}@example.test`;
+  await createAccount(stack, address);
+  const { page, problems, context } = await openPage();
+  await signInWith(page, address, GOOD_PASSWORD, "/app/home");
+  await page.goto(`${stack.url}/auth/accounts/security`);
+  assert.equal(await page.getAttribute("#totp-state", "data-state"), "off");
+  await Promise.all([page.waitForNavigation(), page.click("#enrol-totp")]);
+  // The QR code is an SVG in the page (no inline style or script), with the secret beside it.
+  const qr = await page.$eval("#qr svg", (svg) => ({ width: svg.getBoundingClientRect().width, paths: svg.querySelectorAll("path, rect").length }));
+  assert.ok(qr.width > 100 && qr.paths > 0, JSON.stringify(qr));
+  const secret = (await page.textContent("#totp-secret")).replaceAll(" ", "");
+  assert.equal(await page.getAttribute("#code", "autocomplete"), "one-time-code");
+  const code = (offset) => generateSync({ secret, epoch: Math.floor(Date.now() / 1000) + offset * 30, algorithm: "sha1", digits: 6, period: 30 });
+  await page.fill("#code", code(0));
+  await Promise.all([page.waitForNavigation(), page.click("#submit")]);
+  const codes = await page.$$eval("#recovery-codes code", (items) => items.map((item) => item.textContent));
+  assert.equal(codes.length, 10);
+  await Promise.all([page.waitForNavigation(), page.click("#next")]);
+  await page.goto(`${stack.url}/auth/accounts/security`);
+  assert.equal(await page.getAttribute("#totp-state", "data-state"), "on");
+  assert.equal(await page.getAttribute("#recovery-left", "data-left"), "10");
+  await context.close();
+
+  // A new browser: the password, then the code.
+  const second = await openPage();
+  await signInWith(second.page, address, GOOD_PASSWORD, "/app/after-code");
+  assert.match(new URL(second.page.url()).pathname, /\/auth\/accounts\/mfa$/);
+  await second.page.fill("#code", code(1));
+  await Promise.all([second.page.waitForNavigation(), second.page.click("#submit")]);
+  assert.equal(new URL(second.page.url()).pathname, "/app/after-code");
+  assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,otp,mfa");
+  await second.context.close();
+
+  // A third: the password, then a recovery code from the disclosure.
+  const third = await openPage();
+  await signInWith(third.page, address, GOOD_PASSWORD, "/app/after-recovery");
+  await third.page.click("details.recovery summary");
+  await third.page.fill("#recovery_code", codes[3]);
+  await Promise.all([third.page.waitForNavigation(), third.page.click("#submit-recovery")]);
+  assert.equal(new URL(third.page.url()).pathname, "/app/after-recovery");
+  assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,mfa");
+  await third.context.close();
+  assert.deepEqual([...problems, ...second.problems, ...third.problems], []);
 });
