@@ -79,22 +79,7 @@ pub fn assemble(layout: &str, page: &str) -> Option<String> {
 
 /// Fills an account page's (assembled) template.
 pub fn render(template: &str, values: &PageValues<'_>) -> String {
-    fill(
-        template,
-        &[
-            ("brand_name", html_escape(values.brand_name)),
-            ("brand_logo", html_escape(values.brand_logo)),
-            ("prefix", html_escape(values.prefix)),
-            ("notice", values.notice.clone()),
-            ("email_value", html_escape(values.email)),
-            ("tenant", html_escape(values.tenant)),
-            ("return_to", html_escape(values.return_to)),
-            ("token", html_escape(values.token)),
-            ("csrf_token", html_escape(values.csrf_token)),
-            ("min_length", values.min_length.to_string()),
-            ("max_length", values.max_length.to_string()),
-        ],
-    )
+    render_with(template, values, &[])
 }
 
 /// The placeholders that only some pages have (the second-factor pages' and the message's); a page
@@ -110,10 +95,25 @@ pub const PAGE_PLACEHOLDERS: &[&str] = &[
     "next_label",
 ];
 
-/// Fills a page's template, then the page's own placeholders (`extra`: HTML the caller has
-/// already escaped or made).
+/// Fills a page's template with the common values and the page's own (`extra`: HTML the caller
+/// has already escaped or made), in one pass: a value is never read as a template, so a typed
+/// `{{totp_secret}}` stays text and copies nothing into the page.
 pub fn render_with(template: &str, values: &PageValues<'_>, extra: &[(&str, String)]) -> String {
-    fill(&render(template, values), extra)
+    let mut all = vec![
+        ("brand_name", html_escape(values.brand_name)),
+        ("brand_logo", html_escape(values.brand_logo)),
+        ("prefix", html_escape(values.prefix)),
+        ("notice", values.notice.clone()),
+        ("email_value", html_escape(values.email)),
+        ("tenant", html_escape(values.tenant)),
+        ("return_to", html_escape(values.return_to)),
+        ("token", html_escape(values.token)),
+        ("csrf_token", html_escape(values.csrf_token)),
+        ("min_length", values.min_length.to_string()),
+        ("max_length", values.max_length.to_string()),
+    ];
+    all.extend(extra.iter().cloned());
+    fill(template, &all)
 }
 
 /// The message page (`www/accounts/message.html`): a title, a message and a link on.
@@ -200,6 +200,14 @@ mod tests {
         assert!(values.notice.contains("data-error=\"password_policy\"") && values.notice.contains("&lt;b&gt;"));
         assert_eq!(assemble(&layout, "no title line"), None);
         assert_eq!(Notice::None.html(), "");
+    }
+
+    #[test]
+    fn a_value_that_looks_like_a_placeholder_is_never_filled() {
+        let values = PageValues { return_to: "/search?q={{totp_secret}}", ..PageValues::default() };
+        let html =
+            render_with("<a href=\"{{return_to}}\">{{totp_secret}}</a>", &values, &[("totp_secret", "SECRET".into())]);
+        assert_eq!(html, "<a href=\"/search?q={{totp_secret}}\">SECRET</a>");
     }
 
     #[test]

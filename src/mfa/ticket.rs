@@ -32,6 +32,8 @@ pub struct SecondFactorTicket {
     pub user_id: String,
     /// Its email (the authenticator app's account name).
     pub email: String,
+    /// When its password last changed: a ticket from before a reset or change completes nothing.
+    pub password_changed_at_ms: u64,
     /// The first factor's `amr` values (`["pwd"]`).
     pub first_amr: Vec<String>,
     /// What is due.
@@ -100,6 +102,7 @@ mod tests {
             tenant: "acme".into(),
             user_id: "u1".into(),
             email: "ann@acme.test".into(),
+            password_changed_at_ms: 1,
             first_amr: vec!["pwd".into()],
             stage: Stage::Challenge,
             return_to: "/app".into(),

@@ -37,6 +37,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use worker::Response;
 
+/// How recent a session's second factor must be to change the account's factors.
+const RECENT_FACTOR_S: i64 = 900;
+
 /// How long a TOTP step stays spent in the ledger: the ±1 window around it, and then some.
 const STEP_SPENT_MS: u64 = 180_000;
 
@@ -74,6 +77,17 @@ impl Presenter {
     /// Whether a second factor was already passed (a session that passed MFA).
     fn passed_second_factor(&self) -> bool {
         self.amr().iter().any(|method| method == "mfa")
+    }
+
+    /// Whether a second factor passed in the last [`RECENT_FACTOR_S`] seconds (what changing the
+    /// account's factors needs: a stolen older session cannot).
+    fn passed_second_factor_recently(&self, now_s: i64) -> bool {
+        match self {
+            Presenter::Session(session) => {
+                self.passed_second_factor() && now_s - session.record().auth_time_s <= RECENT_FACTOR_S
+            }
+            Presenter::Ticket(_) => false,
+        }
     }
 }
 
@@ -148,6 +162,7 @@ impl Page<'_> {
             tenant: tenant.to_owned(),
             user_id: credential.user_id.clone(),
             email: credential.email.clone(),
+            password_changed_at_ms: credential.changed_at_ms,
             first_amr: vec![crate::accounts::AMR_PASSWORD.into()],
             stage,
             return_to: return_to.to_owned(),
@@ -446,8 +461,9 @@ impl Page<'_> {
         };
         let _ = self.throttle(throttle_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
         let credential = self.complete(&presenter).await?;
-        let mut cookies =
-            vec![self.issue_session(&tenant, &credential, factors::amr_after(presenter.amr(), used), None).await?];
+        let mut cookies = vec![
+            self.issue_session(&tenant, &credential, (factors::amr_after(presenter.amr(), used), None), None).await?,
+        ];
         if used == SecondFactor::RecoveryCode {
             let left = store.unused_recovery_codes(&tenant, &user_id).await.map(|codes| codes.len()).unwrap_or(0);
             let change = format!(
@@ -488,7 +504,15 @@ impl Page<'_> {
         }
         let credential =
             D1Accounts(self.env()).credential_of(presenter.tenant(), presenter.user_id()).await.map_err(unavailable)?;
+        // A ticket made before the password changed (a reset, a change) completes nothing.
+        let same_password = match presenter {
+            Presenter::Ticket(ticket) => {
+                credential.as_ref().is_some_and(|c| c.changed_at_ms == ticket.password_changed_at_ms)
+            }
+            Presenter::Session(_) => true,
+        };
         match credential {
+            Some(_) if !same_password => Err(Refusal::Page(AccountError::SecondFactorExpired)),
             Some(credential) if credential.active => Ok(credential),
             Some(_) => Err(Refusal::Page(AccountError::Disabled)),
             None => Err(Refusal::Page(AccountError::SecondFactorExpired)),
@@ -528,7 +552,6 @@ impl Page<'_> {
                 )
                 .await;
         };
-        let _ = self.throttle(throttle_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
         let store = D1Factors(self.env());
         let enrolled = store.enrolled(&tenant, &user_id).await.map_err(unavailable)?;
         if enrolled.any() && !presenter.passed_second_factor() {
@@ -551,11 +574,13 @@ impl Page<'_> {
         if !store.add_totp(&tenant, &user_id, &factor, step).await.map_err(unavailable)? {
             return self.to_security().map_err(Refusal::Failure);
         }
+        // Only a stored factor clears the guesses (a stale enrolment form clears nothing).
+        let _ = self.throttle(throttle_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
         let codes = recovery::generate(&SystemEntropy).map_err(unavailable)?;
         store.replace_recovery_codes(&tenant, &user_id, &codes.stored).await.map_err(unavailable)?;
         let credential = self.complete(&presenter).await?;
         let amr = factors::amr_after(presenter.amr(), SecondFactor::Totp);
-        let mut cookies = vec![self.issue_session(&tenant, &credential, amr, None).await?];
+        let mut cookies = vec![self.issue_session(&tenant, &credential, (amr, None), None).await?];
         let change = "Two-step verification with an authenticator app was turned on for your account.".to_owned();
         self.send_later(MailKind::SecurityChanged, credential.email.clone(), vec![("change", change)]);
         audit_login(self.cx, "mfa_enrolled", Some(PASSWORD_PROVIDER), Some(&user_id), "totp");
@@ -601,7 +626,8 @@ impl Page<'_> {
         let (tenant, user_id) = (presenter.tenant().to_owned(), presenter.user_id().to_owned());
         let store = D1Factors(self.env());
         let enrolled = store.enrolled(&tenant, &user_id).await.map_err(unavailable)?;
-        if enrolled.any() && !presenter.passed_second_factor() {
+        let now_s = (self.now_ms() / 1000) as i64;
+        if enrolled.any() && !presenter.passed_second_factor_recently(now_s) {
             return Err(Refusal::Page(AccountError::SecondFactorNeeded));
         }
         let email = account_email(&presenter);

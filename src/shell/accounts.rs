@@ -751,7 +751,7 @@ impl Page<'_> {
                     next => return self.start_second_factor(&tenant.id, &credential, next, return_to, cookies),
                 }
                 let session_cookie =
-                    self.issue_session(&tenant.id, &credential, vec![AMR_PASSWORD.into()], None).await?;
+                    self.issue_session(&tenant.id, &credential, (vec![AMR_PASSWORD.into()], None), None).await?;
                 cookies.insert(0, session_cookie);
                 self.signed_in(&credential, "session created");
                 respond::redirect(303, return_to, &cookies, &self.cx.config.security_headers, self.cx.request_id)
@@ -799,12 +799,12 @@ impl Page<'_> {
 
     /// A new session for the account (the browser's previous one ends), created at or after
     /// `not_before_ms` (after a revocation of the user's sessions, so that it survives it).
-    /// `amr`: how the user just authenticated (`auth_time` is now).
+    /// `amr` and `auth_time_s`: how and when the user authenticated (`None`: just now).
     pub(super) async fn issue_session(
         &self,
         tenant: &str,
         credential: &Credential,
-        amr: Vec<String>,
+        (amr, auth_time_s): (Vec<String>, Option<i64>),
         not_before_ms: Option<u64>,
     ) -> Result<String, Refusal> {
         let scope = TenantScope::of(tenant);
@@ -832,7 +832,7 @@ impl Page<'_> {
             connection_issuer: None,
             amr,
             acr: None,
-            auth_time_s: now_s,
+            auth_time_s: auth_time_s.unwrap_or(now_s),
         };
         sessions::end_previous(self.env(), self.cx.config, self.cx.head).await;
         let store = KvSessions {
@@ -975,9 +975,10 @@ impl Page<'_> {
         let accepted = self.acceptable(new, &credential.email, &tenant).await?;
         let hashed = self.hash(&accepted)?;
         let revoked_at = self.replace_password(&tenant, &credential, &hashed).await?;
-        // The new session keeps how this one authenticated: the password was just proven again.
-        let amr = record.amr.clone();
-        let cookie = self.issue_session(&tenant, &credential, amr, Some(revoked_at)).await?;
+        // The new session keeps how and when this one authenticated: the password was proven
+        // again, but no second factor was, so nothing looks fresher than it is.
+        let how = (record.amr.clone(), Some(record.auth_time_s));
+        let cookie = self.issue_session(&tenant, &credential, how, Some(revoked_at)).await?;
         audit_login(
             self.cx,
             "password_changed",
