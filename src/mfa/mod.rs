@@ -3,7 +3,7 @@
 //! sign-in does after its first factor ([`factors`]), the ticket of a sign-in awaiting its second
 //! factor ([`ticket`]), and the step-up decision per route with RFC 9470's challenge
 //! ([`step_up`], which `routes[].mfa` applies through `authz`). The pages are the shell's
-//! (`shell::account_mfa`). Passkeys build on the same pieces.
+//! (`shell::account_mfa`). Passkeys ([`webauthn`]) build on the same pieces.
 
 pub mod factors;
 pub mod qr;
@@ -11,3 +11,4 @@ pub mod recovery;
 pub mod step_up;
 pub mod ticket;
 pub mod totp;
+pub mod webauthn;

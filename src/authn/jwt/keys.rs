@@ -143,6 +143,12 @@ pub struct VerificationKey {
 }
 
 impl VerificationKey {
+    /// A key from one public JWK (a passkey's, say), checked as a key set's keys are.
+    pub fn from_jwk(jwk: &Value) -> Result<Self, String> {
+        let raw: RawJwk = serde_json::from_value(jwk.clone()).map_err(|error| error.to_string())?;
+        parse_key(raw)
+    }
+
     /// The key's family.
     pub fn family(&self) -> KeyFamily {
         match self.material {
