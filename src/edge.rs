@@ -38,6 +38,9 @@ pub enum EdgeEndpoint {
         /// A form submission (`POST`) rather than the page (`GET`/`HEAD`).
         submit: bool,
     },
+    /// A step of a passkey ceremony under `{prefix}/accounts/passkeys/` (`POST`, JSON; 404 unless
+    /// `local_accounts.passkeys` is configured).
+    Passkey(PasskeyStep),
     /// The SCIM 2.0 service provider of a tenant, under `/scim/v2/:tenant`.
     Scim {
         /// The tenant the path names (its token must be this tenant's).
@@ -45,6 +48,19 @@ pub enum EdgeEndpoint {
         /// What the rest of the path names.
         resource: ScimResource,
     },
+}
+
+/// A step of a passkey ceremony: each ceremony's options, then its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyStep {
+    /// `registration-options`: options to register a passkey.
+    RegistrationOptions,
+    /// `register`: the new credential.
+    Register,
+    /// `sign-in-options`: options to sign in (a second factor, a step-up, or passwordless).
+    SignInOptions,
+    /// `sign-in`: the assertion.
+    SignIn,
 }
 
 /// A local-account page.
@@ -458,6 +474,20 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
     if let Some(directory) = directory {
         return Some(directory.map(EdgeEndpoint::DirectoryAdmin));
     }
+    if let ["accounts", "passkeys", name] = rest.as_slice() {
+        let step = match *name {
+            "registration-options" => PasskeyStep::RegistrationOptions,
+            "register" => PasskeyStep::Register,
+            "sign-in-options" => PasskeyStep::SignInOptions,
+            "sign-in" => PasskeyStep::SignIn,
+            _ => return Some(Err(RouteError::UnknownEdgePath)),
+        };
+        return Some(if method == "POST" {
+            Ok(EdgeEndpoint::Passkey(step))
+        } else {
+            Err(RouteError::MethodNotAllowed)
+        });
+    }
     if let ["accounts", name] = rest.as_slice() {
         let page = match *name {
             "sign-up" => AccountsPage::SignUp,
@@ -743,6 +773,14 @@ mod tests {
             ("GET", "/auth/accounts/totp", Some(Ok(EdgeEndpoint::Accounts { page: AccountsPage::EnrolTotp, submit: false }))),
             ("POST", "/auth/accounts/security", Some(Ok(EdgeEndpoint::Accounts { page: AccountsPage::Security, submit: true }))),
             ("GET", "/auth/accounts/other", Some(Err(RouteError::UnknownEdgePath))),
+            ("POST", "/auth/accounts/passkeys/sign-in", Some(Ok(EdgeEndpoint::Passkey(PasskeyStep::SignIn)))),
+            (
+                "POST",
+                "/auth/accounts/passkeys/registration-options",
+                Some(Ok(EdgeEndpoint::Passkey(PasskeyStep::RegistrationOptions))),
+            ),
+            ("GET", "/auth/accounts/passkeys/sign-in", Some(Err(RouteError::MethodNotAllowed))),
+            ("POST", "/auth/accounts/passkeys/other", Some(Err(RouteError::UnknownEdgePath))),
             ("GET", "/auth/accounts", Some(Err(RouteError::UnknownEdgePath))),
             ("GET", "/auth/accounts/sign-in/extra", Some(Err(RouteError::UnknownEdgePath))),
         ];

@@ -13,6 +13,7 @@ use crate::gateway::cors::CorsError;
 use crate::gateway::refusals::{GuardError, RouteError};
 use crate::gateway::upstream::ForwardError;
 use crate::login::error::LoginError;
+use crate::mfa::webauthn::PasskeyError;
 use std::fmt;
 
 /// Any reason the gateway refuses to serve a request.
@@ -157,6 +158,18 @@ pub fn account_reply(error: &AccountError) -> (u16, &'static str, Vec<String>) {
         AccountError::SecondFactorNeeded => {
             one(403, "second_factor_needed", "Sign in again with your second factor before you change it.")
         }
+        AccountError::Passkey(PasskeyError::Malformed(_)) => {
+            one(400, "passkey_malformed", "The browser sent a passkey response we cannot read. Try again.")
+        }
+        AccountError::Passkey(PasskeyError::CeremonyExpired) => {
+            one(400, "ceremony_expired", "This passkey request is out of date or was used already. Try again.")
+        }
+        AccountError::Passkey(PasskeyError::UnknownCredential) => {
+            one(401, "passkey_unknown", "That passkey is not registered to an account here.")
+        }
+        AccountError::Passkey(_) => one(401, "passkey_rejected", "That passkey could not be verified."),
+        AccountError::PasskeyExists => one(409, "passkey_exists", "That passkey is registered already."),
+        AccountError::NoPasskey => one(400, "no_passkey", "There is no passkey to sign in with."),
     }
 }
 

@@ -235,6 +235,124 @@ pub struct RawLocalAccounts {
     pub answer_floor_ms: Option<u64>,
     /// How verification, reset and notice emails are sent. Required.
     pub mail: MailConfig,
+    /// Passkeys (WebAuthn): as a second factor, and as a sign-in of their own. Off when absent.
+    pub passkeys: Option<RawPasskeys>,
+}
+
+/// Passkeys, as configured.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPasskeys {
+    /// The RP ID: a domain (never an IP address) that is the host of every origin or a parent of it. Default: the
+    /// host of the first app origin.
+    pub rp_id: Option<String>,
+    /// The origins ceremonies may run on, exactly (`https://app.example.com`). Default: the app origins.
+    pub origins: Option<Vec<String>>,
+    /// Whether a passkey used as a second factor must verify its user (PIN or biometrics): `required` or
+    /// `preferred` (the default). A passkey that signs in on its own must always verify its user.
+    #[serde(default)]
+    pub user_verification: RawUserVerification,
+    /// What a signature counter that did not increase means (a cloned authenticator, or a buggy one): `refuse`
+    /// the sign-in (the default) or `flag` it in the audit and go on.
+    #[serde(default)]
+    pub sign_count_regression: RawSignCountRegression,
+    /// Offer "Sign in with a passkey" (no password, discoverable credentials, autofill); default true.
+    pub passwordless: Option<bool>,
+}
+
+/// User verification for passkeys used as a second factor.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawUserVerification {
+    /// Asked for, not required.
+    #[default]
+    Preferred,
+    /// Required.
+    Required,
+}
+
+/// What a signature counter that did not increase means.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawSignCountRegression {
+    /// Refuse the sign-in.
+    #[default]
+    Refuse,
+    /// Flag it in the audit, and go on.
+    Flag,
+}
+
+/// Passkeys, compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passkeys {
+    /// The RP ID, if configured (else the first app origin's host).
+    pub rp_id: Option<String>,
+    /// The allowed origins, if configured (else the app origins).
+    pub origins: Option<Vec<String>>,
+    /// Second-factor passkeys must verify their user.
+    pub require_user_verification: bool,
+    /// What a counter that did not increase means.
+    pub sign_count: crate::mfa::webauthn::ceremony::SignCountPolicy,
+    /// Passkeys may sign in on their own.
+    pub passwordless: bool,
+}
+
+/// Whether `host` is the RP ID or below it (WebAuthn §5.1.3: a registrable domain suffix).
+pub fn host_fits_rp_id(host: &str, rp_id: &str) -> bool {
+    host == rp_id || host.strip_suffix(rp_id).is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// Whether a string can be an RP ID: a lower-case domain name, not an IP address.
+pub fn rp_id_ok(rp_id: &str) -> bool {
+    let labels_ok = rp_id.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    });
+    let numeric = rp_id.split('.').all(|label| label.bytes().all(|b| b.is_ascii_digit()));
+    !rp_id.is_empty() && rp_id.len() <= 253 && labels_ok && !numeric
+}
+
+impl RawPasskeys {
+    fn compile(self, problems: &mut Problems) -> Passkeys {
+        if let Some(rp_id) = &self.rp_id {
+            if !rp_id_ok(rp_id) {
+                problems.push(("passkeys.rp_id".into(), "a lower-case domain name, not an IP address".into()));
+            }
+        }
+        for (index, origin) in self.origins.iter().flatten().enumerate() {
+            let parsed = url::Url::parse(origin).ok();
+            let host = parsed.as_ref().and_then(|url| url.host_str().map(str::to_owned));
+            let exact = parsed.as_ref().is_some_and(|url| url.origin().ascii_serialization() == *origin);
+            let fits = match (&host, &self.rp_id) {
+                (Some(host), Some(rp_id)) => host_fits_rp_id(host, rp_id),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if !exact || !fits {
+                problems.push((
+                    format!("passkeys.origins[{index}]"),
+                    "an origin (scheme://host[:port]) whose host is the rp_id or below it".into(),
+                ));
+            }
+        }
+        use crate::mfa::webauthn::ceremony::SignCountPolicy;
+        Passkeys {
+            rp_id: self.rp_id,
+            origins: self.origins,
+            require_user_verification: self.user_verification == RawUserVerification::Required,
+            sign_count: match self.sign_count_regression {
+                RawSignCountRegression::Refuse => SignCountPolicy::Refuse,
+                RawSignCountRegression::Flag => SignCountPolicy::Flag,
+            },
+            passwordless: self.passwordless.unwrap_or(true),
+        }
+    }
 }
 
 /// The compiled section.
@@ -264,6 +382,8 @@ pub struct LocalAccounts {
     pub answer_floor_ms: u64,
     /// Email.
     pub mail: MailConfig,
+    /// Passkeys, when on.
+    pub passkeys: Option<Passkeys>,
 }
 
 impl LocalAccounts {
@@ -365,10 +485,12 @@ impl LocalAccounts {
                 problems.push(("mail.sender".into(), "a send_email sender names its binding, and nothing else".into()));
             }
         }
+        let passkeys = raw.passkeys.map(|passkeys| passkeys.compile(&mut problems));
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Self {
+            passkeys,
             mfa_enforced: raw.mfa_enforced,
             tenants: raw.tenants,
             hash: HashParams { memory_kib: h.memory_kib, iterations: h.iterations, parallelism: h.parallelism },
@@ -456,5 +578,30 @@ mod tests {
         }
         let open = AccountTenant { id: "acme".into(), allowed_email_domains: Vec::new(), require_mfa: false };
         assert!(open.allows_email("ann@anywhere.test"));
+    }
+
+    #[test]
+    fn passkeys_need_a_domain_rp_id_that_covers_every_origin() {
+        let mut raw = minimal();
+        assert_eq!(compile(raw.clone(), Environment::Production).unwrap().passkeys, None);
+        raw["passkeys"] = json!({ "rp_id": "example.com", "origins": ["https://app.example.com", "https://example.com"],
+                                  "user_verification": "required", "sign_count_regression": "flag" });
+        let passkeys = compile(raw.clone(), Environment::Production).unwrap().passkeys.unwrap();
+        assert!(passkeys.require_user_verification && passkeys.passwordless);
+        assert_eq!(passkeys.sign_count, crate::mfa::webauthn::ceremony::SignCountPolicy::Flag);
+        for (field, value) in [
+            ("rp_id", json!("127.0.0.1")),
+            ("rp_id", json!("Example.com")),
+            ("origins", json!(["https://evil.com"])),
+            ("origins", json!(["https://notexample.com"])),
+            ("origins", json!(["https://app.example.com/path"])),
+        ] {
+            let mut bad = raw.clone();
+            bad["passkeys"][field] = value.clone();
+            let problems = compile(bad, Environment::Production).unwrap_err();
+            assert!(problems.iter().any(|(at, _)| at.starts_with("passkeys.")), "{field} {value}: {problems:?}");
+        }
+        assert!(host_fits_rp_id("a.b.example.com", "example.com") && !host_fits_rp_id("badexample.com", "example.com"));
+        assert!(rp_id_ok("localhost") && !rp_id_ok("10.0.0.1") && !rp_id_ok(""));
     }
 }

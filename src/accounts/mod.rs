@@ -66,6 +66,12 @@ pub enum AccountError {
     EnrolmentExpired,
     /// Changing this factor needs a session that passed the second factor.
     SecondFactorNeeded,
+    /// A passkey response was refused.
+    Passkey(crate::mfa::webauthn::PasskeyError),
+    /// That passkey is registered already.
+    PasskeyExists,
+    /// The user has no passkey to sign in with (or passkeys are off).
+    NoPasskey,
 }
 
 impl From<FormError> for AccountError {

@@ -93,6 +93,9 @@ pub const PAGE_PLACEHOLDERS: &[&str] = &[
     "recovery_status",
     "next_href",
     "next_label",
+    "passkeys_status",
+    "passkey_hidden",
+    "totp_hidden",
 ];
 
 /// Fills a page's template with the common values and the page's own (`extra`: HTML the caller
@@ -191,6 +194,9 @@ mod tests {
                 ("recovery_codes", "<li>x</li>".to_owned()),
                 ("totp_status", "<p>On</p>".to_owned()),
                 ("recovery_status", "<p>10 left</p>".to_owned()),
+                ("passkeys_status", "<section></section>".to_owned()),
+                ("passkey_hidden", "hidden".to_owned()),
+                ("totp_hidden", String::new()),
             ];
             let html = render_with(&template, &values, &extra);
             assert!(!html.contains("{{"), "{page} leaves a placeholder");
@@ -214,7 +220,8 @@ mod tests {
     fn password_fields_carry_what_password_managers_need() {
         let expect = [
             ("sign-up", &["autocomplete=\"username\"", "autocomplete=\"new-password\""][..]),
-            ("sign-in", &["autocomplete=\"username\"", "autocomplete=\"current-password\""]),
+            // The sign-in email also offers the device's passkeys (WebAuthn conditional UI).
+            ("sign-in", &["autocomplete=\"username webauthn\"", "autocomplete=\"current-password\""]),
             ("reset", &["autocomplete=\"new-password\""]),
             ("verify", &["autocomplete=\"current-password\""]),
             ("password", &["autocomplete=\"current-password\"", "autocomplete=\"new-password\""]),

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub struct Enrolled {
     /// An authenticator app (TOTP).
     pub totp: bool,
+    /// Passkeys.
+    pub passkeys: usize,
     /// Unused recovery codes left.
     pub recovery_codes: usize,
 }
@@ -19,7 +21,7 @@ impl Enrolled {
     /// Whether the user has a second factor (recovery codes alone are not one: they only stand in
     /// for a lost factor).
     pub fn any(&self) -> bool {
-        self.totp
+        self.totp || self.passkeys > 0
     }
 }
 
@@ -52,6 +54,11 @@ pub enum SecondFactor {
     /// A recovery code: a second factor (`mfa`), but not one a route asking for `otp` or a
     /// passkey accepts.
     RecoveryCode,
+    /// A passkey: `swk` when synced (backup eligible), `hwk` when bound to its device.
+    Passkey {
+        /// Backup eligible.
+        synced: bool,
+    },
 }
 
 /// The `amr` of a sign-in completed by `second` (RFC 8176 §2): the first factor's values, the
@@ -61,6 +68,8 @@ pub fn amr_after(first: &[String], second: SecondFactor) -> Vec<String> {
     let added: &[&str] = match second {
         SecondFactor::Totp => &["otp", "mfa"],
         SecondFactor::RecoveryCode => &["mfa"],
+        SecondFactor::Passkey { synced: true } => &["swk", "mfa"],
+        SecondFactor::Passkey { synced: false } => &["hwk", "mfa"],
     };
     for value in added {
         if !amr.iter().any(|present| present == value) {
@@ -166,13 +175,15 @@ mod tests {
     #[test]
     fn an_enrolled_factor_is_always_challenged_and_a_required_one_is_enrolled() {
         let none = Enrolled::default();
-        let totp = Enrolled { totp: true, recovery_codes: 10 };
-        let codes_only = Enrolled { totp: false, recovery_codes: 10 };
+        let totp = Enrolled { totp: true, passkeys: 0, recovery_codes: 10 };
+        let passkey = Enrolled { totp: false, passkeys: 1, recovery_codes: 10 };
+        let codes_only = Enrolled { totp: false, passkeys: 0, recovery_codes: 10 };
         let cases = [
             (false, none, NextStep::Session),
             (true, none, NextStep::Enrol),
             (false, totp, NextStep::Challenge),
             (true, totp, NextStep::Challenge),
+            (false, passkey, NextStep::Challenge),
             // Recovery codes without a factor are not a factor: required MFA still enrols one.
             (true, codes_only, NextStep::Enrol),
             (false, codes_only, NextStep::Session),
@@ -189,6 +200,8 @@ mod tests {
         assert_eq!(amr_after(&pwd, SecondFactor::RecoveryCode), ["pwd", "mfa"]);
         let again = amr_after(&amr_after(&pwd, SecondFactor::Totp), SecondFactor::Totp);
         assert_eq!(again, ["pwd", "otp", "mfa"]);
+        assert_eq!(amr_after(&pwd, SecondFactor::Passkey { synced: false }), ["pwd", "hwk", "mfa"]);
+        assert_eq!(amr_after(&[], SecondFactor::Passkey { synced: true }), ["swk", "mfa"]);
     }
 
     #[test]

@@ -44,7 +44,7 @@ const RECENT_FACTOR_S: i64 = 900;
 const STEP_SPENT_MS: u64 = 180_000;
 
 /// Who is presenting a second factor.
-enum Presenter {
+pub(super) enum Presenter {
     /// A sign-in halfway through.
     Ticket(SecondFactorTicket),
     /// A signed-in password session (stepping up, or managing its factors).
@@ -52,14 +52,14 @@ enum Presenter {
 }
 
 impl Presenter {
-    fn tenant(&self) -> &str {
+    pub(super) fn tenant(&self) -> &str {
         match self {
             Presenter::Ticket(ticket) => &ticket.tenant,
             Presenter::Session(session) => session.record().tenant.as_deref().unwrap_or(""),
         }
     }
 
-    fn user_id(&self) -> &str {
+    pub(super) fn user_id(&self) -> &str {
         match self {
             Presenter::Ticket(ticket) => &ticket.user_id,
             Presenter::Session(session) => &session.record().subject,
@@ -67,7 +67,7 @@ impl Presenter {
     }
 
     /// How the user authenticated so far.
-    fn amr(&self) -> &[String] {
+    pub(super) fn amr(&self) -> &[String] {
         match self {
             Presenter::Ticket(ticket) => &ticket.first_amr,
             Presenter::Session(session) => &session.record().amr,
@@ -81,7 +81,7 @@ impl Presenter {
 
     /// Whether a second factor passed in the last [`RECENT_FACTOR_S`] seconds (what changing the
     /// account's factors needs: a stolen older session cannot).
-    fn passed_second_factor_recently(&self, now_s: i64) -> bool {
+    pub(super) fn passed_second_factor_recently(&self, now_s: i64) -> bool {
         match self {
             Presenter::Session(session) => {
                 self.passed_second_factor() && now_s - session.record().auth_time_s <= RECENT_FACTOR_S
@@ -113,7 +113,7 @@ impl Page<'_> {
     }
 
     /// Who is at the page: a ticket of the wanted stage first, else a password session.
-    async fn presenter(&self, stage: Stage) -> Result<Option<Presenter>, Failure> {
+    pub(super) async fn presenter(&self, stage: Stage) -> Result<Option<Presenter>, Failure> {
         if let Some(ticket) = self.ticket()?.filter(|ticket| ticket.stage == stage) {
             return Ok(Some(Presenter::Ticket(ticket)));
         }
@@ -122,7 +122,7 @@ impl Page<'_> {
 
     /// The CSRF token of a session presenter (a ticket needs none: its cookie is the proof, and
     /// the form must come from the app's own origin).
-    fn csrf_for(&self, presenter: &Presenter) -> Result<String, Failure> {
+    pub(super) fn csrf_for(&self, presenter: &Presenter) -> Result<String, Failure> {
         match presenter {
             Presenter::Ticket(_) => Ok(String::new()),
             Presenter::Session(session) => {
@@ -133,9 +133,14 @@ impl Page<'_> {
     }
 
     fn csrf_ok(&self, presenter: &Presenter, form: &Form) -> Result<(), Refusal> {
+        self.csrf_token_ok(presenter, form.optional("csrf_token").unwrap_or(""))
+    }
+
+    /// Whether a session presenter's request carries its CSRF token (a ticket needs none).
+    pub(super) fn csrf_token_ok(&self, presenter: &Presenter, token: &str) -> Result<(), Refusal> {
         let Presenter::Session(session) = presenter else { return Ok(()) };
         let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
-        if csrf::token_matches(&key, &session.kv_key(), form.optional("csrf_token").unwrap_or("")) {
+        if csrf::token_matches(&key, &session.kv_key(), token) {
             Ok(())
         } else {
             Err(Refusal::Page(AccountError::CsrfRejected))
@@ -217,6 +222,7 @@ impl Page<'_> {
         // The security page shows its factors again with the notice (if the store answers).
         let again = match page {
             AccountsPage::Security => self.security_page(presenter, shown, notice, status).await.ok(),
+            AccountsPage::SecondFactor => self.challenge_page(presenter, shown, notice, status).await.ok(),
             _ => None,
         };
         let mut response = match again {
@@ -251,7 +257,13 @@ impl Page<'_> {
                 .map_err(|_| Refusal::Failure(Failure::Unavailable));
         }
         let typed = Typed { csrf_token: &shown.csrf_token, return_to: &shown.return_to, ..Typed::default() };
-        self.render_with(AccountsPage::SecondFactor, status, notice, &typed, &[], &[]).await.map_err(Refusal::Failure)
+        // Each way in shows only if the user has it (a user with only passkeys sees no code field).
+        let hidden = |shown: bool| if shown { String::new() } else { "hidden".to_owned() };
+        let passkeys_on = self.accounts.passkeys.is_some() && enrolled.passkeys > 0;
+        let extra = [("passkey_hidden", hidden(passkeys_on)), ("totp_hidden", hidden(enrolled.totp || !passkeys_on))];
+        self.render_with(AccountsPage::SecondFactor, status, notice, &typed, &extra, &[])
+            .await
+            .map_err(Refusal::Failure)
     }
 
     /// The enrolment page: a new secret (or, after a wrong code, the same one again).
@@ -325,40 +337,41 @@ impl Page<'_> {
                  type=\"submit\">{label}</button></form>"
             )
         };
-        let (totp_status, recovery_status) = match &factor {
-            Some(factor) => (
-                format!(
-                    "<p id=\"totp-state\" data-state=\"on\">On: {} (added {}, last used {}).</p>{}",
-                    html_escape(&factor.name),
-                    date_of(factor.created_at_ms as u64),
-                    factor.last_used_at_ms.map_or_else(|| "never".to_owned(), |ms| date_of(ms as u64)),
-                    form("remove_totp", "Turn off", "button-secondary")
-                ),
-                format!(
-                    "<p id=\"recovery-left\" data-left=\"{n}\">{n} of {total} unused.</p>{}",
-                    form("regenerate_codes", "Make new codes", "button-secondary"),
-                    n = codes_left.len(),
-                    total = recovery::CODES_PER_SET
-                ),
+        let totp_status = match &factor {
+            Some(factor) => format!(
+                "<p id=\"totp-state\" data-state=\"on\">On: {} (added {}, last used {}).</p>{}",
+                html_escape(&factor.name),
+                date_of(factor.created_at_ms as u64),
+                factor.last_used_at_ms.map_or_else(|| "never".to_owned(), |ms| date_of(ms as u64)),
+                form("remove_totp", "Turn off", "button-secondary")
             ),
-            None => (
-                format!(
-                    "<p id=\"totp-state\" data-state=\"off\">Off.</p><p class=\"actions\"><a id=\"enrol-totp\" \
-                     class=\"button\" href=\"{}/accounts/totp?return_to={}\">Set up an authenticator app</a></p>",
-                    html_escape(self.prefix()),
-                    html_escape(
-                        &percent_encoding::utf8_percent_encode(
-                            &format!("{}/accounts/security", self.prefix()),
-                            percent_encoding::NON_ALPHANUMERIC
-                        )
-                        .to_string()
+            None => format!(
+                "<p id=\"totp-state\" data-state=\"off\">Off.</p><p class=\"actions\"><a id=\"enrol-totp\" \
+                 class=\"button\" href=\"{}/accounts/totp?return_to={}\">Set up an authenticator app</a></p>",
+                html_escape(self.prefix()),
+                html_escape(
+                    &percent_encoding::utf8_percent_encode(
+                        &format!("{}/accounts/security", self.prefix()),
+                        percent_encoding::NON_ALPHANUMERIC
                     )
-                ),
-                "<p id=\"recovery-left\" data-left=\"0\">Recovery codes come with two-step verification.</p>".into(),
+                    .to_string()
+                )
             ),
         };
+        let (passkeys_status, passkey_count) = self.passkeys_section(presenter, &shown.csrf_token).await?;
+        let recovery_status = if factor.is_some() || passkey_count > 0 {
+            format!(
+                "<p id=\"recovery-left\" data-left=\"{n}\">{n} of {total} unused.</p>{}",
+                form("regenerate_codes", "Make new codes", "button-secondary"),
+                n = codes_left.len(),
+                total = recovery::CODES_PER_SET
+            )
+        } else {
+            "<p id=\"recovery-left\" data-left=\"0\">Recovery codes come with two-step verification.</p>".into()
+        };
         let typed = Typed { csrf_token: &shown.csrf_token, return_to: &shown.return_to, ..Typed::default() };
-        let extra = [("totp_status", totp_status), ("recovery_status", recovery_status)];
+        let extra =
+            [("totp_status", totp_status), ("recovery_status", recovery_status), ("passkeys_status", passkeys_status)];
         self.render_with(AccountsPage::Security, status, notice, &typed, &extra, &[]).await.map_err(Refusal::Failure)
     }
 
@@ -493,7 +506,7 @@ impl Page<'_> {
     }
 
     /// Completes a sign-in or step-up: a ticket is spent once; the account must still be active.
-    async fn complete(&self, presenter: &Presenter) -> Result<Credential, Refusal> {
+    pub(super) async fn complete(&self, presenter: &Presenter) -> Result<Credential, Refusal> {
         if let Presenter::Ticket(ticket) = presenter {
             let fresh = DurableLedger(self.env())
                 .claim_once(&ticket::once_id(ticket), 2 * ticket::TICKET_LIFETIME_S as u64 * 1000)
@@ -641,6 +654,7 @@ impl Page<'_> {
                 }
                 self.to_security().map_err(Refusal::Failure)
             }
+            "remove_passkey" | "rename_passkey" => self.change_passkey(&presenter, form, email).await,
             "regenerate_codes" if enrolled.any() => {
                 let codes = recovery::generate(&SystemEntropy).map_err(unavailable)?;
                 store.replace_recovery_codes(&tenant, &user_id, &codes.stored).await.map_err(unavailable)?;
@@ -656,7 +670,7 @@ impl Page<'_> {
 }
 
 /// The account's email, as the authenticator app names the account.
-fn account_email(presenter: &Presenter) -> String {
+pub(super) fn account_email(presenter: &Presenter) -> String {
     match presenter {
         Presenter::Ticket(ticket) => ticket.email.clone(),
         Presenter::Session(session) => session.record().email.clone().unwrap_or_default(),
@@ -664,15 +678,16 @@ fn account_email(presenter: &Presenter) -> String {
 }
 
 /// How the audit names a second factor.
-fn second_factor_name(used: SecondFactor) -> &'static str {
+pub(super) fn second_factor_name(used: SecondFactor) -> &'static str {
     match used {
         SecondFactor::Totp => "second factor: totp",
         SecondFactor::RecoveryCode => "second factor: recovery code",
+        SecondFactor::Passkey { .. } => "second factor: passkey",
     }
 }
 
 /// A day as `YYYY-MM-DD`, from milliseconds since the epoch.
-fn date_of(ms: u64) -> String {
+pub(super) fn date_of(ms: u64) -> String {
     let iso: String = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64)).to_iso_string().into();
     iso.chars().take(10).collect()
 }

@@ -91,6 +91,13 @@ pub async fn serve(
     if !submit {
         return here.show(page).await.map_err(plain);
     }
+    limit_submissions(cx, login).await?;
+    here.submit(req, page).await.map_err(plain)
+}
+
+/// The login section's rate limits, on a submission.
+pub(super) async fn limit_submissions(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<(), (Failure, HeaderList)> {
+    let plain = |failure: Failure| (failure, Vec::new());
     if !login.rate_limits.is_empty() {
         let client_ip = cx.head.header("cf-connecting-ip");
         match rate_limit::enforce_rules(cx.env, cx.config, "auth-accounts", &login.rate_limits, None, client_ip).await {
@@ -105,7 +112,7 @@ pub async fn serve(
             }
         }
     }
-    here.submit(req, page).await.map_err(plain)
+    Ok(())
 }
 
 impl Page<'_> {
@@ -178,7 +185,12 @@ impl Page<'_> {
             AccountsPage::Security => "security",
         };
         let blanks = account_pages::PAGE_PLACEHOLDERS.iter().map(|name| (*name, String::new()));
-        let extra: Vec<(&str, String)> = extra.iter().cloned().chain(blanks).collect();
+        // The sign-in page's passkey button shows only where passkeys may sign in on their own.
+        let passwordless = page == AccountsPage::SignIn
+            && self.accounts.passkeys.as_ref().is_some_and(|passkeys| passkeys.passwordless);
+        let passkey_default = ("passkey_hidden", if passwordless { String::new() } else { "hidden".to_owned() });
+        let extra: Vec<(&str, String)> =
+            extra.iter().cloned().chain(std::iter::once(passkey_default)).chain(blanks).collect();
         let body = account_pages::render_with(&self.page_template(name).await?, &self.values(notice, typed), &extra);
         self.html(status, &body, cookies)
     }
@@ -335,7 +347,7 @@ impl Page<'_> {
             AccountsPage::ChangePassword => &["username", "current_password", "new_password"],
             AccountsPage::SecondFactor => &["code", "recovery_code"],
             AccountsPage::EnrolTotp => &["code", "enrolment"],
-            AccountsPage::Security => &["action"],
+            AccountsPage::Security => &["action", "passkey", "name"],
         };
         let form = match Form::parse(&body, fields) {
             Ok(form) => form,

@@ -37,7 +37,8 @@ impl D1Factors<'_> {
     pub async fn enrolled(&self, tenant: &str, user_id: &str) -> Result<Enrolled, Unavailable> {
         let totp = self.totp(tenant, user_id).await?.is_some();
         let recovery_codes = self.unused_recovery_codes(tenant, user_id).await?.len();
-        Ok(Enrolled { totp, recovery_codes })
+        let passkeys = super::passkey_store::D1Passkeys(self.0).of_user(tenant, user_id).await?.len();
+        Ok(Enrolled { totp, passkeys, recovery_codes })
     }
 
     /// The user's authenticator app.
@@ -122,12 +123,7 @@ impl D1Factors<'_> {
                 "DELETE FROM mfa_factors WHERE tenant_id = ? AND user_id = ? AND kind = 'totp'",
                 &[text(tenant), text(user_id)],
             )?,
-            statement(
-                &db,
-                "DELETE FROM recovery_codes WHERE tenant_id = ? AND user_id = ? AND NOT EXISTS \
-                 (SELECT 1 FROM mfa_factors WHERE tenant_id = ? AND user_id = ?)",
-                &[text(tenant), text(user_id), text(tenant), text(user_id)],
-            )?,
+            super::passkey_store::forget_orphaned_recovery_codes(&db, tenant, user_id)?,
         ];
         let results = db.batch(statements).in_time().await.map_err(failed)?;
         match results.first() {

@@ -3,6 +3,7 @@
 //! [`crate::error::Failure::reply`]; nothing a request does reaches the runtime as an exception.
 
 mod account_mfa;
+mod account_passkeys;
 mod account_store;
 mod accounts;
 mod adapters;
@@ -29,6 +30,7 @@ mod login;
 mod login_context;
 mod mailer;
 mod mfa_store;
+mod passkey_store;
 mod providers;
 mod rate_limit;
 mod rate_limiter;
@@ -415,6 +417,11 @@ async fn serve_edge(
         EdgeEndpoint::Accounts { page, submit } => {
             let cx = login_context::LoginContext { env, ctx, config, head, request_id };
             let served = accounts::serve(req, &cx, page, submit).await;
+            browser_reply(env, head, audit, security, served).await
+        }
+        EdgeEndpoint::Passkey(step) => {
+            let cx = login_context::LoginContext { env, ctx, config, head, request_id };
+            let served = account_passkeys::serve(req, &cx, step).await;
             browser_reply(env, head, audit, security, served).await
         }
         EdgeEndpoint::Setup(endpoint) => {

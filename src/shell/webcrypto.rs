@@ -139,3 +139,24 @@ pub async fn generate_es256() -> Result<(CryptoKey, Value), JsValue> {
     let jwk: Value = serde_json::from_str(&text).map_err(|_| JsValue::from_str("bad exported JWK"))?;
     Ok((private, serde_json::json!({ "kty": "EC", "crv": "P-256", "x": jwk["x"], "y": jwk["y"] })))
 }
+
+/// Passkey signatures through WebCrypto. A key WebCrypto will not import, or a verification it
+/// throws on, is a signature that did not verify.
+pub struct WebCryptoSignatures;
+
+impl crate::mfa::webauthn::signature::SignatureVerifier for WebCryptoSignatures {
+    async fn verify(
+        &self,
+        alg: Alg,
+        key: &VerificationKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, crate::ports::Unavailable> {
+        Ok(verify(alg, key, message, signature).await.unwrap_or(false))
+    }
+}
+
+/// Whether WebCrypto imports a public key (a new passkey's, before it is stored).
+pub async fn importable(alg: Alg, key: &VerificationKey) -> bool {
+    verification_key(alg, key).await.is_ok()
+}

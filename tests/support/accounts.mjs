@@ -35,12 +35,18 @@ export function accountsSection({ mail, breach, overrides = {} }) {
 export const MAIL_API_TOKEN = "mail-api-token-for-tests-0123456789";
 
 /** Starts the origin, the mail capture, the breach stub and the gateway. */
-export async function startAccountsStack({ overrides = {}, faults, sendEmail = [], rateLimits = [{ id: "login", key: "ip", limit: 100000, period_s: 60 }] } = {}) {
+export async function startAccountsStack({ overrides = {}, faults, sendEmail = [], rateLimits = [{ id: "login", key: "ip", limit: 100000, period_s: 60 }], passkeys } = {}) {
   const origin = await startOrigin();
   const mail = await startMailCapture({ token: MAIL_API_TOKEN });
   const breach = await startBreachStub({ breached: { [BREACHED_PASSWORD]: 23174 } });
   const port = await freePort();
   const gatewayUrl = `http://127.0.0.1:${port}`;
+  // Passkeys need a domain for their RP ID (an IP address is not one): the pages are then used on
+  // http://localhost:<port>, which browsers treat as a secure context.
+  const passkeyOrigin = `http://localhost:${port}`;
+  if (passkeys) {
+    overrides = { ...overrides, passkeys: { rp_id: "localhost", origins: [passkeyOrigin], ...(passkeys === true ? {} : passkeys) } };
+  }
   const config = baseConfig(
     origin,
     [
@@ -48,9 +54,11 @@ export async function startAccountsStack({ overrides = {}, faults, sendEmail = [
       { id: "public", path: "/public/*", policy: "public" },
       // Step-up: a recent one-time code.
       { id: "payouts", path: "/payouts/*", policy: "authenticated", authenticators: ["session"], mfa: { required: true, methods: ["otp"], max_age_s: 300 } },
+      // Step-up: a passkey used in the last five minutes.
+      { id: "vault", path: "/vault/*", policy: "authenticated", authenticators: ["session"], mfa: { required: true, methods: ["webauthn"], max_age_s: 300 } },
     ],
     {
-      login: { redirect_uri: `${gatewayUrl}/auth/callback`, providers: [], rate_limits: rateLimits },
+      login: { redirect_uri: `${gatewayUrl}/auth/callback`, providers: [], rate_limits: rateLimits, ...(passkeys ? { return_origins: [passkeyOrigin] } : {}) },
       local_accounts: accountsSection({ mail, breach, overrides }),
     },
   );
@@ -73,6 +81,8 @@ export async function startAccountsStack({ overrides = {}, faults, sendEmail = [
     breach,
     gateway,
     url: gateway.url,
+    /** The origin passkey ceremonies run on (with `passkeys`). */
+    passkeyOrigin,
     /** The directory's D1 database (the real one when faults wrap it). */
     async db() {
       return gateway.mf.getD1Database(faults ? "REAL_PORTCULLIS_DB" : "PORTCULLIS_DB");
