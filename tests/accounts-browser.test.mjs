@@ -92,7 +92,8 @@ test("sign up, verify from the mail, sign in, reach the origin; then change the 
   await Promise.all([page.waitForNavigation(), page.click("#password-sign-in")]);
   assert.match(page.url(), /\/auth\/accounts\/sign-in\?return_to=%2Fapp%2Fdashboard/);
   const signInFields = await page.$$eval("input:not([type=hidden])", (inputs) => inputs.map((i) => i.autocomplete));
-  assert.deepEqual(signInFields, ["username", "current-password"]);
+  // The email field also offers the device's passkeys (WebAuthn autofill).
+  assert.deepEqual(signInFields, ["username webauthn", "current-password"]);
   await page.fill("#email", email);
   await page.fill("#password", GOOD_PASSWORD);
   await Promise.all([page.waitForNavigation(), page.click("#submit")]);
