@@ -124,8 +124,7 @@ pub enum SignInOutcome {
 /// Decides a sign-in attempt at `now_ms`. A locked email answers exactly like a wrong password
 /// (and the password is not looked at); a wait is the same for every email.
 pub fn decide_sign_in(attempt: Attempt, now_ms: u64) -> SignInOutcome {
-    let wait =
-        |until_ms: u64| SignInOutcome::Wait { retry_after_s: until_ms.saturating_sub(now_ms).div_ceil(1000).max(1) };
+    let wait = |until_ms: u64| SignInOutcome::Wait { retry_after_s: throttle::wait_s(until_ms, now_ms) };
     match (attempt.ip, attempt.account) {
         (Gate::Wait { until_ms } | Gate::Locked { until_ms }, _) => return wait(until_ms),
         (_, Gate::Wait { until_ms }) => return wait(until_ms),

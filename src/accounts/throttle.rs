@@ -74,6 +74,11 @@ impl Failures {
     }
 }
 
+/// Whole seconds until `until_ms`, at least 1: what `Retry-After` says of a lock or a delay.
+pub fn wait_s(until_ms: u64, now_ms: u64) -> u64 {
+    until_ms.saturating_sub(now_ms).div_ceil(1000).max(1)
+}
+
 /// Whether the key may try at `now_ms`.
 pub fn gate(policy: &ThrottlePolicy, record: Failures, now_ms: u64) -> Gate {
     let record = record.current(policy, now_ms);
@@ -179,6 +184,15 @@ pub fn apply(request: &ThrottleRequest, stored: Option<Failures>) -> (ThrottleAn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_is_whole_seconds_rounded_up_and_never_zero() {
+        for (until, now, expected) in
+            [(10_000, 10_000, 1), (10_001, 10_000, 1), (11_000, 10_000, 1), (11_001, 10_000, 2), (0, 10_000, 1)]
+        {
+            assert_eq!(wait_s(until, now), expected, "{until} at {now}");
+        }
+    }
 
     const POLICY: ThrottlePolicy =
         ThrottlePolicy { free_failures: 3, base_delay_ms: 1000, lock_after: 6, lock_ms: 60_000, window_ms: 600_000 };

@@ -16,7 +16,6 @@ use super::adapters::DurableLedger;
 use super::connections::directory_key;
 use super::login::{audit_login, login_secret};
 use super::mfa_store::{D1Factors, TotpFactor};
-use super::respond;
 use super::sessions::LiveSession;
 use crate::accounts::form::Form;
 use crate::accounts::mail::MailKind;
@@ -181,8 +180,7 @@ impl Page<'_> {
         };
         audit_login(self.cx, "login_first_factor", Some(PASSWORD_PROVIDER), Some(&credential.user_id), outcome);
         let location = format!("{}/accounts/{page}", self.prefix());
-        respond::redirect(303, &location, &cookies, &self.cx.config.security_headers, self.cx.request_id)
-            .map_err(|_| Refusal::Failure(Failure::Unavailable))
+        self.see_other(&location, &cookies).map_err(Refusal::Failure)
     }
 
     /// `GET` of a second-factor page.
@@ -253,8 +251,7 @@ impl Page<'_> {
                     .append_pair("return_to", &shown.return_to)
                     .finish()
             );
-            return respond::redirect(303, &location, &[], &self.cx.config.security_headers, self.cx.request_id)
-                .map_err(|_| Refusal::Failure(Failure::Unavailable));
+            return self.see_other(&location, &[]).map_err(Refusal::Failure);
         }
         let typed = Typed { csrf_token: &shown.csrf_token, return_to: &shown.return_to, ..Typed::default() };
         // Each way in shows only if the user has it (a user with only passkeys sees no code field).
@@ -377,8 +374,7 @@ impl Page<'_> {
 
     fn to_security(&self) -> Result<Response, Failure> {
         let location = format!("{}/accounts/security", self.prefix());
-        respond::redirect(303, &location, &[], &self.cx.config.security_headers, self.cx.request_id)
-            .map_err(|_| Failure::Unavailable)
+        self.see_other(&location, &[])
     }
 
     /// Counts a code attempt against the user's second-factor throttle; a wait or lock refuses.
@@ -398,7 +394,7 @@ impl Page<'_> {
         match gate {
             Gate::Open => Ok(key),
             Gate::Wait { until_ms } | Gate::Locked { until_ms } => {
-                Err(Refusal::Page(AccountError::Wait(until_ms.saturating_sub(self.now_ms()).div_ceil(1000).max(1))))
+                Err(Refusal::Page(AccountError::Wait(crate::accounts::throttle::wait_s(until_ms, self.now_ms()))))
             }
         }
     }
@@ -501,8 +497,7 @@ impl Page<'_> {
                 return_to.to_owned()
             }
         };
-        respond::redirect(303, &destination, &cookies, &self.cx.config.security_headers, self.cx.request_id)
-            .map_err(|_| Refusal::Failure(Failure::Unavailable))
+        self.see_other(&destination, &cookies).map_err(Refusal::Failure)
     }
 
     /// Completes a sign-in or step-up: a ticket is spent once; the account must still be active.

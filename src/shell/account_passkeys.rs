@@ -579,7 +579,6 @@ impl Page<'_> {
             audit_login(self.cx, "mfa_removed", Some(PASSWORD_PROVIDER), Some(user_id), "passkey");
         }
         let location = format!("{}/accounts/security", self.prefix());
-        respond::redirect(303, &location, &[], &self.cx.config.security_headers, self.cx.request_id)
-            .map_err(|_| Refusal::Failure(Failure::Unavailable))
+        self.see_other(&location, &[]).map_err(Refusal::Failure)
     }
 }

@@ -303,6 +303,12 @@ impl Page<'_> {
         }
     }
 
+    /// `303 See Other` to `location`, with these cookies set.
+    pub(super) fn see_other(&self, location: &str, cookies: &[String]) -> Result<Response, Failure> {
+        respond::redirect(303, location, cookies, &self.cx.config.security_headers, self.cx.request_id)
+            .map_err(|_| Failure::Unavailable)
+    }
+
     /// Sends the browser to sign in first, coming back to `page`.
     pub(super) fn to_sign_in(&self, page: &str) -> Result<Response, Failure> {
         let back = format!("{}/accounts/{page}", self.prefix());
@@ -311,8 +317,7 @@ impl Page<'_> {
             self.prefix(),
             url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", &back).finish()
         );
-        respond::redirect(303, &location, &[], &self.cx.config.security_headers, self.cx.request_id)
-            .map_err(|_| Failure::Unavailable)
+        self.see_other(&location, &[])
     }
 
     /// The request's session, if it is a password session.
@@ -766,8 +771,7 @@ impl Page<'_> {
                     self.issue_session(&tenant.id, &credential, (vec![AMR_PASSWORD.into()], None), None).await?;
                 cookies.insert(0, session_cookie);
                 self.signed_in(&credential, "session created");
-                respond::redirect(303, return_to, &cookies, &self.cx.config.security_headers, self.cx.request_id)
-                    .map_err(|_| Refusal::Failure(Failure::Unavailable))
+                self.see_other(return_to, &cookies).map_err(Refusal::Failure)
             }
         }
     }
@@ -976,9 +980,7 @@ impl Page<'_> {
         );
         let (gate, _) = self.throttle(account_key.clone(), self.accounts.account_throttle, ThrottleOp::Attempt).await?;
         if let Gate::Wait { until_ms } | Gate::Locked { until_ms } = gate {
-            return Err(Refusal::Page(AccountError::Wait(
-                until_ms.saturating_sub(self.now_ms()).div_ceil(1000).max(1),
-            )));
+            return Err(Refusal::Page(AccountError::Wait(crate::accounts::throttle::wait_s(until_ms, self.now_ms()))));
         }
         if !matches!(self.verify_password(current, Some(&credential.hash))?, Some(Verified::Match { .. })) {
             return Err(Refusal::Page(AccountError::Incorrect));
