@@ -96,10 +96,10 @@ describe("enrolment", () => {
     assert.equal(codes.length, 10);
     assert.equal(new Set(codes).size, 10);
     for (const code of codes) assert.match(code, /^[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}$/);
-    assert.ok(sessionSetCookie(done), "the session goes on with the second factor");
+    assert.ok(sessionSetCookie(done), "the account's first factor joins the session");
     const app = await browser.request(`${stack.url}/app/x`);
     assert.equal(app.status, 200);
-    assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,otp,mfa");
+    assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,mfa", "an enrolment proves no otp: a route asking for otp steps up");
     const user = stack.origin.requests.at(-1).headers["x-auth-subject"];
     const stored = await rows("SELECT kind, sealed_secret, last_step FROM mfa_factors WHERE user_id = ?", user);
     assert.equal(stored.length, 1);
@@ -153,7 +153,7 @@ describe("enrolment", () => {
     assert.ok(ticketCookie(done).includes("Max-Age=0"), "the ticket is cleared");
     const after = await browser.request(`${stack.url}/app/welcome`);
     assert.equal(after.status, 200);
-    assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,otp,mfa");
+    assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,mfa", "a required enrolment completes the sign-in as mfa, not otp");
   });
 });
 
@@ -316,7 +316,7 @@ describe("managing factors and stepping up", () => {
     assert.equal(stepped.headers.get("location"), "/payouts/run?x=1");
     const reached = await browser.request(`${stack.url}/payouts/run?x=1`);
     assert.equal(reached.status, 200);
-    assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,mfa,otp");
+    assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,otp,mfa");
   });
 
   test("a session without a factor that must step up is sent to enrol one", async () => {

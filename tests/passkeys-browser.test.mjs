@@ -156,7 +156,7 @@ test("register a passkey, sign in with it after the password, step up with it, s
   await Promise.all([page.waitForURL(at("/vault/keys")), page.click("#use-passkey")]);
   assert.ok(await theyVerify(lastCeremony(exchanges, "sign-in-options", "sign-in")));
   assert.equal(stack.origin.requests.at(-1).path, "/vault/keys");
-  assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,mfa,hwk");
+  assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,hwk,mfa", "the step-up keeps no stale second-factor values");
 
   // Passwordless with the sign-in page's button (the autofill request waits meanwhile).
   await context.clearCookies();
@@ -183,5 +183,38 @@ test("register a passkey, sign in with it after the password, step up with it, s
   assert.equal(exchanges.at(-1).status, 401);
 
   assert.deepEqual(problems.filter((p) => !/status of 401/.test(p)), [], "no console error or CSP violation");
+  await context.close();
+});
+
+test("a tenant that requires MFA: the enrolment page offers a passkey beside the app, and registering one completes the sign-in", async () => {
+  const email = `passkey.strict.${process.pid}@example.test`;
+  await createAccount(stack, email, GOOD_PASSWORD, { tenant: "strict" });
+  const { page, context, problems, exchanges, credentials, presence } = await openPage();
+  await presence(false);
+  await page.goto(at(`/auth/accounts/sign-in?tenant=strict&return_to=${encodeURIComponent("/app/welcome")}`));
+  await page.fill("#email", email);
+  await page.fill("#password", GOOD_PASSWORD);
+  await Promise.all([page.waitForNavigation(), page.click("#submit")]);
+  await presence(true);
+  assert.equal(new URL(page.url()).pathname, "/auth/accounts/totp");
+  assert.ok(await page.isVisible("#enrol-passkey"), "the module showed the passkey choice");
+  assert.ok(await page.isVisible("#qr"), "the app stays the other choice");
+  await page.click("#enrol-passkey");
+  await page.waitForSelector("#recovery-codes li");
+  assert.equal((await page.$$("#recovery-codes code")).length, 10);
+  const registration = lastCeremony(exchanges, "registration-options", "register");
+  assert.equal(registration.status, 200);
+  const theirs = await verifyRegistrationResponse({
+    response: registration.credential,
+    expectedChallenge: registration.options.challenge,
+    expectedOrigin: stack.passkeyOrigin,
+    expectedRPID: "localhost",
+    requireUserVerification: false,
+  });
+  assert.ok(theirs.verified, "@simplewebauthn/server verifies it too");
+  assert.equal((await credentials()).length, 1);
+  await Promise.all([page.waitForURL(at("/app/welcome")), page.click("#continue")]);
+  assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,mfa", "an enrolment proves no kind of factor");
+  assert.deepEqual(problems, [], "no console error or CSP violation");
   await context.close();
 });

@@ -24,11 +24,11 @@ after(async () => {
 const RP_ID = "localhost";
 
 /** A step of a ceremony, posted as www/static/passkeys.js posts it. */
-function ceremonyStep(browser, step, body, { origin = stack.passkeyOrigin } = {}) {
+function ceremonyStep(browser, step, body, { origin = stack.passkeyOrigin, cookie } = {}) {
   return browser.request(`${stack.url}/auth/accounts/passkeys/${step}`, {
     method: "POST",
     api: true,
-    headers: { "content-type": "application/json", origin },
+    headers: { "content-type": "application/json", origin, ...(cookie ? { cookie } : {}) },
     body: JSON.stringify(body),
   });
 }
@@ -179,6 +179,47 @@ describe("registration", () => {
   });
 });
 
+describe("required enrolment", () => {
+  test("a tenant that requires MFA offers a passkey beside the app; its ticket registers one, the sign-in completes as mfa, and a stale ticket stores nothing", async () => {
+    const email = fresh();
+    await createAccount(stack, email, GOOD_PASSWORD, { tenant: "strict" });
+    const { browser, response } = await signIn(stack, email, GOOD_PASSWORD, { tenant: "strict", returnTo: "/app/welcome" });
+    assert.equal(response.headers.get("location"), "/auth/accounts/totp");
+    const page = await (await browser.request(`${stack.url}/auth/accounts/totp`)).text();
+    assert.match(page, /id="enrol-passkey"/);
+    assert.equal(/data-csrf-token="([^"]*)"/.exec(page)?.[1], "", "the ticket is the proof");
+    const db = await stack.db();
+    const user = (await db.prepare("SELECT id FROM users WHERE email = ?").bind(email).first()).id;
+    const count = async (table) => (await db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE user_id = ?`).bind(user).first()).n;
+    // The password changes while the ceremony runs (a reset elsewhere): the ticket completes
+    // nothing, and nothing is stored.
+    const stale = await json(await ceremonyStep(browser, "registration-options", {}));
+    await db.prepare("UPDATE password_credentials SET changed_at_ms = changed_at_ms + 1 WHERE user_id = ?").bind(user).run();
+    const early = new SoftAuthenticator();
+    const refused = await ceremonyStep(browser, "register", { ceremony: stale.ceremony, credential: early.create(stale.publicKey, { origin: stack.passkeyOrigin }) });
+    assert.equal((await json(refused, 401)).error, "second_factor_expired");
+    assert.deepEqual([await count("passkeys"), await count("recovery_codes")], [0, 0], "a stale ticket enrols nothing");
+    // The refusal spent that ticket; the password again gives a new one.
+    const again = await signIn(stack, email, GOOD_PASSWORD, { tenant: "strict", returnTo: "/app/welcome", browser });
+    assert.equal(again.response.headers.get("location"), "/auth/accounts/totp");
+    const ticket = browser.jar.header(`${stack.url}/auth/accounts/totp`);
+    const options = await json(await ceremonyStep(browser, "registration-options", {}));
+    const spare = await json(await ceremonyStep(browser, "registration-options", {}));
+    const authenticator = new SoftAuthenticator();
+    const done = await ceremonyStep(browser, "register", { ceremony: options.ceremony, credential: authenticator.create(options.publicKey, { origin: stack.passkeyOrigin }) });
+    const body = await json(done);
+    assert.equal(body.next, "/app/welcome");
+    assert.equal(body.recovery_codes.length, 10);
+    assert.ok(sessionSetCookie(done));
+    assert.equal((await browser.request(`${stack.url}/app/welcome`)).status, 200);
+    assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,mfa", "an enrolment proves no kind of factor: no swk");
+    // A copy of the spent ticket adds nothing: the account has a factor now, which a ticket never passed.
+    const copy = await ceremonyStep(new Browser(), "register", { ceremony: spare.ceremony, credential: new SoftAuthenticator().create(spare.publicKey, { origin: stack.passkeyOrigin }) }, { cookie: ticket });
+    assert.equal((await json(copy, 403)).error, "second_factor_needed");
+    assert.deepEqual([await count("passkeys"), await count("recovery_codes")], [1, 10]);
+  });
+});
+
 describe("sign-in", () => {
   test("after the password the passkey completes the sign-in: the ticket is spent once, the origin learns swk, and the webauthn step-up route lets it in", async () => {
     const { email, authenticator, registered } = await accountWithPasskey();
@@ -242,6 +283,12 @@ describe("sign-in", () => {
       const refused = await json(await ceremonyStep(browser, "sign-in", { ceremony: options.ceremony, credential }), 400);
       assert.equal(refused.error, "passkey_malformed", name);
     }
+    // The backup-eligible flag is fixed at registration (WebAuthn §6.1.3): a synced passkey that
+    // comes back device-bound is another authenticator. @simplewebauthn/server does not check it.
+    const flipped = await passwordStep(email);
+    const flippedOptions = await signInOptions(flipped);
+    const deviceBound = authenticator.get(flippedOptions.publicKey, { origin: stack.passkeyOrigin, flags: FLAGS.UP | FLAGS.UV });
+    assert.equal((await json(await ceremonyStep(flipped, "sign-in", { ceremony: flippedOptions.ceremony, credential: deviceBound }), 401)).reason, "backup_eligibility_changed");
     const garbage = await passwordStep(email);
     const notJson = await garbage.request(`${stack.url}/auth/accounts/passkeys/sign-in`, { method: "POST", api: true, headers: { "content-type": "application/json", origin: stack.passkeyOrigin }, body: "\u0000{" });
     assert.equal((await json(notJson, 400)).error, "passkey_malformed");
@@ -313,7 +360,7 @@ describe("sign-in", () => {
     assert.equal((await json(done)).next, "/vault/keys");
     const now = await browser.request(`${stack.url}/vault/keys`, { api: true });
     assert.equal(now.status, 200);
-    assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,mfa,swk");
+    assert.equal(stack.origin.requests.at(-1).headers["x-auth-amr"], "pwd,swk,mfa", "the step-up's fresh auth_time vouches for the passkey alone");
   });
 });
 

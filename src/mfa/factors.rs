@@ -59,15 +59,25 @@ pub enum SecondFactor {
         /// Backup eligible.
         synced: bool,
     },
+    /// A factor enrolled just now, during a required enrolment: `mfa` only. Binding a new
+    /// factor shows the password's holder has it now, not which kind of factor it is worth
+    /// (a `none` attestation proves no hardware), so no `otp`, `hwk` or `swk`.
+    Enrolment,
 }
 
-/// The `amr` of a sign-in completed by `second` (RFC 8176 §2): the first factor's values, the
-/// second's, and `mfa`, each once.
+/// The values a second factor adds to an `amr`.
+const SECOND_FACTOR_METHODS: [&str; 4] = ["otp", "swk", "hwk", "mfa"];
+
+/// The `amr` of a sign-in completed, or a session stepped up, by `second` (RFC 8176 §2): the
+/// first factor's values, the second's, and `mfa`, each once. The second-factor values of an
+/// earlier step are dropped: the session's new `auth_time` vouches only for the factor just
+/// used, so a step-up with a recovery code does not keep an older passkey's `hwk` fresh.
 pub fn amr_after(first: &[String], second: SecondFactor) -> Vec<String> {
-    let mut amr: Vec<String> = first.to_vec();
+    let mut amr: Vec<String> =
+        first.iter().filter(|method| !SECOND_FACTOR_METHODS.contains(&method.as_str())).cloned().collect();
     let added: &[&str] = match second {
         SecondFactor::Totp => &["otp", "mfa"],
-        SecondFactor::RecoveryCode => &["mfa"],
+        SecondFactor::RecoveryCode | SecondFactor::Enrolment => &["mfa"],
         SecondFactor::Passkey { synced: true } => &["swk", "mfa"],
         SecondFactor::Passkey { synced: false } => &["hwk", "mfa"],
     };
@@ -202,6 +212,14 @@ mod tests {
         assert_eq!(again, ["pwd", "otp", "mfa"]);
         assert_eq!(amr_after(&pwd, SecondFactor::Passkey { synced: false }), ["pwd", "hwk", "mfa"]);
         assert_eq!(amr_after(&[], SecondFactor::Passkey { synced: true }), ["swk", "mfa"]);
+        let after_passkey = amr_after(&pwd, SecondFactor::Passkey { synced: false });
+        assert_eq!(
+            amr_after(&after_passkey, SecondFactor::RecoveryCode),
+            ["pwd", "mfa"],
+            "a step-up keeps no stale hwk"
+        );
+        assert_eq!(amr_after(&after_passkey, SecondFactor::Totp), ["pwd", "otp", "mfa"]);
+        assert_eq!(amr_after(&pwd, SecondFactor::Enrolment), ["pwd", "mfa"], "an enrolment proves no kind of factor");
     }
 
     #[test]

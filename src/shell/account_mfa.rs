@@ -277,8 +277,8 @@ impl Page<'_> {
         if enrolled.totp {
             return self.to_security().map_err(Refusal::Failure);
         }
-        // Adding a factor to an account that has one needs that factor first.
-        if enrolled.any() && !presenter.passed_second_factor() {
+        // Adding a factor to an account that has one needs that factor first, recently.
+        if enrolled.any() && !presenter.passed_second_factor_recently((self.now_ms() / 1000) as i64) {
             return Err(Refusal::Page(AccountError::SecondFactorNeeded));
         }
         let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
@@ -299,6 +299,9 @@ impl Page<'_> {
             ("qr_svg", svg),
             ("totp_secret", html_escape(&totp::display_secret(secret))),
             ("enrolment", html_escape(&enrolment)),
+            // A passkey is the other way to meet the enrolment (shown by the script, if the
+            // browser has WebAuthn).
+            ("passkey_hidden", if self.accounts.passkeys.is_some() { String::new() } else { "hidden".into() }),
         ];
         let typed = Typed { csrf_token: &shown.csrf_token, return_to: &shown.return_to, ..Typed::default() };
         let mut response = self
@@ -562,9 +565,12 @@ impl Page<'_> {
         };
         let store = D1Factors(self.env());
         let enrolled = store.enrolled(&tenant, &user_id).await.map_err(unavailable)?;
-        if enrolled.any() && !presenter.passed_second_factor() {
+        if enrolled.any() && !presenter.passed_second_factor_recently((now_ms / 1000) as i64) {
             return Err(Refusal::Page(AccountError::SecondFactorNeeded));
         }
+        // The sign-in completes (its ticket spent, the password unchanged, the account active)
+        // before anything is stored: a replayed or stale ticket enrols nothing.
+        let credential = self.complete(&presenter).await?;
         let directory = directory_key(self.env()).map_err(Refusal::Failure)?;
         let nonce: [u8; 12] = SystemEntropy.bytes().map_err(unavailable)?;
         let factor_id = factors::new_factor_id(&SystemEntropy).map_err(unavailable)?;
@@ -586,12 +592,17 @@ impl Page<'_> {
         let _ = self.throttle(throttle_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
         let codes = recovery::generate(&SystemEntropy).map_err(unavailable)?;
         store.replace_recovery_codes(&tenant, &user_id, &codes.stored).await.map_err(unavailable)?;
-        let credential = self.complete(&presenter).await?;
-        let amr = factors::amr_after(presenter.amr(), SecondFactor::Totp);
-        let mut cookies = vec![self.issue_session(&tenant, &credential, (amr, None), None).await?];
+        let mut cookies = Vec::new();
         let change = "Two-step verification with an authenticator app was turned on for your account.".to_owned();
         self.send_later(MailKind::SecurityChanged, credential.email.clone(), vec![("change", change)]);
         audit_login(self.cx, "mfa_enrolled", Some(PASSWORD_PROVIDER), Some(&user_id), "totp");
+        // The account's first factor joins the sign-in or session (as `mfa`, with no kind: see
+        // SecondFactor::Enrolment); a later one is not a sign-in, and the session keeps the
+        // auth_time of the factor it last used.
+        if !enrolled.any() {
+            let amr = factors::amr_after(presenter.amr(), SecondFactor::Enrolment);
+            cookies.push(self.issue_session(&tenant, &credential, (amr, None), None).await?);
+        }
         let next = match &presenter {
             Presenter::Ticket(ticket) => {
                 cookies.push(ticket::clear_cookie());
@@ -678,6 +689,7 @@ pub(super) fn second_factor_name(used: SecondFactor) -> &'static str {
         SecondFactor::Totp => "second factor: totp",
         SecondFactor::RecoveryCode => "second factor: recovery code",
         SecondFactor::Passkey { .. } => "second factor: passkey",
+        SecondFactor::Enrolment => "second factor enrolled",
     }
 }
 

@@ -36,7 +36,7 @@ use crate::mfa::webauthn::ceremony::{
     self, AssertionJson, Ceremony, Kind, PasskeyUser, RegistrationJson, RelyingParty, CEREMONY_LIFETIME_S,
 };
 use crate::mfa::webauthn::signature::Failure as VerifyFailure;
-use crate::mfa::webauthn::{b64url, PasskeyError};
+use crate::mfa::webauthn::{self, b64url, PasskeyError};
 use crate::ports::{Entropy, Ledger, SystemEntropy};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -44,9 +44,6 @@ use worker::{Request, Response};
 
 /// The largest ceremony body read (a registration with an RSA key and extensions fits easily).
 const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// The longest passkey name kept.
-const MAX_NAME_CHARS: usize = 64;
 
 #[derive(Deserialize, Default, PartialEq, Eq, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
@@ -262,7 +259,9 @@ impl Page<'_> {
         if !webcrypto::importable(passkey.key.alg, &key).await {
             return Err(Refusal::Page(AccountError::Passkey(PasskeyError::AlgorithmUnsupported)));
         }
-        let name = passkey_name(response.name.as_deref());
+        let name = webauthn::passkey_name(response.name.as_deref());
+        // The sign-in completes before anything is stored: a replayed or stale ticket enrols nothing.
+        let credential = self.complete(&presenter).await?;
         let store = D1Passkeys(self.env());
         if !store.add(&tenant, &user_id, &name, &passkey, self.now_ms()).await.map_err(unavailable)? {
             return Err(Refusal::Page(AccountError::PasskeyExists));
@@ -279,28 +278,23 @@ impl Page<'_> {
             None
         };
         let change = format!("A passkey ({name}) was added to your account.");
-        self.send_later(MailKind::SecurityChanged, account_email(&presenter), vec![("change", change)]);
+        self.send_later(MailKind::SecurityChanged, credential.email.clone(), vec![("change", change)]);
         audit_login(self.cx, "mfa_enrolled", Some(PASSWORD_PROVIDER), Some(&user_id), "passkey");
-        let used = SecondFactor::Passkey { synced: passkey.backup_eligible };
         let mut cookies = Vec::new();
+        // The account's first factor joins the sign-in or session (as `mfa`, with no kind: see
+        // SecondFactor::Enrolment); a later one is not a sign-in, and the session keeps the
+        // auth_time of the factor it last used. (A ticket only enrols an account's first.)
+        if first_factor {
+            let amr = factors::amr_after(presenter.amr(), SecondFactor::Enrolment);
+            cookies.push(self.issue_session(&tenant, &credential, (amr, None), None).await?);
+        }
         let next = match &presenter {
             Presenter::Ticket(ticket) => {
-                let credential = self.complete(&presenter).await?;
-                let amr = factors::amr_after(presenter.amr(), used);
-                cookies.push(self.issue_session(&tenant, &credential, (amr, None), None).await?);
                 cookies.push(ticket::clear_cookie());
                 self.signed_in(&credential, "second factor enrolled: passkey");
                 ticket.return_to.clone()
             }
-            Presenter::Session(_) => {
-                if first_factor {
-                    // As with an authenticator app: the session now has the factor it enrolled.
-                    let credential = self.complete(&presenter).await?;
-                    let amr = factors::amr_after(presenter.amr(), used);
-                    cookies.push(self.issue_session(&tenant, &credential, (amr, None), None).await?);
-                }
-                self.return_to(response.return_to.as_deref())
-            }
+            Presenter::Session(_) => self.return_to(response.return_to.as_deref()),
         };
         let shown: Option<Vec<String>> = codes.map(|codes| codes.shown.iter().map(|c| c.expose().to_owned()).collect());
         self.json(
@@ -373,6 +367,8 @@ impl Page<'_> {
                 self.csrf_token_ok(&presenter, &response.csrf_token)?;
                 Some(presenter)
             }
+            // Passwordless, which the configuration may have turned off since the options.
+            None if !passkeys.passwordless => return Err(Refusal::Page(AccountError::NoPasskey)),
             None => None,
         };
         let credential: AssertionJson = serde_json::from_value(response.credential.clone())
@@ -494,24 +490,6 @@ impl Page<'_> {
     }
 }
 
-/// A passkey's name as the user typed it: trimmed, no control characters, at most
-/// [`MAX_NAME_CHARS`]; "Passkey" when empty.
-pub(super) fn passkey_name(typed: Option<&str>) -> String {
-    let name: String = typed
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_NAME_CHARS)
-        .collect::<String>()
-        .trim()
-        .to_owned();
-    if name.is_empty() {
-        "Passkey".to_owned()
-    } else {
-        name
-    }
-}
-
 impl Page<'_> {
     /// The security page's passkeys: each with its name, dates, and forms to rename and remove
     /// it, and the button that adds one (shown by the script). Empty when passkeys are off.
@@ -571,7 +549,7 @@ impl Page<'_> {
         let store = D1Passkeys(self.env());
         let (tenant, user_id) = (presenter.tenant(), presenter.user_id());
         if form.optional("action") == Some("rename_passkey") {
-            let name = passkey_name(form.optional("name"));
+            let name = webauthn::passkey_name(form.optional("name"));
             store.rename(tenant, user_id, credential_id, &name).await.map_err(unavailable)?;
         } else if store.remove(tenant, user_id, credential_id).await.map_err(unavailable)? {
             let change = "A passkey was removed from your account.".to_owned();

@@ -41,6 +41,7 @@ impl PasskeyRow {
             user_id: self.user_id.clone(),
             key: CoseKey { alg, jwk },
             sign_count: self.sign_count as u32,
+            backup_eligible: self.backup_eligible != 0.0,
         })
     }
 

@@ -32,11 +32,22 @@ pub struct AttestationObject<'b> {
 
 const BAD: PasskeyError = PasskeyError::Malformed("attestationObject");
 
+/// The most entries a map of the attestation object may have (it names three, `attStmt` two).
+const MAX_ENTRIES: u64 = 8;
+
+/// A map's entry count: definite and at most [`MAX_ENTRIES`].
+fn bounded_map(decoder: &mut minicbor::Decoder<'_>) -> Result<u64, PasskeyError> {
+    match decoder.map() {
+        Ok(Some(entries)) if entries <= MAX_ENTRIES => Ok(entries),
+        _ => Err(BAD),
+    }
+}
+
 impl<'b> AttestationObject<'b> {
     /// Parses an attestation object; every byte must be accounted for.
     pub fn parse(bytes: &'b [u8]) -> Result<Self, PasskeyError> {
         let mut decoder = minicbor::Decoder::new(bytes);
-        let entries = decoder.map().map_err(|_| BAD)?.ok_or(BAD)?;
+        let entries = bounded_map(&mut decoder)?;
         let (mut fmt, mut statement_at, mut auth_data) = (None, None, None);
         let mut seen: Vec<&str> = Vec::new();
         for _ in 0..entries {
@@ -53,9 +64,9 @@ impl<'b> AttestationObject<'b> {
                         return Err(BAD);
                     }
                     statement_at = Some(decoder.position());
-                    decoder.skip().map_err(|_| BAD)?;
+                    super::skip_definite(&mut decoder).map_err(|_| BAD)?;
                 }
-                _ => decoder.skip().map_err(|_| BAD)?,
+                _ => super::skip_definite(&mut decoder).map_err(|_| BAD)?,
             }
         }
         if decoder.position() != bytes.len() {
@@ -80,7 +91,7 @@ impl<'b> AttestationObject<'b> {
 /// A `packed` statement: `{alg, sig}` and no `x5c` (self attestation only).
 fn packed(bytes: &[u8]) -> Result<Statement<'_>, PasskeyError> {
     let mut decoder = minicbor::Decoder::new(bytes);
-    let entries = decoder.map().map_err(|_| BAD)?.ok_or(BAD)?;
+    let entries = bounded_map(&mut decoder)?;
     let (mut alg, mut sig) = (None, None);
     let mut seen: Vec<&str> = Vec::new();
     for _ in 0..entries {
@@ -94,7 +105,7 @@ fn packed(bytes: &[u8]) -> Result<Statement<'_>, PasskeyError> {
             "sig" => sig = Some(decoder.bytes().map_err(|_| BAD)?),
             // A certificate chain (full attestation) is not something Portcullis can judge.
             "x5c" => return Err(PasskeyError::AttestationUnsupported),
-            _ => decoder.skip().map_err(|_| BAD)?,
+            _ => super::skip_definite(&mut decoder).map_err(|_| BAD)?,
         }
     }
     Ok(Statement::SelfSigned { alg: alg.ok_or(BAD)?, sig: sig.ok_or(BAD)? })
@@ -152,6 +163,36 @@ mod tests {
             (V::Text("authData".into()), V::Bytes(vec![2])),
         ]);
         assert_eq!(AttestationObject::parse(&repeated), Err(BAD));
+        // Too many entries, at the top and in the statement (each costs a scan of those seen).
+        let mut crowded = vec![
+            (V::Text("fmt".into()), V::Text("none".into())),
+            (V::Text("attStmt".into()), V::Map(vec![])),
+            (V::Text("authData".into()), V::Bytes(vec![1])),
+        ];
+        crowded.extend((0..6).map(|i| (V::Text(format!("x{i}")), V::Int(0))));
+        assert_eq!(AttestationObject::parse(&cbor_map(&crowded)), Err(BAD));
+        crowded.pop();
+        assert!(AttestationObject::parse(&cbor_map(&crowded)).is_ok(), "eight entries are still read");
+        let crowded_statement: Vec<_> = (0..9).map(|i| (V::Text(format!("x{i}")), V::Int(0))).collect();
+        assert_eq!(AttestationObject::parse(&object("packed", V::Map(crowded_statement))), Err(BAD));
+    }
+
+    #[test]
+    fn an_ignored_value_of_indefinite_length_is_refused() {
+        let with_extra = |extra: &[u8]| {
+            // {"fmt": "none", "attStmt": {}, "authData": h'01', "x": <extra>}
+            let mut bytes = vec![0xa4, 0x63, b'f', b'm', b't', 0x64, b'n', b'o', b'n', b'e'];
+            bytes.extend([0x67, b'a', b't', b't', b'S', b't', b'm', b't', 0xa0]);
+            bytes.extend([0x68, b'a', b'u', b't', b'h', b'D', b'a', b't', b'a', 0x41, 0x01, 0x61, b'x']);
+            bytes.extend(extra);
+            AttestationObject::parse(&bytes).map(|_| ())
+        };
+        assert_eq!(with_extra(&[0x82, 0x01, 0x02]), Ok(()), "a definite array is skipped");
+        assert_eq!(with_extra(&[0x9f, 0x01, 0x02, 0xff]), Err(BAD), "an indefinite array");
+        assert_eq!(with_extra(&[0x5f, 0x41, 0x01, 0xff]), Err(BAD), "an indefinite byte string");
+        assert_eq!(with_extra(&[0xbf, 0x01, 0x02, 0xff]), Err(BAD), "an indefinite map");
+        let deep: Vec<u8> = std::iter::repeat_n(0x81, 9).chain([0x00]).collect();
+        assert_eq!(with_extra(&deep), Err(BAD), "nested deeper than eight");
     }
 
     proptest! {

@@ -101,7 +101,9 @@ impl AuthenticatorData {
         };
         if flags.extensions() {
             let mut decoder = minicbor::Decoder::new(rest);
-            if !matches!(decoder.datatype(), Ok(minicbor::data::Type::Map)) || decoder.skip().is_err() {
+            if !matches!(decoder.datatype(), Ok(minicbor::data::Type::Map))
+                || super::skip_definite(&mut decoder).is_err()
+            {
                 return Err(PasskeyError::Malformed("authenticatorData extensions"));
             }
             rest = &rest[decoder.position()..];

@@ -330,6 +330,8 @@ pub struct StoredPasskey {
     pub key: CoseKey,
     /// The highest signature counter seen.
     pub sign_count: u32,
+    /// Backup eligible at registration (fixed for the credential's life).
+    pub backup_eligible: bool,
 }
 
 /// What a passed authentication shows.
@@ -343,7 +345,7 @@ pub struct VerifiedAssertion {
     pub sign_count: u32,
     /// Whether the user was verified.
     pub user_verified: bool,
-    /// Backup eligible (a synced passkey: `swk`), or bound to one device (`hwk`).
+    /// Backup eligible (a synced passkey: `swk`), or bound to one device (`hwk`), as registered.
     pub backup_eligible: bool,
     /// Backed up now.
     pub backed_up: bool,
@@ -407,6 +409,9 @@ pub async fn verify_assertion(
         return Err(PasskeyError::Malformed("authenticatorData").into());
     }
     rp_checks(&data, rp, ceremony.user_verification)?;
+    if data.flags.backup_eligible() != stored.backup_eligible {
+        return Err(PasskeyError::BackupEligibilityChanged.into());
+    }
     let signature_bytes = b64url_decode("signature", &credential.response.signature)?;
     let message = signature::signed_message(&data_bytes, &client_data_json);
     signature::verify(verifier, &stored.key, &message, &signature_bytes).await?;
@@ -420,7 +425,7 @@ pub async fn verify_assertion(
         user_id: stored.user_id.clone(),
         sign_count: data.sign_count.max(stored.sign_count),
         user_verified: data.flags.user_verified(),
-        backup_eligible: data.flags.backup_eligible(),
+        backup_eligible: stored.backup_eligible,
         backed_up: data.flags.backed_up(),
         sign_count_regressed: regressed,
     })

@@ -54,6 +54,41 @@ enum Param<'b> {
     Bytes(&'b [u8]),
 }
 
+/// The y coordinates (sign bit cleared, little-endian) of Ed25519's points of small order: 0, 1,
+/// p − 1 and the two of order 8. Against such a key a signature can verify for many messages.
+const ED25519_SMALL_ORDER_Y: [[u8; 32]; 5] = {
+    let zero = [0u8; 32];
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    let mut p_minus_one = [0xff; 32];
+    p_minus_one[0] = 0xec;
+    p_minus_one[31] = 0x7f;
+    [
+        zero,
+        one,
+        p_minus_one,
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf,
+            0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+        ],
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20,
+            0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+        ],
+    ]
+};
+
+/// Whether an Ed25519 public key is of small order or not canonically encoded (y ≥ p): refused
+/// at registration, whatever the signature backend would make of it.
+fn ed25519_key_is_weak(x: &[u8]) -> bool {
+    let mut y = [0u8; 32];
+    y.copy_from_slice(x);
+    y[31] &= 0x7f;
+    // y ≥ p = 2^255 − 19: the top 30 bytes all 0xff (0x7f at the top) and the lowest ≥ 0xed.
+    let not_canonical = y[31] == 0x7f && y[1..31].iter().all(|b| *b == 0xff) && y[0] >= 0xed;
+    not_canonical || ED25519_SMALL_ORDER_Y.contains(&y)
+}
+
 fn is_int(datatype: Type) -> bool {
     matches!(datatype, Type::U8 | Type::U16 | Type::U32 | Type::U64 | Type::I8 | Type::I16 | Type::I32 | Type::I64)
 }
@@ -67,6 +102,7 @@ pub fn parse_prefix(bytes: &[u8]) -> Result<(CoseKey, usize), PasskeyError> {
         return Err(bad);
     }
     let mut params: Vec<(i64, Param<'_>)> = Vec::new();
+    let mut int_labels: Vec<i64> = Vec::new();
     let mut text_labels: Vec<&str> = Vec::new();
     for _ in 0..entries {
         let label_type = decoder.datatype().map_err(|_| bad)?;
@@ -77,21 +113,24 @@ pub fn parse_prefix(bytes: &[u8]) -> Result<(CoseKey, usize), PasskeyError> {
                 return Err(bad);
             }
             text_labels.push(label);
-            decoder.skip().map_err(|_| bad)?;
+            super::skip_definite(&mut decoder).map_err(|_| bad)?;
             continue;
         }
         if !is_int(label_type) {
             return Err(bad);
         }
+        // Every label once, also those whose values are skipped (else a skipped value could
+        // hide a second copy of a label that is read).
         let label = decoder.i64().map_err(|_| bad)?;
-        if params.iter().any(|(seen, _)| *seen == label) {
+        if int_labels.contains(&label) {
             return Err(bad);
         }
+        int_labels.push(label);
         let value = match decoder.datatype().map_err(|_| bad)? {
             datatype if is_int(datatype) => Param::Int(decoder.i64().map_err(|_| bad)?),
             Type::Bytes => Param::Bytes(decoder.bytes().map_err(|_| bad)?),
             _ => {
-                decoder.skip().map_err(|_| bad)?;
+                super::skip_definite(&mut decoder).map_err(|_| bad)?;
                 continue;
             }
         };
@@ -119,7 +158,7 @@ pub fn parse_prefix(bytes: &[u8]) -> Result<(CoseKey, usize), PasskeyError> {
         }
         (Alg::EdDsa, Some(1)) => {
             let x = bytes_of(-2).ok_or(bad)?;
-            if int(-1) != Some(6) || x.len() != 32 {
+            if int(-1) != Some(6) || x.len() != 32 || ed25519_key_is_weak(x) {
                 return Err(unsupported);
             }
             json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(x) })
@@ -174,9 +213,32 @@ mod tests {
             assert!(parse_prefix(&bytes).is_err());
         }
         assert_eq!(parse_prefix(&es256(2, 1, -7, 32)).map(|_| ()), Err(PasskeyError::AlgorithmUnsupported));
-        // A repeated label.
+        // A repeated label, also when one of the two has a value that is skipped.
         let repeated = cbor_map(&[(V::Int(3), V::Int(-7)), (V::Int(3), V::Int(-8))]);
         assert_eq!(parse_prefix(&repeated).map(|_| ()), Err(PasskeyError::Malformed("credentialPublicKey")));
+        let hidden = cbor_map(&[(V::Int(-2), V::Array(vec![])), (V::Int(-2), V::Bytes(x.clone()))]);
+        assert_eq!(parse_prefix(&hidden).map(|_| ()), Err(PasskeyError::Malformed("credentialPublicKey")));
+        // Ed25519 keys of small order, and encodings of y ≥ p.
+        let ed25519 = |x: Vec<u8>| {
+            cbor_map(&[
+                (V::Int(1), V::Int(1)),
+                (V::Int(3), V::Int(-8)),
+                (V::Int(-1), V::Int(6)),
+                (V::Int(-2), V::Bytes(x)),
+            ])
+        };
+        let mut weak: Vec<Vec<u8>> = ED25519_SMALL_ORDER_Y.iter().map(|y| y.to_vec()).collect();
+        weak.extend(ED25519_SMALL_ORDER_Y.iter().map(|y| [&y[..31], &[y[31] | 0x80]].concat()));
+        for low in [0xed, 0xee, 0xff] {
+            weak.push([&[low][..], &[0xff; 30], &[0x7f]].concat());
+        }
+        for x in weak {
+            assert_eq!(
+                parse_prefix(&ed25519(x.clone())).map(|_| ()),
+                Err(PasskeyError::AlgorithmUnsupported),
+                "{x:02x?}"
+            );
+        }
         // An indefinite-length map, and a key that is not a map.
         assert!(parse_prefix(&[0xbf, 0x01, 0x02, 0xff]).is_err());
         assert!(parse_prefix(&[0x80]).is_err());

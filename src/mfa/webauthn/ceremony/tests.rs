@@ -47,6 +47,7 @@ fn stored(authenticator: &Authenticator, sign_count: u32) -> StoredPasskey {
         user_id: String::from_utf8(authenticator.user_handle.clone()).expect("utf-8"),
         key: registration.key,
         sign_count,
+        backup_eligible: registration.backup_eligible,
     }
 }
 
@@ -85,6 +86,7 @@ fn each_algorithm_registers_and_then_signs_in() {
             user_id: "usr_ann".into(),
             key: passkey.key,
             sign_count: 0,
+            backup_eligible: passkey.backup_eligible,
         };
         for user in [Some("usr_ann"), None] {
             let signing_in = ceremony(Kind::Authenticate, user, true);
@@ -96,13 +98,21 @@ fn each_algorithm_registers_and_then_signs_in() {
             .unwrap();
             assert_eq!((verified.sign_count, verified.user_verified, verified.method()), (1, true, "swk"));
         }
-        let device_bound = authenticate(
-            &ceremony(Kind::Authenticate, None, false),
-            authenticator.assert(&ceremony(Kind::Authenticate, None, false).challenge, ORIGIN, UP, 0),
-            &stored,
-        )
-        .unwrap();
+        // The backup-eligible flag is the registration's for the credential's life.
+        let signing_in = ceremony(Kind::Authenticate, None, false);
+        let flipped = authenticate(&signing_in, authenticator.assert(&signing_in.challenge, ORIGIN, UP, 2), &stored);
+        assert_eq!(flipped.map(|_| ()), refused(PasskeyError::BackupEligibilityChanged));
+        let device_bound_key = StoredPasskey { backup_eligible: false, ..stored.clone() };
+        let device_bound =
+            authenticate(&signing_in, authenticator.assert(&signing_in.challenge, ORIGIN, UP, 2), &device_bound_key)
+                .unwrap();
         assert_eq!(device_bound.method(), "hwk");
+        let gained = authenticate(
+            &signing_in,
+            authenticator.assert(&signing_in.challenge, ORIGIN, UP | BE, 3),
+            &device_bound_key,
+        );
+        assert_eq!(gained.map(|_| ()), refused(PasskeyError::BackupEligibilityChanged), "hwk cannot turn swk");
     }
 }
 
