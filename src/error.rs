@@ -106,6 +106,11 @@ fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
         LoginError::LogoutFailed => {
             (503, "logout_failed", "you are still signed in: signing out failed for now, so try again")
         }
+        LoginError::StepUpNotMet => (
+            401,
+            "step_up_not_met",
+            "the sign-in provider did not complete the stronger or more recent sign-in this page needs",
+        ),
     }
 }
 
@@ -433,6 +438,7 @@ mod tests {
             (LoginError::EmailInUse.into(), 409, "email_in_use"),
             (LoginError::DirectoryUnavailable("d1".into()).into(), 503, "directory_unavailable"),
             (LoginError::LogoutFailed.into(), 503, "logout_failed"),
+            (LoginError::StepUpNotMet.into(), 401, "step_up_not_met"),
         ];
         for (failure, status, code) in cases {
             let reply = failure.reply();

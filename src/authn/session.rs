@@ -59,10 +59,13 @@ fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
         }
     }
     claims.insert("groups".into(), json!(record.groups));
-    if !record.amr.is_empty() {
+    // A federated record from before its provider's word was vouched for carries its IdP's
+    // `amr`/`acr` taken whole: they count for nothing (a password session's are its own).
+    let believed = record.authentication_vouched || record.provider == crate::accounts::PASSWORD_PROVIDER;
+    if !record.amr.is_empty() && believed {
         claims.insert("amr".into(), json!(record.amr));
     }
-    if let Some(acr) = &record.acr {
+    if let Some(acr) = record.acr.as_ref().filter(|_| believed) {
         claims.insert("acr".into(), json!(acr));
     }
     // Unknown (0: the IdP did not say, or the record is older than the field): no claim, which no
@@ -99,6 +102,7 @@ mod tests {
             amr: Vec::new(),
             acr: None,
             auth_time_s: 0,
+            authentication_vouched: false,
         };
         let admit = |_: &SessionRecord| -> Result<String, SessionError> { Ok("https://idp.test".to_owned()) };
         let verify = |now_s, admission: &dyn Fn(&SessionRecord) -> Result<String, SessionError>| {
@@ -118,6 +122,7 @@ mod tests {
             amr: vec!["pwd".into()],
             acr: Some("silver".into()),
             auth_time_s: 5,
+            authentication_vouched: true,
             ..record.clone()
         };
         let every = super::principal(&full, None);
@@ -133,5 +138,12 @@ mod tests {
         assert!(strong.contains(&("x-auth-amr".into(), "pwd".into())), "{strong:?}");
         assert!(strong.contains(&("x-auth-time".into(), "5".into())), "{strong:?}");
         assert!(headers.contains(&("x-auth-email".into(), "a@corp.test".into())));
+        // A federated record from before `authentication`: its IdP's amr and acr count for nothing.
+        let unvouched = super::principal(&SessionRecord { authentication_vouched: false, ..full.clone() }, None);
+        assert!(unvouched.claims().get("amr").is_none() && unvouched.claims().get("acr").is_none());
+        assert_eq!(unvouched.claims()["auth_time"], 5);
+        let password = SessionRecord { provider: crate::accounts::PASSWORD_PROVIDER.into(), ..full.clone() };
+        let own = super::principal(&SessionRecord { authentication_vouched: false, ..password }, None);
+        assert_eq!(own.claims()["amr"], json!(["pwd"]), "a password session's amr is its own");
     }
 }

@@ -17,8 +17,9 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// The fields a request may not set: the server's.
-const SERVER_FIELDS: &[&str] = &["id", "own_redirect_uri", "email_domains"];
+/// The fields a request may not set: the server's. (`authentication`: how far a tenant's own IdP
+/// is believed is the deployment's call, and for now it is believed in nothing.)
+const SERVER_FIELDS: &[&str] = &["id", "own_redirect_uri", "email_domains", "authentication"];
 
 /// A connection as created from a request body: its settings (validated as a provider's) and
 /// its client secret. `Err` lists every problem.

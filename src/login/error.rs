@@ -40,6 +40,9 @@ pub enum LoginError {
     EmailInUse,
     /// The directory could not be reached: the login fails closed.
     DirectoryUnavailable(String),
+    /// A step-up asked the provider for a recent (`max_age`) or stronger (`acr_values`) sign-in,
+    /// and its ID token's `auth_time` or `acr` says it did not do it.
+    StepUpNotMet,
     /// A store failed while a session was being ended: it is still alive, and the user is told so.
     LogoutFailed,
 }

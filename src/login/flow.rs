@@ -36,6 +36,7 @@ use crate::directory::provision::{provision, FederatedIdentity, ProvisionError, 
 use crate::directory::store::Directory;
 use crate::directory::tenants::TenantStore;
 use crate::directory::TenantScope;
+use crate::mfa::step_up::ProviderAsk;
 use crate::ports::{Clock, Entropy, HttpClient, Ledger, Unavailable};
 use crate::secret::{SecretBytes, SecretString};
 use crate::session::store::SessionStore;
@@ -96,6 +97,8 @@ pub enum Purpose {
     SignIn {
         /// Where the browser goes after login.
         return_to: String,
+        /// A route's step-up that sent the session back to its provider.
+        step_up: Option<ProviderAsk>,
     },
     /// Testing the connection of a setup link (`link`, its id): the identity is shown to the
     /// tenant's IT administrator, nobody is provisioned and no session begins; the browser goes
@@ -136,13 +139,17 @@ pub fn begin(
         challenge: &pkce.challenge,
         login_hint,
         extra: &provider.authorization_params,
+        step_up: match &purpose {
+            Purpose::SignIn { step_up, .. } => step_up.as_ref(),
+            Purpose::SetupTest { .. } => None,
+        },
     };
     let location = oidc::authorization_url(&endpoints.authorization, &request)
         .map_err(|reason| Unavailable(format!("authorization endpoint: {reason}")))?;
     let cookie_name = oidc::ticket_cookie_name(&state);
-    let (return_to, setup) = match purpose {
-        Purpose::SignIn { return_to } => (return_to, None),
-        Purpose::SetupTest { setup, return_to } => (return_to, Some(setup)),
+    let (return_to, setup, step_up) = match purpose {
+        Purpose::SignIn { return_to, step_up } => (return_to, None, step_up.unwrap_or_default()),
+        Purpose::SetupTest { setup, return_to } => (return_to, Some(setup), ProviderAsk::default()),
     };
     let ticket = LoginTicket {
         provider: provider.id.clone(),
@@ -152,6 +159,8 @@ pub fn begin(
         return_to,
         issued_at_s: clock.now_s(),
         setup,
+        max_age_s: step_up.max_age_s,
+        acr_values: step_up.acr_values,
     };
     let sealed = oidc::seal(&ticket, key, &entropy.bytes::<12>()?);
     let ticket_cookie =
@@ -402,6 +411,9 @@ impl IdentityVerified<'_> {
         clock: &impl Clock,
     ) -> Result<Self, FlowError> {
         self.sign_in_only()?;
+        // Before anything is written (the directory here, the old session's end in the shell):
+        // a step-up that failed leaves the user as they were.
+        self.step_up_met(clock)?;
         let Some(link) = &self.started.provider.directory else { return Ok(self) };
         let scope = TenantScope::of(&link.tenant);
         let unavailable = |reason: Unavailable| FlowError::Refused(LoginError::DirectoryUnavailable(reason.0));
@@ -439,6 +451,35 @@ impl IdentityVerified<'_> {
         Ok(self)
     }
 
+    /// A step-up's sign-in must be what it asked for (OIDC Core 3.1.2.1, 3.1.3.7): with
+    /// `max_age`, an `auth_time` within it; with `acr_values`, an `acr` among them (a provider
+    /// may answer a voluntary `acr_values` with another). Otherwise no session starts: it would
+    /// only fall short of the route again, and send the browser round once more.
+    fn step_up_met(&self, clock: &impl Clock) -> Result<(), FlowError> {
+        let (ticket, said) = (&self.started.ticket, &self.profile.authentication);
+        let now = clock.now_s();
+        // No skew on the age: a sign-in that passes here must pass the route's own check next.
+        let fresh = ticket.max_age_s.is_none_or(|max_age| {
+            said.auth_time_s
+                .is_some_and(|auth_time| auth_time <= now + AUTH_TIME_SKEW_S && now - auth_time <= max_age as i64)
+        });
+        // The acr must be one asked for, and what the provider's `authentication` then believes
+        // must meet a method that acr was asked for (with `trust_amr`, the amr is judged too).
+        let trust = &self.started.provider.authentication;
+        let vouched = trust.vouched_amr(said);
+        let vouched: Vec<&str> = vouched.iter().map(String::as_str).collect();
+        let strong = ticket.acr_values.is_empty()
+            || (said.acr.as_ref().is_some_and(|acr| ticket.acr_values.contains(acr))
+                && ticket.acr_values.iter().any(|asked| {
+                    trust.step_up_acr_values.methods_for(asked).iter().any(|method| method.shown_by(&vouched))
+                }));
+        if fresh && strong {
+            Ok(())
+        } else {
+            Err(LoginError::StepUpNotMet.into())
+        }
+    }
+
     /// The session record for this identity, beginning now.
     fn session_record(&self, clock: &impl Clock) -> SessionRecord {
         let policy = &self.started.login.session;
@@ -446,10 +487,11 @@ impl IdentityVerified<'_> {
         let profile = &self.profile;
         // A tenant's own connection is its IdP's word about its users, and that IdP could say any
         // `amr`: how its users authenticated is not taken (deployment step-up must not trust it).
+        // A configured provider's is taken as far as its `authentication` says.
         let authentication = if connection_id_ok(&self.started.provider.id) {
             crate::login::profile::Authentication::default()
         } else {
-            profile.authentication.clone()
+            self.started.provider.authentication.vouched(&profile.authentication)
         };
         SessionRecord {
             subject: profile.subject.clone(),
@@ -482,6 +524,7 @@ impl IdentityVerified<'_> {
             // `max_age` accepts. A login without `auth_time` is not a fresh authentication: the
             // IdP may have signed the user in silently from a session days old.
             auth_time_s: authentication.auth_time_s.filter(|t| *t <= now + AUTH_TIME_SKEW_S).map_or(0, |t| t.min(now)),
+            authentication_vouched: true,
         }
     }
 
@@ -489,6 +532,7 @@ impl IdentityVerified<'_> {
     /// the browser still carried).
     pub async fn issue(self, store: &impl SessionStore, clock: &impl Clock) -> Result<SessionIssued, FlowError> {
         self.sign_in_only()?;
+        self.step_up_met(clock)?;
         let record = self.session_record(clock);
         let cookie = store.create(&record).await?;
         Ok(SessionIssued { profile: self.profile, cookie, return_to: self.started.ticket.return_to })

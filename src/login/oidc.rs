@@ -101,6 +101,8 @@ pub struct AuthorizationRequest<'a> {
     pub login_hint: Option<&'a str>,
     /// The provider's extra parameters.
     pub extra: &'a std::collections::BTreeMap<String, String>,
+    /// A step-up's `max_age` and `acr_values`, which replace the extra parameters of those names.
+    pub step_up: Option<&'a crate::mfa::step_up::ProviderAsk>,
 }
 
 /// The authorisation request URL (RFC 6749 §4.1.1, OIDC Core 3.1.2.1), with PKCE S256, `state`
@@ -122,7 +124,22 @@ pub fn authorization_url(endpoint: &str, request: &AuthorizationRequest<'_>) -> 
         if let Some(hint) = request.login_hint {
             pairs.append_pair("login_hint", hint);
         }
+        let mut step_up = request.step_up.map(|ask| ask.query_pairs()).unwrap_or_default();
+        // A configured max_age stricter than the step-up's stays.
+        let configured_age = request.extra.get("max_age").and_then(|age| age.parse::<u64>().ok());
+        for (name, value) in &mut step_up {
+            if let (&mut "max_age", Some(configured)) = (name, configured_age) {
+                if value.parse::<u64>().is_ok_and(|asked| configured < asked) {
+                    *value = configured.to_string();
+                }
+            }
+        }
         for (name, value) in request.extra {
+            if !step_up.iter().any(|(asked, _)| asked == name) {
+                pairs.append_pair(name, value);
+            }
+        }
+        for (name, value) in &step_up {
             pairs.append_pair(name, value);
         }
     }
@@ -156,6 +173,12 @@ pub struct LoginTicket {
     /// no session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup: Option<SetupTicket>,
+    /// A step-up's `max_age`: the provider's `auth_time` must then be within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_s: Option<u64>,
+    /// A step-up's `acr_values`: the provider's `acr` must then be one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values: Vec<String>,
 }
 
 /// What a setup test's ticket says it tests.
@@ -367,6 +390,8 @@ mod tests {
             return_to: "/app".into(),
             issued_at_s: 1_000,
             setup: None,
+            max_age_s: None,
+            acr_values: Vec::new(),
         }
     }
 
@@ -424,6 +449,7 @@ mod tests {
             challenge: "c",
             login_hint: Some("a@b.test"),
             extra: &[("hd".to_owned(), "b.test".to_owned())].into_iter().collect(),
+            step_up: None,
         };
         let url = authorization_url(&discovery(true).authorization_endpoint, &request).unwrap();
         let parsed = url::Url::parse(&url).unwrap();

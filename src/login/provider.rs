@@ -118,6 +118,8 @@ pub struct Provider {
     pub required_claims: BTreeMap<String, String>,
     /// The tenant whose directory this provider's logins are provisioned into, if any.
     pub directory: Option<DirectoryLink>,
+    /// How far its word on how its users authenticated (`amr`, `acr`) is taken.
+    pub authentication: super::profile::AuthenticationTrust,
 }
 
 /// Where a provider's users live in the directory.
@@ -266,6 +268,10 @@ pub(crate) struct RawProvider {
     required_claims: BTreeMap<String, String>,
     /// Provision this provider's users just in time into a tenant's directory. None by default: no directory.
     directory: Option<DirectoryLink>,
+    /// `oidc` only: how far the ID token's `amr` and `acr` are believed (whether this provider's logins can
+    /// meet a route's `mfa`), and what to ask for at a step-up. Nothing by default: no `amr`.
+    #[serde(default)]
+    authentication: super::profile::AuthenticationTrust,
 }
 
 /// The schema of a provider's `claims` (see [`ProfileClaims`]): each key overrides one default.
@@ -514,6 +520,11 @@ pub(super) fn parse_provider(
                 .push((format!("{path}.authorization_params.{name}"), "Portcullis sets this parameter itself".into()));
         }
     }
+    if raw.authentication != super::profile::AuthenticationTrust::default() && !oidc {
+        problems
+            .push((format!("{path}.authentication"), "only an oidc provider says how its users authenticated".into()));
+    }
+    problems.extend(raw.authentication.problems(&format!("{path}.authentication")));
     if let Some(icon) = &raw.icon {
         if !is_page_asset(icon) {
             problems.push((format!("{path}.icon"), "a same-origin path or a data:image/ URL".into()));
@@ -538,6 +549,7 @@ pub(super) fn parse_provider(
         required_claims: raw.required_claims,
         own_redirect_uri: raw.own_redirect_uri.unwrap_or(!oidc),
         directory: raw.directory,
+        authentication: raw.authentication,
     })
 }
 

@@ -76,6 +76,7 @@ mod tests {
             amr: Vec::new(),
             acr: None,
             auth_time_s: 0,
+            authentication_vouched: false,
         }
     }
 

@@ -21,7 +21,7 @@ pub enum Method {
 
 impl Method {
     /// Whether an `amr` list shows this factor.
-    fn shown_by(self, amr: &[&str]) -> bool {
+    pub fn shown_by(self, amr: &[&str]) -> bool {
         match self {
             Method::Webauthn => amr.iter().any(|m| matches!(*m, "hwk" | "swk")),
             Method::Otp => amr.contains(&"otp"),
@@ -106,6 +106,71 @@ pub fn challenge(requirement: &Requirement, shortfall: &Shortfall) -> String {
     value
 }
 
+/// What a federated session's provider is asked for at a step-up (OIDC Core 3.1.2.1): `max_age`,
+/// so that it authenticates the user again if its own sign-in is older, and `acr_values`, the
+/// provider's names for the factors wanted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderAsk {
+    /// `max_age`, in seconds.
+    pub max_age_s: Option<u64>,
+    /// `acr_values`, each one the provider's configured value.
+    pub acr_values: Vec<String>,
+}
+
+impl ProviderAsk {
+    /// What to ask the provider for, to meet `requirement` that a session fell short of; `None`
+    /// when nothing the provider can be asked for would help (then a redirect would only loop).
+    pub fn to_meet(
+        requirement: &Requirement,
+        shortfall: &Shortfall,
+        values: &crate::login::profile::StepUpAcrValues,
+    ) -> Option<Self> {
+        let mut acr_values: Vec<String> = Vec::new();
+        for value in requirement.methods.iter().flat_map(|method| values.to_ask_for(*method)) {
+            if !acr_values.iter().any(|known| known == value) {
+                acr_values.push(value.to_owned());
+            }
+        }
+        let ask = Self { max_age_s: requirement.max_age_s, acr_values };
+        match shortfall {
+            Shortfall::Method if ask.acr_values.is_empty() => None,
+            Shortfall::Method | Shortfall::Stale => Some(ask),
+        }
+    }
+
+    /// The query of a login start that asks it (`max_age`, `acr_values`).
+    pub fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if let Some(max_age) = self.max_age_s {
+            pairs.push(("max_age", max_age.to_string()));
+        }
+        if !self.acr_values.is_empty() {
+            pairs.push(("acr_values", self.acr_values.join(" ")));
+        }
+        pairs
+    }
+
+    /// Reads a login start's query: a `max_age` of 0 to 86400, and only the provider's own
+    /// `acr_values` (anything else is dropped: a link cannot make the gateway send the provider
+    /// parameters it was not configured with). `None` when it asks nothing.
+    pub fn from_query(
+        max_age: Option<&str>,
+        acr_values: Option<&str>,
+        values: &crate::login::profile::StepUpAcrValues,
+    ) -> Option<Self> {
+        // As a route's max_age_s: 1 to 86400 (0 would fail every callback after its first second).
+        let max_age_s = max_age.and_then(|text| text.parse::<u64>().ok()).filter(|age| (1..=86_400).contains(age));
+        let mut known: Vec<String> = Vec::new();
+        for value in acr_values.unwrap_or("").split(' ').filter(|value| values.contains(value)) {
+            if !known.iter().any(|seen| seen == value) {
+                known.push(value.to_owned());
+            }
+        }
+        let ask = Self { max_age_s, acr_values: known };
+        (ask != Self::default()).then_some(ask)
+    }
+}
+
 /// What is wrong with a requirement, as (field, message) pairs.
 pub fn problems(requirement: &Requirement) -> Vec<(String, String)> {
     let mut problems = Vec::new();
@@ -173,5 +238,43 @@ mod tests {
         assert!(challenge(&any, &Shortfall::Method).ends_with("acr_values=\"otp phr\""));
         assert_eq!(problems(&requirement(json!({ "required": true, "methods": [], "max_age_s": 0 }))).len(), 2);
         assert!(serde_json::from_value::<Requirement>(json!({ "required": true, "methods": ["sms"] })).is_err());
+    }
+
+    #[test]
+    fn a_provider_is_asked_only_for_what_could_help() {
+        let values =
+            crate::login::profile::StepUpAcrValues { webauthn: Some("urn:corp:phr".into()), ..Default::default() };
+        let passkey = requirement(json!({ "required": true, "methods": ["webauthn", "otp"], "max_age_s": 300 }));
+        let asked = ProviderAsk::to_meet(&passkey, &Shortfall::Method, &values).unwrap();
+        assert_eq!(asked, ProviderAsk { max_age_s: Some(300), acr_values: vec!["urn:corp:phr".into()] });
+        assert_eq!(asked.query_pairs(), [("max_age", "300".to_owned()), ("acr_values", "urn:corp:phr".to_owned())]);
+        let otp = requirement(json!({ "required": true, "methods": ["otp"] }));
+        assert_eq!(ProviderAsk::to_meet(&otp, &Shortfall::Method, &values), None, "no acr for otp: nothing to ask");
+        let fresh_any = requirement(json!({ "required": true, "max_age_s": 60 }));
+        assert_eq!(
+            ProviderAsk::to_meet(&fresh_any, &Shortfall::Stale, &values),
+            Some(ProviderAsk { max_age_s: Some(60), acr_values: vec!["urn:corp:phr".into()] }),
+            "a stale sign-in is always worth a max_age (and `any` asks for the factors that meet it)"
+        );
+        assert_eq!(
+            ProviderAsk::to_meet(&fresh_any, &Shortfall::Stale, &Default::default()),
+            Some(ProviderAsk { max_age_s: Some(60), acr_values: vec![] }),
+            "without acr values, a stale sign-in still gets max_age"
+        );
+        // A login start's query keeps only what the provider is configured with.
+        let read = |max_age, acr| ProviderAsk::from_query(max_age, acr, &values);
+        assert_eq!(read(Some("300"), Some("urn:corp:phr urn:evil urn:corp:phr")), Some(asked));
+        assert_eq!(read(Some("86401"), Some("urn:evil")), None);
+        assert_eq!(read(Some("-1"), None), None);
+        assert_eq!(read(Some("0"), None), None, "0 is no route's max_age_s");
+        assert_eq!(read(Some("1"), None), Some(ProviderAsk { max_age_s: Some(1), acr_values: vec![] }));
+        // `any` falls back to the values of the factors that meet it.
+        let any = requirement(json!({ "required": true }));
+        let both = crate::login::profile::StepUpAcrValues { otp: Some("urn:otp".into()), ..values.clone() };
+        assert_eq!(
+            ProviderAsk::to_meet(&any, &Shortfall::Method, &both).map(|ask| ask.acr_values),
+            Some(vec!["urn:otp".to_owned(), "urn:corp:phr".to_owned()])
+        );
+        assert_eq!(read(None, None), None);
     }
 }

@@ -275,6 +275,10 @@ pub struct SessionRecord {
     /// 0 in records from before it was kept: the session's start is used.
     #[serde(default)]
     pub auth_time_s: i64,
+    /// A federated session's `amr` and `acr` were vouched for by its provider's `authentication`
+    /// (false in records from before it was: their IdP's word, taken whole, counts for nothing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authentication_vouched: bool,
 }
 
 impl SessionRecord {
@@ -373,6 +377,7 @@ mod tests {
             amr: Vec::new(),
             acr: None,
             auth_time_s: 0,
+            authentication_vouched: false,
         }
     }
 

@@ -849,6 +849,7 @@ impl Page<'_> {
             amr,
             acr: None,
             auth_time_s: auth_time_s.unwrap_or(now_s),
+            authentication_vouched: false,
         };
         sessions::end_previous(self.env(), self.cx.config, self.cx.head).await;
         let store = KvSessions {

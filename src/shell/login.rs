@@ -37,6 +37,7 @@ use crate::login::oidc;
 use crate::login::pages::{self, Notice};
 use crate::login::provider::Provider;
 use crate::login::provider_api::Endpoints;
+use crate::mfa::step_up::ProviderAsk;
 use crate::ports::SystemEntropy;
 use crate::ports::Unavailable;
 use crate::secret::SecretBytes;
@@ -167,19 +168,25 @@ async fn start(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, F
     let return_to = oidc::safe_return_to(pair_value(&query, "return_to").unwrap_or("/"), &login.app_origins());
     if let Some(id) = pair_value(&query, "provider") {
         if let Some(provider) = login.provider(id) {
-            return begin_flow(cx, login, provider, Purpose::SignIn { return_to }, None).await;
+            // A route's step-up (see the shell's step_up_redirect) asks the provider again.
+            let step_up = ProviderAsk::from_query(
+                pair_value(&query, "max_age"),
+                pair_value(&query, "acr_values"),
+                &provider.authentication.step_up_acr_values,
+            );
+            return begin_flow(cx, login, provider, Purpose::SignIn { return_to, step_up }, None).await;
         }
         let (provider, _) = connections::stored_provider(cx.env, cx.config, id, ConnectionUse::SignIn)
             .await?
             .ok_or(LoginError::UnknownProvider)?;
-        return begin_flow(cx, login, &provider, Purpose::SignIn { return_to }, None).await;
+        return begin_flow(cx, login, &provider, Purpose::SignIn { return_to, step_up: None }, None).await;
     }
     let email = pair_value(&query, "email").map(str::trim).unwrap_or("");
     let mut notice = Notice::None;
     if !email.is_empty() {
         match home_realm(cx, login, email).await? {
             Some(Cow::Borrowed(provider)) => {
-                return begin_flow(cx, login, provider, Purpose::SignIn { return_to }, Some(email)).await
+                return begin_flow(cx, login, provider, Purpose::SignIn { return_to, step_up: None }, Some(email)).await
             }
             // The sign-in form's CSP `form-action` names only configured providers: a redirect
             // to a stored connection's IdP after the form would be blocked, so a page continues.
@@ -253,7 +260,7 @@ async fn continue_flow(
 ) -> Result<Response, Failure> {
     let endpoints = providers::endpoints(provider, cx.config).await?;
     let key = login_secret(cx.env, cx.config, login)?;
-    let purpose = Purpose::SignIn { return_to };
+    let purpose = Purpose::SignIn { return_to, step_up: None };
     let begun = flow::begin(login, provider, &endpoints, purpose, Some(login_hint), &key, &SystemEntropy, &WorkerClock)
         .map_err(flow_failure)?;
     audit_login(cx, "login_started", Some(&provider.id), None, "sent on to provider");

@@ -194,7 +194,7 @@ async fn handle(
                 Ok(grant) => Access::Authenticated(principal.with_roles(grant.roles)),
                 Err(error) => {
                     let failure = Failure::from(error);
-                    let step_up = step_up_redirect(config, head, &principal, &failure);
+                    let step_up = step_up_redirect(config, route, head, &principal, &failure);
                     let access = Access::Authenticated(principal);
                     audit.log(Some(route), Decision::Deny, failure.to_string(), Some(&access), failure.reply().status);
                     if let Some(location) = step_up {
@@ -305,26 +305,43 @@ fn login_redirect(config: &Config, route: &Route, head: &RequestHead, failure: &
     Some(format!("{}/login?{}", config.edge_prefix, query.finish()))
 }
 
-/// Where a page load that falls short of its route's `mfa` goes: the local accounts' second-factor
-/// page, for a password session (it comes back once the factor passes). Federated sessions and API
-/// calls get the RFC 9470 challenge instead.
+/// Where a page load that falls short of its route's `mfa` goes and comes back from: the local
+/// accounts' second-factor page, for a password session; for a session of a configured provider,
+/// that provider again, asked for `max_age` and the `acr_values` it is configured with (when
+/// asking could help at all). Other sessions and API calls get the RFC 9470 challenge instead.
 fn step_up_redirect(
     config: &Config,
+    route: &Route,
     head: &RequestHead,
     principal: &crate::authn::principal::Principal,
     failure: &Failure,
 ) -> Option<String> {
-    config.local_accounts.as_ref()?;
     let step_up = matches!(failure, Failure::Authz(crate::authz::AuthzError::StepUpRequired { .. }));
     let page_load = matches!(head.method.as_str(), "GET" | "HEAD") && head.is_navigation();
-    let password_session = principal.method() == crate::authn::principal::AuthMethod::Session
-        && principal.claims().get("provider").and_then(|p| p.as_str()) == Some(crate::accounts::PASSWORD_PROVIDER);
-    if !step_up || !page_load || !password_session {
+    if !step_up || !page_load || principal.method() != crate::authn::principal::AuthMethod::Session {
         return None;
     }
+    let provider = principal.claims().get("provider").and_then(|p| p.as_str())?;
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query.append_pair("return_to", &here(head)?);
-    Some(format!("{}/accounts/mfa?{}", config.edge_prefix, query.finish()))
+    if provider == crate::accounts::PASSWORD_PROVIDER {
+        config.local_accounts.as_ref()?;
+        return Some(format!("{}/accounts/mfa?{}", config.edge_prefix, query.finish()));
+    }
+    let configured = config.login.as_ref()?.provider(provider)?;
+    let requirement = route.requirements.mfa.as_ref()?;
+    let now_s = (js_sys::Date::now() / 1000.0) as i64;
+    let shortfall = crate::mfa::step_up::check(requirement, principal.claims(), now_s).err()?;
+    let ask = crate::mfa::step_up::ProviderAsk::to_meet(
+        requirement,
+        &shortfall,
+        &configured.authentication.step_up_acr_values,
+    )?;
+    query.append_pair("provider", provider);
+    for (name, value) in ask.query_pairs() {
+        query.append_pair(name, &value);
+    }
+    Some(format!("{}/login?{}", config.edge_prefix, query.finish()))
 }
 
 /// The request's own path and query, to come back to.

@@ -23,6 +23,10 @@
 //   - The Google Fonts @import of the built-in pages is stripped, so browsers need no network, and
 //     /favicon.ico answers 204, so a browser's console shows no 404.
 //   - Only warnings go to stderr (the devInteractions one is filtered out); nothing goes to stdout.
+//   - How a login authenticated (`amr`, `acr`) comes from `authentications[accountId]`, read live
+//     when the login form is submitted (devInteractions itself records neither). A request whose
+//     `acr_values` do not include the session's `acr` gets the login page again, as a provider
+//     that steps its users up would; `acrValues` is what discovery says it supports.
 import http from "node:http";
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import Provider, { interactionPolicy } from "oidc-provider";
@@ -118,6 +122,8 @@ export async function startOidcProvider({
   rotateRefreshTokens = false,
   port = 0,
   redirectUriPrefix,
+  authentications = {},
+  acrValues = [],
 }) {
   if (!["RS256", "ES256"].includes(idTokenAlg)) throw new Error(`idTokenAlg must be RS256 or ES256, not ${idTokenAlg}`);
   let current = null;
@@ -139,6 +145,15 @@ export async function startOidcProvider({
     new interactionPolicy.Check("unknown_account", "End-User account not found", "login_required", (ctx) =>
       Boolean(ctx.oidc.session.accountId && !ctx.oidc.account),
     ),
+  );
+  // Step-up: acr_values that the session's sign-in did not meet ask for a sign-in again (once:
+  // a sign-in just made in this request answers with whatever acr it reached).
+  policy.get("login").checks.add(
+    new interactionPolicy.Check("acr_step_up", "a stronger sign-in is requested", "login_required", (ctx) => {
+      const asked = String(ctx.oidc.params.acr_values ?? "").split(" ").filter(Boolean);
+      const justSignedIn = Boolean(ctx.oidc.result?.login);
+      return Boolean(ctx.oidc.session.accountId && asked.length > 0 && !justSignedIn && !asked.includes(ctx.oidc.session.acr));
+    }),
   );
 
   function makeProvider() {
@@ -182,6 +197,7 @@ export async function startOidcProvider({
             },
           },
           responseTypes: ["code"],
+          acrValues,
           pkce: { methods: ["S256"], required: () => true },
           interactions: { policy },
           async loadExistingGrant(ctx) {
@@ -243,6 +259,12 @@ export async function startOidcProvider({
         ctx.body = ctx.body.replace(/@import url\(https:\/\/fonts\.googleapis\.com[^)]*\);?/g, "");
       }
     });
+    // How each login authenticated (see the header comment).
+    const finished = provider.interactionFinished.bind(provider);
+    provider.interactionFinished = (req, res, result, options) => {
+      const said = result?.login && authentications[result.login.accountId];
+      return finished(req, res, said ? { ...result, login: { ...result.login, ...said } } : result, options);
+    };
     // As if the IdP's administrator had registered each new redirect URI under the prefix (a
     // connection made in the directory gets its own, `/auth/callback/<connection-id>`).
     if (redirectUriPrefix) {

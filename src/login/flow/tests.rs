@@ -113,7 +113,7 @@ fn param(pairs: &[(String, String)], name: &str) -> String {
 
 impl World {
     fn begin(&self, provider: &str, endpoints: &Endpoints) -> Flow {
-        self.begin_for(provider, endpoints, Purpose::SignIn { return_to: "/app".into() })
+        self.begin_for(provider, endpoints, Purpose::SignIn { return_to: "/app".into(), step_up: None })
     }
 
     fn begin_for(&self, provider: &str, endpoints: &Endpoints, purpose: Purpose) -> Flow {
@@ -476,7 +476,7 @@ fn the_authorisation_request_and_the_ticket_cookie_are_what_rfc_9700_asks() {
         &w.login,
         provider,
         &corp_endpoints(),
-        Purpose::SignIn { return_to: "/app".into() },
+        Purpose::SignIn { return_to: "/app".into(), step_up: None },
         Some("a@corp.test"),
         &w.key,
         &SystemEntropy,
@@ -725,4 +725,103 @@ fn a_tenants_idp_never_speaks_for_another_tenants_verified_domain() {
         let user = w.directory.users(&TenantScope::of("acme")).pop().unwrap();
         assert_eq!(user.email, expected, "the directory keeps what the session does");
     }
+}
+
+#[test]
+fn a_providers_amr_and_acr_count_only_as_far_as_its_configuration_says() {
+    let said = json!({ "amr": ["pwd", "mfa"], "acr": "urn:corp:mfa", "auth_time": (NOW_MS / 1000) as i64 - 10 });
+    let session_of = |w: &World| {
+        let flow = w.begin("corp", &corp_endpoints());
+        w.answer_tokens(&w.id_token(&flow.nonce, said.clone()));
+        let issued =
+            w.callback(&flow, &[("code", "code-1"), ("state", &flow.state), ("iss", ISSUER)]).expect("a session");
+        w.sessions.open(&issued.cookie).expect("stored")
+    };
+    let plain = session_of(&world());
+    assert_eq!((plain.amr.len(), plain.acr.clone()), (0, None), "not believed by default");
+    assert_eq!(plain.auth_time_s, (NOW_MS / 1000) as i64 - 10, "auth_time is kept: max_age asks it of every provider");
+    let trusted = session_of(&world_with(&json!({ "authentication": { "trust_amr": true } })));
+    assert_eq!(trusted.amr, ["pwd", "mfa"]);
+    let by_acr = session_of(&world_with(&json!({ "authentication": { "acr": { "urn:corp:mfa": ["otp", "mfa"] } } })));
+    assert_eq!(
+        (by_acr.amr.clone(), by_acr.acr.as_deref()),
+        (vec!["otp".to_owned(), "mfa".to_owned()], Some("urn:corp:mfa"))
+    );
+}
+
+#[test]
+fn a_step_up_asks_the_provider_for_max_age_and_acr_values_and_needs_a_fresh_auth_time() {
+    let w = world_with(&json!({
+        "authorization_params": { "max_age": "86400", "prompt": "consent" },
+        "authentication": { "acr": { "urn:corp:phr": ["hwk", "mfa"] }, "step_up_acr_values": { "webauthn": "urn:corp:phr" } }
+    }));
+    let ask = crate::mfa::step_up::ProviderAsk { max_age_s: Some(300), acr_values: vec!["urn:corp:phr".into()] };
+    let purpose = Purpose::SignIn { return_to: "/vault".into(), step_up: Some(ask) };
+    let now = (NOW_MS / 1000) as i64;
+    let run = |auth_time: Value| {
+        let flow = w.begin_for("corp", &corp_endpoints(), purpose.clone());
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({ "auth_time": auth_time, "acr": "urn:corp:phr" })));
+        outcome(w.callback(&flow, &[("code", &format!("code-{auth_time}")), ("state", &flow.state), ("iss", ISSUER)]))
+    };
+    let provider = w.login.provider("corp").unwrap();
+    let begun =
+        begin(&w.login, provider, &corp_endpoints(), purpose.clone(), None, &w.key, &SystemEntropy, &w.clock).unwrap();
+    let query = query_of(&begun.location);
+    assert_eq!(
+        query.iter().filter(|(name, _)| name == "max_age").count(),
+        1,
+        "the step-up's max_age replaces the configured one"
+    );
+    assert_eq!(param(&query, "max_age"), "300");
+    assert_eq!(param(&query, "acr_values"), "urn:corp:phr");
+    assert_eq!(param(&query, "prompt"), "consent", "other configured parameters stay");
+    assert_eq!(run(json!(now - 30)), Ok(()));
+    assert_eq!(run(json!(now - 300)), Ok(()));
+    assert_eq!(run(json!(now - 301)), refused(LoginError::StepUpNotMet), "older than max_age (no skew on the age)");
+    assert_eq!(run(Value::Null), refused(LoginError::StepUpNotMet), "no auth_time");
+    assert_eq!(run(json!(now + 3600)), refused(LoginError::StepUpNotMet), "in the future");
+    // Fresh, but another acr than the ones asked for (acr_values is voluntary), or none.
+    for acr in [json!("urn:corp:pwd"), Value::Null] {
+        let flow = w.begin_for("corp", &corp_endpoints(), purpose.clone());
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({ "auth_time": now, "acr": acr })));
+        let code = format!("code-acr-{acr}");
+        let result = w.callback(&flow, &[("code", &code), ("state", &flow.state), ("iss", ISSUER)]);
+        assert_eq!(outcome(result), refused(LoginError::StepUpNotMet), "{acr}");
+    }
+    // Without a step-up, an old auth_time is no reason to refuse a sign-in.
+    let flow = w.begin("corp", &corp_endpoints());
+    w.answer_tokens(&w.id_token(&flow.nonce, json!({ "auth_time": now - 86_400 })));
+    assert!(w.callback(&flow, &[("code", "code-plain"), ("state", &flow.state), ("iss", ISSUER)]).is_ok());
+}
+
+#[test]
+fn a_step_up_whose_answer_would_still_fall_short_starts_nothing_and_provisions_nobody() {
+    // trust_amr: the acr asked for comes back, but the amr shows no passkey: a session would
+    // fall short of the route again, and the browser would go round for ever.
+    let w = world_with(&json!({
+        "authentication": { "trust_amr": true, "step_up_acr_values": { "webauthn": "urn:corp:phr" } },
+        "directory": { "tenant": "acme" }
+    }));
+    let ask = crate::mfa::step_up::ProviderAsk { max_age_s: None, acr_values: vec!["urn:corp:phr".into()] };
+    let purpose = Purpose::SignIn { return_to: "/vault".into(), step_up: Some(ask) };
+    let run = |amr: Value, code: &str| {
+        let flow = w.begin_for("corp", &corp_endpoints(), purpose.clone());
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({ "acr": "urn:corp:phr", "amr": amr })));
+        outcome(w.callback(&flow, &[("code", code), ("state", &flow.state), ("iss", ISSUER)]))
+    };
+    assert_eq!(run(json!(["pwd", "otp"]), "code-otp"), refused(LoginError::StepUpNotMet));
+    assert!(w.directory.users(&crate::directory::TenantScope::of("acme")).is_empty(), "refused before provisioning");
+    assert_eq!(run(json!(["pwd", "hwk"]), "code-hwk"), Ok(()));
+    assert_eq!(w.directory.users(&crate::directory::TenantScope::of("acme")).len(), 1);
+}
+
+#[test]
+fn a_configured_max_age_stricter_than_the_step_ups_stays() {
+    let w = world_with(&json!({ "authorization_params": { "max_age": "0" } }));
+    let ask = crate::mfa::step_up::ProviderAsk { max_age_s: Some(300), acr_values: vec![] };
+    let provider = w.login.provider("corp").unwrap();
+    let purpose = Purpose::SignIn { return_to: "/".into(), step_up: Some(ask) };
+    let begun = begin(&w.login, provider, &corp_endpoints(), purpose, None, &w.key, &SystemEntropy, &w.clock).unwrap();
+    let query = query_of(&begun.location);
+    assert_eq!(query.iter().filter(|(name, _)| name == "max_age").map(|(_, v)| v.as_str()).collect::<Vec<_>>(), ["0"]);
 }

@@ -409,12 +409,13 @@ pub async fn verify_assertion(
         return Err(PasskeyError::Malformed("authenticatorData").into());
     }
     rp_checks(&data, rp, ceremony.user_verification)?;
-    if data.flags.backup_eligible() != stored.backup_eligible {
-        return Err(PasskeyError::BackupEligibilityChanged.into());
-    }
     let signature_bytes = b64url_decode("signature", &credential.response.signature)?;
     let message = signature::signed_message(&data_bytes, &client_data_json);
     signature::verify(verifier, &stored.key, &message, &signature_bytes).await?;
+    // After the signature: an unsigned response learns nothing of how the credential was made.
+    if data.flags.backup_eligible() != stored.backup_eligible {
+        return Err(PasskeyError::BackupEligibilityChanged.into());
+    }
     let counted = data.sign_count != 0 || stored.sign_count != 0;
     let regressed = counted && data.sign_count <= stored.sign_count;
     if regressed && sign_count_policy == SignCountPolicy::Refuse {
