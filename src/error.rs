@@ -106,6 +106,9 @@ fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
         LoginError::LogoutFailed => {
             (503, "logout_failed", "you are still signed in: signing out failed for now, so try again")
         }
+        LoginError::MfaRequired => {
+            (403, "mfa_required", "this sign-in provider must confirm a second factor, and it did not")
+        }
         LoginError::StepUpNotMet => (
             401,
             "step_up_not_met",
@@ -439,6 +442,7 @@ mod tests {
             (LoginError::DirectoryUnavailable("d1".into()).into(), 503, "directory_unavailable"),
             (LoginError::LogoutFailed.into(), 503, "logout_failed"),
             (LoginError::StepUpNotMet.into(), 401, "step_up_not_met"),
+            (LoginError::MfaRequired.into(), 403, "mfa_required"),
         ];
         for (failure, status, code) in cases {
             let reply = failure.reply();

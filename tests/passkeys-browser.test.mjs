@@ -68,6 +68,20 @@ function lastCeremony(exchanges, optionsStep, responseStep) {
   return { options: options.answer.publicKey, credential: response.request.credential, status: response.status };
 }
 
+/** The page's last registration, as @simplewebauthn/server judges it. */
+async function theirRegistration(exchanges) {
+  const registration = lastCeremony(exchanges, "registration-options", "register");
+  assert.equal(registration.status, 200);
+  const theirs = await verifyRegistrationResponse({
+    response: registration.credential,
+    expectedChallenge: registration.options.challenge,
+    expectedOrigin: stack.passkeyOrigin,
+    expectedRPID: "localhost",
+    requireUserVerification: false,
+  });
+  return { registration, theirs };
+}
+
 async function signInWithPassword(page, email, returnTo, presence) {
   await presence?.(false);
   await page.goto(at(`/auth/accounts/sign-in?return_to=${encodeURIComponent(returnTo)}`));
@@ -92,15 +106,7 @@ test("register a passkey, sign in with it after the password, step up with it, s
   await page.waitForSelector("#recovery-codes li");
   const codes = await page.$$eval("#recovery-codes code", (items) => items.map((i) => i.textContent));
   assert.equal(codes.length, 10);
-  const registration = lastCeremony(exchanges, "registration-options", "register");
-  assert.equal(registration.status, 200);
-  const theirs = await verifyRegistrationResponse({
-    response: registration.credential,
-    expectedChallenge: registration.options.challenge,
-    expectedOrigin: stack.passkeyOrigin,
-    expectedRPID: "localhost",
-    requireUserVerification: false,
-  });
+  const { registration, theirs } = await theirRegistration(exchanges);
   assert.ok(theirs.verified, "@simplewebauthn/server verifies Chromium's registration too");
   assert.equal(theirs.registrationInfo.credential.id, registration.credential.id);
   const stored = await credentials();
@@ -202,15 +208,7 @@ test("a tenant that requires MFA: the enrolment page offers a passkey beside the
   await page.click("#enrol-passkey");
   await page.waitForSelector("#recovery-codes li");
   assert.equal((await page.$$("#recovery-codes code")).length, 10);
-  const registration = lastCeremony(exchanges, "registration-options", "register");
-  assert.equal(registration.status, 200);
-  const theirs = await verifyRegistrationResponse({
-    response: registration.credential,
-    expectedChallenge: registration.options.challenge,
-    expectedOrigin: stack.passkeyOrigin,
-    expectedRPID: "localhost",
-    requireUserVerification: false,
-  });
+  const { theirs } = await theirRegistration(exchanges);
   assert.ok(theirs.verified, "@simplewebauthn/server verifies it too");
   assert.equal((await credentials()).length, 1);
   await Promise.all([page.waitForURL(at("/app/welcome")), page.click("#continue")]);

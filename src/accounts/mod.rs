@@ -81,7 +81,7 @@ impl From<FormError> for AccountError {
 }
 
 /// The provider name of password sessions (`SessionRecord::provider`, the `provider` claim).
-pub const PASSWORD_PROVIDER: &str = "password";
+pub use crate::session::PASSWORD_PROVIDER;
 
 pub use crate::directory::PASSWORD_CONNECTION;
 

@@ -61,7 +61,7 @@ fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
     claims.insert("groups".into(), json!(record.groups));
     // A federated record from before its provider's word was vouched for carries its IdP's
     // `amr`/`acr` taken whole: they count for nothing (a password session's are its own).
-    let believed = record.authentication_vouched || record.provider == crate::accounts::PASSWORD_PROVIDER;
+    let believed = record.authentication_vouched || record.provider == crate::session::PASSWORD_PROVIDER;
     if !record.amr.is_empty() && believed {
         claims.insert("amr".into(), json!(record.amr));
     }
@@ -142,7 +142,7 @@ mod tests {
         let unvouched = super::principal(&SessionRecord { authentication_vouched: false, ..full.clone() }, None);
         assert!(unvouched.claims().get("amr").is_none() && unvouched.claims().get("acr").is_none());
         assert_eq!(unvouched.claims()["auth_time"], 5);
-        let password = SessionRecord { provider: crate::accounts::PASSWORD_PROVIDER.into(), ..full.clone() };
+        let password = SessionRecord { provider: crate::session::PASSWORD_PROVIDER.into(), ..full.clone() };
         let own = super::principal(&SessionRecord { authentication_vouched: false, ..password }, None);
         assert_eq!(own.claims()["amr"], json!(["pwd"]), "a password session's amr is its own");
     }

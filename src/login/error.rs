@@ -43,6 +43,9 @@ pub enum LoginError {
     /// A step-up asked the provider for a recent (`max_age`) or stronger (`acr_values`) sign-in,
     /// and its ID token's `auth_time` or `acr` says it did not do it.
     StepUpNotMet,
+    /// The provider must confirm a second factor (`authentication.require_mfa`), and what it
+    /// says is not believed to show one.
+    MfaRequired,
     /// A store failed while a session was being ended: it is still alive, and the user is told so.
     LogoutFailed,
 }

@@ -130,6 +130,18 @@ pub fn begin(
     let verifier = String::from_utf8(pkce.verifier.expose().to_vec())
         .map_err(|_| Unavailable("the PKCE verifier is not text".into()))?;
     let redirect_uri = login.redirect_uri_for(provider);
+    let (return_to, setup, mut step_up) = match purpose {
+        Purpose::SignIn { return_to, step_up } => (return_to, None, step_up.unwrap_or_default()),
+        Purpose::SetupTest { setup, return_to } => (return_to, Some(setup), ProviderAsk::default()),
+    };
+    // A provider that must confirm a second factor is asked for one on every sign-in.
+    if provider.authentication.require_mfa && setup.is_none() {
+        for value in provider.authentication.step_up_acr_values.to_ask_for(crate::mfa::step_up::Method::Any) {
+            if !step_up.acr_values.iter().any(|asked| asked == value) {
+                step_up.acr_values.push(value.to_owned());
+            }
+        }
+    }
     let request = AuthorizationRequest {
         client_id: &provider.client_id,
         redirect_uri: &redirect_uri,
@@ -139,18 +151,11 @@ pub fn begin(
         challenge: &pkce.challenge,
         login_hint,
         extra: &provider.authorization_params,
-        step_up: match &purpose {
-            Purpose::SignIn { step_up, .. } => step_up.as_ref(),
-            Purpose::SetupTest { .. } => None,
-        },
+        step_up: (step_up != ProviderAsk::default()).then_some(&step_up),
     };
     let location = oidc::authorization_url(&endpoints.authorization, &request)
         .map_err(|reason| Unavailable(format!("authorization endpoint: {reason}")))?;
     let cookie_name = oidc::ticket_cookie_name(&state);
-    let (return_to, setup, step_up) = match purpose {
-        Purpose::SignIn { return_to, step_up } => (return_to, None, step_up.unwrap_or_default()),
-        Purpose::SetupTest { setup, return_to } => (return_to, Some(setup), ProviderAsk::default()),
-    };
     let ticket = LoginTicket {
         provider: provider.id.clone(),
         state,
@@ -451,7 +456,8 @@ impl IdentityVerified<'_> {
         Ok(self)
     }
 
-    /// A step-up's sign-in must be what it asked for (OIDC Core 3.1.2.1, 3.1.3.7): with
+    /// A provider with `require_mfa` must be believed to have done a second factor. And a
+    /// step-up's sign-in must be what it asked for (OIDC Core 3.1.2.1, 3.1.3.7): with
     /// `max_age`, an `auth_time` within it; with `acr_values`, an `acr` among them (a provider
     /// may answer a voluntary `acr_values` with another). Otherwise no session starts: it would
     /// only fall short of the route again, and send the browser round once more.
@@ -473,11 +479,13 @@ impl IdentityVerified<'_> {
                 && ticket.acr_values.iter().any(|asked| {
                     trust.step_up_acr_values.methods_for(asked).iter().any(|method| method.shown_by(&vouched))
                 }));
-        if fresh && strong {
-            Ok(())
-        } else {
-            Err(LoginError::StepUpNotMet.into())
+        if trust.require_mfa && !crate::mfa::step_up::Method::Any.shown_by(&vouched) {
+            return Err(LoginError::MfaRequired.into());
         }
+        if !(fresh && strong) {
+            return Err(LoginError::StepUpNotMet.into());
+        }
+        Ok(())
     }
 
     /// The session record for this identity, beginning now.

@@ -2,6 +2,7 @@
 //! the sealed login ticket, callback and ID token checks, `return_to`), provider configuration,
 //! profiles, CSRF and the pages. The routes that drive them are in the worker shell.
 
+pub mod authentication;
 pub mod config;
 pub mod connection;
 pub mod csrf;

@@ -119,7 +119,7 @@ pub struct Provider {
     /// The tenant whose directory this provider's logins are provisioned into, if any.
     pub directory: Option<DirectoryLink>,
     /// How far its word on how its users authenticated (`amr`, `acr`) is taken.
-    pub authentication: super::profile::AuthenticationTrust,
+    pub authentication: super::authentication::AuthenticationTrust,
 }
 
 /// Where a provider's users live in the directory.
@@ -271,7 +271,7 @@ pub(crate) struct RawProvider {
     /// `oidc` only: how far the ID token's `amr` and `acr` are believed (whether this provider's logins can
     /// meet a route's `mfa`), and what to ask for at a step-up. Nothing by default: no `amr`.
     #[serde(default)]
-    authentication: super::profile::AuthenticationTrust,
+    authentication: super::authentication::AuthenticationTrust,
 }
 
 /// The schema of a provider's `claims` (see [`ProfileClaims`]): each key overrides one default.
@@ -520,7 +520,7 @@ pub(super) fn parse_provider(
                 .push((format!("{path}.authorization_params.{name}"), "Portcullis sets this parameter itself".into()));
         }
     }
-    if raw.authentication != super::profile::AuthenticationTrust::default() && !oidc {
+    if raw.authentication != super::authentication::AuthenticationTrust::default() && !oidc {
         problems
             .push((format!("{path}.authentication"), "only an oidc provider says how its users authenticated".into()));
     }

@@ -39,6 +39,54 @@ impl Method {
     }
 }
 
+/// A provider's `acr_values` for each step-up method of `routes[].mfa.methods`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpAcrValues {
+    /// For `any`.
+    pub any: Option<String>,
+    /// For `otp`.
+    pub otp: Option<String>,
+    /// For `webauthn`.
+    pub webauthn: Option<String>,
+}
+
+impl StepUpAcrValues {
+    /// The value for a method, if the provider has one.
+    pub fn for_method(&self, method: Method) -> Option<&str> {
+        match method {
+            Method::Any => self.any.as_deref(),
+            Method::Otp => self.otp.as_deref(),
+            Method::Webauthn => self.webauthn.as_deref(),
+        }
+    }
+
+    /// Whether `value` is one of them (what a login start may pass on as `acr_values`).
+    pub fn contains(&self, value: &str) -> bool {
+        [&self.any, &self.otp, &self.webauthn].into_iter().flatten().any(|known| known == value)
+    }
+
+    /// The values to ask for a method: its own; for `any` without one, those of the factors
+    /// that meet it.
+    pub fn to_ask_for(&self, method: Method) -> Vec<&str> {
+        match (method, self.for_method(method)) {
+            (_, Some(value)) => vec![value],
+            (Method::Any, None) => [&self.otp, &self.webauthn].into_iter().flatten().map(String::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The methods whose value `value` is (what a step-up that asked for it must then show).
+    pub fn methods_for(&self, value: &str) -> Vec<Method> {
+        [(Method::Any, &self.any), (Method::Otp, &self.otp), (Method::Webauthn, &self.webauthn)]
+            .into_iter()
+            .filter(|(_, known)| known.as_deref() == Some(value))
+            .map(|(method, _)| method)
+            .collect()
+    }
+}
+
 /// A route's MFA requirement (`routes[].mfa`).
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -120,11 +168,7 @@ pub struct ProviderAsk {
 impl ProviderAsk {
     /// What to ask the provider for, to meet `requirement` that a session fell short of; `None`
     /// when nothing the provider can be asked for would help (then a redirect would only loop).
-    pub fn to_meet(
-        requirement: &Requirement,
-        shortfall: &Shortfall,
-        values: &crate::login::profile::StepUpAcrValues,
-    ) -> Option<Self> {
+    pub fn to_meet(requirement: &Requirement, shortfall: &Shortfall, values: &StepUpAcrValues) -> Option<Self> {
         let mut acr_values: Vec<String> = Vec::new();
         for value in requirement.methods.iter().flat_map(|method| values.to_ask_for(*method)) {
             if !acr_values.iter().any(|known| known == value) {
@@ -153,11 +197,7 @@ impl ProviderAsk {
     /// Reads a login start's query: a `max_age` of 0 to 86400, and only the provider's own
     /// `acr_values` (anything else is dropped: a link cannot make the gateway send the provider
     /// parameters it was not configured with). `None` when it asks nothing.
-    pub fn from_query(
-        max_age: Option<&str>,
-        acr_values: Option<&str>,
-        values: &crate::login::profile::StepUpAcrValues,
-    ) -> Option<Self> {
+    pub fn from_query(max_age: Option<&str>, acr_values: Option<&str>, values: &StepUpAcrValues) -> Option<Self> {
         // As a route's max_age_s: 1 to 86400 (0 would fail every callback after its first second).
         let max_age_s = max_age.and_then(|text| text.parse::<u64>().ok()).filter(|age| (1..=86_400).contains(age));
         let mut known: Vec<String> = Vec::new();
@@ -242,8 +282,7 @@ mod tests {
 
     #[test]
     fn a_provider_is_asked_only_for_what_could_help() {
-        let values =
-            crate::login::profile::StepUpAcrValues { webauthn: Some("urn:corp:phr".into()), ..Default::default() };
+        let values = StepUpAcrValues { webauthn: Some("urn:corp:phr".into()), ..Default::default() };
         let passkey = requirement(json!({ "required": true, "methods": ["webauthn", "otp"], "max_age_s": 300 }));
         let asked = ProviderAsk::to_meet(&passkey, &Shortfall::Method, &values).unwrap();
         assert_eq!(asked, ProviderAsk { max_age_s: Some(300), acr_values: vec!["urn:corp:phr".into()] });
@@ -270,7 +309,7 @@ mod tests {
         assert_eq!(read(Some("1"), None), Some(ProviderAsk { max_age_s: Some(1), acr_values: vec![] }));
         // `any` falls back to the values of the factors that meet it.
         let any = requirement(json!({ "required": true }));
-        let both = crate::login::profile::StepUpAcrValues { otp: Some("urn:otp".into()), ..values.clone() };
+        let both = StepUpAcrValues { otp: Some("urn:otp".into()), ..values.clone() };
         assert_eq!(
             ProviderAsk::to_meet(&any, &Shortfall::Method, &both).map(|ask| ask.acr_values),
             Some(vec!["urn:otp".to_owned(), "urn:corp:phr".to_owned()])

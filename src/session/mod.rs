@@ -281,6 +281,10 @@ pub struct SessionRecord {
     pub authentication_vouched: bool,
 }
 
+/// The provider name of password sessions (`SessionRecord::provider`, the `provider` claim):
+/// local accounts' sessions, whose `amr` is Portcullis's own.
+pub const PASSWORD_PROVIDER: &str = "password";
+
 impl SessionRecord {
     /// Checks the idle timeout and the absolute lifetime at `now_s`.
     pub fn check_lifetimes(&self, now_s: i64, idle_timeout_s: i64) -> Result<(), SessionError> {

@@ -825,3 +825,51 @@ fn a_configured_max_age_stricter_than_the_step_ups_stays() {
     let query = query_of(&begun.location);
     assert_eq!(query.iter().filter(|(name, _)| name == "max_age").map(|(_, v)| v.as_str()).collect::<Vec<_>>(), ["0"]);
 }
+
+#[test]
+fn a_provider_that_must_confirm_mfa_is_asked_on_every_sign_in_and_refused_without_it() {
+    let w = world_with(&json!({
+        "authentication": { "require_mfa": true, "acr": { "urn:corp:mfa": ["mfa"] }, "step_up_acr_values": { "any": "urn:corp:mfa" } }
+    }));
+    let flow_with = |acr: Value, code: &str| {
+        let provider = w.login.provider("corp").unwrap();
+        let purpose = Purpose::SignIn { return_to: "/".into(), step_up: None };
+        let begun =
+            begin(&w.login, provider, &corp_endpoints(), purpose, None, &w.key, &SystemEntropy, &w.clock).unwrap();
+        let query = query_of(&begun.location);
+        assert_eq!(param(&query, "acr_values"), "urn:corp:mfa", "asked on a plain sign-in too");
+        let flow = Flow {
+            state: param(&query, "state"),
+            nonce: param(&query, "nonce"),
+            challenge: param(&query, "code_challenge"),
+            sealed: begun.ticket_cookie.split_once('=').unwrap().1.split(';').next().unwrap().to_owned(),
+        };
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({ "acr": acr })));
+        outcome(w.callback(&flow, &[("code", code), ("state", &flow.state), ("iss", ISSUER)]))
+    };
+    assert_eq!(flow_with(json!("urn:corp:mfa"), "code-mfa"), Ok(()));
+    assert_eq!(
+        flow_with(json!("urn:corp:pwd"), "code-pwd"),
+        refused(LoginError::MfaRequired),
+        "an acr that vouches for no second factor"
+    );
+    // trust_amr without acr values: nothing to ask, the amr decides.
+    let w = world_with(&json!({ "authentication": { "require_mfa": true, "trust_amr": true } }));
+    let run = |amr: Value, code: &str| {
+        let flow = w.begin("corp", &corp_endpoints());
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({ "amr": amr })));
+        outcome(w.callback(&flow, &[("code", code), ("state", &flow.state), ("iss", ISSUER)]))
+    };
+    assert_eq!(run(json!(["pwd"]), "code-a"), refused(LoginError::MfaRequired));
+    assert_eq!(run(json!(["pwd", "otp"]), "code-b"), Ok(()));
+    assert!(
+        LoginConfig::from_value(
+            &json!({ "redirect_uri": CALLBACK, "providers": [{ "id": "x", "type": "oidc", "issuer": ISSUER, "client_id": "c",
+                     "client_secret": "S", "authentication": { "require_mfa": true } }] }),
+            Environment::Production,
+            "/auth"
+        )
+        .is_err(),
+        "require_mfa that nothing could meet is refused"
+    );
+}
