@@ -34,6 +34,16 @@ before(async () => {
     ],
     extraProviders: ({ idp }) => [
       {
+        id: "corp-strict",
+        type: "oidc",
+        display_name: "Corp SSO (MFA required)",
+        issuer: idp.issuer,
+        client_id: "portcullis",
+        client_secret: "CORP_CLIENT_SECRET",
+        scopes: ["openid", "email", "profile"],
+        authentication: { require_mfa: true, acr: { [MFA]: ["mfa"] }, step_up_acr_values: { any: MFA } },
+      },
+      {
         id: "corp-mfa",
         type: "oidc",
         display_name: "Corp SSO (MFA)",
@@ -157,4 +167,25 @@ test("step-up for a stale sign-in: max_age makes the provider authenticate again
   assert.equal(again.callback.status, 302, await again.callback.clone().text());
   assert.equal((await browser.request(`${gw}/recent/report`)).status, 200);
   assert.ok(Number(origin.requests.at(-1).headers["x-auth-time"]) > authTime);
+});
+
+test("a provider that must confirm a second factor is asked for it on every sign-in, and a sign-in without it starts no session", async () => {
+  authentications.bob = { amr: ["pwd"], acr: PWD };
+  const browser = new Browser();
+  const start = await browser.request(`${gw}/auth/login?provider=corp-strict&return_to=%2Fapp%2Fx`);
+  assert.equal(start.status, 302);
+  assert.equal(new URL(start.headers.get("location")).searchParams.get("acr_values"), MFA, "asked on a plain sign-in");
+  const refused = await browser.request(await loginAtProvider(start.headers.get("location"), { login: "bob", jar: browser.idpJar }));
+  assert.equal(refused.status, 403);
+  assert.match(await refused.text(), /mfa_required/);
+  assert.equal(sessionSetCookie(refused), undefined);
+  assert.equal((await browser.request(`${gw}/app/x`)).status, 302, "no session: sent to sign in");
+  // With the provider's second factor (its session steps up: the acr asked for is not its own).
+  authentications.bob = { amr: ["pwd", "otp"], acr: MFA };
+  const again = await browser.request(`${gw}/auth/login?provider=corp-strict&return_to=%2Fpayouts%2Frun`);
+  const done = await browser.request(await loginAtProvider(again.headers.get("location"), { login: "bob", jar: browser.idpJar }));
+  assert.equal(done.status, 302, await done.clone().text());
+  assert.ok(sessionSetCookie(done));
+  assert.equal((await browser.request(`${gw}/payouts/run`)).status, 200, "the session meets a route's mfa");
+  assert.equal(origin.requests.at(-1).headers["x-auth-amr"], "mfa");
 });
