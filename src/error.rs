@@ -330,7 +330,7 @@ impl Failure {
                     required.join(" ")
                 ));
             }
-            Failure::Authz(AuthzError::StepUpRequired { challenge }) => return Some(challenge.clone()),
+            Failure::Authz(AuthzError::StepUpRequired { challenge, .. }) => return Some(challenge.clone()),
             _ => return None,
         };
         Some(match error {

@@ -41,6 +41,8 @@ pub enum AuthzError {
     StepUpRequired {
         /// The `WWW-Authenticate` value.
         challenge: String,
+        /// What was short (which a page load's step-up asks for).
+        shortfall: crate::mfa::step_up::Shortfall,
     },
 }
 
@@ -64,7 +66,9 @@ impl fmt::Display for AuthzError {
         match self {
             AuthzError::InsufficientScope { required } => write!(f, "insufficient_scope: needs {}", required.join(" ")),
             AuthzError::ClaimCondition(index) => write!(f, "claim_condition_failed: claims[{index}]"),
-            AuthzError::StepUpRequired { challenge } => write!(f, "insufficient_user_authentication: {challenge}"),
+            AuthzError::StepUpRequired { challenge, .. } => {
+                write!(f, "insufficient_user_authentication: {challenge}")
+            }
             other => f.write_str(other.code()),
         }
     }
@@ -306,7 +310,8 @@ pub fn authorize(
     }
     if let Some(mfa) = &requirements.mfa {
         if let Err(shortfall) = crate::mfa::step_up::check(mfa, principal.claims(), request.now_s) {
-            return Err(AuthzError::StepUpRequired { challenge: crate::mfa::step_up::challenge(mfa, &shortfall) });
+            let challenge = crate::mfa::step_up::challenge(mfa, &shortfall);
+            return Err(AuthzError::StepUpRequired { challenge, shortfall });
         }
     }
     Ok(Grant {

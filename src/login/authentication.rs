@@ -95,10 +95,7 @@ impl AuthenticationTrust {
                     .push((format!("{path}.acr.{acr}"), "a list of amr methods (RFC 8176), such as [\"mfa\"]".into()));
             }
         }
-        let any_vouched = self
-            .acr
-            .values()
-            .any(|methods| Method::Any.shown_by(&methods.iter().map(String::as_str).collect::<Vec<_>>()));
+        let any_vouched = self.acr.values().any(|methods| Method::Any.shown_by(methods));
         if self.require_mfa && !self.trust_amr && !any_vouched {
             problems.push((
                 format!("{path}.require_mfa"),
@@ -120,8 +117,8 @@ impl AuthenticationTrust {
             }
             // Asking for an acr that would not be believed to meet the method only sends the
             // browser round again (with trust_amr, the amr is judged at the callback instead).
-            let vouched: Vec<&str> = self.acr.get(value).into_iter().flatten().map(String::as_str).collect();
-            if !self.trust_amr && !method.shown_by(&vouched) {
+            let vouched = self.acr.get(value).map_or(&[][..], Vec::as_slice);
+            if !self.trust_amr && !method.shown_by(vouched) {
                 problems.push((field, format!("{value:?} must be in acr, vouching for a method that meets {name}")));
             }
         }

@@ -137,9 +137,7 @@ pub fn begin(
     // A provider that must confirm a second factor is asked for one on every sign-in.
     if provider.authentication.require_mfa && setup.is_none() {
         for value in provider.authentication.step_up_acr_values.to_ask_for(crate::mfa::step_up::Method::Any) {
-            if !step_up.acr_values.iter().any(|asked| asked == value) {
-                step_up.acr_values.push(value.to_owned());
-            }
+            step_up.ask_for(value);
         }
     }
     let request = AuthorizationRequest {
@@ -473,7 +471,6 @@ impl IdentityVerified<'_> {
         // must meet a method that acr was asked for (with `trust_amr`, the amr is judged too).
         let trust = &self.started.provider.authentication;
         let vouched = trust.vouched_amr(said);
-        let vouched: Vec<&str> = vouched.iter().map(String::as_str).collect();
         let strong = ticket.acr_values.is_empty()
             || (said.acr.as_ref().is_some_and(|acr| ticket.acr_values.contains(acr))
                 && ticket.acr_values.iter().any(|asked| {

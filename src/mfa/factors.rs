@@ -3,6 +3,7 @@
 //! row), and the enrolment in progress (the new secret travels sealed in the page's form until a
 //! code proves the app has it; nothing is stored before that).
 
+use super::step_up::SECOND_FACTOR_METHODS;
 use crate::secret::{Sealer, SecretBytes};
 use serde::{Deserialize, Serialize};
 
@@ -64,9 +65,6 @@ pub enum SecondFactor {
     /// (a `none` attestation proves no hardware), so no `otp`, `hwk` or `swk`.
     Enrolment,
 }
-
-/// The values a second factor adds to an `amr`.
-const SECOND_FACTOR_METHODS: [&str; 4] = ["otp", "swk", "hwk", "mfa"];
 
 /// The `amr` of a sign-in completed, or a session stepped up, by `second` (RFC 8176 §2): the
 /// first factor's values, the second's, and `mfa`, each once. The second-factor values of an

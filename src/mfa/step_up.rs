@@ -19,13 +19,18 @@ pub enum Method {
     Any,
 }
 
+/// The `amr` values that show a second factor (RFC 8176): a one-time code, a passkey or
+/// security key, or `mfa` itself.
+pub const SECOND_FACTOR_METHODS: [&str; 4] = ["otp", "swk", "hwk", "mfa"];
+
 impl Method {
     /// Whether an `amr` list shows this factor.
-    pub fn shown_by(self, amr: &[&str]) -> bool {
+    pub fn shown_by(self, amr: &[impl AsRef<str>]) -> bool {
+        let shows = |wanted: &[&str]| amr.iter().any(|method| wanted.contains(&method.as_ref()));
         match self {
-            Method::Webauthn => amr.iter().any(|m| matches!(*m, "hwk" | "swk")),
-            Method::Otp => amr.contains(&"otp"),
-            Method::Any => amr.iter().any(|m| matches!(*m, "mfa" | "otp" | "hwk" | "swk")),
+            Method::Webauthn => shows(&["hwk", "swk"]),
+            Method::Otp => shows(&["otp"]),
+            Method::Any => shows(&SECOND_FACTOR_METHODS),
         }
     }
 
@@ -166,16 +171,20 @@ pub struct ProviderAsk {
 }
 
 impl ProviderAsk {
+    /// Adds `value` to the `acr_values` asked for, once.
+    pub fn ask_for(&mut self, value: &str) {
+        if !self.acr_values.iter().any(|asked| asked == value) {
+            self.acr_values.push(value.to_owned());
+        }
+    }
+
     /// What to ask the provider for, to meet `requirement` that a session fell short of; `None`
     /// when nothing the provider can be asked for would help (then a redirect would only loop).
     pub fn to_meet(requirement: &Requirement, shortfall: &Shortfall, values: &StepUpAcrValues) -> Option<Self> {
-        let mut acr_values: Vec<String> = Vec::new();
+        let mut ask = Self { max_age_s: requirement.max_age_s, acr_values: Vec::new() };
         for value in requirement.methods.iter().flat_map(|method| values.to_ask_for(*method)) {
-            if !acr_values.iter().any(|known| known == value) {
-                acr_values.push(value.to_owned());
-            }
+            ask.ask_for(value);
         }
-        let ask = Self { max_age_s: requirement.max_age_s, acr_values };
         match shortfall {
             Shortfall::Method if ask.acr_values.is_empty() => None,
             Shortfall::Method | Shortfall::Stale => Some(ask),
@@ -194,19 +203,16 @@ impl ProviderAsk {
         pairs
     }
 
-    /// Reads a login start's query: a `max_age` of 0 to 86400, and only the provider's own
+    /// Reads a login start's query: a `max_age` of 1 to 86400, and only the provider's own
     /// `acr_values` (anything else is dropped: a link cannot make the gateway send the provider
     /// parameters it was not configured with). `None` when it asks nothing.
     pub fn from_query(max_age: Option<&str>, acr_values: Option<&str>, values: &StepUpAcrValues) -> Option<Self> {
         // As a route's max_age_s: 1 to 86400 (0 would fail every callback after its first second).
         let max_age_s = max_age.and_then(|text| text.parse::<u64>().ok()).filter(|age| (1..=86_400).contains(age));
-        let mut known: Vec<String> = Vec::new();
+        let mut ask = Self { max_age_s, acr_values: Vec::new() };
         for value in acr_values.unwrap_or("").split(' ').filter(|value| values.contains(value)) {
-            if !known.iter().any(|seen| seen == value) {
-                known.push(value.to_owned());
-            }
+            ask.ask_for(value);
         }
-        let ask = Self { max_age_s, acr_values: known };
         (ask != Self::default()).then_some(ask)
     }
 }

@@ -108,7 +108,7 @@ impl Page<'_> {
             return Ok(None);
         };
         let key = login_secret(self.env(), self.cx.config, self.login)?;
-        Ok(ticket::open(&sealed, &key, (self.now_ms() / 1000) as i64).ok())
+        Ok(ticket::open(&sealed, &key, self.now_s()).ok())
     }
 
     /// Who is at the page: a ticket of the wanted stage first, else a password session.
@@ -170,7 +170,7 @@ impl Page<'_> {
             first_amr: vec![crate::accounts::AMR_PASSWORD.into()],
             stage,
             return_to: return_to.to_owned(),
-            issued_at_s: (self.now_ms() / 1000) as i64,
+            issued_at_s: self.now_s(),
         };
         let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
         cookies.push(ticket::set_cookie(&ticket::seal(&ticket, &key, &nonce)));
@@ -278,7 +278,7 @@ impl Page<'_> {
             return self.to_security().map_err(Refusal::Failure);
         }
         // Adding a factor to an account that has one needs that factor first, recently.
-        if enrolled.any() && !presenter.passed_second_factor_recently((self.now_ms() / 1000) as i64) {
+        if enrolled.any() && !presenter.passed_second_factor_recently(self.now_s()) {
             return Err(Refusal::Page(AccountError::SecondFactorNeeded));
         }
         let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
@@ -288,7 +288,7 @@ impl Page<'_> {
             None => {
                 fresh = totp::new_secret(&SystemEntropy).map_err(unavailable)?;
                 let nonce: [u8; 12] = SystemEntropy.bytes().map_err(unavailable)?;
-                let now_s = (self.now_ms() / 1000) as i64;
+                let now_s = self.now_s();
                 (&fresh, factors::seal_enrolment(&key, tenant, user_id, &fresh, now_s, &nonce))
             }
         };
@@ -596,12 +596,8 @@ impl Page<'_> {
         let change = "Two-step verification with an authenticator app was turned on for your account.".to_owned();
         self.send_later(MailKind::SecurityChanged, credential.email.clone(), vec![("change", change)]);
         audit_login(self.cx, "mfa_enrolled", Some(PASSWORD_PROVIDER), Some(&user_id), "totp");
-        // The account's first factor joins the sign-in or session (as `mfa`, with no kind: see
-        // SecondFactor::Enrolment); a later one is not a sign-in, and the session keeps the
-        // auth_time of the factor it last used.
         if !enrolled.any() {
-            let amr = factors::amr_after(presenter.amr(), SecondFactor::Enrolment);
-            cookies.push(self.issue_session(&tenant, &credential, (amr, None), None).await?);
+            cookies.push(self.session_after_first_factor(&presenter, &credential).await?);
         }
         let next = match &presenter {
             Presenter::Ticket(ticket) => {
@@ -612,6 +608,19 @@ impl Page<'_> {
             Presenter::Session(_) => return_to.to_owned(),
         };
         self.recovery_codes_page(&codes, &next, &cookies).await
+    }
+
+    /// The session an account's first factor completes (a required enrolment's sign-in, or the
+    /// session that added it): as `mfa`, with no kind (see `SecondFactor::Enrolment`). A later
+    /// factor makes none: adding it is not signing in with it, and the session keeps the
+    /// `auth_time` of the factor it last used. (A ticket only ever enrols an account's first.)
+    pub(super) async fn session_after_first_factor(
+        &self,
+        presenter: &Presenter,
+        credential: &Credential,
+    ) -> Result<String, Refusal> {
+        let amr = factors::amr_after(presenter.amr(), SecondFactor::Enrolment);
+        self.issue_session(presenter.tenant(), credential, (amr, None), None).await
     }
 
     /// The page that shows a new set of recovery codes, once.
@@ -645,7 +654,7 @@ impl Page<'_> {
         let (tenant, user_id) = (presenter.tenant().to_owned(), presenter.user_id().to_owned());
         let store = D1Factors(self.env());
         let enrolled = store.enrolled(&tenant, &user_id).await.map_err(unavailable)?;
-        let now_s = (self.now_ms() / 1000) as i64;
+        let now_s = self.now_s();
         if enrolled.any() && !presenter.passed_second_factor_recently(now_s) {
             return Err(Refusal::Page(AccountError::SecondFactorNeeded));
         }

@@ -175,10 +175,6 @@ impl Page<'_> {
         }
     }
 
-    fn now_s(&self) -> i64 {
-        (self.now_ms() / 1000) as i64
-    }
-
     fn seal_ceremony(&self, ceremony: &Ceremony) -> Result<String, Refusal> {
         let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
         let nonce: [u8; 12] = SystemEntropy.bytes().map_err(unavailable)?;
@@ -281,12 +277,8 @@ impl Page<'_> {
         self.send_later(MailKind::SecurityChanged, credential.email.clone(), vec![("change", change)]);
         audit_login(self.cx, "mfa_enrolled", Some(PASSWORD_PROVIDER), Some(&user_id), "passkey");
         let mut cookies = Vec::new();
-        // The account's first factor joins the sign-in or session (as `mfa`, with no kind: see
-        // SecondFactor::Enrolment); a later one is not a sign-in, and the session keeps the
-        // auth_time of the factor it last used. (A ticket only enrols an account's first.)
         if first_factor {
-            let amr = factors::amr_after(presenter.amr(), SecondFactor::Enrolment);
-            cookies.push(self.issue_session(&tenant, &credential, (amr, None), None).await?);
+            cookies.push(self.session_after_first_factor(&presenter, &credential).await?);
         }
         let next = match &presenter {
             Presenter::Ticket(ticket) => {

@@ -128,6 +128,10 @@ impl Page<'_> {
         WorkerClock.now_ms()
     }
 
+    pub(super) fn now_s(&self) -> i64 {
+        (self.now_ms() / 1000) as i64
+    }
+
     fn mail(&self) -> Mail<'_> {
         Mail { env: self.env(), login: self.login, accounts: self.accounts, prefix: self.prefix() }
     }

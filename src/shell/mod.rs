@@ -316,9 +316,9 @@ fn step_up_redirect(
     principal: &crate::authn::principal::Principal,
     failure: &Failure,
 ) -> Option<String> {
-    let step_up = matches!(failure, Failure::Authz(crate::authz::AuthzError::StepUpRequired { .. }));
+    let Failure::Authz(crate::authz::AuthzError::StepUpRequired { shortfall, .. }) = failure else { return None };
     let page_load = matches!(head.method.as_str(), "GET" | "HEAD") && head.is_navigation();
-    if !step_up || !page_load || principal.method() != crate::authn::principal::AuthMethod::Session {
+    if !page_load || principal.method() != crate::authn::principal::AuthMethod::Session {
         return None;
     }
     let provider = principal.claims().get("provider").and_then(|p| p.as_str())?;
@@ -330,11 +330,9 @@ fn step_up_redirect(
     }
     let configured = config.login.as_ref()?.provider(provider)?;
     let requirement = route.requirements.mfa.as_ref()?;
-    let now_s = (js_sys::Date::now() / 1000.0) as i64;
-    let shortfall = crate::mfa::step_up::check(requirement, principal.claims(), now_s).err()?;
     let ask = crate::mfa::step_up::ProviderAsk::to_meet(
         requirement,
-        &shortfall,
+        shortfall,
         &configured.authentication.step_up_acr_values,
     )?;
     query.append_pair("provider", provider);
