@@ -590,7 +590,11 @@ describe("the attacker review's findings, pinned", () => {
     assert.ok(responses.every((r) => [303, 401].includes(r.status)));
     assert.ok(signedIn <= 1);
     const after = await signIn(stack, email, GOOD_PASSWORD);
-    assert.equal(after.response.status, signedIn === 1 ? 303 : 401);
+    // Nobody got in: the burst locked the account, and the right password waits too. One got in:
+    // the guesses that the server counted after it may have locked the account again, or not
+    // (their order is the runtime's), so either answer is right; nothing else is.
+    if (signedIn === 0) assert.equal(after.response.status, 401);
+    else assert.ok([303, 401].includes(after.response.status), `${after.response.status}`);
   });
 
   test("a reset link made before the user was blocked is void", async () => {
