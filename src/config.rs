@@ -382,6 +382,16 @@ impl Config {
             if login.providers.is_empty() && !document.contains_key("local_accounts") {
                 problems.add("login.providers", "configure at least one provider (or local_accounts)");
             }
+            // Portcullis's own factors belong to directory users, and their pages to local accounts.
+            for (index, provider) in login.providers.iter().enumerate() {
+                let path = format!("login.providers[{index}].authentication.local_factors");
+                if provider.authentication.local_factors && !document.contains_key("local_accounts") {
+                    problems.add(&path, "the second-factor pages are local accounts': configure local_accounts");
+                }
+                if provider.authentication.local_factors && provider.directory.is_none() {
+                    problems.add(&path, "factors belong to directory users: set the provider's directory");
+                }
+            }
         }
         let declared_scopes: Option<Vec<String>> = problems.field(document, "scopes", None);
         let catalogue = Catalogue { scopes: declared_scopes.as_deref(), roles: &roles };
@@ -726,6 +736,29 @@ mod tests {
         for (problem, prefix) in problems.iter().zip(expected_prefixes) {
             assert!(problem.starts_with(prefix), "{problem:?} should start with {prefix:?}");
         }
+    }
+
+    #[test]
+    fn portcullis_factors_for_a_provider_need_local_accounts_and_its_directory() {
+        let with = |directory: &str, local_accounts: &str| {
+            problems_of(&format!(
+                r#"{{ "environment": "development", "origin": "http://127.0.0.1:1", {local_accounts}
+                     "login": {{ "redirect_uri": "http://localhost:8787/auth/callback",
+                       "providers": [{{ "id": "corp", "type": "oidc", "issuer": "https://idp.example", "client_id": "c",
+                         "client_secret": "S", {directory} "authentication": {{ "local_factors": true, "require_mfa": true }} }}] }} }}"#
+            ))
+        };
+        let accounts = r#""local_accounts": { "tenants": [{ "id": "acme" }], "mail": { "from": "login@acme.test", "sender": { "kind": "http", "url": "http://mail.test/send" } } },"#;
+        assert_eq!(with(r#""directory": { "tenant": "acme" },"#, accounts), Vec::<String>::new());
+        let path = "login.providers[0].authentication.local_factors";
+        assert_eq!(
+            with("", accounts),
+            [format!("{path}: factors belong to directory users: set the provider's directory")]
+        );
+        assert_eq!(
+            with(r#""directory": { "tenant": "acme" },"#, ""),
+            [format!("{path}: the second-factor pages are local accounts': configure local_accounts")]
+        );
     }
 
     #[test]

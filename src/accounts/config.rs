@@ -401,6 +401,12 @@ impl LocalAccounts {
         self.mfa_enforced || tenant.require_mfa
     }
 
+    /// Whether a directory tenant's users must use a second factor, whatever their first
+    /// (`mfa_enforced`, or the tenant listed here with `require_mfa`).
+    pub fn tenant_requires_mfa(&self, tenant_id: &str) -> bool {
+        self.mfa_enforced || self.tenants.iter().any(|tenant| tenant.id == tenant_id && tenant.require_mfa)
+    }
+
     /// Reads the section.
     pub fn compile(raw: RawLocalAccounts, environment: Environment) -> Result<Self, Problems> {
         let mut problems = Problems::new();

@@ -197,6 +197,7 @@ mod tests {
                 ("passkeys_status", "<section></section>".to_owned()),
                 ("passkey_hidden", "hidden".to_owned()),
                 ("totp_hidden", String::new()),
+                ("password_hidden", "hidden".to_owned()),
             ];
             let html = render_with(&template, &values, &extra);
             assert!(!html.contains("{{"), "{page} leaves a placeholder");

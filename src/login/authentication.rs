@@ -56,9 +56,30 @@ pub struct AuthenticationTrust {
     /// are then sent with every sign-in. Off by default.
     #[serde(default)]
     pub require_mfa: bool,
+    /// Portcullis's own second factors (an authenticator app, passkeys, recovery codes, enrolled
+    /// on the account pages) count for this provider's users. A sign-in the provider is not
+    /// believed to have done with a second factor presents one of them after the provider, before
+    /// any session exists, when the user has one; with `require_mfa` (or the tenant's
+    /// `local_accounts` `require_mfa`), a user without one enrols one then. A route's step-up
+    /// sends its sessions to Portcullis's second-factor page, not back to the provider. Needs
+    /// `local_accounts` and the provider's `directory`. Off by default.
+    #[serde(default)]
+    pub local_factors: bool,
 }
 
 impl AuthenticationTrust {
+    /// Whether it takes any of the provider's word (`trust_amr`, `acr`, `step_up_acr_values`),
+    /// which only an OIDC provider gives; `require_mfa` and `local_factors` need none.
+    pub fn believes_provider(&self) -> bool {
+        self.trust_amr || !self.acr.is_empty() || self.step_up_acr_values != StepUpAcrValues::default()
+    }
+
+    /// Whether a sign-in that `vouched` for these methods still owes one of Portcullis's own
+    /// second factors: with `local_factors`, when no believed method is a second factor.
+    pub fn owes_local_factor(&self, vouched: &[String]) -> bool {
+        self.local_factors && !Method::Any.shown_by(vouched)
+    }
+
     /// What a session of this provider records of `said`: the [`vouched_amr`](Self::vouched_amr),
     /// the `acr` when it is believed (`trust_amr`, or an `acr` in the map), and `auth_time`
     /// (freshness, which `max_age` asks of every provider).
@@ -96,10 +117,11 @@ impl AuthenticationTrust {
             }
         }
         let any_vouched = self.acr.values().any(|methods| Method::Any.shown_by(methods));
-        if self.require_mfa && !self.trust_amr && !any_vouched {
+        if self.require_mfa && !self.trust_amr && !any_vouched && !self.local_factors {
             problems.push((
                 format!("{path}.require_mfa"),
-                "needs trust_amr, or an acr that vouches for a second factor: otherwise nobody signs in".into(),
+                "needs trust_amr, an acr that vouches for a second factor, or local_factors: otherwise nobody signs in"
+                    .into(),
             ));
         }
         let values = &self.step_up_acr_values;
@@ -188,5 +210,20 @@ mod tests {
         assert_eq!(values.for_method(Method::Webauthn), Some("phr"));
         assert_eq!(values.for_method(Method::Otp), None);
         assert!(values.contains("phr") && !values.contains("phrh"));
+    }
+
+    #[test]
+    fn portcullis_factors_are_owed_only_when_on_and_no_believed_method_is_a_second_factor() {
+        let local: AuthenticationTrust =
+            serde_json::from_value(json!({ "local_factors": true, "require_mfa": true })).unwrap();
+        assert!(local.problems("p").is_empty(), "require_mfa can be met by Portcullis's factors");
+        assert!(!local.believes_provider(), "takes none of the provider's word: an oauth2 provider may have it");
+        assert!(local.owes_local_factor(&[]) && local.owes_local_factor(&["pwd".into()]));
+        for second in ["mfa", "otp", "hwk", "swk"] {
+            assert!(!local.owes_local_factor(&["pwd".into(), second.into()]), "{second}");
+        }
+        assert!(!AuthenticationTrust::default().owes_local_factor(&[]), "off by default");
+        let believing = AuthenticationTrust { trust_amr: true, ..AuthenticationTrust::default() };
+        assert!(believing.believes_provider());
     }
 }

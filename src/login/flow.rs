@@ -134,8 +134,10 @@ pub fn begin(
         Purpose::SignIn { return_to, step_up } => (return_to, None, step_up.unwrap_or_default()),
         Purpose::SetupTest { setup, return_to } => (return_to, Some(setup), ProviderAsk::default()),
     };
-    // A provider that must confirm a second factor is asked for one on every sign-in.
-    if provider.authentication.require_mfa && setup.is_none() {
+    // A provider that must confirm a second factor is asked for one on every sign-in (unless
+    // Portcullis's own factors stand in for its: then a provider that did none is no refusal).
+    let trust = &provider.authentication;
+    if trust.require_mfa && !trust.local_factors && setup.is_none() {
         for value in provider.authentication.step_up_acr_values.to_ask_for(crate::mfa::step_up::Method::Any) {
             step_up.ask_for(value);
         }
@@ -476,7 +478,8 @@ impl IdentityVerified<'_> {
                 && ticket.acr_values.iter().any(|asked| {
                     trust.step_up_acr_values.methods_for(asked).iter().any(|method| method.shown_by(&vouched))
                 }));
-        if trust.require_mfa && !crate::mfa::step_up::Method::Any.shown_by(&vouched) {
+        // With `local_factors`, the shell asks for one of Portcullis's factors instead.
+        if trust.require_mfa && !trust.local_factors && !crate::mfa::step_up::Method::Any.shown_by(&vouched) {
             return Err(LoginError::MfaRequired.into());
         }
         if !(fresh && strong) {
@@ -533,6 +536,29 @@ impl IdentityVerified<'_> {
         }
     }
 
+    /// The directory user who owes one of Portcullis's own second factors before a session
+    /// (`authentication.local_factors`, and the provider is not believed to have done one):
+    /// `None` when no factor is owed. Call after [`IdentityVerified::provision`].
+    pub fn local_factor_owed(&self) -> Option<LocalFactorOwed> {
+        let trust = &self.started.provider.authentication;
+        let user = self.user.as_ref()?;
+        trust.owes_local_factor(&trust.vouched_amr(&self.profile.authentication)).then(|| LocalFactorOwed {
+            tenant: user.tenant.clone(),
+            user_id: user.id.clone(),
+            provider_requires: trust.require_mfa,
+        })
+    }
+
+    /// The session this sign-in becomes once a second factor passes, held back: nothing is stored
+    /// (the shell parks it, sealed, for the second-factor pages), and the browser's old session
+    /// stays until the factor passes.
+    pub fn hold(self, clock: &impl Clock) -> Result<HeldSignIn, FlowError> {
+        self.sign_in_only()?;
+        self.step_up_met(clock)?;
+        let record = self.session_record(clock);
+        Ok(HeldSignIn { profile: self.profile, record: Box::new(record), return_to: self.started.ticket.return_to })
+    }
+
     /// Stores a fresh session (a login never reuses a session id: the caller ends any session
     /// the browser still carried).
     pub async fn issue(self, store: &impl SessionStore, clock: &impl Clock) -> Result<SessionIssued, FlowError> {
@@ -552,6 +578,28 @@ pub struct SetupTested {
     /// Who the IdP said signed in.
     pub profile: Profile,
     /// The onboarding page.
+    pub return_to: String,
+}
+
+/// Who owes one of Portcullis's own second factors after a provider's sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFactorOwed {
+    /// The directory tenant.
+    pub tenant: String,
+    /// The directory user.
+    pub user_id: String,
+    /// The provider's `require_mfa`: a user without a factor enrols one now.
+    pub provider_requires: bool,
+}
+
+/// A sign-in held back until its second factor: the session record it becomes.
+#[derive(Debug)]
+pub struct HeldSignIn {
+    /// Who signed in.
+    pub profile: Profile,
+    /// The session, not stored.
+    pub record: Box<SessionRecord>,
+    /// Where to send the browser once signed in.
     pub return_to: String,
 }
 

@@ -520,7 +520,7 @@ pub(super) fn parse_provider(
                 .push((format!("{path}.authorization_params.{name}"), "Portcullis sets this parameter itself".into()));
         }
     }
-    if raw.authentication != super::authentication::AuthenticationTrust::default() && !oidc {
+    if raw.authentication.believes_provider() && !oidc {
         problems
             .push((format!("{path}.authentication"), "only an oidc provider says how its users authenticated".into()));
     }

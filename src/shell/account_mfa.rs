@@ -14,24 +14,32 @@ use super::account_store::{Credential, D1Accounts};
 use super::accounts::{unavailable, Page, Refusal, Typed};
 use super::adapters::DurableLedger;
 use super::connections::directory_key;
+use super::directory::D1Directory;
 use super::login::{audit_login, login_secret};
+use super::login_context::LoginContext;
 use super::mfa_store::{D1Factors, TotpFactor};
-use super::sessions::LiveSession;
+use super::sessions::{self, KvSessions, LiveSession};
 use crate::accounts::form::Form;
 use crate::accounts::mail::MailKind;
 use crate::accounts::pages::Notice;
 use crate::accounts::throttle::{Gate, ThrottleOp};
 use crate::accounts::{AccountError, PASSWORD_PROVIDER};
+use crate::directory::store::Directory;
+use crate::directory::{TenantScope, UserStatus};
 use crate::edge::AccountsPage;
 use crate::error::{account_reply, Failure};
+use crate::login::config::LoginConfig;
 use crate::login::csrf;
+use crate::login::error::LoginError;
+use crate::login::flow::{HeldSignIn, LocalFactorOwed};
 use crate::login::pages::html_escape;
 use crate::mfa::factors::{self, FactorRow, NextStep, SecondFactor};
-use crate::mfa::ticket::{self, SecondFactorTicket, Stage};
+use crate::mfa::ticket::{self, FirstFactor, SecondFactorTicket, Stage};
 use crate::mfa::{qr, recovery, totp};
 use crate::ports::{Entropy, Ledger, SystemEntropy};
 use crate::secret::{sha256_hex, SecretBytes};
-use crate::session::{self, MFA_COOKIE_NAME};
+use crate::session::store::SessionStore;
+use crate::session::{self, SessionRecord, MFA_COOKIE_NAME};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use worker::Response;
@@ -58,10 +66,23 @@ impl Presenter {
         }
     }
 
+    /// The directory user (a password session's subject is its id; a provider's session keeps
+    /// the provider's subject, and the id beside it).
     pub(super) fn user_id(&self) -> &str {
         match self {
             Presenter::Ticket(ticket) => &ticket.user_id,
-            Presenter::Session(session) => &session.record().subject,
+            Presenter::Session(session) => {
+                let record = session.record();
+                record.user_id.as_deref().unwrap_or(&record.subject)
+            }
+        }
+    }
+
+    /// The sign-in's provider (`password` for a local account), as the audit names it.
+    pub(super) fn provider(&self) -> &str {
+        match self {
+            Presenter::Ticket(ticket) => ticket.provider(),
+            Presenter::Session(session) => &session.record().provider,
         }
     }
 
@@ -116,7 +137,7 @@ impl Page<'_> {
         if let Some(ticket) = self.ticket()?.filter(|ticket| ticket.stage == stage) {
             return Ok(Some(Presenter::Ticket(ticket)));
         }
-        Ok(self.password_session().await?.map(|session| Presenter::Session(Box::new(session))))
+        Ok(self.factor_session().await?.map(|session| Presenter::Session(Box::new(session))))
     }
 
     /// The CSRF token of a session presenter (a ticket needs none: its cookie is the proof, and
@@ -159,26 +180,21 @@ impl Page<'_> {
             NextStep::Enrol => (Stage::Enrol, "totp"),
             _ => (Stage::Challenge, "mfa"),
         };
-        let id: [u8; 16] = SystemEntropy.bytes().map_err(unavailable)?;
-        let nonce: [u8; 12] = SystemEntropy.bytes().map_err(unavailable)?;
         let ticket = SecondFactorTicket {
-            id: URL_SAFE_NO_PAD.encode(id),
+            id: new_ticket_id().map_err(unavailable)?,
             tenant: tenant.to_owned(),
             user_id: credential.user_id.clone(),
             email: credential.email.clone(),
-            password_changed_at_ms: credential.changed_at_ms,
+            first_factor: FirstFactor::Password { changed_at_ms: credential.changed_at_ms },
             first_amr: vec![crate::accounts::AMR_PASSWORD.into()],
             stage,
             return_to: return_to.to_owned(),
             issued_at_s: self.now_s(),
         };
         let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
+        let nonce: [u8; 12] = SystemEntropy.bytes().map_err(unavailable)?;
         cookies.push(ticket::set_cookie(&ticket::seal(&ticket, &key, &nonce)));
-        let outcome = match stage {
-            Stage::Challenge => "second factor due",
-            Stage::Enrol => "second factor enrolment due",
-        };
-        audit_login(self.cx, "login_first_factor", Some(PASSWORD_PROVIDER), Some(&credential.user_id), outcome);
+        audit_login(self.cx, "login_first_factor", Some(PASSWORD_PROVIDER), Some(&credential.user_id), due(stage));
         let location = format!("{}/accounts/{page}", self.prefix());
         self.see_other(&location, &cookies).map_err(Refusal::Failure)
     }
@@ -370,8 +386,14 @@ impl Page<'_> {
             "<p id=\"recovery-left\" data-left=\"0\">Recovery codes come with two-step verification.</p>".into()
         };
         let typed = Typed { csrf_token: &shown.csrf_token, return_to: &shown.return_to, ..Typed::default() };
-        let extra =
-            [("totp_status", totp_status), ("recovery_status", recovery_status), ("passkeys_status", passkeys_status)];
+        // A provider's user has no password here to change.
+        let password_hidden = if presenter.provider() == PASSWORD_PROVIDER { "" } else { "hidden" };
+        let extra = [
+            ("totp_status", totp_status),
+            ("recovery_status", recovery_status),
+            ("passkeys_status", passkeys_status),
+            ("password_hidden", password_hidden.to_owned()),
+        ];
         self.render_with(AccountsPage::Security, status, notice, &typed, &extra, &[]).await.map_err(Refusal::Failure)
     }
 
@@ -389,7 +411,7 @@ impl Page<'_> {
             audit_login(
                 self.cx,
                 "second_factor_locked",
-                Some(PASSWORD_PROVIDER),
+                Some(presenter.provider()),
                 Some(presenter.user_id()),
                 "too many failures",
             );
@@ -443,7 +465,7 @@ impl Page<'_> {
                     return Err(Refusal::Page(AccountError::Unavailable));
                 };
                 if !self.spend_code(&presenter, &factor, &secret, code).await? {
-                    audit_login(self.cx, "second_factor_failed", Some(PASSWORD_PROVIDER), Some(&user_id), "totp");
+                    audit_login(self.cx, "second_factor_failed", Some(presenter.provider()), Some(&user_id), "totp");
                     return Err(Refusal::Page(AccountError::CodeIncorrect));
                 }
                 SecondFactor::Totp
@@ -461,7 +483,7 @@ impl Page<'_> {
                     audit_login(
                         self.cx,
                         "second_factor_failed",
-                        Some(PASSWORD_PROVIDER),
+                        Some(presenter.provider()),
                         Some(&user_id),
                         "recovery code",
                     );
@@ -472,28 +494,27 @@ impl Page<'_> {
             _ => return Err(Refusal::Page(AccountError::Form(crate::accounts::form::FormError::Missing("code")))),
         };
         let _ = self.throttle(throttle_key, self.accounts.account_throttle, ThrottleOp::Clear).await;
-        let credential = self.complete(&presenter).await?;
-        let mut cookies = vec![
-            self.issue_session(&tenant, &credential, (factors::amr_after(presenter.amr(), used), None), None).await?,
-        ];
+        let completing = self.complete(&presenter).await?;
+        let mut cookies =
+            vec![self.issue_completed(&presenter, &completing, factors::amr_after(presenter.amr(), used)).await?];
         if used == SecondFactor::RecoveryCode {
             let left = store.unused_recovery_codes(&tenant, &user_id).await.map(|codes| codes.len()).unwrap_or(0);
             let change = format!(
                 "A recovery code was just used to sign in to your account. {left} unused codes are left; make new ones on the security page."
             );
-            self.send_later(MailKind::SecurityChanged, credential.email.clone(), vec![("change", change)]);
+            self.send_later(MailKind::SecurityChanged, completing.email(), vec![("change", change)]);
         }
         let destination = match &presenter {
             Presenter::Ticket(ticket) => {
                 cookies.push(ticket::clear_cookie());
-                self.signed_in(&credential, second_factor_name(used));
+                self.signed_in_as(&completing, second_factor_name(used));
                 ticket.return_to.clone()
             }
             Presenter::Session(_) => {
                 audit_login(
                     self.cx,
                     "step_up_succeeded",
-                    Some(PASSWORD_PROVIDER),
+                    Some(presenter.provider()),
                     Some(&user_id),
                     second_factor_name(used),
                 );
@@ -503,8 +524,10 @@ impl Page<'_> {
         self.see_other(&destination, &cookies).map_err(Refusal::Failure)
     }
 
-    /// Completes a sign-in or step-up: a ticket is spent once; the account must still be active.
-    pub(super) async fn complete(&self, presenter: &Presenter) -> Result<Credential, Refusal> {
+    /// Completes a sign-in or step-up: a ticket is spent once; the user must still be active. A
+    /// local account's password must not have changed since its ticket; a provider's held sign-in
+    /// is taken out of KV (it completes once).
+    pub(super) async fn complete(&self, presenter: &Presenter) -> Result<Completing, Refusal> {
         if let Presenter::Ticket(ticket) = presenter {
             let fresh = DurableLedger(self.env())
                 .claim_once(&ticket::once_id(ticket), 2 * ticket::TICKET_LIFETIME_S as u64 * 1000)
@@ -513,20 +536,92 @@ impl Page<'_> {
                 return Err(Refusal::Page(AccountError::SecondFactorExpired));
             }
         }
+        if presenter.provider() != PASSWORD_PROVIDER {
+            return self.complete_federated(presenter).await.map(|record| Completing::Federated(Box::new(record)));
+        }
         let credential =
             D1Accounts(self.env()).credential_of(presenter.tenant(), presenter.user_id()).await.map_err(unavailable)?;
         // A ticket made before the password changed (a reset, a change) completes nothing.
         let same_password = match presenter {
-            Presenter::Ticket(ticket) => {
-                credential.as_ref().is_some_and(|c| c.changed_at_ms == ticket.password_changed_at_ms)
+            Presenter::Ticket(SecondFactorTicket { first_factor: FirstFactor::Password { changed_at_ms }, .. }) => {
+                credential.as_ref().is_some_and(|c| c.changed_at_ms == *changed_at_ms)
             }
+            Presenter::Ticket(_) => false,
             Presenter::Session(_) => true,
         };
         match credential {
             Some(_) if !same_password => Err(Refusal::Page(AccountError::SecondFactorExpired)),
-            Some(credential) if credential.active => Ok(credential),
+            Some(credential) if credential.active => Ok(Completing::Account(credential)),
             Some(_) => Err(Refusal::Page(AccountError::Disabled)),
             None => Err(Refusal::Page(AccountError::SecondFactorExpired)),
+        }
+    }
+
+    /// A provider's user completing: the held sign-in of its (spent) ticket, or the stepping-up
+    /// session's record; the directory user must still be active.
+    async fn complete_federated(&self, presenter: &Presenter) -> Result<SessionRecord, Refusal> {
+        let record = match presenter {
+            Presenter::Ticket(ticket) => {
+                let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
+                let sealed = sessions::take_held(self.env(), &ticket::held_key(ticket)).await.map_err(unavailable)?;
+                let held = sealed.and_then(|sealed| ticket::open_held(&sealed, ticket, &key));
+                held.ok_or(Refusal::Page(AccountError::SecondFactorExpired))?
+            }
+            Presenter::Session(session) => session.record().clone(),
+        };
+        let scope = TenantScope::of(presenter.tenant());
+        let user = D1Directory(self.env()).user(&scope, presenter.user_id()).await.map_err(unavailable)?;
+        match user {
+            Some(user) if user.status == UserStatus::Active => Ok(record),
+            Some(_) => Err(Refusal::Page(AccountError::Disabled)),
+            None => Err(Refusal::Page(AccountError::SecondFactorExpired)),
+        }
+    }
+
+    /// The session a completed second factor makes, with this `amr`, as a `Set-Cookie` (the
+    /// browser's previous session ends). A local account's is made anew; a provider's is its held
+    /// (or stepped-up) record with the factor's `amr`, authenticated now, under a fresh id, ending
+    /// when it was going to.
+    pub(super) async fn issue_completed(
+        &self,
+        presenter: &Presenter,
+        completing: &Completing,
+        amr: Vec<String>,
+    ) -> Result<String, Refusal> {
+        let record = match completing {
+            Completing::Account(credential) => {
+                return self.issue_session(presenter.tenant(), credential, (amr, None), None).await
+            }
+            Completing::Federated(record) => record,
+        };
+        let (now_ms, now_s) = (self.now_ms(), self.now_s());
+        let record = SessionRecord {
+            amr,
+            auth_time_s: now_s,
+            created_at_s: now_s,
+            created_at_ms: now_ms as i64,
+            last_seen_s: now_s,
+            authentication_vouched: true,
+            ..(**record).clone()
+        };
+        sessions::end_previous(self.env(), self.cx.config, self.cx.head).await;
+        let store = KvSessions {
+            env: self.env(),
+            client_ip: self.cx.head.header("cf-connecting-ip"),
+            user_agent: self.cx.head.header("user-agent"),
+        };
+        let cookie = store.create(&record).await.map_err(unavailable)?;
+        Ok(cookie.set_cookie((record.expires_at_s - now_s).max(0) as u64))
+    }
+
+    /// What follows a sign-in completed by its second factor: a local account's notice and
+    /// audit, or a provider's audit.
+    pub(super) fn signed_in_as(&self, completing: &Completing, outcome: &str) {
+        match completing {
+            Completing::Account(credential) => self.signed_in(credential, outcome),
+            Completing::Federated(record) => {
+                audit_login(self.cx, "login_succeeded", Some(&record.provider), Some(&record.subject), outcome);
+            }
         }
     }
 
@@ -570,7 +665,7 @@ impl Page<'_> {
         }
         // The sign-in completes (its ticket spent, the password unchanged, the account active)
         // before anything is stored: a replayed or stale ticket enrols nothing.
-        let credential = self.complete(&presenter).await?;
+        let completing = self.complete(&presenter).await?;
         let directory = directory_key(self.env()).map_err(Refusal::Failure)?;
         let nonce: [u8; 12] = SystemEntropy.bytes().map_err(unavailable)?;
         let factor_id = factors::new_factor_id(&SystemEntropy).map_err(unavailable)?;
@@ -594,15 +689,15 @@ impl Page<'_> {
         store.replace_recovery_codes(&tenant, &user_id, &codes.stored).await.map_err(unavailable)?;
         let mut cookies = Vec::new();
         let change = "Two-step verification with an authenticator app was turned on for your account.".to_owned();
-        self.send_later(MailKind::SecurityChanged, credential.email.clone(), vec![("change", change)]);
-        audit_login(self.cx, "mfa_enrolled", Some(PASSWORD_PROVIDER), Some(&user_id), "totp");
+        self.send_later(MailKind::SecurityChanged, completing.email(), vec![("change", change)]);
+        audit_login(self.cx, "mfa_enrolled", Some(presenter.provider()), Some(&user_id), "totp");
         if !enrolled.any() {
-            cookies.push(self.session_after_first_factor(&presenter, &credential).await?);
+            cookies.push(self.session_after_first_factor(&presenter, &completing).await?);
         }
         let next = match &presenter {
             Presenter::Ticket(ticket) => {
                 cookies.push(ticket::clear_cookie());
-                self.signed_in(&credential, "second factor enrolled: totp");
+                self.signed_in_as(&completing, "second factor enrolled: totp");
                 ticket.return_to.clone()
             }
             Presenter::Session(_) => return_to.to_owned(),
@@ -617,10 +712,10 @@ impl Page<'_> {
     pub(super) async fn session_after_first_factor(
         &self,
         presenter: &Presenter,
-        credential: &Credential,
+        completing: &Completing,
     ) -> Result<String, Refusal> {
         let amr = factors::amr_after(presenter.amr(), SecondFactor::Enrolment);
-        self.issue_session(presenter.tenant(), credential, (amr, None), None).await
+        self.issue_completed(presenter, completing, amr).await
     }
 
     /// The page that shows a new set of recovery codes, once.
@@ -646,7 +741,7 @@ impl Page<'_> {
 
     /// `POST security`: turn the authenticator app off, or make new recovery codes.
     pub(super) async fn change_security(&self, form: &Form) -> Result<Response, Refusal> {
-        let Some(session) = self.password_session().await.map_err(Refusal::Failure)? else {
+        let Some(session) = self.factor_session().await.map_err(Refusal::Failure)? else {
             return self.to_sign_in("security").map_err(Refusal::Failure);
         };
         let presenter = Presenter::Session(Box::new(session));
@@ -665,7 +760,7 @@ impl Page<'_> {
                     let change =
                         "Two-step verification with an authenticator app was turned off for your account.".to_owned();
                     self.send_later(MailKind::SecurityChanged, email, vec![("change", change)]);
-                    audit_login(self.cx, "mfa_removed", Some(PASSWORD_PROVIDER), Some(&user_id), "totp");
+                    audit_login(self.cx, "mfa_removed", Some(presenter.provider()), Some(&user_id), "totp");
                 }
                 self.to_security().map_err(Refusal::Failure)
             }
@@ -675,12 +770,115 @@ impl Page<'_> {
                 store.replace_recovery_codes(&tenant, &user_id, &codes.stored).await.map_err(unavailable)?;
                 let change = "New recovery codes were made for your account; the old ones no longer work.".to_owned();
                 self.send_later(MailKind::SecurityChanged, email, vec![("change", change)]);
-                audit_login(self.cx, "recovery_codes_regenerated", Some(PASSWORD_PROVIDER), Some(&user_id), "new set");
+                audit_login(
+                    self.cx,
+                    "recovery_codes_regenerated",
+                    Some(presenter.provider()),
+                    Some(&user_id),
+                    "new set",
+                );
                 let back = format!("{}/accounts/security", self.prefix());
                 self.recovery_codes_page(&codes, &back, &[]).await
             }
             _ => Err(Refusal::Page(AccountError::Form(crate::accounts::form::FormError::Unexpected))),
         }
+    }
+}
+
+/// What a provider's sign-in that owes one of Portcullis's factors must do next: `None` when
+/// nothing after all (the user has no factor, and none is required).
+pub(super) async fn stage_owed(cx: &LoginContext<'_>, owed: &LocalFactorOwed) -> Result<Option<Stage>, Failure> {
+    let Some(accounts) = cx.config.local_accounts.as_ref() else {
+        // The configuration requires local accounts with local_factors: never here.
+        return Err(Failure::Unavailable);
+    };
+    let enrolled = D1Factors(cx.env)
+        .enrolled(&owed.tenant, &owed.user_id)
+        .await
+        .map_err(|reason| Failure::from(LoginError::DirectoryUnavailable(reason.0)))?;
+    let required = owed.provider_requires || accounts.tenant_requires_mfa(&owed.tenant);
+    Ok(match factors::after_first_factor(required, enrolled) {
+        NextStep::Session => None,
+        NextStep::Challenge => Some(Stage::Challenge),
+        NextStep::Enrol => Some(Stage::Enrol),
+    })
+}
+
+/// A provider's sign-in held for its second factor: where the browser goes, with its ticket.
+pub(super) struct HeldForFactor {
+    /// The second-factor page.
+    pub(super) location: String,
+    /// `Set-Cookie` for the ticket.
+    pub(super) ticket_cookie: String,
+}
+
+/// Holds a provider's sign-in for one of Portcullis's factors: its session record is parked in
+/// KV, sealed and bound to a new ticket, and nothing else is stored (no session yet, and the
+/// browser's previous one stays until the factor passes).
+pub(super) async fn hold_sign_in(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    owed: &LocalFactorOwed,
+    held: HeldSignIn,
+    stage: Stage,
+) -> Result<HeldForFactor, Failure> {
+    let record = held.record;
+    let ticket = SecondFactorTicket {
+        id: new_ticket_id().map_err(|_| Failure::Unavailable)?,
+        tenant: owed.tenant.clone(),
+        user_id: owed.user_id.clone(),
+        email: record.email.clone().unwrap_or_default(),
+        first_factor: FirstFactor::Provider(record.provider.clone()),
+        first_amr: record.amr.clone(),
+        stage,
+        return_to: held.return_to,
+        issued_at_s: record.created_at_s,
+    };
+    let key = login_secret(cx.env, cx.config, login)?;
+    let nonces: [u8; 24] = SystemEntropy.bytes().map_err(|_| Failure::Unavailable)?;
+    let (held_nonce, ticket_nonce) = nonces.split_at(12);
+    let held_nonce: [u8; 12] = held_nonce.try_into().map_err(|_| Failure::Unavailable)?;
+    let ticket_nonce: [u8; 12] = ticket_nonce.try_into().map_err(|_| Failure::Unavailable)?;
+    let sealed = ticket::seal_held(&record, &ticket, &key, &held_nonce);
+    let ttl_s = 2 * ticket::TICKET_LIFETIME_S as u64;
+    sessions::park_held(cx.env, &ticket::held_key(&ticket), &sealed, ttl_s).await.map_err(|_| Failure::Unavailable)?;
+    audit_login(cx, "login_first_factor", Some(&record.provider), Some(&record.subject), due(stage));
+    let page = if stage == Stage::Enrol { "totp" } else { "mfa" };
+    Ok(HeldForFactor {
+        location: format!("{}/accounts/{page}", cx.config.edge_prefix),
+        ticket_cookie: ticket::set_cookie(&ticket::seal(&ticket, &key, &ticket_nonce)),
+    })
+}
+
+/// Who a completed second factor signs in (or steps up).
+pub(super) enum Completing {
+    /// A local account.
+    Account(Credential),
+    /// A provider's user: the held sign-in of the ticket, or the stepping-up session's record.
+    Federated(Box<SessionRecord>),
+}
+
+impl Completing {
+    /// Where the user's security mail goes (empty: a provider gave no verified email).
+    pub(super) fn email(&self) -> String {
+        match self {
+            Completing::Account(credential) => credential.email.clone(),
+            Completing::Federated(record) => record.email.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A new second-factor ticket's id: 128 random bits.
+fn new_ticket_id() -> Result<String, crate::ports::Unavailable> {
+    let id: [u8; 16] = SystemEntropy.bytes()?;
+    Ok(URL_SAFE_NO_PAD.encode(id))
+}
+
+/// How the audit names what a ticket is due.
+fn due(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Challenge => "second factor due",
+        Stage::Enrol => "second factor enrolment due",
     }
 }
 

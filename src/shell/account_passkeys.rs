@@ -257,7 +257,7 @@ impl Page<'_> {
         }
         let name = webauthn::passkey_name(response.name.as_deref());
         // The sign-in completes before anything is stored: a replayed or stale ticket enrols nothing.
-        let credential = self.complete(&presenter).await?;
+        let completing = self.complete(&presenter).await?;
         let store = D1Passkeys(self.env());
         if !store.add(&tenant, &user_id, &name, &passkey, self.now_ms()).await.map_err(unavailable)? {
             return Err(Refusal::Page(AccountError::PasskeyExists));
@@ -274,16 +274,16 @@ impl Page<'_> {
             None
         };
         let change = format!("A passkey ({name}) was added to your account.");
-        self.send_later(MailKind::SecurityChanged, credential.email.clone(), vec![("change", change)]);
-        audit_login(self.cx, "mfa_enrolled", Some(PASSWORD_PROVIDER), Some(&user_id), "passkey");
+        self.send_later(MailKind::SecurityChanged, completing.email(), vec![("change", change)]);
+        audit_login(self.cx, "mfa_enrolled", Some(presenter.provider()), Some(&user_id), "passkey");
         let mut cookies = Vec::new();
         if first_factor {
-            cookies.push(self.session_after_first_factor(&presenter, &credential).await?);
+            cookies.push(self.session_after_first_factor(&presenter, &completing).await?);
         }
         let next = match &presenter {
             Presenter::Ticket(ticket) => {
                 cookies.push(ticket::clear_cookie());
-                self.signed_in(&credential, "second factor enrolled: passkey");
+                self.signed_in_as(&completing, "second factor enrolled: passkey");
                 ticket.return_to.clone()
             }
             Presenter::Session(_) => self.return_to(response.return_to.as_deref()),
@@ -425,20 +425,20 @@ impl Page<'_> {
         let mut cookies = Vec::new();
         let next = match &presenter {
             Some(presenter) => {
-                let credential = self.complete(presenter).await?;
+                let completing = self.complete(presenter).await?;
                 let amr = factors::amr_after(presenter.amr(), used);
-                cookies.push(self.issue_session(&ceremony.tenant, &credential, (amr, None), None).await?);
+                cookies.push(self.issue_completed(presenter, &completing, amr).await?);
                 match presenter {
                     Presenter::Ticket(ticket) => {
                         cookies.push(ticket::clear_cookie());
-                        self.signed_in(&credential, second_factor_name(used));
+                        self.signed_in_as(&completing, second_factor_name(used));
                         ticket.return_to.clone()
                     }
                     Presenter::Session(_) => {
                         audit_login(
                             self.cx,
                             "step_up_succeeded",
-                            Some(PASSWORD_PROVIDER),
+                            Some(presenter.provider()),
                             Some(&stored.user_id),
                             second_factor_name(used),
                         );

@@ -333,6 +333,16 @@ impl Page<'_> {
         }
     }
 
+    /// The request's session, if its user may use Portcullis's second factors: a password
+    /// session, or a directory user's session of a provider with `authentication.local_factors`.
+    pub(super) async fn factor_session(&self) -> Result<Option<LiveSession>, Failure> {
+        match sessions::current(self.env(), self.cx.ctx, self.cx.config, self.cx.head, Upkeep::Full).await {
+            Ok(Some(session)) if uses_local_factors(self.login, session.record()) => Ok(Some(session)),
+            Ok(_) | Err(AuthnError::InvalidSession(_) | AuthnError::Missing) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// `POST`: the form.
     async fn submit(&self, mut req: Request, page: AccountsPage) -> Result<Response, Failure> {
         // Sign-in and sign-up answer no sooner than the floor, whatever their work cost: the timer
@@ -1057,6 +1067,15 @@ struct LinkUse {
 pub(super) enum Refusal {
     Page(AccountError),
     Failure(Failure),
+}
+
+/// Whether a session's user may use Portcullis's second factors (see [`Page::factor_session`]).
+pub(super) fn uses_local_factors(login: &LoginConfig, record: &SessionRecord) -> bool {
+    if record.provider == PASSWORD_PROVIDER {
+        return true;
+    }
+    let provider = login.provider(&record.provider);
+    provider.is_some_and(|p| p.authentication.local_factors) && record.user_id.is_some() && record.tenant.is_some()
 }
 
 pub(super) fn unavailable(reason: crate::ports::Unavailable) -> Refusal {

@@ -6,6 +6,7 @@
 //! as is the code); `nonce` in the ID token; `iss` checked when the provider promises it; the one
 //! registered redirect URI; `return_to` limited to the app's origins.
 
+use super::account_mfa;
 use super::adapters::{DurableLedger, FetchClient, WorkerClock, WorkerTokenVerifier};
 use super::body::{parse_body, read_bounded};
 use super::connections::{self, ConnectionUse};
@@ -299,6 +300,9 @@ async fn callback(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response
             let session_cookie = issued.cookie.set_cookie(login.session.absolute_lifetime_s as u64);
             redirect(cx, 302, &issued.return_to, &[session_cookie, clear_ticket(&state)]).map_err(|f| (f, clear))
         }
+        Ok(Completed::SecondFactorDue(due)) => {
+            redirect(cx, 302, &due.location, &[due.ticket_cookie, clear_ticket(&state)]).map_err(|f| (f, clear))
+        }
         Ok(Completed::SetupTested(link, tested)) => {
             let subject = Some(tested.profile.subject.as_str());
             audit_login(cx, "login_tested", provider_id.as_deref(), subject, "setup test: no session");
@@ -326,6 +330,8 @@ enum Completed {
     Session(SessionIssued),
     /// A setup link's test: who signed in, and no session.
     SetupTested(SetupLink, SetupTested),
+    /// A sign-in held for one of Portcullis's second factors (audited as it was held).
+    SecondFactorDue(account_mfa::HeldForFactor),
 }
 
 /// Runs the callback through the flow's steps; each step's I/O goes through the shell's ports.
@@ -391,6 +397,14 @@ async fn complete(
     let directory = D1Directory(cx.env);
     let verified =
         verified.provision(&directory, &D1Tenants(cx.env), &SystemEntropy, &WorkerClock).await.map_err(flow_failure)?;
+    // One of Portcullis's own factors may be owed: then no session yet, only its ticket.
+    if let Some(owed) = verified.local_factor_owed() {
+        if let Some(stage) = account_mfa::stage_owed(cx, &owed).await? {
+            let held = verified.hold(&WorkerClock).map_err(flow_failure)?;
+            let due = account_mfa::hold_sign_in(cx, login, &owed, held, stage).await?;
+            return Ok(Completed::SecondFactorDue(due));
+        }
+    }
     // A login never keeps the old session: end it; the new one has a fresh id.
     sessions::end_previous(cx.env, cx.config, cx.head).await;
     let store = KvSessions {

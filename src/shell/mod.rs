@@ -306,9 +306,10 @@ fn login_redirect(config: &Config, route: &Route, head: &RequestHead, failure: &
 }
 
 /// Where a page load that falls short of its route's `mfa` goes and comes back from: the local
-/// accounts' second-factor page, for a password session; for a session of a configured provider,
-/// that provider again, asked for `max_age` and the `acr_values` it is configured with (when
-/// asking could help at all). Other sessions and API calls get the RFC 9470 challenge instead.
+/// accounts' second-factor page, for a password session or one of a provider with
+/// `authentication.local_factors`; for a session of another configured provider, that provider
+/// again, asked for `max_age` and the `acr_values` it is configured with (when asking could help
+/// at all). Other sessions and API calls get the RFC 9470 challenge instead.
 fn step_up_redirect(
     config: &Config,
     route: &Route,
@@ -329,6 +330,11 @@ fn step_up_redirect(
         return Some(format!("{}/accounts/mfa?{}", config.edge_prefix, query.finish()));
     }
     let configured = config.login.as_ref()?.provider(provider)?;
+    // Portcullis's own factors count for its users: the second-factor page, as for a password.
+    if configured.authentication.local_factors {
+        config.local_accounts.as_ref()?;
+        return Some(format!("{}/accounts/mfa?{}", config.edge_prefix, query.finish()));
+    }
     let requirement = route.requirements.mfa.as_ref()?;
     let ask = crate::mfa::step_up::ProviderAsk::to_meet(
         requirement,

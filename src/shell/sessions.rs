@@ -480,6 +480,31 @@ pub async fn create(env: &Env, record: &SessionRecord) -> Result<SessionCookie, 
     Ok(cookie)
 }
 
+/// Parks a provider's sign-in held for its second factor (sealed, `mfa::ticket::seal_held`)
+/// under `key` for `ttl_s` seconds (at least KV's 60).
+pub async fn park_held(env: &Env, key: &str, sealed: &str, ttl_s: u64) -> Result<(), Unavailable> {
+    let unavailable = |reason: String| Unavailable(format!("the session store: {reason}"));
+    let kv = env.kv(KV_BINDING).map_err(|e| unavailable(e.to_string()))?;
+    let put = kv.put(key, sealed).map_err(|e| unavailable(e.to_string()))?.expiration_ttl(ttl_s.max(60));
+    store_call(put.execute()).await.map_err(|e| unavailable(e.to_string()))
+}
+
+/// Takes a held sign-in out of KV: it is deleted as it is read (its ticket is spent already).
+pub async fn take_held(env: &Env, key: &str) -> Result<Option<String>, Unavailable> {
+    let unavailable = |reason: String| Unavailable(format!("the session store: {reason}"));
+    let kv = env.kv(KV_BINDING).map_err(|e| unavailable(e.to_string()))?;
+    let sealed = store_call(kv.get(key).text()).await.map_err(|e| unavailable(e.to_string()))?;
+    if sealed.is_some() {
+        if let Err(error) = store_call(kv.delete(key)).await {
+            console_warn!(
+                "{}",
+                serde_json::json!({ "event": "held_sign_in_delete_failed", "reason": error.to_string() })
+            );
+        }
+    }
+    Ok(sealed)
+}
+
 /// Sessions in Workers KV, as the login flow's port, for a request from `client_ip` with
 /// `user_agent` (kept in the session's index entry for administrators).
 pub struct KvSessions<'a> {

@@ -85,7 +85,8 @@ export function loginSection({ gatewayUrl, idp, idps = [], github, session = {},
  * Starts the providers and a gateway with login. `session` overrides the session policy;
  * `idpOptions` go to the OpenID Provider. `extraIdps` ([{ accounts }]) starts more real OpenID
  * Providers with the same client, which an `extraProviders` function gets as `idps`;
- * `configFields` adds top-level configuration sections (`roles` replaces the default catalogue).
+ * `configFields` adds top-level configuration sections (`roles` replaces the default catalogue);
+ * `extraSecrets` adds the gateway's secrets.
  */
 export async function startLoginStack({
   origin,
@@ -97,6 +98,7 @@ export async function startLoginStack({
   extraProviders = [],
   extraIdps = [],
   configFields = {},
+  extraSecrets = {},
   faults,
 } = {}) {
   const port = await freePort();
@@ -137,6 +139,7 @@ export async function startLoginStack({
       PORTCULLIS_LOGIN_SECRET: TEST_LOGIN_SECRET,
       PORTCULLIS_ADMIN_KEY: TEST_ADMIN_KEY,
       PORTCULLIS_DIRECTORY_KEY: TEST_DIRECTORY_KEY,
+      ...extraSecrets,
     },
   });
   return {

@@ -24,9 +24,10 @@
 //     /favicon.ico answers 204, so a browser's console shows no 404.
 //   - Only warnings go to stderr (the devInteractions one is filtered out); nothing goes to stdout.
 //   - How a login authenticated (`amr`, `acr`) comes from `authentications[accountId]`, read live
-//     when the login form is submitted (devInteractions itself records neither). A request whose
-//     `acr_values` do not include the session's `acr` gets the login page again, as a provider
-//     that steps its users up would; `acrValues` is what discovery says it supports.
+//     when the login form is submitted (devInteractions itself records neither); `amr` is a
+//     claim of the openid scope, so ID tokens carry it. A request whose `acr_values` do not
+//     include the session's `acr` gets the login page again, as a provider that steps its users
+//     up would; `acrValues` is what discovery says it supports.
 import http from "node:http";
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import Provider, { interactionPolicy } from "oidc-provider";
@@ -177,7 +178,7 @@ export async function startOidcProvider({
             if (!claims) return undefined;
             return { accountId: id, claims: async () => ({ ...accounts[id], sub: id }) };
           },
-          claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"], groups: ["groups"], tenant: ["tenant"] },
+          claims: { openid: ["sub", "amr"], email: ["email", "email_verified"], profile: ["name"], groups: ["groups"], tenant: ["tenant"] },
           scopes: ["openid", "offline_access", "email", "profile", "groups", "tenant"],
           features: {
             devInteractions: { enabled: true },

@@ -873,3 +873,55 @@ fn a_provider_that_must_confirm_mfa_is_asked_on_every_sign_in_and_refused_withou
         "require_mfa that nothing could meet is refused"
     );
 }
+
+#[test]
+fn with_portcullis_factors_a_sign_in_without_a_believed_one_is_held_not_refused_and_nothing_is_asked() {
+    let w = world_with(&json!({
+        "directory": { "tenant": "acme" },
+        "authentication": { "require_mfa": true, "local_factors": true, "trust_amr": true,
+                            "acr": { "urn:corp:mfa": ["mfa"] }, "step_up_acr_values": { "any": "urn:corp:mfa" } }
+    }));
+    let provider = w.login.provider("corp").unwrap();
+    let purpose = Purpose::SignIn { return_to: "/app".into(), step_up: None };
+    let begun = begin(&w.login, provider, &corp_endpoints(), purpose, None, &w.key, &SystemEntropy, &w.clock).unwrap();
+    assert!(
+        query_of(&begun.location).iter().all(|(name, _)| name != "acr_values"),
+        "a provider whose users have Portcullis's factors is asked for none: one it did not do is no refusal"
+    );
+    let run = |amr: Value, code: &str| {
+        let flow = w.begin("corp", &corp_endpoints());
+        w.answer_tokens(&w.id_token(&flow.nonce, json!({ "amr": amr })));
+        let query: Vec<(String, String)> = [("code", code), ("state", flow.state.as_str()), ("iss", ISSUER)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let verifier = KeySetVerifier::new(w.keys.clone(), &w.clock);
+        let secret = SecretString::new("client-secret".into());
+        block_on(async {
+            let started = open_ticket(Some(&flow.sealed), &w.key, &w.clock)?.start(&w.login, CALLBACK)?;
+            let redeemed = started.check(&query, corp_endpoints())?.redeem(&w.ledger, &w.peer, &secret).await?;
+            let verified = redeemed.verify(&verifier, &w.peer, &JwksCachePolicy::default()).await?;
+            let verified = verified.provision(&w.directory, &w.directory, &SystemEntropy, &w.clock).await?;
+            Ok::<_, FlowError>((verified.local_factor_owed(), verified))
+        })
+    };
+    let (owed, verified) = run(json!(["pwd"]), "code-pwd").expect("held, not refused with mfa_required");
+    let owed = owed.expect("a factor is owed");
+    assert!(owed.user_id.starts_with("usr_") && owed.tenant == "acme" && owed.provider_requires, "{owed:?}");
+    let held = verified.hold(&w.clock).unwrap();
+    assert_eq!(
+        (held.record.provider.as_str(), held.record.user_id.as_deref(), held.record.amr.clone()),
+        ("corp", Some(owed.user_id.as_str()), vec!["pwd".to_owned()]),
+        "the record the factor completes: the provider's, with what it vouched"
+    );
+    assert_eq!(held.return_to, "/app");
+    assert_eq!(w.sessions.len(), 0, "held: no session is stored");
+    let (owed, verified) = run(json!(["pwd", "otp"]), "code-otp").unwrap();
+    assert_eq!(owed, None, "a believed second factor owes none of Portcullis's");
+    block_on(verified.issue(&w.sessions, &w.clock)).expect("a session");
+    // Without local_factors, the same provider's users owe nothing here (require_mfa refuses).
+    let plain = world_with(&json!({ "directory": { "tenant": "acme" }, "authentication": { "trust_amr": true } }));
+    let flow = plain.begin("corp", &corp_endpoints());
+    plain.answer_tokens(&plain.id_token(&flow.nonce, json!({ "amr": ["pwd"] })));
+    assert!(plain.callback(&flow, &[("code", "c"), ("state", &flow.state), ("iss", ISSUER)]).is_ok());
+}
