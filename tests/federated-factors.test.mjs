@@ -8,7 +8,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { generateSync } from "otplib";
 import { startOrigin } from "./support/origin.mjs";
-import { ACCOUNTS, Browser, rawRequest, sessionSetCookie, startLoginStack } from "./support/login.mjs";
+import { ACCOUNTS, Browser, OIDC_SECRET, rawRequest, sessionSetCookie, startLoginStack } from "./support/login.mjs";
+import { TEST_ADMIN_KEY } from "./support/config.mjs";
 import { MAIL_API_TOKEN, TEST_PASSWORD_PEPPER, accountsSection, errorCode, submit } from "./support/accounts.mjs";
 import { startMailCapture } from "./support/mail-capture.mjs";
 import { startBreachStub } from "./support/breach-stub.mjs";
@@ -49,6 +50,9 @@ before(async () => {
     origin,
     withGithub: false,
     idpOptions: { authentications, accounts: { ...ACCOUNTS, ...people } },
+    // Tenant "strict" (whose local_accounts entry requires MFA) signs in at its own IdP, through a
+    // connection stored in the directory.
+    extraIdps: [{ accounts: { eve: { email: "eve@strict.test", email_verified: true, name: "Eve", groups: [] } } }],
     routes: [
       { id: "home", path: "/", methods: ["GET"], policy: "public" },
       { id: "payouts", path: "/payouts/*", policy: "authenticated", mfa: { required: true, methods: ["otp"], max_age_s: 300 } },
@@ -110,6 +114,14 @@ async function openEnrolment(browser, query = "") {
   assert.match(html, /<svg[^>]*viewBox/, "a QR code, as SVG");
   const secret = /id="totp-secret" class="secret">([A-Z2-7 ]+)</.exec(html)[1].replaceAll(" ", "");
   return { html, secret, enrolment: field(html, "enrolment"), csrf: field(html, "csrf_token") };
+}
+
+/** The directory's admin API. */
+async function admin(method, path, body) {
+  const headers = { authorization: `Bearer ${TEST_ADMIN_KEY}`, ...(body ? { "content-type": "application/json" } : {}) };
+  const response = await fetch(`${gw}/auth/directory${path}`, { method, headers, body: body && JSON.stringify(body) });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
 /** What the origin received for a page the browser loads (which must pass). */
@@ -242,4 +254,36 @@ test("a held sign-in completes only for a user who is still active", async () =>
     .prepare("SELECT COUNT(*) AS n FROM mfa_factors WHERE user_id IN (SELECT user_id FROM identities WHERE subject = 'dan')")
     .first();
   assert.equal(stored.n, 0, "nothing enrolled for a refused sign-in");
+});
+
+test("a tenant that must use a second factor holds its own connections' sign-ins for Portcullis's factors, and steps their sessions up on Portcullis's page", async () => {
+  assert.equal((await admin("POST", "/tenants", { id: "strict" })).status, 201);
+  const made = await admin("POST", "/tenants/strict/connections", {
+    type: "oidc", display_name: "Strict SSO", issuer: stack.idps[0].issuer, client_id: "portcullis",
+    client_secret: OIDC_SECRET, scopes: ["openid", "email", "profile"],
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const browser = new Browser();
+  const { callback } = await browser.loginWithOidc(gw, { login: "eve", provider: made.body.id, returnTo: "/app/home" });
+  assert.equal(callback.status, 302, await callback.clone().text());
+  assert.equal(callback.headers.get("location"), "/auth/accounts/totp", "the tenant requires MFA: enrol before any session");
+  assert.equal(sessionSetCookie(callback), undefined);
+  const used = new Set();
+  const { secret, enrolment } = await openEnrolment(browser);
+  const done = await submit(browser, gw, "totp", { code: freshCode(secret, used), enrolment });
+  assert.equal(done.status, 200, await done.clone().text());
+  const seen = await seenByOrigin(browser);
+  assert.equal(seen.headers["x-auth-tenant"], "strict");
+  assert.equal(seen.headers["x-auth-amr"], "mfa");
+  const short = await browser.request(`${gw}/payouts/run`);
+  assert.equal(short.status, 302);
+  assert.equal(short.headers.get("location"), "/auth/accounts/mfa?return_to=%2Fpayouts%2Frun");
+  const challenge = await (await browser.request(`${gw}${short.headers.get("location")}`)).text();
+  const stepped = await submit(browser, gw, "mfa", {
+    code: freshCode(secret, used),
+    csrf_token: field(challenge, "csrf_token"),
+    return_to: "/payouts/run",
+  });
+  assert.equal(stepped.status, 303, await stepped.clone().text());
+  assert.equal((await seenByOrigin(browser, "/payouts/run")).headers["x-auth-amr"], "otp,mfa");
 });

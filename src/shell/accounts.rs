@@ -337,7 +337,7 @@ impl Page<'_> {
     /// session, or a directory user's session of a provider with `authentication.local_factors`.
     pub(super) async fn factor_session(&self) -> Result<Option<LiveSession>, Failure> {
         match sessions::current(self.env(), self.cx.ctx, self.cx.config, self.cx.head, Upkeep::Full).await {
-            Ok(Some(session)) if uses_local_factors(self.login, session.record()) => Ok(Some(session)),
+            Ok(Some(session)) if uses_local_factors(self.login, self.accounts, session.record()) => Ok(Some(session)),
             Ok(_) | Err(AuthnError::InvalidSession(_) | AuthnError::Missing) => Ok(None),
             Err(error) => Err(error.into()),
         }
@@ -1069,13 +1069,18 @@ pub(super) enum Refusal {
     Failure(Failure),
 }
 
-/// Whether a session's user may use Portcullis's second factors (see [`Page::factor_session`]).
-pub(super) fn uses_local_factors(login: &LoginConfig, record: &SessionRecord) -> bool {
+/// Whether a session's user may use Portcullis's second factors (see [`Page::factor_session`]):
+/// a password session; a directory user's session of a provider with `local_factors`, or of a
+/// tenant's own connection when the tenant must use a second factor.
+pub(super) fn uses_local_factors(login: &LoginConfig, accounts: &LocalAccounts, record: &SessionRecord) -> bool {
     if record.provider == PASSWORD_PROVIDER {
         return true;
     }
-    let provider = login.provider(&record.provider);
-    provider.is_some_and(|p| p.authentication.local_factors) && record.user_id.is_some() && record.tenant.is_some()
+    let (Some(_), Some(tenant)) = (&record.user_id, &record.tenant) else { return false };
+    match login.provider(&record.provider) {
+        Some(provider) => provider.authentication.local_factors,
+        None => record.connection_issuer.is_some() && accounts.tenant_requires_mfa(tenant),
+    }
 }
 
 pub(super) fn unavailable(reason: crate::ports::Unavailable) -> Refusal {

@@ -76,7 +76,13 @@ pub fn provider_of_stored(
 ) -> Result<Option<(Provider, SecretString)>, LoginError> {
     let key =
         directory_key(env).map_err(|_| LoginError::DirectoryUnavailable("the directory key is missing".into()))?;
-    let Some(provider) = provider_of(stored, config.environment) else { return Ok(None) };
+    let Some(mut provider) = provider_of(stored, config.environment) else { return Ok(None) };
+    // A tenant's IdP is not believed about how its users authenticated: where the tenant must use
+    // a second factor (`local_accounts`), its connections' users present one of Portcullis's.
+    if config.local_accounts.as_ref().is_some_and(|accounts| accounts.tenant_requires_mfa(&stored.tenant)) {
+        provider.authentication.local_factors = true;
+        provider.authentication.require_mfa = true;
+    }
     let Some(secret) = unseal(&key, stored) else {
         console_warn!("{}", serde_json::json!({ "event": "connection_secret_unopenable", "connection": stored.id }));
         return Ok(None);

@@ -307,7 +307,8 @@ fn login_redirect(config: &Config, route: &Route, head: &RequestHead, failure: &
 
 /// Where a page load that falls short of its route's `mfa` goes and comes back from: the local
 /// accounts' second-factor page, for a password session or one of a provider with
-/// `authentication.local_factors`; for a session of another configured provider, that provider
+/// `authentication.local_factors` (or of a tenant's connection, when the tenant must use a second
+/// factor); for a session of another configured provider, that provider
 /// again, asked for `max_age` and the `acr_values` it is configured with (when asking could help
 /// at all). Other sessions and API calls get the RFC 9470 challenge instead.
 fn step_up_redirect(
@@ -329,7 +330,12 @@ fn step_up_redirect(
         config.local_accounts.as_ref()?;
         return Some(format!("{}/accounts/mfa?{}", config.edge_prefix, query.finish()));
     }
-    let configured = config.login.as_ref()?.provider(provider)?;
+    let Some(configured) = config.login.as_ref()?.provider(provider) else {
+        // A tenant's own connection: Portcullis's factors, when its tenant must use one.
+        let tenant = principal.claims().get("tenant").and_then(|t| t.as_str())?;
+        config.local_accounts.as_ref().filter(|accounts| accounts.tenant_requires_mfa(tenant))?;
+        return Some(format!("{}/accounts/mfa?{}", config.edge_prefix, query.finish()));
+    };
     // Portcullis's own factors count for its users: the second-factor page, as for a password.
     if configured.authentication.local_factors {
         config.local_accounts.as_ref()?;
