@@ -166,6 +166,9 @@ pub fn account_reply(error: &AccountError) -> (u16, &'static str, Vec<String>) {
         AccountError::SecondFactorNeeded => {
             one(403, "second_factor_needed", "Sign in again with your second factor before you change it.")
         }
+        AccountError::RecentSignInNeeded => {
+            one(403, "recent_sign_in_needed", "Sign in again before you add a second factor: your sign-in is too old.")
+        }
         AccountError::Passkey(PasskeyError::Malformed(_)) => {
             one(400, "passkey_malformed", "The browser sent a passkey response we cannot read. Try again.")
         }
@@ -447,6 +450,21 @@ mod tests {
         for (failure, status, code) in cases {
             let reply = failure.reply();
             assert_eq!((reply.status, reply.code), (*status, *code), "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn second_factor_refusals_have_their_codes() {
+        let cases = [
+            (AccountError::SecondFactorExpired, 401, "second_factor_expired"),
+            (AccountError::SecondFactorNeeded, 403, "second_factor_needed"),
+            (AccountError::RecentSignInNeeded, 403, "recent_sign_in_needed"),
+            (AccountError::CodeIncorrect, 401, "code_incorrect"),
+        ];
+        for (error, status, code) in cases {
+            let (got_status, got_code, messages) = account_reply(&error);
+            assert_eq!((got_status, got_code), (status, code), "{error:?}");
+            assert!(!messages.is_empty());
         }
     }
 

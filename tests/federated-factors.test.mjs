@@ -10,6 +10,7 @@ import { generateSync } from "otplib";
 import { startOrigin } from "./support/origin.mjs";
 import { ACCOUNTS, Browser, OIDC_SECRET, rawRequest, sessionSetCookie, startLoginStack } from "./support/login.mjs";
 import { TEST_ADMIN_KEY } from "./support/config.mjs";
+import { loginAtProvider } from "./support/oidc-provider.mjs";
 import { MAIL_API_TOKEN, TEST_PASSWORD_PEPPER, accountsSection, errorCode, submit } from "./support/accounts.mjs";
 import { startMailCapture } from "./support/mail-capture.mjs";
 import { startBreachStub } from "./support/breach-stub.mjs";
@@ -29,13 +30,15 @@ const people = {
   ben: { email: "ben@corp.test", email_verified: true, name: "Ben", groups: [], tenant: "acme" },
   cat: { email: "cat@corp.test", email_verified: true, name: "Cat", groups: [], tenant: "acme" },
   dan: { email: "dan@corp.test", email_verified: true, name: "Dan", groups: [], tenant: "acme" },
+  fay: { email: "fay@corp.test", email_verified: true, name: "Fay", groups: [], tenant: "acme" },
+  gus: { email: "gus@corp.test", email_verified: true, name: "Gus", groups: [], tenant: "acme" },
 };
 
 before(async () => {
   origin = await startOrigin();
   mail = await startMailCapture({ token: MAIL_API_TOKEN });
   breach = await startBreachStub();
-  const provider = (idp, id, authentication) => ({
+  const provider = (idp, id, authentication, extra = {}) => ({
     id,
     type: "oidc",
     display_name: id,
@@ -45,6 +48,7 @@ before(async () => {
     scopes: ["openid", "email", "profile"],
     directory: { tenant: "acme" },
     authentication,
+    ...extra,
   });
   stack = await startLoginStack({
     origin,
@@ -60,7 +64,8 @@ before(async () => {
     ],
     extraProviders: ({ idp }) => [
       provider(idp, "corp-required", { local_factors: true, require_mfa: true }),
-      provider(idp, "corp-local", { local_factors: true }),
+      // Asking for max_age makes the provider send auth_time: a session's first factor has an age.
+      provider(idp, "corp-local", { local_factors: true }, { authorization_params: { max_age: "86400" } }),
       provider(idp, "corp-trusted", { local_factors: true, require_mfa: true, trust_amr: true }),
     ],
     configFields: { local_accounts: accountsSection({ mail, breach }) },
@@ -286,4 +291,48 @@ test("a tenant that must use a second factor holds its own connections' sign-ins
   });
   assert.equal(stepped.status, 303, await stepped.clone().text());
   assert.equal((await seenByOrigin(browser, "/payouts/run")).headers["x-auth-amr"], "otp,mfa");
+});
+
+test("a session whose sign-in is old cannot add a first factor (a stolen cookie cannot bind the thief's app): it signs in again at its provider first", async () => {
+  const hourAgo = Math.floor(Date.now() / 1000) - 3600;
+  const { browser, callback } = await signIn("fay", "corp-local", { amr: ["pwd"], ts: hourAgo });
+  assert.equal(callback.headers.get("location"), "/app/home");
+  const stale = await browser.request(`${gw}/auth/accounts/totp?return_to=%2Fapp%2Fhome`);
+  assert.equal(stale.status, 303, await stale.clone().text());
+  const again = stale.headers.get("location");
+  assert.equal(
+    again,
+    `/auth/login?provider=corp-local&max_age=60&return_to=${encodeURIComponent("/auth/accounts/totp?return_to=%2Fapp%2Fhome")}`,
+  );
+  // The provider is asked for a fresh sign-in; after it, the enrolment page opens.
+  authentications.fay = { amr: ["pwd"] };
+  const start = await browser.request(`${gw}${again}`);
+  assert.equal(start.status, 302, await start.clone().text());
+  assert.equal(new URL(start.headers.get("location")).searchParams.get("max_age"), "60");
+  const back = await browser.request(await loginAtProvider(start.headers.get("location"), { login: "fay", jar: browser.idpJar }));
+  assert.equal(back.status, 302, await back.clone().text());
+  assert.equal(back.headers.get("location"), "/auth/accounts/totp?return_to=%2Fapp%2Fhome");
+  const { secret, enrolment, csrf } = await openEnrolment(browser, "?return_to=%2Fapp%2Fhome");
+  const done = await submit(browser, gw, "totp", { code: freshCode(secret, new Set()), enrolment, csrf_token: csrf });
+  assert.equal(done.status, 200, await done.clone().text());
+});
+
+test("a held sign-in whose user's sessions were revoked meanwhile completes nothing", async () => {
+  const { browser, callback } = await signIn("gus", "corp-required");
+  assert.equal(callback.headers.get("location"), "/auth/accounts/totp");
+  const { secret, enrolment } = await openEnrolment(browser);
+  const revoked = await rawRequest(`${gw}/auth/sessions/revoke`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ provider: "corp-required", subject: "gus" }),
+  });
+  assert.equal(revoked.status, 200, await revoked.clone().text());
+  const refused = await submit(browser, gw, "totp", { code: freshCode(secret, new Set()), enrolment });
+  assert.equal(await errorCode(refused), "second_factor_expired");
+  assert.equal(sessionSetCookie(refused), undefined);
+  const db = await stack.gateway.mf.getD1Database("PORTCULLIS_DB");
+  const stored = await db
+    .prepare("SELECT COUNT(*) AS n FROM mfa_factors WHERE user_id IN (SELECT user_id FROM identities WHERE subject = 'gus')")
+    .first();
+  assert.equal(stored.n, 0, "nothing enrolled");
 });

@@ -66,6 +66,8 @@ pub enum AccountError {
     EnrolmentExpired,
     /// Changing this factor needs a session that passed the second factor.
     SecondFactorNeeded,
+    /// Adding a first factor needs a recent sign-in (in the last 15 minutes).
+    RecentSignInNeeded,
     /// A passkey response was refused.
     Passkey(crate::mfa::webauthn::PasskeyError),
     /// That passkey is registered already.

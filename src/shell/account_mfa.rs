@@ -86,11 +86,32 @@ impl Presenter {
         }
     }
 
-    /// How the user authenticated so far.
+    /// How the user authenticated so far (a provider's session from before its `amr` was
+    /// vouched for: nothing).
     pub(super) fn amr(&self) -> &[String] {
         match self {
             Presenter::Ticket(ticket) => &ticket.first_amr,
-            Presenter::Session(session) => &session.record().amr,
+            Presenter::Session(session) => {
+                let record = session.record();
+                let believed = record.provider == PASSWORD_PROVIDER || record.authentication_vouched;
+                if believed {
+                    &record.amr
+                } else {
+                    &[]
+                }
+            }
+        }
+    }
+
+    /// Whether the first factor passed in the last [`RECENT_FACTOR_S`] seconds: a ticket's did
+    /// (it lives five minutes); a session's, when its `auth_time` is that recent.
+    fn signed_in_recently(&self, now_s: i64) -> bool {
+        match self {
+            Presenter::Ticket(_) => true,
+            Presenter::Session(session) => {
+                let auth_time = session.record().auth_time_s;
+                auth_time > 0 && (0..=RECENT_FACTOR_S).contains(&(now_s - auth_time))
+            }
         }
     }
 
@@ -121,6 +142,35 @@ impl Page<'_> {
     /// A user's second-factor throttle key: a digest, so that the ledger holds no ids.
     fn factor_throttle_id(tenant: &str, user_id: &str) -> String {
         format!("mfa:{}", sha256_hex(&format!("{tenant}\n{user_id}")))
+    }
+
+    /// Whether a factor may be added now: to an account that has one, after that factor, recently;
+    /// a first one, after a recent sign-in. A stolen older session can then neither bind the
+    /// thief's authenticator nor meet a route's step-up with it.
+    pub(super) fn may_enrol(&self, presenter: &Presenter, enrolled: factors::Enrolled) -> Result<(), Refusal> {
+        let now_s = self.now_s();
+        if enrolled.any() && !presenter.passed_second_factor_recently(now_s) {
+            return Err(Refusal::Page(AccountError::SecondFactorNeeded));
+        }
+        if !enrolled.any() && !presenter.signed_in_recently(now_s) {
+            return Err(Refusal::Page(AccountError::RecentSignInNeeded));
+        }
+        Ok(())
+    }
+
+    /// Where a session goes to sign in again before it adds a first factor, coming back to the
+    /// enrolment page: the password page, or its provider asked for a fresh sign-in (`max_age`).
+    fn to_sign_in_again(&self, presenter: &Presenter, return_to: &str) -> Result<Response, Failure> {
+        let mut back = url::form_urlencoded::Serializer::new(String::new());
+        back.append_pair("return_to", return_to);
+        let enrolment = format!("{}/accounts/totp?{}", self.prefix(), back.finish());
+        let provider = presenter.provider();
+        if provider == PASSWORD_PROVIDER {
+            return self.to_sign_in("totp");
+        }
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("provider", provider).append_pair("max_age", "60").append_pair("return_to", &enrolment);
+        self.see_other(&format!("{}/login?{}", self.prefix(), query.finish()), &[])
     }
 
     /// The ticket cookie's sign-in, if it is good.
@@ -217,6 +267,7 @@ impl Page<'_> {
         };
         match outcome {
             Ok(response) => Ok(response),
+            Err(Refusal::Page(AccountError::RecentSignInNeeded)) => self.to_sign_in_again(&presenter, return_to),
             Err(Refusal::Page(error)) => self.mfa_refused(page, &presenter, &shown, &error).await,
             Err(Refusal::Failure(failure)) => Err(failure),
         }
@@ -293,10 +344,7 @@ impl Page<'_> {
         if enrolled.totp {
             return self.to_security().map_err(Refusal::Failure);
         }
-        // Adding a factor to an account that has one needs that factor first, recently.
-        if enrolled.any() && !presenter.passed_second_factor_recently(self.now_s()) {
-            return Err(Refusal::Page(AccountError::SecondFactorNeeded));
-        }
+        self.may_enrol(presenter, enrolled)?;
         let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
         let fresh;
         let (secret, enrolment) = match again {
@@ -565,7 +613,13 @@ impl Page<'_> {
                 let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
                 let sealed = sessions::take_held(self.env(), &ticket::held_key(ticket)).await.map_err(unavailable)?;
                 let held = sealed.and_then(|sealed| ticket::open_held(&sealed, ticket, &key));
-                held.ok_or(Refusal::Page(AccountError::SecondFactorExpired))?
+                let held = held.ok_or(Refusal::Page(AccountError::SecondFactorExpired))?;
+                // The user's sessions revoked while it waited (a role taken away, an
+                // administrator's sign-out): it completes nothing.
+                if sessions::subject_revoked_since(self.env(), &held).await.map_err(unavailable)? {
+                    return Err(Refusal::Page(AccountError::SecondFactorExpired));
+                }
+                held
             }
             Presenter::Session(session) => session.record().clone(),
         };
@@ -580,8 +634,8 @@ impl Page<'_> {
 
     /// The session a completed second factor makes, with this `amr`, as a `Set-Cookie` (the
     /// browser's previous session ends). A local account's is made anew; a provider's is its held
-    /// (or stepped-up) record with the factor's `amr`, authenticated now, under a fresh id, ending
-    /// when it was going to.
+    /// (or stepped-up) record with the factor's `amr`, authenticated now, under a fresh id, made
+    /// and ending when it was.
     pub(super) async fn issue_completed(
         &self,
         presenter: &Presenter,
@@ -594,12 +648,18 @@ impl Page<'_> {
             }
             Completing::Federated(record) => record,
         };
-        let (now_ms, now_s) = (self.now_ms(), self.now_s());
+        let now_s = self.now_s();
+        // The provider's `acr` named the sign-in it came with: a later step-up is not that one.
+        let acr = match presenter {
+            Presenter::Ticket(_) if record.authentication_vouched => record.acr.clone(),
+            _ => None,
+        };
+        // It keeps the creation time of the sign-in it completes, so that a revocation of the
+        // user's sessions since (which ends those created before it) ends this one too.
         let record = SessionRecord {
             amr,
+            acr,
             auth_time_s: now_s,
-            created_at_s: now_s,
-            created_at_ms: now_ms as i64,
             last_seen_s: now_s,
             authentication_vouched: true,
             ..(**record).clone()
@@ -660,9 +720,7 @@ impl Page<'_> {
         };
         let store = D1Factors(self.env());
         let enrolled = store.enrolled(&tenant, &user_id).await.map_err(unavailable)?;
-        if enrolled.any() && !presenter.passed_second_factor_recently((now_ms / 1000) as i64) {
-            return Err(Refusal::Page(AccountError::SecondFactorNeeded));
-        }
+        self.may_enrol(&presenter, enrolled)?;
         // The sign-in completes (its ticket spent, the password unchanged, the account active)
         // before anything is stored: a replayed or stale ticket enrols nothing.
         let completing = self.complete(&presenter).await?;

@@ -204,9 +204,7 @@ impl Page<'_> {
         self.csrf_token_ok(&presenter, csrf_token)?;
         let enrolled =
             D1Factors(self.env()).enrolled(presenter.tenant(), presenter.user_id()).await.map_err(unavailable)?;
-        if enrolled.any() && !presenter.passed_second_factor_recently(self.now_s()) {
-            return Err(Refusal::Page(AccountError::SecondFactorNeeded));
-        }
+        self.may_enrol(&presenter, enrolled)?;
         Ok((presenter, enrolled))
     }
 
@@ -368,11 +366,13 @@ impl Page<'_> {
         let credential_id = b64url(&credential.credential_id().map_err(|e| Refusal::Page(AccountError::Passkey(e)))?);
         let store = D1Passkeys(self.env());
         let row = store.find(&ceremony.tenant, &credential_id).await.map_err(unavailable)?;
+        // The audit names the sign-in's provider (passwordless: local accounts').
+        let provider = presenter.as_ref().map_or(PASSWORD_PROVIDER, |presenter| presenter.provider()).to_owned();
         let Some(row) = row else {
             audit_login(
                 self.cx,
                 "second_factor_failed",
-                Some(PASSWORD_PROVIDER),
+                Some(&provider),
                 ceremony.user_id.as_deref(),
                 "passkey: unknown_credential",
             );
@@ -416,7 +416,7 @@ impl Page<'_> {
             audit_login(
                 self.cx,
                 "passkey_sign_count_regressed",
-                Some(PASSWORD_PROVIDER),
+                Some(&provider),
                 Some(&stored.user_id),
                 &credential_id,
             );
@@ -546,7 +546,7 @@ impl Page<'_> {
         } else if store.remove(tenant, user_id, credential_id).await.map_err(unavailable)? {
             let change = "A passkey was removed from your account.".to_owned();
             self.send_later(MailKind::SecurityChanged, email, vec![("change", change)]);
-            audit_login(self.cx, "mfa_removed", Some(PASSWORD_PROVIDER), Some(user_id), "passkey");
+            audit_login(self.cx, "mfa_removed", Some(presenter.provider()), Some(user_id), "passkey");
         }
         let location = format!("{}/accounts/security", self.prefix());
         self.see_other(&location, &[]).map_err(Refusal::Failure)

@@ -138,6 +138,14 @@ impl Page<'_> {
 
     /// Sends an email after the response (notices that the answer must not wait for).
     pub(super) fn send_later(&self, kind: MailKind, to: String, extra: Vec<(&'static str, String)>) {
+        if to.is_empty() {
+            // A provider's user whose provider gave no verified email: nobody to tell.
+            console_warn!(
+                "{}",
+                serde_json::json!({ "event": "security_mail_unaddressed", "kind": format!("{kind:?}") })
+            );
+            return;
+        }
         let (env, login, accounts) = (self.env().clone(), self.login.clone(), self.accounts.clone());
         let prefix = self.prefix().to_owned();
         self.cx.ctx.wait_until(async move {

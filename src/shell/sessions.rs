@@ -489,6 +489,17 @@ pub async fn park_held(env: &Env, key: &str, sealed: &str, ttl_s: u64) -> Result
     store_call(put.execute()).await.map_err(|e| unavailable(e.to_string()))
 }
 
+/// Whether all of a record's user's sessions were revoked after it was made (an administrator's
+/// revocation, a role mapping or group change): a held sign-in made before completes nothing.
+pub async fn subject_revoked_since(env: &Env, record: &SessionRecord) -> Result<bool, Unavailable> {
+    let subject_key = subject_id(&record.provider, &record.subject);
+    let statuses = revocations::statuses(env, &subject_key, &[subject_key.as_str()])
+        .await
+        .map_err(|error| Unavailable(format!("the revocation store: {error}")))?;
+    let subject_revoked = statuses.first().copied().flatten();
+    Ok(is_revoked(None, subject_revoked, record.created_at_ms, now_ms() as u64))
+}
+
 /// Takes a held sign-in out of KV: it is deleted as it is read (its ticket is spent already).
 pub async fn take_held(env: &Env, key: &str) -> Result<Option<String>, Unavailable> {
     let unavailable = |reason: String| Unavailable(format!("the session store: {reason}"));
