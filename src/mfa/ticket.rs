@@ -49,6 +49,22 @@ pub struct SecondFactorTicket {
     pub issued_at_s: i64,
 }
 
+impl Stage {
+    /// How the audit names what a ticket of this stage is due.
+    pub fn due(self) -> &'static str {
+        match self {
+            Stage::Challenge => "second factor due",
+            Stage::Enrol => "second factor enrolment due",
+        }
+    }
+}
+
+/// A new ticket's id: 128 random bits, base64url.
+pub fn new_id(entropy: &impl crate::ports::Entropy) -> Result<String, crate::ports::Unavailable> {
+    use base64::Engine;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(entropy.bytes::<16>()?))
+}
+
 /// The first factor of a sign-in awaiting its second.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

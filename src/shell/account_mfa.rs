@@ -16,7 +16,6 @@ use super::adapters::DurableLedger;
 use super::connections::directory_key;
 use super::directory::D1Directory;
 use super::login::{audit_login, login_secret};
-use super::login_context::LoginContext;
 use super::mfa_store::{D1Factors, TotpFactor};
 use super::sessions::{self, KvSessions, LiveSession};
 use crate::accounts::form::Form;
@@ -28,10 +27,7 @@ use crate::directory::store::Directory;
 use crate::directory::{TenantScope, UserStatus};
 use crate::edge::AccountsPage;
 use crate::error::{account_reply, Failure};
-use crate::login::config::LoginConfig;
 use crate::login::csrf;
-use crate::login::error::LoginError;
-use crate::login::flow::{HeldSignIn, LocalFactorOwed};
 use crate::login::pages::html_escape;
 use crate::mfa::factors::{self, FactorRow, NextStep, SecondFactor};
 use crate::mfa::ticket::{self, FirstFactor, SecondFactorTicket, Stage};
@@ -40,8 +36,6 @@ use crate::ports::{Entropy, Ledger, SystemEntropy};
 use crate::secret::{sha256_hex, SecretBytes};
 use crate::session::store::SessionStore;
 use crate::session::{self, SessionRecord, MFA_COOKIE_NAME};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use worker::Response;
 
 /// How recent a session's second factor must be to change the account's factors.
@@ -231,7 +225,7 @@ impl Page<'_> {
             _ => (Stage::Challenge, "mfa"),
         };
         let ticket = SecondFactorTicket {
-            id: new_ticket_id().map_err(unavailable)?,
+            id: ticket::new_id(&SystemEntropy).map_err(unavailable)?,
             tenant: tenant.to_owned(),
             user_id: credential.user_id.clone(),
             email: credential.email.clone(),
@@ -244,7 +238,7 @@ impl Page<'_> {
         let key = login_secret(self.env(), self.cx.config, self.login).map_err(Refusal::Failure)?;
         let nonce: [u8; 12] = SystemEntropy.bytes().map_err(unavailable)?;
         cookies.push(ticket::set_cookie(&ticket::seal(&ticket, &key, &nonce)));
-        audit_login(self.cx, "login_first_factor", Some(PASSWORD_PROVIDER), Some(&credential.user_id), due(stage));
+        audit_login(self.cx, "login_first_factor", Some(PASSWORD_PROVIDER), Some(&credential.user_id), stage.due());
         let location = format!("{}/accounts/{page}", self.prefix());
         self.see_other(&location, &cookies).map_err(Refusal::Failure)
     }
@@ -843,71 +837,6 @@ impl Page<'_> {
     }
 }
 
-/// What a provider's sign-in that owes one of Portcullis's factors must do next: `None` when
-/// nothing after all (the user has no factor, and none is required).
-pub(super) async fn stage_owed(cx: &LoginContext<'_>, owed: &LocalFactorOwed) -> Result<Option<Stage>, Failure> {
-    let Some(accounts) = cx.config.local_accounts.as_ref() else {
-        // The configuration requires local accounts with local_factors: never here.
-        return Err(Failure::Unavailable);
-    };
-    let enrolled = D1Factors(cx.env)
-        .enrolled(&owed.tenant, &owed.user_id)
-        .await
-        .map_err(|reason| Failure::from(LoginError::DirectoryUnavailable(reason.0)))?;
-    let required = owed.provider_requires || accounts.tenant_requires_mfa(&owed.tenant);
-    Ok(match factors::after_first_factor(required, enrolled) {
-        NextStep::Session => None,
-        NextStep::Challenge => Some(Stage::Challenge),
-        NextStep::Enrol => Some(Stage::Enrol),
-    })
-}
-
-/// A provider's sign-in held for its second factor: where the browser goes, with its ticket.
-pub(super) struct HeldForFactor {
-    /// The second-factor page.
-    pub(super) location: String,
-    /// `Set-Cookie` for the ticket.
-    pub(super) ticket_cookie: String,
-}
-
-/// Holds a provider's sign-in for one of Portcullis's factors: its session record is parked in
-/// KV, sealed and bound to a new ticket, and nothing else is stored (no session yet, and the
-/// browser's previous one stays until the factor passes).
-pub(super) async fn hold_sign_in(
-    cx: &LoginContext<'_>,
-    login: &LoginConfig,
-    owed: &LocalFactorOwed,
-    held: HeldSignIn,
-    stage: Stage,
-) -> Result<HeldForFactor, Failure> {
-    let record = held.record;
-    let ticket = SecondFactorTicket {
-        id: new_ticket_id().map_err(|_| Failure::Unavailable)?,
-        tenant: owed.tenant.clone(),
-        user_id: owed.user_id.clone(),
-        email: record.email.clone().unwrap_or_default(),
-        first_factor: FirstFactor::Provider(record.provider.clone()),
-        first_amr: record.amr.clone(),
-        stage,
-        return_to: held.return_to,
-        issued_at_s: record.created_at_s,
-    };
-    let key = login_secret(cx.env, cx.config, login)?;
-    let nonces: [u8; 24] = SystemEntropy.bytes().map_err(|_| Failure::Unavailable)?;
-    let (held_nonce, ticket_nonce) = nonces.split_at(12);
-    let held_nonce: [u8; 12] = held_nonce.try_into().map_err(|_| Failure::Unavailable)?;
-    let ticket_nonce: [u8; 12] = ticket_nonce.try_into().map_err(|_| Failure::Unavailable)?;
-    let sealed = ticket::seal_held(&record, &ticket, &key, &held_nonce);
-    let ttl_s = 2 * ticket::TICKET_LIFETIME_S as u64;
-    sessions::park_held(cx.env, &ticket::held_key(&ticket), &sealed, ttl_s).await.map_err(|_| Failure::Unavailable)?;
-    audit_login(cx, "login_first_factor", Some(&record.provider), Some(&record.subject), due(stage));
-    let page = if stage == Stage::Enrol { "totp" } else { "mfa" };
-    Ok(HeldForFactor {
-        location: format!("{}/accounts/{page}", cx.config.edge_prefix),
-        ticket_cookie: ticket::set_cookie(&ticket::seal(&ticket, &key, &ticket_nonce)),
-    })
-}
-
 /// Who a completed second factor signs in (or steps up).
 pub(super) enum Completing {
     /// A local account.
@@ -923,20 +852,6 @@ impl Completing {
             Completing::Account(credential) => credential.email.clone(),
             Completing::Federated(record) => record.email.clone().unwrap_or_default(),
         }
-    }
-}
-
-/// A new second-factor ticket's id: 128 random bits.
-fn new_ticket_id() -> Result<String, crate::ports::Unavailable> {
-    let id: [u8; 16] = SystemEntropy.bytes()?;
-    Ok(URL_SAFE_NO_PAD.encode(id))
-}
-
-/// How the audit names what a ticket is due.
-fn due(stage: Stage) -> &'static str {
-    match stage {
-        Stage::Challenge => "second factor due",
-        Stage::Enrol => "second factor enrolment due",
     }
 }
 

@@ -6,13 +6,13 @@
 //! as is the code); `nonce` in the ID token; `iss` checked when the provider promises it; the one
 //! registered redirect URI; `return_to` limited to the app's origins.
 
-use super::account_mfa;
 use super::adapters::{DurableLedger, FetchClient, WorkerClock, WorkerTokenVerifier};
 use super::body::{parse_body, read_bounded};
 use super::connections::{self, ConnectionUse};
 use super::directory::D1Directory;
 use super::key_admin::administrator;
 use super::login_context::LoginContext;
+use super::mfa_store::D1Factors;
 use super::providers;
 use super::rate_limit::{self, Verdict};
 use super::respond;
@@ -33,14 +33,18 @@ use crate::http::pair_value;
 use crate::login::config::LoginConfig;
 use crate::login::csrf;
 use crate::login::error::LoginError;
-use crate::login::flow::{self, clear_ticket, FlowError, Purpose, SessionIssued, SetupTested};
+use crate::login::flow::{
+    self, clear_ticket, FlowError, HeldSignIn, LocalFactorOwed, Purpose, SessionIssued, SetupTested,
+};
 use crate::login::oidc;
 use crate::login::pages::{self, Notice};
 use crate::login::provider::Provider;
 use crate::login::provider_api::Endpoints;
+use crate::mfa::factors::{self, NextStep};
 use crate::mfa::step_up::ProviderAsk;
-use crate::ports::SystemEntropy;
+use crate::mfa::ticket::{self, FirstFactor, SecondFactorTicket, Stage};
 use crate::ports::Unavailable;
+use crate::ports::{Entropy, SystemEntropy};
 use crate::secret::SecretBytes;
 use crate::session;
 use serde::Deserialize;
@@ -331,7 +335,7 @@ enum Completed {
     /// A setup link's test: who signed in, and no session.
     SetupTested(SetupLink, SetupTested),
     /// A sign-in held for one of Portcullis's second factors (audited as it was held).
-    SecondFactorDue(account_mfa::HeldForFactor),
+    SecondFactorDue(HeldForFactor),
 }
 
 /// Runs the callback through the flow's steps; each step's I/O goes through the shell's ports.
@@ -399,9 +403,9 @@ async fn complete(
         verified.provision(&directory, &D1Tenants(cx.env), &SystemEntropy, &WorkerClock).await.map_err(flow_failure)?;
     // One of Portcullis's own factors may be owed: then no session yet, only its ticket.
     if let Some(owed) = verified.local_factor_owed() {
-        if let Some(stage) = account_mfa::stage_owed(cx, &owed).await? {
+        if let Some(stage) = stage_owed(cx, &owed).await? {
             let held = verified.hold(&WorkerClock).map_err(flow_failure)?;
-            let due = account_mfa::hold_sign_in(cx, login, &owed, held, stage).await?;
+            let due = hold_sign_in(cx, login, &owed, held, stage).await?;
             return Ok(Completed::SecondFactorDue(due));
         }
     }
@@ -413,6 +417,71 @@ async fn complete(
         user_agent: cx.head.header("user-agent"),
     };
     verified.issue(&store, &WorkerClock).await.map(Completed::Session).map_err(flow_failure)
+}
+
+/// What a provider's sign-in that owes one of Portcullis's factors must do next: `None` when
+/// nothing after all (the user has no factor, and none is required).
+async fn stage_owed(cx: &LoginContext<'_>, owed: &LocalFactorOwed) -> Result<Option<Stage>, Failure> {
+    let Some(accounts) = cx.config.local_accounts.as_ref() else {
+        // The configuration requires local accounts with local_factors: never here.
+        return Err(Failure::Unavailable);
+    };
+    let enrolled = D1Factors(cx.env)
+        .enrolled(&owed.tenant, &owed.user_id)
+        .await
+        .map_err(|reason| Failure::from(LoginError::DirectoryUnavailable(reason.0)))?;
+    let required = owed.provider_requires || accounts.tenant_requires_mfa(&owed.tenant);
+    Ok(match factors::after_first_factor(required, enrolled) {
+        NextStep::Session => None,
+        NextStep::Challenge => Some(Stage::Challenge),
+        NextStep::Enrol => Some(Stage::Enrol),
+    })
+}
+
+/// A provider's sign-in held for its second factor: where the browser goes, with its ticket.
+struct HeldForFactor {
+    /// The second-factor page.
+    location: String,
+    /// `Set-Cookie` for the ticket.
+    ticket_cookie: String,
+}
+
+/// Holds a provider's sign-in for one of Portcullis's factors: its session record is parked in
+/// KV, sealed and bound to a new ticket, and nothing else is stored (no session yet, and the
+/// browser's previous one stays until the factor passes).
+async fn hold_sign_in(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    owed: &LocalFactorOwed,
+    held: HeldSignIn,
+    stage: Stage,
+) -> Result<HeldForFactor, Failure> {
+    let record = held.record;
+    let ticket = SecondFactorTicket {
+        id: ticket::new_id(&SystemEntropy).map_err(|_| Failure::Unavailable)?,
+        tenant: owed.tenant.clone(),
+        user_id: owed.user_id.clone(),
+        email: record.email.clone().unwrap_or_default(),
+        first_factor: FirstFactor::Provider(record.provider.clone()),
+        first_amr: record.amr.clone(),
+        stage,
+        return_to: held.return_to,
+        issued_at_s: record.created_at_s,
+    };
+    let key = login_secret(cx.env, cx.config, login)?;
+    let nonces: [u8; 24] = SystemEntropy.bytes().map_err(|_| Failure::Unavailable)?;
+    let (held_nonce, ticket_nonce) = nonces.split_at(12);
+    let held_nonce: [u8; 12] = held_nonce.try_into().map_err(|_| Failure::Unavailable)?;
+    let ticket_nonce: [u8; 12] = ticket_nonce.try_into().map_err(|_| Failure::Unavailable)?;
+    let sealed = ticket::seal_held(&record, &ticket, &key, &held_nonce);
+    let ttl_s = 2 * ticket::TICKET_LIFETIME_S as u64;
+    sessions::park_held(cx.env, &ticket::held_key(&ticket), &sealed, ttl_s).await.map_err(|_| Failure::Unavailable)?;
+    audit_login(cx, "login_first_factor", Some(&record.provider), Some(&record.subject), stage.due());
+    let page = if stage == Stage::Enrol { "totp" } else { "mfa" };
+    Ok(HeldForFactor {
+        location: format!("{}/accounts/{page}", cx.config.edge_prefix),
+        ticket_cookie: ticket::set_cookie(&ticket::seal(&ticket, &key, &ticket_nonce)),
+    })
 }
 
 /// `GET /auth/logout`: the confirmation page (or straight to the logged-out page).
