@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startOrigin } from "./support/origin.mjs";
-import { Browser, startLoginStack } from "./support/login.mjs";
+import { Browser, oidcProviderEntry, startLoginStack } from "./support/login.mjs";
 import { assertionVerifier } from "./support/assertion-verifier.mjs";
 import { TEST_ADMIN_KEY } from "./support/config.mjs";
 
@@ -17,16 +17,8 @@ before(async () => {
   origin = await startOrigin();
   // The same real IdP as the stack's "corp" provider, provisioning into tenant "acme".
   // Two more connections of the same tenant: one that may link by verified email, one that may not.
-  const connection = (idp, id, directory) => ({
-    id,
-    type: "oidc",
-    display_name: id,
-    issuer: idp.issuer,
-    client_id: "portcullis",
-    client_secret: "CORP_CLIENT_SECRET",
-    scopes: ["openid", "email", "profile", "groups", "tenant"],
-    directory,
-  });
+  const connection = (idp, id, directory) =>
+    oidcProviderEntry(idp, id, { scopes: ["openid", "email", "profile", "groups", "tenant"], directory });
   const provisioned = ({ idp }) => [
     connection(idp, "corp-dir", { tenant: "acme" }),
     connection(idp, "corp-other", { tenant: "acme" }),

@@ -8,7 +8,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { generateSync } from "otplib";
 import { startOrigin } from "./support/origin.mjs";
-import { ACCOUNTS, Browser, OIDC_SECRET, rawRequest, sessionSetCookie, startLoginStack } from "./support/login.mjs";
+import { ACCOUNTS, Browser, OIDC_SECRET, oidcProviderEntry, rawRequest, sessionSetCookie, startLoginStack } from "./support/login.mjs";
 import { TEST_ADMIN_KEY } from "./support/config.mjs";
 import { loginAtProvider } from "./support/oidc-provider.mjs";
 import { MAIL_API_TOKEN, TEST_PASSWORD_PEPPER, accountsSection, errorCode, submit } from "./support/accounts.mjs";
@@ -38,18 +38,8 @@ before(async () => {
   origin = await startOrigin();
   mail = await startMailCapture({ token: MAIL_API_TOKEN });
   breach = await startBreachStub();
-  const provider = (idp, id, authentication, extra = {}) => ({
-    id,
-    type: "oidc",
-    display_name: id,
-    issuer: idp.issuer,
-    client_id: "portcullis",
-    client_secret: "CORP_CLIENT_SECRET",
-    scopes: ["openid", "email", "profile"],
-    directory: { tenant: "acme" },
-    authentication,
-    ...extra,
-  });
+  const provider = (idp, id, authentication, extra = {}) =>
+    oidcProviderEntry(idp, id, { directory: { tenant: "acme" }, authentication, ...extra });
   stack = await startLoginStack({
     origin,
     withGithub: false,

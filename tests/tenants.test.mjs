@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startOrigin } from "./support/origin.mjs";
-import { Browser, startLoginStack } from "./support/login.mjs";
+import { Browser, oidcProviderEntry, startLoginStack } from "./support/login.mjs";
 import { startIssuer } from "./support/idp-keys.mjs";
 import { startDohResolver } from "./support/doh-resolver.mjs";
 import { TEST_ADMIN_KEY, jwtIssuer } from "./support/config.mjs";
@@ -43,16 +43,8 @@ before(async () => {
   issuer = await startIssuer();
   otherIssuer = await startIssuer();
   faults = await startFaultControl();
-  const connection = (idp, id, tenant) => ({
-    id,
-    type: "oidc",
-    display_name: id,
-    issuer: idp.issuer,
-    client_id: "portcullis",
-    client_secret: "CORP_CLIENT_SECRET",
-    scopes: ["openid", "email", "profile", "groups"],
-    directory: { tenant },
-  });
+  const connection = (idp, id, tenant) =>
+    oidcProviderEntry(idp, id, { scopes: ["openid", "email", "profile", "groups"], directory: { tenant } });
   stack = await startLoginStack({
     origin,
     withGithub: false,

@@ -17,7 +17,7 @@ use super::connections::directory_key;
 use super::directory::D1Directory;
 use super::login::{audit_login, login_secret};
 use super::mfa_store::{D1Factors, TotpFactor};
-use super::sessions::{self, KvSessions, LiveSession};
+use super::sessions::{self, LiveSession};
 use crate::accounts::form::Form;
 use crate::accounts::mail::MailKind;
 use crate::accounts::pages::Notice;
@@ -34,7 +34,6 @@ use crate::mfa::ticket::{self, FirstFactor, SecondFactorTicket, Stage};
 use crate::mfa::{qr, recovery, totp};
 use crate::ports::{Entropy, Ledger, SystemEntropy};
 use crate::secret::{sha256_hex, SecretBytes};
-use crate::session::store::SessionStore;
 use crate::session::{self, SessionRecord, MFA_COOKIE_NAME};
 use worker::Response;
 
@@ -658,14 +657,7 @@ impl Page<'_> {
             authentication_vouched: true,
             ..(**record).clone()
         };
-        sessions::end_previous(self.env(), self.cx.config, self.cx.head).await;
-        let store = KvSessions {
-            env: self.env(),
-            client_ip: self.cx.head.header("cf-connecting-ip"),
-            user_agent: self.cx.head.header("user-agent"),
-        };
-        let cookie = store.create(&record).await.map_err(unavailable)?;
-        Ok(cookie.set_cookie((record.expires_at_s - now_s).max(0) as u64))
+        self.replace_session(&record, (record.expires_at_s - now_s).max(0) as u64).await
     }
 
     /// What follows a sign-in completed by its second factor: a local account's notice and

@@ -873,14 +873,20 @@ impl Page<'_> {
             auth_time_s: auth_time_s.unwrap_or(now_s),
             authentication_vouched: false,
         };
+        self.replace_session(&record, policy.absolute_lifetime_s as u64).await
+    }
+
+    /// Stores `record` as the browser's new session (under a fresh id; the previous one ends),
+    /// and returns its `Set-Cookie`, living `max_age_s`.
+    pub(super) async fn replace_session(&self, record: &SessionRecord, max_age_s: u64) -> Result<String, Refusal> {
         sessions::end_previous(self.env(), self.cx.config, self.cx.head).await;
         let store = KvSessions {
             env: self.env(),
             client_ip: self.cx.head.header("cf-connecting-ip"),
             user_agent: self.cx.head.header("user-agent"),
         };
-        let cookie = store.create(&record).await.map_err(unavailable)?;
-        Ok(cookie.set_cookie(policy.absolute_lifetime_s as u64))
+        let cookie = store.create(record).await.map_err(unavailable)?;
+        Ok(cookie.set_cookie(max_age_s))
     }
 
     /// `POST forgot`: always the same answer; a link goes out only to an active account, at most

@@ -157,6 +157,23 @@ export async function startLoginStack({
   };
 }
 
+/**
+ * A configured `oidc` provider entry `id` for `idp` (an OpenID Provider started with the stack's
+ * client), signing in with its client secret; `fields` are added or replace the defaults.
+ */
+export function oidcProviderEntry(idp, id, fields = {}) {
+  return {
+    id,
+    type: "oidc",
+    display_name: id,
+    issuer: idp.issuer,
+    client_id: "portcullis",
+    client_secret: "CORP_CLIENT_SECRET",
+    scopes: ["openid", "email", "profile"],
+    ...fields,
+  };
+}
+
 /** A scripted browser: a cookie jar, navigation headers, and no automatic redirects. */
 export class Browser {
   constructor() {
