@@ -29,6 +29,7 @@ pub mod policy;
 pub mod ports;
 pub mod random;
 pub mod ratelimit;
+pub mod saml;
 pub mod secret;
 pub mod session;
 /// Strategies the generative tests share.

@@ -1,0 +1,6 @@
+//! SAML 2.0, in the core. So far its XML layer: the one strict parser that signature verification
+//! and reading will share ([`xml`]), and Exclusive XML Canonicalization ([`c14n`]), over which
+//! XML-DSig digests and signs.
+
+pub mod c14n;
+pub mod xml;

@@ -1,0 +1,188 @@
+//! The one XML parser of SAML messages. Strict: no DTD (so no entities but XML's own), no
+//! processing instructions, no comment inside an element that holds text (the comment trick
+//! that splits `admin@corp.example<!---->.evil.example` into two text nodes), and no two
+//! elements with the same ID (XML signature wrapping points a reference at one and leaves the
+//! reader the other). Bounded: bytes, nodes and depth. Byte positions are kept, so that
+//! canonicalisation renders qualified names as they were written.
+//!
+//! The element a signature covers and the element that is read are nodes of this one tree:
+//! nothing is ever parsed twice, by two parsers that could disagree.
+
+use roxmltree::{Document, Node, ParsingOptions};
+
+/// The most bytes of a message read (a SAML response is a few KiB; metadata a few dozen).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// The most nodes of a message.
+pub const MAX_NODES: u32 = 20_000;
+
+/// The deepest element nesting (a SAML response nests about 8 deep).
+pub const MAX_DEPTH: usize = 48;
+
+/// Why a message was refused, before anything in it was looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XmlRefusal {
+    /// More than [`MAX_MESSAGE_BYTES`].
+    TooLarge,
+    /// Not well-formed XML (or more than [`MAX_NODES`] nodes).
+    Malformed,
+    /// A document type declaration, which could declare entities.
+    Doctype,
+    /// A processing instruction.
+    ProcessingInstruction,
+    /// A comment inside an element that holds text.
+    CommentInText,
+    /// Two elements with the same `ID` (or `Id`, `id`).
+    DuplicateId,
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+impl XmlRefusal {
+    /// The stable reason, for the audit and the error page.
+    pub fn reason(self) -> &'static str {
+        match self {
+            XmlRefusal::TooLarge => "xml_too_large",
+            XmlRefusal::Malformed => "xml_malformed",
+            XmlRefusal::Doctype => "xml_doctype",
+            XmlRefusal::ProcessingInstruction => "xml_processing_instruction",
+            XmlRefusal::CommentInText => "xml_comment_in_text",
+            XmlRefusal::DuplicateId => "xml_duplicate_id",
+            XmlRefusal::TooDeep => "xml_too_deep",
+        }
+    }
+}
+
+/// The attribute names that identify an element to a signature's `Reference URI="#..."`:
+/// SAML's `ID`, XML-DSig's `Id`, and `id`. None is namespaced.
+const ID_ATTRIBUTES: [&str; 3] = ["ID", "Id", "id"];
+
+/// Parses a message strictly.
+pub fn parse(text: &str) -> Result<Document<'_>, XmlRefusal> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(XmlRefusal::TooLarge);
+    }
+    // roxmltree accepts an empty `<!DOCTYPE x>` even with DTDs off: none is taken, anywhere.
+    if text.contains("<!DOCTYPE") {
+        return Err(XmlRefusal::Doctype);
+    }
+    let options = ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..ParsingOptions::default() };
+    let document = Document::parse_with_options(text, options).map_err(|error| match error {
+        roxmltree::Error::DtdDetected => XmlRefusal::Doctype,
+        _ => XmlRefusal::Malformed,
+    })?;
+    let mut ids: Vec<&str> = Vec::new();
+    for node in document.root().descendants() {
+        if node.is_pi() {
+            return Err(XmlRefusal::ProcessingInstruction);
+        }
+        if node.is_comment() && node.parent().is_some_and(holds_text) {
+            return Err(XmlRefusal::CommentInText);
+        }
+        if node.is_element() {
+            if node.ancestors().count() > MAX_DEPTH {
+                return Err(XmlRefusal::TooDeep);
+            }
+            for attribute in node.attributes().filter(|a| a.namespace().is_none()) {
+                if ID_ATTRIBUTES.contains(&attribute.name()) {
+                    if ids.contains(&attribute.value()) {
+                        return Err(XmlRefusal::DuplicateId);
+                    }
+                    ids.push(attribute.value());
+                }
+            }
+        }
+    }
+    Ok(document)
+}
+
+/// Whether an element holds text (any non-whitespace text child).
+fn holds_text(node: Node<'_, '_>) -> bool {
+    node.children().any(|child| child.is_text() && child.text().is_some_and(|t| !t.trim().is_empty()))
+}
+
+/// The element a same-document reference (`#id`) names: the one element with that ID (IDs are
+/// unique, or the message was refused).
+pub fn element_by_id<'a, 'input>(document: &'a Document<'input>, id: &str) -> Option<Node<'a, 'input>> {
+    document.descendants().find(|node| {
+        node.is_element()
+            && node
+                .attributes()
+                .any(|a| a.namespace().is_none() && ID_ATTRIBUTES.contains(&a.name()) && a.value() == id)
+    })
+}
+
+/// An element's text, which must be one text node (or none): an element whose text is split
+/// (by a comment, or around child elements) has no text to read.
+pub fn single_text<'a>(node: Node<'a, '_>) -> Option<&'a str> {
+    let mut texts =
+        node.children().filter(|child| !(child.is_text() && child.text().is_some_and(|t| t.trim().is_empty())));
+    match (texts.next(), texts.next()) {
+        (None, _) => Some(""),
+        (Some(only), None) if only.is_text() => only.text(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn what_a_signature_could_be_fooled_by_is_refused() {
+        let cases = [
+            ("<!DOCTYPE r><r/>", XmlRefusal::Doctype),
+            ("<!DOCTYPE r [<!ENTITY x \"y\">]><r>&x;</r>", XmlRefusal::Doctype),
+            ("<r><?evil data?></r>", XmlRefusal::ProcessingInstruction),
+            ("<r><NameID>admin@corp.example<!---->.evil.example</NameID></r>", XmlRefusal::CommentInText),
+            ("<r><a ID=\"x\"/><b ID=\"x\"/></r>", XmlRefusal::DuplicateId),
+            ("<r ID=\"x\"><b Id=\"x\"/></r>", XmlRefusal::DuplicateId),
+            ("<r>&unknown;</r>", XmlRefusal::Malformed),
+            ("<r><a></r>", XmlRefusal::Malformed),
+            ("", XmlRefusal::Malformed),
+        ];
+        for (text, refusal) in cases {
+            assert_eq!(parse(text).err(), Some(refusal), "{text}");
+        }
+        let deep = format!("{}{}", "<a>".repeat(MAX_DEPTH + 2), "</a>".repeat(MAX_DEPTH + 2));
+        assert_eq!(parse(&deep).err(), Some(XmlRefusal::TooDeep));
+        let large = format!("<r>{}</r>", "x".repeat(MAX_MESSAGE_BYTES));
+        assert_eq!(parse(&large).err(), Some(XmlRefusal::TooLarge));
+        assert_eq!(XmlRefusal::CommentInText.reason(), "xml_comment_in_text");
+    }
+
+    #[test]
+    fn a_plain_message_parses_and_reads_one_text_node_per_element() {
+        let text = "<?xml version=\"1.0\"?>\n<!-- a comment between elements is harmless -->\
+                    <r ID=\"a1\"><n>ann@corp.example</n><m>a&amp;b<![CDATA[<c>]]></m><e/><s> <x/> </s></r>";
+        let document = parse(text).expect("parses");
+        let r = element_by_id(&document, "a1").expect("by its ID");
+        assert!(element_by_id(&document, "a2").is_none());
+        let child = |name: &str| r.children().find(|c| c.has_tag_name(name)).unwrap();
+        assert_eq!(single_text(child("n")), Some("ann@corp.example"));
+        assert_eq!(single_text(child("m")), Some("a&b<c>"), "entities resolved, CDATA merged: one text");
+        assert_eq!(single_text(child("e")), Some(""));
+        assert_eq!(single_text(child("s")), None, "an element around elements has no text to read");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_is_parsed_or_refused_never_a_panic(text in "\\PC{0,300}", bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse(&text);
+            let _ = parse(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn xml_shaped_noise_is_parsed_or_refused_never_a_panic(parts in prop::collection::vec(
+            prop::sample::select(vec!["<a>", "</a>", "<b ID=\"1\">", "</b>", "<!--c-->", "text", "&amp;", "<?p?>",
+                                      "<![CDATA[x]]>", "<x:y xmlns:x=\"u\"/>", "<!DOCTYPE", " ", "\"", "&#x41;"]),
+            0..40,
+        )) {
+            let text: String = parts.concat();
+            if let Ok(document) = parse(&text) {
+                prop_assert!(document.descendants().all(|node| !node.is_pi()));
+            }
+        }
+    }
+}
