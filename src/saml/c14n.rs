@@ -11,21 +11,29 @@
 //! - Qualified names as written: the prefix comes from the document's bytes.
 //!
 //! One node may be left out with its subtree: the `Signature` of an enveloped signature.
+//!
+//! Bounded: a canonical form longer than [`MAX_CANONICAL_BYTES`] (exclusive canonicalisation
+//! repeats declarations on every element that uses them), deeper than the parser allows, or with
+//! a prefix bound to nothing, is no canonical form at all (`None`).
 
-use super::xml::MAX_DEPTH;
+use super::xml::{MAX_DEPTH, MAX_MESSAGE_BYTES};
 use roxmltree::{Node, NodeId};
 
 /// `#default` in a `PrefixList`: the default namespace.
 const DEFAULT_PREFIX_TOKEN: &str = "#default";
 
-/// The canonical form of `element`'s subtree. `source` is the text it was parsed from;
-/// `inclusive_prefixes` the `InclusiveNamespaces PrefixList` (`#default` for the default
-/// namespace); `excluded`, a node left out with its subtree.
-pub fn exclusive(element: Node<'_, '_>, source: &str, inclusive_prefixes: &[&str], excluded: Option<NodeId>) -> String {
+/// The longest canonical form made: twice the largest message.
+pub const MAX_CANONICAL_BYTES: usize = 2 * MAX_MESSAGE_BYTES;
+
+/// The canonical form of `element`'s subtree (read from the text its document was parsed from).
+/// `inclusive_prefixes`: the `InclusiveNamespaces PrefixList` (`#default` for the default
+/// namespace); `excluded`: a node left out with its subtree.
+pub fn exclusive(element: Node<'_, '_>, inclusive_prefixes: &[&str], excluded: Option<NodeId>) -> Option<String> {
     let mut out = String::new();
+    let source = element.document().input_text();
     let mut writer = Writer { source, inclusive_prefixes, excluded, out: &mut out };
-    writer.element(element, &[], 0);
-    out
+    writer.element(element, &[], 0)?;
+    Some(out)
 }
 
 struct Writer<'w> {
@@ -36,9 +44,12 @@ struct Writer<'w> {
 }
 
 impl Writer<'_> {
-    fn element(&mut self, element: Node<'_, '_>, rendered: &[(String, String)], depth: usize) {
-        if depth > MAX_DEPTH || Some(element.id()) == self.excluded {
-            return;
+    fn element(&mut self, element: Node<'_, '_>, rendered: &[(String, String)], depth: usize) -> Option<()> {
+        if Some(element.id()) == self.excluded {
+            return Some(());
+        }
+        if depth > MAX_DEPTH || self.out.len() > MAX_CANONICAL_BYTES {
+            return None;
         }
         let qname = element_qname(element, self.source);
         let own_prefix = prefix_of(qname);
@@ -65,6 +76,10 @@ impl Writer<'_> {
                 continue;
             }
             let uri = in_scope(element, prefix).unwrap_or("");
+            // A used prefix bound to nothing (the parser refuses `xmlns:p=""`): no canonical form.
+            if uri.is_empty() && !prefix.is_empty() && self.inclusive_prefixes.iter().all(|p| *p != prefix) {
+                return None;
+            }
             let already = rendered.iter().rev().find(|(p, _)| p == prefix).map(|(_, u)| u.as_str());
             let render = match (prefix.is_empty(), already) {
                 // The default namespace: rendered when it differs from the output ancestors'
@@ -104,7 +119,7 @@ impl Writer<'_> {
         inner.extend(declared);
         for child in element.children() {
             if child.is_element() {
-                self.element(child, &inner, depth + 1);
+                self.element(child, &inner, depth + 1)?;
             } else if child.is_text() {
                 escape_text(child.text().unwrap_or(""), self.out);
             }
@@ -112,6 +127,7 @@ impl Writer<'_> {
         self.out.push_str("</");
         self.out.push_str(qname);
         self.out.push('>');
+        (self.out.len() <= MAX_CANONICAL_BYTES).then_some(())
     }
 }
 
@@ -170,7 +186,7 @@ mod tests {
         for name in path {
             node = node.children().find(|c| c.is_element() && c.tag_name().name() == *name).expect(name);
         }
-        exclusive(node, text, prefixes, None)
+        exclusive(node, prefixes, None).expect("a canonical form")
     }
 
     #[test]
@@ -205,17 +221,30 @@ mod tests {
     }
 
     #[test]
+    fn a_canonical_form_is_bounded() {
+        // Exclusive canonicalisation repeats a declaration on every element that uses it.
+        let uri = "u".repeat(400);
+        let children = "<p:c/>".repeat(2_000);
+        let text = format!("<r xmlns:p=\"urn:{uri}\">{children}</r>");
+        let document = parse(&text).unwrap();
+        assert_eq!(exclusive(document.root_element(), &[], None), None, "about 0.8 MB: refused, not made");
+        let small = format!("<r xmlns:p=\"urn:{uri}\">{}</r>", "<p:c/>".repeat(10));
+        let document = parse(&small).unwrap();
+        assert!(exclusive(document.root_element(), &[], None).is_some());
+    }
+
+    #[test]
     fn comments_and_the_excluded_signature_are_left_out() {
         let text = "<a:r xmlns:a=\"urn:a\" xmlns:ds=\"urn:ds\" ID=\"x\"><!-- note --><ds:Signature><ds:V>s</ds:V></ds:Signature><a:b>t</a:b></a:r>";
         let document = parse(text).unwrap();
         let root = document.root_element();
         let signature = root.children().find(|c| c.tag_name().name() == "Signature").unwrap();
         assert_eq!(
-            exclusive(root, text, &[], Some(signature.id())),
+            exclusive(root, &[], Some(signature.id())).unwrap(),
             "<a:r xmlns:a=\"urn:a\" ID=\"x\"><a:b>t</a:b></a:r>"
         );
         assert_eq!(
-            exclusive(root, text, &[], None),
+            exclusive(root, &[], None).unwrap(),
             "<a:r xmlns:a=\"urn:a\" ID=\"x\"><ds:Signature xmlns:ds=\"urn:ds\"><ds:V>s</ds:V></ds:Signature><a:b>t</a:b></a:r>"
         );
     }
@@ -249,9 +278,9 @@ mod tests {
         #[test]
         fn the_canonical_form_is_a_fixed_point_and_means_the_same_document(text in documents()) {
             let Ok(document) = parse(&text) else { return Ok(()) };
-            let once = exclusive(document.root_element(), &text, &[], None);
+            let once = exclusive(document.root_element(), &[], None).expect("a canonical form");
             let reparsed = parse(&once).expect("the canonical form is XML");
-            prop_assert_eq!(exclusive(reparsed.root_element(), &once, &[], None), once.clone(), "canonicalising twice changes nothing");
+            prop_assert_eq!(exclusive(reparsed.root_element(), &[], None), Some(once.clone()), "canonicalising twice changes nothing");
             // The same elements, in the same namespaces, with the same attributes and text.
             let shape = |document: &roxmltree::Document<'_>| -> Vec<String> {
                 document.descendants().filter(|n| n.is_element() || n.is_text()).map(|n| {

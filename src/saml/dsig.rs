@@ -10,7 +10,7 @@
 //! [`SignatureParts::signed_info_c14n`].
 
 use super::c14n;
-use super::xml::element_by_id;
+use super::xml::{element_by_id, is_xml_blank, single_text};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use roxmltree::{Document, Node};
@@ -113,7 +113,7 @@ fn dsig_children<'a, 'input>(node: Node<'a, 'input>, part: &'static str) -> Resu
                 return Err(DsigRefusal::Shape(part));
             }
             children.push(child);
-        } else if child.is_text() && child.text().is_some_and(|t| !t.trim().is_empty()) {
+        } else if child.is_text() && child.text().is_some_and(|t| !is_xml_blank(t)) {
             return Err(DsigRefusal::Shape(part));
         }
     }
@@ -128,20 +128,33 @@ fn algorithm_of<'a>(node: Node<'a, '_>) -> Option<&'a str> {
     node.attribute("Algorithm")
 }
 
-/// The `InclusiveNamespaces PrefixList` under an exc-c14n method or transform (none: empty).
+/// The most prefixes a `PrefixList` names.
+const MAX_INCLUSIVE_PREFIXES: usize = 16;
+
+/// The `InclusiveNamespaces PrefixList` under an exc-c14n method or transform (none: empty): at
+/// most one element, with only that attribute, naming at most [`MAX_INCLUSIVE_PREFIXES`].
 fn prefix_list<'a>(method: Node<'a, '_>, part: &'static str) -> Result<Vec<&'a str>, DsigRefusal> {
-    let mut prefixes = Vec::new();
-    for child in method.children().filter(|c| c.is_element()) {
-        if child.tag_name().namespace() != Some(EXC_C14N) || !named(child, "InclusiveNamespaces") {
-            return Err(DsigRefusal::Shape(part));
-        }
-        prefixes.extend(child.attribute("PrefixList").unwrap_or("").split_ascii_whitespace());
+    let children: Vec<_> = method.children().filter(|c| c.is_element()).collect();
+    let list = match children.as_slice() {
+        [] => return Ok(Vec::new()),
+        [only] if only.tag_name().namespace() == Some(EXC_C14N) && named(*only, "InclusiveNamespaces") => *only,
+        _ => return Err(DsigRefusal::Shape(part)),
+    };
+    if list.attributes().any(|a| a.name() != "PrefixList" || a.namespace().is_some()) || list.has_children() {
+        return Err(DsigRefusal::Shape(part));
+    }
+    let mut prefixes: Vec<&str> = list.attribute("PrefixList").unwrap_or("").split_ascii_whitespace().collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    if prefixes.len() > MAX_INCLUSIVE_PREFIXES {
+        return Err(DsigRefusal::Shape(part));
     }
     Ok(prefixes)
 }
 
 fn base64_of(node: Node<'_, '_>, part: &'static str) -> Result<Vec<u8>, DsigRefusal> {
-    let text: String = node.text().unwrap_or("").chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let text = single_text(node).ok_or(DsigRefusal::Shape(part))?;
+    let text: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     STANDARD.decode(text).map_err(|_| DsigRefusal::Shape(part))
 }
 
@@ -238,13 +251,13 @@ pub fn read<'a, 'input>(
 
 impl SignatureParts<'_, '_> {
     /// The signed element's canonical form, the signature left out (what the digest covers).
-    pub fn signed_c14n(&self, source: &str) -> String {
-        c14n::exclusive(self.signed, source, &self.reference_prefixes, Some(self.signature.id()))
+    pub fn signed_c14n(&self) -> Option<String> {
+        c14n::exclusive(self.signed, &self.reference_prefixes, Some(self.signature.id()))
     }
 
     /// Whether the signed element's digest is the one `SignedInfo` carries.
-    pub fn digest_matches(&self, source: &str) -> bool {
-        let canonical = self.signed_c14n(source);
+    pub fn digest_matches(&self) -> bool {
+        let Some(canonical) = self.signed_c14n() else { return false };
         let computed: Vec<u8> = match self.digest {
             DigestAlgorithm::Sha256 => Sha256::digest(canonical.as_bytes()).to_vec(),
             DigestAlgorithm::Sha1 => sha1::Sha1::digest(canonical.as_bytes()).to_vec(),
@@ -252,9 +265,10 @@ impl SignatureParts<'_, '_> {
         bool::from(computed.ct_eq(&self.digest_value))
     }
 
-    /// The bytes the signature value signs: `SignedInfo`, canonicalised.
-    pub fn signed_info_c14n(&self, source: &str) -> String {
-        c14n::exclusive(self.signed_info, source, &self.signed_info_prefixes, None)
+    /// The bytes the signature value signs: `SignedInfo`, canonicalised (`None`: too large to
+    /// be one). Verify the signature over it before computing the signed element's digest.
+    pub fn signed_info_c14n(&self) -> Option<String> {
+        c14n::exclusive(self.signed_info, &self.signed_info_prefixes, None)
     }
 }
 

@@ -9,6 +9,7 @@
 //! nothing is ever parsed twice, by two parsers that could disagree.
 
 use roxmltree::{Document, Node, ParsingOptions};
+use std::collections::HashSet;
 
 /// The most bytes of a message read (a SAML response is a few KiB; metadata a few dozen).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -18,6 +19,18 @@ pub const MAX_NODES: u32 = 20_000;
 
 /// The deepest element nesting (a SAML response nests about 8 deep).
 pub const MAX_DEPTH: usize = 48;
+
+/// The most namespace declarations in a message, counted in its bytes before parsing: the
+/// parser's namespace resolution costs the square of the declarations in scope per declaring
+/// element (real messages have a handful).
+pub const MAX_NAMESPACE_DECLARATIONS: usize = 256;
+
+/// The most `=` in a message, counted before parsing: bounds the attributes, whose duplicate
+/// check costs the square of an element's attributes.
+pub const MAX_EQUALS_SIGNS: usize = 16_384;
+
+/// The longest namespace URI.
+pub const MAX_NAMESPACE_URI_BYTES: usize = 512;
 
 /// Why a message was refused, before anything in it was looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +47,12 @@ pub enum XmlRefusal {
     CommentInText,
     /// Two elements with the same `ID` (or `Id`, `id`).
     DuplicateId,
-    /// Nested deeper than [`MAX_DEPTH`].
+    /// Nested deeper than [`MAX_DEPTH`], or more declarations or attributes than the bounds.
     TooDeep,
+    /// A prefix declared with an empty URI (`xmlns:p=""`, which XML 1.0 namespaces forbid: an
+    /// element under it would canonicalise as if it were in the namespace its prefix had above),
+    /// or a namespace URI longer than [`MAX_NAMESPACE_URI_BYTES`].
+    BadNamespace,
 }
 
 impl XmlRefusal {
@@ -49,6 +66,7 @@ impl XmlRefusal {
             XmlRefusal::CommentInText => "xml_comment_in_text",
             XmlRefusal::DuplicateId => "xml_duplicate_id",
             XmlRefusal::TooDeep => "xml_too_deep",
+            XmlRefusal::BadNamespace => "xml_bad_namespace",
         }
     }
 }
@@ -66,39 +84,52 @@ pub fn parse(text: &str) -> Result<Document<'_>, XmlRefusal> {
     if text.contains("<!DOCTYPE") {
         return Err(XmlRefusal::Doctype);
     }
+    // Bounded before the parser's work, which grows faster than the bytes.
+    if text.matches("xmlns").count() > MAX_NAMESPACE_DECLARATIONS || text.matches('=').count() > MAX_EQUALS_SIGNS {
+        return Err(XmlRefusal::TooDeep);
+    }
     let options = ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..ParsingOptions::default() };
     let document = Document::parse_with_options(text, options).map_err(|error| match error {
         roxmltree::Error::DtdDetected => XmlRefusal::Doctype,
         _ => XmlRefusal::Malformed,
     })?;
-    let mut ids: Vec<&str> = Vec::new();
+    let mut ids: HashSet<&str> = HashSet::new();
     for node in document.root().descendants() {
         if node.is_pi() {
             return Err(XmlRefusal::ProcessingInstruction);
         }
-        if node.is_comment() && node.parent().is_some_and(holds_text) {
+        if !node.is_element() {
+            continue;
+        }
+        if node.ancestors().count() > MAX_DEPTH {
+            return Err(XmlRefusal::TooDeep);
+        }
+        if node.children().any(|child| child.is_comment()) && holds_text(node) {
             return Err(XmlRefusal::CommentInText);
         }
-        if node.is_element() {
-            if node.ancestors().count() > MAX_DEPTH {
-                return Err(XmlRefusal::TooDeep);
-            }
-            for attribute in node.attributes().filter(|a| a.namespace().is_none()) {
-                if ID_ATTRIBUTES.contains(&attribute.name()) {
-                    if ids.contains(&attribute.value()) {
-                        return Err(XmlRefusal::DuplicateId);
-                    }
-                    ids.push(attribute.value());
-                }
+        let bad_namespace = |ns: &roxmltree::Namespace<'_>| {
+            (ns.name().is_some() && ns.uri().is_empty()) || ns.uri().len() > MAX_NAMESPACE_URI_BYTES
+        };
+        if node.namespaces().any(bad_namespace) {
+            return Err(XmlRefusal::BadNamespace);
+        }
+        for attribute in node.attributes().filter(|a| a.namespace().is_none()) {
+            if ID_ATTRIBUTES.contains(&attribute.name()) && !ids.insert(attribute.value()) {
+                return Err(XmlRefusal::DuplicateId);
             }
         }
     }
     Ok(document)
 }
 
-/// Whether an element holds text (any non-whitespace text child).
+/// Whether text is only XML white space (space, tab, CR, LF: not Unicode's wider set).
+pub fn is_xml_blank(text: &str) -> bool {
+    text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+/// Whether an element holds text (any text child that is not only XML white space).
 fn holds_text(node: Node<'_, '_>) -> bool {
-    node.children().any(|child| child.is_text() && child.text().is_some_and(|t| !t.trim().is_empty()))
+    node.children().any(|child| child.is_text() && child.text().is_some_and(|t| !is_xml_blank(t)))
 }
 
 /// The element a same-document reference (`#id`) names: the one element with that ID (IDs are
@@ -112,12 +143,11 @@ pub fn element_by_id<'a, 'input>(document: &'a Document<'input>, id: &str) -> Op
     })
 }
 
-/// An element's text, which must be one text node (or none): an element whose text is split
-/// (by a comment, or around child elements) has no text to read.
+/// An element's text, which must be its one child, a text node (or no child: empty): an element
+/// with anything else in it (a comment, an element) has no text to read.
 pub fn single_text<'a>(node: Node<'a, '_>) -> Option<&'a str> {
-    let mut texts =
-        node.children().filter(|child| !(child.is_text() && child.text().is_some_and(|t| t.trim().is_empty())));
-    match (texts.next(), texts.next()) {
+    let mut children = node.children();
+    match (children.next(), children.next()) {
         (None, _) => Some(""),
         (Some(only), None) if only.is_text() => only.text(),
         _ => None,
@@ -139,6 +169,8 @@ mod tests {
             ("<r><a ID=\"x\"/><b ID=\"x\"/></r>", XmlRefusal::DuplicateId),
             ("<r ID=\"x\"><b Id=\"x\"/></r>", XmlRefusal::DuplicateId),
             ("<r>&unknown;</r>", XmlRefusal::Malformed),
+            ("<s:r xmlns:s=\"urn:s\"><s:c xmlns:s=\"\"/></s:r>", XmlRefusal::BadNamespace),
+            ("<r><!-- two comments --><!-- around text -->t</r>", XmlRefusal::CommentInText),
             ("<r><a></r>", XmlRefusal::Malformed),
             ("", XmlRefusal::Malformed),
         ];
@@ -149,6 +181,20 @@ mod tests {
         assert_eq!(parse(&deep).err(), Some(XmlRefusal::TooDeep));
         let large = format!("<r>{}</r>", "x".repeat(MAX_MESSAGE_BYTES));
         assert_eq!(parse(&large).err(), Some(XmlRefusal::TooLarge));
+        let declarations: String = (0..=MAX_NAMESPACE_DECLARATIONS).map(|i| format!(" xmlns:p{i}=\"u\"")).collect();
+        assert_eq!(
+            parse(&format!("<r{declarations}/>")).err(),
+            Some(XmlRefusal::TooDeep),
+            "declarations bounded before parsing"
+        );
+        let attributes: String = (0..=MAX_EQUALS_SIGNS).map(|i| format!(" a{i}=\"\"")).collect();
+        assert_eq!(
+            parse(&format!("<r{attributes}/>")).err(),
+            Some(XmlRefusal::TooDeep),
+            "attributes bounded before parsing"
+        );
+        let long_uri = format!("<r xmlns:p=\"urn:{}\"/>", "u".repeat(MAX_NAMESPACE_URI_BYTES));
+        assert_eq!(parse(&long_uri).err(), Some(XmlRefusal::BadNamespace));
         assert_eq!(XmlRefusal::CommentInText.reason(), "xml_comment_in_text");
     }
 
@@ -164,6 +210,7 @@ mod tests {
         assert_eq!(single_text(child("m")), Some("a&b<c>"), "entities resolved, CDATA merged: one text");
         assert_eq!(single_text(child("e")), Some(""));
         assert_eq!(single_text(child("s")), None, "an element around elements has no text to read");
+        assert!(is_xml_blank(" \t\r\n") && !is_xml_blank("\u{a0}"), "no-break space is not XML white space");
     }
 
     proptest! {
