@@ -145,6 +145,34 @@ pub fn password_issuer(login: &crate::login::config::LoginConfig, edge_prefix: &
     format!("{}{edge_prefix}/accounts", login.own_origin().unwrap_or_default())
 }
 
+/// Whether a user who signed in first with `provider` presents Portcullis's own second factors
+/// (rather than the provider's own): always after a password; for a directory user
+/// (`directory_tenant`), after a configured provider with `authentication.local_factors`, or
+/// after a tenant's own connection when that tenant must use a second factor (its IdP is not
+/// believed about how the user authenticated). Any other provider keeps its own factors.
+pub fn uses_local_factors(
+    accounts: &LocalAccounts,
+    login: Option<&crate::login::config::LoginConfig>,
+    provider: &str,
+    directory_tenant: Option<&str>,
+) -> bool {
+    if provider == PASSWORD_PROVIDER {
+        return true;
+    }
+    let Some(tenant) = directory_tenant else { return false };
+    match login.and_then(|login| login.provider(provider)) {
+        Some(configured) => configured.authentication.local_factors,
+        None => crate::directory::connections::connection_id_ok(provider) && accounts.tenant_requires_mfa(tenant),
+    }
+}
+
+/// Whether a user who owes one of Portcullis's factors after a provider's sign-in, and has none,
+/// must enrol one now (rather than sign in without): the provider requires one, or the user's
+/// tenant does.
+pub fn local_factor_required(accounts: &LocalAccounts, owed: &crate::login::flow::LocalFactorOwed) -> bool {
+    owed.provider_requires || accounts.tenant_requires_mfa(&owed.tenant)
+}
+
 /// Whether the configuration still admits a password session: local accounts still on, for its
 /// tenant. The issuer is the gateway's ([`password_issuer`]).
 pub fn admit_password_session(
@@ -239,5 +267,57 @@ mod tests {
         assert_eq!(ip_throttle_id("203.0.113.7"), "pwdip:203.0.113.7");
         assert_eq!(ip_throttle_id("::ffff:203.0.113.7"), "pwdip:203.0.113.7");
         assert_ne!(ip_throttle_id("::ffff:203.0.113.7"), ip_throttle_id("::ffff:203.0.113.8"));
+    }
+
+    #[test]
+    fn portcullis_factors_follow_a_password_a_local_factors_provider_and_a_demanding_tenants_connections() {
+        use crate::deploy::Environment;
+        use serde_json::json;
+        let accounts = LocalAccounts::compile(
+            serde_json::from_value(json!({
+                "tenants": [{ "id": "acme", "require_mfa": true }, { "id": "beta" }],
+                "mail": { "from": "no-reply@acme.test", "sender": { "kind": "http", "url": "https://mail.test/send" } }
+            }))
+            .expect("raw section"),
+            Environment::Production,
+        )
+        .expect("valid local accounts");
+        let login = crate::login::config::LoginConfig::from_value(
+            &json!({
+                "redirect_uri": "https://app.test/auth/callback",
+                "providers": [
+                    { "id": "corp", "type": "oidc", "issuer": "https://idp.test", "client_id": "c1",
+                      "client_secret": "S", "directory": { "tenant": "beta" },
+                      "authentication": { "local_factors": true } },
+                    { "id": "social", "type": "oidc", "issuer": "https://social.test", "client_id": "c2",
+                      "client_secret": "S", "directory": { "tenant": "acme" } }
+                ]
+            }),
+            Environment::Production,
+            "/auth",
+        )
+        .expect("valid login");
+        let connection = crate::directory::connections::new_connection_id([7; 16]);
+        let uses = |provider: &str, tenant: Option<&str>| uses_local_factors(&accounts, Some(&login), provider, tenant);
+        assert!(uses(PASSWORD_PROVIDER, Some("beta")), "a password's second factor is always Portcullis's");
+        assert!(uses("corp", Some("beta")), "a provider with local_factors");
+        assert!(!uses("corp", None), "nobody outside the directory has Portcullis's factors");
+        assert!(!uses("social", Some("acme")), "a configured provider keeps its own, even for a demanding tenant");
+        assert!(uses(&connection, Some("acme")), "a tenant that must use a second factor: its connections' users");
+        assert!(!uses(&connection, Some("beta")), "a tenant that need not: its IdP's factors");
+        assert!(!uses("removed-provider", Some("acme")), "an unknown provider is no connection");
+        assert!(!uses_local_factors(&accounts, None, "corp", Some("beta")), "without the login section, no provider");
+
+        let owed = |tenant: &str, provider_requires| crate::login::flow::LocalFactorOwed {
+            tenant: tenant.into(),
+            user_id: "u1".into(),
+            provider_requires,
+        };
+        assert!(local_factor_required(&accounts, &owed("beta", true)));
+        assert!(local_factor_required(&accounts, &owed("acme", false)), "the tenant requires one");
+        assert!(
+            !local_factor_required(&accounts, &owed("beta", false)),
+            "nobody requires one: a user without signs in"
+        );
     }
 }

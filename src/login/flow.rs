@@ -588,7 +588,7 @@ pub struct LocalFactorOwed {
     pub tenant: String,
     /// The directory user.
     pub user_id: String,
-    /// The provider's `require_mfa`: a user without a factor enrols one now.
+    /// The provider's `require_mfa` (see [`crate::accounts::local_factor_required`]).
     pub provider_requires: bool,
 }
 

@@ -154,13 +154,13 @@ impl Page<'_> {
     /// Where a session goes to sign in again before it adds a first factor, coming back to the
     /// enrolment page: the password page, or its provider asked for a fresh sign-in (`max_age`).
     fn to_sign_in_again(&self, presenter: &Presenter, return_to: &str) -> Result<Response, Failure> {
-        let mut back = url::form_urlencoded::Serializer::new(String::new());
-        back.append_pair("return_to", return_to);
-        let enrolment = format!("{}/accounts/totp?{}", self.prefix(), back.finish());
         let provider = presenter.provider();
         if provider == PASSWORD_PROVIDER {
             return self.to_sign_in("totp");
         }
+        let mut back = url::form_urlencoded::Serializer::new(String::new());
+        back.append_pair("return_to", return_to);
+        let enrolment = format!("{}/accounts/totp?{}", self.prefix(), back.finish());
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query.append_pair("provider", provider).append_pair("max_age", "60").append_pair("return_to", &enrolment);
         self.see_other(&format!("{}/login?{}", self.prefix(), query.finish()), &[])

@@ -341,11 +341,18 @@ impl Page<'_> {
         }
     }
 
-    /// The request's session, if its user may use Portcullis's second factors: a password
-    /// session, or a directory user's session of a provider with `authentication.local_factors`.
+    /// Whether a session's user presents Portcullis's second factors: a directory user's, or a
+    /// password session's.
+    fn uses_local_factors(&self, record: &SessionRecord) -> bool {
+        let directory_tenant = record.user_id.as_ref().and(record.tenant.as_deref());
+        accounts::uses_local_factors(self.accounts, Some(self.login), &record.provider, directory_tenant)
+    }
+
+    /// The request's session, if its user may use Portcullis's second factors
+    /// ([`accounts::uses_local_factors`]).
     pub(super) async fn factor_session(&self) -> Result<Option<LiveSession>, Failure> {
         match sessions::current(self.env(), self.cx.ctx, self.cx.config, self.cx.head, Upkeep::Full).await {
-            Ok(Some(session)) if uses_local_factors(self.login, self.accounts, session.record()) => Ok(Some(session)),
+            Ok(Some(session)) if self.uses_local_factors(session.record()) => Ok(Some(session)),
             Ok(_) | Err(AuthnError::InvalidSession(_) | AuthnError::Missing) => Ok(None),
             Err(error) => Err(error.into()),
         }
@@ -1081,20 +1088,6 @@ struct LinkUse {
 pub(super) enum Refusal {
     Page(AccountError),
     Failure(Failure),
-}
-
-/// Whether a session's user may use Portcullis's second factors (see [`Page::factor_session`]):
-/// a password session; a directory user's session of a provider with `local_factors`, or of a
-/// tenant's own connection when the tenant must use a second factor.
-pub(super) fn uses_local_factors(login: &LoginConfig, accounts: &LocalAccounts, record: &SessionRecord) -> bool {
-    if record.provider == PASSWORD_PROVIDER {
-        return true;
-    }
-    let (Some(_), Some(tenant)) = (&record.user_id, &record.tenant) else { return false };
-    match login.provider(&record.provider) {
-        Some(provider) => provider.authentication.local_factors,
-        None => record.connection_issuer.is_some() && accounts.tenant_requires_mfa(tenant),
-    }
 }
 
 pub(super) fn unavailable(reason: crate::ports::Unavailable) -> Refusal {

@@ -79,7 +79,10 @@ pub fn provider_of_stored(
     let Some(mut provider) = provider_of(stored, config.environment) else { return Ok(None) };
     // A tenant's IdP is not believed about how its users authenticated: where the tenant must use
     // a second factor (`local_accounts`), its connections' users present one of Portcullis's.
-    if config.local_accounts.as_ref().is_some_and(|accounts| accounts.tenant_requires_mfa(&stored.tenant)) {
+    let tenant_requires_mfa = config.local_accounts.as_ref().is_some_and(|accounts| {
+        crate::accounts::uses_local_factors(accounts, config.login.as_ref(), &stored.id, Some(&stored.tenant))
+    });
+    if tenant_requires_mfa {
         provider.authentication.local_factors = true;
         provider.authentication.require_mfa = true;
     }

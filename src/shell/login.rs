@@ -430,8 +430,7 @@ async fn stage_owed(cx: &LoginContext<'_>, owed: &LocalFactorOwed) -> Result<Opt
         .enrolled(&owed.tenant, &owed.user_id)
         .await
         .map_err(|reason| Failure::from(LoginError::DirectoryUnavailable(reason.0)))?;
-    let required = owed.provider_requires || accounts.tenant_requires_mfa(&owed.tenant);
-    Ok(match factors::after_first_factor(required, enrolled) {
+    Ok(match factors::after_first_factor(crate::accounts::local_factor_required(accounts, owed), enrolled) {
         NextStep::Session => None,
         NextStep::Challenge => Some(Stage::Challenge),
         NextStep::Enrol => Some(Stage::Enrol),
@@ -469,10 +468,8 @@ async fn hold_sign_in(
         issued_at_s: record.created_at_s,
     };
     let key = login_secret(cx.env, cx.config, login)?;
-    let nonces: [u8; 24] = SystemEntropy.bytes().map_err(|_| Failure::Unavailable)?;
-    let (held_nonce, ticket_nonce) = nonces.split_at(12);
-    let held_nonce: [u8; 12] = held_nonce.try_into().map_err(|_| Failure::Unavailable)?;
-    let ticket_nonce: [u8; 12] = ticket_nonce.try_into().map_err(|_| Failure::Unavailable)?;
+    let held_nonce: [u8; 12] = SystemEntropy.bytes().map_err(|_| Failure::Unavailable)?;
+    let ticket_nonce: [u8; 12] = SystemEntropy.bytes().map_err(|_| Failure::Unavailable)?;
     let sealed = ticket::seal_held(&record, &ticket, &key, &held_nonce);
     let ttl_s = 2 * ticket::TICKET_LIFETIME_S as u64;
     sessions::park_held(cx.env, &ticket::held_key(&ticket), &sealed, ttl_s).await.map_err(|_| Failure::Unavailable)?;

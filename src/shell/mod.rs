@@ -326,21 +326,16 @@ fn step_up_redirect(
     let provider = principal.claims().get("provider").and_then(|p| p.as_str())?;
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query.append_pair("return_to", &here(head)?);
-    if provider == crate::accounts::PASSWORD_PROVIDER {
-        config.local_accounts.as_ref()?;
-        return Some(format!("{}/accounts/mfa?{}", config.edge_prefix, query.finish()));
-    }
-    let Some(configured) = config.login.as_ref()?.provider(provider) else {
-        // A tenant's own connection: Portcullis's factors, when its tenant must use one.
-        let tenant = principal.claims().get("tenant").and_then(|t| t.as_str())?;
-        config.local_accounts.as_ref().filter(|accounts| accounts.tenant_requires_mfa(tenant))?;
-        return Some(format!("{}/accounts/mfa?{}", config.edge_prefix, query.finish()));
-    };
     // Portcullis's own factors count for its users: the second-factor page, as for a password.
-    if configured.authentication.local_factors {
-        config.local_accounts.as_ref()?;
+    let tenant = principal.claims().get("tenant").and_then(|t| t.as_str());
+    let local_factors = config
+        .local_accounts
+        .as_ref()
+        .is_some_and(|accounts| crate::accounts::uses_local_factors(accounts, config.login.as_ref(), provider, tenant));
+    if local_factors {
         return Some(format!("{}/accounts/mfa?{}", config.edge_prefix, query.finish()));
     }
+    let configured = config.login.as_ref()?.provider(provider)?;
     let requirement = route.requirements.mfa.as_ref()?;
     let ask = crate::mfa::step_up::ProviderAsk::to_meet(
         requirement,
