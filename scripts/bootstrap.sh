@@ -6,6 +6,8 @@
 #   scripts/bootstrap.sh --with-bench    also Debian's wrk, the load generator of `npm run bench`
 #   scripts/bootstrap.sh --with-scim     also the SCIM compliance checker scim2-tester (pip), in
 #                                        .venv-scim, for tests/scim.test.mjs
+#   scripts/bootstrap.sh --with-saml     also Debian's xmlsec1, the reference XML-DSig
+#                                        implementation the SAML tests compare against
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -15,11 +17,13 @@ SCIM_TESTER_VERSION=0.5.2
 with_browser=0
 with_bench=0
 with_scim=0
+with_saml=0
 for arg in "$@"; do
   case "$arg" in
     --with-browser) with_browser=1 ;;
     --with-bench) with_bench=1 ;;
     --with-scim) with_scim=1 ;;
+    --with-saml) with_saml=1 ;;
     *) printf 'bootstrap: unknown option %s\n' "$arg" >&2; exit 2 ;;
   esac
 done
@@ -66,6 +70,12 @@ if [[ $with_bench == 1 ]] && ! command -v wrk >/dev/null; then
   say "installing Debian's wrk"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq wrk >/dev/null
+fi
+
+if [[ $with_saml == 1 ]] && ! command -v xmlsec1 >/dev/null; then
+  say "installing Debian's xmlsec1"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq xmlsec1 >/dev/null
 fi
 
 if [[ $with_scim == 1 ]] && ! .venv-scim/bin/python -c "import scim2_tester" 2>/dev/null; then

@@ -83,6 +83,22 @@ pub enum DsigRefusal {
     WrongReference,
     /// The referenced element's digest is not the signed one.
     DigestMismatch,
+    /// No certificate of the connection verifies the signature over `SignedInfo`.
+    SignatureInvalid,
+}
+
+impl DsigRefusal {
+    /// A stable reason code (the part of a refused shape is for logs, not for the code).
+    pub fn reason(self) -> &'static str {
+        match self {
+            DsigRefusal::Shape(_) => "signature_shape",
+            DsigRefusal::Algorithm => "signature_algorithm",
+            DsigRefusal::Sha1NotAllowed => "signature_sha1",
+            DsigRefusal::WrongReference => "signature_reference",
+            DsigRefusal::DigestMismatch => "signature_digest",
+            DsigRefusal::SignatureInvalid => "signature_invalid",
+        }
+    }
 }
 
 /// A signature's parts, read strictly, and the element it covers.

@@ -1,0 +1,487 @@
+//! Responses shaped like samlify's, Okta's and Entra ID's, signed with the test IdP's keys, then
+//! every profile check broken one at a time, and the wrapping (XSW) and comment attacks.
+
+use super::*;
+use crate::mfa::webauthn::signature::RustSignatures;
+use crate::ports::memory::block_on;
+use crate::saml::certificate::{self, tests::EC_PEM, tests::RSA_PEM};
+use crate::saml::test_signing::{sign, signature_template, TestKey};
+use crate::saml::time::format_instant;
+use proptest::prelude::*;
+
+const NOW_S: u64 = 1_800_000_000;
+const IDP: &str = "https://idp.example/saml";
+const SP: &str = "https://app.example/auth/saml";
+const ACS: &str = "https://app.example/auth/callback/conn_abc";
+const REQUEST_ID: &str = "_req0123456789abcdef";
+
+/// One response's parts, each of which a test may bend.
+#[derive(Clone)]
+struct Knobs {
+    destination: String,
+    recipient: String,
+    audience: String,
+    assertion_issuer: String,
+    response_issuer: String,
+    response_in_response_to: Option<String>,
+    confirmation_in_response_to: Option<String>,
+    not_before_s: u64,
+    not_on_or_after_s: u64,
+    confirmation_until_s: u64,
+    authn_instant_s: u64,
+    status: String,
+    name_id: String,
+    sign_assertion: bool,
+    sign_response: bool,
+    key: TestKey,
+    assertion_extra: String,
+    response_extra: String,
+    /// The certificate in the signatures' `KeyInfo`, if any (never read by Portcullis).
+    key_info: Option<&'static str>,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            destination: ACS.into(),
+            recipient: ACS.into(),
+            audience: SP.into(),
+            assertion_issuer: IDP.into(),
+            response_issuer: IDP.into(),
+            response_in_response_to: Some(REQUEST_ID.into()),
+            confirmation_in_response_to: Some(REQUEST_ID.into()),
+            not_before_s: NOW_S - 60,
+            not_on_or_after_s: NOW_S + 300,
+            confirmation_until_s: NOW_S + 240,
+            authn_instant_s: NOW_S - 5,
+            status: STATUS_SUCCESS.into(),
+            name_id: "ann@corp.example".into(),
+            sign_assertion: true,
+            sign_response: false,
+            key: TestKey::Ec,
+            assertion_extra: String::new(),
+            response_extra: String::new(),
+            key_info: Some("never read"),
+        }
+    }
+}
+
+fn irt(value: &Option<String>) -> String {
+    value.as_ref().map(|v| format!(r#" InResponseTo="{v}""#)).unwrap_or_default()
+}
+
+fn assertion_xml(k: &Knobs, id: &str, signature: &str) -> String {
+    format!(
+        r#"<saml:Assertion xmlns:saml="{ASSERTION_NS}" xmlns:xs="http://www.w3.org/2001/XMLSchema" ID="{id}" Version="2.0" IssueInstant="{now}"><saml:Issuer>{issuer}</saml:Issuer>{signature}<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{name_id}</saml:NameID><saml:SubjectConfirmation Method="{BEARER}"><saml:SubjectConfirmationData{cirt} NotOnOrAfter="{conf}" Recipient="{recipient}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{nb}" NotOnOrAfter="{noa}"><saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AuthnStatement AuthnInstant="{authn}" SessionIndex="_session7"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement><saml:Attribute Name="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"><saml:AttributeValue xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">ann@corp.example</saml:AttributeValue></saml:Attribute><saml:Attribute Name="groups"><saml:AttributeValue>eng</saml:AttributeValue></saml:Attribute><saml:Attribute Name="groups"><saml:AttributeValue>admins</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>{extra}</saml:Assertion>"#,
+        now = format_instant(NOW_S - 5),
+        issuer = k.assertion_issuer,
+        name_id = k.name_id,
+        cirt = irt(&k.confirmation_in_response_to),
+        conf = format_instant(k.confirmation_until_s),
+        recipient = k.recipient,
+        nb = format_instant(k.not_before_s),
+        noa = format_instant(k.not_on_or_after_s),
+        audience = k.audience,
+        authn = format_instant(k.authn_instant_s),
+        extra = k.assertion_extra,
+    )
+}
+
+fn response_xml(k: &Knobs, assertion: &str, signature: &str) -> String {
+    format!(
+        r#"<samlp:Response xmlns:samlp="{PROTOCOL_NS}" xmlns:saml="{ASSERTION_NS}" ID="_r1" Version="2.0" IssueInstant="{now}" Destination="{destination}"{rirt}><saml:Issuer>{issuer}</saml:Issuer>{signature}<samlp:Status><samlp:StatusCode Value="{status}"/></samlp:Status>{extra}{assertion}</samlp:Response>"#,
+        now = format_instant(NOW_S - 5),
+        destination = k.destination,
+        rirt = irt(&k.response_in_response_to),
+        issuer = k.response_issuer,
+        status = k.status,
+        extra = k.response_extra,
+    )
+}
+
+/// The response, signed as the knobs say (the assertion first: the response's digest covers it).
+fn build(k: &Knobs) -> String {
+    let assertion_signature =
+        if k.sign_assertion { signature_template("_a1", k.key, k.key_info) } else { String::new() };
+    let response_signature = if k.sign_response { signature_template("_r1", k.key, k.key_info) } else { String::new() };
+    let mut text = response_xml(k, &assertion_xml(k, "_a1", &assertion_signature), &response_signature);
+    if k.sign_assertion {
+        text = sign(&text, "_a1", k.key);
+    }
+    if k.sign_response {
+        text = sign(&text, "_r1", k.key);
+    }
+    text
+}
+
+fn certificates() -> Vec<SigningCertificate> {
+    vec![certificate::parse(RSA_PEM).unwrap(), certificate::parse(EC_PEM).unwrap()]
+}
+
+fn check_with(text: &str, in_response_to: Option<&str>, now_s: u64) -> Result<VerifiedAssertion, ResponseFailure> {
+    let certificates = certificates();
+    let expected = Expected {
+        idp_entity_id: IDP,
+        certificates: &certificates,
+        sp_entity_id: SP,
+        acs_url: ACS,
+        in_response_to,
+        now_s,
+        skew_s: 60,
+        allow_sha1: false,
+    };
+    block_on(verify(text, &expected, &RustSignatures))
+}
+
+fn check(text: &str) -> Result<VerifiedAssertion, ResponseFailure> {
+    check_with(text, Some(REQUEST_ID), NOW_S)
+}
+
+fn refusal(text: &str) -> &'static str {
+    match check(text) {
+        Ok(_) => "accepted",
+        Err(ResponseFailure::Refused(refusal)) => refusal.reason(),
+        Err(ResponseFailure::Unavailable(_)) => "unavailable",
+    }
+}
+
+fn knobs(edit: impl FnOnce(&mut Knobs)) -> String {
+    let mut k = Knobs::default();
+    edit(&mut k);
+    build(&k)
+}
+
+#[test]
+fn a_good_response_gives_the_subject_its_session_facts_and_its_attributes() {
+    let verified = check(&build(&Knobs::default())).expect("accepted");
+    assert_eq!(verified.assertion_id, "_a1");
+    assert_eq!(verified.issuer, IDP);
+    assert_eq!(verified.name_id, "ann@corp.example");
+    assert_eq!(verified.name_id_format.as_deref(), Some("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"));
+    assert_eq!(verified.session_index.as_deref(), Some("_session7"));
+    assert_eq!(verified.authn_instant_s, NOW_S - 5);
+    assert_eq!(
+        verified.authn_context_class.as_deref(),
+        Some("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport")
+    );
+    assert_eq!(verified.in_response_to.as_deref(), Some(REQUEST_ID));
+    // The earlier of the conditions' and the confirmation's ends, plus the skew.
+    assert_eq!(verified.replay_until_s, NOW_S + 240 + 60);
+    assert_eq!(
+        verified.attributes,
+        vec![
+            Attribute {
+                name: "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress".into(),
+                values: vec!["ann@corp.example".into()]
+            },
+            Attribute { name: "groups".into(), values: vec!["eng".into(), "admins".into()] },
+        ]
+    );
+}
+
+#[test]
+fn either_signature_suffices_both_must_verify_and_none_is_refused() {
+    assert!(check(&knobs(|k| k.key = TestKey::Rsa)).is_ok(), "RSA-SHA256");
+    assert!(check(&knobs(|k| (k.sign_assertion, k.sign_response) = (false, true))).is_ok(), "the response signed");
+    assert!(check(&knobs(|k| k.sign_response = true)).is_ok(), "both signed");
+    assert_eq!(refusal(&knobs(|k| k.sign_assertion = false)), "saml_unsigned");
+    // Both signed, the response's signature then broken: a bad signature is never ignored.
+    let both = knobs(|k| k.sign_response = true);
+    let document = parse(&both).unwrap();
+    let response_value = document
+        .root_element()
+        .children()
+        .find(|n| is(*n, DSIG_NS, "Signature"))
+        .and_then(|s| s.children().find(|n| is(*n, DSIG_NS, "SignatureValue")))
+        .and_then(|v| v.text())
+        .unwrap()
+        .to_owned();
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut value = engine.decode(&response_value).unwrap();
+    value[10] ^= 1;
+    let broken = both.replace(&response_value, &engine.encode(value));
+    assert_eq!(refusal(&broken), "signature_invalid");
+}
+
+#[test]
+fn every_profile_check_refuses_with_its_own_reason() {
+    let other = "https://evil.example/saml".to_owned();
+    let cases: Vec<(&str, String)> = vec![
+        ("saml_destination", knobs(|k| k.destination = other.clone())),
+        ("saml_subject_confirmation", knobs(|k| k.recipient = other.clone())),
+        ("saml_audience", knobs(|k| k.audience = other.clone())),
+        ("saml_issuer", knobs(|k| k.assertion_issuer = other.clone())),
+        ("saml_issuer", knobs(|k| k.response_issuer = other.clone())),
+        ("saml_in_response_to", knobs(|k| k.response_in_response_to = Some("_another_browsers_request".into()))),
+        ("saml_in_response_to", knobs(|k| k.confirmation_in_response_to = Some("_another_browsers_request".into()))),
+        ("saml_in_response_to", knobs(|k| k.response_in_response_to = None)),
+        ("saml_in_response_to", knobs(|k| (k.response_in_response_to, k.confirmation_in_response_to) = (None, None))),
+        ("saml_expired", knobs(|k| k.not_on_or_after_s = NOW_S - 61)),
+        ("saml_expired", knobs(|k| k.confirmation_until_s = NOW_S - 61)),
+        ("saml_not_yet_valid", knobs(|k| k.not_before_s = NOW_S + 61)),
+        ("saml_not_yet_valid", knobs(|k| k.authn_instant_s = NOW_S + 61)),
+        ("saml_status", knobs(|k| k.status = "urn:oasis:names:tc:SAML:2.0:status:Requester".into())),
+        ("saml_shape", knobs(|k| k.assertion_extra = "<saml:Advice/>".into())),
+        ("saml_shape", knobs(|k| k.assertion_extra = "<saml:AuthzDecisionStatement/>".into())),
+        ("saml_shape", knobs(|k| k.response_extra = "<saml:Unknown/>".into())),
+    ];
+    for (reason, text) in cases {
+        assert_eq!(refusal(&text), reason, "{text}");
+    }
+    // Within the skew either way is accepted.
+    assert!(check(&knobs(|k| k.not_on_or_after_s = NOW_S - 59)).is_ok());
+    assert!(check(&knobs(|k| k.not_before_s = NOW_S + 59)).is_ok());
+}
+
+#[test]
+fn an_unsolicited_response_passes_only_when_none_was_asked_for_and_carries_no_request_id() {
+    let unsolicited = knobs(|k| (k.response_in_response_to, k.confirmation_in_response_to) = (None, None));
+    assert!(check_with(&unsolicited, None, NOW_S).is_ok());
+    // A response to some browser's request is not an unsolicited one.
+    assert_eq!(
+        check_with(&build(&Knobs::default()), None, NOW_S).unwrap_err(),
+        ResponseFailure::Refused(ResponseRefusal::InResponseTo)
+    );
+}
+
+#[test]
+fn a_comment_in_the_name_id_is_refused_though_the_signature_still_holds() {
+    // The IdP signed `admin@corp.example.evil.test`; a comment that c14n drops would make a reader
+    // of the first text node see `admin@corp.example` (CVE-2017-11427 and its family).
+    let signed = knobs(|k| k.name_id = "admin@corp.example.evil.test".into());
+    let injected = signed.replace("admin@corp.example.evil.test", "admin@corp.example<!---->.evil.test");
+    assert_eq!(refusal(&injected), "xml_comment_in_text");
+}
+
+#[test]
+fn wrapping_attacks_find_no_second_assertion_and_no_stray_signature() {
+    let good = build(&Knobs::default());
+    let document = parse(&good).unwrap();
+    let assertion = document.descendants().find(|n| is(*n, ASSERTION_NS, "Assertion")).unwrap();
+    let signed_assertion = &good[assertion.range()];
+    let evil = assertion_xml(&Knobs { name_id: "admin@corp.example".into(), ..Knobs::default() }, "_evil", "");
+    let wrap = |inner: &str| good.replace(signed_assertion, inner);
+    let cases: Vec<(&str, String)> = vec![
+        // XSW3/XSW4 shapes: the evil assertion beside, or around, the signed one.
+        ("saml_assertion_count", wrap(&format!("{evil}{signed_assertion}"))),
+        ("saml_assertion_count", wrap(&format!("{signed_assertion}{evil}"))),
+        (
+            "saml_assertion_count",
+            wrap(&evil.replace("</saml:Assertion>", &format!("{signed_assertion}</saml:Assertion>"))),
+        ),
+        // The signed assertion hidden in Extensions (XSW7), the evil one in its place.
+        ("saml_assertion_count", wrap(&format!("<samlp:Extensions>{signed_assertion}</samlp:Extensions>{evil}"))),
+        // The evil assertion alone, the signature moved into it from the signed one (XSW8 shape).
+        (
+            "signature_reference",
+            wrap(&evil.replace("<saml:Subject>", &format!("{}<saml:Subject>", signature_of(signed_assertion)))),
+        ),
+        // The evil assertion alone, unsigned.
+        ("saml_unsigned", wrap(&evil)),
+        // An encrypted assertion, which this connection cannot open, beside the signed one.
+        ("saml_assertion_count", wrap(&format!("{signed_assertion}<saml:EncryptedAssertion/>"))),
+        // A second signature somewhere else.
+        (
+            "saml_shape",
+            good.replace(
+                "<samlp:Status>",
+                &format!("<samlp:Extensions>{}</samlp:Extensions><samlp:Status>", signature_of(signed_assertion)),
+            ),
+        ),
+    ];
+    for (reason, text) in cases {
+        assert_eq!(refusal(&text), reason, "{text}");
+    }
+}
+
+/// The `ds:Signature` element of a signed assertion's text.
+fn signature_of(assertion: &str) -> String {
+    let start = assertion.find("<ds:Signature").unwrap();
+    let end = assertion.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    assertion[start..end].to_owned()
+}
+
+#[test]
+fn a_doctype_an_entity_and_an_oversized_response_are_refused_before_anything_is_read() {
+    let good = build(&Knobs::default());
+    let laughs = format!(
+        r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>{good}"#
+    );
+    assert_eq!(refusal(&laughs), "xml_doctype");
+    let oversized = good.replace(
+        "<samlp:Status>",
+        &format!("<samlp:Extensions>{}</samlp:Extensions><samlp:Status>", " ".repeat(300 * 1024)),
+    );
+    assert_eq!(refusal(&oversized), "xml_too_large");
+    assert_eq!(refusal("not xml at all"), "xml_malformed");
+    assert_eq!(refusal(&format!("<samlp:LogoutRequest xmlns:samlp=\"{PROTOCOL_NS}\"/>")), "saml_shape");
+}
+
+proptest! {
+    #![proptest_config(crate::testing::generative(64))]
+
+    /// One byte of a signed response changed: refused, unless the signed assertion's canonical
+    /// bytes are unchanged; and what is read is then the original's.
+    #[test]
+    fn a_changed_byte_is_accepted_only_when_the_signed_bytes_are_unchanged(index in any::<prop::sample::Index>(), xor in 1u8..=255) {
+        let good = build(&Knobs::default());
+        let original = check(&good).unwrap();
+        let mut bytes = good.clone().into_bytes();
+        let at = index.index(bytes.len());
+        bytes[at] ^= xor;
+        let Ok(changed) = String::from_utf8(bytes) else { return Ok(()) };
+        if let Ok(verified) = check(&changed) {
+            prop_assert_eq!(verified, original);
+        }
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+        let _ = check(&text);
+    }
+}
+
+/// Differential tests against xmlsec1 (Debian's, installed by `scripts/bootstrap.sh --with-saml`):
+/// what it signs, Portcullis accepts; what Portcullis's test IdP signs, it verifies; and a change
+/// to signed content is refused by both.
+mod against_xmlsec1 {
+    use super::*;
+    use std::process::Command;
+
+    const CERTIFICATES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/saml/certificate/");
+
+    fn xmlsec1(args: &[&str]) -> std::process::Output {
+        Command::new("xmlsec1").args(args).output().unwrap_or_else(|error| {
+            panic!("xmlsec1 is needed for these tests ({error}): run scripts/bootstrap.sh --with-saml")
+        })
+    }
+
+    /// A file of its own (tests run in parallel) in the temporary directory.
+    fn temporary(name: &str, text: &str) -> std::path::PathBuf {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("portcullis-xmlsec-{}-{n}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn key_args(key: TestKey) -> (&'static str, &'static str) {
+        match key {
+            TestKey::Rsa => ("idp-rsa.key.der", "idp-rsa.pem"),
+            TestKey::Ec => ("idp-ec.key.der", "idp-ec.pem"),
+        }
+    }
+
+    /// xmlsec1 fills the knobs' templates: the assertion's first, then the response's.
+    fn signed_by_xmlsec1(k: &Knobs, name: &str) -> String {
+        let mut text = unsigned_template(k).replace("DIGEST_VALUE", "").replace("SIGNATURE_VALUE", "");
+        if k.sign_assertion {
+            text = signed_once(&text, k.key, name, "//*[local-name()='Assertion']/*[local-name()='Signature']");
+        }
+        if k.sign_response {
+            text = signed_once(&text, k.key, name, "/*/*[local-name()='Signature']");
+        }
+        text
+    }
+
+    fn signed_once(text: &str, key: TestKey, name: &str, xpath: &str) -> String {
+        let template = temporary(&format!("{name}.xml"), text);
+        let output = template.with_extension("signed.xml");
+        let private = format!("{CERTIFICATES}{}", key_args(key).0);
+        let result = xmlsec1(&[
+            "--sign",
+            "--privkey-der",
+            &private,
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+            "--node-xpath",
+            xpath,
+            "--output",
+            output.to_str().unwrap(),
+            template.to_str().unwrap(),
+        ]);
+        assert!(result.status.success(), "xmlsec1 --sign: {}", String::from_utf8_lossy(&result.stderr));
+        let signed = std::fs::read_to_string(&output).unwrap();
+        let _ = std::fs::remove_file(&template);
+        let _ = std::fs::remove_file(&output);
+        signed
+    }
+
+    /// Whether xmlsec1 verifies every signature of `text` with `key`'s certificate.
+    fn xmlsec1_verifies(text: &str, key: TestKey, name: &str) -> bool {
+        let file = temporary(&format!("{name}.verify.xml"), text);
+        let certificate = format!("{CERTIFICATES}{}", key_args(key).1);
+        let result = xmlsec1(&[
+            "--verify",
+            "--pubkey-cert-pem",
+            &certificate,
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+            "--enabled-reference-uris",
+            "same-doc",
+            file.to_str().unwrap(),
+        ]);
+        let _ = std::fs::remove_file(&file);
+        result.status.success()
+    }
+
+    /// Unsigned templates that stress canonicalisation: namespaces declared where they are not
+    /// used, a default namespace, attributes in namespaces, escapes, CRs and tabs.
+    fn templates(key: TestKey) -> Vec<(&'static str, Knobs)> {
+        let plain = Knobs { key, key_info: None, ..Knobs::default() };
+        let noisy = Knobs {
+            key,
+            name_id: "ann&amp;bob &lt;x&gt; \"q\"\t&#13;".into(),
+            assertion_extra: r#"<saml:AttributeStatement xmlns:unused="urn:unused" xmlns:x="urn:x"><saml:Attribute Name="a&amp;b" x:flag="1&#9;&#10;2" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic"><saml:AttributeValue xmlns="urn:default" xsi:type="xs:string" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">v &gt; 1</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>"#.into(),
+            key_info: None,
+            ..Knobs::default()
+        };
+        let both = Knobs { key, sign_response: true, key_info: None, ..Knobs::default() };
+        let response_only =
+            Knobs { key, sign_assertion: false, sign_response: true, key_info: None, ..Knobs::default() };
+        vec![("plain", plain), ("noisy", noisy), ("both", both), ("response", response_only)]
+    }
+
+    fn unsigned_template(k: &Knobs) -> String {
+        let assertion_signature =
+            if k.sign_assertion { signature_template("_a1", k.key, k.key_info) } else { String::new() };
+        let response_signature =
+            if k.sign_response { signature_template("_r1", k.key, k.key_info) } else { String::new() };
+        response_xml(k, &assertion_xml(k, "_a1", &assertion_signature), &response_signature)
+    }
+
+    #[test]
+    fn what_xmlsec1_signs_portcullis_accepts_and_a_change_both_refuse() {
+        for key in [TestKey::Rsa, TestKey::Ec] {
+            for (name, k) in templates(key) {
+                let signed = signed_by_xmlsec1(&k, name);
+                assert!(xmlsec1_verifies(&signed, key, name), "xmlsec1 verifies its own {name}");
+                let verified =
+                    check(&signed).unwrap_or_else(|e| panic!("{name} {key:?} signed by xmlsec1: {e:?}\n{signed}"));
+                assert_eq!(verified.assertion_id, "_a1");
+                let tampered = signed.replace("_session7", "_session8");
+                assert!(!xmlsec1_verifies(&tampered, key, name), "xmlsec1 refuses a change ({name})");
+                assert!(check(&tampered).is_err(), "Portcullis refuses a change ({name})");
+            }
+        }
+    }
+
+    #[test]
+    fn what_portcullis_test_idp_signs_xmlsec1_verifies() {
+        for key in [TestKey::Rsa, TestKey::Ec] {
+            for (name, k) in templates(key) {
+                let signed = build(&Knobs { key_info: None, ..k });
+                assert!(check(&signed).is_ok(), "{name} {key:?}");
+                assert!(
+                    xmlsec1_verifies(&signed, key, name),
+                    "xmlsec1 verifies Portcullis's {name} {key:?}:\n{signed}"
+                );
+            }
+        }
+    }
+}
