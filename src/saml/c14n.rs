@@ -31,20 +31,23 @@ pub const MAX_CANONICAL_BYTES: usize = 2 * MAX_MESSAGE_BYTES;
 pub fn exclusive(element: Node<'_, '_>, inclusive_prefixes: &[&str], excluded: Option<NodeId>) -> Option<String> {
     let mut out = String::new();
     let source = element.document().input_text();
-    let mut writer = Writer { source, inclusive_prefixes, excluded, out: &mut out };
-    writer.element(element, &[], 0)?;
+    let mut writer = Writer { source, inclusive_prefixes, excluded, out: &mut out, rendered: Vec::new() };
+    writer.element(element, 0)?;
     Some(out)
 }
 
-struct Writer<'w> {
-    source: &'w str,
+struct Writer<'w, 'd> {
+    source: &'d str,
     inclusive_prefixes: &'w [&'w str],
     excluded: Option<NodeId>,
     out: &'w mut String,
+    /// The declarations rendered on the open ancestors, innermost last: one stack, pushed and
+    /// truncated per element (never copied).
+    rendered: Vec<(&'d str, &'d str)>,
 }
 
-impl Writer<'_> {
-    fn element(&mut self, element: Node<'_, '_>, rendered: &[(String, String)], depth: usize) -> Option<()> {
+impl<'d> Writer<'_, 'd> {
+    fn element(&mut self, element: Node<'d, '_>, depth: usize) -> Option<()> {
         if Some(element.id()) == self.excluded {
             return Some(());
         }
@@ -70,17 +73,18 @@ impl Writer<'_> {
         }
         wanted.sort_unstable();
         wanted.dedup();
-        let mut declared: Vec<(String, String)> = Vec::new();
+        let mut declared: Vec<(&'d str, &'d str)> = Vec::new();
         for prefix in wanted {
             if prefix == "xml" {
                 continue;
             }
-            let uri = in_scope(element, prefix).unwrap_or("");
+            let namespace = in_scope(element, prefix);
+            let uri = namespace.map_or("", |(_, uri)| uri);
             // A used prefix bound to nothing (the parser refuses `xmlns:p=""`): no canonical form.
             if uri.is_empty() && !prefix.is_empty() && self.inclusive_prefixes.iter().all(|p| *p != prefix) {
                 return None;
             }
-            let already = rendered.iter().rev().find(|(p, _)| p == prefix).map(|(_, u)| u.as_str());
+            let already = self.rendered.iter().rev().find(|(p, _)| *p == prefix).map(|(_, u)| *u);
             let render = match (prefix.is_empty(), already) {
                 // The default namespace: rendered when it differs from the output ancestors'
                 // (none rendered counts as the empty one).
@@ -88,7 +92,7 @@ impl Writer<'_> {
                 (false, already) => already != Some(uri) && !uri.is_empty(),
             };
             if render {
-                declared.push((prefix.to_owned(), uri.to_owned()));
+                declared.push((namespace.map_or("", |(name, _)| name), uri));
             }
         }
         self.out.push('<');
@@ -115,15 +119,16 @@ impl Writer<'_> {
             self.out.push('"');
         }
         self.out.push('>');
-        let mut inner: Vec<(String, String)> = rendered.to_vec();
-        inner.extend(declared);
+        let mark = self.rendered.len();
+        self.rendered.extend(declared);
         for child in element.children() {
             if child.is_element() {
-                self.element(child, &inner, depth + 1)?;
+                self.element(child, depth + 1)?;
             } else if child.is_text() {
                 escape_text(child.text().unwrap_or(""), self.out);
             }
         }
+        self.rendered.truncate(mark);
         self.out.push_str("</");
         self.out.push_str(qname);
         self.out.push('>');
@@ -144,8 +149,12 @@ fn prefix_of(qname: &str) -> &str {
 }
 
 /// The URI `prefix` names at `element` (`""`: the default namespace), if any.
-fn in_scope<'a>(element: Node<'a, '_>, prefix: &str) -> Option<&'a str> {
-    element.namespaces().find(|ns| ns.name().unwrap_or("") == prefix).map(|ns| ns.uri()).filter(|uri| !uri.is_empty())
+fn in_scope<'a>(element: Node<'a, '_>, prefix: &str) -> Option<(&'a str, &'a str)> {
+    element
+        .namespaces()
+        .find(|ns| ns.name().unwrap_or("") == prefix)
+        .filter(|ns| !ns.uri().is_empty())
+        .map(|ns| (ns.name().unwrap_or(""), ns.uri()))
 }
 
 fn escape_text(text: &str, out: &mut String) {

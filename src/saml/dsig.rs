@@ -10,7 +10,7 @@
 //! [`SignatureParts::signed_info_c14n`].
 
 use super::c14n;
-use super::xml::{element_by_id, is_xml_blank, single_text};
+use super::xml::{attribute, element_by_id, is_xml_blank, single_text};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use roxmltree::{Document, Node};
@@ -23,6 +23,9 @@ pub const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
 pub const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 /// The enveloped-signature transform.
 pub const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+
+/// The most nodes in a `SignedInfo`, itself and its text included.
+pub const MAX_SIGNED_INFO_NODES: usize = 64;
 
 /// How `SignedInfo` is signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +144,7 @@ fn named(node: Node<'_, '_>, name: &str) -> bool {
 }
 
 fn algorithm_of<'a>(node: Node<'a, '_>) -> Option<&'a str> {
-    node.attribute("Algorithm")
+    attribute(node, "Algorithm")
 }
 
 /// The most prefixes a `PrefixList` names.
@@ -159,7 +162,7 @@ fn prefix_list<'a>(method: Node<'a, '_>, part: &'static str) -> Result<Vec<&'a s
     if list.attributes().any(|a| a.name() != "PrefixList" || a.namespace().is_some()) || list.has_children() {
         return Err(DsigRefusal::Shape(part));
     }
-    let mut prefixes: Vec<&str> = list.attribute("PrefixList").unwrap_or("").split_ascii_whitespace().collect();
+    let mut prefixes: Vec<&str> = attribute(list, "PrefixList").unwrap_or("").split_ascii_whitespace().collect();
     prefixes.sort_unstable();
     prefixes.dedup();
     if prefixes.len() > MAX_INCLUSIVE_PREFIXES {
@@ -194,6 +197,11 @@ pub fn read<'a, 'input>(
     // A third child may only be KeyInfo (never read): no Object, no Manifest.
     if parts.get(2).is_some_and(|third| !named(*third, "KeyInfo")) {
         return Err(DsigRefusal::Shape("Signature"));
+    }
+    // SignedInfo is canonicalised before any key is tried: bound it first (a real one has under
+    // 20 nodes, 40 pretty-printed).
+    if signed_info.descendants().nth(MAX_SIGNED_INFO_NODES).is_some() {
+        return Err(DsigRefusal::Shape("SignedInfo size"));
     }
     let info = dsig_children(signed_info, "SignedInfo")?;
     let [method, signature_method, reference] = info.as_slice() else {
@@ -239,12 +247,14 @@ pub fn read<'a, 'input>(
     }
     let reference_prefixes = prefix_list(*exclusive, "Transform")?;
     let digest = algorithm_of(*digest_method).and_then(DigestAlgorithm::from_uri).ok_or(DsigRefusal::Algorithm)?;
+    if !dsig_children(*digest_method, "DigestMethod")?.is_empty() {
+        return Err(DsigRefusal::Shape("DigestMethod"));
+    }
     if !allow_sha1 && (digest == DigestAlgorithm::Sha1 || algorithm.is_sha1()) {
         return Err(DsigRefusal::Sha1NotAllowed);
     }
     // The one reference names the element holding the signature, by its ID: `#id` only.
-    let id = reference
-        .attribute("URI")
+    let id = attribute(*reference, "URI")
         .and_then(|uri| uri.strip_prefix('#'))
         .filter(|id| !id.is_empty() && !id.contains('('));
     let id = id.ok_or(DsigRefusal::WrongReference)?;

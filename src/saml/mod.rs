@@ -5,9 +5,13 @@
 //! times ([`time`]), and the ACS's reading of a `Response` ([`response`]), which reads values
 //! only from the node whose signature verified.
 
+pub mod binding;
 pub mod c14n;
 pub mod certificate;
 pub mod dsig;
+pub mod mapping;
+pub mod metadata;
+pub mod request;
 pub mod response;
 pub mod signature;
 #[cfg(all(test, not(target_arch = "wasm32")))]

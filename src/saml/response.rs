@@ -21,7 +21,7 @@ use super::certificate::SigningCertificate;
 use super::dsig::{self, DsigRefusal, DSIG_NS};
 use super::signature::{self, SignedElement, VerifyFailure};
 use super::time::parse_instant;
-use super::xml::{is_xml_blank, parse, single_text, XmlRefusal};
+use super::xml::{attribute, is_xml_blank, parse, single_text, XmlRefusal};
 use crate::mfa::webauthn::signature::SignatureVerifier;
 use crate::ports::Unavailable;
 use roxmltree::{Document, Node};
@@ -178,6 +178,10 @@ impl From<VerifyFailure> for ResponseFailure {
 
 type Refused<T> = Result<T, ResponseRefusal>;
 
+fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
 fn is(node: Node<'_, '_>, namespace: &str, name: &str) -> bool {
     node.is_element() && node.tag_name().namespace() == Some(namespace) && node.tag_name().name() == name
 }
@@ -228,15 +232,21 @@ fn exactly_one<'a, 'input>(
     at_most_one(children, namespace, name, part)?.ok_or(ResponseRefusal::Shape(part))
 }
 
-/// An element's text, trimmed of XML white space: one text node (a comment or an element
-/// inside refuses).
-fn text_of<'a>(node: Node<'a, '_>, part: &'static str) -> Refused<&'a str> {
-    let text = single_text(node).ok_or(ResponseRefusal::Shape(part))?;
-    Ok(text.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n')))
+/// An element's text exactly: one text node (a comment or an element inside refuses). Values
+/// that name someone (the NameID, attribute values) are read so: white space around them is
+/// theirs, never trimmed into another user's name.
+fn exact_text_of<'a>(node: Node<'a, '_>, part: &'static str) -> Refused<&'a str> {
+    single_text(node).ok_or(ResponseRefusal::Shape(part))
 }
 
-fn instant(node: Node<'_, '_>, attribute: &str, part: &'static str) -> Refused<Option<u64>> {
-    match node.attribute(attribute) {
+/// An element's text, trimmed of XML white space, for values compared with the configuration
+/// (an `Issuer`, an `Audience`, a context class), which IdPs may pretty-print.
+fn text_of<'a>(node: Node<'a, '_>, part: &'static str) -> Refused<&'a str> {
+    Ok(exact_text_of(node, part)?.trim_matches(is_xml_space))
+}
+
+fn instant(node: Node<'_, '_>, name: &str, part: &'static str) -> Refused<Option<u64>> {
+    match attribute(node, name) {
         None => Ok(None),
         Some(text) => parse_instant(text).map(Some).ok_or(ResponseRefusal::Shape(part)),
     }
@@ -244,7 +254,7 @@ fn instant(node: Node<'_, '_>, attribute: &str, part: &'static str) -> Refused<O
 
 /// An `Issuer` that must be the IdP (with no format, or the entity format).
 fn check_issuer(issuer: Node<'_, '_>, expected: &Expected<'_>) -> Refused<()> {
-    if issuer.attribute("Format").is_some_and(|format| format != ENTITY_FORMAT) {
+    if attribute(issuer, "Format").is_some_and(|format| format != ENTITY_FORMAT) {
         return Err(ResponseRefusal::Issuer);
     }
     if text_of(issuer, "Issuer")? != expected.idp_entity_id {
@@ -349,22 +359,23 @@ fn read(response: Node<'_, '_>, assertion: Node<'_, '_>, expected: &Expected<'_>
         ],
         "Response",
     )?;
-    if response.attribute("Version") != Some("2.0") {
+    if attribute(response, "Version") != Some("2.0") {
         return Err(ResponseRefusal::Shape("Response Version"));
     }
-    if response.attribute("ID").is_none_or(str::is_empty) {
+    if attribute(response, "ID").is_none_or(str::is_empty) {
         return Err(ResponseRefusal::Shape("Response ID"));
     }
-    instant(response, "IssueInstant", "Response IssueInstant")?
+    let issued_s = instant(response, "IssueInstant", "Response IssueInstant")?
         .ok_or(ResponseRefusal::Shape("Response IssueInstant"))?;
+    within(Some(issued_s), None, expected)?;
     check_status(exactly_one(&children, PROTOCOL_NS, "Status", "Status")?)?;
-    if response.attribute("Destination") != Some(expected.acs_url) {
+    if attribute(response, "Destination") != Some(expected.acs_url) {
         return Err(ResponseRefusal::Destination);
     }
     if let Some(issuer) = at_most_one(&children, ASSERTION_NS, "Issuer", "Response Issuer")? {
         check_issuer(issuer, expected)?;
     }
-    let in_response_to = response.attribute("InResponseTo");
+    let in_response_to = attribute(response, "InResponseTo");
     check_in_response_to(in_response_to, expected)?;
     read_assertion(assertion, expected, in_response_to)
 }
@@ -377,7 +388,7 @@ fn check_status(status: Node<'_, '_>) -> Refused<()> {
     )?;
     let code = exactly_one(&children, PROTOCOL_NS, "StatusCode", "StatusCode")?;
     // A second-level code under Success still means Success; the top level is what counts.
-    if code.attribute("Value") != Some(STATUS_SUCCESS) {
+    if attribute(code, "Value") != Some(STATUS_SUCCESS) {
         return Err(ResponseRefusal::Status);
     }
     Ok(())
@@ -408,13 +419,14 @@ fn read_assertion(
         ],
         "Assertion",
     )?;
-    if assertion.attribute("Version") != Some("2.0") {
+    if attribute(assertion, "Version") != Some("2.0") {
         return Err(ResponseRefusal::Shape("Assertion Version"));
     }
     let assertion_id =
-        assertion.attribute("ID").filter(|id| !id.is_empty()).ok_or(ResponseRefusal::Shape("Assertion ID"))?;
-    instant(assertion, "IssueInstant", "Assertion IssueInstant")?
+        attribute(assertion, "ID").filter(|id| !id.is_empty()).ok_or(ResponseRefusal::Shape("Assertion ID"))?;
+    let issued_s = instant(assertion, "IssueInstant", "Assertion IssueInstant")?
         .ok_or(ResponseRefusal::Shape("Assertion IssueInstant"))?;
+    within(Some(issued_s), None, expected)?;
     check_issuer(exactly_one(&children, ASSERTION_NS, "Issuer", "Assertion Issuer")?, expected)?;
 
     let conditions = exactly_one(&children, ASSERTION_NS, "Conditions", "Conditions")?;
@@ -495,24 +507,23 @@ fn read_subject(
 ) -> Refused<(String, Option<String>, u64)> {
     let children = children_of(subject, &[(ASSERTION_NS, "NameID"), (ASSERTION_NS, "SubjectConfirmation")], "Subject")?;
     let name_id = exactly_one(&children, ASSERTION_NS, "NameID", "NameID")?;
-    let value = text_of(name_id, "NameID")?;
-    if value.is_empty() {
+    let value = exact_text_of(name_id, "NameID")?;
+    if value.is_empty() || value.starts_with(is_xml_space) || value.ends_with(is_xml_space) {
         return Err(ResponseRefusal::Shape("NameID"));
     }
+    // The latest end of the confirmations that hold: the assertion is accepted until then, so the
+    // replay record must last as long.
     let mut confirmed_until = None;
     let mut refusal = ResponseRefusal::SubjectConfirmation;
     for confirmation in children.iter().filter(|n| is(**n, ASSERTION_NS, "SubjectConfirmation")) {
         match check_confirmation(*confirmation, expected, response_in_response_to) {
-            Ok(until) => {
-                confirmed_until = Some(until);
-                break;
-            }
+            Ok(until) => confirmed_until = confirmed_until.max(Some(until)),
             // The most telling reason, when no confirmation holds.
             Err(reason) => refusal = reason,
         }
     }
     let until = confirmed_until.ok_or(refusal)?;
-    Ok((value.to_owned(), name_id.attribute("Format").map(str::to_owned), until))
+    Ok((value.to_owned(), attribute(name_id, "Format").map(str::to_owned), until))
 }
 
 fn check_confirmation(
@@ -520,7 +531,7 @@ fn check_confirmation(
     expected: &Expected<'_>,
     response_in_response_to: Option<&str>,
 ) -> Refused<u64> {
-    if confirmation.attribute("Method") != Some(BEARER) {
+    if attribute(confirmation, "Method") != Some(BEARER) {
         return Err(ResponseRefusal::SubjectConfirmation);
     }
     let children = children_of(
@@ -529,16 +540,16 @@ fn check_confirmation(
         "SubjectConfirmation",
     )?;
     let data = exactly_one(&children, ASSERTION_NS, "SubjectConfirmationData", "SubjectConfirmationData")?;
-    if data.attribute("Recipient") != Some(expected.acs_url) {
+    if attribute(data, "Recipient") != Some(expected.acs_url) {
         return Err(ResponseRefusal::SubjectConfirmation);
     }
-    let in_response_to = data.attribute("InResponseTo");
+    let in_response_to = attribute(data, "InResponseTo");
     check_in_response_to(in_response_to, expected)?;
     if in_response_to != response_in_response_to {
         return Err(ResponseRefusal::InResponseTo);
     }
     // The bearer profile: a NotOnOrAfter, and no NotBefore (SAML Profiles §4.1.4.2).
-    if data.attribute("NotBefore").is_some() {
+    if attribute(data, "NotBefore").is_some() {
         return Err(ResponseRefusal::SubjectConfirmation);
     }
     let until = instant(data, "NotOnOrAfter", "SubjectConfirmationData NotOnOrAfter")?
@@ -573,30 +584,32 @@ fn read_authn(authn: Node<'_, '_>, expected: &Expected<'_>) -> Refused<AuthnFact
         Some(node) => Some(text_of(node, "AuthnContextClassRef")?.to_owned()),
         None => None,
     };
-    Ok((authn_instant_s, authn.attribute("SessionIndex").map(str::to_owned), session_not_on_or_after_s, class))
+    Ok((authn_instant_s, attribute(authn, "SessionIndex").map(str::to_owned), session_not_on_or_after_s, class))
 }
 
 fn read_attributes(statement: Node<'_, '_>, attributes: &mut Vec<Attribute>) -> Refused<()> {
-    for attribute in children_of(statement, &[(ASSERTION_NS, "Attribute")], "AttributeStatement")? {
-        if attributes.len() >= MAX_ATTRIBUTES {
-            return Err(ResponseRefusal::Shape("Attribute count"));
-        }
-        let name = attribute
-            .attribute("Name")
+    for element in children_of(statement, &[(ASSERTION_NS, "Attribute")], "AttributeStatement")? {
+        let name = attribute(element, "Name")
             .filter(|name| !name.is_empty())
             .ok_or(ResponseRefusal::Shape("Attribute Name"))?;
-        let value_nodes = children_of(attribute, &[(ASSERTION_NS, "AttributeValue")], "Attribute")?;
-        if value_nodes.len() > MAX_ATTRIBUTE_VALUES {
+        let mut values = Vec::new();
+        for value in children_of(element, &[(ASSERTION_NS, "AttributeValue")], "Attribute")? {
+            values.push(exact_text_of(value, "AttributeValue")?.to_owned());
+        }
+        let index = match attributes.iter().position(|known| known.name == name) {
+            Some(index) => index,
+            None if attributes.len() < MAX_ATTRIBUTES => {
+                attributes.push(Attribute { name: name.to_owned(), values: Vec::new() });
+                attributes.len() - 1
+            }
+            None => return Err(ResponseRefusal::Shape("Attribute count")),
+        };
+        // One attribute's values, across every statement that names it, are bounded together.
+        let known = &mut attributes[index];
+        if known.values.len() + values.len() > MAX_ATTRIBUTE_VALUES {
             return Err(ResponseRefusal::Shape("AttributeValue count"));
         }
-        let mut values = Vec::with_capacity(value_nodes.len());
-        for value in value_nodes {
-            values.push(text_of(value, "AttributeValue")?.to_owned());
-        }
-        match attributes.iter_mut().find(|known: &&mut Attribute| known.name == name) {
-            Some(known) => known.values.extend(values),
-            None => attributes.push(Attribute { name: name.to_owned(), values }),
-        }
+        known.values.extend(values);
     }
     Ok(())
 }

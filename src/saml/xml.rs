@@ -32,6 +32,14 @@ pub const MAX_EQUALS_SIGNS: usize = 16_384;
 /// The longest namespace URI.
 pub const MAX_NAMESPACE_URI_BYTES: usize = 512;
 
+/// The most attributes on one element, namespace declarations included (the parser compares
+/// each pair of an element's attributes; SAML's elements have a handful).
+pub const MAX_ATTRIBUTES_PER_ELEMENT: usize = 64;
+
+/// The longest qualified name: the parser keeps a name's length in 16 bits, so a longer one
+/// would be rendered short by canonicalisation.
+pub const MAX_QNAME_BYTES: usize = 1024;
+
 /// Why a message was refused, before anything in it was looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XmlRefusal {
@@ -88,6 +96,7 @@ pub fn parse(text: &str) -> Result<Document<'_>, XmlRefusal> {
     if text.matches("xmlns").count() > MAX_NAMESPACE_DECLARATIONS || text.matches('=').count() > MAX_EQUALS_SIGNS {
         return Err(XmlRefusal::TooDeep);
     }
+    pre_scan(text)?;
     let options = ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..ParsingOptions::default() };
     let document = Document::parse_with_options(text, options).map_err(|error| match error {
         roxmltree::Error::DtdDetected => XmlRefusal::Doctype,
@@ -113,6 +122,15 @@ pub fn parse(text: &str) -> Result<Document<'_>, XmlRefusal> {
         if node.namespaces().any(bad_namespace) {
             return Err(XmlRefusal::BadNamespace);
         }
+        // The pre-scan bounded every name in a tag; this holds whatever it missed.
+        if node.tag_name().name().len() >= MAX_QNAME_BYTES {
+            return Err(XmlRefusal::TooDeep);
+        }
+        for attribute in node.attributes() {
+            if attribute.range_qname().len() >= MAX_QNAME_BYTES || attribute.name().len() >= MAX_QNAME_BYTES {
+                return Err(XmlRefusal::TooDeep);
+            }
+        }
         for attribute in node.attributes().filter(|a| a.namespace().is_none()) {
             if ID_ATTRIBUTES.contains(&attribute.name()) && !ids.insert(attribute.value()) {
                 return Err(XmlRefusal::DuplicateId);
@@ -120,6 +138,98 @@ pub fn parse(text: &str) -> Result<Document<'_>, XmlRefusal> {
         }
     }
     Ok(document)
+}
+
+/// Bounds, before parsing, what the parser's work grows with the square of: the attributes of one
+/// tag (its duplicate check compares each pair, namespace URIs included), the length of each
+/// namespace declaration's value, and of each name. This is a lexer of XML's outer syntax:
+/// comments, CDATA sections and processing instructions are skipped whole, and inside a tag
+/// quotes are tracked as the grammar has them (a value cannot hold its own delimiter), so every
+/// `=` of an attribute is counted on the tag it belongs to. Where the text is not XML the lexer
+/// may count wrongly; the parser then refuses it at or before that point.
+fn pre_scan(text: &str) -> Result<(), XmlRefusal> {
+    let bytes = text.as_bytes();
+    let skip_to = |from: usize, end: &str| text[from..].find(end).map(|at| from + at + end.len());
+    let mut at = 0;
+    while let Some(offset) = text[at..].find('<') {
+        let start = at + offset;
+        let rest = &text[start..];
+        let next = if rest.starts_with("<!--") {
+            skip_to(start + 4, "-->")
+        } else if rest.starts_with("<![CDATA[") {
+            skip_to(start + 9, "]]>")
+        } else if rest.starts_with("<?") {
+            skip_to(start + 2, "?>")
+        } else {
+            Some(scan_tag(bytes, start + 1)?)
+        };
+        match next {
+            Some(next) => at = next,
+            None => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Scans one tag from just after its `<` to just after its `>` (or the end): see [`pre_scan`].
+fn scan_tag(bytes: &[u8], from: usize) -> Result<usize, XmlRefusal> {
+    let mut quote: Option<u8> = None;
+    let mut value_start = 0;
+    let mut token_start: Option<usize> = None;
+    let mut last_token: &[u8] = b"";
+    let mut equals = 0;
+    let mut namespace_value = false;
+    let mut i = from;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        match quote {
+            Some(delimiter) if byte == delimiter => {
+                if namespace_value && i - value_start > MAX_NAMESPACE_URI_BYTES {
+                    return Err(XmlRefusal::BadNamespace);
+                }
+                quote = None;
+                namespace_value = false;
+            }
+            Some(_) => {}
+            None => {
+                let ends_token = matches!(byte, b' ' | b'\t' | b'\r' | b'\n' | b'=' | b'>' | b'/' | b'"' | b'\'');
+                if ends_token {
+                    if let Some(token) = token_start.take() {
+                        last_token = &bytes[token..i];
+                        if last_token.len() >= MAX_QNAME_BYTES {
+                            return Err(XmlRefusal::TooDeep);
+                        }
+                    }
+                }
+                match byte {
+                    b'"' | b'\'' => {
+                        quote = Some(byte);
+                        value_start = i + 1;
+                    }
+                    b'=' => {
+                        equals += 1;
+                        if equals > MAX_ATTRIBUTES_PER_ELEMENT {
+                            return Err(XmlRefusal::TooDeep);
+                        }
+                        namespace_value = last_token == b"xmlns" || last_token.starts_with(b"xmlns:");
+                    }
+                    b'>' => return Ok(i + 1),
+                    b'<' => return Ok(i),
+                    _ if !ends_token && token_start.is_none() => token_start = Some(i),
+                    _ => {}
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok(i)
+}
+
+/// An attribute without a namespace, by name. (roxmltree's `attribute("name")` also matches a
+/// namespaced attribute of that local name, whichever comes first: `p:URI` would answer for
+/// `URI`.)
+pub fn attribute<'a>(node: Node<'a, '_>, name: &str) -> Option<&'a str> {
+    node.attributes().find(|a| a.namespace().is_none() && a.name() == name).map(|a| a.value())
 }
 
 /// Whether text is only XML white space (space, tab, CR, LF: not Unicode's wider set).
@@ -196,6 +306,43 @@ mod tests {
         let long_uri = format!("<r xmlns:p=\"urn:{}\"/>", "u".repeat(MAX_NAMESPACE_URI_BYTES));
         assert_eq!(parse(&long_uri).err(), Some(XmlRefusal::BadNamespace));
         assert_eq!(XmlRefusal::CommentInText.reason(), "xml_comment_in_text");
+    }
+
+    #[test]
+    fn what_would_make_the_parser_work_quadratically_is_refused_before_it_runs() {
+        // The reviewer's shape: one tag with thousands of attributes on one long-URI prefix
+        // (each pair's duplicate check compares the URI). It need not even be well-formed.
+        let uri = "u".repeat(100 * 1024);
+        let attributes: String = (0..2_000).map(|i| format!(" p:a{i}=\"\"")).collect();
+        assert_eq!(parse(&format!("<r xmlns:p=\"urn:{uri}\"{attributes}>")).err(), Some(XmlRefusal::BadNamespace));
+        let attributes: String = (0..=MAX_ATTRIBUTES_PER_ELEMENT).map(|i| format!(" p:a{i}=\"\"")).collect();
+        assert_eq!(parse(&format!("<r xmlns:p=\"urn:p\"{attributes}/>")).err(), Some(XmlRefusal::TooDeep));
+        // A comment, CDATA or a quoted '>' or '=' cannot hide a tag's attributes from the count.
+        for hiding in ["<!-- \" -->", "<![CDATA[ \" ]]>", "<?x \" ?>", "<q a='\"'/>", "<q a=\">=\"/>"] {
+            let text = format!("<r>{hiding}<t xmlns:p=\"urn:p\"{attributes}/></r>");
+            assert_eq!(parse(&text).err(), Some(XmlRefusal::TooDeep), "{hiding}");
+        }
+        let long_name = format!("<r {}=\"\"/>", "a".repeat(MAX_QNAME_BYTES));
+        assert_eq!(parse(&long_name).err(), Some(XmlRefusal::TooDeep));
+        let long_element = format!("<{0}/>", "e".repeat(MAX_QNAME_BYTES));
+        assert_eq!(parse(&long_element).err(), Some(XmlRefusal::TooDeep));
+        // At the bounds, a message still parses.
+        let attributes: String = (1..MAX_ATTRIBUTES_PER_ELEMENT).map(|i| format!(" a{i}=\"=\"")).collect();
+        assert!(parse(&format!(
+            "<r xmlns:p=\"urn:{}\"{attributes}>a=b=c</r>",
+            "u".repeat(MAX_NAMESPACE_URI_BYTES - 4)
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn an_attribute_is_read_only_without_a_namespace() {
+        let document = parse(r#"<r xmlns:p="urn:p" p:URI="evil" URI="good"/>"#).unwrap();
+        let root = document.root_element();
+        assert_eq!(root.attribute("URI"), Some("evil"), "roxmltree's own lookup takes the first local name");
+        assert_eq!(attribute(root, "URI"), Some("good"));
+        let only_namespaced = parse(r#"<r xmlns:p="urn:p" p:URI="evil"/>"#).unwrap();
+        assert_eq!(attribute(only_namespaced.root_element(), "URI"), None);
     }
 
     #[test]

@@ -229,9 +229,58 @@ fn every_profile_check_refuses_with_its_own_reason() {
     for (reason, text) in cases {
         assert_eq!(refusal(&text), reason, "{text}");
     }
+    // A NameID is read exactly, and white space around it is refused rather than trimmed into
+    // another user's name.
+    assert_eq!(refusal(&knobs(|k| k.name_id = " admin@corp.example".into())), "saml_shape");
+    assert_eq!(refusal(&knobs(|k| k.name_id = "admin@corp.example&#xD;".into())), "saml_shape");
+    // A namespaced attribute of the same local name is not the attribute.
+    let decoy = knobs(|k| k.recipient = format!(r#"{ACS}" xmlns:p="urn:p" p:Recipient="https://evil.example"#));
+    assert!(check(&decoy).is_ok(), "p:Recipient is not Recipient");
+    let decoy_first = knobs(|k| k.recipient = format!(r#"https://evil.example" xmlns:p="urn:p" p:Recipient="{ACS}"#));
+    assert_eq!(refusal(&decoy_first), "saml_subject_confirmation");
+    // An issue instant in the future, past the skew.
+    assert_eq!(
+        check_with(&build(&Knobs::default()), Some(REQUEST_ID), NOW_S - 100).unwrap_err(),
+        ResponseFailure::Refused(ResponseRefusal::NotYetValid)
+    );
     // Within the skew either way is accepted.
     assert!(check(&knobs(|k| k.not_on_or_after_s = NOW_S - 59)).is_ok());
     assert!(check(&knobs(|k| k.not_before_s = NOW_S + 59)).is_ok());
+}
+
+#[test]
+fn the_replay_record_lasts_as_long_as_the_latest_confirmation_that_holds() {
+    // Two bearer confirmations, the second good for longer, and no earlier Conditions end.
+    let second = format!(
+        r#"</saml:SubjectConfirmation><saml:SubjectConfirmation Method="{BEARER}"><saml:SubjectConfirmationData InResponseTo="{REQUEST_ID}" NotOnOrAfter="{}" Recipient="{ACS}"/></saml:SubjectConfirmation>"#,
+        format_instant(NOW_S + 600)
+    );
+    let mut k = Knobs { not_on_or_after_s: NOW_S + 3_600, ..Knobs::default() };
+    k.recipient = ACS.into();
+    let template = build(&Knobs { sign_assertion: false, ..k.clone() });
+    let template = template.replacen("</saml:SubjectConfirmation>", &second, 1);
+    let template =
+        template.replace("<saml:Subject>", &format!("{}<saml:Subject>", signature_template("_a1", k.key, None)));
+    let signed = sign(&template, "_a1", k.key);
+    let verified = check(&signed).expect("accepted");
+    assert_eq!(verified.replay_until_s, NOW_S + 600 + 60);
+    // At NOW + 5 minutes only the second holds: accepted, so the record had to outlive the first.
+    assert!(check_with(&signed, Some(REQUEST_ID), NOW_S + 300).is_ok());
+}
+
+#[test]
+fn a_digest_method_with_content_and_a_swollen_signed_info_are_refused_before_any_key() {
+    let good = build(&Knobs::default());
+    let stuffed = good.replacen(
+        r#"xmlenc#sha256"/>"#,
+        &format!(r#"xmlenc#sha256"><ds:X>{}</ds:X></ds:DigestMethod>"#, "<ds:a/>".repeat(100)),
+        1,
+    );
+    assert_ne!(stuffed, good);
+    assert_eq!(refusal(&stuffed), "signature_shape");
+    let swollen =
+        good.replacen(r#"xmlenc#sha256"/>"#, &format!(r#"xmlenc#sha256">{}</ds:DigestMethod>"#, " ".repeat(10)), 1);
+    assert_eq!(refusal(&swollen), "signature_invalid", "white space inside is read, and is not what was signed");
 }
 
 #[test]
@@ -436,7 +485,7 @@ mod against_xmlsec1 {
         let plain = Knobs { key, key_info: None, ..Knobs::default() };
         let noisy = Knobs {
             key,
-            name_id: "ann&amp;bob &lt;x&gt; \"q\"\t&#13;".into(),
+            name_id: "ann&amp;bob &lt;x&gt; \"q\"\t&#13;x".into(),
             assertion_extra: r#"<saml:AttributeStatement xmlns:unused="urn:unused" xmlns:x="urn:x"><saml:Attribute Name="a&amp;b" x:flag="1&#9;&#10;2" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic"><saml:AttributeValue xmlns="urn:default" xsi:type="xs:string" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">v &gt; 1</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>"#.into(),
             key_info: None,
             ..Knobs::default()

@@ -32,7 +32,10 @@ fn certificates(pems: &[&str]) -> Vec<SigningCertificate> {
 /// Verifies the first signature of `text` with `pems`: the signed element's ID, or the refusal.
 fn outcome_with(text: &str, pems: &[&str], verifier: &impl SignatureVerifier) -> Result<String, VerifyFailure> {
     let document = parse(text).map_err(|_| VerifyFailure::Refused(DsigRefusal::Shape("xml")))?;
-    let signature = document.descendants().find(|n| n.has_tag_name((DSIG_NS, "Signature"))).unwrap();
+    let signature = document
+        .descendants()
+        .find(|n| n.has_tag_name((DSIG_NS, "Signature")))
+        .ok_or(VerifyFailure::Refused(DsigRefusal::Shape("no Signature")))?;
     let parts = dsig::read(&document, signature, false).map_err(VerifyFailure::Refused)?;
     let signed = block_on(verify(&parts, &certificates(pems), verifier))?;
     Ok(signed.element().attribute("ID").unwrap_or_default().to_owned())

@@ -1,0 +1,412 @@
+//! From a verified assertion to the profile every login method ends in: who (a stable subject),
+//! the email, the name, the groups and any custom attributes, by the connection's attribute
+//! mapping. Presets carry the attribute names the big IdPs send, so a connection to Entra ID or
+//! ADFS works without looking up `http://schemas.microsoft.com/...` URIs.
+//!
+//! The subject is the `NameID` unless the mapping names an attribute (Entra ID's object id,
+//! which never changes, where its NameID may be transient or an email that can). An email from
+//! the `NameID` counts only when its format says it is one.
+
+use super::response::VerifiedAssertion;
+use crate::login::profile::{Authentication, Profile};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The email-address NameID format (SAML 1.1's, which SAML 2.0 kept).
+pub const EMAIL_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+
+const CLAIMS_2005: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/";
+const MICROSOFT_IDENTITY: &str = "http://schemas.microsoft.com/identity/claims/";
+const MICROSOFT_2008: &str = "http://schemas.microsoft.com/ws/2008/06/identity/claims/";
+
+/// The attribute names an IdP sends, by product.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// `email`, `name`, `firstName`, `lastName`, `groups`: what Okta's attribute statements
+    /// conventionally name, what samlify and most small IdPs send. The default.
+    #[default]
+    Generic,
+    /// Okta (its attribute statements as Okta's SAML guide names them; the same as `generic`).
+    Okta,
+    /// Microsoft Entra ID: the `http://schemas.xmlsoap.org/ws/2005/05/identity/claims/` and
+    /// `http://schemas.microsoft.com/...` claim URIs; the subject is the user's object id.
+    EntraId,
+    /// Google Workspace: NameID is the primary email; attributes as mapped in its console
+    /// (`email`, `firstName`, `lastName`, and a `groups` group-membership mapping).
+    GoogleWorkspace,
+    /// AD FS: the 2005 claim URIs, `upn`, and `http://schemas.xmlsoap.org/claims/Group`.
+    Adfs,
+}
+
+/// Which attributes hold what; each list is tried in order, the first with a value wins
+/// (groups: every listed attribute's values, together).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeNames {
+    /// The stable subject; empty: the `NameID`.
+    pub subject: Vec<String>,
+    /// The email.
+    pub email: Vec<String>,
+    /// The display name.
+    pub name: Vec<String>,
+    /// The given name and the family name, joined when there is no display name.
+    pub given_name: Vec<String>,
+    /// The family name.
+    pub family_name: Vec<String>,
+    /// Groups.
+    pub groups: Vec<String>,
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|name| (*name).to_owned()).collect()
+}
+
+impl Preset {
+    /// The preset's attribute names.
+    pub fn names(self) -> AttributeNames {
+        match self {
+            Preset::Generic | Preset::Okta | Preset::GoogleWorkspace => AttributeNames {
+                subject: Vec::new(),
+                email: names(&["email", "mail", "Email"]),
+                name: names(&["name", "displayName"]),
+                given_name: names(&["firstName", "givenName"]),
+                family_name: names(&["lastName", "surname", "sn"]),
+                groups: names(&["groups", "memberOf"]),
+            },
+            Preset::EntraId => AttributeNames {
+                subject: vec![format!("{MICROSOFT_IDENTITY}objectidentifier")],
+                email: vec![format!("{CLAIMS_2005}emailaddress"), format!("{CLAIMS_2005}name")],
+                name: vec![format!("{MICROSOFT_IDENTITY}displayname")],
+                given_name: vec![format!("{CLAIMS_2005}givenname")],
+                family_name: vec![format!("{CLAIMS_2005}surname")],
+                groups: vec![format!("{MICROSOFT_2008}groups"), format!("{MICROSOFT_2008}role")],
+            },
+            Preset::Adfs => AttributeNames {
+                subject: Vec::new(),
+                email: vec![format!("{CLAIMS_2005}emailaddress"), format!("{CLAIMS_2005}upn")],
+                name: vec![format!("{CLAIMS_2005}name")],
+                given_name: vec![format!("{CLAIMS_2005}givenname")],
+                family_name: vec![format!("{CLAIMS_2005}surname")],
+                groups: vec!["http://schemas.xmlsoap.org/claims/Group".to_owned(), format!("{MICROSOFT_2008}role")],
+            },
+        }
+    }
+}
+
+/// A connection's attribute mapping: a preset, any of whose names may be replaced, and custom
+/// attributes (a name for the origin's claims, the attribute it comes from).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttributeMapping {
+    /// The IdP's product; `generic` by default.
+    pub preset: Preset,
+    /// The attribute with the stable subject, instead of the preset's (the `NameID`, for most).
+    pub subject: Option<String>,
+    /// The attribute with the email, instead of the preset's.
+    pub email: Option<String>,
+    /// The attribute with the display name, instead of the preset's.
+    pub name: Option<String>,
+    /// The attribute with the groups, instead of the preset's.
+    pub groups: Option<String>,
+    /// Custom claims: claim name → attribute name. At most 16.
+    pub custom: BTreeMap<String, String>,
+}
+
+/// The most custom attributes a mapping may name.
+pub const MAX_CUSTOM_ATTRIBUTES: usize = 16;
+/// The most groups taken from an assertion.
+pub const MAX_GROUPS: usize = 256;
+
+impl AttributeMapping {
+    /// The attribute names in effect: the preset's, with the overrides.
+    pub fn names(&self) -> AttributeNames {
+        let mut names = self.preset.names();
+        if let Some(subject) = &self.subject {
+            names.subject = vec![subject.clone()];
+        }
+        if let Some(email) = &self.email {
+            names.email = vec![email.clone()];
+        }
+        if let Some(name) = &self.name {
+            names.name = vec![name.clone()];
+            names.given_name.clear();
+            names.family_name.clear();
+        }
+        if let Some(groups) = &self.groups {
+            names.groups = vec![groups.clone()];
+        }
+        names
+    }
+
+    /// The mapping's problems, as (field, problem).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if self.custom.len() > MAX_CUSTOM_ATTRIBUTES {
+            problems.push(("custom".to_owned(), format!("at most {MAX_CUSTOM_ATTRIBUTES} custom attributes")));
+        }
+        for (claim, attribute) in &self.custom {
+            let reserved = ["sub", "email", "name", "groups", "tenant", "iss", "aud", "exp", "iat", "provider"];
+            if claim.is_empty() || claim.len() > 64 || reserved.contains(&claim.as_str()) {
+                problems.push((
+                    format!("custom.{claim}"),
+                    "a claim name of 1 to 64 characters, not a standard claim".into(),
+                ));
+            }
+            if attribute.is_empty() || attribute.len() > 256 {
+                problems.push((format!("custom.{claim}"), "an attribute name of 1 to 256 characters".into()));
+            }
+        }
+        for (field, value) in
+            [("subject", &self.subject), ("email", &self.email), ("name", &self.name), ("groups", &self.groups)]
+        {
+            if value.as_ref().is_some_and(|name| name.is_empty() || name.len() > 256) {
+                problems.push((field.to_owned(), "an attribute name of 1 to 256 characters".into()));
+            }
+        }
+        problems
+    }
+}
+
+/// What the mapping makes of an assertion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedIdentity {
+    /// The profile, as every login method gives it (no tenant: the connection decides it).
+    pub profile: Profile,
+    /// The custom claims, each with its attribute's values.
+    pub custom: BTreeMap<String, Vec<String>>,
+}
+
+/// Why an assertion gives no identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MappingError {
+    /// The subject attribute the mapping names is missing or empty.
+    MissingSubject,
+}
+
+/// The first non-empty value of the first listed attribute that has one, exactly as signed
+/// (never trimmed: `" admin@corp.example"` is not `admin@corp.example`).
+fn first_value<'a>(assertion: &'a VerifiedAssertion, list: &[String]) -> Option<&'a str> {
+    list.iter().find_map(|name| {
+        assertion
+            .attributes
+            .iter()
+            .filter(|attribute| &attribute.name == name)
+            .flat_map(|attribute| attribute.values.iter())
+            .map(String::as_str)
+            .find(|value| !value.is_empty())
+    })
+}
+
+/// An email as a profile holds it: lower-cased, if it looks like one (one `@`, both sides
+/// non-empty, no white space anywhere, at most 254 bytes).
+fn email_of(text: &str) -> Option<String> {
+    let (local, domain) = text.split_once('@')?;
+    let plausible = !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && text.len() <= 254
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+    plausible.then(|| text.to_lowercase())
+}
+
+/// Maps a verified assertion to a profile.
+pub fn map(assertion: &VerifiedAssertion, mapping: &AttributeMapping) -> Result<MappedIdentity, MappingError> {
+    let names = mapping.names();
+    let subject = if names.subject.is_empty() {
+        assertion.name_id.clone()
+    } else {
+        first_value(assertion, &names.subject).ok_or(MappingError::MissingSubject)?.to_owned()
+    };
+    let name_id_email =
+        (assertion.name_id_format.as_deref() == Some(EMAIL_FORMAT)).then(|| email_of(&assertion.name_id)).flatten();
+    let email = first_value(assertion, &names.email).and_then(email_of).or(name_id_email);
+    let name = first_value(assertion, &names.name).map(|name| name.trim().to_owned()).or_else(|| {
+        let parts: Vec<&str> = [first_value(assertion, &names.given_name), first_value(assertion, &names.family_name)]
+            .into_iter()
+            .flatten()
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    });
+    let mut groups: Vec<String> = Vec::new();
+    for attribute in assertion.attributes.iter().filter(|attribute| names.groups.contains(&attribute.name)) {
+        for value in attribute.values.iter().filter(|v| !v.is_empty()) {
+            if groups.len() < MAX_GROUPS && !groups.iter().any(|known| known == value) {
+                groups.push(value.clone());
+            }
+        }
+    }
+    let custom = mapping
+        .custom
+        .iter()
+        .filter_map(|(claim, attribute)| {
+            let values: Vec<String> = assertion
+                .attributes
+                .iter()
+                .filter(|a| &a.name == attribute)
+                .flat_map(|a| a.values.iter().cloned())
+                .collect();
+            (!values.is_empty()).then(|| (claim.clone(), values))
+        })
+        .collect();
+    let authentication = Authentication {
+        amr: Vec::new(),
+        acr: assertion.authn_context_class.clone().filter(|class| class.len() <= 256),
+        auth_time_s: i64::try_from(assertion.authn_instant_s).ok(),
+    };
+    Ok(MappedIdentity { profile: Profile { subject, email, name, groups, tenant: None, authentication }, custom })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::saml::response::Attribute;
+    use proptest::prelude::*;
+
+    fn assertion(name_id: &str, format: Option<&str>, attributes: &[(&str, &[&str])]) -> VerifiedAssertion {
+        VerifiedAssertion {
+            assertion_id: "_a1".into(),
+            issuer: "https://idp.example".into(),
+            name_id: name_id.into(),
+            name_id_format: format.map(str::to_owned),
+            session_index: Some("_s1".into()),
+            authn_instant_s: 1_800_000_000,
+            authn_context_class: Some("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".into()),
+            session_not_on_or_after_s: None,
+            attributes: attributes
+                .iter()
+                .map(|(name, values)| Attribute {
+                    name: (*name).into(),
+                    values: values.iter().map(|v| (*v).into()).collect(),
+                })
+                .collect(),
+            replay_until_s: 1_800_000_300,
+            in_response_to: Some("_r".into()),
+        }
+    }
+
+    #[test]
+    fn an_entra_id_assertion_maps_by_its_claim_uris_with_the_object_id_as_subject() {
+        let entra = assertion(
+            "t8nsient-id",
+            Some("urn:oasis:names:tc:SAML:2.0:nameid-format:transient"),
+            &[
+                ("http://schemas.microsoft.com/identity/claims/objectidentifier", &["5b3c-object-id"]),
+                ("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress", &["Ann@Corp.Example"]),
+                ("http://schemas.microsoft.com/identity/claims/displayname", &["Ann Lee"]),
+                ("http://schemas.microsoft.com/ws/2008/06/identity/claims/groups", &["g-1", "g-2"]),
+                ("http://schemas.microsoft.com/ws/2008/06/identity/claims/role", &["Admin", "g-1"]),
+            ],
+        );
+        let mapped = map(&entra, &AttributeMapping { preset: Preset::EntraId, ..Default::default() }).unwrap();
+        assert_eq!(mapped.profile.subject, "5b3c-object-id");
+        assert_eq!(mapped.profile.email.as_deref(), Some("ann@corp.example"));
+        assert_eq!(mapped.profile.name.as_deref(), Some("Ann Lee"));
+        assert_eq!(mapped.profile.groups, vec!["g-1", "g-2", "Admin"]);
+        assert_eq!(mapped.profile.authentication.auth_time_s, Some(1_800_000_000));
+        assert_eq!(
+            mapped.profile.authentication.acr.as_deref(),
+            Some("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport")
+        );
+        // Without the object id, Entra's preset refuses rather than fall back to a transient id.
+        let without = assertion("t8nsient-id", None, &[]);
+        assert_eq!(
+            map(&without, &AttributeMapping { preset: Preset::EntraId, ..Default::default() }),
+            Err(MappingError::MissingSubject)
+        );
+    }
+
+    #[test]
+    fn adfs_okta_and_google_map_by_their_names() {
+        let adfs = assertion(
+            "CORP\\ann",
+            None,
+            &[
+                ("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", &["ann@corp.example"]),
+                ("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname", &["Ann"]),
+                ("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname", &["Lee"]),
+                ("http://schemas.xmlsoap.org/claims/Group", &["Domain Users"]),
+            ],
+        );
+        let mapped = map(&adfs, &AttributeMapping { preset: Preset::Adfs, ..Default::default() }).unwrap();
+        assert_eq!(mapped.profile.subject, "CORP\\ann");
+        assert_eq!(mapped.profile.email.as_deref(), Some("ann@corp.example"));
+        assert_eq!(mapped.profile.name.as_deref(), Some("Ann Lee"), "given and family names joined");
+        assert_eq!(mapped.profile.groups, vec!["Domain Users"]);
+
+        let okta = assertion(
+            "00u1abcd",
+            Some("urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"),
+            &[("email", &["ann@corp.example"]), ("firstName", &["Ann"]), ("groups", &["eng", "ops"])],
+        );
+        let mapped = map(&okta, &AttributeMapping { preset: Preset::Okta, ..Default::default() }).unwrap();
+        assert_eq!(
+            (mapped.profile.subject.as_str(), mapped.profile.email.as_deref()),
+            ("00u1abcd", Some("ann@corp.example"))
+        );
+        assert_eq!(mapped.profile.name.as_deref(), Some("Ann"));
+        assert_eq!(mapped.profile.groups, vec!["eng", "ops"]);
+
+        // Google: NameID is the email, in the email format; no attributes needed.
+        let google = assertion("Ann@corp.example", Some(EMAIL_FORMAT), &[]);
+        let mapped = map(&google, &AttributeMapping { preset: Preset::GoogleWorkspace, ..Default::default() }).unwrap();
+        assert_eq!(mapped.profile.email.as_deref(), Some("ann@corp.example"));
+        assert_eq!(mapped.profile.subject, "Ann@corp.example");
+    }
+
+    #[test]
+    fn overrides_and_custom_attributes_and_a_name_id_that_is_not_an_email() {
+        let sent = assertion(
+            "ann@corp.example",
+            Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"),
+            &[("uid", &["u-42"]), ("dept", &["R&D"]), ("cost", &["12", "13"]), ("mail", &["not an email"])],
+        );
+        let mapping = AttributeMapping {
+            subject: Some("uid".into()),
+            custom: BTreeMap::from([
+                ("department".into(), "dept".into()),
+                ("cost_centres".into(), "cost".into()),
+                ("absent".into(), "nope".into()),
+            ]),
+            ..Default::default()
+        };
+        let mapped = map(&sent, &mapping).unwrap();
+        assert_eq!(mapped.profile.subject, "u-42");
+        assert_eq!(mapped.profile.email, None, "a persistent NameID is not an email, and `mail` holds none");
+        assert_eq!(
+            mapped.custom,
+            BTreeMap::from([
+                ("cost_centres".into(), vec!["12".into(), "13".into()]),
+                ("department".into(), vec!["R&D".into()])
+            ])
+        );
+        assert!(mapping.problems().is_empty());
+        let bad = AttributeMapping {
+            custom: BTreeMap::from([("sub".into(), "x".into()), ("ok".into(), String::new())]),
+            email: Some(String::new()),
+            ..Default::default()
+        };
+        let fields: Vec<String> = bad.problems().into_iter().map(|(field, _)| field).collect();
+        assert_eq!(fields, vec!["custom.ok", "custom.sub", "email"]);
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::generative(256))]
+
+        #[test]
+        fn any_attributes_map_without_panic_and_within_bounds(
+            name_id in "\\PC{1,40}",
+            values in proptest::collection::vec("\\PC{0,20}", 0..400),
+        ) {
+            let attributes: Vec<(&str, &[&str])> = Vec::new();
+            let mut sent = assertion(&name_id, Some(EMAIL_FORMAT), &attributes);
+            sent.attributes.push(Attribute { name: "groups".into(), values });
+            let mapped = map(&sent, &AttributeMapping::default()).unwrap();
+            prop_assert!(mapped.profile.groups.len() <= MAX_GROUPS);
+            if let Some(email) = mapped.profile.email {
+                prop_assert_eq!(email.matches('@').count(), 1);
+            }
+        }
+    }
+}
