@@ -25,6 +25,8 @@ pub enum EdgeEndpoint {
     KeyAdmin(KeyAdmin),
     /// Browser login and sessions (404 unless `login` is configured).
     Login(LoginEndpoint),
+    /// A SAML provider's service-provider endpoints (404 unless it is configured).
+    Saml(SamlEndpoint),
     /// The directory's administration under `{prefix}/directory`.
     DirectoryAdmin(DirectoryAdmin),
     /// Self-service onboarding of a tenant's IdP under `{prefix}/setup` (404 unless login is
@@ -96,6 +98,15 @@ pub enum SearchOf {
     Users,
     /// Groups.
     Groups,
+}
+
+/// A SAML provider's endpoints, by the provider's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SamlEndpoint {
+    /// `POST {prefix}/callback/:provider`: the assertion consumer service (HTTP-POST binding).
+    AssertionConsumer(String),
+    /// `GET {prefix}/saml/:provider/metadata`: this service provider's metadata for the IdP.
+    Metadata(String),
 }
 
 /// A SCIM endpoint of a tenant (the method is the handler's to check).
@@ -510,6 +521,19 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
     if let Some(setup) = setup_endpoint(&rest, method) {
         return Some(setup.map(EdgeEndpoint::Setup));
     }
+    match (rest.as_slice(), method) {
+        // A SAML response is POSTed to its provider's own callback; OIDC answers come with GET.
+        (["callback", provider], "POST") => {
+            return Some(Ok(EdgeEndpoint::Saml(SamlEndpoint::AssertionConsumer((*provider).to_owned()))))
+        }
+        (["saml", provider, "metadata"], method) => {
+            return Some(match read_only(method) {
+                true => Ok(EdgeEndpoint::Saml(SamlEndpoint::Metadata((*provider).to_owned()))),
+                false => Err(RouteError::MethodNotAllowed),
+            })
+        }
+        _ => {}
+    }
     let login = match (rest.as_slice(), method) {
         (["logout"], "POST") => Some(Ok(LoginEndpoint::Logout)),
         (["sessions", "revoke"], "POST") => Some(Ok(LoginEndpoint::RevokeSessions)),
@@ -744,6 +768,13 @@ mod tests {
             ("GET", "/auth/callback", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::Callback)))),
             ("POST", "/auth/callback", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/auth/callback/github", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::Callback)))),
+            (
+                "POST",
+                "/auth/callback/okta",
+                Some(Ok(EdgeEndpoint::Saml(SamlEndpoint::AssertionConsumer("okta".into())))),
+            ),
+            ("GET", "/auth/saml/okta/metadata", Some(Ok(EdgeEndpoint::Saml(SamlEndpoint::Metadata("okta".into()))))),
+            ("POST", "/auth/saml/okta/metadata", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/auth/logout", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::LogoutPage)))),
             ("POST", "/auth/logout", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::Logout)))),
             ("DELETE", "/auth/logout", Some(Err(RouteError::MethodNotAllowed))),

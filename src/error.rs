@@ -109,6 +109,12 @@ fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
         LoginError::MfaRequired => {
             (403, "mfa_required", "this sign-in provider must confirm a second factor, and it did not")
         }
+        LoginError::SamlRefused(_) => {
+            (401, "saml_response_invalid", "the identity provider's sign-in response is invalid")
+        }
+        LoginError::SamlUnsolicited => {
+            (400, "saml_unsolicited", "sign-ins with this identity provider must start here; start again")
+        }
         LoginError::StepUpNotMet => (
             401,
             "step_up_not_met",
@@ -446,6 +452,8 @@ mod tests {
             (LoginError::LogoutFailed.into(), 503, "logout_failed"),
             (LoginError::StepUpNotMet.into(), 401, "step_up_not_met"),
             (LoginError::MfaRequired.into(), 403, "mfa_required"),
+            (LoginError::SamlRefused("saml_audience").into(), 401, "saml_response_invalid"),
+            (LoginError::SamlUnsolicited.into(), 400, "saml_unsolicited"),
         ];
         for (failure, status, code) in cases {
             let reply = failure.reply();

@@ -149,6 +149,12 @@ impl LoginConfig {
         url::Url::parse(&self.redirect_uri).ok().map(|url| url.origin().ascii_serialization())
     }
 
+    /// Where the login routes live: the redirect URI's path without its `/callback`.
+    pub fn edge_prefix(&self) -> String {
+        let path = url::Url::parse(&self.redirect_uri).map(|url| url.path().to_owned()).unwrap_or_default();
+        path.strip_suffix("/callback").unwrap_or(&path).to_owned()
+    }
+
     /// The origins to which `return_to` and logout redirects may go.
     pub fn app_origins(&self) -> Vec<String> {
         let mut origins = self.return_origins.clone();
@@ -427,7 +433,7 @@ mod tests {
         let cases: &[(&str, Value, &str)] = &[
             ("/redirect_uri", json!("https://app.test/callback"), "redirect_uri"),
             ("/redirect_uri", json!("http://app.test/auth/callback"), "redirect_uri"),
-            ("/providers/0/type", json!("saml"), "providers[0].type"),
+            ("/providers/0/type", json!("ldap"), "providers[0].type"),
             ("/providers/0/issuer", json!("http://idp.test"), "providers[0].issuer"),
             ("/providers/0/scopes", json!(["email"]), "providers[0].scopes"),
             ("/providers/0/algorithms", json!(["HS256"]), "providers[0].algorithms[0]"),

@@ -211,6 +211,7 @@ pub fn provider_outside(
             ];
             urls_outside(&named, environment, own_hosts)
         }
+        ProviderKind::Saml(settings) => urls_outside(&[("sso_url", Some(&settings.sso_url))], environment, own_hosts),
     }
 }
 
@@ -233,13 +234,15 @@ fn urls_outside(
 }
 
 /// The issuer a stored connection's users are known by. An OIDC connection's is its issuer,
-/// whose keys sign its ID tokens. An OAuth 2.0 connection vouches only through endpoints its
-/// tenant chose, so its issuer is its own, `urn:portcullis:connection:<id>`: it can never pass
-/// for a configured provider (a tenant naming GitHub's authorisation endpoint is not GitHub).
+/// whose keys sign its ID tokens. An OAuth 2.0 or SAML connection vouches only through
+/// endpoints or certificates its tenant chose, so its issuer is its own,
+/// `urn:portcullis:connection:<id>`: it can never pass for a configured provider (a tenant
+/// naming GitHub's authorisation endpoint is not GitHub).
 pub fn connection_issuer(provider: &Provider) -> String {
     match &provider.kind {
         ProviderKind::Oidc { issuer, .. } => issuer.clone(),
-        ProviderKind::OAuth2 { .. } => format!("urn:portcullis:connection:{}", provider.id),
+        // A tenant's IdP names its own entity id: it must not pass for a configured provider's.
+        ProviderKind::OAuth2 { .. } | ProviderKind::Saml(_) => format!("urn:portcullis:connection:{}", provider.id),
     }
 }
 

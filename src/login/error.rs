@@ -48,4 +48,10 @@ pub enum LoginError {
     MfaRequired,
     /// A store failed while a session was being ended: it is still alive, and the user is told so.
     LogoutFailed,
+    /// A SAML response (or its form) is refused; the stable reason (`saml_audience`,
+    /// `signature_invalid`, `xml_doctype`, ...) is for the log.
+    SamlRefused(&'static str),
+    /// A SAML response that answers no request of this browser, from a provider that does not
+    /// allow IdP-initiated login.
+    SamlUnsolicited,
 }

@@ -45,6 +45,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+pub mod saml;
+
 /// How long a login may take from `/auth/login` to `/auth/callback`.
 pub const TICKET_MAX_AGE_S: i64 = 600;
 
@@ -123,6 +125,10 @@ pub fn begin(
     entropy: &impl Entropy,
     clock: &impl Clock,
 ) -> Result<Begun, FlowError> {
+    // A SAML provider's flow begins with an AuthnRequest ([`saml::begin`]).
+    if matches!(provider.kind, ProviderKind::Saml(_)) {
+        return Err(LoginError::StateInvalid.into());
+    }
     let state = entropy.token()?;
     let nonce = entropy.token()?;
     let pkce = oidc::pkce(&entropy.bytes::<32>()?);
@@ -250,6 +256,10 @@ impl<'a> Started<'a> {
     /// Checks the authorisation response (`query`) against the ticket and the provider's
     /// `endpoints`: RFC 9207 `iss`, then `state`, then the provider's `error`, then the code.
     pub fn check(self, query: &[(String, String)], endpoints: Endpoints) -> Result<CallbackChecked<'a>, LoginError> {
+        // A SAML provider's answer is POSTed to its ACS ([`Started::check_saml`]), never a code.
+        if matches!(self.provider.kind, ProviderKind::Saml(_)) {
+            return Err(LoginError::StateInvalid);
+        }
         let code =
             oidc::check_callback(query, &self.ticket, endpoints.expected_issuer()).map_err(|error| match error {
                 CallbackError::Provider(code) => LoginError::ProviderRefused(code),
@@ -273,8 +283,8 @@ fn digest(text: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes()))
 }
 
-async fn claim_once(ledger: &impl Ledger, id: String) -> Result<(), FlowError> {
-    match ledger.claim_once(&id, ONCE_TTL_MS).await? {
+async fn claim_once(ledger: &impl Ledger, id: String, ttl_ms: u64) -> Result<(), FlowError> {
+    match ledger.claim_once(&id, ttl_ms).await? {
         true => Ok(()),
         false => Err(LoginError::Replayed.into()),
     }
@@ -291,8 +301,8 @@ impl<'a> CallbackChecked<'a> {
         client_secret: &SecretString,
     ) -> Result<CodeRedeemed<'a>, FlowError> {
         let Self { started, endpoints, code } = self;
-        claim_once(ledger, format!("state:{}", digest(&started.ticket.state))).await?;
-        claim_once(ledger, format!("code:{}", digest(code.expose()))).await?;
+        claim_once(ledger, format!("state:{}", digest(&started.ticket.state)), ONCE_TTL_MS).await?;
+        claim_once(ledger, format!("code:{}", digest(code.expose())), ONCE_TTL_MS).await?;
         let redirect_uri = started.login.redirect_uri_for(started.provider);
         let verifier = SecretString::new(started.ticket.verifier.clone());
         let grant = Grant::Code { code: &code, verifier: &verifier, redirect_uri: &redirect_uri };
@@ -347,6 +357,8 @@ impl<'a> CodeRedeemed<'a> {
                 let info = provider_api::get_with_token(http, userinfo_endpoint, &tokens.access_token).await?;
                 info.as_object().cloned().ok_or_else(not_object)?
             }
+            // A SAML flow has no code (see `Started::check`): never here.
+            ProviderKind::Saml(_) => return Err(LoginError::StateInvalid.into()),
         };
         if !provider.meets_required_claims(&claims) {
             return Err(LoginError::AccountNotAllowed.into());
@@ -364,7 +376,7 @@ impl<'a> CodeRedeemed<'a> {
         if !provider.allows_email(profile.email.as_deref()) {
             return Err(LoginError::EmailNotAllowed.into());
         }
-        Ok(IdentityVerified { started, tokens, profile, user: None })
+        Ok(IdentityVerified { started, tokens: Some(tokens), profile, user: None })
     }
 }
 
@@ -372,7 +384,8 @@ impl<'a> CodeRedeemed<'a> {
 #[derive(Debug)]
 pub struct IdentityVerified<'a> {
     started: Started<'a>,
-    tokens: TokenResponse,
+    /// The provider's tokens (OIDC and OAuth 2.0; a SAML sign-in has none).
+    tokens: Option<TokenResponse>,
     profile: Profile,
     user: Option<ProvisionedUser>,
 }
@@ -513,14 +526,16 @@ impl IdentityVerified<'_> {
             created_at_ms: clock.now_ms() as i64,
             last_seen_s: now,
             expires_at_s: now + policy.absolute_lifetime_s,
-            tokens: Some(UpstreamTokens::issued(
-                self.tokens.access_token.clone(),
-                self.tokens.expires_in,
-                self.tokens.refresh_token.clone(),
-                self.tokens.id_token.clone(),
-                now,
-                policy.refresh_margin_s,
-            )),
+            tokens: self.tokens.as_ref().map(|tokens| {
+                UpstreamTokens::issued(
+                    tokens.access_token.clone(),
+                    tokens.expires_in,
+                    tokens.refresh_token.clone(),
+                    tokens.id_token.clone(),
+                    now,
+                    policy.refresh_margin_s,
+                )
+            }),
             user_id: self.user.as_ref().map(|user| user.id.clone()),
             directory_roles: self.user.as_ref().map(|user| user.roles.clone()).unwrap_or_default(),
             // A stored connection is not in the configuration: the session keeps its issuer.

@@ -37,6 +37,9 @@ pub enum ProviderKind {
         /// primary email when the profile has none.
         emails_endpoint: Option<String>,
     },
+    /// SAML 2.0 (Web Browser SSO): an `AuthnRequest` over HTTP-Redirect, the response POSTed to
+    /// the provider's own ACS, `{redirect_uri}/{id}`.
+    Saml(Box<crate::saml::config::SamlSettings>),
 }
 
 /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
@@ -184,6 +187,7 @@ impl Provider {
             ProviderKind::OAuth2 { authorization_endpoint, .. } => url::Url::parse(authorization_endpoint)
                 .map(|u| u.origin().ascii_serialization())
                 .unwrap_or_else(|_| format!("urn:portcullis:provider:{}", self.id)),
+            ProviderKind::Saml(settings) => settings.idp_entity_id.clone(),
         }
     }
 }
@@ -197,16 +201,22 @@ pub fn email_domain(email: &str) -> Option<String> {
     Some(domain.to_ascii_lowercase())
 }
 
-/// One identity provider for browser login: OpenID Connect (`oidc`) or plain OAuth 2.0 (`oauth2`).
+/// One identity provider for browser login: OpenID Connect (`oidc`), plain OAuth 2.0 (`oauth2`) or SAML 2.0
+/// (`saml`).
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("allOf" = [
+    { "if": { "properties": { "type": { "description": "An oidc or oauth2 provider", "enum": ["oidc", "oauth2"] } } },
+      "then": { "required": ["client_id", "client_secret"] } },
+    { "if": { "properties": { "type": { "description": "A saml provider", "const": "saml" } } }, "then": { "required": ["saml"] } }
+])))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawProvider {
     /// A short id, unique among providers, used in URLs (`?provider=`) and sessions: 1 to 32 characters of
     /// a-z, 0-9, `-` and `_`, not starting with `con_`. Required.
     id: String,
-    /// `oidc` (endpoints and keys from the issuer's discovery document) or `oauth2` (endpoints named here,
-    /// identity from the userinfo endpoint). Required.
+    /// `oidc` (endpoints and keys from the issuer's discovery document), `oauth2` (endpoints named here,
+    /// identity from the userinfo endpoint) or `saml` (the IdP in `saml`). Required.
     #[serde(rename = "type")]
     kind: String,
     /// The provider's name on the login page. Default: the `id`.
@@ -233,10 +243,12 @@ pub(crate) struct RawProvider {
     /// `oauth2` only, optional: a list of `{email, primary, verified}` (GitHub's `/user/emails`) whose verified
     /// primary address is the user's email, unless the profile has one and `claims.email_verified` is mapped.
     emails_endpoint: Option<String>,
-    /// The client id registered at the provider. Required, non-empty.
+    /// `oidc` and `oauth2`: the client id registered at the provider. Required there, non-empty.
+    #[serde(default)]
     client_id: String,
-    /// The NAME of the Worker secret that holds the client secret (letters, digits and `_`, such as
-    /// `OIDC_CORP_SECRET`), never the secret itself. Required.
+    /// `oidc` and `oauth2`: the NAME of the Worker secret that holds the client secret (letters, digits and
+    /// `_`, such as `OIDC_CORP_SECRET`), never the secret itself. Required there.
+    #[serde(default)]
     client_secret: String,
     /// How the client authenticates at the token endpoint. Default `client_secret_basic`.
     client_auth: Option<ClientAuth>,
@@ -268,10 +280,13 @@ pub(crate) struct RawProvider {
     required_claims: BTreeMap<String, String>,
     /// Provision this provider's users just in time into a tenant's directory. None by default: no directory.
     directory: Option<DirectoryLink>,
-    /// `oidc` only: how far the ID token's `amr` and `acr` are believed (whether this provider's logins can
-    /// meet a route's `mfa`), and what to ask for at a step-up. Nothing by default: no `amr`.
+    /// `oidc` (and `saml`, whose `AuthnContextClassRef` is its `acr`; `trust_amr` is `oidc` only): how far
+    /// the provider's word on how its users authenticated is believed (whether its logins can meet a
+    /// route's `mfa`), and what to ask for at a step-up. Nothing by default: no `amr`.
     #[serde(default)]
     authentication: super::authentication::AuthenticationTrust,
+    /// `saml` only, and required there: the IdP.
+    saml: Option<crate::saml::config::RawSamlSettings>,
 }
 
 /// The schema of a provider's `claims` (see [`ProfileClaims`]): each key overrides one default.
@@ -366,6 +381,8 @@ pub(super) fn parse_provider(
         let vouches = match raw.kind.as_str() {
             // OIDC's email_verified claim is mapped by default; mapping it away is refused here.
             "oidc" => !verified_claim.is_some_and(Value::is_null),
+            // A SAML IdP's assertion is its signed word, the email included.
+            "saml" => true,
             _ => raw.emails_endpoint.is_some() || verified_claim.is_some_and(Value::is_string),
         };
         if !vouches {
@@ -379,7 +396,54 @@ pub(super) fn parse_provider(
         }
     }
     let oidc = raw.kind == "oidc";
+    let saml = raw.kind == "saml";
+    if !saml && raw.saml.is_some() {
+        problems.push((format!("{path}.saml"), "only a saml provider has SAML settings".into()));
+    }
+    let mut raw = raw;
     let kind = match raw.kind.as_str() {
+        "saml" => {
+            let client_fields = [
+                ("issuer", raw.issuer.is_some()),
+                ("algorithms", raw.algorithms.is_some()),
+                ("leeway_s", raw.leeway_s.is_some()),
+                ("userinfo", raw.userinfo.is_some()),
+                ("authorization_endpoint", raw.authorization_endpoint.is_some()),
+                ("token_endpoint", raw.token_endpoint.is_some()),
+                ("userinfo_endpoint", raw.userinfo_endpoint.is_some()),
+                ("emails_endpoint", raw.emails_endpoint.is_some()),
+                ("client_id", !raw.client_id.is_empty()),
+                ("client_secret", !raw.client_secret.is_empty()),
+                ("client_auth", raw.client_auth.is_some()),
+                ("scopes", raw.scopes.is_some()),
+                ("claims", raw.claims.is_some()),
+                ("own_redirect_uri", raw.own_redirect_uri.is_some()),
+                ("authorization_params", !raw.authorization_params.is_empty()),
+                ("required_claims", !raw.required_claims.is_empty()),
+            ];
+            for (field, present) in client_fields {
+                if present {
+                    problems.push((format!("{path}.{field}"), "a saml provider's settings are in `saml`".into()));
+                }
+            }
+            if raw.authentication.trust_amr {
+                problems.push((format!("{path}.authentication.trust_amr"), "SAML has no amr: map acr values".into()));
+            }
+            let Some(settings) = raw.saml.take() else {
+                problems.push((format!("{path}.saml"), "a saml provider needs its IdP's settings".into()));
+                return None;
+            };
+            let checker =
+                |problems: &mut Problems, field: &str, url: &str| check_url(problems, field, url, environment);
+            let compiled = crate::saml::config::SamlSettings::compile(
+                settings,
+                &format!("{path}.saml"),
+                environment,
+                problems,
+                checker,
+            );
+            ProviderKind::Saml(Box::new(compiled?))
+        }
         "oidc" => {
             for (field, present) in [
                 ("authorization_endpoint", raw.authorization_endpoint.is_some()),
@@ -449,14 +513,16 @@ pub(super) fn parse_provider(
             }
         }
         other => {
-            problems.push((format!("{path}.type"), format!("{other:?}: expected \"oidc\" or \"oauth2\"")));
+            problems.push((format!("{path}.type"), format!("{other:?}: expected \"oidc\", \"oauth2\" or \"saml\"")));
             return None;
         }
     };
-    if raw.client_id.is_empty() {
+    if !saml && raw.client_id.is_empty() {
         problems.push((format!("{path}.client_id"), "must not be empty".into()));
     }
-    if raw.client_secret.is_empty() || !raw.client_secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    let secret_name_ok =
+        !raw.client_secret.is_empty() && raw.client_secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !saml && !secret_name_ok {
         problems.push((
             format!("{path}.client_secret"),
             "the name of the secret binding that holds the client secret, such as \"OIDC_CORP_SECRET\"".into(),
@@ -507,7 +573,7 @@ pub(super) fn parse_provider(
             }
         }
     }
-    if !oidc && !raw.allowed_email_domains.is_empty() && raw.emails_endpoint.is_none() && !verified_mapped {
+    if !oidc && !saml && !raw.allowed_email_domains.is_empty() && raw.emails_endpoint.is_none() && !verified_mapped {
         problems.push((
             format!("{path}.allowed_email_domains"),
             "an oauth2 provider's profile email may be unverified: set emails_endpoint, or map claims.email_verified"
@@ -520,7 +586,7 @@ pub(super) fn parse_provider(
                 .push((format!("{path}.authorization_params.{name}"), "Portcullis sets this parameter itself".into()));
         }
     }
-    if raw.authentication.believes_provider() && !oidc {
+    if raw.authentication.believes_provider() && !oidc && !saml {
         problems
             .push((format!("{path}.authentication"), "only an oidc provider says how its users authenticated".into()));
     }
@@ -547,7 +613,9 @@ pub(super) fn parse_provider(
         email_domains: raw.email_domains,
         authorization_params: raw.authorization_params,
         required_claims: raw.required_claims,
-        own_redirect_uri: raw.own_redirect_uri.unwrap_or(!oidc),
+        // An oauth2 provider cannot say who answered (mix-up); a SAML response is POSTed to its
+        // provider's own ACS.
+        own_redirect_uri: saml || raw.own_redirect_uri.unwrap_or(!oidc),
         directory: raw.directory,
         authentication: raw.authentication,
     })

@@ -50,6 +50,17 @@ impl Endpoints {
                 issuer: None,
                 iss_parameter_supported: false,
             }),
+            // The IdP's SSO URL; a SAML provider has no other endpoint.
+            ProviderKind::Saml(settings) => Some(Self {
+                authorization: settings.sso_url.clone(),
+                token: String::new(),
+                userinfo: None,
+                end_session: None,
+                revocation: None,
+                jwks_uri: None,
+                issuer: Some(settings.idp_entity_id.clone()),
+                iss_parameter_supported: false,
+            }),
             ProviderKind::Oidc { .. } => None,
         }
     }

@@ -8,7 +8,6 @@
 //! the `NameID` counts only when its format says it is one.
 
 use super::response::VerifiedAssertion;
-use crate::login::profile::{Authentication, Profile};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -169,11 +168,21 @@ impl AttributeMapping {
     }
 }
 
-/// What the mapping makes of an assertion.
+/// What the mapping makes of an assertion: the fields of the profile every login method gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappedIdentity {
-    /// The profile, as every login method gives it (no tenant: the connection decides it).
-    pub profile: Profile,
+    /// The stable subject.
+    pub subject: String,
+    /// The email, lower-cased, if the assertion carries one.
+    pub email: Option<String>,
+    /// The display name.
+    pub name: Option<String>,
+    /// Groups, each once, at most [`MAX_GROUPS`].
+    pub groups: Vec<String>,
+    /// The `AuthnContextClassRef` (SAML's `acr`), if at most 256 bytes.
+    pub authn_context_class: Option<String>,
+    /// When the IdP authenticated the user.
+    pub authn_instant_s: u64,
     /// The custom claims, each with its attribute's values.
     pub custom: BTreeMap<String, Vec<String>>,
 }
@@ -250,12 +259,15 @@ pub fn map(assertion: &VerifiedAssertion, mapping: &AttributeMapping) -> Result<
             (!values.is_empty()).then(|| (claim.clone(), values))
         })
         .collect();
-    let authentication = Authentication {
-        amr: Vec::new(),
-        acr: assertion.authn_context_class.clone().filter(|class| class.len() <= 256),
-        auth_time_s: i64::try_from(assertion.authn_instant_s).ok(),
-    };
-    Ok(MappedIdentity { profile: Profile { subject, email, name, groups, tenant: None, authentication }, custom })
+    Ok(MappedIdentity {
+        subject,
+        email,
+        name,
+        groups,
+        authn_context_class: assertion.authn_context_class.clone().filter(|class| class.len() <= 256),
+        authn_instant_s: assertion.authn_instant_s,
+        custom,
+    })
 }
 
 #[cfg(test)]
@@ -300,13 +312,13 @@ mod tests {
             ],
         );
         let mapped = map(&entra, &AttributeMapping { preset: Preset::EntraId, ..Default::default() }).unwrap();
-        assert_eq!(mapped.profile.subject, "5b3c-object-id");
-        assert_eq!(mapped.profile.email.as_deref(), Some("ann@corp.example"));
-        assert_eq!(mapped.profile.name.as_deref(), Some("Ann Lee"));
-        assert_eq!(mapped.profile.groups, vec!["g-1", "g-2", "Admin"]);
-        assert_eq!(mapped.profile.authentication.auth_time_s, Some(1_800_000_000));
+        assert_eq!(mapped.subject, "5b3c-object-id");
+        assert_eq!(mapped.email.as_deref(), Some("ann@corp.example"));
+        assert_eq!(mapped.name.as_deref(), Some("Ann Lee"));
+        assert_eq!(mapped.groups, vec!["g-1", "g-2", "Admin"]);
+        assert_eq!(mapped.authn_instant_s, 1_800_000_000);
         assert_eq!(
-            mapped.profile.authentication.acr.as_deref(),
+            mapped.authn_context_class.as_deref(),
             Some("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport")
         );
         // Without the object id, Entra's preset refuses rather than fall back to a transient id.
@@ -330,10 +342,10 @@ mod tests {
             ],
         );
         let mapped = map(&adfs, &AttributeMapping { preset: Preset::Adfs, ..Default::default() }).unwrap();
-        assert_eq!(mapped.profile.subject, "CORP\\ann");
-        assert_eq!(mapped.profile.email.as_deref(), Some("ann@corp.example"));
-        assert_eq!(mapped.profile.name.as_deref(), Some("Ann Lee"), "given and family names joined");
-        assert_eq!(mapped.profile.groups, vec!["Domain Users"]);
+        assert_eq!(mapped.subject, "CORP\\ann");
+        assert_eq!(mapped.email.as_deref(), Some("ann@corp.example"));
+        assert_eq!(mapped.name.as_deref(), Some("Ann Lee"), "given and family names joined");
+        assert_eq!(mapped.groups, vec!["Domain Users"]);
 
         let okta = assertion(
             "00u1abcd",
@@ -341,18 +353,15 @@ mod tests {
             &[("email", &["ann@corp.example"]), ("firstName", &["Ann"]), ("groups", &["eng", "ops"])],
         );
         let mapped = map(&okta, &AttributeMapping { preset: Preset::Okta, ..Default::default() }).unwrap();
-        assert_eq!(
-            (mapped.profile.subject.as_str(), mapped.profile.email.as_deref()),
-            ("00u1abcd", Some("ann@corp.example"))
-        );
-        assert_eq!(mapped.profile.name.as_deref(), Some("Ann"));
-        assert_eq!(mapped.profile.groups, vec!["eng", "ops"]);
+        assert_eq!((mapped.subject.as_str(), mapped.email.as_deref()), ("00u1abcd", Some("ann@corp.example")));
+        assert_eq!(mapped.name.as_deref(), Some("Ann"));
+        assert_eq!(mapped.groups, vec!["eng", "ops"]);
 
         // Google: NameID is the email, in the email format; no attributes needed.
         let google = assertion("Ann@corp.example", Some(EMAIL_FORMAT), &[]);
         let mapped = map(&google, &AttributeMapping { preset: Preset::GoogleWorkspace, ..Default::default() }).unwrap();
-        assert_eq!(mapped.profile.email.as_deref(), Some("ann@corp.example"));
-        assert_eq!(mapped.profile.subject, "Ann@corp.example");
+        assert_eq!(mapped.email.as_deref(), Some("ann@corp.example"));
+        assert_eq!(mapped.subject, "Ann@corp.example");
     }
 
     #[test]
@@ -372,8 +381,8 @@ mod tests {
             ..Default::default()
         };
         let mapped = map(&sent, &mapping).unwrap();
-        assert_eq!(mapped.profile.subject, "u-42");
-        assert_eq!(mapped.profile.email, None, "a persistent NameID is not an email, and `mail` holds none");
+        assert_eq!(mapped.subject, "u-42");
+        assert_eq!(mapped.email, None, "a persistent NameID is not an email, and `mail` holds none");
         assert_eq!(
             mapped.custom,
             BTreeMap::from([
@@ -403,8 +412,8 @@ mod tests {
             let mut sent = assertion(&name_id, Some(EMAIL_FORMAT), &attributes);
             sent.attributes.push(Attribute { name: "groups".into(), values });
             let mapped = map(&sent, &AttributeMapping::default()).unwrap();
-            prop_assert!(mapped.profile.groups.len() <= MAX_GROUPS);
-            if let Some(email) = mapped.profile.email {
+            prop_assert!(mapped.groups.len() <= MAX_GROUPS);
+            if let Some(email) = mapped.email {
                 prop_assert_eq!(email.matches('@').count(), 1);
             }
         }

@@ -8,6 +8,7 @@
 pub mod binding;
 pub mod c14n;
 pub mod certificate;
+pub mod config;
 pub mod dsig;
 pub mod mapping;
 pub mod metadata;

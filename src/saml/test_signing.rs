@@ -118,3 +118,52 @@ pub fn signature_template(id: &str, key: TestKey, key_info_certificate: Option<&
         method = method_of(key),
     )
 }
+
+/// A response as a typical IdP sends it (the assertion signed with `key`), for tests outside
+/// `saml::response` (whose own tests bend every part).
+#[derive(Debug, Clone)]
+pub struct TestResponse<'a> {
+    /// The IdP's entity id.
+    pub idp: &'a str,
+    /// The SP's entity id (the audience).
+    pub sp: &'a str,
+    /// The ACS (destination and recipient).
+    pub acs: &'a str,
+    /// The request answered, if any.
+    pub in_response_to: Option<&'a str>,
+    /// The assertion's ID.
+    pub assertion_id: &'a str,
+    /// The subject.
+    pub name_id: &'a str,
+    /// Attributes, one value each.
+    pub attributes: &'a [(&'a str, &'a str)],
+    /// Now, in Unix seconds (the assertion is valid for 5 minutes from now).
+    pub now_s: u64,
+}
+
+impl TestResponse<'_> {
+    /// The signed response's XML.
+    pub fn signed(&self, key: TestKey) -> String {
+        use super::time::format_instant;
+        let irt = self.in_response_to.map(|id| format!(r#" InResponseTo="{id}""#)).unwrap_or_default();
+        let attributes: String = self
+            .attributes
+            .iter()
+            .map(|(name, value)| {
+                format!(r#"<saml:Attribute Name="{name}"><saml:AttributeValue>{value}</saml:AttributeValue></saml:Attribute>"#)
+            })
+            .collect();
+        let template = format!(
+            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_resp{id}" Version="2.0" IssueInstant="{now}" Destination="{acs}"{irt}><saml:Issuer xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">{idp}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status><saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}"><saml:Issuer>{idp}</saml:Issuer>{signature}<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{name_id}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData{irt} NotOnOrAfter="{until}" Recipient="{acs}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{now}" NotOnOrAfter="{until}"><saml:AudienceRestriction><saml:Audience>{sp}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AuthnStatement AuthnInstant="{now}" SessionIndex="_session1"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attributes}</saml:AttributeStatement></saml:Assertion></samlp:Response>"#,
+            id = self.assertion_id,
+            now = format_instant(self.now_s),
+            until = format_instant(self.now_s + 300),
+            acs = self.acs,
+            idp = self.idp,
+            sp = self.sp,
+            name_id = self.name_id,
+            signature = signature_template(self.assertion_id, key, None),
+        );
+        sign(&template, self.assertion_id, key)
+    }
+}

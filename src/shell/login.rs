@@ -87,7 +87,12 @@ pub(super) fn page_headers(cx: &LoginContext<'_>, login: &LoginConfig, content_t
     list
 }
 
-fn redirect(cx: &LoginContext<'_>, status: u16, location: &str, cookies: &[String]) -> Result<Response, Failure> {
+pub(super) fn redirect(
+    cx: &LoginContext<'_>,
+    status: u16,
+    location: &str,
+    cookies: &[String],
+) -> Result<Response, Failure> {
     respond::redirect(status, location, cookies, &cx.config.security_headers, cx.request_id)
         .map_err(|_| Failure::Unavailable)
 }
@@ -137,16 +142,8 @@ pub async fn serve(
         return Err((RouteError::UnknownEdgePath.into(), Vec::new()));
     };
     let plain = |failure: Failure| (failure, Vec::new());
-    if matches!(endpoint, LoginEndpoint::Start | LoginEndpoint::Callback) && !login.rate_limits.is_empty() {
-        let client_ip = cx.head.header("cf-connecting-ip");
-        match rate_limit::enforce_rules(cx.env, cx.config, "auth-login", &login.rate_limits, None, client_ip).await {
-            Verdict::Allowed(..) => {}
-            Verdict::Limited(failure, headers) => return Err((failure, headers)),
-            Verdict::Unavailable(reason) => {
-                console_warn!("{}", serde_json::json!({ "event": "login_rate_limiter_unavailable", "reason": reason }));
-                return Err(plain(Failure::Unavailable));
-            }
-        }
+    if matches!(endpoint, LoginEndpoint::Start | LoginEndpoint::Callback) {
+        limit_sign_ins(cx, login).await?;
     }
     match endpoint {
         LoginEndpoint::Start => start(cx, login).await.map_err(plain),
@@ -164,6 +161,22 @@ pub async fn serve(
             respond::build_text(200, &list, &login.branding_css()).map_err(|_| plain(Failure::Unavailable))
         }
         LoginEndpoint::RevokeSessions => revoke_sessions(req, cx).await.map_err(plain),
+    }
+}
+
+/// The login rate limits (`login.rate_limits`), for the steps of a sign-in.
+pub(super) async fn limit_sign_ins(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<(), (Failure, HeaderList)> {
+    if login.rate_limits.is_empty() {
+        return Ok(());
+    }
+    let client_ip = cx.head.header("cf-connecting-ip");
+    match rate_limit::enforce_rules(cx.env, cx.config, "auth-login", &login.rate_limits, None, client_ip).await {
+        Verdict::Allowed(..) => Ok(()),
+        Verdict::Limited(failure, headers) => Err((failure, headers)),
+        Verdict::Unavailable(reason) => {
+            console_warn!("{}", serde_json::json!({ "event": "login_rate_limiter_unavailable", "reason": reason }));
+            Err((Failure::Unavailable, Vec::new()))
+        }
     }
 }
 
@@ -246,12 +259,31 @@ pub(super) async fn begin_flow(
     purpose: Purpose,
     login_hint: Option<&str>,
 ) -> Result<Response, Failure> {
-    let endpoints = providers::endpoints(provider, cx.config).await?;
-    let key = login_secret(cx.env, cx.config, login)?;
-    let begun = flow::begin(login, provider, &endpoints, purpose, login_hint, &key, &SystemEntropy, &WorkerClock)
-        .map_err(flow_failure)?;
+    let begun = begin_with(cx, login, provider, purpose, login_hint).await?;
     audit_login(cx, "login_started", Some(&provider.id), None, "redirected to provider");
     redirect(cx, 302, &begun.location, &[begun.ticket_cookie])
+}
+
+/// The flow's first step for `provider`: an OIDC or OAuth 2.0 authorisation request (with the
+/// provider's endpoints), or a SAML `AuthnRequest`.
+async fn begin_with(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    provider: &Provider,
+    purpose: Purpose,
+    login_hint: Option<&str>,
+) -> Result<flow::Begun, Failure> {
+    let key = login_secret(cx.env, cx.config, login)?;
+    if flow::saml::settings_of(provider).is_some() {
+        // A SAML provider is never a tenant's connection under test.
+        let Purpose::SignIn { return_to, step_up } = purpose else { return Err(LoginError::StateInvalid.into()) };
+        let step_up = step_up.unwrap_or_default();
+        return flow::saml::begin(login, provider, return_to, step_up, &key, &SystemEntropy, &WorkerClock)
+            .map_err(flow_failure);
+    }
+    let endpoints = providers::endpoints(provider, cx.config).await?;
+    flow::begin(login, provider, &endpoints, purpose, login_hint, &key, &SystemEntropy, &WorkerClock)
+        .map_err(flow_failure)
 }
 
 /// Begins a flow with a page that sends the browser on (`meta` refresh, and a link), rather than
@@ -263,11 +295,8 @@ async fn continue_flow(
     return_to: String,
     login_hint: &str,
 ) -> Result<Response, Failure> {
-    let endpoints = providers::endpoints(provider, cx.config).await?;
-    let key = login_secret(cx.env, cx.config, login)?;
     let purpose = Purpose::SignIn { return_to, step_up: None };
-    let begun = flow::begin(login, provider, &endpoints, purpose, Some(login_hint), &key, &SystemEntropy, &WorkerClock)
-        .map_err(flow_failure)?;
+    let begun = begin_with(cx, login, provider, purpose, Some(login_hint)).await?;
     audit_login(cx, "login_started", Some(&provider.id), None, "sent on to provider");
     let mut list = page_headers(cx, login, "text/html; charset=utf-8");
     list.push(("set-cookie".into(), begun.ticket_cookie));
@@ -277,7 +306,7 @@ async fn continue_flow(
 }
 
 /// A stopped flow as the failure the browser gets.
-fn flow_failure(error: FlowError) -> Failure {
+pub(super) fn flow_failure(error: FlowError) -> Failure {
     match error {
         FlowError::Refused(error) => error.into(),
         FlowError::Unavailable(unavailable) => {
@@ -299,10 +328,7 @@ async fn callback(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response
     let mut setup_link = None;
     match complete(cx, login, &query, &state, &mut provider_id, &mut setup_link).await {
         Ok(Completed::Session(issued)) => {
-            let subject = Some(issued.profile.subject.as_str());
-            audit_login(cx, "login_succeeded", provider_id.as_deref(), subject, "session created");
-            let session_cookie = issued.cookie.set_cookie(login.session.absolute_lifetime_s as u64);
-            redirect(cx, 302, &issued.return_to, &[session_cookie, clear_ticket(&state)]).map_err(|f| (f, clear))
+            signed_in(cx, login, provider_id.as_deref(), issued, clear_ticket(&state)).map_err(|f| (f, clear))
         }
         Ok(Completed::SecondFactorDue(due)) => {
             redirect(cx, 302, &due.location, &[due.ticket_cookie, clear_ticket(&state)]).map_err(|f| (f, clear))
@@ -328,8 +354,22 @@ async fn callback(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response
     }
 }
 
+/// The answer to a sign-in that made a session: to where the flow began, with the session's
+/// cookie and `clear_ticket` (the flow's ticket cleared).
+pub(super) fn signed_in(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    provider_id: Option<&str>,
+    issued: SessionIssued,
+    clear_ticket: String,
+) -> Result<Response, Failure> {
+    audit_login(cx, "login_succeeded", provider_id, Some(issued.profile.subject.as_str()), "session created");
+    let session_cookie = issued.cookie.set_cookie(login.session.absolute_lifetime_s as u64);
+    redirect(cx, 302, &issued.return_to, &[session_cookie, clear_ticket])
+}
+
 /// How a callback ended well.
-enum Completed {
+pub(super) enum Completed {
     /// A sign-in: a session.
     Session(SessionIssued),
     /// A setup link's test: who signed in, and no session.
@@ -398,6 +438,17 @@ async fn complete(
         let tested = verified.setup_tested().ok_or(LoginError::StateInvalid)?;
         return Ok(Completed::SetupTested(link, tested));
     }
+    sign_in(cx, login, verified).await
+}
+
+/// The end every sign-in method shares once the identity is verified: just-in-time provisioning,
+/// one of Portcullis's factors if owed (the sign-in held), else the old session ended and a
+/// fresh one issued.
+pub(super) async fn sign_in(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    verified: flow::IdentityVerified<'_>,
+) -> Result<Completed, Failure> {
     let directory = D1Directory(cx.env);
     let verified =
         verified.provision(&directory, &D1Tenants(cx.env), &SystemEntropy, &WorkerClock).await.map_err(flow_failure)?;
@@ -438,11 +489,11 @@ async fn stage_owed(cx: &LoginContext<'_>, owed: &LocalFactorOwed) -> Result<Opt
 }
 
 /// A provider's sign-in held for its second factor: where the browser goes, with its ticket.
-struct HeldForFactor {
+pub(super) struct HeldForFactor {
     /// The second-factor page.
-    location: String,
+    pub(super) location: String,
     /// `Set-Cookie` for the ticket.
-    ticket_cookie: String,
+    pub(super) ticket_cookie: String,
 }
 
 /// Holds a provider's sign-in for one of Portcullis's factors: its session record is parked in

@@ -35,6 +35,7 @@ mod providers;
 mod rate_limit;
 mod rate_limiter;
 mod respond;
+mod saml_login;
 mod scim;
 mod sessions;
 mod setup;
@@ -434,6 +435,11 @@ async fn serve_edge(
         EdgeEndpoint::Login(endpoint) => {
             let cx = login_context::LoginContext { env, ctx, config, head, request_id };
             let served = login::serve(req, &cx, endpoint).await;
+            browser_reply(env, head, audit, security, served).await
+        }
+        EdgeEndpoint::Saml(endpoint) => {
+            let cx = login_context::LoginContext { env, ctx, config, head, request_id };
+            let served = saml_login::serve(req, &cx, endpoint).await;
             browser_reply(env, head, audit, security, served).await
         }
         EdgeEndpoint::Accounts { page, submit } => {

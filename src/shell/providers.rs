@@ -42,7 +42,9 @@ pub async fn endpoints(provider: &Provider, config: &Config) -> Result<Endpoints
         provider_outside(provider, config.environment, own_hosts).map_err(|problems| refused(provider, problems))?;
     }
     let endpoints = match &provider.kind {
-        ProviderKind::OAuth2 { .. } => Endpoints::configured(provider).ok_or(LoginError::UnknownProvider)?,
+        ProviderKind::OAuth2 { .. } | ProviderKind::Saml(_) => {
+            Endpoints::configured(provider).ok_or(LoginError::UnknownProvider)?
+        }
         ProviderKind::Oidc { issuer, .. } => Endpoints::discovered(&*discovery(issuer, config.environment).await?),
     };
     if let Some(own_hosts) = &stored {
@@ -65,6 +67,7 @@ fn refused(provider: &Provider, problems: Vec<String>) -> LoginError {
 pub fn page_endpoints(provider: &Provider) -> Vec<String> {
     match &provider.kind {
         ProviderKind::OAuth2 { authorization_endpoint, .. } => vec![authorization_endpoint.clone()],
+        ProviderKind::Saml(settings) => vec![settings.sso_url.clone()],
         ProviderKind::Oidc { issuer, .. } => {
             let mut endpoints = vec![issuer.clone()];
             DISCOVERY.with(|d| {

@@ -1,0 +1,130 @@
+//! A SAML provider's service-provider endpoints: the assertion consumer service (the IdP's
+//! HTTP-POST of its response) and this SP's metadata. The steps are the core's
+//! (`login::flow`'s SAML half); the sign-in then ends as every other does
+//! ([`super::login::sign_in`]).
+
+use super::adapters::{DurableLedger, WorkerClock};
+use super::body::read_bounded;
+use super::login::{self, audit_login, flow_failure, limit_sign_ins, login_secret, redirect, signed_in, Completed};
+use super::login_context::LoginContext;
+use super::respond;
+use super::webcrypto::WebCryptoSignatures;
+use crate::edge::SamlEndpoint;
+use crate::error::Failure;
+use crate::gateway::refusals::RouteError;
+use crate::http::headers::{self, HeaderList};
+use crate::login::config::LoginConfig;
+use crate::login::error::LoginError;
+use crate::login::flow;
+use crate::login::flow::saml::{
+    self as saml_flow, clear_ticket as clear_saml_ticket, settings_of as saml_settings_of, AcsForm,
+};
+use crate::login::oidc;
+use crate::saml::binding::MAX_ENCODED_BYTES;
+use crate::saml::metadata::SpMetadata;
+use crate::session;
+use worker::{Request, Response};
+
+/// Serves a SAML endpoint; failures come back for the caller to render (and audit).
+pub async fn serve(
+    mut req: Request,
+    cx: &LoginContext<'_>,
+    endpoint: SamlEndpoint,
+) -> Result<Response, (Failure, HeaderList)> {
+    let plain = |failure: Failure| (failure, Vec::new());
+    let Some(login) = &cx.config.login else {
+        return Err(plain(RouteError::UnknownEdgePath.into()));
+    };
+    match endpoint {
+        SamlEndpoint::Metadata(id) => metadata(cx, login, &id).map_err(plain),
+        SamlEndpoint::AssertionConsumer(id) => {
+            limit_sign_ins(cx, login).await?;
+            assertion_consumer(&mut req, cx, login, &id).await
+        }
+    }
+}
+
+/// `GET {prefix}/saml/:provider/metadata`.
+fn metadata(cx: &LoginContext<'_>, login: &LoginConfig, id: &str) -> Result<Response, Failure> {
+    let provider = login.provider(id).ok_or(RouteError::UnknownEdgePath)?;
+    let settings = saml_settings_of(provider).ok_or(RouteError::UnknownEdgePath)?;
+    let document = SpMetadata {
+        entity_id: saml_flow::sp_entity_id(login, settings, provider),
+        acs_url: login.redirect_uri_for(provider),
+        slo_url: format!("{}{}/saml/{id}/slo", login.own_origin().unwrap_or_default(), cx.config.edge_prefix),
+        name_id_format: settings.name_id_format.clone(),
+    };
+    let mut list = respond::edge_headers(
+        &cx.config.security_headers,
+        cx.request_id,
+        "application/samlmetadata+xml; charset=utf-8",
+    );
+    headers::set(&mut list, "cache-control", "public, max-age=300");
+    respond::build_text(200, &list, &document.to_xml()).map_err(|_| Failure::Unavailable)
+}
+
+/// `POST {prefix}/callback/:provider`: the IdP's response. With a `RelayState` whose ticket this
+/// browser carries, it must answer that ticket's request; without one it is unsolicited (refused
+/// unless the provider allows IdP-initiated login). Any failure clears the ticket; the origin is
+/// never reached.
+async fn assertion_consumer(
+    req: &mut Request,
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    id: &str,
+) -> Result<Response, (Failure, HeaderList)> {
+    let plain = |failure: Failure| (failure, Vec::new());
+    let provider = login.provider(id).filter(|p| saml_settings_of(p).is_some());
+    let provider = provider.ok_or_else(|| plain(LoginError::UnknownProvider.into()))?;
+    let body = read_bounded(req, MAX_ENCODED_BYTES + 1024).await.map_err(plain)?;
+    let form = AcsForm::parse(&body).map_err(|error| plain(error.into()))?;
+    let state = form.relay_state.clone().unwrap_or_default();
+    let clear_cookie = clear_saml_ticket(&state);
+    let clear = vec![("set-cookie".to_owned(), clear_cookie.clone())];
+    let outcome = complete(cx, login, provider, &form, &state).await;
+    match outcome {
+        Ok(Completed::Session(issued)) => {
+            signed_in(cx, login, Some(&provider.id), issued, clear_cookie).map_err(|f| (f, clear))
+        }
+        Ok(Completed::SecondFactorDue(due)) => {
+            redirect(cx, 302, &due.location, &[due.ticket_cookie, clear_cookie]).map_err(|f| (f, clear))
+        }
+        // A SAML flow is never a setup test.
+        Ok(Completed::SetupTested(..)) => Err((LoginError::StateInvalid.into(), clear)),
+        Err(failure) => {
+            audit_login(cx, "login_failed", Some(&provider.id), None, &failure.to_string());
+            Err((failure, clear))
+        }
+    }
+}
+
+/// The response's checks, then the sign-in.
+async fn complete(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    provider: &crate::login::provider::Provider,
+    form: &AcsForm,
+    state: &str,
+) -> Result<Completed, Failure> {
+    let ledger = DurableLedger(cx.env);
+    let sealed = match form.relay_state {
+        Some(_) => {
+            cx.head.header("cookie").and_then(|header| session::cookie_value(header, &oidc::ticket_cookie_name(state)))
+        }
+        None => None,
+    };
+    let verified = match sealed {
+        Some(sealed) => {
+            let key = login_secret(cx.env, cx.config, login)?;
+            let opened = flow::open_ticket(Some(&sealed), &key, &WorkerClock)?;
+            let started = opened.start(login, &cx.head.url)?;
+            started.verify_saml(form, &ledger, &WebCryptoSignatures, &WorkerClock).await.map_err(flow_failure)?
+        }
+        // No ticket of this browser: an IdP-initiated response (whose RelayState, if any, is where
+        // the IdP would have the user go), or another browser's.
+        None => saml_flow::verify_unsolicited(login, provider, form, &ledger, &WebCryptoSignatures, &WorkerClock)
+            .await
+            .map_err(flow_failure)?,
+    };
+    login::sign_in(cx, login, verified).await
+}
