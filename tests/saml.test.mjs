@@ -30,6 +30,7 @@ function samlProvider(id, fields = {}) {
       sso_url: idp.ssoUrl,
       certificates: [idp.certificatePem],
       attributes: { preset: "okta" },
+      trust_email: true,
       ...fields,
     },
   };
@@ -182,19 +183,38 @@ describe("SP-initiated sign-in", () => {
 });
 
 describe("IdP-initiated sign-in", () => {
-  test("is refused by default, and accepted once where the provider allows it", async () => {
+  test("is refused by default", async () => {
     const before = origin.requests.length;
     const unsolicited = await idp.responseFor({ inResponseTo: null });
     await assertRefused(await post(new Browser(), { samlResponse: unsolicited }), 400, "saml_unsolicited", before);
+  });
 
+  test("where allowed, it makes no session itself: it starts an SP-initiated sign-in, once", async () => {
     const allowed = await idp.responseFor({ inResponseTo: null, to: endpointsOf("acme-idp-init") });
     const browser = new Browser();
+    const before = origin.requests.length;
     const accepted = await post(browser, { samlResponse: allowed, relayState: "/app/from-idp" }, "acme-idp-init");
-    assert.equal(accepted.status, 302, await accepted.clone().text());
-    assert.equal(accepted.headers.get("location"), "/app/from-idp");
-    assert.ok(sessionSetCookie(accepted));
+    assert.equal(accepted.status, 303, await accepted.clone().text());
+    assert.equal(accepted.headers.get("location"), "/auth/login?provider=acme-idp-init&return_to=%2Fapp%2Ffrom-idp");
+    assert.equal(sessionSetCookie(accepted), undefined, "no session from an unsolicited response (login CSRF)");
+    assert.equal(seenSince(before).length, 0);
     const replayed = await post(new Browser(), { samlResponse: allowed }, "acme-idp-init");
-    await assertRefused(replayed, 400, "login_replayed", origin.requests.length);
+    await assertRefused(replayed, 400, "login_replayed", before);
+    // An open redirect through RelayState goes nowhere but here.
+    const elsewhere = await idp.responseFor({ inResponseTo: null, to: endpointsOf("acme-idp-init") });
+    const sent = await post(new Browser(), { samlResponse: elsewhere, relayState: "https://evil.example/" }, "acme-idp-init");
+    assert.equal(sent.headers.get("location"), "/auth/login?provider=acme-idp-init&return_to=%2F");
+  });
+});
+
+describe("the ticket cookie", () => {
+  test("is set only for a page navigation, never for another site's image or fetch", async () => {
+    const image = await new Browser().request(`${gw}/auth/login?provider=acme-saml`, {
+      headers: { "sec-fetch-mode": "no-cors", "sec-fetch-dest": "image", "sec-fetch-site": "cross-site" },
+    });
+    assert.equal(image.status, 403);
+    assert.match(await image.text(), /csrf_rejected/);
+    assert.ok(!image.headers.getSetCookie().some((line) => line.startsWith("__Host-portcullis-login-")));
   });
 });
 

@@ -376,7 +376,7 @@ impl<'a> CodeRedeemed<'a> {
         if !provider.allows_email(profile.email.as_deref()) {
             return Err(LoginError::EmailNotAllowed.into());
         }
-        Ok(IdentityVerified { started, tokens: Some(tokens), profile, user: None })
+        Ok(IdentityVerified { started, tokens: Some(tokens), ends_by_s: None, profile, user: None })
     }
 }
 
@@ -386,6 +386,8 @@ pub struct IdentityVerified<'a> {
     started: Started<'a>,
     /// The provider's tokens (OIDC and OAuth 2.0; a SAML sign-in has none).
     tokens: Option<TokenResponse>,
+    /// When the IdP says the session must end at the latest (SAML's `SessionNotOnOrAfter`).
+    ends_by_s: Option<i64>,
     profile: Profile,
     user: Option<ProvisionedUser>,
 }
@@ -525,7 +527,9 @@ impl IdentityVerified<'_> {
             created_at_s: now,
             created_at_ms: clock.now_ms() as i64,
             last_seen_s: now,
-            expires_at_s: now + policy.absolute_lifetime_s,
+            expires_at_s: self
+                .ends_by_s
+                .map_or(now + policy.absolute_lifetime_s, |by| by.min(now + policy.absolute_lifetime_s)),
             tokens: self.tokens.as_ref().map(|tokens| {
                 UpstreamTokens::issued(
                     tokens.access_token.clone(),

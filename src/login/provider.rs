@@ -433,6 +433,16 @@ pub(super) fn parse_provider(
                 problems.push((format!("{path}.saml"), "a saml provider needs its IdP's settings".into()));
                 return None;
             };
+            // An email the IdP does not vouch for decides nothing.
+            if !settings.trust_email {
+                let why = "needs saml.trust_email: otherwise the assertion's email is not kept";
+                if !raw.allowed_email_domains.is_empty() {
+                    problems.push((format!("{path}.allowed_email_domains"), why.into()));
+                }
+                if raw.directory.as_ref().is_some_and(|link| link.link_by_email) {
+                    problems.push((format!("{path}.directory.link_by_email"), why.into()));
+                }
+            }
             let checker =
                 |problems: &mut Problems, field: &str, url: &str| check_url(problems, field, url, environment);
             let compiled = crate::saml::config::SamlSettings::compile(

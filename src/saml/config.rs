@@ -40,6 +40,12 @@ pub struct RawSamlSettings {
     /// Accept SHA-1 digests from an old IdP. Off by default, and refused in production.
     #[serde(default)]
     pub insecure_allow_sha1: bool,
+    /// Take the assertion's email as verified: on for an IdP whose emails its administrators set (Okta,
+    /// Entra ID, Google Workspace, AD FS), never for one where users edit their own unverified address.
+    /// Off by default: the email is then not kept, and `allowed_email_domains` and `directory.link_by_email`
+    /// are refused.
+    #[serde(default)]
+    pub trust_email: bool,
 }
 
 /// A compiled SAML provider.
@@ -63,6 +69,8 @@ pub struct SamlSettings {
     pub clock_skew_s: u64,
     /// SHA-1 digests allowed.
     pub insecure_allow_sha1: bool,
+    /// The assertion's email is taken as verified.
+    pub trust_email: bool,
 }
 
 /// Two settings are the same when they pin the same certificates (by fingerprint) and say the
@@ -80,6 +88,7 @@ impl PartialEq for SamlSettings {
             && self.allow_idp_initiated == other.allow_idp_initiated
             && self.clock_skew_s == other.clock_skew_s
             && self.insecure_allow_sha1 == other.insecure_allow_sha1
+            && self.trust_email == other.trust_email
     }
 }
 
@@ -133,6 +142,9 @@ impl SamlSettings {
         if raw.insecure_allow_sha1 && environment == Environment::Production {
             problems.push((format!("{path}.insecure_allow_sha1"), "SHA-1 is refused in production".into()));
         }
+        if url::Url::parse(&raw.sso_url).is_ok_and(|url| url.fragment().is_some()) {
+            problems.push((format!("{path}.sso_url"), "no #fragment: the request goes in the query".into()));
+        }
         if problems.len() != before {
             return None;
         }
@@ -146,6 +158,7 @@ impl SamlSettings {
             allow_idp_initiated: raw.allow_idp_initiated,
             clock_skew_s: u64::from(clock_skew_s),
             insecure_allow_sha1: raw.insecure_allow_sha1,
+            trust_email: raw.trust_email,
         })
     }
 }

@@ -1,5 +1,5 @@
 //! From a verified assertion to the profile every login method ends in: who (a stable subject),
-//! the email, the name, the groups and any custom attributes, by the connection's attribute
+//! the email, the name and the groups, by the connection's attribute
 //! mapping. Presets carry the attribute names the big IdPs send, so a connection to Entra ID or
 //! ADFS works without looking up `http://schemas.microsoft.com/...` URIs.
 //!
@@ -9,7 +9,6 @@
 
 use super::response::VerifiedAssertion;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 /// The email-address NameID format (SAML 1.1's, which SAML 2.0 kept).
 pub const EMAIL_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
@@ -93,8 +92,7 @@ impl Preset {
     }
 }
 
-/// A connection's attribute mapping: a preset, any of whose names may be replaced, and custom
-/// attributes (a name for the origin's claims, the attribute it comes from).
+/// A connection's attribute mapping: a preset, any of whose names may be replaced.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -109,14 +107,14 @@ pub struct AttributeMapping {
     pub name: Option<String>,
     /// The attribute with the groups, instead of the preset's.
     pub groups: Option<String>,
-    /// Custom claims: claim name → attribute name. At most 16.
-    pub custom: BTreeMap<String, String>,
 }
 
-/// The most custom attributes a mapping may name.
-pub const MAX_CUSTOM_ATTRIBUTES: usize = 16;
-/// The most groups taken from an assertion.
+/// The most groups an assertion may carry (more refuses the sign-in: a cut list could drop the
+/// very group a rule keys on).
 pub const MAX_GROUPS: usize = 256;
+
+/// The transient NameID format: a new value at every sign-in, never a subject.
+pub const TRANSIENT_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
 
 impl AttributeMapping {
     /// The attribute names in effect: the preset's, with the overrides.
@@ -142,21 +140,6 @@ impl AttributeMapping {
     /// The mapping's problems, as (field, problem).
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
-        if self.custom.len() > MAX_CUSTOM_ATTRIBUTES {
-            problems.push(("custom".to_owned(), format!("at most {MAX_CUSTOM_ATTRIBUTES} custom attributes")));
-        }
-        for (claim, attribute) in &self.custom {
-            let reserved = ["sub", "email", "name", "groups", "tenant", "iss", "aud", "exp", "iat", "provider"];
-            if claim.is_empty() || claim.len() > 64 || reserved.contains(&claim.as_str()) {
-                problems.push((
-                    format!("custom.{claim}"),
-                    "a claim name of 1 to 64 characters, not a standard claim".into(),
-                ));
-            }
-            if attribute.is_empty() || attribute.len() > 256 {
-                problems.push((format!("custom.{claim}"), "an attribute name of 1 to 256 characters".into()));
-            }
-        }
         for (field, value) in
             [("subject", &self.subject), ("email", &self.email), ("name", &self.name), ("groups", &self.groups)]
         {
@@ -183,8 +166,6 @@ pub struct MappedIdentity {
     pub authn_context_class: Option<String>,
     /// When the IdP authenticated the user.
     pub authn_instant_s: u64,
-    /// The custom claims, each with its attribute's values.
-    pub custom: BTreeMap<String, Vec<String>>,
 }
 
 /// Why an assertion gives no identity.
@@ -192,6 +173,11 @@ pub struct MappedIdentity {
 pub enum MappingError {
     /// The subject attribute the mapping names is missing or empty.
     MissingSubject,
+    /// The subject would be a transient NameID (another at every sign-in), and the mapping names
+    /// no subject attribute.
+    TransientSubject,
+    /// More than [`MAX_GROUPS`] groups.
+    TooManyGroups,
 }
 
 /// The first non-empty value of the first listed attribute that has one, exactly as signed
@@ -208,22 +194,26 @@ fn first_value<'a>(assertion: &'a VerifiedAssertion, list: &[String]) -> Option<
     })
 }
 
-/// An email as a profile holds it: lower-cased, if it looks like one (one `@`, both sides
-/// non-empty, no white space anywhere, at most 254 bytes).
+/// An email as a profile holds it: ASCII lower-cased, if it looks like one (one `@`, both sides
+/// non-empty, printable ASCII only, at most 254 bytes). Unicode case mapping is not used: it
+/// folds look-alikes (the Kelvin sign to `k`) into another user's address.
 fn email_of(text: &str) -> Option<String> {
     let (local, domain) = text.split_once('@')?;
     let plausible = !local.is_empty()
         && !domain.is_empty()
         && !domain.contains('@')
         && text.len() <= 254
-        && !text.chars().any(|c| c.is_whitespace() || c.is_control());
-    plausible.then(|| text.to_lowercase())
+        && text.bytes().all(|b| b.is_ascii_graphic());
+    plausible.then(|| text.to_ascii_lowercase())
 }
 
 /// Maps a verified assertion to a profile.
 pub fn map(assertion: &VerifiedAssertion, mapping: &AttributeMapping) -> Result<MappedIdentity, MappingError> {
     let names = mapping.names();
     let subject = if names.subject.is_empty() {
+        if assertion.name_id_format.as_deref() == Some(TRANSIENT_FORMAT) {
+            return Err(MappingError::TransientSubject);
+        }
         assertion.name_id.clone()
     } else {
         first_value(assertion, &names.subject).ok_or(MappingError::MissingSubject)?.to_owned()
@@ -241,24 +231,14 @@ pub fn map(assertion: &VerifiedAssertion, mapping: &AttributeMapping) -> Result<
     let mut groups: Vec<String> = Vec::new();
     for attribute in assertion.attributes.iter().filter(|attribute| names.groups.contains(&attribute.name)) {
         for value in attribute.values.iter().filter(|v| !v.is_empty()) {
-            if groups.len() < MAX_GROUPS && !groups.iter().any(|known| known == value) {
+            if !groups.iter().any(|known| known == value) {
+                if groups.len() == MAX_GROUPS {
+                    return Err(MappingError::TooManyGroups);
+                }
                 groups.push(value.clone());
             }
         }
     }
-    let custom = mapping
-        .custom
-        .iter()
-        .filter_map(|(claim, attribute)| {
-            let values: Vec<String> = assertion
-                .attributes
-                .iter()
-                .filter(|a| &a.name == attribute)
-                .flat_map(|a| a.values.iter().cloned())
-                .collect();
-            (!values.is_empty()).then(|| (claim.clone(), values))
-        })
-        .collect();
     Ok(MappedIdentity {
         subject,
         email,
@@ -266,7 +246,6 @@ pub fn map(assertion: &VerifiedAssertion, mapping: &AttributeMapping) -> Result<
         groups,
         authn_context_class: assertion.authn_context_class.clone().filter(|class| class.len() <= 256),
         authn_instant_s: assertion.authn_instant_s,
-        custom,
     })
 }
 
@@ -365,39 +344,37 @@ mod tests {
     }
 
     #[test]
-    fn overrides_and_custom_attributes_and_a_name_id_that_is_not_an_email() {
+    fn overrides_a_name_id_that_is_not_an_email_and_what_cannot_be_a_subject() {
         let sent = assertion(
             "ann@corp.example",
             Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"),
-            &[("uid", &["u-42"]), ("dept", &["R&D"]), ("cost", &["12", "13"]), ("mail", &["not an email"])],
+            &[("uid", &["u-42"]), ("mail", &["not an email"])],
         );
-        let mapping = AttributeMapping {
-            subject: Some("uid".into()),
-            custom: BTreeMap::from([
-                ("department".into(), "dept".into()),
-                ("cost_centres".into(), "cost".into()),
-                ("absent".into(), "nope".into()),
-            ]),
-            ..Default::default()
-        };
+        let mapping = AttributeMapping { subject: Some("uid".into()), ..Default::default() };
         let mapped = map(&sent, &mapping).unwrap();
         assert_eq!(mapped.subject, "u-42");
         assert_eq!(mapped.email, None, "a persistent NameID is not an email, and `mail` holds none");
-        assert_eq!(
-            mapped.custom,
-            BTreeMap::from([
-                ("cost_centres".into(), vec!["12".into(), "13".into()]),
-                ("department".into(), vec!["R&D".into()])
-            ])
-        );
         assert!(mapping.problems().is_empty());
-        let bad = AttributeMapping {
-            custom: BTreeMap::from([("sub".into(), "x".into()), ("ok".into(), String::new())]),
-            email: Some(String::new()),
-            ..Default::default()
-        };
+        let bad = AttributeMapping { email: Some(String::new()), ..Default::default() };
         let fields: Vec<String> = bad.problems().into_iter().map(|(field, _)| field).collect();
-        assert_eq!(fields, vec!["custom.ok", "custom.sub", "email"]);
+        assert_eq!(fields, vec!["email"]);
+
+        // A transient NameID changes at every sign-in: no subject, unless an attribute is named.
+        let transient = assertion("_8f3a", Some(TRANSIENT_FORMAT), &[("uid", &["u-42"])]);
+        assert_eq!(map(&transient, &AttributeMapping::default()), Err(MappingError::TransientSubject));
+        assert_eq!(map(&transient, &mapping).map(|m| m.subject), Ok("u-42".to_owned()));
+
+        // Emails are ASCII: the Kelvin sign is not `k`, white space is not trimmed away.
+        let kelvin = assertion("x", None, &[("email", &["\u{212A}im@corp.example"])]);
+        assert_eq!(map(&kelvin, &AttributeMapping::default()).unwrap().email, None);
+        let padded = assertion("x", None, &[("email", &[" admin@corp.example"])]);
+        assert_eq!(map(&padded, &AttributeMapping::default()).unwrap().email, None);
+
+        // Too many groups refuse the sign-in rather than drop some.
+        let many: Vec<String> = (0..=MAX_GROUPS).map(|i| format!("g{i}")).collect();
+        let mut crowded = assertion("x", None, &[]);
+        crowded.attributes.push(Attribute { name: "groups".into(), values: many });
+        assert_eq!(map(&crowded, &AttributeMapping::default()), Err(MappingError::TooManyGroups));
     }
 
     proptest! {
@@ -411,10 +388,14 @@ mod tests {
             let attributes: Vec<(&str, &[&str])> = Vec::new();
             let mut sent = assertion(&name_id, Some(EMAIL_FORMAT), &attributes);
             sent.attributes.push(Attribute { name: "groups".into(), values });
-            let mapped = map(&sent, &AttributeMapping::default()).unwrap();
-            prop_assert!(mapped.groups.len() <= MAX_GROUPS);
-            if let Some(email) = mapped.email {
-                prop_assert_eq!(email.matches('@').count(), 1);
+            match map(&sent, &AttributeMapping::default()) {
+                Ok(mapped) => {
+                    prop_assert!(mapped.groups.len() <= MAX_GROUPS);
+                    if let Some(email) = mapped.email {
+                        prop_assert_eq!(email.matches('@').count(), 1);
+                    }
+                }
+                Err(error) => prop_assert_eq!(error, MappingError::TooManyGroups),
             }
         }
     }

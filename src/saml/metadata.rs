@@ -200,8 +200,8 @@ pub struct SpMetadata {
     pub entity_id: String,
     /// The ACS (HTTP-POST).
     pub acs_url: String,
-    /// The SLO endpoint (HTTP-Redirect).
-    pub slo_url: String,
+    /// The SLO endpoint (HTTP-Redirect), if there is one.
+    pub slo_url: Option<String>,
     /// The NameID format asked for, if any.
     pub name_id_format: Option<String>,
 }
@@ -218,12 +218,16 @@ impl SpMetadata {
             .as_ref()
             .map(|format| format!("<md:NameIDFormat>{}</md:NameIDFormat>", escape(format)))
             .unwrap_or_default();
+        let slo = self
+            .slo_url
+            .as_ref()
+            .map(|url| format!(r#"<md:SingleLogoutService Binding="{HTTP_REDIRECT}" Location="{}"/>"#, escape(url)))
+            .unwrap_or_default();
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
-<md:EntityDescriptor xmlns:md="{METADATA_NS}" entityID="{entity}"><md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="{PROTOCOL_NS}"><md:SingleLogoutService Binding="{HTTP_REDIRECT}" Location="{slo}"/>{format}<md:AssertionConsumerService Binding="{HTTP_POST}" Location="{acs}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>
+<md:EntityDescriptor xmlns:md="{METADATA_NS}" entityID="{entity}"><md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="{PROTOCOL_NS}">{slo}{format}<md:AssertionConsumerService Binding="{HTTP_POST}" Location="{acs}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>
 "#,
             entity = escape(&self.entity_id),
-            slo = escape(&self.slo_url),
             acs = escape(&self.acs_url),
         )
     }

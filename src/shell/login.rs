@@ -275,6 +275,13 @@ async fn begin_with(
 ) -> Result<flow::Begun, Failure> {
     let key = login_secret(cx.env, cx.config, login)?;
     if flow::saml::settings_of(provider).is_some() {
+        // Its ticket cookie is SameSite=None: set it only for a page the browser navigates to,
+        // never for an image or a fetch that another site's page could make by the dozen.
+        let navigation = cx.head.header("sec-fetch-mode").is_none_or(|mode| mode == "navigate")
+            && cx.head.header("sec-fetch-dest").is_none_or(|dest| dest == "document");
+        if !navigation {
+            return Err(LoginError::CsrfRejected.into());
+        }
         // A SAML provider is never a tenant's connection under test.
         let Purpose::SignIn { return_to, step_up } = purpose else { return Err(LoginError::StateInvalid.into()) };
         let step_up = step_up.unwrap_or_default();

@@ -17,7 +17,7 @@ use crate::login::config::LoginConfig;
 use crate::login::error::LoginError;
 use crate::login::flow;
 use crate::login::flow::saml::{
-    self as saml_flow, clear_ticket as clear_saml_ticket, settings_of as saml_settings_of, AcsForm,
+    self as saml_flow, clear_ticket as clear_saml_ticket, settings_of as saml_settings_of, AcsForm, UnsolicitedAccepted,
 };
 use crate::login::oidc;
 use crate::saml::binding::MAX_ENCODED_BYTES;
@@ -51,7 +51,8 @@ fn metadata(cx: &LoginContext<'_>, login: &LoginConfig, id: &str) -> Result<Resp
     let document = SpMetadata {
         entity_id: saml_flow::sp_entity_id(login, settings, provider),
         acs_url: login.redirect_uri_for(provider),
-        slo_url: format!("{}{}/saml/{id}/slo", login.own_origin().unwrap_or_default(), cx.config.edge_prefix),
+        // No Single Logout endpoint is published until there is one.
+        slo_url: None,
         name_id_format: settings.name_id_format.clone(),
     };
     let mut list = respond::edge_headers(
@@ -76,21 +77,22 @@ async fn assertion_consumer(
     let plain = |failure: Failure| (failure, Vec::new());
     let provider = login.provider(id).filter(|p| saml_settings_of(p).is_some());
     let provider = provider.ok_or_else(|| plain(LoginError::UnknownProvider.into()))?;
-    let body = read_bounded(req, MAX_ENCODED_BYTES + 1024).await.map_err(plain)?;
+    // Form encoding escapes base64's `+`, `/` and `=` and any line breaks: room for that too.
+    let body = read_bounded(req, 2 * MAX_ENCODED_BYTES).await.map_err(plain)?;
     let form = AcsForm::parse(&body).map_err(|error| plain(error.into()))?;
     let state = form.relay_state.clone().unwrap_or_default();
     let clear_cookie = clear_saml_ticket(&state);
     let clear = vec![("set-cookie".to_owned(), clear_cookie.clone())];
     let outcome = complete(cx, login, provider, &form, &state).await;
     match outcome {
-        Ok(Completed::Session(issued)) => {
-            signed_in(cx, login, Some(&provider.id), issued, clear_cookie).map_err(|f| (f, clear))
+        Ok(Consumed::Unsolicited(accepted)) => {
+            audit_login(cx, "login_idp_initiated", Some(&provider.id), None, "sent on to an SP-initiated sign-in");
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("provider", &provider.id).append_pair("return_to", &accepted.return_to);
+            let location = format!("{}/login?{}", cx.config.edge_prefix, query.finish());
+            redirect(cx, 303, &location, &[clear_cookie]).map_err(|f| (f, clear))
         }
-        Ok(Completed::SecondFactorDue(due)) => {
-            redirect(cx, 302, &due.location, &[due.ticket_cookie, clear_cookie]).map_err(|f| (f, clear))
-        }
-        // A SAML flow is never a setup test.
-        Ok(Completed::SetupTested(..)) => Err((LoginError::StateInvalid.into(), clear)),
+        Ok(Consumed::SignedIn(completed)) => finish(cx, login, provider, *completed, clear_cookie, clear),
         Err(failure) => {
             audit_login(cx, "login_failed", Some(&provider.id), None, &failure.to_string());
             Err((failure, clear))
@@ -98,14 +100,43 @@ async fn assertion_consumer(
     }
 }
 
-/// The response's checks, then the sign-in.
+/// What the ACS made of a response.
+enum Consumed {
+    /// A response to this browser's flow: the sign-in's end.
+    SignedIn(Box<Completed>),
+    /// An IdP-initiated response: a fresh SP-initiated sign-in follows.
+    Unsolicited(UnsolicitedAccepted),
+}
+
+/// The answer to a sign-in the ACS completed.
+fn finish(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    provider: &crate::login::provider::Provider,
+    completed: Completed,
+    clear_cookie: String,
+    clear: HeaderList,
+) -> Result<Response, (Failure, HeaderList)> {
+    match completed {
+        Completed::Session(issued) => {
+            signed_in(cx, login, Some(&provider.id), issued, clear_cookie).map_err(|f| (f, clear))
+        }
+        Completed::SecondFactorDue(due) => {
+            redirect(cx, 303, &due.location, &[due.ticket_cookie, clear_cookie]).map_err(|f| (f, clear))
+        }
+        // A SAML flow is never a setup test.
+        Completed::SetupTested(..) => Err((LoginError::StateInvalid.into(), clear)),
+    }
+}
+
+/// The response's checks, then the sign-in (or, for an unsolicited response, the sign-in to start).
 async fn complete(
     cx: &LoginContext<'_>,
     login: &LoginConfig,
     provider: &crate::login::provider::Provider,
     form: &AcsForm,
     state: &str,
-) -> Result<Completed, Failure> {
+) -> Result<Consumed, Failure> {
     let ledger = DurableLedger(cx.env);
     let sealed = match form.relay_state {
         Some(_) => {
@@ -122,9 +153,13 @@ async fn complete(
         }
         // No ticket of this browser: an IdP-initiated response (whose RelayState, if any, is where
         // the IdP would have the user go), or another browser's.
-        None => saml_flow::verify_unsolicited(login, provider, form, &ledger, &WebCryptoSignatures, &WorkerClock)
-            .await
-            .map_err(flow_failure)?,
+        None => {
+            let accepted =
+                saml_flow::accept_unsolicited(login, provider, form, &ledger, &WebCryptoSignatures, &WorkerClock)
+                    .await
+                    .map_err(flow_failure)?;
+            return Ok(Consumed::Unsolicited(accepted));
+        }
     };
-    login::sign_in(cx, login, verified).await
+    login::sign_in(cx, login, verified).await.map(|completed| Consumed::SignedIn(Box::new(completed)))
 }

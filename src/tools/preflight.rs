@@ -81,7 +81,8 @@ pub fn preflight(config: &Config, version_pinned: bool) -> Preflight {
     let tenant_admins = !config.directory.tenant_admin_issuers.is_empty();
     if let Some(login) = login {
         needs.push(key_secret(&login.secret_binding, true, "encrypts login tickets and binds CSRF tokens"));
-        for provider in &login.providers {
+        // A SAML provider has no client secret: its IdP's certificates are in the configuration.
+        for provider in login.providers.iter().filter(|p| !p.client_secret_binding.is_empty()) {
             let why = format!("the client secret of provider {:?}", provider.id);
             needs.push(need("secret", &provider.client_secret_binding, true, &why));
         }

@@ -74,10 +74,12 @@ function attributeStatement(attributes) {
  * service provider it answers is named afterwards with `serve({ acsUrl, spEntityId })` (the
  * gateway's port is chosen after the IdP's).
  */
-export async function startSamlIdp({ users }) {
+export async function startSamlIdp({ users, host = "127.0.0.1" }) {
   const server = http.createServer();
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${server.address().port}`;
+  // `host: "localhost"` makes the IdP another site than the gateway on 127.0.0.1 (its POST to the
+  // ACS is then cross-site, as in production).
+  const url = `http://${host}:${server.address().port}`;
   const entityId = `${url}/metadata`;
   const idp = samlify.IdentityProvider({
     entityID: entityId,

@@ -72,6 +72,15 @@ pub fn begin(
     clock: &impl Clock,
 ) -> Result<Begun, FlowError> {
     let settings = settings_of(provider).ok_or(LoginError::StateInvalid)?;
+    // A provider that must confirm a second factor is asked for one on every sign-in, as an OIDC
+    // one is (unless Portcullis's own factors stand in for its).
+    let mut step_up = step_up;
+    let trust = &provider.authentication;
+    if trust.require_mfa && !trust.local_factors {
+        for value in trust.step_up_acr_values.to_ask_for(crate::mfa::step_up::Method::Any) {
+            step_up.ask_for(value);
+        }
+    }
     let state = entropy.token()?;
     let request = AuthnRequest {
         id: new_request_id(entropy)?,
@@ -181,10 +190,11 @@ fn profile_of(
     verified: &VerifiedAssertion,
 ) -> Result<Profile, FlowError> {
     let mapped = mapping::map(verified, &settings.attributes)
-        .map_err(|_| LoginError::ProfileInvalid("the subject attribute is missing".into()))?;
+        .map_err(|error| LoginError::ProfileInvalid(format!("the assertion's attributes: {error:?}")))?;
     let profile = Profile {
         subject: mapped.subject,
-        email: mapped.email,
+        // Like an OIDC profile, a SAML one keeps only an email its IdP vouches for.
+        email: mapped.email.filter(|_| settings.trust_email),
         name: mapped.name,
         groups: mapped.groups,
         tenant: None,
@@ -219,40 +229,40 @@ impl<'a> Started<'a> {
         let verified =
             verify_response(self.login, self.provider, form, Some(&self.ticket.nonce), ledger, verifier, clock).await?;
         let profile = profile_of(self.provider, settings, &verified)?;
-        Ok(IdentityVerified { started: self, tokens: None, profile, user: None })
+        let ends_by_s = verified.session_not_on_or_after_s.and_then(|by| i64::try_from(by).ok());
+        Ok(IdentityVerified { started: self, tokens: None, ends_by_s, profile, user: None })
     }
 }
 
-/// An unsolicited response (IdP-initiated login), where the provider allows it: no ticket, so no
-/// request to answer; the assertion must say it answers none, and is used once, ever. The
-/// browser then goes to `RelayState` if it is a safe place here, else to `/`.
-pub async fn verify_unsolicited<'a>(
-    login: &'a LoginConfig,
-    provider: &'a Provider,
+/// What an accepted unsolicited response leads to: a fresh SP-initiated sign-in, never a session
+/// of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsolicitedAccepted {
+    /// Where the sign-in it starts goes afterwards: its `RelayState`, if that is a safe place
+    /// here, else `/`.
+    pub return_to: String,
+}
+
+/// An unsolicited response (IdP-initiated login), where the provider allows it: it answers no
+/// request of this browser, so it cannot prove that this browser's user is the one it names (an
+/// attacker could post their own into a victim's browser: login CSRF). It is verified and used
+/// once, ever, and then only starts an SP-initiated sign-in, which the IdP (where the user has
+/// just signed in) answers at once, bound to this browser's ticket.
+pub async fn accept_unsolicited(
+    login: &LoginConfig,
+    provider: &Provider,
     form: &AcsForm,
     ledger: &impl Ledger,
     verifier: &impl SignatureVerifier,
     clock: &impl Clock,
-) -> Result<IdentityVerified<'a>, FlowError> {
+) -> Result<UnsolicitedAccepted, FlowError> {
     let settings = settings_of(provider).ok_or(LoginError::StateInvalid)?;
     if !settings.allow_idp_initiated {
         return Err(LoginError::SamlUnsolicited.into());
     }
-    let verified = verify_response(login, provider, form, None, ledger, verifier, clock).await?;
-    let profile = profile_of(provider, settings, &verified)?;
+    verify_response(login, provider, form, None, ledger, verifier, clock).await?;
     let return_to = oidc::safe_return_to(form.relay_state.as_deref().unwrap_or("/"), &login.app_origins());
-    let ticket = LoginTicket {
-        provider: provider.id.clone(),
-        state: String::new(),
-        nonce: String::new(),
-        verifier: String::new(),
-        return_to,
-        issued_at_s: clock.now_s(),
-        setup: None,
-        max_age_s: None,
-        acr_values: Vec::new(),
-    };
-    Ok(IdentityVerified { started: Started { login, provider, ticket }, tokens: None, profile, user: None })
+    Ok(UnsolicitedAccepted { return_to })
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

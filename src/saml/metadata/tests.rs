@@ -87,7 +87,7 @@ fn sp_metadata_names_the_entity_its_acs_and_slo_and_reads_back() {
     let sp = SpMetadata {
         entity_id: "https://app.example/auth/saml/conn_abc".into(),
         acs_url: "https://app.example/auth/callback/conn_abc".into(),
-        slo_url: "https://app.example/auth/saml/conn_abc/slo".into(),
+        slo_url: Some("https://app.example/auth/saml/conn_abc/slo".into()),
         name_id_format: Some("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into()),
     };
     let xml = sp.to_xml();

@@ -26,7 +26,8 @@ fn login(allow_idp_initiated: bool) -> LoginConfig {
         "providers": [{
             "id": "okta", "type": "saml", "allowed_email_domains": ["corp.example"],
             "saml": { "idp_entity_id": IDP, "sso_url": "https://idp.example/sso?app=1", "certificates": [RSA_PEM],
-                      "attributes": { "preset": "okta" }, "allow_idp_initiated": allow_idp_initiated }
+                      "attributes": { "preset": "okta" }, "allow_idp_initiated": allow_idp_initiated,
+                      "trust_email": true }
         }]
     });
     LoginConfig::from_value(&value, Environment::Production, "/auth").expect("a valid login configuration")
@@ -163,31 +164,51 @@ fn an_answer_to_another_browsers_request_or_with_another_relay_state_is_refused(
 }
 
 #[test]
-fn an_unsolicited_response_is_refused_unless_the_provider_allows_idp_initiated_login() {
+fn an_unsolicited_response_is_refused_unless_allowed_and_then_only_starts_a_sign_in() {
     let (clock, ledger) = (ManualClock::at_ms(NOW_S * 1000), MemoryLedger::default());
     let unsolicited = form(&response(None, "_u1", "ann@corp.example"), Some("/reports"));
     let closed = login(false);
     let provider = closed.provider("okta").unwrap();
     assert_eq!(
-        block_on(verify_unsolicited(&closed, provider, &unsolicited, &ledger, &RustSignatures, &clock)).unwrap_err(),
+        block_on(accept_unsolicited(&closed, provider, &unsolicited, &ledger, &RustSignatures, &clock)).unwrap_err(),
         FlowError::Refused(LoginError::SamlUnsolicited)
     );
     let open = login(true);
     let provider = open.provider("okta").unwrap();
-    let verified = block_on(verify_unsolicited(&open, provider, &unsolicited, &ledger, &RustSignatures, &clock))
+    let accepted = block_on(accept_unsolicited(&open, provider, &unsolicited, &ledger, &RustSignatures, &clock))
         .expect("accepted");
-    assert_eq!(verified.profile().subject, "ann@corp.example");
+    assert_eq!(accepted, UnsolicitedAccepted { return_to: "/reports".into() }, "a sign-in to start, no identity");
     assert_eq!(
-        block_on(verify_unsolicited(&open, provider, &unsolicited, &ledger, &RustSignatures, &clock)).unwrap_err(),
+        block_on(accept_unsolicited(&open, provider, &unsolicited, &ledger, &RustSignatures, &clock)).unwrap_err(),
         FlowError::Refused(LoginError::Replayed),
         "replayed within its window"
     );
     // A response to some request is not unsolicited.
     let solicited = form(&response(Some("_req"), "_u2", "ann@corp.example"), None);
     assert_eq!(
-        block_on(verify_unsolicited(&open, provider, &solicited, &ledger, &RustSignatures, &clock)).unwrap_err(),
+        block_on(accept_unsolicited(&open, provider, &solicited, &ledger, &RustSignatures, &clock)).unwrap_err(),
         FlowError::Refused(LoginError::SamlRefused("saml_in_response_to"))
     );
+}
+
+#[test]
+fn without_trust_email_the_email_is_not_kept_and_domain_rules_are_refused() {
+    let value = |trust: bool, domains: bool| {
+        json!({ "redirect_uri": "https://app.example/auth/callback",
+            "providers": [{ "id": "okta", "type": "saml",
+                "allowed_email_domains": if domains { json!(["corp.example"]) } else { json!([]) },
+                "saml": { "idp_entity_id": IDP, "sso_url": "https://idp.example/sso?app=1", "certificates": [RSA_PEM],
+                          "trust_email": trust } }] })
+    };
+    let refused = LoginConfig::from_value(&value(false, true), Environment::Production, "/auth").unwrap_err();
+    assert!(refused.iter().any(|(field, _)| field.ends_with(".allowed_email_domains")), "{refused:?}");
+    let login = LoginConfig::from_value(&value(false, false), Environment::Production, "/auth").unwrap();
+    let (clock, ledger, key) =
+        (ManualClock::at_ms(NOW_S * 1000), MemoryLedger::default(), SecretBytes::new(vec![7; 32]));
+    let (browser, _) = begin_at(&login, &clock, &key);
+    let answer = form(&response(Some(&browser.request_id), "_t1", "ann@corp.example"), Some(&browser.state));
+    let profile = acs(&login, &browser, &answer, &ledger, &clock, &key).expect("signed in");
+    assert_eq!((profile.subject.as_str(), profile.email), ("ann@corp.example", None));
 }
 
 #[test]

@@ -1,0 +1,91 @@
+// `npm run bench:saml` (and the end of `npm run bench`): what a SAML sign-in costs at the edge,
+// against an OIDC sign-in's callback.
+//
+// The built worker runs in workerd through Miniflare with a SAML provider (samlify as the IdP,
+// RSA-2048 signatures) and an OIDC provider (oidc-provider@8) side by side. Each round, serially
+// and interleaved so that both see the same noise, one browser begins a SAML flow and has samlify
+// sign the answer (untimed), then (a) POSTs it to the ACS: the whole ACS is timed (the ticket
+// opened, the response base64-decoded, parsed, its signature verified with WebCrypto's RSA over
+// the canonical SignedInfo, the assertion's digest and every profile check, state and assertion
+// ID spent in the ledger Durable Object, the session written to KV). Another browser does the
+// OIDC flow at its provider (untimed) and then (b) loads /auth/callback: the ticket, the ledger,
+// the code redeemed at the provider's token endpoint, the ID token verified, the session written.
+// Medians and the ratio. A single sign-in cannot be repeated (both are single-use by design), so
+// this is a serial p50, not a load test.
+import { performance } from "node:perf_hooks";
+import { spread } from "./stats.mjs";
+import { startOrigin } from "../tests/support/origin.mjs";
+import { Browser, startLoginStack } from "../tests/support/login.mjs";
+import { formFields, startSamlIdp } from "../tests/support/saml-idp.mjs";
+import { loginAtProvider } from "../tests/support/oidc-provider.mjs";
+
+const ROUNDS = Number(process.env.BENCH_SAML_ROUNDS ?? 40);
+const WARMUP = 5;
+
+const origin = await startOrigin();
+const idp = await startSamlIdp({ users: { ann: { email: "ann@saml.test", attributes: { groups: ["eng"] } } } });
+const stack = await startLoginStack({
+  origin,
+  extraProviders: [
+    {
+      id: "bench-saml",
+      type: "saml",
+      saml: { idp_entity_id: idp.entityId, sso_url: idp.ssoUrl, certificates: [idp.certificatePem] },
+    },
+  ],
+});
+try {
+  const gw = stack.gateway.url;
+  idp.serve({ acsUrl: `${gw}/auth/callback/bench-saml`, spEntityId: `${gw}/auth/saml/bench-saml/metadata` });
+  const acs = [];
+  const callback = [];
+  for (let round = 0; round < ROUNDS + WARMUP; round++) {
+    const saml = new Browser();
+    const start = await saml.request(`${gw}/auth/login?provider=bench-saml&return_to=%2Fapp`);
+    const page = await fetch(start.headers.get("location"));
+    const { samlResponse, relayState } = formFields(await page.text());
+    const body = new URLSearchParams({ SAMLResponse: samlResponse, RelayState: relayState }).toString();
+    const postedAt = performance.now();
+    const answered = await saml.request(`${gw}/auth/callback/bench-saml`, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/x-www-form-urlencoded", "sec-fetch-site": "cross-site" },
+    });
+    await answered.arrayBuffer();
+    const acsMs = performance.now() - postedAt;
+    if (answered.status !== 302) throw new Error(`the ACS answered ${answered.status}`);
+
+    const oidc = new Browser();
+    const begun = await oidc.request(`${gw}/auth/login?provider=corp&return_to=%2Fapp`);
+    const callbackUrl = await loginAtProvider(begun.headers.get("location"), { login: "alice", jar: oidc.idpJar });
+    const calledAt = performance.now();
+    const done = await oidc.request(callbackUrl);
+    await done.arrayBuffer();
+    const callbackMs = performance.now() - calledAt;
+    if (done.status !== 302) throw new Error(`the OIDC callback answered ${done.status}`);
+    if (round >= WARMUP) {
+      acs.push(acsMs);
+      callback.push(callbackMs);
+    }
+  }
+  const a = spread(acs);
+  const c = spread(callback);
+  const row = (name, s, ratio) =>
+    `${name.padEnd(44)} ${s.median.toFixed(1).padStart(8)} ${s.min.toFixed(1).padStart(8)} ${s.max.toFixed(1).padStart(8)} ${ratio.padStart(10)}`;
+  console.log(
+    [
+      `SAML ACS against the OIDC callback: ${ROUNDS} sign-ins each, serial, interleaved (${WARMUP} warm-up rounds dropped)`,
+      "",
+      `${"step".padEnd(44)} ${"p50 ms".padStart(8)} ${"min ms".padStart(8)} ${"max ms".padStart(8)} ${"vs OIDC".padStart(10)}`,
+      row("OIDC callback (code redeemed at the IdP)", c, "1.00×"),
+      row("SAML ACS (RSA-2048 signature verified)", a, `${(a.median / c.median).toFixed(2)}×`),
+      "",
+      "vs OIDC: the p50 as a multiple of the OIDC callback's. The OIDC callback includes a round trip to the",
+      "provider's token endpoint (on this machine); the ACS has no outbound call.",
+    ].join("\n"),
+  );
+} finally {
+  await stack.close();
+  await idp.close();
+  await origin.close();
+}

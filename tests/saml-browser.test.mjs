@@ -1,0 +1,80 @@
+// SAML sign-in in headless Chromium: a protected page → the gateway's login page → the work email
+// (home-realm discovery picks the SAML provider) → samlify's IdP, on another site (localhost
+// rather than 127.0.0.1) → its page POSTs the response cross-site to the ACS → the page first
+// asked for, where the origin sees the user. The flow's ticket must survive that cross-site POST
+// (SameSite=None); the gateway's pages must show no console error or CSP violation.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { startOrigin } from "./support/origin.mjs";
+import { startLoginStack } from "./support/login.mjs";
+import { startSamlIdp } from "./support/saml-idp.mjs";
+import { launchBrowser, openPage, screenshotDir } from "./support/browser.mjs";
+
+let origin;
+let stack;
+let idp;
+let browser;
+let gw;
+
+before(async () => {
+  origin = await startOrigin();
+  idp = await startSamlIdp({ users: { ann: { email: "ann@saml.test", attributes: { firstName: "Ann", groups: ["eng"] } } }, host: "localhost" });
+  stack = await startLoginStack({
+    origin,
+    extraProviders: [
+      {
+        id: "acme-saml",
+        type: "saml",
+        display_name: "Acme SAML",
+        email_domains: ["saml.test"],
+        allowed_email_domains: ["saml.test"],
+        saml: {
+          idp_entity_id: idp.entityId,
+          sso_url: idp.ssoUrl,
+          certificates: [idp.certificatePem],
+          attributes: { preset: "okta" },
+          trust_email: true,
+        },
+      },
+    ],
+  });
+  gw = stack.gateway.url;
+  idp.serve({ acsUrl: `${gw}/auth/callback/acme-saml`, spEntityId: `${gw}/auth/saml/acme-saml/metadata` });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.close();
+  await idp?.close();
+  await origin?.close();
+});
+
+test("work email → the SAML IdP on another site → its cross-site POST → the page asked for, signed in", async () => {
+  const { page, problems, context } = await openPage(browser);
+  const posts = [];
+  page.on("request", (request) => {
+    if (request.method() === "POST" && request.url().startsWith(`${gw}/auth/callback/`)) posts.push(request);
+  });
+  await page.goto(`${gw}/app/reports`);
+  assert.match(page.url(), /\/auth\/login\?return_to=%2Fapp%2Freports$/);
+  await page.fill("#email", "ann@saml.test");
+  await Promise.all([page.waitForURL((url) => url.pathname === "/app/reports", { timeout: 10_000 }), page.click("#continue")]);
+
+  assert.equal(posts.length, 1, "the IdP's page posted the response to the ACS");
+  const sent = await posts[0].allHeaders();
+  assert.equal(sent["sec-fetch-site"], "cross-site", "the POST came from another site");
+  assert.equal(await page.textContent("h1"), "Demo origin");
+  const identity = Object.fromEntries(
+    await page.$$eval("table:first-of-type tr", (rows) => rows.map((row) => [row.querySelector("th").textContent, row.querySelector("td").textContent])),
+  );
+  assert.equal(identity["x-auth-subject"], "ann@saml.test");
+  assert.equal(identity["x-auth-method"], "session");
+  assert.equal(identity["x-auth-issuer"], idp.entityId);
+  const cookies = await context.cookies(gw);
+  assert.ok(cookies.some((c) => c.name === "__Host-portcullis"), "the session cookie is set");
+  assert.ok(!cookies.some((c) => c.name.startsWith("__Host-portcullis-login-")), "the flow's ticket is cleared");
+  await page.screenshot({ path: path.join(screenshotDir, "saml-signed-in.png"), fullPage: true });
+  assert.deepEqual(problems, [], "no console errors or CSP violations");
+});
