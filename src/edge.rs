@@ -107,6 +107,9 @@ pub enum SamlEndpoint {
     AssertionConsumer(String),
     /// `GET {prefix}/saml/:provider/metadata`: this service provider's metadata for the IdP.
     Metadata(String),
+    /// `GET {prefix}/saml/handoff`: a sign-in the ACS completed, finished where the browser's
+    /// `SameSite=Lax` cookies are seen (its old session ended, the new one's cookie set).
+    Handoff,
 }
 
 /// A SCIM endpoint of a tenant (the method is the handler's to check).
@@ -526,6 +529,12 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
         (["callback", provider], "POST") => {
             return Some(Ok(EdgeEndpoint::Saml(SamlEndpoint::AssertionConsumer((*provider).to_owned()))))
         }
+        (["saml", "handoff"], method) => {
+            return Some(match read_only(method) {
+                true => Ok(EdgeEndpoint::Saml(SamlEndpoint::Handoff)),
+                false => Err(RouteError::MethodNotAllowed),
+            })
+        }
         (["saml", provider, "metadata"], method) => {
             return Some(match read_only(method) {
                 true => Ok(EdgeEndpoint::Saml(SamlEndpoint::Metadata((*provider).to_owned()))),
@@ -775,6 +784,7 @@ mod tests {
             ),
             ("GET", "/auth/saml/okta/metadata", Some(Ok(EdgeEndpoint::Saml(SamlEndpoint::Metadata("okta".into()))))),
             ("POST", "/auth/saml/okta/metadata", Some(Err(RouteError::MethodNotAllowed))),
+            ("GET", "/auth/saml/handoff", Some(Ok(EdgeEndpoint::Saml(SamlEndpoint::Handoff)))),
             ("GET", "/auth/logout", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::LogoutPage)))),
             ("POST", "/auth/logout", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::Logout)))),
             ("DELETE", "/auth/logout", Some(Err(RouteError::MethodNotAllowed))),

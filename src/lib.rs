@@ -13,6 +13,7 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod cache;
+pub mod calendar;
 pub mod config;
 pub mod deploy;
 pub mod directory;

@@ -5,8 +5,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startOrigin } from "./support/origin.mjs";
-import { Browser, sessionSetCookie, startLoginStack } from "./support/login.mjs";
-import { formFields, startSamlIdp } from "./support/saml-idp.mjs";
+import { Browser, rawRequest, sessionSetCookie, startLoginStack } from "./support/login.mjs";
+import { formFields, samlProviderEntry, startSamlIdp } from "./support/saml-idp.mjs";
 import { assertionVerifier } from "./support/assertion-verifier.mjs";
 
 let origin;
@@ -19,23 +19,6 @@ const USERS = {
   eve: { email: "eve@elsewhere.test", attributes: {} },
 };
 
-function samlProvider(id, fields = {}) {
-  return {
-    id,
-    type: "saml",
-    display_name: `SAML ${id}`,
-    allowed_email_domains: ["saml.test"],
-    saml: {
-      idp_entity_id: idp.entityId,
-      sso_url: idp.ssoUrl,
-      certificates: [idp.certificatePem],
-      attributes: { preset: "okta" },
-      trust_email: true,
-      ...fields,
-    },
-  };
-}
-
 const endpointsOf = (id) => ({ acsUrl: `${gw}/auth/callback/${id}`, spEntityId: `${gw}/auth/saml/${id}/metadata` });
 
 before(async () => {
@@ -43,7 +26,7 @@ before(async () => {
   idp = await startSamlIdp({ users: USERS });
   stack = await startLoginStack({
     origin,
-    extraProviders: [samlProvider("acme-saml"), samlProvider("acme-idp-init", { allow_idp_initiated: true })],
+    extraProviders: [samlProviderEntry(idp, "acme-saml"), samlProviderEntry(idp, "acme-idp-init", { allow_idp_initiated: true })],
   });
   gw = stack.gateway.url;
   idp.serve(endpointsOf("acme-saml"));
@@ -79,6 +62,14 @@ function post(browser, fields, id = "acme-saml") {
   });
 }
 
+/** Follows the ACS's 303 to the handoff, where the session's cookie is set. */
+async function handedOff(browser, acs) {
+  assert.equal(acs.status, 303, await acs.clone().text());
+  assert.equal(acs.headers.get("location"), "/auth/saml/handoff");
+  assert.equal(sessionSetCookie(acs), undefined, "the session's cookie is set where the old session is seen");
+  return browser.request(`${gw}/auth/saml/handoff`);
+}
+
 async function assertRefused(response, status, code, before, label = code) {
   assert.equal(response.status, status, `${label}: ${await response.clone().text()}`);
   const text = await response.text();
@@ -97,10 +88,10 @@ describe("SP-initiated sign-in", () => {
     assert.equal(request.issuer, endpointsOf("acme-saml").spEntityId, "samlify read the request's issuer");
     assert.ok(flow.relayState.length <= 80 && !flow.relayState.includes("/app"), "RelayState is only a reference");
 
-    const acs = await post(browser, flow);
-    assert.equal(acs.status, 302, await acs.clone().text());
-    assert.equal(acs.headers.get("location"), "/app/saml");
-    assert.ok(sessionSetCookie(acs), "a session");
+    const done = await handedOff(browser, await post(browser, flow));
+    assert.equal(done.status, 303, await done.clone().text());
+    assert.equal(done.headers.get("location"), "/app/saml");
+    assert.ok(sessionSetCookie(done), "a session");
 
     const before = origin.requests.length;
     const page = await browser.request(`${gw}/app/saml`);
@@ -119,7 +110,7 @@ describe("SP-initiated sign-in", () => {
   test("the same response again, from any browser, is refused", async () => {
     const browser = new Browser();
     const flow = await startSignIn(browser);
-    assert.equal((await post(browser, flow)).status, 302);
+    assert.equal((await post(browser, flow)).status, 303);
     const before = origin.requests.length;
     // The ticket is spent and cleared: the response now answers no request of this browser.
     await assertRefused(await post(browser, flow), 400, "saml_unsolicited", before);
@@ -179,6 +170,31 @@ describe("SP-initiated sign-in", () => {
     await assertRefused(missing, 400, "invalid_callback", before);
     const unknown = await post(browser, { samlResponse: "abc" }, "no-such-provider");
     await assertRefused(unknown, 400, "unknown_provider", before);
+  });
+});
+
+describe("the handoff", () => {
+  test("a new sign-in ends the session the browser had, and a handoff is spent once", async () => {
+    const browser = new Browser();
+    await handedOff(browser, await post(browser, await startSignIn(browser)));
+    const first = browser.jar.header(gw);
+    assert.equal((await browser.request(`${gw}/auth/session`, { api: true })).status, 200);
+    const flow = await startSignIn(browser);
+    const acs = await post(browser, flow);
+    const handoffCookie = acs.headers.getSetCookie().find((line) => line.startsWith("__Host-portcullis-handoff="));
+    assert.match(handoffCookie, /; Path=\/; Secure; HttpOnly; SameSite=Lax; Max-Age=60$/);
+    const done = await handedOff(browser, acs);
+    assert.equal(done.status, 303);
+    const old = await rawRequest(`${gw}/auth/session`, { headers: { cookie: first, accept: "application/json" } });
+    assert.equal(old.status, 401, "the old session ended");
+    assert.equal((await browser.request(`${gw}/auth/session`, { api: true })).status, 200, "the new one lives");
+    // The same handoff again (the browser cleared it; an attacker who copied it cannot reuse it).
+    const again = await rawRequest(`${gw}/auth/saml/handoff`, { headers: { cookie: handoffCookie.split(";")[0] } });
+    assert.equal(again.status, 400);
+    assert.match(await again.text(), /login_replayed/);
+    const none = await new Browser().request(`${gw}/auth/saml/handoff`);
+    assert.equal(none.status, 400);
+    assert.match(await none.text(), /login_state_invalid/);
   });
 });
 

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod csrf;
 pub mod error;
 pub mod flow;
+pub mod handoff;
 pub mod id_token;
 pub mod oidc;
 pub mod pages;

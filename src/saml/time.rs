@@ -2,6 +2,8 @@
 //! no time zone component"; a trailing `Z` is what every IdP sends), read strictly into Unix
 //! seconds (a fraction is dropped) and written back for the requests Portcullis sends.
 
+use crate::calendar::{civil_from_days, days_from_civil, days_in_month};
+
 /// Unix seconds of `YYYY-MM-DDThh:mm:ss[.fraction][Z]`, for years 1970 to 9999; `None` for any
 /// other form (an offset, a missing field, a day that is not in its month, a leap second).
 pub fn parse_instant(text: &str) -> Option<u64> {
@@ -31,7 +33,7 @@ pub fn parse_instant(text: &str) -> Option<u64> {
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
-    let days = days_from_civil(year, month, day);
+    let days = days_from_civil((year, month, day));
     Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
 }
 
@@ -46,44 +48,6 @@ pub fn format_instant(unix_s: u64) -> String {
 /// A field of exactly `len` ASCII digits.
 fn digits(field: &str, len: usize) -> Option<u64> {
     (field.len() == len && field.bytes().all(|b| b.is_ascii_digit())).then(|| field.parse().ok()).flatten()
-}
-
-fn is_leap(year: u64) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-fn days_in_month(year: u64, month: u64) -> u64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`, for years from 1970).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year / 400;
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The date of a day since 1970-01-01 (the inverse of [`days_from_civil`]).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

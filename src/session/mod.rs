@@ -82,10 +82,14 @@ impl SessionCookie {
         })
     }
 
+    /// The cookie's value, `<id>.<key>` (a secret: the session's bearer credential).
+    pub fn value(&self) -> String {
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(self.id), URL_SAFE_NO_PAD.encode(self.key))
+    }
+
     /// The `Set-Cookie` value that stores this cookie for `max_age_s`.
     pub fn set_cookie(&self, max_age_s: u64) -> String {
-        let value = format!("{}.{}", URL_SAFE_NO_PAD.encode(self.id), URL_SAFE_NO_PAD.encode(self.key));
-        format!("{COOKIE_NAME}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_s}")
+        format!("{COOKIE_NAME}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_s}", self.value())
     }
 
     /// The KV key of the session's record: a hash, so KV never holds a usable cookie id.

@@ -5,9 +5,10 @@
 
 use super::adapters::{DurableLedger, WorkerClock};
 use super::body::read_bounded;
-use super::login::{self, audit_login, flow_failure, limit_sign_ins, login_secret, redirect, signed_in, Completed};
+use super::login::{self, audit_login, flow_failure, limit_sign_ins, login_secret, redirect, Completed};
 use super::login_context::LoginContext;
 use super::respond;
+use super::sessions;
 use super::webcrypto::WebCryptoSignatures;
 use crate::edge::SamlEndpoint;
 use crate::error::Failure;
@@ -19,7 +20,9 @@ use crate::login::flow;
 use crate::login::flow::saml::{
     self as saml_flow, clear_ticket as clear_saml_ticket, settings_of as saml_settings_of, AcsForm, UnsolicitedAccepted,
 };
+use crate::login::handoff;
 use crate::login::oidc;
+use crate::ports::{Clock, Entropy, Ledger, SystemEntropy};
 use crate::saml::binding::MAX_ENCODED_BYTES;
 use crate::saml::metadata::SpMetadata;
 use crate::session;
@@ -37,6 +40,7 @@ pub async fn serve(
     };
     match endpoint {
         SamlEndpoint::Metadata(id) => metadata(cx, login, &id).map_err(plain),
+        SamlEndpoint::Handoff => handoff(cx, login).await,
         SamlEndpoint::AssertionConsumer(id) => {
             limit_sign_ins(cx, login).await?;
             assertion_consumer(&mut req, cx, login, &id).await
@@ -118,8 +122,17 @@ fn finish(
     clear: HeaderList,
 ) -> Result<Response, (Failure, HeaderList)> {
     match completed {
+        // The session exists; its cookie is set on the same-site GET that follows (see
+        // `login::handoff`), where the browser's old session is seen and ended.
         Completed::Session(issued) => {
-            signed_in(cx, login, Some(&provider.id), issued, clear_cookie).map_err(|f| (f, clear))
+            audit_login(cx, "login_succeeded", Some(&provider.id), Some(&issued.profile.subject), "session created");
+            let key = login_secret(cx.env, cx.config, login).map_err(|f| (f, clear.clone()))?;
+            let id = SystemEntropy.token().map_err(|_| (Failure::Unavailable, clear.clone()))?;
+            let nonce: [u8; 12] = SystemEntropy.bytes().map_err(|_| (Failure::Unavailable, clear.clone()))?;
+            let handoff_cookie =
+                handoff::set_cookie(&issued.cookie, &issued.return_to, &id, &key, &nonce, WorkerClock.now_s());
+            let location = format!("{}/saml/handoff", cx.config.edge_prefix);
+            redirect(cx, 303, &location, &[handoff_cookie, clear_cookie]).map_err(|f| (f, clear))
         }
         Completed::SecondFactorDue(due) => {
             redirect(cx, 303, &due.location, &[due.ticket_cookie, clear_cookie]).map_err(|f| (f, clear))
@@ -127,6 +140,29 @@ fn finish(
         // A SAML flow is never a setup test.
         Completed::SetupTested(..) => Err((LoginError::StateInvalid.into(), clear)),
     }
+}
+
+/// `GET {prefix}/saml/handoff`: the end of a SAML sign-in, where the browser's `Lax` cookies are
+/// seen. The handoff is spent once; the session the browser had is ended; the new one's cookie is
+/// set.
+async fn handoff(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response, (Failure, HeaderList)> {
+    let clear = vec![("set-cookie".to_owned(), handoff::clear_cookie())];
+    let key = login_secret(cx.env, cx.config, login).map_err(|f| (f, clear.clone()))?;
+    let value = cx.head.header("cookie").and_then(|header| session::cookie_value(header, handoff::HANDOFF_COOKIE));
+    let value = value.ok_or_else(|| (Failure::from(LoginError::StateInvalid), clear.clone()))?;
+    let handed = handoff::open(&value, &key, WorkerClock.now_s()).map_err(|error| (error.into(), clear.clone()))?;
+    match DurableLedger(cx.env)
+        .claim_once(&format!("handoff:{}", handed.id), 2_000 * handoff::HANDOFF_LIFETIME_S as u64)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return Err((LoginError::Replayed.into(), clear)),
+        Err(_) => return Err((Failure::Unavailable, clear)),
+    }
+    // The browser's old session, if any (never the new one: its cookie is not set yet).
+    sessions::end_previous(cx.env, cx.config, cx.head).await;
+    let session_cookie = handed.session.set_cookie(login.session.absolute_lifetime_s as u64);
+    redirect(cx, 303, &handed.return_to, &[session_cookie, handoff::clear_cookie()]).map_err(|f| (f, clear))
 }
 
 /// The response's checks, then the sign-in (or, for an unsolicited response, the sign-in to start).

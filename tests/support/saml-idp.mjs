@@ -201,3 +201,25 @@ export function formFields(html) {
   };
   return { samlResponse: field("SAMLResponse"), relayState: field("RelayState") };
 }
+
+/**
+ * A configured `saml` provider entry `id` for the IdP `idp` (its entity id, SSO URL and
+ * certificate), taking its emails, in the domain `saml.test`; `fields` are added to its `saml`.
+ * (Home-realm discovery by that domain is the test's to add: one provider per domain.)
+ */
+export function samlProviderEntry(idp, id, fields = {}) {
+  return {
+    id,
+    type: "saml",
+    display_name: `SAML ${id}`,
+    allowed_email_domains: ["saml.test"],
+    saml: {
+      idp_entity_id: idp.entityId,
+      sso_url: idp.ssoUrl,
+      certificates: [idp.certificatePem],
+      attributes: { preset: "okta" },
+      trust_email: true,
+      ...fields,
+    },
+  };
+}

@@ -344,6 +344,85 @@ fn wrapping_attacks_find_no_second_assertion_and_no_stray_signature() {
     }
 }
 
+/// The eight XML signature wrapping attacks (XSW1–XSW8, as SAML Raider names them), each built
+/// from a validly signed response: the signature stays valid over the original, and the
+/// attacker's content sits where a reader that verified one node and read another would look.
+#[test]
+fn the_eight_signature_wrapping_attacks_are_refused() {
+    let evil_knobs = Knobs { name_id: "admin@corp.example".into(), ..Knobs::default() };
+    // XSW1, XSW2: the response is signed.
+    let signed = build(&Knobs { sign_assertion: false, sign_response: true, ..Knobs::default() });
+    let document = parse(&signed).unwrap();
+    let root = document.root_element();
+    let signature = root.children().find(|n| is(*n, DSIG_NS, "Signature")).unwrap();
+    let original = &signed[root.range()];
+    let signature_text = &signed[signature.range()];
+    let evil_response = |id: &str, inside_signature: &str, before_signature: &str| {
+        response_xml(
+            &evil_knobs,
+            &assertion_xml(&evil_knobs, "_evil_a", ""),
+            &format!(
+                "{before_signature}{}",
+                signature_text.replace("</ds:Signature>", &format!("{inside_signature}</ds:Signature>"))
+            ),
+        )
+        .replacen(r#"ID="_r1""#, &format!(r#"ID="{id}""#), 1)
+    };
+    // The original response hidden inside the evil one's signature (XSW1) or before it (XSW2),
+    // with the evil root keeping the signed ID or taking another.
+    let xsw1 = evil_response("_evil_r", original, "");
+    let xsw1_same_id = evil_response("_r1", original, "");
+    let xsw2 = evil_response("_evil_r", "", original);
+
+    // XSW3–XSW8: the assertion is signed.
+    let good = build(&Knobs::default());
+    let document = parse(&good).unwrap();
+    let assertion = document.descendants().find(|n| is(*n, ASSERTION_NS, "Assertion")).unwrap();
+    let signed_assertion = &good[assertion.range()];
+    let assertion_signature = signature_of(signed_assertion);
+    let unsigned_original = signed_assertion.replace(&assertion_signature, "");
+    let evil = |id: &str, signature: &str| assertion_xml(&evil_knobs, id, signature);
+    let wrap = |inner: &str| good.replace(signed_assertion, inner);
+    let with_object = |inner: &str| {
+        assertion_signature.replace("</ds:Signature>", &format!("<ds:Object>{inner}</ds:Object></ds:Signature>"))
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("XSW1", xsw1, "saml_assertion_count"),
+        ("XSW1, the signed ID kept", xsw1_same_id, "xml_duplicate_id"),
+        ("XSW2", xsw2, "saml_assertion_count"),
+        ("XSW3", wrap(&format!("{}{signed_assertion}", evil("_evil", ""))), "saml_assertion_count"),
+        (
+            "XSW4",
+            wrap(&evil("_evil", "").replace("</saml:Assertion>", &format!("{signed_assertion}</saml:Assertion>"))),
+            "saml_assertion_count",
+        ),
+        ("XSW5", wrap(&format!("{}{unsigned_original}", evil("_a1", &assertion_signature))), "xml_duplicate_id"),
+        (
+            "XSW5, another ID",
+            wrap(&format!("{}{unsigned_original}", evil("_evil", &assertion_signature))),
+            "saml_assertion_count",
+        ),
+        (
+            "XSW6",
+            wrap(&evil(
+                "_evil",
+                &assertion_signature.replace("</ds:Signature>", &format!("{signed_assertion}</ds:Signature>")),
+            )),
+            "saml_assertion_count",
+        ),
+        (
+            "XSW7",
+            wrap(&format!("<samlp:Extensions>{}</samlp:Extensions>{signed_assertion}", evil("_evil", ""))),
+            "saml_assertion_count",
+        ),
+        ("XSW8", wrap(&evil("_evil", &with_object(&unsigned_original))), "saml_assertion_count"),
+        ("XSW8, an empty Object", wrap(&evil("_evil", &with_object(""))), "signature_shape"),
+    ];
+    for (name, text, reason) in cases {
+        assert_eq!(refusal(&text), reason, "{name}: {text}");
+    }
+}
+
 /// The `ds:Signature` element of a signed assertion's text.
 fn signature_of(assertion: &str) -> String {
     let start = assertion.find("<ds:Signature").unwrap();

@@ -1,0 +1,107 @@
+//! A new session handed from a cross-site POST to a same-site GET. The IdP's POST to the SAML
+//! ACS carries no `SameSite=Lax` cookie, so the ACS cannot see, and so cannot end, the session
+//! the browser had (every sign-in must end it). The ACS therefore issues the new session without
+//! setting its cookie: it seals the cookie into a short-lived handoff cookie and sends the
+//! browser (303) to `{prefix}/saml/handoff`. That GET is a top-level navigation, which carries
+//! `Lax` cookies: there the old session is ended, the handoff spent once, and the new session's
+//! cookie set.
+
+use super::error::LoginError;
+use crate::secret::{Sealer, SecretBytes};
+use crate::session::SessionCookie;
+use serde::{Deserialize, Serialize};
+
+/// The handoff cookie's name.
+pub const HANDOFF_COOKIE: &str = "__Host-portcullis-handoff";
+
+/// How long a handoff may take: the browser follows a redirect.
+pub const HANDOFF_LIFETIME_S: i64 = 60;
+
+const LABEL: &[u8] = b"portcullis session handoff v1";
+const AAD: &[u8] = HANDOFF_COOKIE.as_bytes();
+
+/// What a handoff carries.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    /// The new session's cookie value.
+    session: String,
+    /// Where the browser goes then (checked when the flow began).
+    return_to: String,
+    /// A random id, spent once.
+    id: String,
+    /// When the ACS sealed it.
+    issued_at_s: i64,
+}
+
+/// A handoff opened: the new session, where to go, and the id to spend.
+#[derive(Debug)]
+pub struct Handoff {
+    /// The new session's cookie.
+    pub session: SessionCookie,
+    /// Where the browser goes.
+    pub return_to: String,
+    /// Spend this once (the ledger) before setting the cookie.
+    pub id: String,
+}
+
+/// The `Set-Cookie` of a handoff of `session` (then to `return_to`), with the random `id`.
+pub fn set_cookie(
+    session: &SessionCookie,
+    return_to: &str,
+    id: &str,
+    key: &SecretBytes,
+    nonce: &[u8; 12],
+    now_s: i64,
+) -> String {
+    let sealed =
+        Sealed { session: session.value(), return_to: return_to.to_owned(), id: id.to_owned(), issued_at_s: now_s };
+    let plaintext = serde_json::to_vec(&sealed).unwrap_or_default();
+    let value = Sealer::new(LABEL, key).seal(AAD, &plaintext, nonce);
+    format!("{HANDOFF_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={HANDOFF_LIFETIME_S}")
+}
+
+/// The `Set-Cookie` that clears the handoff.
+pub fn clear_cookie() -> String {
+    format!("{HANDOFF_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+/// Opens a handoff cookie's value: sealed here, at most [`HANDOFF_LIFETIME_S`] old.
+pub fn open(value: &str, key: &SecretBytes, now_s: i64) -> Result<Handoff, LoginError> {
+    let plaintext = Sealer::new(LABEL, key).open(AAD, value).ok_or(LoginError::StateInvalid)?;
+    let sealed: Sealed = serde_json::from_slice(&plaintext).map_err(|_| LoginError::StateInvalid)?;
+    if !(0..=HANDOFF_LIFETIME_S).contains(&(now_s - sealed.issued_at_s)) {
+        return Err(LoginError::StateInvalid);
+    }
+    let session = SessionCookie::from_value(&sealed.session).map_err(|_| LoginError::StateInvalid)?;
+    Ok(Handoff { session, return_to: sealed.return_to, id: sealed.id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value_of(set_cookie: &str) -> &str {
+        set_cookie.split_once('=').unwrap().1.split(';').next().unwrap()
+    }
+
+    #[test]
+    fn a_handoff_opens_once_in_its_minute_and_under_its_key_only() {
+        let key = SecretBytes::new(vec![7; 32]);
+        let session = SessionCookie::from_random(&[9; 48]);
+        let cookie = set_cookie(&session, "/app", "h1", &key, &[1; 12], 1_000);
+        assert!(cookie.contains("SameSite=Lax") && cookie.contains("Max-Age=60"), "{cookie}");
+        let opened = open(value_of(&cookie), &key, 1_030).expect("within its minute");
+        assert_eq!(
+            (opened.session.value(), opened.return_to.as_str(), opened.id.as_str()),
+            (session.value(), "/app", "h1")
+        );
+        assert_eq!(open(value_of(&cookie), &key, 1_061).unwrap_err(), LoginError::StateInvalid, "too late");
+        assert_eq!(open(value_of(&cookie), &key, 999).unwrap_err(), LoginError::StateInvalid, "from the future");
+        assert!(open(value_of(&cookie), &SecretBytes::new(vec![8; 32]), 1_030).is_err(), "another key");
+        let mut tampered = value_of(&cookie).to_owned();
+        tampered.pop();
+        assert!(open(&tampered, &key, 1_030).is_err());
+        assert!(!format!("{opened:?}").contains(&session.value()), "the session cookie is never printed");
+        assert!(clear_cookie().contains("Max-Age=0"));
+    }
+}
