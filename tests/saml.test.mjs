@@ -52,13 +52,25 @@ async function startSignIn(browser, returnTo = "/app/saml") {
   return { location, ticket, ...formFields(await page.text()) };
 }
 
-/** POSTs a response to an ACS as the IdP's page would (a cross-site form post). */
+/**
+ * POSTs a response to an ACS as the IdP's page would: a cross-site form post, which carries the
+ * SameSite=None ticket cookies only (never the Lax session cookie, as a browser sends it).
+ */
 function post(browser, fields, id = "acme-saml") {
   const body = new URLSearchParams({ SAMLResponse: fields.samlResponse, ...(fields.relayState == null ? {} : { RelayState: fields.relayState }) });
+  const crossSite = (browser.jar.header(gw) ?? "")
+    .split("; ")
+    .filter((pair) => pair.startsWith("__Host-portcullis-login-"))
+    .join("; ");
   return browser.request(`${gw}/auth/callback/${id}`, {
     method: "POST",
     body: body.toString(),
-    headers: { "content-type": "application/x-www-form-urlencoded", origin: idp.url, "sec-fetch-site": "cross-site" },
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      origin: idp.url,
+      "sec-fetch-site": "cross-site",
+      cookie: crossSite,
+    },
   });
 }
 
@@ -102,6 +114,7 @@ describe("SP-initiated sign-in", () => {
     assert.equal(seen.headers["x-auth-email"], "ann@saml.test");
     assert.equal(seen.headers["x-auth-issuer"], idp.entityId, "the issuer is the IdP's entity id");
     assert.equal(seen.headers["x-auth-groups"], "eng,admins");
+    assert.ok(!JSON.stringify(origin.requests).includes("__Host-portcullis"), "the origin never sees Portcullis's cookies");
     assert.equal(seen.assertion?.valid, true, seen.assertion?.error);
     assert.equal(seen.assertion.claims.sub, "ann@saml.test");
     assert.equal(seen.assertion.claims.auth_method, "session");
@@ -186,7 +199,7 @@ describe("the handoff", () => {
     const done = await handedOff(browser, acs);
     assert.equal(done.status, 303);
     const old = await rawRequest(`${gw}/auth/session`, { headers: { cookie: first, accept: "application/json" } });
-    assert.equal(old.status, 401, "the old session ended");
+    assert.equal(old.status, 401, "the old session ended (the ACS's POST never showed it: the handoff did)");
     assert.equal((await browser.request(`${gw}/auth/session`, { api: true })).status, 200, "the new one lives");
     // The same handoff again (the browser cleared it; an attacker who copied it cannot reuse it).
     const again = await rawRequest(`${gw}/auth/saml/handoff`, { headers: { cookie: handoffCookie.split(";")[0] } });

@@ -31,6 +31,9 @@ struct Sealed {
     id: String,
     /// When the ACS sealed it.
     issued_at_s: i64,
+    /// The provider and the subject, for the audit line of the sign-in it completes.
+    provider: String,
+    subject: String,
 }
 
 /// A handoff opened: the new session, where to go, and the id to spend.
@@ -42,19 +45,38 @@ pub struct Handoff {
     pub return_to: String,
     /// Spend this once (the ledger) before setting the cookie.
     pub id: String,
+    /// Who signed in, with which provider (for the audit line).
+    pub provider: String,
+    /// The subject.
+    pub subject: String,
 }
 
-/// The `Set-Cookie` of a handoff of `session` (then to `return_to`), with the random `id`.
-pub fn set_cookie(
-    session: &SessionCookie,
-    return_to: &str,
-    id: &str,
-    key: &SecretBytes,
-    nonce: &[u8; 12],
-    now_s: i64,
-) -> String {
-    let sealed =
-        Sealed { session: session.value(), return_to: return_to.to_owned(), id: id.to_owned(), issued_at_s: now_s };
+/// What the ACS hands off.
+#[derive(Debug, Clone, Copy)]
+pub struct Handing<'a> {
+    /// The new session.
+    pub session: &'a SessionCookie,
+    /// Where the browser goes then (checked when the flow began).
+    pub return_to: &'a str,
+    /// The provider.
+    pub provider: &'a str,
+    /// The subject.
+    pub subject: &'a str,
+}
+
+/// How far the clock of the isolate that opens a handoff may be behind the one that sealed it.
+const CLOCK_SKEW_S: i64 = 5;
+
+/// The `Set-Cookie` of a handoff, with the random `id`.
+pub fn set_cookie(handing: Handing<'_>, id: &str, key: &SecretBytes, nonce: &[u8; 12], now_s: i64) -> String {
+    let sealed = Sealed {
+        session: handing.session.value(),
+        return_to: handing.return_to.to_owned(),
+        id: id.to_owned(),
+        issued_at_s: now_s,
+        provider: handing.provider.to_owned(),
+        subject: handing.subject.to_owned(),
+    };
     let plaintext = serde_json::to_vec(&sealed).unwrap_or_default();
     let value = Sealer::new(LABEL, key).seal(AAD, &plaintext, nonce);
     format!("{HANDOFF_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={HANDOFF_LIFETIME_S}")
@@ -69,11 +91,17 @@ pub fn clear_cookie() -> String {
 pub fn open(value: &str, key: &SecretBytes, now_s: i64) -> Result<Handoff, LoginError> {
     let plaintext = Sealer::new(LABEL, key).open(AAD, value).ok_or(LoginError::StateInvalid)?;
     let sealed: Sealed = serde_json::from_slice(&plaintext).map_err(|_| LoginError::StateInvalid)?;
-    if !(0..=HANDOFF_LIFETIME_S).contains(&(now_s - sealed.issued_at_s)) {
+    if !(-CLOCK_SKEW_S..=HANDOFF_LIFETIME_S).contains(&(now_s - sealed.issued_at_s)) {
         return Err(LoginError::StateInvalid);
     }
     let session = SessionCookie::from_value(&sealed.session).map_err(|_| LoginError::StateInvalid)?;
-    Ok(Handoff { session, return_to: sealed.return_to, id: sealed.id })
+    Ok(Handoff {
+        session,
+        return_to: sealed.return_to,
+        id: sealed.id,
+        provider: sealed.provider,
+        subject: sealed.subject,
+    })
 }
 
 #[cfg(test)]
@@ -88,7 +116,8 @@ mod tests {
     fn a_handoff_opens_once_in_its_minute_and_under_its_key_only() {
         let key = SecretBytes::new(vec![7; 32]);
         let session = SessionCookie::from_random(&[9; 48]);
-        let cookie = set_cookie(&session, "/app", "h1", &key, &[1; 12], 1_000);
+        let handing = Handing { session: &session, return_to: "/app", provider: "okta", subject: "ann" };
+        let cookie = set_cookie(handing, "h1", &key, &[1; 12], 1_000);
         assert!(cookie.contains("SameSite=Lax") && cookie.contains("Max-Age=60"), "{cookie}");
         let opened = open(value_of(&cookie), &key, 1_030).expect("within its minute");
         assert_eq!(
@@ -96,7 +125,9 @@ mod tests {
             (session.value(), "/app", "h1")
         );
         assert_eq!(open(value_of(&cookie), &key, 1_061).unwrap_err(), LoginError::StateInvalid, "too late");
-        assert_eq!(open(value_of(&cookie), &key, 999).unwrap_err(), LoginError::StateInvalid, "from the future");
+        assert!(open(value_of(&cookie), &key, 996).is_ok(), "a clock a few seconds behind");
+        assert_eq!(open(value_of(&cookie), &key, 994).unwrap_err(), LoginError::StateInvalid, "from the future");
+        assert_eq!((opened.provider.as_str(), opened.subject.as_str()), ("okta", "ann"));
         assert!(open(value_of(&cookie), &SecretBytes::new(vec![8; 32]), 1_030).is_err(), "another key");
         let mut tampered = value_of(&cookie).to_owned();
         tampered.pop();

@@ -128,9 +128,17 @@ impl SessionCookie {
     }
 }
 
-/// The value of the cookie named `name` in a `Cookie` request header.
+/// The value of the cookie named exactly `name` in a `Cookie` request header (only ASCII space
+/// and tab around a name or value are dropped). The `cookie` crate's parser trims Unicode white
+/// space from names, so a cookie named `"\u{2000}__Host-portcullis"`, which a browser treats as
+/// unprefixed and lets a sibling subdomain set, would read as the `__Host-` cookie: names are
+/// compared as sent.
 pub fn cookie_value(header: &str, name: &str) -> Option<String> {
-    cookie::Cookie::split_parse(header).filter_map(Result::ok).find(|c| c.name() == name).map(|c| c.value().to_owned())
+    let ascii_blank = |c: char| c == ' ' || c == '\t';
+    header.split(';').find_map(|pair| {
+        let (raw_name, value) = pair.split_once('=')?;
+        (raw_name.trim_matches(ascii_blank) == name).then(|| value.trim_matches(ascii_blank).to_owned())
+    })
 }
 
 /// `Set-Cookie` value that removes the session cookie.
@@ -148,14 +156,23 @@ pub const DEVICE_COOKIE_NAME: &str = "__Host-portcullis-device";
 /// `mfa::ticket`).
 pub const MFA_COOKIE_NAME: &str = "__Host-portcullis-mfa";
 
-/// Whether a cookie name is one of Portcullis's own (the session, a login ticket, a setup
-/// session, a local account's device cookie, or a sign-in awaiting its second factor).
+/// Whether a cookie name is one of Portcullis's own: the session, or any `__Host-portcullis-`
+/// cookie (a login ticket, a setup session, a local account's device cookie, a sign-in awaiting
+/// its second factor, a session handoff, and whatever comes next).
 pub fn is_portcullis_cookie(name: &str) -> bool {
-    name == COOKIE_NAME
-        || name == SETUP_COOKIE_NAME
-        || name == DEVICE_COOKIE_NAME
-        || name == MFA_COOKIE_NAME
-        || name.starts_with(TICKET_COOKIE_PREFIX)
+    const OWN_PREFIX: &str = "__Host-portcullis-";
+    debug_assert!([SETUP_COOKIE_NAME, DEVICE_COOKIE_NAME, MFA_COOKIE_NAME, TICKET_COOKIE_PREFIX]
+        .iter()
+        .all(|n| n.starts_with(OWN_PREFIX)));
+    name == COOKIE_NAME || name.starts_with(OWN_PREFIX)
+}
+
+/// Whether an origin's `Set-Cookie` value would set one of Portcullis's own cookies (the origin
+/// may not: it could plant a session or a handoff). Names are trimmed generously here, as a
+/// browser might.
+pub fn sets_own_cookie(set_cookie: &str) -> bool {
+    let name = set_cookie.split(';').next().unwrap_or("").split('=').next().unwrap_or("");
+    is_portcullis_cookie(name.trim())
 }
 
 /// The `Cookie` header without Portcullis's cookies, for the origin (`None` when nothing is
@@ -450,6 +467,28 @@ mod tests {
         }
         assert!(clear_cookie().contains("Max-Age=0"));
         assert_eq!(format!("{cookie:?}"), "SessionCookie([redacted])");
+        // A name with Unicode white space around it is another cookie, one a browser lets a
+        // sibling subdomain set (no __Host- rules for it): never read as Portcullis's.
+        for lookalike in ["\u{2000}__Host-portcullis", "__Host-portcullis\u{a0}", "\u{3000}__Host-portcullis"] {
+            let header = format!("{lookalike}={}", value.split_once('=').unwrap().1);
+            assert_eq!(cookie_value(&header, COOKIE_NAME), None, "{lookalike:?}");
+            assert_eq!(SessionCookie::from_cookie_header(&header), Err(SessionError::MalformedCookie));
+        }
+        assert_eq!(cookie_value(" \t__Host-portcullis-mfa = v ; x=1", MFA_COOKIE_NAME).as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn the_origin_may_not_set_portcullis_cookies() {
+        for own in [
+            "__Host-portcullis=x.y; Path=/",
+            "__Host-portcullis-handoff=v; Path=/; Secure",
+            " __Host-portcullis-login-ab=1",
+        ] {
+            assert!(sets_own_cookie(own), "{own}");
+        }
+        for theirs in ["theme=dark; Path=/", "__Host-app=1", "__Host-portcullisX=1"] {
+            assert!(!sets_own_cookie(theirs), "{theirs}");
+        }
     }
 
     #[test]
@@ -461,6 +500,8 @@ mod tests {
             ("__Host-portcullis-device=d.t; theme=dark", Some("theme=dark")),
             ("__Host-portcullis=a.b", None),
             ("__Host-portcullisX=1", Some("__Host-portcullisX=1")),
+            ("a=1; __Host-portcullis-handoff=sealed", Some("a=1")),
+            ("__Host-portcullis-anything-new=1; b=2", Some("b=2")),
             ("theme=dark;;  lang=en", Some("theme=dark; lang=en")),
             ("flag", Some("flag")),
         ];

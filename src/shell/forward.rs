@@ -99,6 +99,8 @@ pub async fn forward(
     }
     let origin_headers: HeaderList = js_headers::list_of(&response.headers().0);
     let mut reply_headers = headers::origin_response_headers(&origin_headers, route.cors.is_some());
+    // The origin may not set Portcullis's own cookies (a session, a handoff, a ticket).
+    reply_headers.retain(|(name, value)| !(name == "set-cookie" && crate::session::sets_own_cookie(value)));
     config.security_headers.apply_to_proxied(&mut reply_headers);
     if let Some(cors) = &route.cors {
         cors.apply_to_response(&mut reply_headers, head.header("origin"));

@@ -125,12 +125,16 @@ fn finish(
         // The session exists; its cookie is set on the same-site GET that follows (see
         // `login::handoff`), where the browser's old session is seen and ended.
         Completed::Session(issued) => {
-            audit_login(cx, "login_succeeded", Some(&provider.id), Some(&issued.profile.subject), "session created");
             let key = login_secret(cx.env, cx.config, login).map_err(|f| (f, clear.clone()))?;
             let id = SystemEntropy.token().map_err(|_| (Failure::Unavailable, clear.clone()))?;
             let nonce: [u8; 12] = SystemEntropy.bytes().map_err(|_| (Failure::Unavailable, clear.clone()))?;
-            let handoff_cookie =
-                handoff::set_cookie(&issued.cookie, &issued.return_to, &id, &key, &nonce, WorkerClock.now_s());
+            let handing = handoff::Handing {
+                session: &issued.cookie,
+                return_to: &issued.return_to,
+                provider: &provider.id,
+                subject: &issued.profile.subject,
+            };
+            let handoff_cookie = handoff::set_cookie(handing, &id, &key, &nonce, WorkerClock.now_s());
             let location = format!("{}/saml/handoff", cx.config.edge_prefix);
             redirect(cx, 303, &location, &[handoff_cookie, clear_cookie]).map_err(|f| (f, clear))
         }
@@ -161,6 +165,7 @@ async fn handoff(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response,
     }
     // The browser's old session, if any (never the new one: its cookie is not set yet).
     sessions::end_previous(cx.env, cx.config, cx.head).await;
+    audit_login(cx, "login_succeeded", Some(&handed.provider), Some(&handed.subject), "session created");
     let session_cookie = handed.session.set_cookie(login.session.absolute_lifetime_s as u64);
     redirect(cx, 303, &handed.return_to, &[session_cookie, handoff::clear_cookie()]).map_err(|f| (f, clear))
 }
