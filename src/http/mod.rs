@@ -36,6 +36,14 @@ impl RequestHead {
             None => self.header("accept").is_some_and(|accept| accept.contains("text/html")),
         }
     }
+
+    /// Whether the request may be a top-level navigation to a page: its Fetch Metadata says so
+    /// (`Sec-Fetch-Mode: navigate`, `Sec-Fetch-Dest: document`), or it sends none (a browser
+    /// without it). An image, a script or a fetch that another site's page makes is not.
+    pub fn may_be_page_navigation(&self) -> bool {
+        self.header("sec-fetch-mode").is_none_or(|mode| mode == "navigate")
+            && self.header("sec-fetch-dest").is_none_or(|dest| dest == "document")
+    }
 }
 
 /// The first value named `name` among decoded pairs (a query, or a form body); names are
@@ -53,6 +61,22 @@ mod tests {
             method: method.into(),
             url: url.into(),
             headers: headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+        }
+    }
+
+    #[test]
+    fn page_navigations_are_told_from_subresources() {
+        let page = head(
+            "GET",
+            "https://app.test/auth/login",
+            &[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document")],
+        );
+        assert!(page.may_be_page_navigation());
+        assert!(head("GET", "https://app.test/auth/login", &[]).may_be_page_navigation(), "no Fetch Metadata at all");
+        for (mode, dest) in [("no-cors", "image"), ("cors", "empty"), ("navigate", "iframe"), ("no-cors", "document")] {
+            let other =
+                head("GET", "https://app.test/auth/login", &[("sec-fetch-mode", mode), ("sec-fetch-dest", dest)]);
+            assert!(!other.may_be_page_navigation(), "{mode} {dest}");
         }
     }
 

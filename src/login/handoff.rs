@@ -7,6 +7,8 @@
 //! cookie set.
 
 use super::error::LoginError;
+use super::flow::FlowError;
+use crate::ports::Ledger;
 use crate::secret::{Sealer, SecretBytes};
 use crate::session::SessionCookie;
 use serde::{Deserialize, Serialize};
@@ -87,6 +89,16 @@ pub fn clear_cookie() -> String {
     format!("{HANDOFF_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
+/// Opens a handoff cookie's value ([`open`]) and spends it: once, everywhere (the ledger, for
+/// longer than a handoff lives). A ledger that cannot say fails closed.
+pub async fn spend(value: &str, key: &SecretBytes, now_s: i64, ledger: &impl Ledger) -> Result<Handoff, FlowError> {
+    let handoff = open(value, key, now_s)?;
+    match ledger.claim_once(&format!("handoff:{}", handoff.id), 2_000 * HANDOFF_LIFETIME_S as u64).await? {
+        true => Ok(handoff),
+        false => Err(LoginError::Replayed.into()),
+    }
+}
+
 /// Opens a handoff cookie's value: sealed here, at most [`HANDOFF_LIFETIME_S`] old.
 pub fn open(value: &str, key: &SecretBytes, now_s: i64) -> Result<Handoff, LoginError> {
     let plaintext = Sealer::new(LABEL, key).open(AAD, value).ok_or(LoginError::StateInvalid)?;
@@ -134,5 +146,23 @@ mod tests {
         assert!(open(&tampered, &key, 1_030).is_err());
         assert!(!format!("{opened:?}").contains(&session.value()), "the session cookie is never printed");
         assert!(clear_cookie().contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn a_handoff_is_spent_once_and_a_silent_ledger_fails_closed() {
+        use crate::ports::memory::{block_on, MemoryLedger};
+        let key = SecretBytes::new(vec![7; 32]);
+        let session = SessionCookie::from_random(&[9; 48]);
+        let handing = Handing { session: &session, return_to: "/app", provider: "okta", subject: "ann" };
+        let cookie = set_cookie(handing, "h2", &key, &[2; 12], 1_000);
+        let ledger = MemoryLedger::default();
+        assert!(block_on(spend(value_of(&cookie), &key, 1_010, &ledger)).is_ok());
+        assert_eq!(
+            block_on(spend(value_of(&cookie), &key, 1_011, &ledger)).unwrap_err(),
+            FlowError::Refused(LoginError::Replayed)
+        );
+        let other = set_cookie(handing, "h3", &key, &[3; 12], 1_000);
+        ledger.set_available(false);
+        assert!(matches!(block_on(spend(value_of(&other), &key, 1_010, &ledger)), Err(FlowError::Unavailable(_))));
     }
 }

@@ -4,7 +4,7 @@
 //! [`super::xml::MAX_MESSAGE_BYTES`] (so a deflate bomb stops at the bound, not in memory), and
 //! the message must be UTF-8.
 
-use super::xml::MAX_MESSAGE_BYTES;
+use super::xml::{without_xml_blanks, MAX_MESSAGE_BYTES};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use url::form_urlencoded;
@@ -48,8 +48,7 @@ fn base64_of(encoded: &str) -> Result<Vec<u8>, BindingRefusal> {
     if encoded.len() > MAX_ENCODED_BYTES {
         return Err(BindingRefusal::TooLarge);
     }
-    let compact: String = encoded.chars().filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n')).collect();
-    STANDARD.decode(compact).map_err(|_| BindingRefusal::Base64)
+    STANDARD.decode(without_xml_blanks(encoded)).map_err(|_| BindingRefusal::Base64)
 }
 
 /// A message of the HTTP-POST binding (`SAMLResponse` or `SAMLRequest`, form-decoded).

@@ -7,6 +7,7 @@
 //! RSA keys of at least 2048 bits and EC P-256 keys are accepted, checked as key-set keys are
 //! ([`VerificationKey::from_jwk`]: no small moduli, no ROCA, points on the curve).
 
+use super::xml::without_xml_blanks;
 use crate::authn::jwt::keys::VerificationKey;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -72,8 +73,7 @@ pub fn parse(text: &str) -> Result<SigningCertificate, CertificateError> {
         return Err(CertificateError::Encoding);
     }
     let body = pem_body(text).unwrap_or(text);
-    let compact: String = body.chars().filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n')).collect();
-    let der = STANDARD.decode(compact).map_err(|_| CertificateError::Encoding)?;
+    let der = STANDARD.decode(without_xml_blanks(body)).map_err(|_| CertificateError::Encoding)?;
     from_der(&der)
 }
 

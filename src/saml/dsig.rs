@@ -10,7 +10,7 @@
 //! [`SignatureParts::signed_info_c14n`].
 
 use super::c14n;
-use super::xml::{attribute, element_by_id, is_xml_blank, single_text};
+use super::xml::{attribute, element_by_id, is_xml_blank, single_text, without_xml_blanks};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use roxmltree::{Document, Node};
@@ -173,8 +173,7 @@ fn prefix_list<'a>(method: Node<'a, '_>, part: &'static str) -> Result<Vec<&'a s
 
 fn base64_of(node: Node<'_, '_>, part: &'static str) -> Result<Vec<u8>, DsigRefusal> {
     let text = single_text(node).ok_or(DsigRefusal::Shape(part))?;
-    let text: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    STANDARD.decode(text).map_err(|_| DsigRefusal::Shape(part))
+    STANDARD.decode(without_xml_blanks(text)).map_err(|_| DsigRefusal::Shape(part))
 }
 
 /// Reads `signature`, an enveloped `ds:Signature`, strictly; `allow_sha1` is the connection's

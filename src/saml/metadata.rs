@@ -14,7 +14,7 @@ use super::request::{HTTP_POST, HTTP_REDIRECT};
 use super::response::PROTOCOL_NS;
 use super::signature::{self, VerifyFailure};
 use super::time::parse_instant;
-use super::xml::{attribute, parse, single_text, XmlRefusal};
+use super::xml::{attribute, escape, is, parse, single_text, without_xml_blanks, XmlRefusal};
 use crate::mfa::webauthn::signature::SignatureVerifier;
 use crate::ports::Unavailable;
 use roxmltree::Node;
@@ -88,10 +88,6 @@ impl From<MetadataRefusal> for MetadataFailure {
     }
 }
 
-fn is(node: Node<'_, '_>, namespace: &str, name: &str) -> bool {
-    node.is_element() && node.tag_name().namespace() == Some(namespace) && node.tag_name().name() == name
-}
-
 /// Reads an IdP's metadata; with `trusted`, only if signed by one of those certificates.
 pub async fn read_idp(
     xml: &str,
@@ -162,8 +158,8 @@ fn read_descriptor(descriptor: Node<'_, '_>, entity_id: String) -> Result<IdpMet
             .map(|n| single_text(n).ok_or(MetadataRefusal::Shape("X509Certificate")));
         for text in texts {
             let text = text?;
-            certificate::parse(text).map_err(MetadataRefusal::Certificate)?;
-            let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            let compact = without_xml_blanks(text);
+            certificate::parse(&compact).map_err(MetadataRefusal::Certificate)?;
             if !signing_certificates.contains(&compact) {
                 signing_certificates.push(compact);
             }
@@ -204,10 +200,6 @@ pub struct SpMetadata {
     pub slo_url: Option<String>,
     /// The NameID format asked for, if any.
     pub name_id_format: Option<String>,
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 impl SpMetadata {

@@ -2,6 +2,7 @@
 //! browser's ticket, so that the response's `InResponseTo` proves it answers this browser.
 
 use super::time::format_instant;
+use super::xml::escape;
 use crate::ports::{Entropy, Unavailable};
 
 /// The HTTP-POST binding, where responses are to be sent.
@@ -36,25 +37,6 @@ pub struct AuthnRequest {
 pub fn new_request_id(entropy: &impl Entropy) -> Result<String, Unavailable> {
     let random: [u8; 16] = entropy.bytes()?;
     Ok(format!("_{}", random.iter().map(|byte| format!("{byte:02x}")).collect::<String>()))
-}
-
-/// Escapes text for an XML attribute value or element content.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&apos;"),
-            '\t' => escaped.push_str("&#9;"),
-            '\n' => escaped.push_str("&#10;"),
-            '\r' => escaped.push_str("&#13;"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
 }
 
 impl AuthnRequest {

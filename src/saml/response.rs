@@ -21,7 +21,7 @@ use super::certificate::SigningCertificate;
 use super::dsig::{self, DsigRefusal, DSIG_NS};
 use super::signature::{self, SignedElement, VerifyFailure};
 use super::time::parse_instant;
-use super::xml::{attribute, is_xml_blank, parse, single_text, XmlRefusal};
+use super::xml::{attribute, is, is_xml_blank, parse, single_text, XmlRefusal};
 use crate::mfa::webauthn::signature::SignatureVerifier;
 use crate::ports::Unavailable;
 use roxmltree::{Document, Node};
@@ -180,10 +180,6 @@ type Refused<T> = Result<T, ResponseRefusal>;
 
 fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
-}
-
-fn is(node: Node<'_, '_>, namespace: &str, name: &str) -> bool {
-    node.is_element() && node.tag_name().namespace() == Some(namespace) && node.tag_name().name() == name
 }
 
 /// The element children of `node`, each one of `allowed` (namespace, name); any other element,

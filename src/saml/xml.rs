@@ -232,6 +232,37 @@ pub fn attribute<'a>(node: Node<'a, '_>, name: &str) -> Option<&'a str> {
     node.attributes().find(|a| a.namespace().is_none() && a.name() == name).map(|a| a.value())
 }
 
+/// Whether `node` is the element `name` in `namespace`.
+pub fn is(node: Node<'_, '_>, namespace: &str, name: &str) -> bool {
+    node.is_element() && node.tag_name().namespace() == Some(namespace) && node.tag_name().name() == name
+}
+
+/// Text with its XML white space (space, tab, CR, LF) left out: base64 as XML and forms carry
+/// it, wrapped at any column.
+pub fn without_xml_blanks(text: &str) -> String {
+    text.chars().filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n')).collect()
+}
+
+/// Escapes text for an XML attribute value or element content (white space in an attribute as
+/// character references, so that attribute-value normalisation keeps it).
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            '\t' => escaped.push_str("&#9;"),
+            '\n' => escaped.push_str("&#10;"),
+            '\r' => escaped.push_str("&#13;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
 /// Whether text is only XML white space (space, tab, CR, LF: not Unicode's wider set).
 pub fn is_xml_blank(text: &str) -> bool {
     text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))

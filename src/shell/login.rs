@@ -277,9 +277,7 @@ async fn begin_with(
     if flow::saml::settings_of(provider).is_some() {
         // Its ticket cookie is SameSite=None: set it only for a page the browser navigates to,
         // never for an image or a fetch that another site's page could make by the dozen.
-        let navigation = cx.head.header("sec-fetch-mode").is_none_or(|mode| mode == "navigate")
-            && cx.head.header("sec-fetch-dest").is_none_or(|dest| dest == "document");
-        if !navigation {
+        if !cx.head.may_be_page_navigation() {
             return Err(LoginError::CsrfRejected.into());
         }
         // A SAML provider is never a tenant's connection under test.
@@ -363,7 +361,7 @@ async fn callback(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response
 
 /// The answer to a sign-in that made a session: to where the flow began, with the session's
 /// cookie and `clear_ticket` (the flow's ticket cleared).
-pub(super) fn signed_in(
+fn signed_in(
     cx: &LoginContext<'_>,
     login: &LoginConfig,
     provider_id: Option<&str>,

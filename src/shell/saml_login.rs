@@ -22,7 +22,7 @@ use crate::login::flow::saml::{
 };
 use crate::login::handoff;
 use crate::login::oidc;
-use crate::ports::{Clock, Entropy, Ledger, SystemEntropy};
+use crate::ports::{Clock, Entropy, SystemEntropy};
 use crate::saml::binding::MAX_ENCODED_BYTES;
 use crate::saml::metadata::SpMetadata;
 use crate::session;
@@ -154,15 +154,9 @@ async fn handoff(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response,
     let key = login_secret(cx.env, cx.config, login).map_err(|f| (f, clear.clone()))?;
     let value = cx.head.header("cookie").and_then(|header| session::cookie_value(header, handoff::HANDOFF_COOKIE));
     let value = value.ok_or_else(|| (Failure::from(LoginError::StateInvalid), clear.clone()))?;
-    let handed = handoff::open(&value, &key, WorkerClock.now_s()).map_err(|error| (error.into(), clear.clone()))?;
-    match DurableLedger(cx.env)
-        .claim_once(&format!("handoff:{}", handed.id), 2_000 * handoff::HANDOFF_LIFETIME_S as u64)
+    let handed = handoff::spend(&value, &key, WorkerClock.now_s(), &DurableLedger(cx.env))
         .await
-    {
-        Ok(true) => {}
-        Ok(false) => return Err((LoginError::Replayed.into(), clear)),
-        Err(_) => return Err((Failure::Unavailable, clear)),
-    }
+        .map_err(|error| (flow_failure(error), clear.clone()))?;
     // The browser's old session, if any (never the new one: its cookie is not set yet).
     sessions::end_previous(cx.env, cx.config, cx.head).await;
     audit_login(cx, "login_succeeded", Some(&handed.provider), Some(&handed.subject), "session created");
