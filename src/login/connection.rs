@@ -40,8 +40,13 @@ pub fn settings_for(
         return Err(vec![format!("body: at most {MAX_SETTINGS_BYTES} bytes of settings")]);
     }
     let mut problems = Vec::new();
-    for field in URL_FIELDS {
-        if let Some(Value::String(text)) = input.get(*field) {
+    // A SAML connection has no client secret: its IdP signs what it says. (Its empty secret is
+    // still sealed, which binds its settings, certificates included, to the directory key.)
+    let saml = input.get("type").and_then(Value::as_str) == Some("saml");
+    let saml_sso_url = input.get("saml").and_then(|saml| saml.get("sso_url"));
+    let urls = URL_FIELDS.iter().map(|field| (field.to_string(), input.get(*field)));
+    for (field, value) in urls.chain(std::iter::once(("saml.sso_url".to_owned(), saml_sso_url))) {
+        if let Some(Value::String(text)) = value {
             if let Err(why) = outside_url(text, environment, own_hosts) {
                 problems.push(format!("{field}: {why}"));
             }
@@ -51,6 +56,7 @@ pub fn settings_for(
     let mut secret = None;
     for (key, value) in input {
         match key.as_str() {
+            "client_secret" if saml => problems.push("client_secret: a saml connection has none".into()),
             "client_secret" => match value {
                 Value::String(text) if !text.is_empty() && text.len() <= 1024 => {
                     secret = Some(SecretString::new(text.clone()))
@@ -69,11 +75,16 @@ pub fn settings_for(
             }
         }
     }
-    if secret.is_none() && !problems.iter().any(|p| p.starts_with("client_secret")) {
+    if saml {
+        secret = Some(SecretString::new(String::new()));
+    } else if secret.is_none() && !problems.iter().any(|p| p.starts_with("client_secret")) {
         problems.push("client_secret: required".into());
     }
     settings.insert("id".into(), Value::String(id.into()));
-    settings.insert("own_redirect_uri".into(), Value::Bool(true));
+    // (A SAML provider always has its own ACS.)
+    if !saml {
+        settings.insert("own_redirect_uri".into(), Value::Bool(true));
+    }
     settings.insert("client_secret".into(), Value::String(SEALED_SECRET.into()));
     let link = settings.entry("directory").or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(link) = link {
@@ -143,7 +154,7 @@ const URL_FIELDS: &[&str] =
 /// Whether `text` is a URL a tenant's connection may use: not one of the deployment's own hosts
 /// (compared with the port, so local tests on 127.0.0.1 can tell the IdP from the gateway), and
 /// in production an https URL on the default port, without credentials, naming a public host.
-fn outside_url(text: &str, environment: Environment, own_hosts: &[String]) -> Result<(), &'static str> {
+pub fn outside_url(text: &str, environment: Environment, own_hosts: &[String]) -> Result<(), &'static str> {
     let url = url::Url::parse(text).map_err(|_| "not a URL")?;
     let host = url.host_str().ok_or("a URL with a host is required")?.to_ascii_lowercase();
     let authority = match url.port() {
@@ -463,6 +474,40 @@ mod tests {
             settings_for(&body(), "con_aaaaaaaaaaaaaaaa", &TenantScope::of("acme"), Environment::Production, &own())
                 .unwrap();
         assert_eq!(connection_issuer(&oidc), "https://acme.okta.test", "an OIDC issuer signs its ID tokens");
+    }
+
+    fn saml_body() -> Value {
+        json!({ "type": "saml", "display_name": "Acme SAML", "directory": { "link_by_email": true },
+                "saml": { "idp_entity_id": "https://acme.okta.test/saml", "sso_url": "https://acme.okta.test/sso",
+                          "certificates": [crate::saml::certificate::tests::RSA_PEM], "trust_email": true } })
+    }
+
+    #[test]
+    fn a_saml_connection_has_no_client_secret_and_its_sso_url_is_checked() {
+        let scope = TenantScope::of("acme");
+        let (settings, secret, provider) =
+            settings_for(&saml_body(), "con_aaaaaaaaaaaaaaaa", &scope, Environment::Production, &own()).unwrap();
+        assert_eq!(secret.expose(), "", "nothing to seal but the settings' binding");
+        assert_eq!(settings["client_secret"], SEALED_SECRET, "it is a stored connection's");
+        assert!(settings.get("own_redirect_uri").is_none(), "{settings}");
+        assert!(provider.own_redirect_uri, "a SAML provider always has its own ACS");
+        assert!(provider.directory.as_ref().unwrap().verified_domains_only);
+        assert_eq!(connection_issuer(&provider), "urn:portcullis:connection:con_aaaaaaaaaaaaaaaa");
+        let stored = Connection { id: "con_aaaaaaaaaaaaaaaa".into(), kind: "saml".into(), ..stored(settings) };
+        assert_eq!(provider_of(&stored, Environment::Production), Some(provider));
+
+        let mut with_secret = saml_body();
+        with_secret["client_secret"] = json!("s3cr3t");
+        let problems =
+            settings_for(&with_secret, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Production, &own()).unwrap_err();
+        assert_eq!(problems, vec!["client_secret: a saml connection has none".to_owned()]);
+        for url in ["https://gw.example.com/auth/sso", "https://10.0.0.1/sso"] {
+            let mut inside = saml_body();
+            inside["saml"]["sso_url"] = json!(url);
+            let problems =
+                settings_for(&inside, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Production, &own()).unwrap_err();
+            assert!(problems.iter().any(|p| p.starts_with("saml.sso_url: ")), "{url}: {problems:?}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod flow;
 pub mod handoff;
 pub mod id_token;
+pub mod idp_metadata;
 pub mod oidc;
 pub mod pages;
 pub mod profile;

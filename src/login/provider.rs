@@ -413,7 +413,8 @@ pub(super) fn parse_provider(
                 ("userinfo_endpoint", raw.userinfo_endpoint.is_some()),
                 ("emails_endpoint", raw.emails_endpoint.is_some()),
                 ("client_id", !raw.client_id.is_empty()),
-                ("client_secret", !raw.client_secret.is_empty()),
+                // (A tenant's stored SAML connection says its secret is sealed: an empty one.)
+                ("client_secret", !raw.client_secret.is_empty() && raw.client_secret != SEALED_SECRET),
                 ("client_auth", raw.client_auth.is_some()),
                 ("scopes", raw.scopes.is_some()),
                 ("claims", raw.claims.is_some()),

@@ -226,4 +226,4 @@ impl SpMetadata {
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
-mod tests;
+pub(crate) mod tests;

@@ -1,13 +1,17 @@
 //! The directory key, and a tenant's stored connections as login providers.
 
+use super::adapters::{FetchClient, WorkerClock};
 use super::tenants::D1Tenants;
+use super::webcrypto::WebCryptoSignatures;
 use crate::config::Config;
 use crate::directory::connections::{connection_id_ok, Connection};
 use crate::directory::tenants::TenantStore;
 use crate::error::Failure;
 use crate::login::connection::{provider_of, unseal};
 use crate::login::error::LoginError;
+use crate::login::idp_metadata::{self, ImportFailure, Importing};
 use crate::login::provider::Provider;
+use crate::ports::Clock;
 use crate::secret::{SecretBytes, SecretString};
 use worker::{console_warn, Env};
 
@@ -91,6 +95,27 @@ pub fn provider_of_stored(
         return Ok(None);
     };
     Ok(Some((provider, secret)))
+}
+
+/// `body` with a SAML connection's settings filled from the IdP metadata it names (see
+/// [`crate::login::idp_metadata`]).
+pub async fn with_idp_metadata(
+    config: &Config,
+    login: &crate::login::config::LoginConfig,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, Failure> {
+    let own = own_hosts(config, login);
+    let importing = Importing {
+        environment: config.environment,
+        own_hosts: &own,
+        http: &FetchClient,
+        verifier: &WebCryptoSignatures,
+        now_s: u64::try_from(WorkerClock.now_s()).unwrap_or_default(),
+    };
+    idp_metadata::with_idp_metadata(body, importing).await.map_err(|failure| match failure {
+        ImportFailure::Invalid(problems) => Failure::InvalidBody(problems),
+        ImportFailure::Unavailable(_) => Failure::Unavailable,
+    })
 }
 
 /// The deployment's own hosts, which a tenant's connection may not name: the gateway's (from the

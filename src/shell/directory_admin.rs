@@ -30,6 +30,7 @@ use crate::directory::{DirectoryError, TenantScope};
 use crate::edge::DirectoryAdmin;
 use crate::error::Failure;
 use crate::http::{pair_value, RequestHead};
+use crate::login::config::LoginConfig;
 use crate::login::connection;
 use crate::login::provider::Provider;
 use crate::ports::{Clock, Entropy, SystemEntropy};
@@ -238,10 +239,12 @@ pub async fn serve(
                     "a tenant has at most {MAX_CONNECTIONS} connections: remove one first"
                 )]));
             }
+            // A SAML connection may name its IdP's metadata instead of (some of) its settings.
+            let body = connections::with_idp_metadata(config, login, &body).await?;
             let (stored, provider) = seal_connection(env, config, login, &body, &id, &scope, true)?;
             tenants.save_connection(&scope, &stored).await.map_err(DirectoryError::Unavailable)?;
             audit("directory_connection_created", &admin, &tenant, json!({ "id": id }), request_id);
-            respond(201, connection_view(&stored, Some(&login.redirect_uri_for(&provider))))
+            respond(201, connection_view(&stored, Some((login, &provider))))
         }
         DirectoryAdmin::Connections { tenant, create: false } => {
             let scope = admin.scope(&tenant)?;
@@ -254,8 +257,7 @@ pub async fn serve(
                 .iter()
                 .map(|stored| {
                     let provider = connection::provider_of(stored, config.environment);
-                    let redirect = login.zip(provider.as_ref()).map(|(login, p)| login.redirect_uri_for(p));
-                    connection_view(stored, redirect.as_deref())
+                    connection_view(stored, login.zip(provider.as_ref()))
                 })
                 .collect();
             respond(200, json!({ "tenant": tenant, "connections": listed }))
@@ -447,14 +449,20 @@ async fn user_identities(
     Ok(directory.identities(scope, user).await.map_err(DirectoryError::Unavailable)?)
 }
 
-/// A connection as the API shows it: its settings (which never hold the secret).
-pub(super) fn connection_view(stored: &Connection, redirect_uri: Option<&str>) -> Value {
+/// A connection as the API shows it: its settings (which never hold the secret), where its IdP
+/// sends users back, and for a SAML connection what its IdP is to be told about this SP.
+pub(super) fn connection_view(stored: &Connection, provider: Option<(&LoginConfig, &Provider)>) -> Value {
     let mut settings = stored.settings.clone();
     if let Value::Object(fields) = &mut settings {
         fields.remove("client_secret");
     }
-    json!({ "id": stored.id, "tenant": stored.tenant, "type": stored.kind, "settings": settings,
-            "redirect_uri": redirect_uri, "created_at_ms": stored.created_at_ms, "active": stored.active })
+    let redirect_uri = provider.map(|(login, provider)| login.redirect_uri_for(provider));
+    let mut view = json!({ "id": stored.id, "tenant": stored.tenant, "type": stored.kind, "settings": settings,
+            "redirect_uri": redirect_uri, "created_at_ms": stored.created_at_ms, "active": stored.active });
+    if let Some(sp) = provider.and_then(|(login, provider)| super::saml_login::sp_view(login, provider)) {
+        view["saml_sp"] = sp;
+    }
+    view
 }
 
 /// `scheme://host[:port]` of a request URL.

@@ -5,6 +5,7 @@
 
 use super::adapters::{DurableLedger, WorkerClock};
 use super::body::read_bounded;
+use super::connections::{self, ConnectionUse};
 use super::login::{self, audit_login, flow_failure, limit_sign_ins, login_secret, redirect, Completed};
 use super::login_context::LoginContext;
 use super::respond;
@@ -22,10 +23,12 @@ use crate::login::flow::saml::{
 };
 use crate::login::handoff;
 use crate::login::oidc;
+use crate::login::provider::Provider;
 use crate::ports::{Clock, Entropy, SystemEntropy};
 use crate::saml::binding::MAX_ENCODED_BYTES;
 use crate::saml::metadata::SpMetadata;
 use crate::session;
+use std::borrow::Cow;
 use worker::{Request, Response};
 
 /// Serves a SAML endpoint; failures come back for the caller to render (and audit).
@@ -39,7 +42,7 @@ pub async fn serve(
         return Err(plain(RouteError::UnknownEdgePath.into()));
     };
     match endpoint {
-        SamlEndpoint::Metadata(id) => metadata(cx, login, &id).map_err(plain),
+        SamlEndpoint::Metadata(id) => metadata(cx, login, &id).await.map_err(plain),
         SamlEndpoint::Handoff => handoff(cx, login).await,
         SamlEndpoint::AssertionConsumer(id) => {
             limit_sign_ins(cx, login).await?;
@@ -48,17 +51,53 @@ pub async fn serve(
     }
 }
 
-/// `GET {prefix}/saml/:provider/metadata`.
-fn metadata(cx: &LoginContext<'_>, login: &LoginConfig, id: &str) -> Result<Response, Failure> {
-    let provider = login.provider(id).ok_or(RouteError::UnknownEdgePath)?;
-    let settings = saml_settings_of(provider).ok_or(RouteError::UnknownEdgePath)?;
-    let document = SpMetadata {
+/// The SAML provider `id`: a configured one, else a tenant's stored connection (for its metadata
+/// also one not active yet, whose IdP is still being set up).
+async fn saml_provider<'a>(
+    cx: &LoginContext<'_>,
+    login: &'a LoginConfig,
+    id: &str,
+    wanted_for: ConnectionUse,
+) -> Result<Cow<'a, Provider>, Failure> {
+    if let Some(provider) = login.provider(id) {
+        return saml_settings_of(provider).map(|_| Cow::Borrowed(provider)).ok_or(LoginError::UnknownProvider.into());
+    }
+    let stored = connections::stored_provider(cx.env, cx.config, id, wanted_for).await?;
+    let provider = stored.map(|(provider, _)| provider).filter(|provider| saml_settings_of(provider).is_some());
+    provider.map(Cow::Owned).ok_or(LoginError::UnknownProvider.into())
+}
+
+/// What a SAML provider's IdP is told about this SP, for the directory API's view of a
+/// connection; `None` for another kind of provider.
+pub(super) fn sp_view(login: &LoginConfig, provider: &Provider) -> Option<serde_json::Value> {
+    let document = sp_metadata(login, provider)?;
+    let metadata_url =
+        crate::saml::config::metadata_url(&login.own_origin().unwrap_or_default(), &login.edge_prefix(), &provider.id);
+    Some(
+        serde_json::json!({ "entity_id": document.entity_id, "acs_url": document.acs_url, "metadata_url": metadata_url }),
+    )
+}
+
+/// This SP's metadata at a SAML provider.
+fn sp_metadata(login: &LoginConfig, provider: &Provider) -> Option<SpMetadata> {
+    let settings = saml_settings_of(provider)?;
+    Some(SpMetadata {
         entity_id: saml_flow::sp_entity_id(login, settings, provider),
         acs_url: login.redirect_uri_for(provider),
         // No Single Logout endpoint is published until there is one.
         slo_url: None,
         name_id_format: settings.name_id_format.clone(),
-    };
+    })
+}
+
+/// `GET {prefix}/saml/:provider/metadata`.
+async fn metadata(cx: &LoginContext<'_>, login: &LoginConfig, id: &str) -> Result<Response, Failure> {
+    let unknown = || Failure::from(RouteError::UnknownEdgePath);
+    let provider = saml_provider(cx, login, id, ConnectionUse::SetupTest).await.map_err(|failure| match failure {
+        Failure::Login(LoginError::UnknownProvider) => unknown(),
+        other => other,
+    })?;
+    let document = sp_metadata(login, &provider).ok_or_else(unknown)?;
     let mut list = respond::edge_headers(
         &cx.config.security_headers,
         cx.request_id,
@@ -79,8 +118,8 @@ async fn assertion_consumer(
     id: &str,
 ) -> Result<Response, (Failure, HeaderList)> {
     let plain = |failure: Failure| (failure, Vec::new());
-    let provider = login.provider(id).filter(|p| saml_settings_of(p).is_some());
-    let provider = provider.ok_or_else(|| plain(LoginError::UnknownProvider.into()))?;
+    let provider = saml_provider(cx, login, id, ConnectionUse::SignIn).await.map_err(plain)?;
+    let provider = provider.as_ref();
     // Form encoding escapes base64's `+`, `/` and `=` and any line breaks: room for that too.
     let body = read_bounded(req, 2 * MAX_ENCODED_BYTES).await.map_err(plain)?;
     let form = AcsForm::parse(&body).map_err(|error| plain(error.into()))?;
@@ -116,7 +155,7 @@ enum Consumed {
 fn finish(
     cx: &LoginContext<'_>,
     login: &LoginConfig,
-    provider: &crate::login::provider::Provider,
+    provider: &Provider,
     completed: Completed,
     clear_cookie: String,
     clear: HeaderList,
@@ -168,7 +207,7 @@ async fn handoff(cx: &LoginContext<'_>, login: &LoginConfig) -> Result<Response,
 async fn complete(
     cx: &LoginContext<'_>,
     login: &LoginConfig,
-    provider: &crate::login::provider::Provider,
+    provider: &Provider,
     form: &AcsForm,
     state: &str,
 ) -> Result<Consumed, Failure> {
@@ -183,7 +222,9 @@ async fn complete(
         Some(sealed) => {
             let key = login_secret(cx.env, cx.config, login)?;
             let opened = flow::open_ticket(Some(&sealed), &key, &WorkerClock)?;
-            let started = opened.start(login, &cx.head.url)?;
+            // The ticket's provider must be this ACS's (and, for a stored connection, still the
+            // active connection it began with).
+            let started = opened.start_with(login, provider, &cx.head.url)?;
             started.verify_saml(form, &ledger, &WebCryptoSignatures, &WorkerClock).await.map_err(flow_failure)?
         }
         // No ticket of this browser: an IdP-initiated response (whose RelayState, if any, is where

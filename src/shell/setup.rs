@@ -275,7 +275,7 @@ async fn save(cx: &LoginContext<'_>, login: &LoginConfig, link: &SetupLink, body
         onboarding::Saved::Replaced => "replaced",
     };
     audit(cx, "setup_connection_saved", link, json!({ "connection_id": stored.id, "saved": saved }));
-    let view = connection_view(&stored, Some(&login.redirect_uri_for(&provider)));
+    let view = connection_view(&stored, Some((login, &provider)));
     reply(cx, 200, &json!({ "saved": saved, "connection": view }), &[])
 }
 

@@ -13,7 +13,7 @@ fn body(pem: &str) -> String {
 
 /// Metadata for the RSA signing certificate; `signature` goes first in the root (as the schema
 /// orders it), `extra` inside the descriptor.
-fn idp_metadata(signature: &str, extra: &str) -> String {
+pub(crate) fn idp_metadata(signature: &str, extra: &str) -> String {
     format!(
         r#"<md:EntityDescriptor xmlns:md="{METADATA_NS}" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" ID="_m1" entityID="https://idp.example/saml" validUntil="2030-01-01T00:00:00Z">{signature}<md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="{PROTOCOL_NS}"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>
 {rsa}
