@@ -110,6 +110,9 @@ pub enum SamlEndpoint {
     /// `GET {prefix}/saml/handoff`: a sign-in the ACS completed, finished where the browser's
     /// `SameSite=Lax` cookies are seen (its old session ended, the new one's cookie set).
     Handoff,
+    /// `GET {prefix}/saml/:provider/slo`: Single Logout over HTTP-Redirect, the IdP's
+    /// `LogoutRequest` (which ends the user's sessions here) or its `LogoutResponse` to ours.
+    SingleLogout(String),
 }
 
 /// A SCIM endpoint of a tenant (the method is the handler's to check).
@@ -541,6 +544,12 @@ pub fn dispatch(prefix: &str, method: &str, path: &CanonicalPath) -> Option<Resu
                 false => Err(RouteError::MethodNotAllowed),
             })
         }
+        (["saml", provider, "slo"], method) => {
+            return Some(match read_only(method) {
+                true => Ok(EdgeEndpoint::Saml(SamlEndpoint::SingleLogout((*provider).to_owned()))),
+                false => Err(RouteError::MethodNotAllowed),
+            })
+        }
         _ => {}
     }
     let login = match (rest.as_slice(), method) {
@@ -785,6 +794,8 @@ mod tests {
             ("GET", "/auth/saml/okta/metadata", Some(Ok(EdgeEndpoint::Saml(SamlEndpoint::Metadata("okta".into()))))),
             ("POST", "/auth/saml/okta/metadata", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/auth/saml/handoff", Some(Ok(EdgeEndpoint::Saml(SamlEndpoint::Handoff)))),
+            ("GET", "/auth/saml/okta/slo", Some(Ok(EdgeEndpoint::Saml(SamlEndpoint::SingleLogout("okta".into()))))),
+            ("POST", "/auth/saml/okta/slo", Some(Err(RouteError::MethodNotAllowed))),
             ("GET", "/auth/logout", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::LogoutPage)))),
             ("POST", "/auth/logout", Some(Ok(EdgeEndpoint::Login(LoginEndpoint::Logout)))),
             ("DELETE", "/auth/logout", Some(Err(RouteError::MethodNotAllowed))),

@@ -115,6 +115,9 @@ fn login_reply(error: &LoginError) -> (u16, &'static str, &'static str) {
         LoginError::SamlUnsolicited => {
             (400, "saml_unsolicited", "sign-ins with this identity provider must start here; start again")
         }
+        LoginError::SamlLogoutRefused(_) => {
+            (400, "saml_logout_invalid", "the identity provider's sign-out message is invalid")
+        }
         LoginError::StepUpNotMet => (
             401,
             "step_up_not_met",
@@ -454,6 +457,7 @@ mod tests {
             (LoginError::MfaRequired.into(), 403, "mfa_required"),
             (LoginError::SamlRefused("saml_audience").into(), 401, "saml_response_invalid"),
             (LoginError::SamlUnsolicited.into(), 400, "saml_unsolicited"),
+            (LoginError::SamlLogoutRefused("signature_invalid").into(), 400, "saml_logout_invalid"),
         ];
         for (failure, status, code) in cases {
             let reply = failure.reply();

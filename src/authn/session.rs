@@ -103,6 +103,7 @@ mod tests {
             acr: None,
             auth_time_s: 0,
             authentication_vouched: false,
+            saml: None,
         };
         let admit = |_: &SessionRecord| -> Result<String, SessionError> { Ok("https://idp.test".to_owned()) };
         let verify = |now_s, admission: &dyn Fn(&SessionRecord) -> Result<String, SessionError>| {

@@ -4,9 +4,12 @@
 //! OAuth 2.0 provider with a userinfo endpoint (GitHub is the model). Client secrets are never in
 //! the configuration: each provider names the secret binding that holds its secret.
 
-use super::provider::{check_url, email_domain, is_page_asset, parse_provider, Problems, Provider, RawProvider};
+use super::provider::{
+    check_url, email_domain, is_page_asset, parse_provider, Problems, Provider, ProviderKind, RawProvider,
+};
 use crate::deploy::Environment;
 use crate::ratelimit::rules::{LimitKey, RawRule, Rule};
+use crate::saml::config::{RawSpSigning, SpSigning};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -99,6 +102,8 @@ pub struct LoginConfig {
     /// Limits on `/auth/login` and `/auth/callback` (by default 30 a minute per client IP),
     /// against brute force and flooding the providers.
     pub rate_limits: Vec<Rule>,
+    /// This SAML service provider's signing key, if it has one.
+    pub saml_signing: Option<SpSigning>,
 }
 
 /// The default login limit: 30 flows a minute per client IP, in bursts of up to 30.
@@ -208,6 +213,9 @@ pub(crate) struct RawLogin {
     /// Rate-limit rules (as on routes) for `/auth/login`, `/auth/callback` and the setup page's costly calls.
     /// Default: 30 a minute per client IP; `[]` turns them off.
     rate_limits: Option<Vec<RawRule>>,
+    /// This SAML service provider's signing key, for signed `AuthnRequest`s (`saml.sign_requests`) and Single
+    /// Logout (`saml.slo_url`). None by default.
+    saml_signing: Option<RawSpSigning>,
 }
 
 fn is_hex_colour(text: &str) -> bool {
@@ -328,6 +336,15 @@ impl LoginConfig {
                 }
             }
         }
+        let saml_signing = raw.saml_signing.and_then(|raw| SpSigning::compile(raw, &mut problems));
+        for (index, provider) in providers.iter().enumerate() {
+            if let ProviderKind::Saml(settings) = &provider.kind {
+                if saml_signing.is_none() && (settings.sign_requests || settings.slo_url.is_some()) {
+                    let field = if settings.sign_requests { "sign_requests" } else { "slo_url" };
+                    problems.push((format!("providers[{index}].saml.{field}"), "needs login.saml_signing".into()));
+                }
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -340,6 +357,7 @@ impl LoginConfig {
             branding: raw.branding,
             secret_binding,
             rate_limits,
+            saml_signing,
         })
     }
 }

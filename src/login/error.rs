@@ -54,4 +54,7 @@ pub enum LoginError {
     /// A SAML response that answers no request of this browser, from a provider that does not
     /// allow IdP-initiated login.
     SamlUnsolicited,
+    /// A Single Logout message (or its query string) is refused; the stable reason is for the
+    /// log.
+    SamlLogoutRefused(&'static str),
 }

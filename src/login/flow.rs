@@ -46,6 +46,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 pub mod saml;
+pub mod saml_logout;
 
 /// How long a login may take from `/auth/login` to `/auth/callback`.
 pub const TICKET_MAX_AGE_S: i64 = 600;
@@ -376,7 +377,7 @@ impl<'a> CodeRedeemed<'a> {
         if !provider.allows_email(profile.email.as_deref()) {
             return Err(LoginError::EmailNotAllowed.into());
         }
-        Ok(IdentityVerified { started, tokens: Some(tokens), ends_by_s: None, profile, user: None })
+        Ok(IdentityVerified { started, tokens: Some(tokens), ends_by_s: None, saml_subject: None, profile, user: None })
     }
 }
 
@@ -388,6 +389,8 @@ pub struct IdentityVerified<'a> {
     tokens: Option<TokenResponse>,
     /// When the IdP says the session must end at the latest (SAML's `SessionNotOnOrAfter`).
     ends_by_s: Option<i64>,
+    /// The subject as a SAML IdP named it, for Single Logout.
+    saml_subject: Option<crate::session::SamlSubject>,
     profile: Profile,
     user: Option<ProvisionedUser>,
 }
@@ -552,6 +555,7 @@ impl IdentityVerified<'_> {
             // IdP may have signed the user in silently from a session days old.
             auth_time_s: authentication.auth_time_s.filter(|t| *t <= now + AUTH_TIME_SKEW_S).map_or(0, |t| t.min(now)),
             authentication_vouched: true,
+            saml: self.saml_subject.clone(),
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Importing<'a, H, V> {
     pub verifier: &'a V,
     /// Now, for the metadata's `validUntil`.
     pub now_s: u64,
+    /// Whether this SP has a signing key (`login.saml_signing`): only then are the IdP's Single
+    /// Logout URL and its wish for signed requests taken from its metadata.
+    pub sp_signs: bool,
 }
 
 /// `body` with its SAML settings filled from the metadata it names; unchanged when it names
@@ -87,7 +90,7 @@ pub async fn with_idp_metadata<H: HttpClient, V: SignatureVerifier>(
         }
         Err(MetadataFailure::Unavailable(unavailable)) => return Err(ImportFailure::Unavailable(unavailable)),
     };
-    fill(saml, &metadata).map_err(invalid)?;
+    fill(saml, &metadata, importing.sp_signs).map_err(invalid)?;
     Ok(body)
 }
 
@@ -116,8 +119,17 @@ async fn fetched<H: HttpClient, V>(url: &str, importing: &Importing<'_, H, V>) -
     String::from_utf8(answer.body).map_err(|_| invalid("the answer is not UTF-8 XML"))
 }
 
-/// Fills what `saml` does not state from `metadata`.
-fn fill(saml: &mut Map<String, Value>, metadata: &IdpMetadata) -> Result<(), String> {
+/// Fills what `saml` does not state from `metadata` (and, where this SP signs, its Single Logout
+/// URL and whether it wants signed requests).
+fn fill(saml: &mut Map<String, Value>, metadata: &IdpMetadata, sp_signs: bool) -> Result<(), String> {
+    if sp_signs {
+        if let Some(slo) = &metadata.slo_redirect {
+            saml.entry("slo_url").or_insert_with(|| Value::String(slo.clone()));
+        }
+        if metadata.wants_signed_requests {
+            saml.entry("sign_requests").or_insert(Value::Bool(true));
+        }
+    }
     saml.entry("idp_entity_id").or_insert_with(|| Value::String(metadata.entity_id.clone()));
     if !saml.contains_key("sso_url") {
         let sso = metadata.sso_redirect.clone().ok_or("saml.metadata: the IdP has no HTTP-Redirect SSO endpoint")?;

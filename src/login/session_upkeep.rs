@@ -77,6 +77,7 @@ mod tests {
             acr: None,
             auth_time_s: 0,
             authentication_vouched: false,
+            saml: None,
         }
     }
 

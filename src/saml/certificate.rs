@@ -84,6 +84,12 @@ fn pem_body(text: &str) -> Option<&str> {
     Some(&text[start..end])
 }
 
+/// A certificate's DER as base64 on one line (as metadata's `X509Certificate` holds it), from
+/// the PEM or base64 text [`parse`] reads.
+pub fn der_base64(text: &str) -> String {
+    without_xml_blanks(pem_body(text).unwrap_or(text))
+}
+
 /// Reads a DER certificate.
 pub fn from_der(der: &[u8]) -> Result<SigningCertificate, CertificateError> {
     let certificate = Certificate::from_der(der).map_err(|_| CertificateError::Der)?;

@@ -40,6 +40,14 @@ pub struct RawSamlSettings {
     /// Accept SHA-1 digests from an old IdP. Off by default, and refused in production.
     #[serde(default)]
     pub insecure_allow_sha1: bool,
+    /// Sign each `AuthnRequest` with this SP's key (`login.saml_signing`), for an IdP that requires it (its
+    /// metadata's `WantAuthnRequestsSigned`). Off by default.
+    #[serde(default)]
+    pub sign_requests: bool,
+    /// The IdP's Single Logout URL for the HTTP-Redirect binding: signing out here then signs the user out at
+    /// the IdP too (a signed `LogoutRequest`), and the IdP's own logout requests end sessions here. Needs
+    /// `login.saml_signing`. None by default: no Single Logout.
+    pub slo_url: Option<String>,
     /// Take the assertion's email as verified: on for an IdP whose emails its administrators set (Okta,
     /// Entra ID, Google Workspace, AD FS), never for one where users edit their own unverified address.
     /// Off by default: the email is then not kept, and `allowed_email_domains` and `directory.link_by_email`
@@ -71,6 +79,10 @@ pub struct SamlSettings {
     pub insecure_allow_sha1: bool,
     /// The assertion's email is taken as verified.
     pub trust_email: bool,
+    /// `AuthnRequest`s are signed.
+    pub sign_requests: bool,
+    /// The IdP's SLO URL (HTTP-Redirect), if Single Logout is on.
+    pub slo_url: Option<String>,
 }
 
 /// Two settings are the same when they pin the same certificates (by fingerprint) and say the
@@ -89,6 +101,8 @@ impl PartialEq for SamlSettings {
             && self.clock_skew_s == other.clock_skew_s
             && self.insecure_allow_sha1 == other.insecure_allow_sha1
             && self.trust_email == other.trust_email
+            && self.sign_requests == other.sign_requests
+            && self.slo_url == other.slo_url
     }
 }
 
@@ -114,6 +128,9 @@ impl SamlSettings {
             problems.push((format!("{path}.idp_entity_id"), "the IdP's entity id, 1 to 1024 characters".into()));
         }
         check_url(problems, &format!("{path}.sso_url"), &raw.sso_url);
+        if let Some(slo_url) = &raw.slo_url {
+            check_url(problems, &format!("{path}.slo_url"), slo_url);
+        }
         if raw.certificates.is_empty() || raw.certificates.len() > MAX_CERTIFICATES {
             problems.push((format!("{path}.certificates"), format!("1 to {MAX_CERTIFICATES} signing certificates")));
         }
@@ -159,8 +176,72 @@ impl SamlSettings {
             clock_skew_s: u64::from(clock_skew_s),
             insecure_allow_sha1: raw.insecure_allow_sha1,
             trust_email: raw.trust_email,
+            sign_requests: raw.sign_requests,
+            slo_url: raw.slo_url,
         })
     }
+}
+
+/// The secret holding this SP's private key, by default.
+pub const DEFAULT_SP_KEY_SECRET: &str = "PORTCULLIS_SAML_SP_KEY";
+
+/// `login.saml_signing`: this service provider's signing key, shared by every SAML provider.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpSigning {
+    /// The key's X.509 certificate (PEM or base64 DER), published in each SAML provider's SP metadata for its IdP
+    /// to verify this SP's requests with. RSA of at least 2048 bits or EC P-256. Required.
+    pub certificate: String,
+    /// The NAME of the Worker secret holding the private key, PKCS #8 PEM (`-----BEGIN PRIVATE KEY-----`), not
+    /// the key itself. Default `PORTCULLIS_SAML_SP_KEY`.
+    pub private_key_secret: Option<String>,
+}
+
+/// This SP's signing key, as configured: its certificate, and where its private key is.
+#[derive(Debug, Clone)]
+pub struct SpSigning {
+    /// The certificate's public key (the private key must match it: checked when it is loaded).
+    pub certificate: SigningCertificate,
+    /// The certificate as metadata publishes it (base64 DER on one line).
+    pub certificate_base64: String,
+    /// The secret binding with the private key.
+    pub private_key_secret: String,
+}
+
+impl SpSigning {
+    /// Reads `login.saml_signing`, reporting problems as (field, message).
+    pub fn compile(raw: RawSpSigning, problems: &mut Vec<(String, String)>) -> Option<Self> {
+        let certificate = match certificate::parse(&raw.certificate) {
+            Ok(certificate) => certificate,
+            Err(error) => {
+                problems.push(("saml_signing.certificate".into(), error.reason().replace('_', " ")));
+                return None;
+            }
+        };
+        let secret = raw.private_key_secret.unwrap_or_else(|| DEFAULT_SP_KEY_SECRET.into());
+        if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            problems.push(("saml_signing.private_key_secret".into(), "the NAME of a secret binding".into()));
+            return None;
+        }
+        Some(SpSigning {
+            certificate,
+            certificate_base64: certificate::der_base64(&raw.certificate),
+            private_key_secret: secret,
+        })
+    }
+}
+
+/// The DER of a PKCS #8 private key in PEM (`-----BEGIN PRIVATE KEY-----`); `None` for anything
+/// else (an RSA `BEGIN RSA PRIVATE KEY` is PKCS #1: convert it with `openssl pkcs8 -topk8 -nocrypt`).
+pub fn pkcs8_der(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    const BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
+    const END: &str = "-----END PRIVATE KEY-----";
+    let start = pem.find(BEGIN)? + BEGIN.len();
+    let end = pem[start..].find(END)? + start;
+    let body: String = pem[start..end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok().filter(|der| !der.is_empty())
 }
 
 /// Where this SP's metadata for provider `id` is published.

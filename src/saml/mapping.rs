@@ -261,6 +261,7 @@ mod tests {
             issuer: "https://idp.example".into(),
             name_id: name_id.into(),
             name_id_format: format.map(str::to_owned),
+            name_qualifiers: (None, None),
             session_index: Some("_s1".into()),
             authn_instant_s: 1_800_000_000,
             authn_context_class: Some("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".into()),

@@ -200,6 +200,10 @@ pub struct SpMetadata {
     pub slo_url: Option<String>,
     /// The NameID format asked for, if any.
     pub name_id_format: Option<String>,
+    /// This SP's signing certificate (base64 DER), if it has a key.
+    pub signing_certificate: Option<String>,
+    /// Whether its `AuthnRequest`s are signed.
+    pub authn_requests_signed: bool,
 }
 
 impl SpMetadata {
@@ -215,12 +219,23 @@ impl SpMetadata {
             .as_ref()
             .map(|url| format!(r#"<md:SingleLogoutService Binding="{HTTP_REDIRECT}" Location="{}"/>"#, escape(url)))
             .unwrap_or_default();
+        let key = self
+            .signing_certificate
+            .as_ref()
+            .map(|certificate| {
+                format!(
+                    r#"<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="{DSIG_NS}"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+                    escape(certificate)
+                )
+            })
+            .unwrap_or_default();
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
-<md:EntityDescriptor xmlns:md="{METADATA_NS}" entityID="{entity}"><md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="{PROTOCOL_NS}">{slo}{format}<md:AssertionConsumerService Binding="{HTTP_POST}" Location="{acs}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>
+<md:EntityDescriptor xmlns:md="{METADATA_NS}" entityID="{entity}"><md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="{PROTOCOL_NS}">{key}{slo}{format}<md:AssertionConsumerService Binding="{HTTP_POST}" Location="{acs}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>
 "#,
             entity = escape(&self.entity_id),
             acs = escape(&self.acs_url),
+            signed = self.authn_requests_signed,
         )
     }
 }

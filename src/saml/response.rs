@@ -84,6 +84,8 @@ pub struct VerifiedAssertion {
     pub name_id: String,
     /// Its `Format`, if given.
     pub name_id_format: Option<String>,
+    /// The `NameID`'s `NameQualifier` and `SPNameQualifier`, if given (a logout names them again).
+    pub name_qualifiers: (Option<String>, Option<String>),
     /// The `AuthnStatement`'s `SessionIndex`, for Single Logout.
     pub session_index: Option<String>,
     /// When the IdP authenticated the user.
@@ -428,7 +430,7 @@ fn read_assertion(
     let conditions = exactly_one(&children, ASSERTION_NS, "Conditions", "Conditions")?;
     let conditions_until_s = check_conditions(conditions, expected)?;
     let subject = exactly_one(&children, ASSERTION_NS, "Subject", "Subject")?;
-    let (name_id, name_id_format, confirmation_until_s) = read_subject(subject, expected, response_in_response_to)?;
+    let (name, confirmation_until_s) = read_subject(subject, expected, response_in_response_to)?;
 
     let authn = exactly_one(&children, ASSERTION_NS, "AuthnStatement", "AuthnStatement")?;
     let (authn_instant_s, session_index, session_not_on_or_after_s, authn_context_class) = read_authn(authn, expected)?;
@@ -440,8 +442,9 @@ fn read_assertion(
     Ok(VerifiedAssertion {
         assertion_id: assertion_id.to_owned(),
         issuer: expected.idp_entity_id.to_owned(),
-        name_id,
-        name_id_format,
+        name_id: name.value,
+        name_id_format: name.format,
+        name_qualifiers: name.qualifiers,
         session_index,
         authn_instant_s,
         authn_context_class,
@@ -496,11 +499,18 @@ fn check_conditions(conditions: Node<'_, '_>, expected: &Expected<'_>) -> Refuse
 /// The subject: its `NameID` (an `EncryptedID` or `BaseID` is not read), and a bearer
 /// confirmation for this ACS, within its time, for this request. Returns the confirmation's
 /// `NotOnOrAfter` (required by the profile).
+/// A `NameID` as read: its value, `Format` and qualifiers.
+struct NameIdentifier {
+    value: String,
+    format: Option<String>,
+    qualifiers: (Option<String>, Option<String>),
+}
+
 fn read_subject(
     subject: Node<'_, '_>,
     expected: &Expected<'_>,
     response_in_response_to: Option<&str>,
-) -> Refused<(String, Option<String>, u64)> {
+) -> Refused<(NameIdentifier, u64)> {
     let children = children_of(subject, &[(ASSERTION_NS, "NameID"), (ASSERTION_NS, "SubjectConfirmation")], "Subject")?;
     let name_id = exactly_one(&children, ASSERTION_NS, "NameID", "NameID")?;
     let value = exact_text_of(name_id, "NameID")?;
@@ -519,7 +529,13 @@ fn read_subject(
         }
     }
     let until = confirmed_until.ok_or(refusal)?;
-    Ok((value.to_owned(), attribute(name_id, "Format").map(str::to_owned), until))
+    let qualifier = |name: &str| attribute(name_id, name).map(str::to_owned);
+    let name = NameIdentifier {
+        value: value.to_owned(),
+        format: qualifier("Format"),
+        qualifiers: (qualifier("NameQualifier"), qualifier("SPNameQualifier")),
+    };
+    Ok((name, until))
 }
 
 fn check_confirmation(

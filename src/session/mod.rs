@@ -300,6 +300,29 @@ pub struct SessionRecord {
     /// (false in records from before it was: their IdP's word, taken whole, counts for nothing).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub authentication_vouched: bool,
+    /// A SAML session's subject as its IdP named it, for Single Logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml: Option<SamlSubject>,
+}
+
+/// A SAML session's subject as its IdP's assertion named it: whom this SP's `LogoutRequest`
+/// (Single Logout) signs out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SamlSubject {
+    /// The `NameID`.
+    pub name_id: String,
+    /// Its `Format`, if the assertion gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Its `NameQualifier`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_qualifier: Option<String>,
+    /// Its `SPNameQualifier`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_name_qualifier: Option<String>,
+    /// The `AuthnStatement`'s `SessionIndex`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_index: Option<String>,
 }
 
 /// The provider name of password sessions (`SessionRecord::provider`, the `provider` claim):
@@ -403,6 +426,7 @@ mod tests {
             acr: None,
             auth_time_s: 0,
             authentication_vouched: false,
+            saml: None,
         }
     }
 

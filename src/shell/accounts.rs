@@ -879,6 +879,7 @@ impl Page<'_> {
             acr: None,
             auth_time_s: auth_time_s.unwrap_or(now_s),
             authentication_vouched: false,
+            saml: None,
         };
         self.replace_session(&record, policy.absolute_lifetime_s as u64).await
     }

@@ -111,6 +111,7 @@ pub async fn with_idp_metadata(
         http: &FetchClient,
         verifier: &WebCryptoSignatures,
         now_s: u64::try_from(WorkerClock.now_s()).unwrap_or_default(),
+        sp_signs: login.saml_signing.is_some(),
     };
     idp_metadata::with_idp_metadata(body, importing).await.map_err(|failure| match failure {
         ImportFailure::Invalid(problems) => Failure::InvalidBody(problems),

@@ -69,6 +69,25 @@ pub(super) fn seal_connection(
     connection::sealed_connection(body, sealing).map_err(Failure::InvalidBody)
 }
 
+/// A SAML connection that would sign (its requests, or Single Logout) where this SP has no key.
+fn refuse_unsignable(login: &LoginConfig, provider: &Provider) -> Result<(), Failure> {
+    let Some(settings) = crate::login::flow::saml::settings_of(provider) else { return Ok(()) };
+    let mut problems = Vec::new();
+    if login.saml_signing.is_none() {
+        if settings.sign_requests {
+            problems.push("saml.sign_requests: this deployment has no SAML SP key (login.saml_signing)".to_owned());
+        }
+        if settings.slo_url.is_some() {
+            problems.push("saml.slo_url: this deployment has no SAML SP key (login.saml_signing)".to_owned());
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::InvalidBody(problems))
+    }
+}
+
 impl From<NotYours> for Failure {
     fn from(_: NotYours) -> Self {
         Failure::Forbidden
@@ -242,6 +261,7 @@ pub async fn serve(
             // A SAML connection may name its IdP's metadata instead of (some of) its settings.
             let body = connections::with_idp_metadata(config, login, &body).await?;
             let (stored, provider) = seal_connection(env, config, login, &body, &id, &scope, true)?;
+            refuse_unsignable(login, &provider)?;
             tenants.save_connection(&scope, &stored).await.map_err(DirectoryError::Unavailable)?;
             audit("directory_connection_created", &admin, &tenant, json!({ "id": id }), request_id);
             respond(201, connection_view(&stored, Some((login, &provider))))

@@ -283,8 +283,25 @@ async fn begin_with(
         // A SAML provider is never a tenant's connection under test.
         let Purpose::SignIn { return_to, step_up } = purpose else { return Err(LoginError::StateInvalid.into()) };
         let step_up = step_up.unwrap_or_default();
-        return flow::saml::begin(login, provider, return_to, step_up, &key, &SystemEntropy, &WorkerClock)
-            .map_err(flow_failure);
+        let signs = flow::saml::settings_of(provider).is_some_and(|settings| settings.sign_requests);
+        let signer = match (&login.saml_signing, signs) {
+            (Some(signing), true) => {
+                Some(super::saml_signer::sp_signer(cx.env, signing).await.map_err(|_| Failure::Unavailable)?)
+            }
+            _ => None,
+        };
+        return flow::saml::begin(
+            login,
+            provider,
+            return_to,
+            step_up,
+            &key,
+            signer.as_deref(),
+            &SystemEntropy,
+            &WorkerClock,
+        )
+        .await
+        .map_err(flow_failure);
     }
     let endpoints = providers::endpoints(provider, cx.config).await?;
     flow::begin(login, provider, &endpoints, purpose, login_hint, &key, &SystemEntropy, &WorkerClock)
@@ -584,7 +601,10 @@ async fn logout(mut req: Request, cx: &LoginContext<'_>, login: &LoginConfig) ->
         }
         sessions::end(cx.env, session).await.map_err(|()| LoginError::LogoutFailed)?;
         audit_login(cx, "logout", Some(&session.record().provider), Some(&session.record().subject), "session ended");
-        if let Some(provider) = login.provider(&session.record().provider) {
+        // A SAML session's IdP signs the user out too (Single Logout), where it can.
+        if let Some(url) = super::saml_providers::sp_logout_location(cx, login, session.record()).await {
+            location = url;
+        } else if let Some(provider) = login.provider(&session.record().provider) {
             if let Ok(endpoints) = providers::endpoints(provider, cx.config).await {
                 revoke_upstream_tokens(cx, provider, &endpoints, session);
                 if let Some(url) = end_session_url(login, provider, &endpoints, session) {

@@ -36,6 +36,8 @@ mod rate_limit;
 mod rate_limiter;
 mod respond;
 mod saml_login;
+mod saml_providers;
+mod saml_signer;
 mod scim;
 mod sessions;
 mod setup;

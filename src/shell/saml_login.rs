@@ -5,10 +5,12 @@
 
 use super::adapters::{DurableLedger, WorkerClock};
 use super::body::read_bounded;
-use super::connections::{self, ConnectionUse};
+use super::connections::ConnectionUse;
 use super::login::{self, audit_login, flow_failure, limit_sign_ins, login_secret, redirect, Completed};
 use super::login_context::LoginContext;
 use super::respond;
+use super::saml_providers::saml_provider;
+use super::saml_signer::sp_signer;
 use super::sessions;
 use super::webcrypto::WebCryptoSignatures;
 use crate::edge::SamlEndpoint;
@@ -21,14 +23,15 @@ use crate::login::flow;
 use crate::login::flow::saml::{
     self as saml_flow, clear_ticket as clear_saml_ticket, settings_of as saml_settings_of, AcsForm, UnsolicitedAccepted,
 };
+use crate::login::flow::saml_logout::{self, single_logout_of, IdpLogout};
 use crate::login::handoff;
 use crate::login::oidc;
 use crate::login::provider::Provider;
 use crate::ports::{Clock, Entropy, SystemEntropy};
 use crate::saml::binding::MAX_ENCODED_BYTES;
+use crate::saml::logout::LogoutStatus;
 use crate::saml::metadata::SpMetadata;
 use crate::session;
-use std::borrow::Cow;
 use worker::{Request, Response};
 
 /// Serves a SAML endpoint; failures come back for the caller to render (and audit).
@@ -44,27 +47,12 @@ pub async fn serve(
     match endpoint {
         SamlEndpoint::Metadata(id) => metadata(cx, login, &id).await.map_err(plain),
         SamlEndpoint::Handoff => handoff(cx, login).await,
+        SamlEndpoint::SingleLogout(id) => single_logout(cx, login, &id).await,
         SamlEndpoint::AssertionConsumer(id) => {
             limit_sign_ins(cx, login).await?;
             assertion_consumer(&mut req, cx, login, &id).await
         }
     }
-}
-
-/// The SAML provider `id`: a configured one, else a tenant's stored connection (for its metadata
-/// also one not active yet, whose IdP is still being set up).
-async fn saml_provider<'a>(
-    cx: &LoginContext<'_>,
-    login: &'a LoginConfig,
-    id: &str,
-    wanted_for: ConnectionUse,
-) -> Result<Cow<'a, Provider>, Failure> {
-    if let Some(provider) = login.provider(id) {
-        return saml_settings_of(provider).map(|_| Cow::Borrowed(provider)).ok_or(LoginError::UnknownProvider.into());
-    }
-    let stored = connections::stored_provider(cx.env, cx.config, id, wanted_for).await?;
-    let provider = stored.map(|(provider, _)| provider).filter(|provider| saml_settings_of(provider).is_some());
-    provider.map(Cow::Owned).ok_or(LoginError::UnknownProvider.into())
 }
 
 /// What a SAML provider's IdP is told about this SP, for the directory API's view of a
@@ -84,10 +72,87 @@ fn sp_metadata(login: &LoginConfig, provider: &Provider) -> Option<SpMetadata> {
     Some(SpMetadata {
         entity_id: saml_flow::sp_entity_id(login, settings, provider),
         acs_url: login.redirect_uri_for(provider),
-        // No Single Logout endpoint is published until there is one.
-        slo_url: None,
+        slo_url: single_logout_of(provider)
+            .filter(|_| login.saml_signing.is_some())
+            .map(|_| saml_logout::slo_url(login, provider)),
         name_id_format: settings.name_id_format.clone(),
+        signing_certificate: login.saml_signing.as_ref().map(|signing| signing.certificate_base64.clone()),
+        authn_requests_signed: settings.sign_requests,
     })
+}
+
+/// `GET {prefix}/saml/:provider/slo`: the IdP's signed `LogoutRequest`, which ends every session
+/// of the subject it names here and is answered with a signed `LogoutResponse`; or the IdP's
+/// `LogoutResponse` to this SP's request, after which the browser goes where a logout ends. The
+/// browser's session cookie is cleared either way.
+async fn single_logout(
+    cx: &LoginContext<'_>,
+    login: &LoginConfig,
+    id: &str,
+) -> Result<Response, (Failure, HeaderList)> {
+    let clear = vec![("set-cookie".to_owned(), session::clear_cookie())];
+    let fail = |failure: Failure| (failure, clear.clone());
+    let provider = saml_provider(cx, login, id, ConnectionUse::SignIn).await.map_err(fail)?;
+    let provider = provider.as_ref();
+    let signing = login.saml_signing.as_ref().filter(|_| single_logout_of(provider).is_some());
+    let signing = signing.ok_or_else(|| fail(LoginError::UnknownProvider.into()))?;
+    let raw_query = cx.head.url.split_once('?').map(|(_, query)| query.split('#').next().unwrap_or_default());
+    let ledger = DurableLedger(cx.env);
+    let message = saml_logout::read_idp_message(
+        login,
+        provider,
+        raw_query.unwrap_or_default(),
+        &WebCryptoSignatures,
+        &ledger,
+        &WorkerClock,
+    )
+    .await
+    .map_err(|error| {
+        let failure = flow_failure(error);
+        audit_login(cx, "logout_idp_refused", Some(&provider.id), None, &failure.to_string());
+        fail(failure)
+    })?;
+    match message {
+        IdpLogout::Response(response) => {
+            let detail = if response.success {
+                "the IdP signed the user out"
+            } else {
+                "the IdP did not sign the user out everywhere"
+            };
+            audit_login(cx, "logout_idp_answered", Some(&provider.id), None, detail);
+            redirect(cx, 303, &login.post_logout_redirect_uri, &[session::clear_cookie()]).map_err(fail)
+        }
+        IdpLogout::Request { request, relay_state } => {
+            // Every session of the subject here (not only those of the named SessionIndexes: more
+            // is ended than asked, never less).
+            let subject = sessions::saml_subject_named(cx.env, provider, &request.name_id).await;
+            let ended = match &subject {
+                Ok(subject) => sessions::revoke_subject(cx.env, &provider.id, subject).await.map(|_| ()),
+                Err(()) => Err(()),
+            };
+            let status = if ended.is_ok() { LogoutStatus::Success } else { LogoutStatus::Failed };
+            let subject = subject.unwrap_or_else(|()| request.name_id.clone());
+            let detail = match status {
+                LogoutStatus::Success => "the IdP signed the user out: every session ended",
+                LogoutStatus::Failed => "the IdP signed the user out: the sessions could not be ended",
+            };
+            audit_login(cx, "logout_idp_initiated", Some(&provider.id), Some(&subject), detail);
+            let signer = sp_signer(cx.env, signing).await.map_err(|_| fail(Failure::Unavailable))?;
+            let location = saml_logout::logout_response_location(
+                login,
+                provider,
+                &request,
+                relay_state.as_deref(),
+                status,
+                signer.as_ref(),
+                &SystemEntropy,
+                &WorkerClock,
+            )
+            .await
+            .map_err(|error| fail(flow_failure(error)))?;
+            redirect(cx, 303, &location, &[session::clear_cookie()]).map_err(fail)
+        }
+    }
 }
 
 /// `GET {prefix}/saml/:provider/metadata`.

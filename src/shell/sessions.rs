@@ -25,6 +25,7 @@ use crate::http::RequestHead;
 use crate::ledger::ClaimOp;
 use crate::login::config::LoginConfig;
 use crate::login::error::LoginError;
+use crate::login::flow::saml_logout;
 use crate::login::provider::Provider;
 use crate::login::provider_api::{self, Grant};
 use crate::login::session_upkeep;
@@ -529,6 +530,14 @@ pub struct KvSessions<'a> {
 
 impl SessionStore for KvSessions<'_> {
     async fn create(&self, record: &SessionRecord) -> Result<SessionCookie, Unavailable> {
+        // A SAML session is found again by the NameID its IdP's logout request names: where its
+        // subject is another (an attribute's), the NameID's key must name it, or that logout
+        // could not end this session. So it is written first, and its failure fails the sign-in.
+        if let Some(saml) = record.saml.as_ref().filter(|saml| saml.name_id != record.subject) {
+            write_saml_name(self.env, record, &saml.name_id)
+                .await
+                .map_err(|reason| Unavailable(format!("the session store: {reason}")))?;
+        }
         let cookie = create(self.env, record).await.map_err(|()| Unavailable("the session store".into()))?;
         let summary = SessionSummary::new(
             &cookie.kv_key(),
@@ -544,6 +553,24 @@ impl SessionStore for KvSessions<'_> {
         }
         Ok(cookie)
     }
+}
+
+/// Writes which subject a SAML `NameID` names at the session's provider, for as long as the
+/// session may live.
+async fn write_saml_name(env: &Env, record: &SessionRecord, name_id: &str) -> Result<(), String> {
+    let kv = env.kv(KV_BINDING).map_err(|e| e.to_string())?;
+    let ttl_s = (record.expires_at_s - now_s()).max(60) as u64;
+    let put = kv.put(&saml_logout::name_key(&record.provider, name_id), &record.subject).map_err(|e| e.to_string())?;
+    store_call(put.expiration_ttl(ttl_s).execute()).await.map_err(|e| e.to_string())
+}
+
+/// The subject whose sessions a SAML `NameID` names at `provider`: the one its sign-in recorded
+/// (see [`write_saml_name`]), else the `NameID` itself (the subject of most mappings). `Err`
+/// when the store did not answer: then nobody is known to be signed out.
+pub async fn saml_subject_named(env: &Env, provider: &Provider, name_id: &str) -> Result<String, ()> {
+    let kv = env.kv(KV_BINDING).map_err(|_| ())?;
+    let recorded = store_call(kv.get(&saml_logout::name_key(&provider.id, name_id)).text()).await.map_err(|_| ())?;
+    Ok(recorded.unwrap_or_else(|| name_id.to_owned()))
 }
 
 /// Writes a session's index entry, expiring with it.

@@ -127,6 +127,23 @@ pub async fn sign(alg_name: &str, key: &CryptoKey, data: &[u8]) -> Result<Vec<u8
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
+/// Imports a PKCS #8 private key (DER) for signing with `alg` (RS256 or ES256).
+pub async fn import_pkcs8_signing_key(alg: Alg, der: &[u8]) -> Result<CryptoKey, JsValue> {
+    let (import_params, _) = parameters(alg)?;
+    let usages = Array::of1(&JsValue::from_str("sign"));
+    let data = Uint8Array::from(der);
+    let promise = subtle()?.import_key_with_object("pkcs8", &data, &import_params, false, &usages)?;
+    Ok(JsFuture::from(promise).await?.unchecked_into())
+}
+
+/// Signs `data` with a key from [`import_pkcs8_signing_key`] (raw `r || s` for ECDSA).
+pub async fn sign_as(alg: Alg, key: &CryptoKey, data: &[u8]) -> Result<Vec<u8>, JsValue> {
+    let (_, params) = parameters(alg)?;
+    let promise = subtle()?.sign_with_object_and_u8_array(&params, key, data)?;
+    let buffer = JsFuture::from(promise).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
 /// Generates an ES256 key pair: (private key for signing, public JWK).
 pub async fn generate_es256() -> Result<(CryptoKey, Value), JsValue> {
     let algorithm = object(&[("name", JsValue::from_str("ECDSA")), ("namedCurve", JsValue::from_str("P-256"))])?;

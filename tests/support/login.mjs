@@ -86,7 +86,7 @@ export function loginSection({ gatewayUrl, idp, idps = [], github, session = {},
  * `idpOptions` go to the OpenID Provider. `extraIdps` ([{ accounts }]) starts more real OpenID
  * Providers with the same client, which an `extraProviders` function gets as `idps`;
  * `configFields` adds top-level configuration sections (`roles` replaces the default catalogue);
- * `extraSecrets` adds the gateway's secrets.
+ * `extraSecrets` adds the gateway's secrets; `loginFields` adds fields to the `login` section.
  */
 export async function startLoginStack({
   origin,
@@ -99,6 +99,7 @@ export async function startLoginStack({
   extraIdps = [],
   configFields = {},
   extraSecrets = {},
+  loginFields = {},
   faults,
 } = {}) {
   const port = await freePort();
@@ -126,7 +127,7 @@ export async function startLoginStack({
   ];
   const config = baseConfig(origin, routes ?? defaultRoutes, {
     roles: { admin: { groups: ["admins"] } },
-    login: loginSection({ gatewayUrl, idp, idps, github, session, rateLimits, extraProviders }),
+    login: { ...loginSection({ gatewayUrl, idp, idps, github, session, rateLimits, extraProviders }), ...loginFields },
     ...configFields,
   });
   const gateway = await startGateway({

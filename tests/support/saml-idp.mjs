@@ -8,7 +8,12 @@
 //   GET /sso?SAMLRequest&RelayState   signs `nextUser` in at once: an HTML page whose form POSTs
 //                                     SAMLResponse and RelayState to the ACS (it submits itself)
 //   GET /metadata                     the IdP's metadata
+//   GET /slo?SAMLRequest|SAMLResponse Single Logout: the SP's signed LogoutRequest (checked,
+//                                     recorded, answered with a signed LogoutResponse to the
+//                                     SP's SLO URL), or the SP's signed LogoutResponse (recorded)
 //
+// `logoutRequestUrl(user, relayState)` is an IdP-initiated logout: the signed LogoutRequest's URL
+// at the SP's SLO endpoint, for the browser to follow.
 // `responseFor({ inResponseTo, user, edit, to })` builds a signed response directly (for tests that
 // post it themselves); `edit(xml)` changes the XML before samlify signs it.
 import http from "node:http";
@@ -74,7 +79,7 @@ function attributeStatement(attributes) {
  * service provider it answers is named afterwards with `serve({ acsUrl, spEntityId })` (the
  * gateway's port is chosen after the IdP's).
  */
-export async function startSamlIdp({ users, host = "127.0.0.1" }) {
+export async function startSamlIdp({ users, host = "127.0.0.1", wantSignedRequests = false }) {
   const server = http.createServer();
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   // `host: "localhost"` makes the IdP another site than the gateway on 127.0.0.1 (its POST to the
@@ -86,7 +91,10 @@ export async function startSamlIdp({ users, host = "127.0.0.1" }) {
     privateKey: IDP_PRIVATE_KEY_PEM,
     signingCert: IDP_CERTIFICATE_PEM,
     nameIDFormat: [EMAIL_FORMAT],
-    wantAuthnRequestsSigned: false,
+    wantAuthnRequestsSigned: wantSignedRequests,
+    // What the SP sends in Single Logout must be signed by its key.
+    wantLogoutRequestSigned: true,
+    wantLogoutResponseSigned: true,
     singleSignOnService: [{ Binding: REDIRECT, Location: `${url}/sso` }],
     singleLogoutService: [{ Binding: REDIRECT, Location: `${url}/slo` }],
     requestSignatureAlgorithm: "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
@@ -94,7 +102,10 @@ export async function startSamlIdp({ users, host = "127.0.0.1" }) {
   let sp = null;
   let acsUrl = null;
   let spEntityId = null;
-  const state = { nextUser: Object.keys(users)[0], requests: [] };
+  const state = { nextUser: Object.keys(users)[0], requests: [], logoutRequests: [], logoutResponses: [] };
+  // The signed part of a Redirect-binding query, as sent (SAML Bindings §3.4.4.1).
+  const octetStringOf = (requestUrl) =>
+    requestUrl.search.slice(1).split("&").filter((pair) => !pair.startsWith("Signature=")).join("&");
 
   /**
    * A signed response (base64) answering `inResponseTo` (null: unsolicited) for `user`, to the
@@ -147,7 +158,7 @@ export async function startSamlIdp({ users, host = "127.0.0.1" }) {
       }
       if (requestUrl.pathname === "/sso" && req.method === "GET") {
         const query = Object.fromEntries(requestUrl.searchParams);
-        const parsed = await idp.parseLoginRequest(sp, "redirect", { query, octetString: "" });
+        const parsed = await idp.parseLoginRequest(sp, "redirect", { query, octetString: octetStringOf(requestUrl) });
         state.requests.push(parsed.extract);
         const samlResponse = await responseFor({ inResponseTo: parsed.extract.request.id });
         const relayState = query.RelayState ?? "";
@@ -159,6 +170,23 @@ export async function startSamlIdp({ users, host = "127.0.0.1" }) {
             `<button type="submit">Continue</button></form>` +
             `<script>document.getElementById("saml").submit()</script></body></html>`,
         );
+        return;
+      }
+      if (requestUrl.pathname === "/slo" && req.method === "GET") {
+        const query = Object.fromEntries(requestUrl.searchParams);
+        const octetString = octetStringOf(requestUrl);
+        if (query.SAMLRequest) {
+          const parsed = await idp.parseLogoutRequest(sp, "redirect", { query, octetString });
+          state.logoutRequests.push(parsed);
+          const { context } = idp.createLogoutResponse(sp, parsed, "redirect", query.RelayState ?? "");
+          res.writeHead(302, { location: context });
+          res.end();
+          return;
+        }
+        const parsed = await idp.parseLogoutResponse(sp, "redirect", { query, octetString });
+        state.logoutResponses.push(parsed);
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end("signed out at the IdP");
         return;
       }
       res.writeHead(404);
@@ -177,9 +205,18 @@ export async function startSamlIdp({ users, host = "127.0.0.1" }) {
       sp = samlify.ServiceProvider({
         entityID: spEntityId,
         wantAssertionsSigned: true,
-        authnRequestsSigned: false,
+        authnRequestsSigned: wantSignedRequests,
+        // With `sloUrl` and the SP's certificate: Single Logout, whose messages the IdP signs.
+        ...(provider.spCertificatePem ? { signingCert: provider.spCertificatePem } : {}),
+        ...(provider.sloUrl ? { singleLogoutService: [{ Binding: REDIRECT, Location: provider.sloUrl }] } : {}),
+        wantLogoutRequestSigned: true,
+        wantLogoutResponseSigned: true,
         assertionConsumerService: [{ Binding: POST, Location: acsUrl }],
       });
+    },
+    /** An IdP-initiated logout of `user`: the signed LogoutRequest's URL at the SP. */
+    logoutRequestUrl(user, relayState = "") {
+      return idp.createLogoutRequest(sp, "redirect", { logoutNameID: users[user].email, sessionIndex: `_session_${user}` }, relayState).context;
     },
     url,
     entityId,

@@ -23,12 +23,14 @@ use crate::login::profile::{Authentication, Profile};
 use crate::login::provider::{Provider, ProviderKind};
 use crate::mfa::step_up::ProviderAsk;
 use crate::mfa::webauthn::signature::SignatureVerifier;
-use crate::ports::{Clock, Entropy, Ledger};
+use crate::ports::{Clock, Entropy, Ledger, Unavailable};
 use crate::saml::binding::{self, MessageKind};
 use crate::saml::config::SamlSettings;
 use crate::saml::mapping;
+use crate::saml::redirect_signature::{self, MessageSigner};
 use crate::saml::request::{new_request_id, AuthnRequest};
 use crate::saml::response::{self, Expected, ResponseFailure, VerifiedAssertion};
+use crate::session::SamlSubject;
 
 use super::{Begun, FlowError, TICKET_MAX_AGE_S};
 
@@ -61,13 +63,16 @@ pub fn clear_ticket(state: &str) -> String {
 
 /// Starts a SAML flow: the `AuthnRequest` (its ID kept in the ticket, `ForceAuthn` for a step-up
 /// with `max_age`, the asked context classes for one with `acr_values`), sent over HTTP-Redirect
-/// with the ticket's reference as `RelayState`.
-pub fn begin(
+/// with the ticket's reference as `RelayState`, and signed by `signer` (the SP key) when the
+/// provider says `sign_requests`.
+#[allow(clippy::too_many_arguments, reason = "the flow's inputs and its three ports")]
+pub async fn begin(
     login: &LoginConfig,
     provider: &Provider,
     return_to: String,
     step_up: ProviderAsk,
     key: &crate::secret::SecretBytes,
+    signer: Option<&impl MessageSigner>,
     entropy: &impl Entropy,
     clock: &impl Clock,
 ) -> Result<Begun, FlowError> {
@@ -92,7 +97,19 @@ pub fn begin(
         authn_context_classes: step_up.acr_values.clone(),
         issued_at_s: clock.now_s().max(0) as u64,
     };
-    let location = binding::redirect_url(&settings.sso_url, MessageKind::Request, &request.to_xml(), Some(&state));
+    let signer = match (settings.sign_requests, signer) {
+        (true, None) => return Err(FlowError::Unavailable(Unavailable("no SAML SP signing key".into()))),
+        (true, signer) => signer,
+        (false, _) => None,
+    };
+    let location = redirect_signature::signed_redirect_url(
+        &settings.sso_url,
+        MessageKind::Request,
+        &request.to_xml(),
+        Some(&state),
+        signer,
+    )
+    .await?;
     let ticket = LoginTicket {
         provider: provider.id.clone(),
         state: state.clone(),
@@ -230,7 +247,14 @@ impl<'a> Started<'a> {
             verify_response(self.login, self.provider, form, Some(&self.ticket.nonce), ledger, verifier, clock).await?;
         let profile = profile_of(self.provider, settings, &verified)?;
         let ends_by_s = verified.session_not_on_or_after_s.and_then(|by| i64::try_from(by).ok());
-        Ok(IdentityVerified { started: self, tokens: None, ends_by_s, profile, user: None })
+        let saml_subject = Some(SamlSubject {
+            name_id: verified.name_id,
+            format: verified.name_id_format,
+            name_qualifier: verified.name_qualifiers.0,
+            sp_name_qualifier: verified.name_qualifiers.1,
+            session_index: verified.session_index,
+        });
+        Ok(IdentityVerified { started: self, tokens: None, ends_by_s, saml_subject, profile, user: None })
     }
 }
 

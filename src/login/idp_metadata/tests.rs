@@ -13,7 +13,14 @@ const NOW_S: u64 = 1_800_000_000;
 
 fn import(body: &Value, peer: &TablePeer, environment: Environment) -> Result<Value, ImportFailure> {
     let own = vec!["gw.example.com".to_owned()];
-    let importing = Importing { environment, own_hosts: &own, http: peer, verifier: &RustSignatures, now_s: NOW_S };
+    let importing = Importing {
+        environment,
+        own_hosts: &own,
+        http: peer,
+        verifier: &RustSignatures,
+        now_s: NOW_S,
+        sp_signs: false,
+    };
     block_on(with_idp_metadata(body, importing))
 }
 
@@ -37,6 +44,31 @@ fn uploaded_metadata_fills_the_entity_the_redirect_sso_url_and_the_signing_certi
         json!({ "idp_entity_id": "https://idp.example/saml", "sso_url": "https://idp.example/sso",
                 "certificates": [compact(RSA_PEM)], "trust_email": true }),
         "the import fields are gone; the encryption key is not pinned"
+    );
+}
+
+#[test]
+fn where_this_sp_signs_the_idp_s_single_logout_and_signed_requests_are_taken_too() {
+    let wanting =
+        idp_metadata("", "").replace(r#"WantAuthnRequestsSigned="false""#, r#"WantAuthnRequestsSigned="true""#);
+    let body = json!({ "type": "saml", "saml": { "metadata_xml": wanting } });
+    let own = vec!["gw.example.com".to_owned()];
+    let peer = TablePeer::default();
+    let importing = |sp_signs| Importing {
+        environment: Environment::Production,
+        own_hosts: &own,
+        http: &peer,
+        verifier: &RustSignatures,
+        now_s: NOW_S,
+        sp_signs,
+    };
+    let signing = block_on(with_idp_metadata(&body, importing(true))).unwrap();
+    assert_eq!(signing["saml"]["slo_url"], "https://idp.example/slo");
+    assert_eq!(signing["saml"]["sign_requests"], true);
+    let plain = block_on(with_idp_metadata(&body, importing(false))).unwrap();
+    assert!(
+        plain["saml"].get("slo_url").is_none() && plain["saml"].get("sign_requests").is_none(),
+        "no SP key: neither"
     );
 }
 

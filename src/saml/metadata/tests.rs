@@ -89,6 +89,8 @@ fn sp_metadata_names_the_entity_its_acs_and_slo_and_reads_back() {
         acs_url: "https://app.example/auth/callback/conn_abc".into(),
         slo_url: Some("https://app.example/auth/saml/conn_abc/slo".into()),
         name_id_format: Some("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into()),
+        signing_certificate: Some(body(EC_PEM)),
+        authn_requests_signed: true,
     };
     let xml = sp.to_xml();
     let document = parse(xml.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")).unwrap();
@@ -101,4 +103,8 @@ fn sp_metadata_names_the_entity_its_acs_and_slo_and_reads_back() {
     );
     let slo = document.descendants().find(|n| is(*n, METADATA_NS, "SingleLogoutService")).unwrap();
     assert_eq!(attribute(slo, "Location"), Some("https://app.example/auth/saml/conn_abc/slo"));
+    let descriptor = document.descendants().find(|n| is(*n, METADATA_NS, "SPSSODescriptor")).unwrap();
+    assert_eq!(attribute(descriptor, "AuthnRequestsSigned"), Some("true"));
+    let certificate = document.descendants().find(|n| is(*n, DSIG_NS, "X509Certificate")).unwrap();
+    assert_eq!(single_text(certificate), Some(body(EC_PEM).as_str()), "the SP key's certificate, for the IdP");
 }

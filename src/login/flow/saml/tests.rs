@@ -7,7 +7,8 @@ use crate::login::flow::open_ticket;
 use crate::mfa::webauthn::signature::RustSignatures;
 use crate::ports::memory::{block_on, ManualClock, MemoryLedger};
 use crate::ports::SystemEntropy;
-use crate::saml::certificate::tests::RSA_PEM;
+use crate::saml::certificate::tests::{EC_PEM, RSA_PEM};
+use crate::saml::redirect_signature::tests::TestSigner;
 use crate::saml::response::PROTOCOL_NS;
 use crate::saml::test_signing::{TestKey, TestResponse};
 use crate::secret::SecretBytes;
@@ -42,8 +43,10 @@ struct Browser {
 /// Begins a flow and reads what the IdP receives.
 fn begin_at(login: &LoginConfig, clock: &ManualClock, key: &SecretBytes) -> (Browser, String) {
     let provider = login.provider("okta").unwrap();
+    let no_signer = None::<&TestSigner>;
     let begun =
-        begin(login, provider, "/app".into(), ProviderAsk::default(), key, &SystemEntropy, clock).expect("begun");
+        block_on(begin(login, provider, "/app".into(), ProviderAsk::default(), key, no_signer, &SystemEntropy, clock))
+            .expect("begun");
     let url = url::Url::parse(&begun.location).unwrap();
     let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     let value = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
@@ -251,4 +254,50 @@ fn saml_providers_are_configured_strictly() {
     assert!(fields.iter().any(|f| f.ends_with(".saml")), "{fields:?}");
     let fields = problem_fields(&|v| v["providers"][0]["authentication"] = json!({ "trust_amr": true }));
     assert!(fields.iter().any(|f| f.ends_with(".authentication.trust_amr")), "{fields:?}");
+}
+
+#[test]
+fn a_provider_that_signs_requests_sends_them_signed_by_the_sp_key_and_never_unsigned() {
+    let value = json!({
+        "redirect_uri": "https://app.example/auth/callback",
+        "saml_signing": { "certificate": EC_PEM },
+        "providers": [{ "id": "okta", "type": "saml",
+            "saml": { "idp_entity_id": IDP, "sso_url": "https://idp.example/sso", "certificates": [RSA_PEM], "sign_requests": true } }]
+    });
+    let login = LoginConfig::from_value(&value, Environment::Production, "/auth").expect("valid");
+    let provider = login.provider("okta").unwrap();
+    let key = SecretBytes::new(b"login-secret-for-the-saml-flow-tests".to_vec());
+    let clock = ManualClock::at_ms(NOW_S * 1000);
+    let signer = TestSigner(TestKey::Ec);
+    let begun = block_on(begin(
+        &login,
+        provider,
+        "/app".into(),
+        ProviderAsk::default(),
+        &key,
+        Some(&signer),
+        &SystemEntropy,
+        &clock,
+    ))
+    .expect("begun");
+    let query = begun.location.split_once('?').unwrap().1;
+    let message = crate::saml::redirect_signature::read_redirect(query).unwrap();
+    let sp_key = crate::saml::certificate::parse(EC_PEM).unwrap();
+    block_on(crate::saml::redirect_signature::verify(&message, &[sp_key], &RustSignatures))
+        .expect("signed by the SP key");
+    assert!(message.xml.contains("<samlp:AuthnRequest"));
+    let unsigned = block_on(begin(
+        &login,
+        provider,
+        "/app".into(),
+        ProviderAsk::default(),
+        &key,
+        None::<&TestSigner>,
+        &SystemEntropy,
+        &clock,
+    ));
+    assert!(matches!(unsigned, Err(FlowError::Unavailable(_))), "no key: fail closed, never an unsigned request");
+    let without_key = json!({ "redirect_uri": "https://app.example/auth/callback", "providers": value["providers"] });
+    let problems = LoginConfig::from_value(&without_key, Environment::Production, "/auth").unwrap_err();
+    assert_eq!(problems, vec![("providers[0].saml.sign_requests".to_owned(), "needs login.saml_signing".to_owned())]);
 }
