@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { startOrigin } from "./support/origin.mjs";
 import { Browser, rawRequest, sessionSetCookie, startLoginStack } from "./support/login.mjs";
-import { formFields, samlProviderEntry, startSamlIdp } from "./support/saml-idp.mjs";
+import { formFields, postToAcs, samlProviderEntry, startSamlIdp } from "./support/saml-idp.mjs";
 
 const SP_CERTIFICATE = readFileSync(new URL("./support/saml-sp.pem", import.meta.url), "utf8");
 const SP_KEY = readFileSync(new URL("./support/saml-sp.key.pem", import.meta.url), "utf8");
@@ -48,16 +48,8 @@ after(async () => {
   await origin?.close();
 });
 
-/** A cross-site form POST of the IdP's page to the ACS (ticket cookies only). */
-function post(browser, fields) {
-  const body = new URLSearchParams({ SAMLResponse: fields.samlResponse, RelayState: fields.relayState });
-  const cookie = (browser.jar.header(gw) ?? "").split("; ").filter((pair) => pair.startsWith("__Host-portcullis-login-")).join("; ");
-  return browser.request(`${gw}/auth/callback/${ID}`, {
-    method: "POST",
-    body: body.toString(),
-    headers: { "content-type": "application/x-www-form-urlencoded", origin: idp.url, "sec-fetch-site": "cross-site", cookie },
-  });
-}
+/** POSTs a response to the ACS as the IdP's page would (see support/saml-idp.mjs). */
+const post = (browser, fields) => postToAcs(browser, { gw, id: ID, idpUrl: idp.url }, fields);
 
 /** A browser signed in through the IdP (which checked the AuthnRequest's signature). */
 async function signedIn() {

@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startOrigin } from "./support/origin.mjs";
 import { Browser, sessionSetCookie, startLoginStack } from "./support/login.mjs";
-import { formFields, startSamlIdp } from "./support/saml-idp.mjs";
+import { formFields, postToAcs, startSamlIdp } from "./support/saml-idp.mjs";
 import { startDohResolver } from "./support/doh-resolver.mjs";
 import { TEST_ADMIN_KEY } from "./support/config.mjs";
 
@@ -55,19 +55,8 @@ async function api(method, path, body) {
 
 const rows = async (sql, ...params) => (await db.prepare(sql).bind(...params).all()).results;
 
-/** A cross-site form POST of the IdP's page to the ACS (ticket cookies only, as a browser sends). */
-function post(browser, fields, id = connectionId) {
-  const body = new URLSearchParams({ SAMLResponse: fields.samlResponse, ...(fields.relayState == null ? {} : { RelayState: fields.relayState }) });
-  const cookie = (browser.jar.header(gw) ?? "")
-    .split("; ")
-    .filter((pair) => pair.startsWith("__Host-portcullis-login-"))
-    .join("; ");
-  return browser.request(`${gw}/auth/callback/${id}`, {
-    method: "POST",
-    body: body.toString(),
-    headers: { "content-type": "application/x-www-form-urlencoded", origin: idp.url, "sec-fetch-site": "cross-site", cookie },
-  });
-}
+/** POSTs a response to the ACS as the IdP's page would (see support/saml-idp.mjs). */
+const post = (browser, fields, id = connectionId) => postToAcs(browser, { gw, id, idpUrl: idp.url }, fields);
 
 /** Signs `user` in from the email form: the page that continues to the IdP, its form, the ACS, the handoff. */
 async function signInByEmail(browser, email) {

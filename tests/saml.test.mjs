@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startOrigin } from "./support/origin.mjs";
 import { Browser, rawRequest, sessionSetCookie, startLoginStack } from "./support/login.mjs";
-import { formFields, samlProviderEntry, startSamlIdp } from "./support/saml-idp.mjs";
+import { formFields, postToAcs, samlProviderEntry, startSamlIdp } from "./support/saml-idp.mjs";
 import { assertionVerifier } from "./support/assertion-verifier.mjs";
 
 let origin;
@@ -52,27 +52,8 @@ async function startSignIn(browser, returnTo = "/app/saml") {
   return { location, ticket, ...formFields(await page.text()) };
 }
 
-/**
- * POSTs a response to an ACS as the IdP's page would: a cross-site form post, which carries the
- * SameSite=None ticket cookies only (never the Lax session cookie, as a browser sends it).
- */
-function post(browser, fields, id = "acme-saml") {
-  const body = new URLSearchParams({ SAMLResponse: fields.samlResponse, ...(fields.relayState == null ? {} : { RelayState: fields.relayState }) });
-  const crossSite = (browser.jar.header(gw) ?? "")
-    .split("; ")
-    .filter((pair) => pair.startsWith("__Host-portcullis-login-"))
-    .join("; ");
-  return browser.request(`${gw}/auth/callback/${id}`, {
-    method: "POST",
-    body: body.toString(),
-    headers: {
-      "content-type": "application/x-www-form-urlencoded",
-      origin: idp.url,
-      "sec-fetch-site": "cross-site",
-      cookie: crossSite,
-    },
-  });
-}
+/** POSTs a response to the ACS as the IdP's page would (see support/saml-idp.mjs). */
+const post = (browser, fields, id = "acme-saml") => postToAcs(browser, { gw, id, idpUrl: idp.url }, fields);
 
 /** Follows the ACS's 303 to the handoff, where the session's cookie is set. */
 async function handedOff(browser, acs) {

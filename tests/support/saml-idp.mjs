@@ -260,3 +260,21 @@ export function samlProviderEntry(idp, id, fields = {}) {
     },
   };
 }
+
+/**
+ * POSTs a response (`fields`: { samlResponse, relayState }) to the ACS of provider `id` at the
+ * gateway `gw`, as the IdP's page at `idpUrl` would: a cross-site form post, which carries the
+ * SameSite=None ticket cookies only (never the Lax session cookie, as a browser sends it).
+ */
+export function postToAcs(browser, { gw, id, idpUrl }, fields) {
+  const body = new URLSearchParams({ SAMLResponse: fields.samlResponse, ...(fields.relayState == null ? {} : { RelayState: fields.relayState }) });
+  const crossSite = (browser.jar.header(gw) ?? "")
+    .split("; ")
+    .filter((pair) => pair.startsWith("__Host-portcullis-login-"))
+    .join("; ");
+  return browser.request(`${gw}/auth/callback/${id}`, {
+    method: "POST",
+    body: body.toString(),
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: idpUrl, "sec-fetch-site": "cross-site", cookie: crossSite },
+  });
+}
