@@ -1,7 +1,8 @@
-// SAML signed requests and Single Logout both ways, end to end: the built worker in workerd with
-// this SP's signing key (a test-only RSA key in tests/support/saml-sp.*), samlify 2.x as an IdP
-// that wants signed AuthnRequests and signed logout messages (it checks Portcullis's signatures
-// with the SP certificate and signs its own), and the recording origin.
+// SAML signed requests, encrypted assertions and Single Logout both ways, end to end: the built
+// worker in workerd with this SP's key (a test-only RSA key in tests/support/saml-sp.*, which
+// signs and decrypts), samlify 2.x as an IdP that wants signed AuthnRequests and signed logout
+// messages (it checks Portcullis's signatures with the SP certificate and signs its own) and
+// encrypts its assertions to the SP (AES-256-GCM, RSA-OAEP), and the recording origin.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -25,13 +26,17 @@ const ID = "acme-slo";
 
 before(async () => {
   origin = await startOrigin();
-  idp = await startSamlIdp({ users: USERS, wantSignedRequests: true });
+  idp = await startSamlIdp({ users: USERS, wantSignedRequests: true, encryptAssertions: "http://www.w3.org/2009/xmlenc11#aes256-gcm" });
   stack = await startLoginStack({
     origin,
     withGithub: false,
-    extraProviders: [samlProviderEntry(idp, ID, { sign_requests: true, slo_url: `${idp.url}/slo`, attributes: { preset: "okta", subject: "uid" } })],
-    loginFields: { saml_signing: { certificate: SP_CERTIFICATE } },
-    extraSecrets: { PORTCULLIS_SAML_SP_KEY: SP_KEY },
+    extraProviders: [
+      samlProviderEntry(idp, ID, {
+        sign_requests: true, slo_url: `${idp.url}/slo`, require_encryption: true, attributes: { preset: "okta", subject: "uid" },
+      }),
+    ],
+    loginFields: { saml_signing: { certificate: SP_CERTIFICATE }, saml_encryption: { certificate: SP_CERTIFICATE } },
+    extraSecrets: { PORTCULLIS_SAML_SP_KEY: SP_KEY, PORTCULLIS_SAML_SP_DECRYPTION_KEY: SP_KEY },
   });
   gw = stack.gateway.url;
   idp.serve({
@@ -39,6 +44,7 @@ before(async () => {
     spEntityId: `${gw}/auth/saml/${ID}/metadata`,
     sloUrl: `${gw}/auth/saml/${ID}/slo`,
     spCertificatePem: SP_CERTIFICATE,
+    spEncryptionCertificatePem: SP_CERTIFICATE,
   });
 });
 
@@ -58,7 +64,11 @@ async function signedIn() {
   assert.equal(start.status, 302, await start.clone().text());
   const page = await fetch(start.headers.get("location"));
   assert.equal(page.status, 200, await page.clone().text());
-  assert.equal((await post(browser, formFields(await page.text()))).status, 303);
+  const fields = formFields(await page.text());
+  const xml = Buffer.from(fields.samlResponse, "base64").toString();
+  assert.match(xml, /<saml:EncryptedAssertion/, "the IdP encrypted the assertion");
+  assert.doesNotMatch(xml, /ann@saml\.test/, "the subject is secret on the wire");
+  assert.equal((await post(browser, fields)).status, 303);
   const done = await browser.request(`${gw}/auth/saml/handoff`);
   assert.equal(done.status, 303, await done.clone().text());
   assert.ok(sessionSetCookie(done));
@@ -94,6 +104,30 @@ describe("signed requests", () => {
     assert.equal(refused.status, 400);
     assert.match(await refused.text(), /ERR_FAILED_MESSAGE_SIGNATURE_VERIFICATION|ERR_OCTET_STRING_MISMATCH/);
     assert.equal(idp.state.requests.length, before + 1, "the altered request was not taken");
+  });
+});
+
+describe("encrypted assertions", () => {
+  test("the SP metadata publishes the encryption key, and a plain assertion is refused where encryption is required", async () => {
+    const xml = await (await fetch(`${gw}/auth/saml/${ID}/metadata`)).text();
+    assert.match(xml, /<md:KeyDescriptor use="encryption">.*<md:EncryptionMethod Algorithm="http:\/\/www\.w3\.org\/2009\/xmlenc11#aes256-gcm"\/>/);
+    assert.ok(await signedIn(), "an encrypted, signed assertion signs the user in");
+    const browser = new Browser();
+    const start = await browser.request(`${gw}/auth/login?provider=${ID}`);
+    idp.encrypting(false);
+    let fields;
+    try {
+      fields = formFields(await (await fetch(start.headers.get("location"))).text());
+    } finally {
+      idp.encrypting(true);
+    }
+    assert.match(Buffer.from(fields.samlResponse, "base64").toString(), /<saml:Assertion/);
+    const before = origin.requests.length;
+    const refused = await post(browser, fields);
+    assert.equal(refused.status, 401);
+    assert.match(await refused.text(), /saml_response_invalid/);
+    assert.equal(sessionSetCookie(refused), undefined);
+    assert.equal(origin.requests.length, before);
   });
 });
 
@@ -168,9 +202,10 @@ describe("Single Logout", () => {
       ["tampered", tampered, "saml_logout_invalid"],
       ["a RelayState added after signing", otherRelay, "saml_logout_invalid"],
     ]) {
-      const refused = await new Browser().request(forged.toString());
+      const refused = await browser.request(forged.toString());
       assert.equal(refused.status, 400, label);
       assert.match(await refused.text(), new RegExp(code), label);
+      assert.equal(refused.headers.getSetCookie().length, 0, `${label}: not even the browser's cookie is touched`);
     }
     assert.equal(await appStatus(browser), 200, "the session lives on");
   });

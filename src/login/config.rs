@@ -9,7 +9,7 @@ use super::provider::{
 };
 use crate::deploy::Environment;
 use crate::ratelimit::rules::{LimitKey, RawRule, Rule};
-use crate::saml::config::{RawSpSigning, SpSigning};
+use crate::saml::config::{RawSpKey, SpKey, DEFAULT_SP_DECRYPTION_KEY_SECRET, DEFAULT_SP_KEY_SECRET};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -103,7 +103,9 @@ pub struct LoginConfig {
     /// against brute force and flooding the providers.
     pub rate_limits: Vec<Rule>,
     /// This SAML service provider's signing key, if it has one.
-    pub saml_signing: Option<SpSigning>,
+    pub saml_signing: Option<SpKey>,
+    /// Its decryption key (for encrypted assertions), if it has one.
+    pub saml_encryption: Option<SpKey>,
 }
 
 /// The default login limit: 30 flows a minute per client IP, in bursts of up to 30.
@@ -215,7 +217,10 @@ pub(crate) struct RawLogin {
     rate_limits: Option<Vec<RawRule>>,
     /// This SAML service provider's signing key, for signed `AuthnRequest`s (`saml.sign_requests`) and Single
     /// Logout (`saml.slo_url`). None by default.
-    saml_signing: Option<RawSpSigning>,
+    saml_signing: Option<RawSpKey>,
+    /// This SAML service provider's decryption key (RSA), for IdPs that encrypt assertions (`EncryptedAssertion`;
+    /// `saml.require_encryption` refuses any other). None by default: an encrypted assertion is refused.
+    saml_encryption: Option<RawSpKey>,
 }
 
 fn is_hex_colour(text: &str) -> bool {
@@ -336,12 +341,24 @@ impl LoginConfig {
                 }
             }
         }
-        let saml_signing = raw.saml_signing.and_then(|raw| SpSigning::compile(raw, &mut problems));
+        let saml_signing =
+            raw.saml_signing.and_then(|raw| SpKey::compile(raw, "saml_signing", DEFAULT_SP_KEY_SECRET, &mut problems));
+        let saml_encryption = raw
+            .saml_encryption
+            .and_then(|raw| SpKey::compile(raw, "saml_encryption", DEFAULT_SP_DECRYPTION_KEY_SECRET, &mut problems));
         for (index, provider) in providers.iter().enumerate() {
             if let ProviderKind::Saml(settings) = &provider.kind {
                 if saml_signing.is_none() && (settings.sign_requests || settings.slo_url.is_some()) {
                     let field = if settings.sign_requests { "sign_requests" } else { "slo_url" };
                     problems.push((format!("providers[{index}].saml.{field}"), "needs login.saml_signing".into()));
+                }
+                if crate::saml::config::pins_an_sp_key(settings, &[saml_signing.as_ref(), saml_encryption.as_ref()]) {
+                    let field = format!("providers[{index}].saml.certificates");
+                    problems.push((field, "this SP's own certificate, which cannot be the IdP's".into()));
+                }
+                if saml_encryption.is_none() && settings.require_encryption {
+                    let field = format!("providers[{index}].saml.require_encryption");
+                    problems.push((field, "needs login.saml_encryption".into()));
                 }
             }
         }
@@ -358,6 +375,7 @@ impl LoginConfig {
             secret_binding,
             rate_limits,
             saml_signing,
+            saml_encryption,
         })
     }
 }

@@ -43,14 +43,22 @@ pub fn settings_for(
     // A SAML connection has no client secret: its IdP signs what it says. (Its empty secret is
     // still sealed, which binds its settings, certificates included, to the directory key.)
     let saml = input.get("type").and_then(Value::as_str) == Some("saml");
-    let saml_sso_url = input.get("saml").and_then(|saml| saml.get("sso_url"));
+    let saml_url = |field: &str| input.get("saml").and_then(|saml| saml.get(field));
+    let saml_urls =
+        [("saml.sso_url".to_owned(), saml_url("sso_url")), ("saml.slo_url".to_owned(), saml_url("slo_url"))];
     let urls = URL_FIELDS.iter().map(|field| (field.to_string(), input.get(*field)));
-    for (field, value) in urls.chain(std::iter::once(("saml.sso_url".to_owned(), saml_sso_url))) {
+    for (field, value) in urls.chain(saml_urls) {
         if let Some(Value::String(text)) = value {
             if let Err(why) = outside_url(text, environment, own_hosts) {
                 problems.push(format!("{field}: {why}"));
             }
         }
+    }
+    // A tenant's SAML connection is known to its IdP by its own entity id, never one it picks:
+    // this SP's one key signs for every connection, so a chosen id could have it sign requests
+    // and logouts in another connection's (or a configured provider's) name.
+    if saml && saml_url("sp_entity_id").is_some() {
+        problems.push("saml.sp_entity_id: set by the server (the connection's metadata URL)".into());
     }
     let mut settings: Map<String, Value> = Map::new();
     let mut secret = None;
@@ -156,7 +164,8 @@ const URL_FIELDS: &[&str] =
 /// in production an https URL on the default port, without credentials, naming a public host.
 pub fn outside_url(text: &str, environment: Environment, own_hosts: &[String]) -> Result<(), &'static str> {
     let url = url::Url::parse(text).map_err(|_| "not a URL")?;
-    let host = url.host_str().ok_or("a URL with a host is required")?.to_ascii_lowercase();
+    // `host.example.` is `host.example`: the trailing dot of a fully qualified name is no other host.
+    let host = url.host_str().ok_or("a URL with a host is required")?.trim_end_matches('.').to_ascii_lowercase();
     let authority = match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.clone(),
@@ -222,7 +231,10 @@ pub fn provider_outside(
             ];
             urls_outside(&named, environment, own_hosts)
         }
-        ProviderKind::Saml(settings) => urls_outside(&[("sso_url", Some(&settings.sso_url))], environment, own_hosts),
+        ProviderKind::Saml(settings) => {
+            let named = [("sso_url", Some(&settings.sso_url)), ("slo_url", settings.slo_url.as_ref())];
+            urls_outside(&named, environment, own_hosts)
+        }
     }
 }
 
@@ -501,13 +513,21 @@ mod tests {
         let problems =
             settings_for(&with_secret, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Production, &own()).unwrap_err();
         assert_eq!(problems, vec!["client_secret: a saml connection has none".to_owned()]);
-        for url in ["https://gw.example.com/auth/sso", "https://10.0.0.1/sso"] {
-            let mut inside = saml_body();
-            inside["saml"]["sso_url"] = json!(url);
-            let problems =
-                settings_for(&inside, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Production, &own()).unwrap_err();
-            assert!(problems.iter().any(|p| p.starts_with("saml.sso_url: ")), "{url}: {problems:?}");
+        for field in ["sso_url", "slo_url"] {
+            for url in ["https://gw.example.com/auth/sso", "https://gw.example.com./auth/sso", "https://10.0.0.1/sso"] {
+                let mut inside = saml_body();
+                inside["saml"][field] = json!(url);
+                let problems =
+                    settings_for(&inside, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Production, &own()).unwrap_err();
+                assert!(problems.iter().any(|p| p.starts_with(&format!("saml.{field}: "))), "{url}: {problems:?}");
+            }
         }
+        // The SP's one key signs for every connection: a tenant never names the entity id.
+        let mut chosen = saml_body();
+        chosen["saml"]["sp_entity_id"] = json!("https://gw.example.com/auth/saml/con_bbbbbbbbbbbbbbbb/metadata");
+        let problems =
+            settings_for(&chosen, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Production, &own()).unwrap_err();
+        assert_eq!(problems, vec!["saml.sp_entity_id: set by the server (the connection's metadata URL)".to_owned()]);
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct RawSamlSettings {
     /// the IdP too (a signed `LogoutRequest`), and the IdP's own logout requests end sessions here. Needs
     /// `login.saml_signing`. None by default: no Single Logout.
     pub slo_url: Option<String>,
+    /// Refuse an assertion that is not encrypted (to this SP's key, `login.saml_encryption`). Off by default:
+    /// with that key, an encrypted assertion is taken either way.
+    #[serde(default)]
+    pub require_encryption: bool,
     /// Take the assertion's email as verified: on for an IdP whose emails its administrators set (Okta,
     /// Entra ID, Google Workspace, AD FS), never for one where users edit their own unverified address.
     /// Off by default: the email is then not kept, and `allowed_email_domains` and `directory.link_by_email`
@@ -83,6 +87,8 @@ pub struct SamlSettings {
     pub sign_requests: bool,
     /// The IdP's SLO URL (HTTP-Redirect), if Single Logout is on.
     pub slo_url: Option<String>,
+    /// Assertions must be encrypted.
+    pub require_encryption: bool,
 }
 
 /// Two settings are the same when they pin the same certificates (by fingerprint) and say the
@@ -103,6 +109,7 @@ impl PartialEq for SamlSettings {
             && self.trust_email == other.trust_email
             && self.sign_requests == other.sign_requests
             && self.slo_url == other.slo_url
+            && self.require_encryption == other.require_encryption
     }
 }
 
@@ -159,8 +166,10 @@ impl SamlSettings {
         if raw.insecure_allow_sha1 && environment == Environment::Production {
             problems.push((format!("{path}.insecure_allow_sha1"), "SHA-1 is refused in production".into()));
         }
-        if url::Url::parse(&raw.sso_url).is_ok_and(|url| url.fragment().is_some()) {
-            problems.push((format!("{path}.sso_url"), "no #fragment: the request goes in the query".into()));
+        for (field, url) in [("sso_url", Some(&raw.sso_url)), ("slo_url", raw.slo_url.as_ref())] {
+            if url.is_some_and(|url| url::Url::parse(url).is_ok_and(|url| url.fragment().is_some())) {
+                problems.push((format!("{path}.{field}"), "no #fragment: the message goes in the query".into()));
+            }
         }
         if problems.len() != before {
             return None;
@@ -178,29 +187,35 @@ impl SamlSettings {
             trust_email: raw.trust_email,
             sign_requests: raw.sign_requests,
             slo_url: raw.slo_url,
+            require_encryption: raw.require_encryption,
         })
     }
 }
 
-/// The secret holding this SP's private key, by default.
+/// The secret holding this SP's signing key, by default.
 pub const DEFAULT_SP_KEY_SECRET: &str = "PORTCULLIS_SAML_SP_KEY";
+/// The secret holding this SP's decryption key, by default.
+pub const DEFAULT_SP_DECRYPTION_KEY_SECRET: &str = "PORTCULLIS_SAML_SP_DECRYPTION_KEY";
 
-/// `login.saml_signing`: this service provider's signing key, shared by every SAML provider.
+/// `login.saml_signing` or `login.saml_encryption`: one of this service provider's keys, shared by every SAML
+/// provider.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSpSigning {
-    /// The key's X.509 certificate (PEM or base64 DER), published in each SAML provider's SP metadata for its IdP
-    /// to verify this SP's requests with. RSA of at least 2048 bits or EC P-256. Required.
+pub struct RawSpKey {
+    /// The key's X.509 certificate (PEM or base64 DER), published in each SAML provider's SP metadata: for its IdP
+    /// to verify this SP's requests with (signing: RSA of at least 2048 bits or EC P-256) or to encrypt assertions
+    /// to (encryption: RSA only). Required.
     pub certificate: String,
     /// The NAME of the Worker secret holding the private key, PKCS #8 PEM (`-----BEGIN PRIVATE KEY-----`), not
-    /// the key itself. Default `PORTCULLIS_SAML_SP_KEY`.
+    /// the key itself. Default `PORTCULLIS_SAML_SP_KEY` for signing, `PORTCULLIS_SAML_SP_DECRYPTION_KEY` for
+    /// encryption.
     pub private_key_secret: Option<String>,
 }
 
-/// This SP's signing key, as configured: its certificate, and where its private key is.
+/// One of this SP's keys, as configured: its certificate, and where its private key is.
 #[derive(Debug, Clone)]
-pub struct SpSigning {
+pub struct SpKey {
     /// The certificate's public key (the private key must match it: checked when it is loaded).
     pub certificate: SigningCertificate,
     /// The certificate as metadata publishes it (base64 DER on one line).
@@ -209,22 +224,37 @@ pub struct SpSigning {
     pub private_key_secret: String,
 }
 
-impl SpSigning {
-    /// Reads `login.saml_signing`, reporting problems as (field, message).
-    pub fn compile(raw: RawSpSigning, problems: &mut Vec<(String, String)>) -> Option<Self> {
+impl SpKey {
+    /// Reads `login.{field}` (its private key in `default_secret` unless it names another),
+    /// reporting problems as (field, message). An encryption key must be RSA.
+    pub fn compile(
+        raw: RawSpKey,
+        field: &str,
+        default_secret: &str,
+        problems: &mut Vec<(String, String)>,
+    ) -> Option<Self> {
         let certificate = match certificate::parse(&raw.certificate) {
             Ok(certificate) => certificate,
             Err(error) => {
-                problems.push(("saml_signing.certificate".into(), error.reason().replace('_', " ")));
+                problems.push((format!("{field}.certificate"), error.reason().replace('_', " ")));
                 return None;
             }
         };
-        let secret = raw.private_key_secret.unwrap_or_else(|| DEFAULT_SP_KEY_SECRET.into());
-        if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            problems.push(("saml_signing.private_key_secret".into(), "the NAME of a secret binding".into()));
+        let for_encryption = default_secret == DEFAULT_SP_DECRYPTION_KEY_SECRET;
+        let rsa = matches!(certificate.key.material, crate::authn::jwt::keys::KeyMaterial::Rsa(..));
+        if for_encryption && !rsa {
+            problems.push((
+                format!("{field}.certificate"),
+                "an RSA key: assertions are encrypted to it with RSA-OAEP".into(),
+            ));
             return None;
         }
-        Some(SpSigning {
+        let secret = raw.private_key_secret.unwrap_or_else(|| default_secret.into());
+        if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            problems.push((format!("{field}.private_key_secret"), "the NAME of a secret binding".into()));
+            return None;
+        }
+        Some(SpKey {
             certificate,
             certificate_base64: certificate::der_base64(&raw.certificate),
             private_key_secret: secret,
@@ -242,6 +272,14 @@ pub fn pkcs8_der(pem: &str) -> Option<Vec<u8>> {
     let end = pem[start..].find(END)? + start;
     let body: String = pem[start..end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD.decode(body).ok().filter(|der| !der.is_empty())
+}
+
+/// Whether `settings` pin one of this SP's own certificates as the IdP's: then what this SP signs
+/// could pass for the IdP's word.
+pub fn pins_an_sp_key(settings: &SamlSettings, sp_keys: &[Option<&SpKey>]) -> bool {
+    settings.certificates.iter().any(|pinned| {
+        sp_keys.iter().flatten().any(|key| key.certificate.fingerprint_sha256 == pinned.fingerprint_sha256)
+    })
 }
 
 /// Where this SP's metadata for provider `id` is published.

@@ -10,6 +10,7 @@
 
 use super::certificate::{self, SigningCertificate};
 use super::dsig::{self, DSIG_NS};
+use super::encryption::{CONTENT_ALGORITHMS, RSA_OAEP_MGF1P};
 use super::request::{HTTP_POST, HTTP_REDIRECT};
 use super::response::PROTOCOL_NS;
 use super::signature::{self, VerifyFailure};
@@ -204,6 +205,8 @@ pub struct SpMetadata {
     pub signing_certificate: Option<String>,
     /// Whether its `AuthnRequest`s are signed.
     pub authn_requests_signed: bool,
+    /// This SP's encryption certificate (base64 DER), if it decrypts assertions.
+    pub encryption_certificate: Option<String>,
 }
 
 impl SpMetadata {
@@ -219,16 +222,21 @@ impl SpMetadata {
             .as_ref()
             .map(|url| format!(r#"<md:SingleLogoutService Binding="{HTTP_REDIRECT}" Location="{}"/>"#, escape(url)))
             .unwrap_or_default();
-        let key = self
-            .signing_certificate
-            .as_ref()
-            .map(|certificate| {
-                format!(
-                    r#"<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="{DSIG_NS}"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
-                    escape(certificate)
-                )
-            })
-            .unwrap_or_default();
+        let descriptor = |usage: &str, certificate: &str, methods: &str| {
+            format!(
+                r#"<md:KeyDescriptor use="{usage}"><ds:KeyInfo xmlns:ds="{DSIG_NS}"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>{methods}</md:KeyDescriptor>"#,
+                escape(certificate)
+            )
+        };
+        let signing = self.signing_certificate.as_ref().map(|c| descriptor("signing", c, "")).unwrap_or_default();
+        let methods: String = CONTENT_ALGORITHMS
+            .iter()
+            .chain([RSA_OAEP_MGF1P].iter())
+            .map(|algorithm| format!(r#"<md:EncryptionMethod Algorithm="{algorithm}"/>"#))
+            .collect();
+        let encryption =
+            self.encryption_certificate.as_ref().map(|c| descriptor("encryption", c, &methods)).unwrap_or_default();
+        let key = format!("{signing}{encryption}");
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="{METADATA_NS}" entityID="{entity}"><md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="{PROTOCOL_NS}">{key}{slo}{format}<md:AssertionConsumerService Binding="{HTTP_POST}" Location="{acs}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>

@@ -10,6 +10,7 @@ pub mod c14n;
 pub mod certificate;
 pub mod config;
 pub mod dsig;
+pub mod encryption;
 pub mod logout;
 pub mod mapping;
 pub mod metadata;

@@ -19,6 +19,7 @@
 
 use super::certificate::SigningCertificate;
 use super::dsig::{self, DsigRefusal, DSIG_NS};
+use super::encryption::{decrypt_assertion, DecryptFailure, DecryptRefusal, KeyDecryptor};
 use super::signature::{self, SignedElement, VerifyFailure};
 use super::time::parse_instant;
 use super::xml::{attribute, is, is_xml_blank, parse, single_text, XmlRefusal};
@@ -131,6 +132,10 @@ pub enum ResponseRefusal {
     Expired,
     /// Not yet valid.
     NotYetValid,
+    /// The assertion is not encrypted, and the connection requires it.
+    NotEncrypted,
+    /// The encrypted assertion did not open (see [`DecryptRefusal`]).
+    Decryption(DecryptRefusal),
 }
 
 impl ResponseRefusal {
@@ -150,6 +155,8 @@ impl ResponseRefusal {
             ResponseRefusal::SubjectConfirmation => "saml_subject_confirmation",
             ResponseRefusal::Expired => "saml_expired",
             ResponseRefusal::NotYetValid => "saml_not_yet_valid",
+            ResponseRefusal::NotEncrypted => "saml_assertion_not_encrypted",
+            ResponseRefusal::Decryption(refusal) => refusal.reason(),
         }
     }
 }
@@ -261,14 +268,108 @@ fn check_issuer(issuer: Node<'_, '_>, expected: &Expected<'_>) -> Refused<()> {
     Ok(())
 }
 
-/// Reads and verifies a decoded response (the POSTed `SAMLResponse`, base64-decoded).
+/// Reads and verifies a decoded response (the POSTed `SAMLResponse`, base64-decoded), whose
+/// assertion is not encrypted.
 pub async fn verify(
     xml: &str,
     expected: &Expected<'_>,
     verifier: &impl SignatureVerifier,
 ) -> Result<VerifiedAssertion, ResponseFailure> {
     let document = parse(xml).map_err(ResponseRefusal::Xml)?;
-    let (response, assertion) = locate(&document)?;
+    verify_document(&document, expected, verifier, false).await
+}
+
+/// How a response's assertion may be encrypted.
+#[derive(Debug, Clone, Copy)]
+pub struct Decryption<'a, D> {
+    /// This SP's decryption key, if it has one (without it an encrypted assertion is refused).
+    pub decryptor: Option<&'a D>,
+    /// The connection requires the assertion encrypted.
+    pub required: bool,
+}
+
+/// [`verify`] for a response whose assertion may be (or, if `decryption.required`, must be)
+/// encrypted. An `EncryptedAssertion` must be the response's one assertion. The response's own
+/// signature, if any, is verified over the ciphertext first; then the assertion is decrypted and
+/// put where its ciphertext was (in the same namespace scope), the verified response signature
+/// taken out, and the result verified as any response is, except that the response's signature
+/// over the ciphertext counts for the assertion it decrypted to. Without one, the assertion
+/// must be signed itself: anyone can encrypt to this SP's public key.
+pub async fn verify_with<D: KeyDecryptor>(
+    xml: &str,
+    expected: &Expected<'_>,
+    verifier: &impl SignatureVerifier,
+    decryption: Decryption<'_, D>,
+) -> Result<VerifiedAssertion, ResponseFailure> {
+    let document = parse(xml).map_err(ResponseRefusal::Xml)?;
+    let Some(encrypted) = the_encrypted_assertion(&document)? else {
+        if decryption.required {
+            return Err(ResponseRefusal::NotEncrypted.into());
+        }
+        return verify_document(&document, expected, verifier, false).await;
+    };
+    let decryptor = decryption.decryptor.ok_or(ResponseRefusal::AssertionCount)?;
+    let response = document.root_element();
+    let response_signature = direct_signature(response)?;
+    let signatures = document.descendants().filter(|n| is(*n, DSIG_NS, "Signature")).count();
+    if signatures != usize::from(response_signature.is_some()) {
+        return Err(ResponseRefusal::Shape("Signature").into());
+    }
+    if let Some(node) = response_signature {
+        let signed = verified(&document, node, expected, verifier).await?;
+        if signed.element().id() != response.id() {
+            return Err(ResponseRefusal::Signature(DsigRefusal::WrongReference).into());
+        }
+    }
+    let assertion = match decrypt_assertion(encrypted, decryptor).await {
+        Ok(assertion) => assertion,
+        Err(DecryptFailure::Refused(refusal)) => return Err(ResponseRefusal::Decryption(refusal).into()),
+        Err(DecryptFailure::Unavailable(unavailable)) => return Err(ResponseFailure::Unavailable(unavailable)),
+    };
+    // The text with the assertion in place of its ciphertext, and without the response's
+    // signature (verified above, over bytes that are no longer there), cut from the end first.
+    let mut cuts = vec![(encrypted.range(), assertion.as_str())];
+    if let Some(node) = response_signature {
+        cuts.push((node.range(), ""));
+    }
+    cuts.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+    let mut opened = xml.to_owned();
+    for (range, with) in cuts {
+        opened.replace_range(range, with);
+    }
+    let document = parse(&opened).map_err(|_| ResponseRefusal::Decryption(DecryptRefusal::Decryption))?;
+    verify_document(&document, expected, verifier, response_signature.is_some()).await
+}
+
+/// The response's one `EncryptedAssertion`, if its one assertion is encrypted.
+fn the_encrypted_assertion<'a, 'input>(document: &'a Document<'input>) -> Refused<Option<Node<'a, 'input>>> {
+    let response = document.root_element();
+    let assertions: Vec<Node<'a, 'input>> = document
+        .descendants()
+        .filter(|n| is(*n, ASSERTION_NS, "Assertion") || is(*n, ASSERTION_NS, "EncryptedAssertion"))
+        .collect();
+    match assertions.as_slice() {
+        [only]
+            if is(*only, ASSERTION_NS, "EncryptedAssertion")
+                && is(response, PROTOCOL_NS, "Response")
+                && only.parent_element().is_some_and(|p| p.id() == response.id()) =>
+        {
+            Ok(Some(*only))
+        }
+        [only] if is(*only, ASSERTION_NS, "Assertion") => Ok(None),
+        _ => Err(ResponseRefusal::AssertionCount),
+    }
+}
+
+/// Verifies a parsed response; `response_signed_before` when the response's signature was
+/// verified over its encrypted assertion (and taken out of this, the decrypted, document).
+async fn verify_document(
+    document: &Document<'_>,
+    expected: &Expected<'_>,
+    verifier: &impl SignatureVerifier,
+    response_signed_before: bool,
+) -> Result<VerifiedAssertion, ResponseFailure> {
+    let (response, assertion) = locate(document)?;
 
     // The signatures: the response's own and the assertion's own, and no other anywhere.
     let response_signature = direct_signature(response)?;
@@ -279,20 +380,22 @@ pub async fn verify(
         return Err(ResponseRefusal::Shape("Signature").into());
     }
     let signed_response = match response_signature {
-        Some(node) => Some(verified(&document, node, expected, verifier).await?),
+        Some(node) => Some(verified(document, node, expected, verifier).await?),
         None => None,
     };
     let signed_assertion = match assertion_signature {
-        Some(node) => Some(verified(&document, node, expected, verifier).await?),
+        Some(node) => Some(verified(document, node, expected, verifier).await?),
         None => None,
     };
-    // Read from the signed node: the assertion itself, else the one inside the signed response.
+    // Read from the signed node: the assertion itself, else the one inside the signed response
+    // (or the one a signed response's ciphertext decrypted to).
     let assertion = match (signed_assertion, signed_response) {
         (Some(signed), _) => signed.element(),
         (None, Some(signed)) => {
             let inside = signed.element().children().find(|n| is(*n, ASSERTION_NS, "Assertion"));
             inside.filter(|node| node.id() == assertion.id()).ok_or(ResponseRefusal::AssertionCount)?
         }
+        (None, None) if response_signed_before => assertion,
         (None, None) => return Err(ResponseRefusal::Unsigned.into()),
     };
     let response = assertion

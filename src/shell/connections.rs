@@ -81,6 +81,18 @@ pub fn provider_of_stored(
     let key =
         directory_key(env).map_err(|_| LoginError::DirectoryUnavailable("the directory key is missing".into()))?;
     let Some(mut provider) = provider_of(stored, config.environment) else { return Ok(None) };
+    // A SAML connection's URLs are checked again at every use (an OIDC one's when its endpoints
+    // are found): the deployment's own hosts may have grown since it was saved.
+    if matches!(provider.kind, crate::login::provider::ProviderKind::Saml(_)) {
+        let own = config.login.as_ref().map(|login| own_hosts(config, login)).unwrap_or_default();
+        if let Err(problems) = crate::login::connection::provider_outside(&provider, config.environment, &own) {
+            console_warn!(
+                "{}",
+                serde_json::json!({ "event": "connection_url_refused", "connection": stored.id, "problems": problems })
+            );
+            return Ok(None);
+        }
+    }
     // A tenant's IdP is not believed about how its users authenticated: where the tenant must use
     // a second factor (`local_accounts`), its connections' users present one of Portcullis's.
     let tenant_requires_mfa = config.local_accounts.as_ref().is_some_and(|accounts| {

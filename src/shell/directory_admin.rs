@@ -69,8 +69,9 @@ pub(super) fn seal_connection(
     connection::sealed_connection(body, sealing).map_err(Failure::InvalidBody)
 }
 
-/// A SAML connection that would sign (its requests, or Single Logout) where this SP has no key.
-fn refuse_unsignable(login: &LoginConfig, provider: &Provider) -> Result<(), Failure> {
+/// A SAML connection that would sign (its requests, or Single Logout) or decrypt where this SP
+/// has no such key.
+fn refuse_without_sp_keys(login: &LoginConfig, provider: &Provider) -> Result<(), Failure> {
     let Some(settings) = crate::login::flow::saml::settings_of(provider) else { return Ok(()) };
     let mut problems = Vec::new();
     if login.saml_signing.is_none() {
@@ -80,6 +81,14 @@ fn refuse_unsignable(login: &LoginConfig, provider: &Provider) -> Result<(), Fai
         if settings.slo_url.is_some() {
             problems.push("saml.slo_url: this deployment has no SAML SP key (login.saml_signing)".to_owned());
         }
+    }
+    if crate::saml::config::pins_an_sp_key(settings, &[login.saml_signing.as_ref(), login.saml_encryption.as_ref()]) {
+        problems.push("saml.certificates: this SP's own certificate, which cannot be the IdP's".to_owned());
+    }
+    if login.saml_encryption.is_none() && settings.require_encryption {
+        problems.push(
+            "saml.require_encryption: this deployment has no SAML decryption key (login.saml_encryption)".to_owned(),
+        );
     }
     if problems.is_empty() {
         Ok(())
@@ -261,7 +270,7 @@ pub async fn serve(
             // A SAML connection may name its IdP's metadata instead of (some of) its settings.
             let body = connections::with_idp_metadata(config, login, &body).await?;
             let (stored, provider) = seal_connection(env, config, login, &body, &id, &scope, true)?;
-            refuse_unsignable(login, &provider)?;
+            refuse_without_sp_keys(login, &provider)?;
             tenants.save_connection(&scope, &stored).await.map_err(DirectoryError::Unavailable)?;
             audit("directory_connection_created", &admin, &tenant, json!({ "id": id }), request_id);
             respond(201, connection_view(&stored, Some((login, &provider))))

@@ -286,7 +286,7 @@ async fn begin_with(
         let signs = flow::saml::settings_of(provider).is_some_and(|settings| settings.sign_requests);
         let signer = match (&login.saml_signing, signs) {
             (Some(signing), true) => {
-                Some(super::saml_signer::sp_signer(cx.env, signing).await.map_err(|_| Failure::Unavailable)?)
+                Some(super::saml_keys::sp_signer(cx.env, signing).await.map_err(|_| Failure::Unavailable)?)
             }
             _ => None,
         };

@@ -9,8 +9,8 @@ use super::connections::ConnectionUse;
 use super::login::{self, audit_login, flow_failure, limit_sign_ins, login_secret, redirect, Completed};
 use super::login_context::LoginContext;
 use super::respond;
+use super::saml_keys::{sp_decryptor, sp_signer};
 use super::saml_providers::saml_provider;
-use super::saml_signer::sp_signer;
 use super::sessions;
 use super::webcrypto::WebCryptoSignatures;
 use crate::edge::SamlEndpoint;
@@ -21,7 +21,8 @@ use crate::login::config::LoginConfig;
 use crate::login::error::LoginError;
 use crate::login::flow;
 use crate::login::flow::saml::{
-    self as saml_flow, clear_ticket as clear_saml_ticket, settings_of as saml_settings_of, AcsForm, UnsolicitedAccepted,
+    self as saml_flow, clear_ticket as clear_saml_ticket, settings_of as saml_settings_of, AcsForm, SamlKeys,
+    UnsolicitedAccepted,
 };
 use crate::login::flow::saml_logout::{self, single_logout_of, IdpLogout};
 use crate::login::handoff;
@@ -45,9 +46,17 @@ pub async fn serve(
         return Err(plain(RouteError::UnknownEdgePath.into()));
     };
     match endpoint {
-        SamlEndpoint::Metadata(id) => metadata(cx, login, &id).await.map_err(plain),
+        // Both may read the directory and check signatures for anyone who asks: the sign-in
+        // limit applies.
+        SamlEndpoint::Metadata(id) => {
+            limit_sign_ins(cx, login).await?;
+            metadata(cx, login, &id).await.map_err(plain)
+        }
         SamlEndpoint::Handoff => handoff(cx, login).await,
-        SamlEndpoint::SingleLogout(id) => single_logout(cx, login, &id).await,
+        SamlEndpoint::SingleLogout(id) => {
+            limit_sign_ins(cx, login).await?;
+            single_logout(cx, login, &id).await
+        }
         SamlEndpoint::AssertionConsumer(id) => {
             limit_sign_ins(cx, login).await?;
             assertion_consumer(&mut req, cx, login, &id).await
@@ -78,6 +87,7 @@ fn sp_metadata(login: &LoginConfig, provider: &Provider) -> Option<SpMetadata> {
         name_id_format: settings.name_id_format.clone(),
         signing_certificate: login.saml_signing.as_ref().map(|signing| signing.certificate_base64.clone()),
         authn_requests_signed: settings.sign_requests,
+        encryption_certificate: login.saml_encryption.as_ref().map(|key| key.certificate_base64.clone()),
     })
 }
 
@@ -90,8 +100,9 @@ async fn single_logout(
     login: &LoginConfig,
     id: &str,
 ) -> Result<Response, (Failure, HeaderList)> {
-    let clear = vec![("set-cookie".to_owned(), session::clear_cookie())];
-    let fail = |failure: Failure| (failure, clear.clone());
+    // A refused message changes nothing, not even the browser's cookie (any page could send a
+    // browser here).
+    let fail = |failure: Failure| (failure, Vec::new());
     let provider = saml_provider(cx, login, id, ConnectionUse::SignIn).await.map_err(fail)?;
     let provider = provider.as_ref();
     let signing = login.saml_signing.as_ref().filter(|_| single_logout_of(provider).is_some());
@@ -277,6 +288,12 @@ async fn complete(
     state: &str,
 ) -> Result<Consumed, Failure> {
     let ledger = DurableLedger(cx.env);
+    // This SP's decryption key, if it has one (a missing or broken one fails closed).
+    let decryptor = match &login.saml_encryption {
+        Some(key) => Some(sp_decryptor(cx.env, key).await.map_err(|_| Failure::Unavailable)?),
+        None => None,
+    };
+    let keys = SamlKeys { verifier: &WebCryptoSignatures, decryptor: decryptor.as_deref() };
     let sealed = match form.relay_state {
         Some(_) => {
             cx.head.header("cookie").and_then(|header| session::cookie_value(header, &oidc::ticket_cookie_name(state)))
@@ -290,15 +307,14 @@ async fn complete(
             // The ticket's provider must be this ACS's (and, for a stored connection, still the
             // active connection it began with).
             let started = opened.start_with(login, provider, &cx.head.url)?;
-            started.verify_saml(form, &ledger, &WebCryptoSignatures, &WorkerClock).await.map_err(flow_failure)?
+            started.verify_saml(form, &ledger, &keys, &WorkerClock).await.map_err(flow_failure)?
         }
         // No ticket of this browser: an IdP-initiated response (whose RelayState, if any, is where
         // the IdP would have the user go), or another browser's.
         None => {
-            let accepted =
-                saml_flow::accept_unsolicited(login, provider, form, &ledger, &WebCryptoSignatures, &WorkerClock)
-                    .await
-                    .map_err(flow_failure)?;
+            let accepted = saml_flow::accept_unsolicited(login, provider, form, &ledger, &keys, &WorkerClock)
+                .await
+                .map_err(flow_failure)?;
             return Ok(Consumed::Unsolicited(accepted));
         }
     };

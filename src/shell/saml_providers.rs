@@ -5,7 +5,7 @@
 use super::adapters::WorkerClock;
 use super::connections::{self, ConnectionUse};
 use super::login_context::LoginContext;
-use super::saml_signer::sp_signer;
+use super::saml_keys::sp_signer;
 use crate::error::Failure;
 use crate::login::config::LoginConfig;
 use crate::login::error::LoginError;

@@ -530,10 +530,10 @@ pub struct KvSessions<'a> {
 
 impl SessionStore for KvSessions<'_> {
     async fn create(&self, record: &SessionRecord) -> Result<SessionCookie, Unavailable> {
-        // A SAML session is found again by the NameID its IdP's logout request names: where its
-        // subject is another (an attribute's), the NameID's key must name it, or that logout
+        // A SAML session is found again by the NameID its IdP's logout request names: the
+        // NameID's key names its subject (an attribute's, for some mappings), or that logout
         // could not end this session. So it is written first, and its failure fails the sign-in.
-        if let Some(saml) = record.saml.as_ref().filter(|saml| saml.name_id != record.subject) {
+        if let Some(saml) = &record.saml {
             write_saml_name(self.env, record, &saml.name_id)
                 .await
                 .map_err(|reason| Unavailable(format!("the session store: {reason}")))?;
@@ -565,12 +565,19 @@ async fn write_saml_name(env: &Env, record: &SessionRecord, name_id: &str) -> Re
 }
 
 /// The subject whose sessions a SAML `NameID` names at `provider`: the one its sign-in recorded
-/// (see [`write_saml_name`]), else the `NameID` itself (the subject of most mappings). `Err`
-/// when the store did not answer: then nobody is known to be signed out.
+/// (see [`write_saml_name`]), else, where the mapping's subject is the `NameID`, the `NameID`
+/// itself. `Err` when the store did not answer, or nothing was recorded for a subject taken from
+/// an attribute: then nobody is known to be signed out.
 pub async fn saml_subject_named(env: &Env, provider: &Provider, name_id: &str) -> Result<String, ()> {
     let kv = env.kv(KV_BINDING).map_err(|_| ())?;
     let recorded = store_call(kv.get(&saml_logout::name_key(&provider.id, name_id)).text()).await.map_err(|_| ())?;
-    Ok(recorded.unwrap_or_else(|| name_id.to_owned()))
+    let name_is_subject = crate::login::flow::saml::settings_of(provider)
+        .is_some_and(|settings| settings.attributes.names().subject.is_empty());
+    match recorded {
+        Some(subject) => Ok(subject),
+        None if name_is_subject => Ok(name_id.to_owned()),
+        None => Err(()),
+    }
 }
 
 /// Writes a session's index entry, expiring with it.

@@ -144,6 +144,24 @@ pub async fn sign_as(alg: Alg, key: &CryptoKey, data: &[u8]) -> Result<Vec<u8>, 
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
+/// Imports a PKCS #8 RSA private key (DER) for RSA-OAEP decryption with `hash` (`SHA-1` or
+/// `SHA-256`).
+pub async fn import_pkcs8_oaep_key(hash: &str, der: &[u8]) -> Result<CryptoKey, JsValue> {
+    let algorithm = object(&[("name", JsValue::from_str("RSA-OAEP")), ("hash", JsValue::from_str(hash))])?;
+    let usages = Array::of1(&JsValue::from_str("decrypt"));
+    let data = Uint8Array::from(der);
+    let promise = subtle()?.import_key_with_object("pkcs8", &data, &algorithm, false, &usages)?;
+    Ok(JsFuture::from(promise).await?.unchecked_into())
+}
+
+/// RSA-OAEP decryption with a key from [`import_pkcs8_oaep_key`]; `Err` when it does not decrypt.
+pub async fn rsa_oaep_decrypt(key: &CryptoKey, data: &[u8]) -> Result<Vec<u8>, JsValue> {
+    let params = object(&[("name", JsValue::from_str("RSA-OAEP"))])?;
+    let promise = subtle()?.decrypt_with_object_and_u8_array(&params, key, data)?;
+    let buffer = JsFuture::from(promise).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
 /// Generates an ES256 key pair: (private key for signing, public JWK).
 pub async fn generate_es256() -> Result<(CryptoKey, Value), JsValue> {
     let algorithm = object(&[("name", JsValue::from_str("ECDSA")), ("namedCurve", JsValue::from_str("P-256"))])?;

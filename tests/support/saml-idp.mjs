@@ -79,7 +79,7 @@ function attributeStatement(attributes) {
  * service provider it answers is named afterwards with `serve({ acsUrl, spEntityId })` (the
  * gateway's port is chosen after the IdP's).
  */
-export async function startSamlIdp({ users, host = "127.0.0.1", wantSignedRequests = false }) {
+export async function startSamlIdp({ users, host = "127.0.0.1", wantSignedRequests = false, encryptAssertions = null }) {
   const server = http.createServer();
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   // `host: "localhost"` makes the IdP another site than the gateway on 127.0.0.1 (its POST to the
@@ -98,6 +98,11 @@ export async function startSamlIdp({ users, host = "127.0.0.1", wantSignedReques
     singleSignOnService: [{ Binding: REDIRECT, Location: `${url}/sso` }],
     singleLogoutService: [{ Binding: REDIRECT, Location: `${url}/slo` }],
     requestSignatureAlgorithm: "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    // `encryptAssertions`: the content algorithm to encrypt assertions with (to the SP's
+    // encryption certificate, RSA-OAEP), after signing them.
+    ...(encryptAssertions
+      ? { isAssertionEncrypted: true, dataEncryptionAlgorithm: encryptAssertions, keyEncryptionAlgorithm: "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p" }
+      : {}),
   });
   let sp = null;
   let acsUrl = null;
@@ -208,11 +213,16 @@ export async function startSamlIdp({ users, host = "127.0.0.1", wantSignedReques
         authnRequestsSigned: wantSignedRequests,
         // With `sloUrl` and the SP's certificate: Single Logout, whose messages the IdP signs.
         ...(provider.spCertificatePem ? { signingCert: provider.spCertificatePem } : {}),
+        ...(provider.spEncryptionCertificatePem ? { encryptCert: provider.spEncryptionCertificatePem } : {}),
         ...(provider.sloUrl ? { singleLogoutService: [{ Binding: REDIRECT, Location: provider.sloUrl }] } : {}),
         wantLogoutRequestSigned: true,
         wantLogoutResponseSigned: true,
         assertionConsumerService: [{ Binding: POST, Location: acsUrl }],
       });
+    },
+    /** Turns the encryption of assertions off (false) or back on (true). */
+    encrypting(on) {
+      idp.entitySetting.isAssertionEncrypted = on;
     },
     /** An IdP-initiated logout of `user`: the signed LogoutRequest's URL at the SP. */
     logoutRequestUrl(user, relayState = "") {

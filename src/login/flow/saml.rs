@@ -26,10 +26,11 @@ use crate::mfa::webauthn::signature::SignatureVerifier;
 use crate::ports::{Clock, Entropy, Ledger, Unavailable};
 use crate::saml::binding::{self, MessageKind};
 use crate::saml::config::SamlSettings;
+use crate::saml::encryption::{KeyDecryptor, NoDecryption};
 use crate::saml::mapping;
 use crate::saml::redirect_signature::{self, MessageSigner};
 use crate::saml::request::{new_request_id, AuthnRequest};
-use crate::saml::response::{self, Expected, ResponseFailure, VerifiedAssertion};
+use crate::saml::response::{self, Decryption, Expected, ResponseFailure, VerifiedAssertion};
 use crate::session::SamlSubject;
 
 use super::{Begun, FlowError, TICKET_MAX_AGE_S};
@@ -165,6 +166,22 @@ fn refused(failure: ResponseFailure) -> FlowError {
     }
 }
 
+/// The keys a response is checked with: the IdP's signatures' verifier, and this SP's
+/// decryption key if it has one.
+pub struct SamlKeys<'a, V, D> {
+    /// Verifies the IdP's signatures.
+    pub verifier: &'a V,
+    /// Opens encrypted assertions (`None`: the SP has no decryption key).
+    pub decryptor: Option<&'a D>,
+}
+
+impl<'a, V: SignatureVerifier> SamlKeys<'a, V, NoDecryption> {
+    /// Keys that only verify (no encrypted assertion is read).
+    pub fn verifying(verifier: &'a V) -> Self {
+        SamlKeys { verifier, decryptor: None }
+    }
+}
+
 /// Verifies a response against `settings` and this flow's request (`in_response_to`, `None` for
 /// an unsolicited one), then uses its assertion once, everywhere (the ledger), for as long as it
 /// could be accepted.
@@ -174,7 +191,7 @@ async fn verify_response(
     form: &AcsForm,
     in_response_to: Option<&str>,
     ledger: &impl Ledger,
-    verifier: &impl SignatureVerifier,
+    keys: &SamlKeys<'_, impl SignatureVerifier, impl KeyDecryptor>,
     clock: &impl Clock,
 ) -> Result<VerifiedAssertion, FlowError> {
     let settings = settings_of(provider).ok_or(LoginError::StateInvalid)?;
@@ -192,7 +209,8 @@ async fn verify_response(
         skew_s: settings.clock_skew_s,
         allow_sha1: settings.insecure_allow_sha1,
     };
-    let verified = response::verify(&xml, &expected, verifier).await.map_err(refused)?;
+    let decryption = Decryption { decryptor: keys.decryptor, required: settings.require_encryption };
+    let verified = response::verify_with(&xml, &expected, keys.verifier, decryption).await.map_err(refused)?;
     let ttl_ms = verified.replay_until_s.saturating_sub(now_s).saturating_mul(1000).max(1000);
     claim_once(ledger, format!("saml:{}", digest(&format!("{}\n{}", verified.issuer, verified.assertion_id))), ttl_ms)
         .await?;
@@ -234,7 +252,7 @@ impl<'a> Started<'a> {
         self,
         form: &AcsForm,
         ledger: &impl Ledger,
-        verifier: &impl SignatureVerifier,
+        keys: &SamlKeys<'_, impl SignatureVerifier, impl KeyDecryptor>,
         clock: &impl Clock,
     ) -> Result<IdentityVerified<'a>, FlowError> {
         let settings = settings_of(self.provider).ok_or(LoginError::StateInvalid)?;
@@ -244,7 +262,7 @@ impl<'a> Started<'a> {
         }
         claim_once(ledger, format!("state:{}", digest(&self.ticket.state)), ONCE_TTL_MS).await?;
         let verified =
-            verify_response(self.login, self.provider, form, Some(&self.ticket.nonce), ledger, verifier, clock).await?;
+            verify_response(self.login, self.provider, form, Some(&self.ticket.nonce), ledger, keys, clock).await?;
         let profile = profile_of(self.provider, settings, &verified)?;
         let ends_by_s = verified.session_not_on_or_after_s.and_then(|by| i64::try_from(by).ok());
         let saml_subject = Some(SamlSubject {
@@ -277,14 +295,14 @@ pub async fn accept_unsolicited(
     provider: &Provider,
     form: &AcsForm,
     ledger: &impl Ledger,
-    verifier: &impl SignatureVerifier,
+    keys: &SamlKeys<'_, impl SignatureVerifier, impl KeyDecryptor>,
     clock: &impl Clock,
 ) -> Result<UnsolicitedAccepted, FlowError> {
     let settings = settings_of(provider).ok_or(LoginError::StateInvalid)?;
     if !settings.allow_idp_initiated {
         return Err(LoginError::SamlUnsolicited.into());
     }
-    verify_response(login, provider, form, None, ledger, verifier, clock).await?;
+    verify_response(login, provider, form, None, ledger, keys, clock).await?;
     let return_to = oidc::safe_return_to(form.relay_state.as_deref().unwrap_or("/"), &login.app_origins());
     Ok(UnsolicitedAccepted { return_to })
 }

@@ -119,7 +119,8 @@ pub async fn read_idp_message(
         MessageKind::Request => {
             let request = logout::read_request(&message.xml, &expected).map_err(|refusal| refused(refusal.reason()))?;
             let ttl_ms = request.replay_until_s.saturating_sub(now_s).saturating_mul(1000).max(1000);
-            let once = format!("saml-logout:{}", digest(&format!("{}\n{}", settings.idp_entity_id, request.id)));
+            // Spent per provider: another provider naming the same IdP cannot spend its IDs first.
+            let once = format!("saml-logout:{}", digest(&format!("{}\n{}", provider.id, request.id)));
             claim_once(ledger, once, ttl_ms).await?;
             Ok(IdpLogout::Request { request, relay_state: message.relay_state })
         }

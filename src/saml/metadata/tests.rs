@@ -91,6 +91,7 @@ fn sp_metadata_names_the_entity_its_acs_and_slo_and_reads_back() {
         name_id_format: Some("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into()),
         signing_certificate: Some(body(EC_PEM)),
         authn_requests_signed: true,
+        encryption_certificate: Some(body(RSA_PEM)),
     };
     let xml = sp.to_xml();
     let document = parse(xml.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")).unwrap();
@@ -107,4 +108,10 @@ fn sp_metadata_names_the_entity_its_acs_and_slo_and_reads_back() {
     assert_eq!(attribute(descriptor, "AuthnRequestsSigned"), Some("true"));
     let certificate = document.descendants().find(|n| is(*n, DSIG_NS, "X509Certificate")).unwrap();
     assert_eq!(single_text(certificate), Some(body(EC_PEM).as_str()), "the SP key's certificate, for the IdP");
+    let encryption = document
+        .descendants()
+        .find(|n| is(*n, METADATA_NS, "KeyDescriptor") && attribute(*n, "use") == Some("encryption"))
+        .expect("an encryption key");
+    let methods: Vec<&str> = encryption.children().filter_map(|n| attribute(n, "Algorithm")).collect();
+    assert_eq!(methods.first(), Some(&"http://www.w3.org/2009/xmlenc11#aes256-gcm"), "the strongest first");
 }

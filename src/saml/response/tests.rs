@@ -613,3 +613,110 @@ mod against_xmlsec1 {
         }
     }
 }
+
+/// Encrypted assertions: opened only with the SP key, read only if the IdP signed the assertion
+/// itself or the response over its ciphertext, and required where the connection says so.
+mod encrypted {
+    use super::*;
+    use crate::saml::encryption::tests::{encrypt, TestDecryptor, DEFAULT};
+
+    /// The knobs' response with its assertion encrypted (signed first, if the knobs say so);
+    /// the response signed over the ciphertext if they say so.
+    fn encrypted(k: &Knobs) -> String {
+        let signature = if k.sign_assertion { signature_template("_a1", k.key, None) } else { String::new() };
+        let mut assertion = assertion_xml(k, "_a1", &signature);
+        if k.sign_assertion {
+            assertion = sign(&assertion, "_a1", k.key);
+        }
+        let response_signature = if k.sign_response { signature_template("_r1", k.key, None) } else { String::new() };
+        let mut text = response_xml(k, &encrypt(&assertion, DEFAULT, 1), &response_signature);
+        if k.sign_response {
+            text = sign(&text, "_r1", k.key);
+        }
+        text
+    }
+
+    fn reason(text: &str, with_key: bool, required: bool) -> &'static str {
+        let certificates = certificates();
+        let expected = Expected {
+            idp_entity_id: IDP,
+            certificates: &certificates,
+            sp_entity_id: SP,
+            acs_url: ACS,
+            in_response_to: Some(REQUEST_ID),
+            now_s: NOW_S,
+            skew_s: 60,
+            allow_sha1: false,
+        };
+        let decryption = Decryption { decryptor: with_key.then_some(&TestDecryptor), required };
+        match block_on(verify_with(text, &expected, &RustSignatures, decryption)) {
+            Ok(verified) => {
+                assert_eq!(verified.name_id, "ann@corp.example");
+                "accepted"
+            }
+            Err(ResponseFailure::Refused(refusal)) => refusal.reason(),
+            Err(ResponseFailure::Unavailable(_)) => "unavailable",
+        }
+    }
+
+    #[test]
+    fn an_encrypted_assertion_signed_by_the_idp_opens_with_the_sp_key() {
+        let text = encrypted(&Knobs::default());
+        assert!(!text.contains("ann@corp.example"), "the subject is secret on the wire");
+        assert_eq!(reason(&text, true, false), "accepted");
+        assert_eq!(reason(&text, true, true), "accepted");
+        assert_eq!(reason(&text, false, false), "saml_assertion_count", "no key: never read");
+    }
+
+    #[test]
+    fn a_response_signed_over_the_ciphertext_vouches_for_what_it_decrypts_to() {
+        let response_only = encrypted(&Knobs { sign_assertion: false, sign_response: true, ..Knobs::default() });
+        assert_eq!(reason(&response_only, true, false), "accepted");
+        let both = encrypted(&Knobs { sign_response: true, ..Knobs::default() });
+        assert_eq!(reason(&both, true, false), "accepted");
+        // Anyone can encrypt to the SP's public key: an unsigned assertion so is refused.
+        let neither = encrypted(&Knobs { sign_assertion: false, ..Knobs::default() });
+        assert_eq!(reason(&neither, true, false), "saml_unsigned");
+        // The signed response's ciphertext swapped for the attacker's own: the digest fails.
+        let forged_assertion =
+            assertion_xml(&Knobs { name_id: "ceo@corp.example".into(), ..Knobs::default() }, "_a1", "");
+        let forged = encrypt(&forged_assertion, DEFAULT, 2);
+        let start = response_only.find("<saml:EncryptedAssertion").unwrap();
+        let end = response_only.find("</saml:EncryptedAssertion>").unwrap() + "</saml:EncryptedAssertion>".len();
+        let swapped = format!("{}{forged}{}", &response_only[..start], &response_only[end..]);
+        assert_eq!(reason(&swapped, true, false), "signature_digest");
+    }
+
+    #[test]
+    fn the_profile_checks_hold_inside_the_ciphertext_too() {
+        let wrong_audience = encrypted(&Knobs { audience: "https://other.example".into(), ..Knobs::default() });
+        assert_eq!(reason(&wrong_audience, true, false), "saml_audience");
+        let expired =
+            encrypted(&Knobs { not_on_or_after_s: NOW_S - 120, confirmation_until_s: NOW_S - 120, ..Knobs::default() });
+        assert!(["saml_expired", "saml_subject_confirmation"].contains(&reason(&expired, true, false)));
+    }
+
+    #[test]
+    fn one_assertion_encrypted_or_plain_and_plain_is_refused_where_encryption_is_required() {
+        let plain = build(&Knobs::default());
+        assert_eq!(reason(&plain, true, false), "accepted");
+        assert_eq!(reason(&plain, true, true), "saml_assertion_not_encrypted");
+        assert_eq!(reason(&plain, false, true), "saml_assertion_not_encrypted");
+        let text = encrypted(&Knobs::default());
+        let start = text.find("<saml:EncryptedAssertion").unwrap();
+        let end = text.find("</saml:EncryptedAssertion>").unwrap() + "</saml:EncryptedAssertion>".len();
+        let twice = format!("{}{}{}", &text[..end], &text[start..end], &text[end..]);
+        assert_eq!(reason(&twice, true, false), "saml_assertion_count");
+        let plain_assertion =
+            &plain[plain.find("<saml:Assertion").unwrap()..plain.find("</saml:Assertion>").unwrap() + 17];
+        let beside_plain = format!("{}{plain_assertion}{}", &text[..end], &text[end..]);
+        assert_eq!(reason(&beside_plain, true, false), "saml_assertion_count");
+        // A ciphertext that decrypts to two assertions (its signed one and a forged one).
+        let k = Knobs::default();
+        let mut one = assertion_xml(&k, "_a1", &signature_template("_a1", k.key, None));
+        one = sign(&one, "_a1", k.key);
+        let two = format!("{one}{}", assertion_xml(&k, "_a2", ""));
+        let smuggled = response_xml(&k, &encrypt(&two, DEFAULT, 3), "");
+        assert_eq!(reason(&smuggled, true, false), "saml_assertion_count");
+    }
+}

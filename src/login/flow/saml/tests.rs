@@ -92,7 +92,7 @@ fn acs(
 ) -> Result<Profile, FlowError> {
     let opened = open_ticket(Some(&browser.sealed), key, clock)?;
     let started = opened.start(login, ACS)?;
-    let verified = block_on(started.verify_saml(form, ledger, &RustSignatures, clock))?;
+    let verified = block_on(started.verify_saml(form, ledger, &SamlKeys::verifying(&RustSignatures), clock))?;
     Ok(verified.profile().clone())
 }
 
@@ -173,23 +173,54 @@ fn an_unsolicited_response_is_refused_unless_allowed_and_then_only_starts_a_sign
     let closed = login(false);
     let provider = closed.provider("okta").unwrap();
     assert_eq!(
-        block_on(accept_unsolicited(&closed, provider, &unsolicited, &ledger, &RustSignatures, &clock)).unwrap_err(),
+        block_on(accept_unsolicited(
+            &closed,
+            provider,
+            &unsolicited,
+            &ledger,
+            &SamlKeys::verifying(&RustSignatures),
+            &clock
+        ))
+        .unwrap_err(),
         FlowError::Refused(LoginError::SamlUnsolicited)
     );
     let open = login(true);
     let provider = open.provider("okta").unwrap();
-    let accepted = block_on(accept_unsolicited(&open, provider, &unsolicited, &ledger, &RustSignatures, &clock))
-        .expect("accepted");
+    let accepted = block_on(accept_unsolicited(
+        &open,
+        provider,
+        &unsolicited,
+        &ledger,
+        &SamlKeys::verifying(&RustSignatures),
+        &clock,
+    ))
+    .expect("accepted");
     assert_eq!(accepted, UnsolicitedAccepted { return_to: "/reports".into() }, "a sign-in to start, no identity");
     assert_eq!(
-        block_on(accept_unsolicited(&open, provider, &unsolicited, &ledger, &RustSignatures, &clock)).unwrap_err(),
+        block_on(accept_unsolicited(
+            &open,
+            provider,
+            &unsolicited,
+            &ledger,
+            &SamlKeys::verifying(&RustSignatures),
+            &clock
+        ))
+        .unwrap_err(),
         FlowError::Refused(LoginError::Replayed),
         "replayed within its window"
     );
     // A response to some request is not unsolicited.
     let solicited = form(&response(Some("_req"), "_u2", "ann@corp.example"), None);
     assert_eq!(
-        block_on(accept_unsolicited(&open, provider, &solicited, &ledger, &RustSignatures, &clock)).unwrap_err(),
+        block_on(accept_unsolicited(
+            &open,
+            provider,
+            &solicited,
+            &ledger,
+            &SamlKeys::verifying(&RustSignatures),
+            &clock
+        ))
+        .unwrap_err(),
         FlowError::Refused(LoginError::SamlRefused("saml_in_response_to"))
     );
 }
@@ -300,4 +331,15 @@ fn a_provider_that_signs_requests_sends_them_signed_by_the_sp_key_and_never_unsi
     let without_key = json!({ "redirect_uri": "https://app.example/auth/callback", "providers": value["providers"] });
     let problems = LoginConfig::from_value(&without_key, Environment::Production, "/auth").unwrap_err();
     assert_eq!(problems, vec![("providers[0].saml.sign_requests".to_owned(), "needs login.saml_signing".to_owned())]);
+    let mut own_key = value.clone();
+    own_key["saml_signing"]["certificate"] = json!(RSA_PEM);
+    let problems = LoginConfig::from_value(&own_key, Environment::Production, "/auth").unwrap_err();
+    assert_eq!(
+        problems,
+        vec![(
+            "providers[0].saml.certificates".to_owned(),
+            "this SP's own certificate, which cannot be the IdP's".to_owned()
+        )],
+        "what the SP signs must never pass for the IdP's word"
+    );
 }
