@@ -169,7 +169,7 @@ describe("Single Logout", () => {
     const url = idp.logoutRequestUrl("ann", "from-idp");
     const answered = await first.request(url);
     assert.equal(answered.status, 303, await answered.clone().text());
-    assert.match(answered.headers.getSetCookie().join("\n"), /__Host-portcullis=; .*Max-Age=0/);
+    assert.equal(answered.headers.getSetCookie().length, 0, "no cookie is touched: a replayed message must sign no browser out");
     assert.deepEqual([await appStatus(first), await appStatus(second)], [401, 401], "both sessions ended, by the subject the NameID names");
 
     const response = new URL(answered.headers.get("location"));

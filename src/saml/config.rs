@@ -276,10 +276,12 @@ pub fn pkcs8_der(pem: &str) -> Option<Vec<u8>> {
 
 /// Whether `settings` pin one of this SP's own certificates as the IdP's: then what this SP signs
 /// could pass for the IdP's word.
+/// (The public key is compared, not the certificate: another certificate can wrap the same key.)
 pub fn pins_an_sp_key(settings: &SamlSettings, sp_keys: &[Option<&SpKey>]) -> bool {
-    settings.certificates.iter().any(|pinned| {
-        sp_keys.iter().flatten().any(|key| key.certificate.fingerprint_sha256 == pinned.fingerprint_sha256)
-    })
+    settings
+        .certificates
+        .iter()
+        .any(|pinned| sp_keys.iter().flatten().any(|key| key.certificate.key.public_jwk == pinned.key.public_jwk))
 }
 
 /// Where this SP's metadata for provider `id` is published.

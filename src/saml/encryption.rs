@@ -6,9 +6,10 @@
 //! Encryption gives secrecy, never authenticity: the SP's encryption certificate is public, so
 //! anyone can encrypt an assertion to it. What is decrypted is read only as
 //! [`super::response::verify_encrypted`] says: signed by the IdP itself, or inside a response whose
-//! signature covers the ciphertext. RSA PKCS #1 v1.5 key transport (Bleichenbacher) is refused,
-//! and every failure of the cryptography is the one reason `saml_decryption`, so that the answer
-//! says nothing about where a forged ciphertext went wrong (the XML Encryption padding oracle).
+//! signature covers the ciphertext. RSA PKCS #1 v1.5 key transport (Bleichenbacher) is refused;
+//! AES-CBC, whose malleability makes padding and parsing an oracle for forged ciphertexts (Jager
+//! and Somorovsky), is taken only where a verified signature covers the ciphertext, else AES-GCM
+//! only; and every failure of the cryptography is the one reason `saml_decryption`.
 
 use super::dsig::DSIG_NS;
 use super::xml::{attribute, is, single_text, without_xml_blanks};
@@ -174,10 +175,12 @@ fn encrypted_key<'a, 'input>(
 }
 
 /// Decrypts an `EncryptedAssertion` element (the caller found it: the response's one) to the
-/// text of the assertion it holds.
+/// text of the assertion it holds. AES-CBC only where `cbc_allowed` (a signature covers the
+/// ciphertext, so it cannot be a forged probe).
 pub async fn decrypt_assertion(
     encrypted_assertion: Node<'_, '_>,
     decryptor: &impl KeyDecryptor,
+    cbc_allowed: bool,
 ) -> Result<String, DecryptFailure> {
     for child in elements(encrypted_assertion) {
         if !is(child, XENC_NS, "EncryptedData") && !is(child, XENC_NS, "EncryptedKey") {
@@ -191,6 +194,9 @@ pub async fn decrypt_assertion(
     let method = one(data, XENC_NS, "EncryptionMethod")?;
     let content_algorithm = attribute(method, "Algorithm").ok_or(DecryptRefusal::Shape("EncryptionMethod"))?;
     let content = Content::of(content_algorithm).ok_or(DecryptRefusal::Algorithm)?;
+    if matches!(content, Content::Cbc128 | Content::Cbc256) && !cbc_allowed {
+        return Err(DecryptRefusal::Algorithm.into());
+    }
     let key = encrypted_key(encrypted_assertion, data)?;
     let hash = oaep_hash(one(key, XENC_NS, "EncryptionMethod")?)?;
     let wrapped = cipher_value(key)?;
@@ -260,11 +266,20 @@ impl Content {
                     return None;
                 }
                 let mut plain = data[16..].to_vec();
+                // One key schedule for the whole message.
+                enum Cipher {
+                    Aes128(Box<Aes128>),
+                    Aes256(Box<Aes256>),
+                }
+                let cipher = match self {
+                    Content::Cbc128 => Cipher::Aes128(Box::new(Aes128::new_from_slice(key).ok()?)),
+                    _ => Cipher::Aes256(Box::new(Aes256::new_from_slice(key).ok()?)),
+                };
                 let decrypt_block = |bytes: &mut [u8]| -> Option<()> {
                     let mut block = Block::from(<[u8; 16]>::try_from(&*bytes).ok()?);
-                    match self {
-                        Content::Cbc128 => Aes128::new_from_slice(key).ok()?.decrypt_block(&mut block),
-                        _ => Aes256::new_from_slice(key).ok()?.decrypt_block(&mut block),
+                    match &cipher {
+                        Cipher::Aes128(aes) => aes.decrypt_block(&mut block),
+                        Cipher::Aes256(aes) => aes.decrypt_block(&mut block),
                     }
                     bytes.copy_from_slice(&block);
                     Some(())

@@ -321,11 +321,21 @@ pub async fn verify_with<D: KeyDecryptor>(
             return Err(ResponseRefusal::Signature(DsigRefusal::WrongReference).into());
         }
     }
-    let assertion = match decrypt_assertion(encrypted, decryptor).await {
+    // AES-CBC is malleable: where no signature covers the ciphertext, a forged one could probe
+    // the padding and the parse (a decryption oracle), so only AES-GCM is taken there.
+    let cbc_allowed = response_signature.is_some();
+    let assertion = match decrypt_assertion(encrypted, decryptor, cbc_allowed).await {
         Ok(assertion) => assertion,
         Err(DecryptFailure::Refused(refusal)) => return Err(ResponseRefusal::Decryption(refusal).into()),
         Err(DecryptFailure::Unavailable(unavailable)) => return Err(ResponseFailure::Unavailable(unavailable)),
     };
+    // The plaintext must stand alone: one Assertion that declares every prefix it uses (so no
+    // declaration outside it, which no signature covers, can rebind one), and nothing else.
+    let standalone = parse(&assertion).map_err(|_| ResponseRefusal::Decryption(DecryptRefusal::Decryption))?;
+    if !is(standalone.root_element(), ASSERTION_NS, "Assertion") {
+        return Err(ResponseRefusal::AssertionCount.into());
+    }
+    drop(standalone);
     // The text with the assertion in place of its ciphertext, and without the response's
     // signature (verified above, over bytes that are no longer there), cut from the end first.
     let mut cuts = vec![(encrypted.range(), assertion.as_str())];

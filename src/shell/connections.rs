@@ -85,7 +85,15 @@ pub fn provider_of_stored(
     // are found): the deployment's own hosts may have grown since it was saved.
     if matches!(provider.kind, crate::login::provider::ProviderKind::Saml(_)) {
         let own = config.login.as_ref().map(|login| own_hosts(config, login)).unwrap_or_default();
-        if let Err(problems) = crate::login::connection::provider_outside(&provider, config.environment, &own) {
+        let mut refused = crate::login::connection::provider_outside(&provider, config.environment, &own);
+        // The rules a connection is saved under hold at use too (a row saved before them).
+        if let (Some(login), crate::login::provider::ProviderKind::Saml(settings)) = (&config.login, &provider.kind) {
+            let keys = [login.saml_signing.as_ref(), login.saml_encryption.as_ref()];
+            if settings.sp_entity_id.is_some() || crate::saml::config::pins_an_sp_key(settings, &keys) {
+                refused = Err(vec!["saml: an SP entity id of its own, or this SP's certificate pinned".into()]);
+            }
+        }
+        if let Err(problems) = refused {
             console_warn!(
                 "{}",
                 serde_json::json!({ "event": "connection_url_refused", "connection": stored.id, "problems": problems })

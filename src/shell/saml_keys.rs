@@ -146,3 +146,18 @@ impl KeyDecryptor for SpDecryptor {
         Ok(webcrypto::rsa_oaep_decrypt(key, wrapped).await.ok())
     }
 }
+
+/// The SP decryptor, loaded when the first key is to be unwrapped (so that a response without
+/// an encrypted assertion never needs it).
+pub struct LazySpDecryptor<'a> {
+    /// The runtime environment (its secrets).
+    pub env: &'a Env,
+    /// The configured key.
+    pub key: &'a SpKey,
+}
+
+impl KeyDecryptor for LazySpDecryptor<'_> {
+    async fn unwrap_key(&self, hash: OaepHash, wrapped: &[u8]) -> Result<Option<Vec<u8>>, Unavailable> {
+        sp_decryptor(self.env, self.key).await?.unwrap_key(hash, wrapped).await
+    }
+}

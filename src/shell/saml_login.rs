@@ -9,7 +9,7 @@ use super::connections::ConnectionUse;
 use super::login::{self, audit_login, flow_failure, limit_sign_ins, login_secret, redirect, Completed};
 use super::login_context::LoginContext;
 use super::respond;
-use super::saml_keys::{sp_decryptor, sp_signer};
+use super::saml_keys::{sp_signer, LazySpDecryptor};
 use super::saml_providers::saml_provider;
 use super::sessions;
 use super::webcrypto::WebCryptoSignatures;
@@ -94,7 +94,8 @@ fn sp_metadata(login: &LoginConfig, provider: &Provider) -> Option<SpMetadata> {
 /// `GET {prefix}/saml/:provider/slo`: the IdP's signed `LogoutRequest`, which ends every session
 /// of the subject it names here and is answered with a signed `LogoutResponse`; or the IdP's
 /// `LogoutResponse` to this SP's request, after which the browser goes where a logout ends. The
-/// browser's session cookie is cleared either way.
+/// browser's cookie is left alone: a valid message replayed by any page must not sign a browser
+/// out (its session, if the subject's, is over everywhere already).
 async fn single_logout(
     cx: &LoginContext<'_>,
     login: &LoginConfig,
@@ -131,7 +132,7 @@ async fn single_logout(
                 "the IdP did not sign the user out everywhere"
             };
             audit_login(cx, "logout_idp_answered", Some(&provider.id), None, detail);
-            redirect(cx, 303, &login.post_logout_redirect_uri, &[session::clear_cookie()]).map_err(fail)
+            redirect(cx, 303, &login.post_logout_redirect_uri, &[]).map_err(fail)
         }
         IdpLogout::Request { request, relay_state } => {
             // Every session of the subject here (not only those of the named SessionIndexes: more
@@ -161,7 +162,7 @@ async fn single_logout(
             )
             .await
             .map_err(|error| fail(flow_failure(error)))?;
-            redirect(cx, 303, &location, &[session::clear_cookie()]).map_err(fail)
+            redirect(cx, 303, &location, &[]).map_err(fail)
         }
     }
 }
@@ -288,12 +289,10 @@ async fn complete(
     state: &str,
 ) -> Result<Consumed, Failure> {
     let ledger = DurableLedger(cx.env);
-    // This SP's decryption key, if it has one (a missing or broken one fails closed).
-    let decryptor = match &login.saml_encryption {
-        Some(key) => Some(sp_decryptor(cx.env, key).await.map_err(|_| Failure::Unavailable)?),
-        None => None,
-    };
-    let keys = SamlKeys { verifier: &WebCryptoSignatures, decryptor: decryptor.as_deref() };
+    // This SP's decryption key, if it has one: loaded only for an encrypted assertion (a missing
+    // or broken one then fails closed).
+    let decryptor = login.saml_encryption.as_ref().map(|key| LazySpDecryptor { env: cx.env, key });
+    let keys = SamlKeys { verifier: &WebCryptoSignatures, decryptor: decryptor.as_ref() };
     let sealed = match form.relay_state {
         Some(_) => {
             cx.head.header("cookie").and_then(|header| session::cookie_value(header, &oidc::ticket_cookie_name(state)))

@@ -131,7 +131,7 @@ const ASSERTION: &str = r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2
 
 fn open(encrypted: &str) -> Result<String, &'static str> {
     let document = parse(encrypted).expect("well-formed");
-    block_on(decrypt_assertion(document.root_element(), &TestDecryptor)).map_err(|failure| match failure {
+    block_on(decrypt_assertion(document.root_element(), &TestDecryptor, true)).map_err(|failure| match failure {
         DecryptFailure::Refused(refusal) => refusal.reason(),
         DecryptFailure::Unavailable(_) => "unavailable",
     })
@@ -148,6 +148,19 @@ fn every_content_algorithm_and_oaep_hash_opens() {
             assert_eq!(open(&encrypt(ASSERTION, how, 3)).as_deref(), Ok(ASSERTION), "{content} {transport} {children}");
         }
     }
+}
+
+#[test]
+fn aes_cbc_is_taken_only_under_a_signature_over_the_ciphertext() {
+    for content in &CONTENT_ALGORITHMS[2..] {
+        let text = encrypt(ASSERTION, Encrypting { content, ..DEFAULT }, 8);
+        let document = parse(&text).unwrap();
+        let unsigned = block_on(decrypt_assertion(document.root_element(), &TestDecryptor, false));
+        assert_eq!(unsigned, Err(DecryptFailure::Refused(DecryptRefusal::Algorithm)), "{content}");
+    }
+    let gcm = encrypt(ASSERTION, DEFAULT, 8);
+    let document = parse(&gcm).unwrap();
+    assert!(block_on(decrypt_assertion(document.root_element(), &TestDecryptor, false)).is_ok());
 }
 
 #[test]

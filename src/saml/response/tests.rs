@@ -688,6 +688,31 @@ mod encrypted {
     }
 
     #[test]
+    fn aes_cbc_only_under_a_response_signature_and_the_plaintext_must_stand_alone() {
+        use crate::saml::encryption::tests::Encrypting;
+        let cbc = Encrypting { content: "http://www.w3.org/2001/04/xmlenc#aes256-cbc", ..DEFAULT };
+        let k = Knobs::default();
+        let mut assertion = assertion_xml(&k, "_a1", &signature_template("_a1", k.key, None));
+        assertion = sign(&assertion, "_a1", k.key);
+        let unsigned_response = response_xml(&k, &encrypt(&assertion, cbc, 4), "");
+        assert_eq!(reason(&unsigned_response, true, false), "saml_encryption_algorithm", "a forged CBC probe");
+        let signed_response = sign(
+            &response_xml(&k, &encrypt(&assertion, cbc, 4), &signature_template("_r1", k.key, None)),
+            "_r1",
+            k.key,
+        );
+        assert_eq!(reason(&signed_response, true, false), "accepted");
+        // A plaintext that leans on a prefix the response declares: nothing signs that scope.
+        let inherited = assertion.replacen(&format!(r#" xmlns:saml="{ASSERTION_NS}""#), "", 1);
+        assert_ne!(inherited, assertion);
+        let leaning = response_xml(&k, &encrypt(&inherited, DEFAULT, 5), "");
+        assert_eq!(reason(&leaning, true, false), "saml_decryption");
+        let not_an_assertion =
+            response_xml(&k, &encrypt(&format!("<saml:Subject xmlns:saml=\"{ASSERTION_NS}\"/>"), DEFAULT, 6), "");
+        assert_eq!(reason(&not_an_assertion, true, false), "saml_assertion_count");
+    }
+
+    #[test]
     fn the_profile_checks_hold_inside_the_ciphertext_too() {
         let wrong_audience = encrypted(&Knobs { audience: "https://other.example".into(), ..Knobs::default() });
         assert_eq!(reason(&wrong_audience, true, false), "saml_audience");
@@ -717,6 +742,6 @@ mod encrypted {
         one = sign(&one, "_a1", k.key);
         let two = format!("{one}{}", assertion_xml(&k, "_a2", ""));
         let smuggled = response_xml(&k, &encrypt(&two, DEFAULT, 3), "");
-        assert_eq!(reason(&smuggled, true, false), "saml_assertion_count");
+        assert_eq!(reason(&smuggled, true, false), "saml_decryption", "a plaintext is one Assertion and nothing else");
     }
 }
