@@ -276,6 +276,9 @@ pub fn claims(config: &AssertionConfig, input: &AssertionInput<'_>) -> Value {
     if let Some(auth_time) = seen.get("auth_time").filter(|t| t.is_i64()) {
         claims["auth_time"] = auth_time.clone();
     }
+    if !principal.attributes().is_empty() {
+        claims["attributes"] = json!(principal.attributes());
+    }
     claims
 }
 

@@ -15,7 +15,7 @@ let idp;
 let gw;
 
 const USERS = {
-  ann: { email: "ann@saml.test", attributes: { firstName: "Ann", lastName: "Lee", groups: ["eng", "admins"] } },
+  ann: { email: "ann@saml.test", attributes: { firstName: "Ann", lastName: "Lee", groups: ["eng", "admins"], department: ["R&D", "Ops, West"] } },
   eve: { email: "eve@elsewhere.test", attributes: {} },
 };
 
@@ -26,7 +26,10 @@ before(async () => {
   idp = await startSamlIdp({ users: USERS });
   stack = await startLoginStack({
     origin,
-    extraProviders: [samlProviderEntry(idp, "acme-saml"), samlProviderEntry(idp, "acme-idp-init", { allow_idp_initiated: true })],
+    extraProviders: [
+      samlProviderEntry(idp, "acme-saml", { attributes: { preset: "okta", custom: { department: "department", cost_center: "costCenter" } } }),
+      samlProviderEntry(idp, "acme-idp-init", { allow_idp_initiated: true }),
+    ],
   });
   gw = stack.gateway.url;
   idp.serve(endpointsOf("acme-saml"));
@@ -95,10 +98,13 @@ describe("SP-initiated sign-in", () => {
     assert.equal(seen.headers["x-auth-email"], "ann@saml.test");
     assert.equal(seen.headers["x-auth-issuer"], idp.entityId, "the issuer is the IdP's entity id");
     assert.equal(seen.headers["x-auth-groups"], "eng,admins");
+    assert.equal(seen.headers["x-auth-attr-department"], "R&D,Ops%2C West", "a custom attribute, each value encoded");
+    assert.equal(seen.headers["x-auth-attr-cost-center"], undefined, "an attribute the assertion lacks is not sent");
     assert.ok(!JSON.stringify(origin.requests).includes("__Host-portcullis"), "the origin never sees Portcullis's cookies");
     assert.equal(seen.assertion?.valid, true, seen.assertion?.error);
     assert.equal(seen.assertion.claims.sub, "ann@saml.test");
     assert.equal(seen.assertion.claims.auth_method, "session");
+    assert.deepEqual(seen.assertion.claims.attributes, { department: ["R&D", "Ops, West"] }, "and in the signed assertion");
   });
 
   test("the same response again, from any browser, is refused", async () => {

@@ -38,6 +38,7 @@ pub struct Principal {
     tier: Option<String>,
     claims: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
     roles: Vec<String>,
+    attributes: std::sync::Arc<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// Characters percent-encoded in identity header values: controls, non-ASCII (by the encoder),
@@ -61,7 +62,23 @@ impl Principal {
             tier: None,
             claims: Default::default(),
             roles: Vec::new(),
+            attributes: Default::default(),
         }
+    }
+
+    /// Keeps a session's custom attributes (its IdP's, as the provider's mapping names them);
+    /// only the session authenticator calls this.
+    pub(in crate::authn) fn with_attributes(
+        mut self,
+        attributes: std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Self {
+        self.attributes = std::sync::Arc::new(attributes);
+        self
+    }
+
+    /// The custom attributes for the origin (a session's, from its SAML provider's mapping).
+    pub fn attributes(&self) -> &std::collections::BTreeMap<String, Vec<String>> {
+        &self.attributes
     }
 
     /// Keeps the verified token's claims, for claim conditions; only authenticators call this.
@@ -183,6 +200,11 @@ impl Principal {
             "x-auth-time",
             self.claims.get("auth_time").and_then(serde_json::Value::as_i64).map(|t| t.to_string()),
         );
+        // Custom attributes, each as `x-auth-attr-<name>` (names are checked when configured).
+        for (name, values) in self.attributes.iter() {
+            let value = values.iter().map(|v| header_value(v)).collect::<Vec<_>>().join(",");
+            optional(&format!("x-auth-attr-{}", name.replace('_', "-")), Some(value));
+        }
         headers
     }
 }
@@ -226,6 +248,11 @@ mod tests {
             },
             AuthMethod::Jwt,
             Some("https://idp.example.com/".into()),
+        )
+        .with_attributes(
+            [("cost_center".to_owned(), vec!["R&D, west".to_owned(), "4711\r\nX-Evil: 1".to_owned()])]
+                .into_iter()
+                .collect(),
         );
         let headers = principal.identity_headers();
         let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
@@ -236,6 +263,11 @@ mod tests {
         assert_eq!(get("x-auth-tenant"), Some("acme"));
         assert_eq!(get("x-auth-method"), Some("jwt"));
         assert_eq!(get("x-auth-issuer"), Some("https://idp.example.com/"));
+        assert_eq!(
+            get("x-auth-attr-cost-center"),
+            Some("R&D%2C west,4711%0D%0AX-Evil: 1"),
+            "a custom attribute, encoded"
+        );
         assert!(headers.iter().all(|(_, v)| v.bytes().all(|b| (0x20..0x7f).contains(&b))));
     }
 

@@ -76,6 +76,7 @@ fn principal(record: &SessionRecord, issuer: Option<String>) -> Principal {
     Principal::new(identity, AuthMethod::Session, issuer)
         .with_claims(claims)
         .with_directory_user(record.user_id.clone(), record.directory_roles.clone())
+        .with_attributes(record.attributes.clone())
 }
 
 #[cfg(test)]
@@ -104,6 +105,7 @@ mod tests {
             auth_time_s: 0,
             authentication_vouched: false,
             saml: None,
+            attributes: Default::default(),
         };
         let admit = |_: &SessionRecord| -> Result<String, SessionError> { Ok("https://idp.test".to_owned()) };
         let verify = |now_s, admission: &dyn Fn(&SessionRecord) -> Result<String, SessionError>| {

@@ -556,6 +556,7 @@ impl IdentityVerified<'_> {
             auth_time_s: authentication.auth_time_s.filter(|t| *t <= now + AUTH_TIME_SKEW_S).map_or(0, |t| t.min(now)),
             authentication_vouched: true,
             saml: self.saml_subject.clone(),
+            attributes: profile.attributes.clone(),
         }
     }
 

@@ -68,6 +68,8 @@ pub struct Profile {
     /// How the IdP says the user authenticated (OIDC Core §2: `amr`, `acr`, `auth_time`), from
     /// its verified ID token only; empty for a plain OAuth 2.0 provider.
     pub authentication: Authentication,
+    /// Custom attributes for the origin (a SAML provider's `attributes.custom`): name → values.
+    pub attributes: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 pub use super::authentication::Authentication;
@@ -111,6 +113,7 @@ pub fn profile_from_claims(claims: &Map<String, Value>, mapping: &ProfileClaims)
         tenant: text(claims, &mapping.tenant),
         // Set by the flow, from the verified ID token only.
         authentication: Authentication::default(),
+        attributes: Default::default(),
     })
 }
 
@@ -193,6 +196,7 @@ mod tests {
                 groups: vec!["eng".into(), "ops".into()],
                 tenant: Some("acme".into()),
                 authentication: Authentication::default(),
+                attributes: Default::default(),
             }
         );
         let strong = json!({ "sub": "u1", "amr": ["pwd", "otp", 7, "x y"], "acr": "urn:mace:incommon:iap:silver",

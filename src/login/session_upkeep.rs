@@ -78,6 +78,7 @@ mod tests {
             auth_time_s: 0,
             authentication_vouched: false,
             saml: None,
+            attributes: Default::default(),
         }
     }
 

@@ -107,6 +107,22 @@ pub struct AttributeMapping {
     pub name: Option<String>,
     /// The attribute with the groups, instead of the preset's.
     pub groups: Option<String>,
+    /// Custom attributes for the origin: a name (1 to 32 of a-z, 0-9 and _) → the SAML attribute that holds
+    /// it. The origin receives each as `X-Auth-Attr-<name>` (`_` as `-`; values comma-separated, encoded like
+    /// the other identity headers) and in the signed assertion's `attributes`. At most 16. None by default.
+    pub custom: std::collections::BTreeMap<String, String>,
+}
+
+/// The most custom attributes one mapping names.
+pub const MAX_CUSTOM: usize = 16;
+/// The most values one custom attribute carries.
+pub const MAX_CUSTOM_VALUES: usize = 16;
+/// The most bytes of all custom attribute values together (they become request headers).
+pub const MAX_CUSTOM_VALUE_BYTES: usize = 4096;
+
+/// Whether `name` may name a custom attribute.
+pub fn custom_name_ok(name: &str) -> bool {
+    (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// The most groups an assertion may carry (more refuses the sign-in: a cut list could drop the
@@ -147,6 +163,17 @@ impl AttributeMapping {
                 problems.push((field.to_owned(), "an attribute name of 1 to 256 characters".into()));
             }
         }
+        if self.custom.len() > MAX_CUSTOM {
+            problems.push(("custom".to_owned(), format!("at most {MAX_CUSTOM} custom attributes")));
+        }
+        for (name, attribute) in &self.custom {
+            if !custom_name_ok(name) {
+                problems.push((format!("custom.{name}"), "a name of 1 to 32 characters of a-z, 0-9 and _".into()));
+            }
+            if attribute.is_empty() || attribute.len() > 256 {
+                problems.push((format!("custom.{name}"), "an attribute name of 1 to 256 characters".into()));
+            }
+        }
         problems
     }
 }
@@ -166,6 +193,8 @@ pub struct MappedIdentity {
     pub authn_context_class: Option<String>,
     /// When the IdP authenticated the user.
     pub authn_instant_s: u64,
+    /// The custom attributes the mapping names and the assertion carries: name → values.
+    pub custom: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Why an assertion gives no identity.
@@ -178,6 +207,9 @@ pub enum MappingError {
     TransientSubject,
     /// More than [`MAX_GROUPS`] groups.
     TooManyGroups,
+    /// A custom attribute with more than [`MAX_CUSTOM_VALUES`] values, or all of them longer than
+    /// [`MAX_CUSTOM_VALUE_BYTES`] together (refused, not cut: a cut value is another value).
+    CustomTooLarge,
 }
 
 /// The first non-empty value of the first listed attribute that has one, exactly as signed
@@ -239,6 +271,23 @@ pub fn map(assertion: &VerifiedAssertion, mapping: &AttributeMapping) -> Result<
             }
         }
     }
+    let mut custom = std::collections::BTreeMap::new();
+    let mut custom_bytes = 0usize;
+    for (claim, attribute_name) in &mapping.custom {
+        let values: Vec<String> = assertion
+            .attributes
+            .iter()
+            .filter(|attribute| &attribute.name == attribute_name)
+            .flat_map(|attribute| attribute.values.iter().cloned())
+            .collect();
+        custom_bytes += values.iter().map(String::len).sum::<usize>();
+        if values.len() > MAX_CUSTOM_VALUES || custom_bytes > MAX_CUSTOM_VALUE_BYTES {
+            return Err(MappingError::CustomTooLarge);
+        }
+        if !values.is_empty() {
+            custom.insert(claim.clone(), values);
+        }
+    }
     Ok(MappedIdentity {
         subject,
         email,
@@ -246,6 +295,7 @@ pub fn map(assertion: &VerifiedAssertion, mapping: &AttributeMapping) -> Result<
         groups,
         authn_context_class: assertion.authn_context_class.clone().filter(|class| class.len() <= 256),
         authn_instant_s: assertion.authn_instant_s,
+        custom,
     })
 }
 
@@ -276,6 +326,48 @@ mod tests {
             replay_until_s: 1_800_000_300,
             in_response_to: Some("_r".into()),
         }
+    }
+
+    #[test]
+    fn custom_attributes_are_mapped_by_name_exactly_and_bounded() {
+        let mapping = AttributeMapping {
+            custom: [("department", "dept"), ("cost_center", "http://corp.example/claims/cc"), ("absent", "nope")]
+                .into_iter()
+                .map(|(name, attribute)| (name.to_owned(), attribute.to_owned()))
+                .collect(),
+            ..AttributeMapping::default()
+        };
+        assert!(mapping.problems().is_empty(), "{:?}", mapping.problems());
+        let signed =
+            assertion("ann", None, &[("dept", &["R&D", " ops "]), ("http://corp.example/claims/cc", &["4711"])]);
+        let mapped = map(&signed, &mapping).unwrap();
+        assert_eq!(
+            mapped.custom.get("department"),
+            Some(&vec!["R&D".to_owned(), " ops ".to_owned()]),
+            "values exactly as signed"
+        );
+        assert_eq!(mapped.custom.get("cost_center"), Some(&vec!["4711".to_owned()]));
+        assert!(!mapped.custom.contains_key("absent"), "an attribute the assertion lacks is left out");
+        let many: Vec<String> = (0..=MAX_CUSTOM_VALUES).map(|i| i.to_string()).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(map(&assertion("ann", None, &[("dept", &many)]), &mapping), Err(MappingError::CustomTooLarge));
+        let long = "x".repeat(MAX_CUSTOM_VALUE_BYTES + 1);
+        assert_eq!(
+            map(&assertion("ann", None, &[("dept", &[long.as_str()])]), &mapping),
+            Err(MappingError::CustomTooLarge)
+        );
+        for bad in ["Department", "dept-x", "", &"a".repeat(33)] {
+            let wrong = AttributeMapping {
+                custom: [(bad.to_owned(), "dept".to_owned())].into_iter().collect(),
+                ..AttributeMapping::default()
+            };
+            assert!(!wrong.problems().is_empty(), "{bad:?} is no header-safe name");
+        }
+        let too_many = AttributeMapping {
+            custom: (0..=MAX_CUSTOM).map(|i| (format!("a{i}"), "dept".to_owned())).collect(),
+            ..AttributeMapping::default()
+        };
+        assert!(too_many.problems().iter().any(|(field, _)| field == "custom"));
     }
 
     #[test]

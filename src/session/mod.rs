@@ -303,6 +303,9 @@ pub struct SessionRecord {
     /// A SAML session's subject as its IdP named it, for Single Logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saml: Option<SamlSubject>,
+    /// Custom attributes for the origin (a SAML provider's `attributes.custom`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// A SAML session's subject as its IdP's assertion named it: whom this SP's `LogoutRequest`
@@ -427,6 +430,7 @@ mod tests {
             auth_time_s: 0,
             authentication_vouched: false,
             saml: None,
+            attributes: Default::default(),
         }
     }
 

@@ -880,6 +880,7 @@ impl Page<'_> {
             auth_time_s: auth_time_s.unwrap_or(now_s),
             authentication_vouched: false,
             saml: None,
+            attributes: Default::default(),
         };
         self.replace_session(&record, policy.absolute_lifetime_s as u64).await
     }

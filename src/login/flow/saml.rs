@@ -238,6 +238,7 @@ fn profile_of(
             acr: mapped.authn_context_class,
             auth_time_s: i64::try_from(mapped.authn_instant_s).ok(),
         },
+        attributes: mapped.custom,
     };
     if !provider.allows_email(profile.email.as_deref()) {
         return Err(LoginError::EmailNotAllowed.into());
