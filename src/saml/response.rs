@@ -351,14 +351,18 @@ pub async fn verify_with<D: KeyDecryptor>(
     verify_document(&document, expected, verifier, response_signature.is_some()).await
 }
 
+/// Every `Assertion` and `EncryptedAssertion` anywhere in the document.
+fn assertions_in<'a, 'input>(document: &'a Document<'input>) -> Vec<Node<'a, 'input>> {
+    document
+        .descendants()
+        .filter(|n| is(*n, ASSERTION_NS, "Assertion") || is(*n, ASSERTION_NS, "EncryptedAssertion"))
+        .collect()
+}
+
 /// The response's one `EncryptedAssertion`, if its one assertion is encrypted.
 fn the_encrypted_assertion<'a, 'input>(document: &'a Document<'input>) -> Refused<Option<Node<'a, 'input>>> {
     let response = document.root_element();
-    let assertions: Vec<Node<'a, 'input>> = document
-        .descendants()
-        .filter(|n| is(*n, ASSERTION_NS, "Assertion") || is(*n, ASSERTION_NS, "EncryptedAssertion"))
-        .collect();
-    match assertions.as_slice() {
+    match assertions_in(document).as_slice() {
         [only]
             if is(*only, ASSERTION_NS, "EncryptedAssertion")
                 && is(response, PROTOCOL_NS, "Response")
@@ -421,11 +425,7 @@ fn locate<'a, 'input>(document: &'a Document<'input>) -> Refused<(Node<'a, 'inpu
     if !is(response, PROTOCOL_NS, "Response") {
         return Err(ResponseRefusal::Shape("Response"));
     }
-    let assertions: Vec<Node<'a, 'input>> = document
-        .descendants()
-        .filter(|n| is(*n, ASSERTION_NS, "Assertion") || is(*n, ASSERTION_NS, "EncryptedAssertion"))
-        .collect();
-    match assertions.as_slice() {
+    match assertions_in(document).as_slice() {
         [only]
             if is(*only, ASSERTION_NS, "Assertion")
                 && only.parent_element().is_some_and(|p| p.id() == response.id()) =>

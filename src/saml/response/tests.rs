@@ -118,19 +118,27 @@ fn certificates() -> Vec<SigningCertificate> {
     vec![certificate::parse(RSA_PEM).unwrap(), certificate::parse(EC_PEM).unwrap()]
 }
 
-fn check_with(text: &str, in_response_to: Option<&str>, now_s: u64) -> Result<VerifiedAssertion, ResponseFailure> {
-    let certificates = certificates();
-    let expected = Expected {
+/// What this ACS expects, with `certificates` pinned.
+fn expected_with<'a>(
+    certificates: &'a [SigningCertificate],
+    in_response_to: Option<&'a str>,
+    now_s: u64,
+) -> Expected<'a> {
+    Expected {
         idp_entity_id: IDP,
-        certificates: &certificates,
+        certificates,
         sp_entity_id: SP,
         acs_url: ACS,
         in_response_to,
         now_s,
         skew_s: 60,
         allow_sha1: false,
-    };
-    block_on(verify(text, &expected, &RustSignatures))
+    }
+}
+
+fn check_with(text: &str, in_response_to: Option<&str>, now_s: u64) -> Result<VerifiedAssertion, ResponseFailure> {
+    let certificates = certificates();
+    block_on(verify(text, &expected_with(&certificates, in_response_to, now_s), &RustSignatures))
 }
 
 fn check(text: &str) -> Result<VerifiedAssertion, ResponseFailure> {
@@ -638,16 +646,7 @@ mod encrypted {
 
     fn reason(text: &str, with_key: bool, required: bool) -> &'static str {
         let certificates = certificates();
-        let expected = Expected {
-            idp_entity_id: IDP,
-            certificates: &certificates,
-            sp_entity_id: SP,
-            acs_url: ACS,
-            in_response_to: Some(REQUEST_ID),
-            now_s: NOW_S,
-            skew_s: 60,
-            allow_sha1: false,
-        };
+        let expected = expected_with(&certificates, Some(REQUEST_ID), NOW_S);
         let decryption = Decryption { decryptor: with_key.then_some(&TestDecryptor), required };
         match block_on(verify_with(text, &expected, &RustSignatures, decryption)) {
             Ok(verified) => {
