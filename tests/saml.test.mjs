@@ -98,7 +98,7 @@ describe("SP-initiated sign-in", () => {
     assert.equal(seen.headers["x-auth-email"], "ann@saml.test");
     assert.equal(seen.headers["x-auth-issuer"], idp.entityId, "the issuer is the IdP's entity id");
     assert.equal(seen.headers["x-auth-groups"], "eng,admins");
-    assert.equal(seen.headers["x-auth-attr-department"], "R&D,Ops%2C West", "a custom attribute, each value encoded");
+    assert.equal(seen.headers["x-auth-attr-department"], "R&D,Ops%2C%20West", "a custom attribute, each value encoded");
     assert.equal(seen.headers["x-auth-attr-cost-center"], undefined, "an attribute the assertion lacks is not sent");
     assert.ok(!JSON.stringify(origin.requests).includes("__Host-portcullis"), "the origin never sees Portcullis's cookies");
     assert.equal(seen.assertion?.valid, true, seen.assertion?.error);

@@ -202,7 +202,8 @@ impl Principal {
         );
         // Custom attributes, each as `x-auth-attr-<name>` (names are checked when configured).
         for (name, values) in self.attributes.iter() {
-            let value = values.iter().map(|v| header_value(v)).collect::<Vec<_>>().join(",");
+            // Spaces too: a value's own leading or trailing space would not survive a header.
+            let value = values.iter().map(|v| header_value(v).replace(' ', "%20")).collect::<Vec<_>>().join(",");
             optional(&format!("x-auth-attr-{}", name.replace('_', "-")), Some(value));
         }
         headers
@@ -265,7 +266,7 @@ mod tests {
         assert_eq!(get("x-auth-issuer"), Some("https://idp.example.com/"));
         assert_eq!(
             get("x-auth-attr-cost-center"),
-            Some("R&D%2C west,4711%0D%0AX-Evil: 1"),
+            Some("R&D%2C%20west,4711%0D%0AX-Evil:%201"),
             "a custom attribute, encoded"
         );
         assert!(headers.iter().all(|(_, v)| v.bytes().all(|b| (0x20..0x7f).contains(&b))));

@@ -60,6 +60,12 @@ pub fn settings_for(
     if saml && saml_url("sp_entity_id").is_some() {
         problems.push("saml.sp_entity_id: set by the server (the connection's metadata URL)".into());
     }
+    // Custom attributes reach the origin under names of the deployment's choosing, which a
+    // tenant's IdP must not fill (a tenant could name one the origin takes from the deployment's
+    // own IdP).
+    if saml && saml_url("attributes").is_some_and(|attributes| attributes.get("custom").is_some()) {
+        problems.push("saml.attributes.custom: custom attributes are for configured providers only".into());
+    }
     let mut settings: Map<String, Value> = Map::new();
     let mut secret = None;
     for (key, value) in input {
@@ -528,6 +534,14 @@ mod tests {
         let problems =
             settings_for(&chosen, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Production, &own()).unwrap_err();
         assert_eq!(problems, vec!["saml.sp_entity_id: set by the server (the connection's metadata URL)".to_owned()]);
+        let mut custom = saml_body();
+        custom["saml"]["attributes"] = json!({ "preset": "okta", "custom": { "clearance": "clearance" } });
+        let problems =
+            settings_for(&custom, "con_aaaaaaaaaaaaaaaa", &scope, Environment::Production, &own()).unwrap_err();
+        assert_eq!(
+            problems,
+            vec!["saml.attributes.custom: custom attributes are for configured providers only".to_owned()]
+        );
     }
 
     #[test]

@@ -117,8 +117,9 @@ pub struct AttributeMapping {
 pub const MAX_CUSTOM: usize = 16;
 /// The most values one custom attribute carries.
 pub const MAX_CUSTOM_VALUES: usize = 16;
-/// The most bytes of all custom attribute values together (they become request headers).
-pub const MAX_CUSTOM_VALUE_BYTES: usize = 4096;
+/// The most bytes of all custom attribute values together (they become request headers, up to
+/// three times longer encoded, and claims of the signed assertion).
+pub const MAX_CUSTOM_VALUE_BYTES: usize = 1024;
 
 /// Whether `name` may name a custom attribute.
 pub fn custom_name_ok(name: &str) -> bool {

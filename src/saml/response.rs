@@ -286,6 +286,10 @@ pub struct Decryption<'a, D> {
     pub decryptor: Option<&'a D>,
     /// The connection requires the assertion encrypted.
     pub required: bool,
+    /// AES-CBC may be taken under a verified response signature: only where the signer is the
+    /// deployment's own choice (a configured provider). A tenant's IdP signs whatever its tenant
+    /// likes, so under its signature a CBC ciphertext could still be a forged probe.
+    pub cbc_when_signed: bool,
 }
 
 /// [`verify`] for a response whose assertion may be (or, if `decryption.required`, must be)
@@ -323,7 +327,7 @@ pub async fn verify_with<D: KeyDecryptor>(
     }
     // AES-CBC is malleable: where no signature covers the ciphertext, a forged one could probe
     // the padding and the parse (a decryption oracle), so only AES-GCM is taken there.
-    let cbc_allowed = response_signature.is_some();
+    let cbc_allowed = response_signature.is_some() && decryption.cbc_when_signed;
     let assertion = match decrypt_assertion(encrypted, decryptor, cbc_allowed).await {
         Ok(assertion) => assertion,
         Err(DecryptFailure::Refused(refusal)) => return Err(ResponseRefusal::Decryption(refusal).into()),

@@ -89,7 +89,8 @@ pub fn provider_of_stored(
         // The rules a connection is saved under hold at use too (a row saved before them).
         if let (Some(login), crate::login::provider::ProviderKind::Saml(settings)) = (&config.login, &provider.kind) {
             let keys = [login.saml_signing.as_ref(), login.saml_encryption.as_ref()];
-            if settings.sp_entity_id.is_some() || crate::saml::config::pins_an_sp_key(settings, &keys) {
+            let chosen = settings.sp_entity_id.is_some() || !settings.attributes.custom.is_empty();
+            if chosen || crate::saml::config::pins_an_sp_key(settings, &keys) {
                 refused = Err(vec!["saml: an SP entity id of its own, or this SP's certificate pinned".into()]);
             }
         }

@@ -209,7 +209,12 @@ async fn verify_response(
         skew_s: settings.clock_skew_s,
         allow_sha1: settings.insecure_allow_sha1,
     };
-    let decryption = Decryption { decryptor: keys.decryptor, required: settings.require_encryption };
+    let decryption = Decryption {
+        decryptor: keys.decryptor,
+        required: settings.require_encryption,
+        // Not under a tenant's IdP's signature (see `Decryption::cbc_when_signed`).
+        cbc_when_signed: !crate::directory::connections::connection_id_ok(&provider.id),
+    };
     let verified = response::verify_with(&xml, &expected, keys.verifier, decryption).await.map_err(refused)?;
     let ttl_ms = verified.replay_until_s.saturating_sub(now_s).saturating_mul(1000).max(1000);
     claim_once(ledger, format!("saml:{}", digest(&format!("{}\n{}", verified.issuer, verified.assertion_id))), ttl_ms)

@@ -647,7 +647,7 @@ mod encrypted {
     fn reason(text: &str, with_key: bool, required: bool) -> &'static str {
         let certificates = certificates();
         let expected = expected_with(&certificates, Some(REQUEST_ID), NOW_S);
-        let decryption = Decryption { decryptor: with_key.then_some(&TestDecryptor), required };
+        let decryption = Decryption { decryptor: with_key.then_some(&TestDecryptor), required, cbc_when_signed: true };
         match block_on(verify_with(text, &expected, &RustSignatures, decryption)) {
             Ok(verified) => {
                 assert_eq!(verified.name_id, "ann@corp.example");
@@ -701,6 +701,15 @@ mod encrypted {
             k.key,
         );
         assert_eq!(reason(&signed_response, true, false), "accepted");
+        // Under a tenant's IdP's signature (which its tenant controls), still no CBC.
+        let certificates = certificates();
+        let expected = expected_with(&certificates, Some(REQUEST_ID), NOW_S);
+        let tenants = Decryption { decryptor: Some(&TestDecryptor), required: false, cbc_when_signed: false };
+        let refused = block_on(verify_with(&signed_response, &expected, &RustSignatures, tenants));
+        assert_eq!(
+            refused.map(|_| ()),
+            Err(ResponseFailure::Refused(ResponseRefusal::Decryption(DecryptRefusal::Algorithm)))
+        );
         // A plaintext that leans on a prefix the response declares: nothing signs that scope.
         let inherited = assertion.replacen(&format!(r#" xmlns:saml="{ASSERTION_NS}""#), "", 1);
         assert_ne!(inherited, assertion);
