@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { startOrigin } from "./support/origin.mjs";
 import { Browser, rawRequest, sessionSetCookie, startLoginStack } from "./support/login.mjs";
-import { formFields, postToAcs, samlProviderEntry, startSamlIdp } from "./support/saml-idp.mjs";
+import { IDP_PRIVATE_KEY_PEM, formFields, postToAcs, samlProviderEntry, startSamlIdp } from "./support/saml-idp.mjs";
 
 const SP_CERTIFICATE = readFileSync(new URL("./support/saml-sp.pem", import.meta.url), "utf8");
 const SP_KEY = readFileSync(new URL("./support/saml-sp.key.pem", import.meta.url), "utf8");
@@ -128,6 +128,35 @@ describe("encrypted assertions", () => {
     assert.match(await refused.text(), /saml_response_invalid/);
     assert.equal(sessionSetCookie(refused), undefined);
     assert.equal(origin.requests.length, before);
+  });
+});
+
+describe("a decryption key that is not the certificate's", () => {
+  test("fails closed (503) rather than refuse every assertion as forged", async () => {
+    const otherIdp = await startSamlIdp({ users: USERS, encryptAssertions: "http://www.w3.org/2009/xmlenc11#aes256-gcm" });
+    const wrong = await startLoginStack({
+      origin,
+      withGithub: false,
+      extraProviders: [samlProviderEntry(otherIdp, "enc", { attributes: { preset: "okta", subject: "uid" } })],
+      loginFields: { saml_encryption: { certificate: SP_CERTIFICATE } },
+      // Another RSA key than the certificate's (the test IdP's).
+      extraSecrets: { PORTCULLIS_SAML_SP_DECRYPTION_KEY: IDP_PRIVATE_KEY_PEM },
+    });
+    try {
+      const at = wrong.gateway.url;
+      otherIdp.serve({ acsUrl: `${at}/auth/callback/enc`, spEntityId: `${at}/auth/saml/enc/metadata`, spEncryptionCertificatePem: SP_CERTIFICATE });
+      const browser = new Browser();
+      const start = await browser.request(`${at}/auth/login?provider=enc`);
+      const fields = formFields(await (await fetch(start.headers.get("location"))).text());
+      const before = origin.requests.length;
+      const answered = await postToAcs(browser, { gw: at, id: "enc", idpUrl: otherIdp.url }, fields);
+      assert.equal(answered.status, 503, await answered.clone().text());
+      assert.equal(sessionSetCookie(answered), undefined);
+      assert.equal(origin.requests.length, before);
+    } finally {
+      await wrong.close();
+      await otherIdp.close();
+    }
   });
 });
 

@@ -109,7 +109,17 @@ async fn load_decryptor(env: &Env, key: &SpKey) -> Result<SpDecryptor, String> {
                 .map_err(|_| "WebCrypto would not import the key for RSA-OAEP".to_owned())
         }
     };
-    Ok(SpDecryptor { sha1: import("SHA-1").await?, sha256: import("SHA-256").await? })
+    let decryptor = SpDecryptor { sha1: import("SHA-1").await?, sha256: import("SHA-256").await? };
+    // A key that is not the published certificate's would refuse every IdP's assertion as if it
+    // were forged: fail closed here instead, and say why in the log.
+    let probe = webcrypto::rsa_oaep_encrypt_to(&key.certificate.key.public_jwk, PROBE)
+        .await
+        .map_err(|_| "WebCrypto would not encrypt to the certificate's key".to_owned())?;
+    let opened = webcrypto::rsa_oaep_decrypt(&decryptor.sha1, &probe).await.ok();
+    if opened.as_deref() != Some(PROBE) {
+        return Err("the key is not the certificate's".into());
+    }
+    Ok(decryptor)
 }
 
 /// The SP decryptor, loaded on first use; `Err` (logged) when the key is missing or unusable.

@@ -154,6 +154,17 @@ pub async fn import_pkcs8_oaep_key(hash: &str, der: &[u8]) -> Result<CryptoKey, 
     Ok(JsFuture::from(promise).await?.unchecked_into())
 }
 
+/// RSA-OAEP (SHA-1) encryption to a public JWK (`{ kty, n, e }`), to probe that a private key is
+/// the certificate's.
+pub async fn rsa_oaep_encrypt_to(public_jwk: &Value, data: &[u8]) -> Result<Vec<u8>, JsValue> {
+    let algorithm = object(&[("name", JsValue::from_str("RSA-OAEP")), ("hash", JsValue::from_str("SHA-1"))])?;
+    let key: CryptoKey = import("jwk", &json_to_js(public_jwk)?, &algorithm, "encrypt").await?;
+    let params = object(&[("name", JsValue::from_str("RSA-OAEP"))])?;
+    let promise = subtle()?.encrypt_with_object_and_u8_array(&params, &key, data)?;
+    let buffer = JsFuture::from(promise).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
 /// RSA-OAEP decryption with a key from [`import_pkcs8_oaep_key`]; `Err` when it does not decrypt.
 pub async fn rsa_oaep_decrypt(key: &CryptoKey, data: &[u8]) -> Result<Vec<u8>, JsValue> {
     let params = object(&[("name", JsValue::from_str("RSA-OAEP"))])?;
