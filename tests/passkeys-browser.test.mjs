@@ -170,7 +170,9 @@ test("register a passkey, sign in with it after the password, step up with it, s
   await page.goto(at("/auth/accounts/sign-in?return_to=%2Fapp%2Fhome"));
   assert.ok(await page.isVisible("#passkey-sign-in"));
   await presence(true);
-  await Promise.all([page.waitForURL(at("/app/home")), page.click("#passkey-sign-in")]);
+  // A DOM click: Playwright's own waits for a stable, scrolled-into-view button can hang when the
+  // page navigates under them (the pending autofill request may finish the ceremony first).
+  await Promise.all([page.waitForURL(at("/app/home")), page.$eval("#passkey-sign-in", (button) => button.click())]);
   const passwordless = lastCeremony(exchanges, "sign-in-options", "sign-in");
   assert.deepEqual(passwordless.options.allowCredentials, []);
   assert.ok(passwordless.credential.response.userHandle, "a discoverable credential names its user");
